@@ -1,0 +1,25 @@
+//! The Erlang external term format (`erl_ext_dist.xml`), with no I/O.
+//!
+//! * [`decode`]/[`encode`]: `binary_to_term/1` and `term_to_binary/1`, byte for byte.
+//! * [`Decoder`]/[`encode_into`]: the same without the version byte, as terms appear inside
+//!   distribution messages (with an atom cache for `ATOM_CACHE_REF`).
+//! * [`text`]: Erlang term syntax in (`{ok, [1, <<"bin">>]}`) and `~w` out.
+//!
+//! Decoding never panics and never allocates more than the input can justify: every length is
+//! checked against the bytes that remain, and nesting is bounded.
+
+#![forbid(unsafe_code)]
+
+mod decode;
+mod encode;
+mod error;
+pub mod order;
+pub mod tag;
+mod term;
+pub mod text;
+
+pub use decode::{decode, decode_prefix, decode_with, DecodeOptions, Decoder, DEFAULT_MAX_DEPTH};
+pub use encode::{encode, encode_into, encode_with, EncodeOptions};
+pub use error::{DecodeError, EncodeError};
+pub use num_bigint::BigInt;
+pub use term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, Reference, Term};

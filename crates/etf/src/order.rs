@@ -1,0 +1,195 @@
+//! Erlang's term order (reference manual, "Term Comparisons"):
+//! `number < atom < reference < fun < port < pid < tuple < map < nil < list < bit string`.
+//!
+//! Two flavours: [`term_cmp`] is `<`/`==` (so `1 == 1.0`), and [`map_key_cmp`] is the exact order
+//! used for map keys, where every integer sorts before every float. `term_to_binary/1` writes the
+//! keys of a map of up to 32 entries in this order, so the encoder depends on it.
+
+use std::cmp::Ordering;
+
+use num_bigint::{BigInt, Sign};
+use num_traits::{FromPrimitive, ToPrimitive};
+
+use crate::term::{Atom, Term};
+
+/// Erlang's `<`/`==` order: numbers compare by value across integers and floats.
+pub fn term_cmp(a: &Term, b: &Term) -> Ordering {
+    cmp(a, b, false)
+}
+
+/// Erlang's exact order, as for map keys: integers before floats, then by value.
+pub fn map_key_cmp(a: &Term, b: &Term) -> Ordering {
+    cmp(a, b, true)
+}
+
+fn class(t: &Term) -> u8 {
+    match t {
+        Term::Integer(_) | Term::BigInt(_) | Term::Float(_) => 0,
+        Term::Atom(_) => 1,
+        Term::Reference(_) => 2,
+        Term::Fun(_) | Term::Export(_) => 3,
+        Term::Port(_) => 4,
+        Term::Pid(_) => 5,
+        Term::Tuple(_) => 6,
+        Term::Map(_) => 7,
+        Term::List(v) if v.is_empty() => 8,
+        Term::List(_) | Term::ImproperList(..) => 9,
+        Term::Binary(_) | Term::BitBinary(_) => 10,
+    }
+}
+
+fn cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
+    let (ca, cb) = (class(a), class(b));
+    if ca != cb {
+        return ca.cmp(&cb);
+    }
+    match (a, b) {
+        (Term::Atom(x), Term::Atom(y)) => atom_cmp(x, y),
+        (Term::Tuple(x), Term::Tuple(y)) => x
+            .len()
+            .cmp(&y.len())
+            .then_with(|| seq_cmp(x, y, exact)),
+        (Term::Map(x), Term::Map(y)) => x.len().cmp(&y.len()).then_with(|| {
+            let keys = x.iter().zip(y.iter()).map(|(p, q)| cmp(&p.0, &q.0, true));
+            let values = x.iter().zip(y.iter()).map(|(p, q)| cmp(&p.1, &q.1, exact));
+            first_difference(keys).then_with(|| first_difference(values))
+        }),
+        (Term::Pid(x), Term::Pid(y)) => atom_cmp(&x.node, &y.node)
+            .then(x.serial.cmp(&y.serial))
+            .then(x.id.cmp(&y.id))
+            .then(x.creation.cmp(&y.creation)),
+        (Term::Port(x), Term::Port(y)) => atom_cmp(&x.node, &y.node)
+            .then(x.id.cmp(&y.id))
+            .then(x.creation.cmp(&y.creation)),
+        (Term::Reference(x), Term::Reference(y)) => atom_cmp(&x.node, &y.node)
+            .then_with(|| x.id.iter().rev().cmp(y.id.iter().rev()))
+            .then(x.creation.cmp(&y.creation)),
+        (Term::Export(x), Term::Export(y)) => atom_cmp(&x.module, &y.module)
+            .then_with(|| atom_cmp(&x.function, &y.function))
+            .then(x.arity.cmp(&y.arity)),
+        (Term::Export(_), Term::Fun(_)) => Ordering::Greater,
+        (Term::Fun(_), Term::Export(_)) => Ordering::Less,
+        (Term::Fun(x), Term::Fun(y)) => atom_cmp(&x.module, &y.module)
+            .then(x.index.cmp(&y.index))
+            .then(x.uniq.cmp(&y.uniq))
+            .then_with(|| seq_cmp(&x.free_vars, &y.free_vars, exact)),
+        (Term::Binary(_) | Term::BitBinary(_), _) => bits_cmp(a, b),
+        (Term::List(_) | Term::ImproperList(..), _) => list_cmp(a, b, exact),
+        _ => number_cmp(a, b, exact),
+    }
+}
+
+fn atom_cmp(a: &Atom, b: &Atom) -> Ordering {
+    // UTF-8 byte order is code point order, which is how erts compares atom texts.
+    a.as_str().as_bytes().cmp(b.as_str().as_bytes())
+}
+
+fn first_difference(mut it: impl Iterator<Item = Ordering>) -> Ordering {
+    it.find(|o| *o != Ordering::Equal).unwrap_or(Ordering::Equal)
+}
+
+fn seq_cmp(a: &[Term], b: &[Term], exact: bool) -> Ordering {
+    first_difference(a.iter().zip(b).map(|(x, y)| cmp(x, y, exact))).then(a.len().cmp(&b.len()))
+}
+
+fn split_list(t: &Term) -> (&[Term], Option<&Term>) {
+    match t {
+        Term::List(v) => (v.as_slice(), None),
+        Term::ImproperList(v, tail) => (v.as_slice(), Some(tail)),
+        _ => (&[], None),
+    }
+}
+
+fn bits_of(t: &Term) -> (&[u8], u64) {
+    match t {
+        Term::Binary(v) => (v.as_slice(), v.len() as u64 * 8),
+        Term::BitBinary(b) => (b.bytes(), b.bit_len()),
+        _ => (&[], 0),
+    }
+}
+
+fn list_cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
+    let ((xs, xt), (ys, yt)) = (split_list(a), split_list(b));
+    let common = xs.len().min(ys.len());
+    let heads = first_difference(xs[..common].iter().zip(&ys[..common]).map(|(x, y)| cmp(x, y, exact)));
+    if heads != Ordering::Equal {
+        return heads;
+    }
+    // What follows the common prefix: the rest of one list, or the tails.
+    let rest = |xs: &'_ [Term], tail: Option<&'_ Term>| -> Term {
+        match (xs.is_empty(), tail) {
+            (true, None) => Term::NIL,
+            (true, Some(t)) => t.clone(),
+            (false, None) => Term::List(xs.to_vec()),
+            (false, Some(t)) => Term::ImproperList(xs.to_vec(), Box::new(t.clone())),
+        }
+    };
+    cmp(&rest(&xs[common..], xt), &rest(&ys[common..], yt), exact)
+}
+
+fn bits_cmp(a: &Term, b: &Term) -> Ordering {
+    let ((xa, la), (xb, lb)) = (bits_of(a), bits_of(b));
+    xa.cmp(xb).then(la.cmp(&lb))
+}
+
+fn number_cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
+    match (a, b) {
+        (Term::Float(x), Term::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (Term::Float(_), _) if exact => Ordering::Greater,
+        (_, Term::Float(_)) if exact => Ordering::Less,
+        (Term::Float(x), int) => float_int_cmp(*x, int),
+        (int, Term::Float(y)) => float_int_cmp(*y, int).reverse(),
+        (x, y) => to_big(x).cmp(&to_big(y)),
+    }
+}
+
+fn to_big(t: &Term) -> BigInt {
+    match t {
+        Term::Integer(i) => BigInt::from(*i),
+        Term::BigInt(b) => b.clone(),
+        _ => BigInt::from(0),
+    }
+}
+
+fn float_int_cmp(f: f64, int: &Term) -> Ordering {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every float this large is an integer
+    let big = to_big(int);
+    if f.abs() >= EXACT {
+        return BigInt::from_f64(f).map_or(Ordering::Equal, |fb| fb.cmp(&big));
+    }
+    match big.to_i64() {
+        Some(i) if i.unsigned_abs() < 1 << 53 => f.partial_cmp(&(i as f64)).unwrap_or(Ordering::Equal),
+        _ if big.sign() == Sign::Minus => Ordering::Greater,
+        _ => Ordering::Less,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_manual() {
+        let order = [
+            Term::Integer(1),
+            Term::atom("a"),
+            Term::Tuple(vec![]),
+            Term::Map(Default::default()),
+            Term::NIL,
+            Term::List(vec![Term::Integer(1)]),
+            Term::Binary(vec![]),
+        ];
+        for w in order.windows(2) {
+            assert_eq!(term_cmp(&w[0], &w[1]), Ordering::Less, "{:?} < {:?}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn integers_before_floats_only_in_exact_order() {
+        let (one, one_f) = (Term::Integer(1), Term::Float(1.0));
+        assert_eq!(term_cmp(&one, &one_f), Ordering::Equal);
+        assert_eq!(map_key_cmp(&one, &one_f), Ordering::Less);
+        assert_eq!(map_key_cmp(&Term::Integer(5), &Term::Float(1.0)), Ordering::Less);
+        assert_eq!(term_cmp(&Term::Integer(5), &Term::Float(1.0)), Ordering::Greater);
+    }
+}

@@ -1,0 +1,319 @@
+//! The Rust value of an Erlang term.
+//!
+//! One variant per kind of term in the Erlang reference manual's "Data Types" chapter. Integers are
+//! normalised (`Integer` when the value fits an `i64`, `BigInt` otherwise) and maps keep their keys
+//! in Erlang's map-key order, so two terms are `==` exactly when Erlang's `=:=` says so (floats
+//! aside: `NaN` cannot come from Erlang).
+
+use std::fmt;
+use std::sync::Arc;
+
+use num_bigint::BigInt;
+use num_traits::ToPrimitive;
+
+use crate::order::map_key_cmp;
+
+/// An Erlang term.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Term {
+    /// An integer that fits an `i64`.
+    Integer(i64),
+    /// An integer that does not fit an `i64` (invariant kept by [`Term::from_bigint`]).
+    BigInt(BigInt),
+    /// A float (`NEW_FLOAT_EXT`).
+    Float(f64),
+    /// An atom.
+    Atom(Atom),
+    /// A binary: a bitstring whose length is a whole number of bytes.
+    Binary(Vec<u8>),
+    /// A bitstring whose length is not a whole number of bytes.
+    BitBinary(BitBinary),
+    /// A tuple.
+    Tuple(Vec<Term>),
+    /// A proper list; the empty list is `[]` (nil).
+    List(Vec<Term>),
+    /// An improper list `[H1, H2 | Tail]`: at least one element, and a tail that is not a list.
+    ImproperList(Vec<Term>, Box<Term>),
+    /// A map.
+    Map(Map),
+    /// A process identifier.
+    Pid(Pid),
+    /// A port identifier.
+    Port(Port),
+    /// A reference.
+    Reference(Reference),
+    /// A local fun (`NEW_FUN_EXT`), kept so that it can be sent on unchanged.
+    Fun(Fun),
+    /// An external fun `fun M:F/A` (`EXPORT_EXT`).
+    Export(Export),
+}
+
+impl Term {
+    /// The empty list `[]`.
+    pub const NIL: Term = Term::List(Vec::new());
+
+    /// An integer term from a big integer, normalised to [`Term::Integer`] when it fits.
+    pub fn from_bigint(value: BigInt) -> Term {
+        match value.to_i64() {
+            Some(small) => Term::Integer(small),
+            None => Term::BigInt(value),
+        }
+    }
+
+    /// An atom term.
+    pub fn atom(name: &str) -> Term {
+        Term::Atom(Atom::from(name))
+    }
+
+    /// A tuple term.
+    pub fn tuple(elements: Vec<Term>) -> Term {
+        Term::Tuple(elements)
+    }
+
+    /// A list with the given tail: proper when the tail is a proper list, otherwise improper.
+    pub fn list_with_tail(mut elements: Vec<Term>, tail: Term) -> Term {
+        match tail {
+            Term::List(rest) => {
+                elements.extend(rest);
+                Term::List(elements)
+            }
+            Term::ImproperList(rest, tail) => {
+                elements.extend(rest);
+                Term::ImproperList(elements, tail)
+            }
+            tail if elements.is_empty() => tail,
+            tail => Term::ImproperList(elements, Box::new(tail)),
+        }
+    }
+
+    /// A list of byte-sized integers, as Erlang's `"string"` syntax gives.
+    pub fn charlist(text: &str) -> Term {
+        Term::List(text.chars().map(|c| Term::Integer(c as i64)).collect())
+    }
+
+    /// `true` for the empty list.
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Term::List(v) if v.is_empty())
+    }
+
+    /// The atom's name, if this is an atom.
+    pub fn as_atom(&self) -> Option<&str> {
+        match self {
+            Term::Atom(a) => Some(a.as_str()),
+            _ => None,
+        }
+    }
+}
+
+impl From<i64> for Term {
+    fn from(value: i64) -> Term {
+        Term::Integer(value)
+    }
+}
+
+impl From<Atom> for Term {
+    fn from(value: Atom) -> Term {
+        Term::Atom(value)
+    }
+}
+
+/// An atom's name. Cheap to clone. Erlang limits atoms to 255 characters; the codec enforces it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Atom(Arc<str>);
+
+impl Atom {
+    /// The longest atom Erlang accepts, in characters (`MAX_ATOM_CHARACTERS` in erts).
+    pub const MAX_CHARS: usize = 255;
+
+    /// The atom's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Atom {
+    fn from(name: &str) -> Atom {
+        Atom(Arc::from(name))
+    }
+}
+
+impl From<String> for Atom {
+    fn from(name: String) -> Atom {
+        Atom(Arc::from(name))
+    }
+}
+
+impl fmt::Debug for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.0)
+    }
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A bitstring of `8 * (bytes.len() - 1) + last_bits` bits.
+///
+/// Invariants: `bytes` is not empty, `1 <= last_bits <= 7`, and the unused low bits of the last
+/// byte are zero (as `BIT_BINARY_EXT` carries them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BitBinary {
+    bytes: Vec<u8>,
+    last_bits: u8,
+}
+
+impl BitBinary {
+    /// A bitstring; `None` when `last_bits` is not in 1..=8 or `bytes` is empty. Unused bits are
+    /// cleared. A `last_bits` of 8 gives a whole binary, so it is refused here: use
+    /// [`Term::Binary`].
+    pub fn new(mut bytes: Vec<u8>, last_bits: u8) -> Option<BitBinary> {
+        if !(1..=7).contains(&last_bits) {
+            return None;
+        }
+        let last = bytes.last_mut()?;
+        *last &= 0xffu8 << (8 - last_bits);
+        Some(BitBinary { bytes, last_bits })
+    }
+
+    /// The bytes, the last one partly used.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// How many bits of the last byte belong to the bitstring (1..=7).
+    pub fn last_bits(&self) -> u8 {
+        self.last_bits
+    }
+
+    /// The length in bits.
+    pub fn bit_len(&self) -> u64 {
+        (self.bytes.len() as u64 - 1) * 8 + u64::from(self.last_bits)
+    }
+}
+
+/// A map whose entries are kept sorted in Erlang's map-key order, one entry per key.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Map {
+    entries: Vec<(Term, Term)>,
+}
+
+impl Map {
+    /// An empty map.
+    pub fn new() -> Map {
+        Map::default()
+    }
+
+    /// A map from entries; a later entry for the same key wins, as in `maps:from_list/1`.
+    pub fn from_entries(entries: impl IntoIterator<Item = (Term, Term)>) -> Map {
+        let mut map = Map::new();
+        for (key, value) in entries {
+            map.insert(key, value);
+        }
+        map
+    }
+
+    /// Adds or replaces the value for `key`; returns the old value.
+    pub fn insert(&mut self, key: Term, value: Term) -> Option<Term> {
+        match self.entries.binary_search_by(|(k, _)| map_key_cmp(k, &key)) {
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+            Err(at) => {
+                self.entries.insert(at, (key, value));
+                None
+            }
+        }
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &Term) -> Option<&Term> {
+        self.entries
+            .binary_search_by(|(k, _)| map_key_cmp(k, key))
+            .ok()
+            .map(|at| &self.entries[at].1)
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` when the map has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries in map-key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &(Term, Term)> {
+        self.entries.iter()
+    }
+}
+
+/// A process identifier as it travels between nodes (`NEW_PID_EXT`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pid {
+    /// The node the process lives on.
+    pub node: Atom,
+    /// The process number (15 bits used by today's BEAM, 32 on the wire).
+    pub id: u32,
+    /// The serial, bumped when `id`s wrap around.
+    pub serial: u32,
+    /// The node incarnation the pid belongs to.
+    pub creation: u32,
+}
+
+/// A port identifier (`NEW_PORT_EXT`, or `V4_PORT_EXT` when the number needs 64 bits).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Port {
+    /// The node the port belongs to.
+    pub node: Atom,
+    /// The port number.
+    pub id: u64,
+    /// The node incarnation the port belongs to.
+    pub creation: u32,
+}
+
+/// A reference (`NEWER_REFERENCE_EXT`): up to five 32-bit words, least significant first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reference {
+    /// The node that made the reference.
+    pub node: Atom,
+    /// The node incarnation that made the reference.
+    pub creation: u32,
+    /// The identifier words, as ordered on the wire (1 to 5 of them).
+    pub id: Vec<u32>,
+}
+
+/// A local fun (`NEW_FUN_EXT`): opaque outside its node, but preserved field by field so that it
+/// can be passed on and re-encoded to the same bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fun {
+    /// The number of arguments.
+    pub arity: u8,
+    /// The MD5 of the module's significant parts.
+    pub uniq: [u8; 16],
+    /// The index in the module's fun table.
+    pub index: u32,
+    /// The module that defines the fun.
+    pub module: Atom,
+    /// `OldIndex`, an integer term.
+    pub old_index: Box<Term>,
+    /// `OldUniq`, an integer term.
+    pub old_uniq: Box<Term>,
+    /// The process that created the fun.
+    pub pid: Box<Term>,
+    /// The captured variables.
+    pub free_vars: Vec<Term>,
+}
+
+/// An external fun, `fun Module:Function/Arity`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Export {
+    /// The module.
+    pub module: Atom,
+    /// The function.
+    pub function: Atom,
+    /// The arity.
+    pub arity: u8,
+}

@@ -1,0 +1,271 @@
+//! `~w`: `io_lib:write/1` of OTP 25 (`lib/stdlib/src/io_lib.erl`, `io_lib_format.erl`).
+
+use std::fmt::{self, Write};
+
+use crate::term::{Atom, BitBinary, Term};
+use crate::text::NONODE;
+
+/// The term as `io_lib:format("~w", [Term])` prints it.
+pub fn write(term: &Term) -> String {
+    term.to_string()
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Term::Integer(i) => write!(f, "{i}"),
+            Term::BigInt(b) => write!(f, "{b}"),
+            Term::Float(x) => f.write_str(&float(*x)),
+            Term::Atom(a) => write_atom(f, a),
+            Term::Binary(bytes) => {
+                f.write_str("<<")?;
+                comma_separated(f, bytes)?;
+                f.write_str(">>")
+            }
+            Term::BitBinary(b) => bit_binary(f, b),
+            Term::Tuple(elements) => {
+                f.write_char('{')?;
+                comma_separated(f, elements)?;
+                f.write_char('}')
+            }
+            Term::List(elements) => {
+                f.write_char('[')?;
+                comma_separated(f, elements)?;
+                f.write_char(']')
+            }
+            Term::ImproperList(elements, tail) => {
+                f.write_char('[')?;
+                comma_separated(f, elements)?;
+                write!(f, "|{tail}]")
+            }
+            Term::Map(map) => {
+                f.write_str("#{")?;
+                for (n, (k, v)) in map.iter().enumerate() {
+                    if n > 0 {
+                        f.write_char(',')?;
+                    }
+                    write!(f, "{k} => {v}")?;
+                }
+                f.write_char('}')
+            }
+            Term::Pid(p) => {
+                f.write_char('<')?;
+                node_prefix(f, &p.node, p.creation)?;
+                write!(f, ".{}.{}", p.id, p.serial)?;
+                creation_suffix(f, &p.node, p.creation)?;
+                f.write_char('>')
+            }
+            Term::Port(p) => {
+                f.write_str("#Port<")?;
+                node_prefix(f, &p.node, p.creation)?;
+                write!(f, ".{}", p.id)?;
+                creation_suffix(f, &p.node, p.creation)?;
+                f.write_char('>')
+            }
+            Term::Reference(r) => {
+                f.write_str("#Ref<")?;
+                node_prefix(f, &r.node, r.creation)?;
+                for word in r.id.iter().rev() {
+                    write!(f, ".{word}")?;
+                }
+                creation_suffix(f, &r.node, r.creation)?;
+                f.write_char('>')
+            }
+            Term::Fun(fun) => {
+                f.write_str("#Fun<")?;
+                write_atom(f, &fun.module)?;
+                write!(f, ".{}.{}>", fun.old_index, fun.old_uniq)
+            }
+            Term::Export(e) => {
+                f.write_str("fun ")?;
+                write_atom(f, &e.module)?;
+                f.write_char(':')?;
+                write_atom(f, &e.function)?;
+                write!(f, "/{}", e.arity)
+            }
+        }
+    }
+}
+
+fn comma_separated<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            f.write_char(',')?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+fn is_local(node: &Atom, creation: u32) -> bool {
+    node.as_str() == NONODE && creation == 0
+}
+
+fn node_prefix(f: &mut fmt::Formatter<'_>, node: &Atom, creation: u32) -> fmt::Result {
+    if is_local(node, creation) {
+        f.write_char('0')
+    } else {
+        write_atom(f, node)
+    }
+}
+
+fn creation_suffix(f: &mut fmt::Formatter<'_>, node: &Atom, creation: u32) -> fmt::Result {
+    if is_local(node, creation) {
+        Ok(())
+    } else {
+        write!(f, ".{creation}")
+    }
+}
+
+fn bit_binary(f: &mut fmt::Formatter<'_>, b: &BitBinary) -> fmt::Result {
+    let (whole, last) = b.bytes().split_at(b.bytes().len() - 1);
+    f.write_str("<<")?;
+    comma_separated(f, whole)?;
+    if !whole.is_empty() {
+        f.write_char(',')?;
+    }
+    let bits = b.last_bits();
+    write!(f, "{}:{}>>", last[0] >> (8 - bits), bits)
+}
+
+/// The reserved words of `erl_scan:reserved_word/1` (OTP 25, no features enabled): atoms
+/// spelled like these need quotes.
+const RESERVED: &[&str] = &[
+    "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case",
+    "catch", "cond", "div", "end", "fun", "if", "let", "not", "of", "or", "orelse", "receive",
+    "rem", "try", "when", "xor",
+];
+
+fn is_lower(c: char) -> bool {
+    c.is_ascii_lowercase() || (('\u{df}'..='\u{ff}').contains(&c) && c != '\u{f7}')
+}
+
+fn is_name_char(c: char) -> bool {
+    is_lower(c)
+        || c.is_ascii_uppercase()
+        || (('\u{c0}'..='\u{de}').contains(&c) && c != '\u{d7}')
+        || c.is_ascii_digit()
+        || c == '_'
+        || c == '@'
+}
+
+/// Whether `io_lib:write_atom/1` quotes the atom (`io_lib:quote_atom/2`).
+pub(crate) fn needs_quotes(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) if is_lower(first) => !chars.all(is_name_char) || RESERVED.contains(&name),
+        _ => true,
+    }
+}
+
+fn write_atom(f: &mut fmt::Formatter<'_>, atom: &Atom) -> fmt::Result {
+    let name = atom.as_str();
+    if !needs_quotes(name) {
+        return f.write_str(name);
+    }
+    f.write_char('\'')?;
+    for c in name.chars() {
+        match c {
+            '\'' => f.write_str("\\'")?,
+            '\\' => f.write_str("\\\\")?,
+            ' '..='~' | '\u{a0}'..='\u{ff}' => f.write_char(c)?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            '\u{b}' => f.write_str("\\v")?,
+            '\u{8}' => f.write_str("\\b")?,
+            '\u{c}' => f.write_str("\\f")?,
+            '\u{1b}' => f.write_str("\\e")?,
+            '\u{7f}' => f.write_str("\\d")?,
+            c if (c as u32) < 0xa0 => write!(f, "\\{:03o}", c as u32)?,
+            c => write!(f, "\\x{{{:X}}}", c as u32)?,
+        }
+    }
+    f.write_char('\'')
+}
+
+/// A float as `io_lib_format:fwrite_g/1` writes it: the shortest digits that read back to the
+/// same float, in plain or exponent notation, whichever is shorter.
+fn float(x: f64) -> String {
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    // `{:e}` gives the shortest round-trip digits as `d.ddde±x`.
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let place = exp.parse::<i64>().unwrap_or(0) + 1;
+    format!("{sign}{}", insert_decimal(place, &digits))
+}
+
+fn insert_decimal(place: i64, digits: &str) -> String {
+    if place == 0 {
+        return format!("0.{digits}");
+    }
+    let len = digits.len() as i64;
+    if place > 0 && place < len {
+        let (int, frac) = digits.split_at(place as usize);
+        return format!("{int}.{frac}");
+    }
+    let exp = (place - 1).to_string();
+    let exp_dot = if len == 1 { 2 } else { 1 };
+    let exp_cost = exp.len() as i64 + 1 + exp_dot;
+    if place < 0 {
+        if 2 - place <= exp_cost {
+            return format!("0.{}{digits}", "0".repeat((-place) as usize));
+        }
+    } else if place - len + 2 <= exp_cost {
+        return format!("{digits}{}.0", "0".repeat((place - len) as usize));
+    }
+    let (first, rest) = digits.split_at(1);
+    if rest.is_empty() {
+        format!("{first}.0e{exp}")
+    } else {
+        format!("{first}.{rest}e{exp}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_io_lib_does() {
+        // Each pair checked against `io_lib:format("~w", [F])` of OTP 25.
+        let cases = [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (1.0e10, "1.0e10"),
+            (1.0e21, "1.0e21"),
+            (1.0e-5, "1.0e-5"),
+            (123456789.0, "123456789.0"),
+            (1.0e15, "1.0e15"),
+            (0.001, "0.001"),
+            (0.0001, "0.0001"),
+            (3.14159, "3.14159"),
+            (-2.5e-10, "-2.5e-10"),
+            (5.0e-324, "5.0e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e308"),
+            (0.0, "0.0"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(float(x), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn atoms_quote_as_io_lib_does() {
+        for (name, quoted) in [
+            ("ok", false),
+            ("a@b", false),
+            ("Abc", true),
+            ("[]", true),
+            ("hello world", true),
+            ("end", true),
+            ("maybe", false),
+            ("", true),
+            ("\u{e4}", false),
+            ("\u{c8}", true),
+        ] {
+            assert_eq!(needs_quotes(name), quoted, "{name}");
+        }
+    }
+}

@@ -13,9 +13,12 @@ use crate::error::DecodeError;
 use crate::tag::*;
 use crate::term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, Reference, Term};
 
-/// How deep terms may nest by default. Deep enough for any term a program builds by hand, shallow
-/// enough that decoding on a 2 MiB thread stack cannot overflow it.
-pub const DEFAULT_MAX_DEPTH: usize = 2048;
+/// How deep terms may nest by default. Decoding itself is iterative and could go deeper, but
+/// encoding, printing, comparing and dropping a term recurse: 512 levels is what all of those
+/// survive on a 2 MiB thread stack (tokio's and the test harness's default) in a debug build,
+/// measured with `examples/stackprobe.rs`. Raise it with [`DecodeOptions::max_depth`] where
+/// threads have bigger stacks.
+pub const DEFAULT_MAX_DEPTH: usize = 512;
 
 /// Limits for decoding untrusted input.
 #[derive(Clone, Copy, Debug)]
@@ -103,7 +106,6 @@ fn inflate(input: &[u8], size: usize) -> Result<(Vec<u8>, usize), DecodeError> {
 pub struct Decoder<'a> {
     input: &'a [u8],
     pos: usize,
-    depth: usize,
     options: DecodeOptions,
     atom_cache: &'a [Option<Atom>],
 }
@@ -119,7 +121,6 @@ impl<'a> Decoder<'a> {
         Decoder {
             input,
             pos: 0,
-            depth: 0,
             options,
             atom_cache: &[],
         }
@@ -189,11 +190,48 @@ impl<'a> Decoder<'a> {
         Ok(n)
     }
 
-    /// Decodes one term.
+    /// Decodes one term. Iterative: containers wait on an explicit stack rather than the call
+    /// stack, so nesting costs heap, not stack, up to [`DecodeOptions::max_depth`].
     pub fn term(&mut self) -> Result<Term, DecodeError> {
+        let mut stack: Vec<Frame> = Vec::new();
+        loop {
+            let mut value = match self.item()? {
+                Item::Value(term) => term,
+                Item::Open(frame) => match frame.finish_if_empty() {
+                    Ok(term) => term,
+                    Err(frame) => {
+                        if stack.len() >= self.options.max_depth {
+                            return Err(DecodeError::TooDeep {
+                                max: self.options.max_depth,
+                                at: self.pos,
+                            });
+                        }
+                        stack.push(frame);
+                        continue;
+                    }
+                },
+            };
+            // Hand the value to the innermost open container, closing every container it fills.
+            loop {
+                let Some(top) = stack.last_mut() else {
+                    return Ok(value);
+                };
+                match top.push(value, self.pos)? {
+                    Some(done) => {
+                        stack.pop();
+                        value = done;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// One tag's worth of input: a whole scalar, or the header of a container.
+    fn item(&mut self) -> Result<Item, DecodeError> {
         let at = self.pos;
         let tag = self.u8()?;
-        Ok(match tag {
+        Ok(Item::Value(match tag {
             SMALL_INTEGER_EXT => Term::Integer(i64::from(self.u8()?)),
             INTEGER_EXT => Term::Integer(i64::from(self.u32()? as i32)),
             NEW_FLOAT_EXT => {
@@ -215,11 +253,11 @@ impl<'a> Decoder<'a> {
             BIT_BINARY_EXT => self.bit_binary(at)?,
             SMALL_TUPLE_EXT => {
                 let n = usize::from(self.u8()?);
-                Term::Tuple(self.nested(|d| d.terms(n))?)
+                return Ok(Item::Open(Frame::Tuple(self.vec(n)?, n)));
             }
             LARGE_TUPLE_EXT => {
                 let n = self.u32()? as usize;
-                Term::Tuple(self.nested(|d| d.terms(n))?)
+                return Ok(Item::Open(Frame::Tuple(self.vec(n)?, n)));
             }
             NIL_EXT => Term::NIL,
             STRING_EXT => {
@@ -228,15 +266,17 @@ impl<'a> Decoder<'a> {
             }
             LIST_EXT => {
                 let n = self.u32()? as usize;
-                self.nested(|d| {
-                    let elements = d.terms(n)?;
-                    let tail = d.term()?;
-                    Ok(Term::list_with_tail(elements, tail))
-                })?
+                return Ok(Item::Open(Frame::List(self.vec(n)?, n)));
             }
             MAP_EXT => {
                 let n = self.u32()? as usize;
-                self.nested(|d| d.map(n, at))?
+                self.count(n.saturating_mul(2))?;
+                return Ok(Item::Open(Frame::Map {
+                    map: Map::new(),
+                    key: None,
+                    left: n,
+                    at,
+                }));
             }
             SMALL_BIG_EXT => {
                 let n = usize::from(self.u8()?);
@@ -286,7 +326,7 @@ impl<'a> Decoder<'a> {
                 let creation = self.creation(false)?;
                 Term::Reference(Reference { node, creation, id })
             }
-            NEW_FUN_EXT => self.nested(|d| d.new_fun(at))?,
+            NEW_FUN_EXT => return self.new_fun(at),
             EXPORT_EXT => {
                 let module = self.atom()?;
                 let function = self.atom()?;
@@ -306,41 +346,12 @@ impl<'a> Decoder<'a> {
             LOCAL_EXT => return Err(DecodeError::LocalExt { at }),
             COMPRESSED => return Err(DecodeError::NestedCompressed { at }),
             tag => return Err(DecodeError::UnknownTag { tag, at }),
-        })
+        }))
     }
 
-    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, DecodeError>) -> Result<T, DecodeError> {
-        if self.depth >= self.options.max_depth {
-            return Err(DecodeError::TooDeep {
-                max: self.options.max_depth,
-                at: self.pos,
-            });
-        }
-        self.depth += 1;
-        let out = f(self);
-        self.depth -= 1;
-        out
-    }
-
-    fn terms(&mut self, n: usize) -> Result<Vec<Term>, DecodeError> {
-        let mut out = Vec::with_capacity(self.count(n)?);
-        for _ in 0..n {
-            out.push(self.term()?);
-        }
-        Ok(out)
-    }
-
-    fn map(&mut self, n: usize, at: usize) -> Result<Term, DecodeError> {
-        self.count(n.saturating_mul(2))?;
-        let mut map = Map::new();
-        for _ in 0..n {
-            let key = self.term()?;
-            let value = self.term()?;
-            if map.insert(key, value).is_some() {
-                return Err(DecodeError::DuplicateMapKey { at });
-            }
-        }
-        Ok(Term::Map(map))
+    /// Room for `n` elements, after checking the input could hold them (each takes a byte).
+    fn vec(&mut self, n: usize) -> Result<Vec<Term>, DecodeError> {
+        Ok(Vec::with_capacity(self.count(n)?))
     }
 
     fn creation(&mut self, wide: bool) -> Result<u32, DecodeError> {
@@ -426,26 +437,23 @@ impl<'a> Decoder<'a> {
         Ok(Term::from_bigint(BigInt::from_bytes_le(sign, digits)))
     }
 
-    fn new_fun(&mut self, at: usize) -> Result<Term, DecodeError> {
+    fn new_fun(&mut self, at: usize) -> Result<Item, DecodeError> {
         let size = self.u32()? as usize;
         let arity = self.u8()?;
         let uniq = self.array::<16>()?;
         let index = self.u32()?;
         let num_free = self.u32()? as usize;
         let module = self.atom()?;
-        let old_index = Box::new(self.term()?);
-        let old_uniq = Box::new(self.term()?);
-        let pid = Box::new(self.term()?);
-        let free_vars = self.terms(num_free)?;
-        // Size counts from the size field itself (after the tag) to the end of the fun.
-        if self.pos - (at + 1) != size {
-            return Err(DecodeError::Invalid { what: "fun size", at });
-        }
-        let integer = |t: &Term| matches!(t, Term::Integer(_) | Term::BigInt(_));
-        if !integer(&old_index) || !integer(&old_uniq) || !matches!(*pid, Term::Pid(_)) {
-            return Err(DecodeError::Invalid { what: "fun fields", at });
-        }
-        Ok(Term::Fun(Fun {
+        let scalar = |d: &mut Self, integer: bool| match d.item()? {
+            Item::Value(t @ (Term::Integer(_) | Term::BigInt(_))) if integer => Ok(Box::new(t)),
+            Item::Value(t @ Term::Pid(_)) if !integer => Ok(Box::new(t)),
+            _ => Err(DecodeError::Invalid { what: "fun fields", at }),
+        };
+        let old_index = scalar(self, true)?;
+        let old_uniq = scalar(self, true)?;
+        let pid = scalar(self, false)?;
+        let free_vars = self.vec(num_free)?;
+        let fun = Fun {
             arity,
             uniq,
             index,
@@ -454,6 +462,95 @@ impl<'a> Decoder<'a> {
             old_uniq,
             pid,
             free_vars,
+        };
+        // Size counts from the size field itself (after the tag) to the end of the fun.
+        let end = (at + 1).checked_add(size).ok_or(DecodeError::Invalid { what: "fun size", at })?;
+        if num_free == 0 {
+            return match self.pos == end {
+                true => Ok(Item::Value(Term::Fun(fun))),
+                false => Err(DecodeError::Invalid { what: "fun size", at }),
+            };
+        }
+        Ok(Item::Open(Frame::Fun {
+            fun: Some(fun),
+            left: num_free,
+            end,
+            at,
         }))
+    }
+}
+
+enum Item {
+    Value(Term),
+    Open(Frame),
+}
+
+/// A container whose elements are still arriving.
+enum Frame {
+    /// A tuple and how many elements it has in all.
+    Tuple(Vec<Term>, usize),
+    /// A list's elements and how many it has in all; after them comes the tail.
+    List(Vec<Term>, usize),
+    Map {
+        map: Map,
+        key: Option<Term>,
+        left: usize,
+        at: usize,
+    },
+    Fun {
+        fun: Option<Fun>,
+        left: usize,
+        end: usize,
+        at: usize,
+    },
+}
+
+impl Frame {
+    /// The finished term for a container with nothing to wait for.
+    fn finish_if_empty(self) -> Result<Term, Frame> {
+        match self {
+            Frame::Tuple(items, 0) => Ok(Term::Tuple(items)),
+            Frame::Map { map, left: 0, .. } => Ok(Term::Map(map)),
+            frame => Err(frame),
+        }
+    }
+
+    /// Adds the next element; returns the finished term when that was the last one. `pos` is
+    /// the decoder's position after the element.
+    fn push(&mut self, value: Term, pos: usize) -> Result<Option<Term>, DecodeError> {
+        match self {
+            Frame::Tuple(items, n) => {
+                items.push(value);
+                Ok((items.len() == *n).then(|| Term::Tuple(std::mem::take(items))))
+            }
+            Frame::List(items, n) if items.len() < *n => {
+                items.push(value);
+                Ok(None)
+            }
+            Frame::List(items, _) => Ok(Some(Term::list_with_tail(std::mem::take(items), value))),
+            Frame::Map { map, key, left, at } => {
+                let Some(k) = key.take() else {
+                    *key = Some(value);
+                    return Ok(None);
+                };
+                if map.insert(k, value).is_some() {
+                    return Err(DecodeError::DuplicateMapKey { at: *at });
+                }
+                *left -= 1;
+                Ok((*left == 0).then(|| Term::Map(std::mem::take(map))))
+            }
+            Frame::Fun { fun, left, end, at } => {
+                let bad = DecodeError::Invalid { what: "fun", at: *at };
+                fun.as_mut().ok_or(bad.clone())?.free_vars.push(value);
+                *left -= 1;
+                if *left > 0 {
+                    return Ok(None);
+                }
+                if pos != *end {
+                    return Err(DecodeError::Invalid { what: "fun size", at: *at });
+                }
+                Ok(Some(Term::Fun(fun.take().ok_or(bad)?)))
+            }
+        }
     }
 }

@@ -74,7 +74,8 @@ fn cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
             .then(x.uniq.cmp(&y.uniq))
             .then_with(|| seq_cmp(&x.free_vars, &y.free_vars, exact)),
         (Term::Binary(_) | Term::BitBinary(_), _) => bits_cmp(a, b),
-        (Term::List(_) | Term::ImproperList(..), _) => list_cmp(a, b, exact),
+        (Term::List(_) | Term::ImproperList(..), _) if ca == 9 => list_cmp(a, b, exact),
+        (Term::List(_), _) => Ordering::Equal, // both []
         _ => number_cmp(a, b, exact),
     }
 }
@@ -115,16 +116,19 @@ fn list_cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
     if heads != Ordering::Equal {
         return heads;
     }
-    // What follows the common prefix: the rest of one list, or the tails.
-    let rest = |xs: &'_ [Term], tail: Option<&'_ Term>| -> Term {
-        match (xs.is_empty(), tail) {
-            (true, None) => Term::NIL,
-            (true, Some(t)) => t.clone(),
-            (false, None) => Term::List(xs.to_vec()),
-            (false, Some(t)) => Term::ImproperList(xs.to_vec(), Box::new(t.clone())),
-        }
-    };
-    cmp(&rest(&xs[common..], xt), &rest(&ys[common..], yt), exact)
+    // What follows the common prefix: more elements (a non-empty list) on one side or both
+    // tails. `[]` and any other tail compare to a non-empty list by class alone.
+    const LIST: u8 = 9;
+    let tail_class = |t: Option<&Term>| t.map_or(8, class);
+    match (xs.len() > common, ys.len() > common) {
+        (true, _) => LIST.cmp(&tail_class(yt)),
+        (false, true) => tail_class(xt).cmp(&LIST),
+        (false, false) => match (xt, yt) {
+            (None, None) => Ordering::Equal,
+            (Some(x), Some(y)) => cmp(x, y, exact),
+            (x, y) => tail_class(x).cmp(&tail_class(y)),
+        },
+    }
 }
 
 fn bits_cmp(a: &Term, b: &Term) -> Ordering {

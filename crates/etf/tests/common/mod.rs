@@ -1,0 +1,61 @@
+//! A proptest strategy for terms that real OTP accepts from `binary_to_term/1` unchanged.
+#![allow(dead_code)]
+
+use etf::{Atom, BigInt, BitBinary, Export, Map, Pid, Port, Reference, Term};
+use proptest::prelude::*;
+
+fn atom() -> impl Strategy<Value = Atom> {
+    prop_oneof![
+        "[a-z][a-zA-Z0-9_@]{0,12}",
+        "[A-Z ]{0,5}",
+        "\\PC{0,10}",
+        Just("[]".to_owned()),
+    ]
+    .prop_map(Atom::from)
+}
+
+fn node() -> impl Strategy<Value = Atom> {
+    "[a-z]{1,8}@[a-z]{1,8}".prop_map(Atom::from)
+}
+
+fn leaf() -> impl Strategy<Value = Term> {
+    prop_oneof![
+        any::<i64>().prop_map(Term::Integer),
+        (0i64..300).prop_map(Term::Integer),
+        (any::<bool>(), prop::collection::vec(any::<u8>(), 0..40))
+            .prop_map(|(neg, bytes)| {
+                let sign = if neg { num_bigint::Sign::Minus } else { num_bigint::Sign::Plus };
+                Term::from_bigint(BigInt::from_bytes_le(sign, &bytes))
+            }),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Term::Float),
+        atom().prop_map(Term::Atom),
+        prop::collection::vec(any::<u8>(), 0..50).prop_map(Term::Binary),
+        (prop::collection::vec(any::<u8>(), 1..10), 1u8..8)
+            .prop_map(|(b, bits)| Term::BitBinary(BitBinary::new(b, bits).expect("valid"))),
+        (node(), 0u32..32768, 0u32..8192, any::<u32>())
+            .prop_map(|(node, id, serial, creation)| Term::Pid(Pid { node, id, serial, creation })),
+        (node(), prop_oneof![0u64..(1 << 28), (1u64 << 32)..(1u64 << 40)], any::<u32>())
+            .prop_map(|(node, id, creation)| Term::Port(Port { node, id, creation })),
+        (node(), any::<u32>(), 0u32..(1 << 18), any::<u32>(), any::<u32>())
+            .prop_map(|(node, creation, a, b, c)| Term::Reference(Reference { node, creation, id: vec![a, b, c] })),
+        (atom(), atom(), any::<u8>())
+            .prop_map(|(module, function, arity)| Term::Export(Export { module, function, arity })),
+        "[a-z ]{0,20}".prop_map(|s| Term::charlist(&s)),
+        Just(Term::NIL),
+    ]
+}
+
+/// Terms of every kind, nested a few levels, with maps small enough (≤ 32 keys) that OTP writes
+/// their keys in term order.
+pub fn term() -> impl Strategy<Value = Term> {
+    leaf().prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Term::Tuple),
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Term::List),
+            (prop::collection::vec(inner.clone(), 1..4), inner.clone())
+                .prop_map(|(elements, tail)| Term::list_with_tail(elements, tail)),
+            prop::collection::vec((inner.clone(), inner), 0..8)
+                .prop_map(|entries| Term::Map(Map::from_entries(entries))),
+        ]
+    })
+}

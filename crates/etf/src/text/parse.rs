@@ -124,6 +124,9 @@ impl Parser<'_> {
             }
             Some('[') => {
                 self.pos += 1;
+                if self.eat("]") {
+                    return Ok(Term::NIL); // `[]` is a scalar, as NIL_EXT is to the decoder
+                }
                 self.nested(|p| p.list())
             }
             Some('#') => self.hash_form(),

@@ -1,1 +1,190 @@
-fn main() {}
+//! `rotp`: the command line to rotp and to Erlang nodes.
+//!
+//! * `rotp epmd`: run the port mapper in the foreground and show its names as they change.
+//! * `rotp names`: list the nodes registered with EPMD (`net_adm:names/0`).
+//! * `rotp term encode|decode`: Erlang term text to external term format and back.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use etf::EncodeOptions;
+use net::epmd::{Client, Daemon, DaemonConfig, DaemonError};
+
+#[derive(Parser)]
+#[command(name = "rotp", version, about = "Erlang/OTP, rebuilt in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run EPMD in the foreground and print the registered names whenever they change.
+    Epmd {
+        /// The port (default: ERL_EPMD_PORT, else 4369).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Allow `epmd -kill` with live nodes and `epmd -stop`.
+        #[arg(long)]
+        relaxed_command_check: bool,
+    },
+    /// List the nodes registered with EPMD on a host, as `net_adm:names/0`.
+    Names {
+        /// The host whose EPMD to ask.
+        #[arg(default_value = "127.0.0.1")]
+        host: String,
+        /// The EPMD port (default: ERL_EPMD_PORT, else 4369).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Convert between Erlang term text and the external term format.
+    Term {
+        #[command(subcommand)]
+        command: TermCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TermCmd {
+    /// Parse Erlang term text and write `term_to_binary` bytes to standard output.
+    Encode {
+        /// The term, e.g. '{ok, [1, 2.5, <<"bin">>, #{a => "x"}]}'.
+        term: String,
+        /// `{minor_version, 2}`: UTF-8 atom tags (OTP 26's default).
+        #[arg(long)]
+        utf8_atoms: bool,
+        /// `{compressed, Level}` (6 when given without a level).
+        #[arg(long, num_args = 0..=1, default_missing_value = "6", value_parser = clap::value_parser!(u32).range(0..=9))]
+        compressed: Option<u32>,
+        /// Write hex instead of raw bytes.
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Read `term_to_binary` bytes (standard input, or a file) and print the term as `~w`.
+    Decode {
+        /// A file to read instead of standard input.
+        file: Option<PathBuf>,
+        /// The input is hex text, not raw bytes.
+        #[arg(long)]
+        hex: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rotp: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn epmd_port(port: Option<u16>) -> u16 {
+    port.unwrap_or_else(net::epmd::port_from_env)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Term { command } => term(command),
+        Cmd::Names { host, port } => runtime()?.block_on(names(host, epmd_port(port))),
+        Cmd::Epmd { port, relaxed_command_check } => {
+            let config = DaemonConfig {
+                port: epmd_port(port),
+                relaxed_command_check: relaxed_command_check
+                    || std::env::var_os("ERL_EPMD_RELAXED_COMMAND_CHECK").is_some(),
+                ..DaemonConfig::default()
+            };
+            runtime()?.block_on(epmd_foreground(config))
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+async fn names(host: String, port: u16) -> Result<ExitCode> {
+    let ip = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot resolve {host}"))?
+        .next()
+        .with_context(|| format!("no address for {host}"))?;
+    let (_, names) = Client::new(ip).names().await?;
+    for (name, port) in names {
+        println!("{name}\t{port}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn epmd_foreground(config: DaemonConfig) -> Result<ExitCode> {
+    let port = config.port;
+    let daemon = match Daemon::bind(config).await {
+        Ok(d) => d,
+        Err(DaemonError::AlreadyRunning { .. }) => {
+            bail!("an EPMD already listens on port {port}; `rotp names` lists its nodes")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("rotp epmd: listening on port {port}; start nodes with ERL_EPMD_PORT={port} erl -sname NAME");
+    let mut changes = daemon.subscribe();
+    let table = daemon.names_handle();
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let names = table.names();
+            println!("--- names ---\n{}", if names.is_empty() { "(none)\n" } else { &names });
+        }
+    });
+    daemon.run().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn term(command: TermCmd) -> Result<ExitCode> {
+    match command {
+        TermCmd::Encode { term, utf8_atoms, compressed, hex } => {
+            let term = etf::text::parse(&term)?;
+            let bytes = etf::encode_with(&term, &EncodeOptions { utf8_atoms, compressed })?;
+            let mut out = std::io::stdout().lock();
+            if hex {
+                writeln!(out, "{}", to_hex(&bytes))?;
+            } else {
+                out.write_all(&bytes)?;
+            }
+        }
+        TermCmd::Decode { file, hex } => {
+            let mut input = Vec::new();
+            match file {
+                Some(path) => input = std::fs::read(&path).with_context(|| path.display().to_string())?,
+                None => {
+                    std::io::stdin().read_to_end(&mut input)?;
+                }
+            }
+            if hex {
+                input = from_hex(&input)?;
+            }
+            println!("{}", etf::decode(&input)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn from_hex(text: &[u8]) -> Result<Vec<u8>> {
+    let digits: Vec<u8> = text.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
+    if digits.len() % 2 != 0 {
+        bail!("odd number of hex digits");
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).context("hex input is not text")?;
+            u8::from_str_radix(s, 16).with_context(|| format!("bad hex digits {s:?}"))
+        })
+        .collect()
+}

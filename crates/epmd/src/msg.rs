@@ -1,0 +1,247 @@
+//! EPMD requests and replies as they travel (`erl_dist_protocol.xml`, "EPMD Protocol"; request
+//! codes from `erts/epmd/src/epmd.h`). Every request is sent as a 2-byte big-endian length and
+//! the request; replies are not length-prefixed.
+
+use thiserror::Error;
+
+/// `ALIVE2_REQ`: a node registers its name and distribution port.
+pub const ALIVE2_REQ: u8 = 120;
+/// `ALIVE2_X_RESP`: reply to `ALIVE2_REQ` with a 32-bit creation (highest version >= 6).
+pub const ALIVE2_X_RESP: u8 = 118;
+/// `ALIVE2_RESP`: reply to `ALIVE2_REQ` with a 16-bit creation (older nodes).
+pub const ALIVE2_RESP: u8 = 121;
+/// `PORT_PLEASE2_REQ`: where does this node listen?
+pub const PORT_PLEASE2_REQ: u8 = 122;
+/// `PORT2_RESP`: reply to `PORT_PLEASE2_REQ`.
+pub const PORT2_RESP: u8 = 119;
+/// `NAMES_REQ`: list registered names.
+pub const NAMES_REQ: u8 = 110;
+/// `DUMP_REQ`: list registered and remembered names with their sockets (debugging).
+pub const DUMP_REQ: u8 = 100;
+/// `KILL_REQ`: stop the daemon.
+pub const KILL_REQ: u8 = 107;
+/// `STOP_REQ`: forcibly unregister a name.
+pub const STOP_REQ: u8 = 115;
+
+/// What a node tells EPMD about itself, and what EPMD tells others (`ALIVE2_REQ`, `PORT2_RESP`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The node's distribution listen port.
+    pub port: u16,
+    /// 77 (`M`) for a normal node, 72 (`H`) for a hidden one.
+    pub node_type: u8,
+    /// 0 for TCP/IPv4.
+    pub protocol: u8,
+    /// The highest distribution version the node speaks (6 since OTP 23).
+    pub highest_version: u16,
+    /// The lowest distribution version the node speaks.
+    pub lowest_version: u16,
+    /// The node's name without `@host`, UTF-8.
+    pub name: Vec<u8>,
+    /// Extra data, opaque to EPMD.
+    pub extra: Vec<u8>,
+}
+
+impl NodeInfo {
+    /// A normal node speaking distribution versions 5 to 6, as OTP 25 registers.
+    pub fn new(name: &str, port: u16) -> NodeInfo {
+        NodeInfo {
+            port,
+            node_type: 77,
+            protocol: 0,
+            highest_version: 6,
+            lowest_version: 5,
+            name: name.as_bytes().to_vec(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// The fields after the request or result byte, as both `ALIVE2_REQ` and `PORT2_RESP`
+    /// lay them out.
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.port.to_be_bytes());
+        out.push(self.node_type);
+        out.push(self.protocol);
+        out.extend_from_slice(&self.highest_version.to_be_bytes());
+        out.extend_from_slice(&self.lowest_version.to_be_bytes());
+        out.extend_from_slice(&(self.name.len() as u16).to_be_bytes());
+        out.extend_from_slice(&self.name);
+        out.extend_from_slice(&(self.extra.len() as u16).to_be_bytes());
+        out.extend_from_slice(&self.extra);
+    }
+
+    /// Parses the fields `put` writes; `None` when lengths run past the end.
+    pub(crate) fn parse(b: &[u8]) -> Option<NodeInfo> {
+        let u16_at = |at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
+        let name_len = usize::from(u16_at(8)?);
+        let name = b.get(10..10 + name_len)?.to_vec();
+        let extra_len = usize::from(u16_at(10 + name_len)?);
+        let extra = b.get(12 + name_len..12 + name_len + extra_len)?.to_vec();
+        Some(NodeInfo {
+            port: u16_at(0)?,
+            node_type: *b.get(2)?,
+            protocol: *b.get(3)?,
+            highest_version: u16_at(4)?,
+            lowest_version: u16_at(6)?,
+            name,
+            extra,
+        })
+    }
+}
+
+/// A request a client sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// `ALIVE2_REQ`.
+    Alive2(NodeInfo),
+    /// `PORT_PLEASE2_REQ` for a name.
+    #[doc(alias = "PORT_PLEASE2_REQ")]
+    Port2(Vec<u8>),
+    /// `NAMES_REQ`.
+    Names,
+    /// `DUMP_REQ`.
+    Dump,
+    /// `KILL_REQ`.
+    Kill,
+    /// `STOP_REQ` for a name.
+    Stop(Vec<u8>),
+}
+
+impl Request {
+    /// The request with its 2-byte length prefix, ready to write.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        match self {
+            Request::Alive2(info) => {
+                body.push(ALIVE2_REQ);
+                info.put(&mut body);
+            }
+            Request::Port2(name) => {
+                body.push(PORT_PLEASE2_REQ);
+                body.extend_from_slice(name);
+            }
+            Request::Names => body.push(NAMES_REQ),
+            Request::Dump => body.push(DUMP_REQ),
+            Request::Kill => body.push(KILL_REQ),
+            Request::Stop(name) => {
+                body.push(STOP_REQ);
+                body.extend_from_slice(name);
+            }
+        }
+        let mut out = (body.len() as u16).to_be_bytes().to_vec();
+        out.extend(body);
+        out
+    }
+}
+
+/// A reply that does not parse as the request's reply.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// Fewer bytes than the reply needs.
+    #[error("EPMD reply truncated")]
+    Truncated,
+    /// The first byte is not the reply code expected.
+    #[error("unexpected EPMD reply code {0}")]
+    UnexpectedCode(u8),
+}
+
+/// The reply to `ALIVE2_REQ`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alive2Reply {
+    /// 0 when registered; anything else is a refusal (the name is taken, or invalid).
+    pub result: u8,
+    /// The creation the node must put in its pids, ports and references.
+    pub creation: u32,
+}
+
+impl Alive2Reply {
+    /// Parses `ALIVE2_X_RESP` (6 bytes) or `ALIVE2_RESP` (4 bytes). Returns the reply and the
+    /// bytes it used, or `Ok(None)` when more bytes are needed.
+    pub fn parse(b: &[u8]) -> Result<Option<(Alive2Reply, usize)>, ReplyError> {
+        let (len, wide) = match b.first() {
+            None => return Ok(None),
+            Some(&ALIVE2_X_RESP) => (6, true),
+            Some(&ALIVE2_RESP) => (4, false),
+            Some(&code) => return Err(ReplyError::UnexpectedCode(code)),
+        };
+        if b.len() < len {
+            return Ok(None);
+        }
+        let creation = if wide {
+            u32::from_be_bytes([b[2], b[3], b[4], b[5]])
+        } else {
+            u32::from(u16::from_be_bytes([b[2], b[3]]))
+        };
+        Ok(Some((Alive2Reply { result: b[1], creation }, len)))
+    }
+
+    /// The reply as the daemon writes it: `ALIVE2_X_RESP` for nodes speaking version 6 or
+    /// later, `ALIVE2_RESP` for older ones.
+    pub fn encode(&self, highest_version: u16) -> Vec<u8> {
+        if highest_version >= 6 {
+            let mut out = vec![ALIVE2_X_RESP, self.result];
+            out.extend_from_slice(&self.creation.to_be_bytes());
+            out
+        } else {
+            let mut out = vec![ALIVE2_RESP, self.result];
+            out.extend_from_slice(&(self.creation as u16).to_be_bytes());
+            out
+        }
+    }
+}
+
+/// Parses a complete `PORT2_RESP` (the daemon closes the connection after it): `Ok(None)` when
+/// the name is not registered.
+pub fn parse_port2_reply(b: &[u8]) -> Result<Option<NodeInfo>, ReplyError> {
+    match b {
+        [] | [PORT2_RESP] => Err(ReplyError::Truncated),
+        [PORT2_RESP, 0, rest @ ..] => NodeInfo::parse(rest).map(Some).ok_or(ReplyError::Truncated),
+        [PORT2_RESP, _, ..] => Ok(None),
+        [code, ..] => Err(ReplyError::UnexpectedCode(*code)),
+    }
+}
+
+/// Encodes `PORT2_RESP`: the node's details, or result 1 when the name is unknown.
+pub fn encode_port2_reply(node: Option<&NodeInfo>) -> Vec<u8> {
+    match node {
+        Some(info) => {
+            let mut out = vec![PORT2_RESP, 0];
+            info.put(&mut out);
+            out
+        }
+        None => vec![PORT2_RESP, 1],
+    }
+}
+
+/// Parses a complete `NAMES_REQ` or `DUMP_REQ` reply: EPMD's own port, then text.
+pub fn parse_names_reply(b: &[u8]) -> Result<(u32, &[u8]), ReplyError> {
+    match b {
+        [a, b2, c, d, rest @ ..] => Ok((u32::from_be_bytes([*a, *b2, *c, *d]), rest)),
+        _ => Err(ReplyError::Truncated),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alive2_request_layout_matches_the_protocol_doc() {
+        let req = Request::Alive2(NodeInfo::new("ab", 0x1234)).encode();
+        assert_eq!(req, [0, 15, 120, 0x12, 0x34, 77, 0, 0, 6, 0, 5, 0, 2, b'a', b'b', 0, 0]);
+        assert_eq!(Request::Port2(b"ab".to_vec()).encode(), [0, 3, 122, b'a', b'b']);
+        assert_eq!(Request::Names.encode(), [0, 1, 110]);
+    }
+
+    #[test]
+    fn port2_reply_round_trips() {
+        let mut info = NodeInfo::new("n", 5555);
+        info.extra = b"x".to_vec();
+        let bytes = encode_port2_reply(Some(&info));
+        assert_eq!(parse_port2_reply(&bytes), Ok(Some(info)));
+        assert_eq!(parse_port2_reply(&[119, 1]), Ok(None));
+        assert_eq!(parse_port2_reply(&[119, 0, 1]), Err(ReplyError::Truncated));
+    }
+}

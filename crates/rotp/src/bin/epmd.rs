@@ -101,6 +101,9 @@ fn detach() -> ExitCode {
 }
 
 fn serve(config: DaemonConfig) -> ExitCode {
+    // OTP's epmd serves at most FD_SETSIZE (1024) connections; take all the descriptors the
+    // system allows instead, so thousands of clients at once are served.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -77,10 +77,12 @@ impl fmt::Display for Term {
                 write!(f, ".{}.{}>", fun.old_index, fun.old_uniq)
             }
             Term::Export(e) => {
+                // io_lib writes external funs with erlang:fun_to_list/1, that is with erts's
+                // own atom printer, not io_lib's.
                 f.write_str("fun ")?;
-                write_atom(f, &e.module)?;
+                write_atom_erts(f, &e.module)?;
                 f.write_char(':')?;
-                write_atom(f, &e.function)?;
+                write_atom_erts(f, &e.function)?;
                 write!(f, "/{}", e.arity)
             }
         }
@@ -182,6 +184,60 @@ fn write_atom(f: &mut fmt::Formatter<'_>, atom: &Atom) -> fmt::Result {
         }
     }
     f.write_char('\'')
+}
+
+/// `print_atom_name` of `erts/emulator/beam/erl_printf_term.c` (OTP 25), as
+/// `erlang:fun_to_list/1` prints module and function names: quoting decided on latin-1 letters
+/// and digits only (no `@`, no reserved words), and the UTF-8 bytes of other characters
+/// written one character per byte, as the list `fun_to_list` returns holds them.
+fn write_atom_erts(f: &mut fmt::Formatter<'_>, atom: &Atom) -> fmt::Result {
+    let bytes = atom.as_str().as_bytes();
+    if bytes.is_empty() {
+        return f.write_str("''");
+    }
+    let lower = |c: u32| (u32::from(b'a')..=u32::from(b'z')).contains(&c) || ((223..=255).contains(&c) && c != 247);
+    let upper = |c: u32| (u32::from(b'A')..=u32::from(b'Z')).contains(&c) || ((192..=222).contains(&c) && c != 215);
+    let alnum = |c: u32| lower(c) || upper(c) || (u32::from(b'0')..=u32::from(b'9')).contains(&c);
+    // `latin1_char`: the code point a byte starts, near enough to classify it.
+    let latin1 = |at: usize| -> u32 {
+        let c1 = u32::from(bytes[at]);
+        let c2 = u32::from(bytes.get(at + 1).copied().unwrap_or(0));
+        match c1 {
+            0..=0x7f => c1,
+            0xc0..=0xdf => (c1 & 0x1f) << 6 | (c2 & 0x3f),
+            0x80..=0xbf => u32::from(b'a'),
+            _ => 0,
+        }
+    };
+    let quote = !lower(latin1(0)) || (1..bytes.len()).any(|at| !alnum(latin1(at)) && latin1(at) != u32::from(b'_'));
+    if quote {
+        f.write_char('\'')?;
+    }
+    let mut at = 0;
+    while at < bytes.len() {
+        let c = bytes[at];
+        at += 1;
+        match c {
+            b'\'' => f.write_str("\\'")?,
+            b'\\' => f.write_str("\\\\")?,
+            b'\n' => f.write_str("\\n")?,
+            0x0c => f.write_str("\\f")?,
+            b'\t' => f.write_str("\\t")?,
+            b'\r' => f.write_str("\\r")?,
+            0x08 => f.write_str("\\b")?,
+            0x0b => f.write_str("\\v")?,
+            0..=0x1f => write!(f, "\\{c:03o}")?,
+            0xc2 if bytes.get(at).is_some_and(|&n| n < 0xa0) => {
+                write!(f, "\\{:03o}", bytes[at])?;
+                at += 1;
+            }
+            _ => f.write_char(char::from(c))?,
+        }
+    }
+    if quote {
+        f.write_char('\'')?;
+    }
+    Ok(())
 }
 
 /// A float as `io_lib_format:fwrite_g/1` writes it: the shortest digits that read back to the

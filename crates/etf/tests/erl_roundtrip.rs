@@ -1,0 +1,104 @@
+//! Rust → erl → Rust: random terms encoded by us are decoded by a real `erl`
+//! (`binary_to_term/1`), encoded again by it (`term_to_binary/1,2`) and printed (`~w`); its
+//! bytes must be ours, byte for byte, and its text must be ours, character for character.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use etf::{decode, encode, encode_with, text, EncodeOptions, Term};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+/// One `erl` that answers a hex line with three tab-separated fields.
+struct Erl {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+const LOOP: &str = r#"
+    Loop = fun Loop() ->
+        case io:get_line("") of
+            eof -> halt();
+            Line ->
+                T = binary_to_term(binary:decode_hex(string:trim(list_to_binary(Line)))),
+                W = unicode:characters_to_binary(io_lib:format("~w", [T])),
+                io:put_chars([binary:encode_hex(term_to_binary(T)), $\t,
+                              binary:encode_hex(term_to_binary(T, [{minor_version, 2}])), $\t,
+                              binary:encode_hex(W), $\n]),
+                Loop()
+        end
+    end,
+    Loop()."#;
+
+fn erl() -> &'static Mutex<Erl> {
+    static ERL: OnceLock<Mutex<Erl>> = OnceLock::new();
+    ERL.get_or_init(|| {
+        let mut child = Command::new("erl")
+            .args(["-noshell", "-eval", LOOP])
+            .args(["+pc", "unicode"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("erl must be installed to run this test (see README)");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Mutex::new(Erl { _child: child, stdin, stdout })
+    })
+}
+
+/// What erl makes of our bytes: its plain encoding, its minor_version 2 encoding, its `~w`.
+fn through_erl(bytes: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
+    let mut erl = erl().lock().unwrap_or_else(|e| e.into_inner());
+    writeln!(erl.stdin, "{}", hex::encode(bytes)).unwrap();
+    erl.stdin.flush().unwrap();
+    let mut line = String::new();
+    erl.stdout.read_line(&mut line).unwrap();
+    let fields: Vec<&str> = line.trim_end().split('\t').collect();
+    assert_eq!(fields.len(), 3, "erl answered {line:?} for {}", hex::encode(bytes));
+    let printed = String::from_utf8(hex::decode(fields[2]).unwrap()).unwrap();
+    (hex::decode(fields[0]).unwrap(), hex::decode(fields[1]).unwrap(), printed)
+}
+
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 400,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    })]
+
+    #[test]
+    fn erl_reencodes_our_bytes_identically(term in common::term()) {
+        let ours = encode(&term).unwrap();
+        let (theirs, theirs_v2, printed) = through_erl(&ours);
+        prop_assert_eq!(&theirs, &ours, "term_to_binary of {}", term);
+        prop_assert_eq!(&theirs_v2, &encode_with(&term, &EncodeOptions::minor_version_2()).unwrap());
+        prop_assert_eq!(decode(&theirs).unwrap(), term.clone());
+        // `~w` names other nodes by erl's private index; rotp prints their names instead.
+        if !common::has_identifiers(&term) {
+            prop_assert_eq!(text::write(&term), printed);
+        }
+    }
+
+    #[test]
+    fn erl_reads_our_compressed_and_utf8_forms(term in common::term()) {
+        let plain = encode(&term).unwrap();
+        for options in [EncodeOptions::minor_version_2(), EncodeOptions { compressed: Some(9), utf8_atoms: false }] {
+            let (theirs, _, _) = through_erl(&encode_with(&term, &options).unwrap());
+            prop_assert_eq!(&theirs, &plain);
+        }
+    }
+}
+
+#[test]
+fn string_ext_boundary_matches_erl() {
+    for len in [65_535usize, 65_536] {
+        let term = Term::List(vec![Term::Integer(7); len]);
+        let ours = encode(&term).unwrap();
+        assert_eq!(through_erl(&ours).0, ours, "list of {len}");
+    }
+}

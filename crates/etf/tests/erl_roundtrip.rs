@@ -94,6 +94,31 @@ proptest! {
     }
 }
 
+fn float_of_any_magnitude() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>().prop_filter("finite", |f| f.is_finite()),
+        (-1.0e7..1.0e7f64),
+        (-1.0e-3..1.0e-3f64),
+        (-100_000i64..100_000, -25i32..25).prop_map(|(m, e)| m as f64 * 10f64.powi(e)),
+        (0u64..64).prop_map(|b| (1u64 << b) as f64),
+    ]
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 300,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    })]
+
+    #[test]
+    fn floats_print_as_erl_prints_them(floats in prop::collection::vec(float_of_any_magnitude(), 1..20)) {
+        let term = Term::List(floats.into_iter().map(Term::Float).collect());
+        let (_, _, printed) = through_erl(&encode(&term).unwrap());
+        prop_assert_eq!(text::write(&term), printed);
+    }
+}
+
 #[test]
 fn string_ext_boundary_matches_erl() {
     for len in [65_535usize, 65_536] {

@@ -240,42 +240,50 @@ fn write_atom_erts(f: &mut fmt::Formatter<'_>, atom: &Atom) -> fmt::Result {
     Ok(())
 }
 
-/// A float as `io_lib_format:fwrite_g/1` writes it: the shortest digits that read back to the
-/// same float, in plain or exponent notation, whichever is shorter.
-fn float(x: f64) -> String {
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    // `{:e}` gives the shortest round-trip digits as `d.ddde±x`.
-    let sci = format!("{:e}", x.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let place = exp.parse::<i64>().unwrap_or(0) + 1;
-    format!("{sign}{}", insert_decimal(place, &digits))
+/// The shortest decimal digits that read back as `x` (finite, not negative), and the exponent
+/// of the first: `x = d.ddd × 10^exp`. Ryu, as erts uses (`erts/emulator/ryu`), so that ties
+/// between two shortest candidates break the same way.
+fn shortest_digits(x: f64) -> (String, i64) {
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(x);
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = format!("{int}{frac}");
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0');
+    if digits.is_empty() {
+        return ("0".to_owned(), 0);
+    }
+    // The first significant digit sits `int.len() - 1 - leading` places above the units.
+    (digits.to_owned(), exp + int.len() as i64 - 1 - leading as i64)
 }
 
-fn insert_decimal(place: i64, digits: &str) -> String {
-    if place == 0 {
-        return format!("0.{digits}");
-    }
+/// A float as `io_lib:write/1` writes it in OTP 25 (`io_lib_format:fwrite_g/1`, that is
+/// `float_to_list(F, [short])`): the shortest digits that read back to the same float, in
+/// plain notation unless the exponent form is shorter, or the float is an integer of 2^53 or
+/// more. (Rules confirmed against erl by the round-trip tests.)
+fn float(x: f64) -> String {
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    let (digits, exp) = shortest_digits(x.abs());
     let len = digits.len() as i64;
-    if place > 0 && place < len {
-        let (int, frac) = digits.split_at(place as usize);
-        return format!("{int}.{frac}");
-    }
-    let exp = (place - 1).to_string();
-    let exp_dot = if len == 1 { 2 } else { 1 };
-    let exp_cost = exp.len() as i64 + 1 + exp_dot;
-    if place < 0 {
-        if 2 - place <= exp_cost {
-            return format!("0.{}{digits}", "0".repeat((-place) as usize));
-        }
-    } else if place - len + 2 <= exp_cost {
-        return format!("{digits}{}.0", "0".repeat((place - len) as usize));
-    }
     let (first, rest) = digits.split_at(1);
-    if rest.is_empty() {
-        format!("{first}.0e{exp}")
+    let scientific = format!("{first}.{}e{exp}", if rest.is_empty() { "0" } else { rest });
+    let plain = if exp >= len - 1 {
+        format!("{digits}{}.0", "0".repeat((exp - len + 1) as usize))
+    } else if exp >= 0 {
+        let (int, frac) = digits.split_at(exp as usize + 1);
+        format!("{int}.{frac}")
     } else {
-        format!("{first}.{rest}e{exp}")
+        format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
+    };
+    let huge = x.abs() >= 9_007_199_254_740_992.0; // 2^53
+    if huge || scientific.len() < plain.len() {
+        format!("{sign}{scientific}")
+    } else {
+        format!("{sign}{plain}")
     }
 }
 
@@ -301,6 +309,18 @@ mod tests {
             (5.0e-324, "5.0e-324"),
             (1.7976931348623157e308, "1.7976931348623157e308"),
             (0.0, "0.0"),
+            (-1.9747038655806057e18, "-1.9747038655806057e18"),
+            (9007199254740991.0, "9007199254740991.0"),
+            (9007199254740992.0, "9.007199254740992e15"),
+            (100.0, "100.0"),
+            (1.0e3, "1.0e3"),
+            (1200.0, "1.2e3"),
+            (12345.0, "12345.0"),
+            (120.0, "120.0"),
+            (0.00012, "1.2e-4"),
+            (-33019288399595.8125, "-33019288399595.812"),
+            (1.0e-7, "1.0e-7"),
+            (1.5e300, "1.5e300"),
         ];
         for (x, want) in cases {
             assert_eq!(float(x), want, "{x:e}");

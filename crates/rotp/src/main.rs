@@ -52,6 +52,7 @@ enum TermCmd {
     /// Parse Erlang term text and write `term_to_binary` bytes to standard output.
     Encode {
         /// The term, e.g. '{ok, [1, 2.5, <<"bin">>, #{a => "x"}]}'.
+        #[arg(allow_hyphen_values = true)]
         term: String,
         /// `{minor_version, 2}`: UTF-8 atom tags (OTP 26's default).
         #[arg(long)]

@@ -126,7 +126,8 @@ async fn epmd_foreground(config: DaemonConfig) -> Result<ExitCode> {
     let daemon = match Daemon::bind(config).await {
         Ok(d) => d,
         Err(DaemonError::AlreadyRunning { .. }) => {
-            bail!("an EPMD already listens on port {port}; `rotp names` lists its nodes")
+            println!("rotp epmd: an EPMD already listens on port {port} (set ERL_EPMD_PORT for another); its names:");
+            return names("127.0.0.1".to_owned(), port).await;
         }
         Err(e) => return Err(e.into()),
     };

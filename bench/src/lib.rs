@@ -1,1 +1,89 @@
-//! stub
+//! Shared pieces of rotp's benchmarks: the term corpus, finding OTP's programs, timing.
+//!
+//! Every benchmark runs the Rust side and the Erlang side of the same scenario in one run and
+//! prints both and their ratio: this machine is noisy, so only ratios taken together mean much.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use etf::Term;
+
+/// The mixed term set the codec benchmarks use, as Erlang text: small integers, big integers,
+/// floats, atoms, binaries, strings, nested tuples, lists and maps, pids and references — the
+/// shapes distribution messages carry.
+pub const MIXED_TERMS: &[&str] = &[
+    "{ok, 42}",
+    "{error, {badarg, [{lists, map, 2, [{file, \"lists.erl\"}, {line, 1325}]}]}}",
+    "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100000, -5, 1234567890123]",
+    "#{name => <<\"rotp\">>, version => {0, 1, 0}, tags => [fast, safe, erlang], score => 9.75}",
+    "{'$gen_call', {<0.80.0>, #Ref<0.1.2.3>}, {get, <<\"key-0001\">>}}",
+    "\"a charlist that is sent as STRING_EXT by term_to_binary\"",
+    "[{user, 1, <<\"alice\">>, 3.5}, {user, 2, <<\"bob\">>, 4.25}, {user, 3, <<\"carol\">>, 1.0e-3}]",
+    "{1.5, -2.25, 3.141592653589793, 2.718281828459045, 6.02214076e23}",
+    "<<0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31>>",
+    "[a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, z]",
+    "#{1 => {a, [1, 2]}, 2 => {b, [3, 4]}, 3 => {c, #{nested => true}}, 4 => {d, []}}",
+    "{deep, {deeper, {deepest, [{x, 1}, {y, 2}, {z, [<<\"leaf\">>]}]}}}",
+    "123456789012345678901234567890",
+];
+
+/// Each corpus term, parsed, repeated so the set is big enough to time.
+pub fn mixed_terms(copies: usize) -> Result<Vec<Term>> {
+    let one: Vec<Term> = MIXED_TERMS
+        .iter()
+        .map(|t| etf::text::parse(t).with_context(|| format!("corpus term {t}")))
+        .collect::<Result<_>>()?;
+    Ok((0..copies).flat_map(|_| one.iter().cloned()).collect())
+}
+
+/// OTP's root directory (`code:root_dir()`).
+pub fn otp_root() -> Result<PathBuf> {
+    let out = Command::new("erl")
+        .args([
+            "-noshell",
+            "-eval",
+            "io:format(\"~s\", [code:root_dir()]), halt().",
+        ])
+        .output()
+        .context("running erl (is Erlang/OTP installed?)")?;
+    if !out.status.success() {
+        bail!("erl failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?))
+}
+
+/// OTP's own `epmd` binary.
+pub fn otp_epmd() -> Result<PathBuf> {
+    let root = otp_root()?;
+    for entry in std::fs::read_dir(&root)? {
+        let path = entry?.path().join("bin/epmd");
+        if path.exists() && path.to_string_lossy().contains("erts-") {
+            return Ok(path);
+        }
+    }
+    bail!("no erts-*/bin/epmd under {}", root.display())
+}
+
+/// Runs an Erlang expression with `erl -noshell` and returns what it printed.
+pub fn erl_eval(expr: &str) -> Result<String> {
+    let out = Command::new("erl")
+        .args(["-noshell", "-eval", expr])
+        .output()
+        .context("running erl")?;
+    if !out.status.success() {
+        bail!("erl failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// `a / b` as a ratio string.
+pub fn ratio(a: f64, b: f64) -> String {
+    if b == 0.0 {
+        "n/a".to_owned()
+    } else {
+        format!("{:.2}x", a / b)
+    }
+}

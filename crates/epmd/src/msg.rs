@@ -174,7 +174,13 @@ impl Alive2Reply {
         } else {
             u32::from(u16::from_be_bytes([b[2], b[3]]))
         };
-        Ok(Some((Alive2Reply { result: b[1], creation }, len)))
+        Ok(Some((
+            Alive2Reply {
+                result: b[1],
+                creation,
+            },
+            len,
+        )))
     }
 
     /// The reply as the daemon writes it: `ALIVE2_X_RESP` for nodes speaking version 6 or
@@ -230,8 +236,14 @@ mod tests {
     #[test]
     fn alive2_request_layout_matches_the_protocol_doc() {
         let req = Request::Alive2(NodeInfo::new("ab", 0x1234)).encode();
-        assert_eq!(req, [0, 15, 120, 0x12, 0x34, 77, 0, 0, 6, 0, 5, 0, 2, b'a', b'b', 0, 0]);
-        assert_eq!(Request::Port2(b"ab".to_vec()).encode(), [0, 3, 122, b'a', b'b']);
+        assert_eq!(
+            req,
+            [0, 15, 120, 0x12, 0x34, 77, 0, 0, 6, 0, 5, 0, 2, b'a', b'b', 0, 0]
+        );
+        assert_eq!(
+            Request::Port2(b"ab".to_vec()).encode(),
+            [0, 3, 122, b'a', b'b']
+        );
         assert_eq!(Request::Names.encode(), [0, 1, 110]);
     }
 

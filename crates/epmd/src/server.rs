@@ -81,7 +81,11 @@ impl Connection {
         if self.keep {
             return INBUF_SIZE;
         }
-        let pack_size = if self.want > 0 { self.want } else { INBUF_SIZE - 1 };
+        let pack_size = if self.want > 0 {
+            self.want
+        } else {
+            INBUF_SIZE - 1
+        };
         pack_size - self.buf.len()
     }
 
@@ -118,8 +122,9 @@ pub struct Config {
     /// `-relaxed_command_check` / `ERL_EPMD_RELAXED_COMMAND_CHECK`: allow `KILL_REQ` with live
     /// nodes, and `STOP_REQ` at all.
     pub relaxed_command_check: bool,
-    /// `-d` given at least once: remember fewer unregistered names.
-    pub debug: bool,
+    /// How many times `-d` was given: with any, fewer unregistered names are remembered; the
+    /// level also decides which log lines [`Reply::log`] carries.
+    pub debug: u8,
 }
 
 /// What to do after a request.
@@ -136,13 +141,29 @@ pub struct Reply {
     pub close: Option<ConnId>,
     /// Exit the daemon with status 0 after writing (`KILL_REQ` accepted).
     pub exit: bool,
-    /// What OTP's epmd logs about this request, with the debug level it needs.
+    /// What OTP's epmd logs about this request at the configured debug level, each line with
+    /// the level it needs.
     pub log: Vec<(u8, String)>,
+    /// The configured debug level: lines above it are not even formatted.
+    debug: u8,
 }
 
 impl Reply {
-    fn log(mut self, level: u8, line: impl Into<String>) -> Reply {
-        self.log.push((level, line.into()));
+    fn new(debug: u8) -> Reply {
+        Reply {
+            debug,
+            ..Reply::default()
+        }
+    }
+
+    fn log(self, level: u8, line: &'static str) -> Reply {
+        self.log_with(level, || line.to_owned())
+    }
+
+    fn log_with(mut self, level: u8, line: impl FnOnce() -> String) -> Reply {
+        if level <= self.debug {
+            self.log.push((level, line()));
+        }
         self
     }
 }
@@ -207,11 +228,13 @@ impl Server {
     /// Handles one complete request from `conn`. `now_secs` is the wall clock in seconds
     /// (creation numbers start from it).
     pub fn handle_request(&mut self, conn: &mut Connection, packet: &[u8], now_secs: u64) -> Reply {
-        let reply = Reply::default();
+        let reply = Reply::new(self.config.debug);
         let Some(&code) = packet.first() else {
             return reply.log(0, "got garbage ");
         };
-        let local_only = |what: &str| Reply::default().log(0, format!("{what} from non local address"));
+        let debug = self.config.debug;
+        let local_only =
+            |what: &str| Reply::new(debug).log_with(0, || format!("{what} from non local address"));
         match code {
             msg::ALIVE2_REQ if !conn.local_peer => local_only("ALIVE2_REQ"),
             msg::ALIVE2_REQ => self.alive2(conn, packet, now_secs),
@@ -241,7 +264,9 @@ impl Server {
             msg::STOP_REQ if !self.config.relaxed_command_check => {
                 reply.log(0, "Disallowed STOP_REQ, no relaxed_command_check")
             }
-            msg::STOP_REQ if packet.len() <= 1 => reply.log(0, "packet too small for request STOP_REQ"),
+            msg::STOP_REQ if packet.len() <= 1 => {
+                reply.log(0, "packet too small for request STOP_REQ")
+            }
             msg::STOP_REQ => {
                 // The name is a C string: it ends at the first NUL, if any.
                 let name = &packet[1..];
@@ -260,9 +285,11 @@ impl Server {
     }
 
     fn alive2(&mut self, conn: &mut Connection, b: &[u8], now_secs: u64) -> Reply {
-        let reply = Reply::default().log(1, "** got ALIVE2_REQ");
+        let reply = Reply::new(self.config.debug).log(1, "** got ALIVE2_REQ");
         if b.len() <= 13 {
-            return reply.log(0, format!("packet to small for request ALIVE2_REQ ({})", b.len()));
+            return reply.log_with(0, || {
+                format!("packet to small for request ALIVE2_REQ ({})", b.len())
+            });
         }
         let u16_at = |at: usize| usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
         let name_len = u16_at(9);
@@ -291,36 +318,59 @@ impl Server {
             Ok(creation) => (
                 Some(name.to_vec()),
                 Reply {
-                    bytes: Alive2Reply { result: 0, creation }.encode(highest_version),
+                    bytes: Alive2Reply {
+                        result: 0,
+                        creation,
+                    }
+                    .encode(highest_version),
                     ..reply
                 }
-                .log(1, format!("registering '{}:{creation}'", String::from_utf8_lossy(name))),
+                .log_with(1, || {
+                    format!("registering '{}:{creation}'", String::from_utf8_lossy(name))
+                }),
             ),
             Err(why) => (
                 None,
                 Reply {
-                    bytes: Alive2Reply { result: 1, creation: 99 }.encode(highest_version),
+                    bytes: Alive2Reply {
+                        result: 1,
+                        creation: 99,
+                    }
+                    .encode(highest_version),
                     ..reply
                 }
-                .log(0, why),
+                .log_with(0, || why),
             ),
         };
         // As in epmd_srv.c, the connection is kept open even when the registration failed.
         conn.keep = true;
         reply.keep = true;
         reply.registered = registered;
-        reply.log(1, format!("** sent ALIVE2_RESP for \"{}\"", String::from_utf8_lossy(name)))
+        reply.log_with(1, || {
+            format!(
+                "** sent ALIVE2_RESP for \"{}\"",
+                String::from_utf8_lossy(name)
+            )
+        })
     }
 
     /// `node_reg2`: registers a name; the creation, or why not.
     fn register(&mut self, conn: ConnId, info: NodeInfo, now_secs: u64) -> Result<u32, String> {
         let shown = String::from_utf8_lossy(&info.name).into_owned();
         if info.name.len() > MAX_SYMLEN {
-            return Err(format!("node name is too long ({}) {shown}", info.name.len()));
+            return Err(format!(
+                "node name is too long ({}) {shown}",
+                info.name.len()
+            ));
         }
         match count_chars(&info.name) {
             None => return Err("invalid node name encoding".to_owned()),
-            Some(n) if n > 255 => return Err(format!("node name is too long ({}) {shown}", info.name.len())),
+            Some(n) if n > 255 => {
+                return Err(format!(
+                    "node name is too long ({}) {shown}",
+                    info.name.len()
+                ))
+            }
             Some(_) => {}
         }
         if info.extra.len() > MAX_SYMLEN {
@@ -329,14 +379,20 @@ impl Server {
         if self.reg.iter().any(|n| n.info.name == info.name) {
             return Err(format!("node name already occupied {shown}"));
         }
-        let limit = if self.config.debug { DEBUG_MAX_UNREG_COUNT } else { MAX_UNREG_COUNT };
+        let limit = if self.config.debug > 0 {
+            DEBUG_MAX_UNREG_COUNT
+        } else {
+            MAX_UNREG_COUNT
+        };
         let mut node = if let Some(at) = self.unreg.iter().position(|n| n.info.name == info.name) {
             let mut node = self.unreg.remove(at).expect("position is in range");
             node.bump_creation();
             node
         } else if self.unreg.len() > limit {
             // Reuse the oldest remembered slot; like epmd_srv.c, its counter carries over.
-            self.unreg.pop_front().expect("the list is longer than the limit")
+            self.unreg
+                .pop_front()
+                .expect("the list is longer than the limit")
         } else {
             let mut node = Node {
                 conn,
@@ -375,7 +431,7 @@ impl Server {
     }
 
     fn port_please2(&self, b: &[u8]) -> Reply {
-        let reply = Reply::default().log(1, "** got PORT2_REQ");
+        let reply = Reply::new(self.config.debug).log(1, "** got PORT2_REQ");
         let name = match b {
             [_, name @ .., 0] => name,
             [_, name @ ..] => name,
@@ -391,13 +447,22 @@ impl Server {
             Some(1..=255) => {}
             _ => return reply.log(0, "invalid node name in PORT2_REQ"),
         }
-        let node = self.reg.iter().find(|n| n.info.name == name).map(|n| &n.info);
+        let node = self
+            .reg
+            .iter()
+            .find(|n| n.info.name == name)
+            .map(|n| &n.info);
         let sent = if node.is_some() { "ok" } else { "error" };
         Reply {
             bytes: msg::encode_port2_reply(node),
             ..reply
         }
-        .log(1, format!("** sent PORT2_RESP ({sent}) for \"{}\"", String::from_utf8_lossy(name)))
+        .log_with(1, || {
+            format!(
+                "** sent PORT2_RESP ({sent}) for \"{}\"",
+                String::from_utf8_lossy(name)
+            )
+        })
     }
 
     /// The `NAMES_REQ` reply: EPMD's port, then `name N at port P\n` per registered node.
@@ -418,12 +483,16 @@ impl Server {
         for node in &self.reg {
             out.extend_from_slice(b"active name     <");
             out.extend_from_slice(&node.info.name);
-            out.extend_from_slice(format!("> at port {}, fd = {}\n\0", node.info.port, node.conn).as_bytes());
+            out.extend_from_slice(
+                format!("> at port {}, fd = {}\n\0", node.info.port, node.conn).as_bytes(),
+            );
         }
         for node in &self.unreg {
             out.extend_from_slice(b"old/unused name <");
             out.extend_from_slice(&node.info.name);
-            out.extend_from_slice(format!(">, port = {}, fd = {} \n\0", node.info.port, node.conn).as_bytes());
+            out.extend_from_slice(
+                format!(">, port = {}, fd = {} \n\0", node.info.port, node.conn).as_bytes(),
+            );
         }
         out
     }
@@ -438,7 +507,7 @@ mod tests {
         Server::new(Config {
             port: 4369,
             relaxed_command_check: false,
-            debug: false,
+            debug: 0,
         })
     }
 
@@ -476,7 +545,10 @@ mod tests {
         let r = request(&mut s, &mut c, Request::Alive2(NodeInfo::new("a", 1000)));
         assert!(r.bytes.is_empty() && !r.keep);
         let mut c = Connection::new(6, false);
-        assert_eq!(request(&mut s, &mut c, Request::Names).bytes, [0, 0, 0x11, 0x11]);
+        assert_eq!(
+            request(&mut s, &mut c, Request::Names).bytes,
+            [0, 0, 0x11, 0x11]
+        );
     }
 
     #[test]
@@ -484,7 +556,10 @@ mod tests {
         let mut c = Connection::new(1, true);
         assert_eq!(c.handle_data(&[0, 0]), Framed::Close("invalid packet size"));
         let mut c = Connection::new(1, true);
-        assert_eq!(c.handle_data(&[0x0b, 0xf2]), Framed::Close("invalid packet size"));
+        assert_eq!(
+            c.handle_data(&[0x0b, 0xf2]),
+            Framed::Close("invalid packet size")
+        );
         let mut c = Connection::new(1, true);
         assert!(matches!(c.handle_data(&[0, 1, 110, 7]), Framed::Close(_)));
         let mut c = Connection::new(1, true);

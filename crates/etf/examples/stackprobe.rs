@@ -5,19 +5,26 @@ fn main() {
     let depth: usize = std::env::args().nth(1).unwrap().parse().unwrap();
     let what = std::env::args().nth(2).unwrap();
     let mut bytes = vec![131];
-    for _ in 0..depth { bytes.extend_from_slice(&[108, 0, 0, 0, 1]); }
+    for _ in 0..depth {
+        bytes.extend_from_slice(&[108, 0, 0, 0, 1]);
+    }
     bytes.push(106);
     bytes.extend(std::iter::repeat_n(106, depth));
-    let t = std::thread::Builder::new().stack_size(2 << 20).spawn(move || {
-        let opts = etf::DecodeOptions { max_depth: usize::MAX };
-        let t = etf::decode_with(&bytes, &opts).unwrap();
-        match what.as_str() {
-            "encode" => println!("{}", etf::encode(&t).unwrap().len()),
-            "print" => println!("{}", etf::text::write(&t).len()),
-            "eq" => println!("{}", t == t.clone()),
-            "parse" => println!("{}", etf::text::parse(&etf::text::write(&t)).is_ok()),
-            _ => println!("ok"),
-        }
-    }).unwrap();
+    let t = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let opts = etf::DecodeOptions {
+                max_depth: usize::MAX,
+            };
+            let t = etf::decode_with(&bytes, &opts).unwrap();
+            match what.as_str() {
+                "encode" => println!("{}", etf::encode(&t).unwrap().len()),
+                "print" => println!("{}", etf::text::write(&t).len()),
+                "eq" => println!("{}", t == t.clone()),
+                "parse" => println!("{}", etf::text::parse(&etf::text::write(&t)).is_ok()),
+                _ => println!("ok"),
+            }
+        })
+        .unwrap();
     t.join().unwrap();
 }

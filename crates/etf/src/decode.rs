@@ -81,7 +81,12 @@ const MAX_INFLATE_RATIO: usize = 1032;
 
 fn inflate(input: &[u8], size: usize) -> Result<(Vec<u8>, usize), DecodeError> {
     let lie = |reason: String| DecodeError::Compressed { reason };
-    if size > input.len().saturating_mul(MAX_INFLATE_RATIO).saturating_add(64) {
+    if size
+        > input
+            .len()
+            .saturating_mul(MAX_INFLATE_RATIO)
+            .saturating_add(64)
+    {
         return Err(lie(format!(
             "declares {size} bytes, more than {} compressed bytes can hold",
             input.len()
@@ -96,7 +101,11 @@ fn inflate(input: &[u8], size: usize) -> Result<(Vec<u8>, usize), DecodeError> {
         .read_to_end(&mut out)
         .map_err(|e| lie(e.to_string()))?;
     if out.len() != size {
-        return Err(lie(format!("inflates to {}{} bytes, declared {size}", if out.len() > size { "more than " } else { "" }, out.len().min(size))));
+        return Err(lie(format!(
+            "inflates to {}{} bytes, declared {size}",
+            if out.len() > size { "more than " } else { "" },
+            out.len().min(size)
+        )));
     }
     Ok((out, z.total_in() as usize))
 }
@@ -197,19 +206,17 @@ impl<'a> Decoder<'a> {
         loop {
             let mut value = match self.item()? {
                 Item::Value(term) => term,
-                Item::Open(frame) => match frame.finish_if_empty() {
-                    Ok(term) => term,
-                    Err(frame) => {
-                        if stack.len() >= self.options.max_depth {
-                            return Err(DecodeError::TooDeep {
-                                max: self.options.max_depth,
-                                at: self.pos,
-                            });
-                        }
-                        stack.push(frame);
-                        continue;
+                Item::Open(frame) if frame.is_complete() => frame.into_term(),
+                Item::Open(frame) => {
+                    if stack.len() >= self.options.max_depth {
+                        return Err(DecodeError::TooDeep {
+                            max: self.options.max_depth,
+                            at: self.pos,
+                        });
                     }
-                },
+                    stack.push(frame);
+                    continue;
+                }
             };
             // Hand the value to the innermost open container, closing every container it fills.
             loop {
@@ -262,7 +269,12 @@ impl<'a> Decoder<'a> {
             NIL_EXT => Term::NIL,
             STRING_EXT => {
                 let len = usize::from(self.u16()?);
-                Term::List(self.take(len)?.iter().map(|&b| Term::Integer(i64::from(b))).collect())
+                Term::List(
+                    self.take(len)?
+                        .iter()
+                        .map(|&b| Term::Integer(i64::from(b)))
+                        .collect(),
+                )
             }
             LIST_EXT => {
                 let n = self.u32()? as usize;
@@ -431,7 +443,12 @@ impl<'a> Decoder<'a> {
         let sign = match self.u8()? {
             0 => Sign::Plus,
             1 => Sign::Minus,
-            _ => return Err(DecodeError::Invalid { what: "big integer sign", at }),
+            _ => {
+                return Err(DecodeError::Invalid {
+                    what: "big integer sign",
+                    at,
+                })
+            }
         };
         let digits = self.take(n)?;
         Ok(Term::from_bigint(BigInt::from_bytes_le(sign, digits)))
@@ -447,7 +464,10 @@ impl<'a> Decoder<'a> {
         let scalar = |d: &mut Self, integer: bool| match d.item()? {
             Item::Value(t @ (Term::Integer(_) | Term::BigInt(_))) if integer => Ok(Box::new(t)),
             Item::Value(t @ Term::Pid(_)) if !integer => Ok(Box::new(t)),
-            _ => Err(DecodeError::Invalid { what: "fun fields", at }),
+            _ => Err(DecodeError::Invalid {
+                what: "fun fields",
+                at,
+            }),
         };
         let old_index = scalar(self, true)?;
         let old_uniq = scalar(self, true)?;
@@ -464,11 +484,17 @@ impl<'a> Decoder<'a> {
             free_vars,
         };
         // Size counts from the size field itself (after the tag) to the end of the fun.
-        let end = (at + 1).checked_add(size).ok_or(DecodeError::Invalid { what: "fun size", at })?;
+        let end = (at + 1).checked_add(size).ok_or(DecodeError::Invalid {
+            what: "fun size",
+            at,
+        })?;
         if num_free == 0 {
             return match self.pos == end {
                 true => Ok(Item::Value(Term::Fun(fun))),
-                false => Err(DecodeError::Invalid { what: "fun size", at }),
+                false => Err(DecodeError::Invalid {
+                    what: "fun size",
+                    at,
+                }),
             };
         }
         Ok(Item::Open(Frame::Fun {
@@ -506,12 +532,18 @@ enum Frame {
 }
 
 impl Frame {
-    /// The finished term for a container with nothing to wait for.
-    fn finish_if_empty(self) -> Result<Term, Frame> {
+    /// Whether the container has nothing left to wait for (an empty tuple or map).
+    fn is_complete(&self) -> bool {
+        matches!(self, Frame::Tuple(_, 0) | Frame::Map { left: 0, .. })
+    }
+
+    /// The finished term of a complete container.
+    fn into_term(self) -> Term {
         match self {
-            Frame::Tuple(items, 0) => Ok(Term::Tuple(items)),
-            Frame::Map { map, left: 0, .. } => Ok(Term::Map(map)),
-            frame => Err(frame),
+            Frame::Tuple(items, _) => Term::Tuple(items),
+            Frame::Map { map, .. } => Term::Map(map),
+            Frame::List(items, _) => Term::List(items),
+            Frame::Fun { fun, .. } => fun.map_or(Term::NIL, Term::Fun),
         }
     }
 
@@ -540,14 +572,20 @@ impl Frame {
                 Ok((*left == 0).then(|| Term::Map(std::mem::take(map))))
             }
             Frame::Fun { fun, left, end, at } => {
-                let bad = DecodeError::Invalid { what: "fun", at: *at };
+                let bad = DecodeError::Invalid {
+                    what: "fun",
+                    at: *at,
+                };
                 fun.as_mut().ok_or(bad.clone())?.free_vars.push(value);
                 *left -= 1;
                 if *left > 0 {
                     return Ok(None);
                 }
                 if pos != *end {
-                    return Err(DecodeError::Invalid { what: "fun size", at: *at });
+                    return Err(DecodeError::Invalid {
+                        what: "fun size",
+                        at: *at,
+                    });
                 }
                 Ok(Some(Term::Fun(fun.take().ok_or(bad)?)))
             }

@@ -1,10 +1,10 @@
 //! [`Term`] to bytes: `term_to_binary/1,2`.
 //!
-//! The output is byte-identical to the installed OTP's `term_to_binary` (OTP 25: `minor_version`
-//! 1) for every term, except that maps of more than 32 keys list their keys in term order where
-//! erts uses its internal hash order. Layouts from `erl_ext_dist.xml`; the choices between tags
-//! (which integer tag, `STRING_EXT` or `LIST_EXT`, which atom tag) from `enc_term` and `enc_atom`
-//! in `erts/emulator/beam/external.c`.
+//! The output is byte-identical to the installed OTP's `term_to_binary` (OTP 25, whose default
+//! is `minor_version` 1) for every term, except that maps of more than 32 keys list their keys
+//! in term order where erts uses its internal hash order. Layouts come from `erl_ext_dist.xml`;
+//! the choices between tags (which integer tag, `STRING_EXT` or `LIST_EXT`, which atom tag) from
+//! `enc_term` and `enc_atom` in `erts/emulator/beam/external.c`.
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 use num_bigint::Sign;
@@ -55,7 +55,11 @@ pub fn encode_with(term: &Term, options: &EncodeOptions) -> Result<Vec<u8>, Enco
 
 /// Appends the term's encoding, without the version byte, to `out`: the form terms take inside
 /// distribution messages. The `compressed` option is ignored here.
-pub fn encode_into(term: &Term, out: &mut Vec<u8>, options: &EncodeOptions) -> Result<(), EncodeError> {
+pub fn encode_into(
+    term: &Term,
+    out: &mut Vec<u8>,
+    options: &EncodeOptions,
+) -> Result<(), EncodeError> {
     Encoder {
         out,
         utf8_atoms: options.utf8_atoms,
@@ -277,10 +281,14 @@ impl Encoder<'_> {
     fn fun(&mut self, fun: &Fun) -> Result<(), EncodeError> {
         let integer = |t: &Term| matches!(t, Term::Integer(_) | Term::BigInt(_));
         if !integer(&fun.old_index) || !integer(&fun.old_uniq) {
-            return Err(EncodeError::BadFun { what: "old index and old uniq must be integers" });
+            return Err(EncodeError::BadFun {
+                what: "old index and old uniq must be integers",
+            });
         }
         let Term::Pid(pid) = &*fun.pid else {
-            return Err(EncodeError::BadFun { what: "pid must be a pid" });
+            return Err(EncodeError::BadFun {
+                what: "pid must be a pid",
+            });
         };
         self.u8(NEW_FUN_EXT);
         let size_at = self.out.len();

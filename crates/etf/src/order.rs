@@ -45,10 +45,9 @@ fn cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
     }
     match (a, b) {
         (Term::Atom(x), Term::Atom(y)) => atom_cmp(x, y),
-        (Term::Tuple(x), Term::Tuple(y)) => x
-            .len()
-            .cmp(&y.len())
-            .then_with(|| seq_cmp(x, y, exact)),
+        (Term::Tuple(x), Term::Tuple(y)) => {
+            x.len().cmp(&y.len()).then_with(|| seq_cmp(x, y, exact))
+        }
         (Term::Map(x), Term::Map(y)) => x.len().cmp(&y.len()).then_with(|| {
             let keys = x.iter().zip(y.iter()).map(|(p, q)| cmp(&p.0, &q.0, true));
             let values = x.iter().zip(y.iter()).map(|(p, q)| cmp(&p.1, &q.1, exact));
@@ -86,7 +85,8 @@ fn atom_cmp(a: &Atom, b: &Atom) -> Ordering {
 }
 
 fn first_difference(mut it: impl Iterator<Item = Ordering>) -> Ordering {
-    it.find(|o| *o != Ordering::Equal).unwrap_or(Ordering::Equal)
+    it.find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
 }
 
 fn seq_cmp(a: &[Term], b: &[Term], exact: bool) -> Ordering {
@@ -112,7 +112,12 @@ fn bits_of(t: &Term) -> (&[u8], u64) {
 fn list_cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
     let ((xs, xt), (ys, yt)) = (split_list(a), split_list(b));
     let common = xs.len().min(ys.len());
-    let heads = first_difference(xs[..common].iter().zip(&ys[..common]).map(|(x, y)| cmp(x, y, exact)));
+    let heads = first_difference(
+        xs[..common]
+            .iter()
+            .zip(&ys[..common])
+            .map(|(x, y)| cmp(x, y, exact)),
+    );
     if heads != Ordering::Equal {
         return heads;
     }
@@ -162,7 +167,9 @@ fn float_int_cmp(f: f64, int: &Term) -> Ordering {
         return BigInt::from_f64(f).map_or(Ordering::Equal, |fb| fb.cmp(&big));
     }
     match big.to_i64() {
-        Some(i) if i.unsigned_abs() < 1 << 53 => f.partial_cmp(&(i as f64)).unwrap_or(Ordering::Equal),
+        Some(i) if i.unsigned_abs() < 1 << 53 => {
+            f.partial_cmp(&(i as f64)).unwrap_or(Ordering::Equal)
+        }
         _ if big.sign() == Sign::Minus => Ordering::Greater,
         _ => Ordering::Less,
     }
@@ -184,7 +191,13 @@ mod tests {
             Term::Binary(vec![]),
         ];
         for w in order.windows(2) {
-            assert_eq!(term_cmp(&w[0], &w[1]), Ordering::Less, "{:?} < {:?}", w[0], w[1]);
+            assert_eq!(
+                term_cmp(&w[0], &w[1]),
+                Ordering::Less,
+                "{:?} < {:?}",
+                w[0],
+                w[1]
+            );
         }
     }
 
@@ -193,7 +206,13 @@ mod tests {
         let (one, one_f) = (Term::Integer(1), Term::Float(1.0));
         assert_eq!(term_cmp(&one, &one_f), Ordering::Equal);
         assert_eq!(map_key_cmp(&one, &one_f), Ordering::Less);
-        assert_eq!(map_key_cmp(&Term::Integer(5), &Term::Float(1.0)), Ordering::Less);
-        assert_eq!(term_cmp(&Term::Integer(5), &Term::Float(1.0)), Ordering::Greater);
+        assert_eq!(
+            map_key_cmp(&Term::Integer(5), &Term::Float(1.0)),
+            Ordering::Less
+        );
+        assert_eq!(
+            term_cmp(&Term::Integer(5), &Term::Float(1.0)),
+            Ordering::Greater
+        );
     }
 }

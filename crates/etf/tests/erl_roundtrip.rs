@@ -46,7 +46,11 @@ fn erl() -> &'static Mutex<Erl> {
             .expect("erl must be installed to run this test (see README)");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Mutex::new(Erl { _child: child, stdin, stdout })
+        Mutex::new(Erl {
+            _child: child,
+            stdin,
+            stdout,
+        })
     })
 }
 
@@ -58,11 +62,19 @@ fn through_erl(bytes: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
     let mut line = String::new();
     erl.stdout.read_line(&mut line).unwrap();
     let fields: Vec<&str> = line.trim_end().split('\t').collect();
-    assert_eq!(fields.len(), 3, "erl answered {line:?} for {}", hex::encode(bytes));
+    assert_eq!(
+        fields.len(),
+        3,
+        "erl answered {line:?} for {}",
+        hex::encode(bytes)
+    );
     let printed = String::from_utf8(hex::decode(fields[2]).unwrap()).unwrap();
-    (hex::decode(fields[0]).unwrap(), hex::decode(fields[1]).unwrap(), printed)
+    (
+        hex::decode(fields[0]).unwrap(),
+        hex::decode(fields[1]).unwrap(),
+        printed,
+    )
 }
-
 
 proptest! {
     #![proptest_config(Config {

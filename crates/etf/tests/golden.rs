@@ -39,9 +39,19 @@ fn golden_fixtures_are_present() {
 fn decode_then_encode_gives_otps_bytes() {
     for row in rows(GOLDEN) {
         let term = decode(&row.plain).unwrap_or_else(|e| panic!("{}: {e}", row.expr));
-        assert_eq!(encode(&term).unwrap(), row.plain, "term_to_binary({})", row.expr);
+        assert_eq!(
+            encode(&term).unwrap(),
+            row.plain,
+            "term_to_binary({})",
+            row.expr
+        );
         let utf8 = EncodeOptions::minor_version_2();
-        assert_eq!(encode_with(&term, &utf8).unwrap(), row.minor2, "minor_version 2: {}", row.expr);
+        assert_eq!(
+            encode_with(&term, &utf8).unwrap(),
+            row.minor2,
+            "minor_version 2: {}",
+            row.expr
+        );
     }
 }
 
@@ -62,7 +72,12 @@ fn compressed_encoding_matches_otp() {
             compressed: Some(EncodeOptions::DEFAULT_COMPRESSION),
             ..EncodeOptions::default()
         };
-        assert_eq!(encode_with(&term, &options).unwrap(), row.compressed, "compressed: {}", row.expr);
+        assert_eq!(
+            encode_with(&term, &options).unwrap(),
+            row.compressed,
+            "compressed: {}",
+            row.expr
+        );
     }
 }
 
@@ -116,6 +131,10 @@ fn legacy_tags_decode_as_otp_decodes_them() {
     for line in include_str!("fixtures/legacy.tsv").lines() {
         let (input, want) = line.split_once('\t').expect("two columns");
         let term = decode(&hex::decode(input).unwrap()).unwrap_or_else(|e| panic!("{input}: {e}"));
-        assert_eq!(hex::encode_upper(encode(&term).unwrap()), want, "binary_to_term({input})");
+        assert_eq!(
+            hex::encode_upper(encode(&term).unwrap()),
+            want,
+            "binary_to_term({input})"
+        );
     }
 }

@@ -46,7 +46,12 @@ proptest! {
 
 /// Runs `f` on a thread with tokio's and the test harness's default 2 MiB stack.
 fn on_2_mib_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(2 << 20).spawn(f).unwrap().join().unwrap();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 #[test]
@@ -84,7 +89,10 @@ fn nesting_up_to_the_limit() {
     assert_eq!(text::parse(&text::write(&term)).unwrap(), term);
     let mut one_more = vec![131, 104, 1];
     one_more.extend_from_slice(&bytes[1..]);
-    assert!(matches!(decode(&one_more), Err(etf::DecodeError::TooDeep { .. })));
+    assert!(matches!(
+        decode(&one_more),
+        Err(etf::DecodeError::TooDeep { .. })
+    ));
 }
 
 #[test]
@@ -92,24 +100,40 @@ fn lying_lengths_fail_before_allocating() {
     // A binary, a list, a tuple and a map each claiming 4 GiB of content.
     for tag in [109u8, 108, 105, 116] {
         let err = decode(&[131, tag, 0xff, 0xff, 0xff, 0xff, 1]).unwrap_err();
-        assert!(matches!(err, etf::DecodeError::Truncated { .. }), "tag {tag}: {err}");
+        assert!(
+            matches!(err, etf::DecodeError::Truncated { .. }),
+            "tag {tag}: {err}"
+        );
     }
     // A compressed term claiming 4 GiB from a few bytes of zlib.
-    let err = decode(&[131, 80, 0xff, 0xff, 0xff, 0xff, 0x78, 0x9c, 3, 0, 0, 0, 0, 1]).unwrap_err();
+    let err = decode(&[
+        131, 80, 0xff, 0xff, 0xff, 0xff, 0x78, 0x9c, 3, 0, 0, 0, 0, 1,
+    ])
+    .unwrap_err();
     assert!(matches!(err, etf::DecodeError::Compressed { .. }), "{err}");
 }
 
 #[test]
 fn compressed_size_that_lies_is_an_error() {
     let plain = encode(&Term::Binary(vec![7; 1000])).unwrap();
-    let packed = encode_with(&Term::Binary(vec![7; 1000]), &EncodeOptions { compressed: Some(6), ..Default::default() }).unwrap();
+    let packed = encode_with(
+        &Term::Binary(vec![7; 1000]),
+        &EncodeOptions {
+            compressed: Some(6),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(packed[1], 80);
     let declared = u32::from_be_bytes(packed[2..6].try_into().unwrap()) as usize;
     assert_eq!(declared, plain.len() - 1);
     for lie in [declared - 1, declared + 1, declared * 2] {
         let mut bad = packed.clone();
         bad[2..6].copy_from_slice(&(lie as u32).to_be_bytes());
-        assert!(matches!(decode(&bad), Err(etf::DecodeError::Compressed { .. })), "declared {lie}");
+        assert!(
+            matches!(decode(&bad), Err(etf::DecodeError::Compressed { .. })),
+            "declared {lie}"
+        );
     }
 }
 
@@ -118,16 +142,34 @@ fn bad_atoms_are_typed_errors() {
     // 256 latin-1 characters.
     let mut long = vec![131, 100, 1, 0];
     long.extend(std::iter::repeat_n(b'a', 256));
-    assert!(matches!(decode(&long), Err(etf::DecodeError::AtomTooLong { chars: 256, .. })));
+    assert!(matches!(
+        decode(&long),
+        Err(etf::DecodeError::AtomTooLong { chars: 256, .. })
+    ));
     // Invalid UTF-8 in a UTF-8 atom.
-    assert!(matches!(decode(&[131, 119, 2, 0xc3, 0x28]), Err(etf::DecodeError::BadUtf8 { .. })));
+    assert!(matches!(
+        decode(&[131, 119, 2, 0xc3, 0x28]),
+        Err(etf::DecodeError::BadUtf8 { .. })
+    ));
     // LOCAL_EXT.
-    assert!(matches!(decode(&[131, 121, 0, 0]), Err(etf::DecodeError::LocalExt { at: 0 })));
+    assert!(matches!(
+        decode(&[131, 121, 0, 0]),
+        Err(etf::DecodeError::LocalExt { at: 0 })
+    ));
     // An atom cache reference outside a distribution message.
-    assert!(matches!(decode(&[131, 82, 3]), Err(etf::DecodeError::AtomCacheRef { index: 3, .. })));
+    assert!(matches!(
+        decode(&[131, 82, 3]),
+        Err(etf::DecodeError::AtomCacheRef { index: 3, .. })
+    ));
     // Trailing garbage, and a bad version byte.
-    assert!(matches!(decode(&[131, 106, 0]), Err(etf::DecodeError::TrailingBytes { count: 1 })));
-    assert!(matches!(decode(&[130, 106]), Err(etf::DecodeError::BadVersion { found: 130 })));
+    assert!(matches!(
+        decode(&[131, 106, 0]),
+        Err(etf::DecodeError::TrailingBytes { count: 1 })
+    ));
+    assert!(matches!(
+        decode(&[130, 106]),
+        Err(etf::DecodeError::BadVersion { found: 130 })
+    ));
     // A map with a duplicate key.
     assert!(matches!(
         decode(&[131, 116, 0, 0, 0, 2, 97, 1, 106, 97, 1, 106]),

@@ -92,7 +92,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Term { command } => term(command),
         Cmd::Names { host, port } => runtime()?.block_on(names(host, epmd_port(port))),
-        Cmd::Epmd { port, relaxed_command_check } => {
+        Cmd::Epmd {
+            port,
+            relaxed_command_check,
+        } => {
             let config = DaemonConfig {
                 port: epmd_port(port),
                 relaxed_command_check: relaxed_command_check
@@ -105,7 +108,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn names(host: String, port: u16) -> Result<ExitCode> {
@@ -137,18 +142,32 @@ async fn epmd_foreground(config: DaemonConfig) -> Result<ExitCode> {
     tokio::spawn(async move {
         while changes.changed().await.is_ok() {
             let names = table.names();
-            println!("--- names ---\n{}", if names.is_empty() { "(none)\n" } else { &names });
+            println!(
+                "--- names ---\n{}",
+                if names.is_empty() { "(none)\n" } else { &names }
+            );
         }
     });
-    daemon.run().await;
+    daemon.run().await?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn term(command: TermCmd) -> Result<ExitCode> {
     match command {
-        TermCmd::Encode { term, utf8_atoms, compressed, hex } => {
+        TermCmd::Encode {
+            term,
+            utf8_atoms,
+            compressed,
+            hex,
+        } => {
             let term = etf::text::parse(&term)?;
-            let bytes = etf::encode_with(&term, &EncodeOptions { utf8_atoms, compressed })?;
+            let bytes = etf::encode_with(
+                &term,
+                &EncodeOptions {
+                    utf8_atoms,
+                    compressed,
+                },
+            )?;
             let mut out = std::io::stdout().lock();
             if hex {
                 writeln!(out, "{}", to_hex(&bytes))?;
@@ -159,7 +178,9 @@ fn term(command: TermCmd) -> Result<ExitCode> {
         TermCmd::Decode { file, hex } => {
             let mut input = Vec::new();
             match file {
-                Some(path) => input = std::fs::read(&path).with_context(|| path.display().to_string())?,
+                Some(path) => {
+                    input = std::fs::read(&path).with_context(|| path.display().to_string())?
+                }
                 None => {
                     std::io::stdin().read_to_end(&mut input)?;
                 }
@@ -178,8 +199,12 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 fn from_hex(text: &[u8]) -> Result<Vec<u8>> {
-    let digits: Vec<u8> = text.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    let digits: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    if !digits.len().is_multiple_of(2) {
         bail!("odd number of hex digits");
     }
     digits

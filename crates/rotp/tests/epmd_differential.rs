@@ -56,7 +56,10 @@ fn converse(port: u16, steps: &[Step]) -> Vec<(Vec<u8>, bool)> {
                 let _ = conns[*n].as_mut().unwrap().write_all(bytes);
             }
             Wait(ms) => std::thread::sleep(Duration::from_millis(*ms)),
-            Read(n) => out.push(mask(read_reply(conns[*n].as_mut().unwrap(), Duration::from_millis(300)))),
+            Read(n) => out.push(mask(read_reply(
+                conns[*n].as_mut().unwrap(),
+                Duration::from_millis(300),
+            ))),
             Close(n) => conns[*n] = None,
         }
     }
@@ -115,7 +118,14 @@ fn names_and_port_please_on_an_empty_daemon() {
     let r = compare(
         "empty",
         &[],
-        &[Open(0), Send(0, framed(&[110])), Read(0), Open(1), Send(1, framed(b"znone")), Read(1)],
+        &[
+            Open(0),
+            Send(0, framed(&[110])),
+            Read(0),
+            Open(1),
+            Send(1, framed(b"znone")),
+            Read(1),
+        ],
     );
     assert_eq!(r[0], (b"PPPP".to_vec(), true));
 }
@@ -156,7 +166,11 @@ fn register_look_up_and_unregister() {
 
 #[test]
 fn old_nodes_get_a_16_bit_creation() {
-    let r = compare("alive2 v5", &[], &[Open(0), Send(0, alive2(b"old", 5000, 5)), Read(0)]);
+    let r = compare(
+        "alive2 v5",
+        &[],
+        &[Open(0), Send(0, alive2(b"old", 5000, 5)), Read(0)],
+    );
     assert_eq!(r[0].0, [121, 0, b'C', b'C']);
 }
 
@@ -177,15 +191,31 @@ fn garbage_and_bad_sizes_close_without_a_reply() {
         framed(&[107]),
     ];
     for (n, bytes) in cases.into_iter().enumerate() {
-        compare(&format!("garbage case {n}"), &[], &[Open(0), Send(0, bytes), Read(0)]);
+        compare(
+            &format!("garbage case {n}"),
+            &[],
+            &[Open(0), Send(0, bytes), Read(0)],
+        );
     }
 }
 
 #[test]
 fn invalid_names_are_refused() {
-    compare("bad utf8", &[], &[Open(0), Send(0, alive2(&[0xc3, 0x28], 5000, 6)), Read(0)]);
-    compare("256 chars", &[], &[Open(0), Send(0, alive2(&[b'a'; 256], 5000, 6)), Read(0)]);
-    compare("255 chars", &[], &[Open(0), Send(0, alive2(&[b'a'; 255], 5000, 6)), Read(0)]);
+    compare(
+        "bad utf8",
+        &[],
+        &[Open(0), Send(0, alive2(&[0xc3, 0x28], 5000, 6)), Read(0)],
+    );
+    compare(
+        "256 chars",
+        &[],
+        &[Open(0), Send(0, alive2(&[b'a'; 256], 5000, 6)), Read(0)],
+    );
+    compare(
+        "255 chars",
+        &[],
+        &[Open(0), Send(0, alive2(&[b'a'; 255], 5000, 6)), Read(0)],
+    );
 }
 
 #[test]
@@ -193,7 +223,15 @@ fn a_packet_split_across_writes_is_assembled() {
     compare(
         "split",
         &[],
-        &[Open(0), Send(0, vec![0]), Wait(100), Send(0, vec![1]), Wait(100), Send(0, vec![110]), Read(0)],
+        &[
+            Open(0),
+            Send(0, vec![0]),
+            Wait(100),
+            Send(0, vec![1]),
+            Wait(100),
+            Send(0, vec![110]),
+            Read(0),
+        ],
     );
 }
 
@@ -294,7 +332,13 @@ fn idle_connections_time_out_after_packet_timeout() {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let started = Instant::now();
         let (bytes, closed) = read_reply(&mut s, Duration::from_secs(5));
-        assert!(closed && bytes.is_empty(), "{binary:?} did not close an idle connection");
-        assert!(started.elapsed() >= Duration::from_millis(900), "{binary:?} closed too early");
+        assert!(
+            closed && bytes.is_empty(),
+            "{binary:?} did not close an idle connection"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "{binary:?} closed too early"
+        );
     }
 }

@@ -28,7 +28,15 @@ fn shown(out: &Output, port: u16) -> (String, String, Option<i32>) {
 
 fn start_erl(name: &str, epmd_port: u16, eval: &str) -> Guard {
     let child = Command::new("erl")
-        .args(["-sname", name, "-setcookie", "interop", "-noshell", "-eval", eval])
+        .args([
+            "-sname",
+            name,
+            "-setcookie",
+            "interop",
+            "-noshell",
+            "-eval",
+            eval,
+        ])
         .env("ERL_EPMD_PORT", epmd_port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -66,7 +74,12 @@ fn erl_nodes_register_list_and_ping_through_our_epmd() {
         .output()
         .expect("erl b");
     let stdout = String::from_utf8_lossy(&b.stdout);
-    assert_eq!(stdout, "[\"rotp_it_a\",\"rotp_it_b\"]\npong\n", "stderr: {}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        stdout,
+        "[\"rotp_it_a\",\"rotp_it_b\"]\npong\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&b.stderr)
+    );
     // OTP's own epmd -names reads our daemon exactly as ours does.
     let theirs = run(&otp_epmd(), port, &["-names"]);
     let ours = run(&our_epmd(), port, &["-names"]);
@@ -89,13 +102,21 @@ fn our_clients_read_otps_daemon() {
         .unwrap();
     let listed = String::from_utf8_lossy(&rotp.stdout);
     assert!(listed.starts_with("rotp_it_c\t"), "{listed}");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let info = rt
         .block_on(net::epmd::Client::localhost(port).port_please("rotp_it_c"))
         .unwrap()
         .expect("registered");
-    assert_eq!((info.node_type, info.highest_version, info.lowest_version), (77, 6, 5));
-    let missing = rt.block_on(net::epmd::Client::localhost(port).port_please("nosuch")).unwrap();
+    assert_eq!(
+        (info.node_type, info.highest_version, info.lowest_version),
+        (77, 6, 5)
+    );
+    let missing = rt
+        .block_on(net::epmd::Client::localhost(port).port_please("nosuch"))
+        .unwrap();
     assert_eq!(missing, None);
 }
 
@@ -105,10 +126,20 @@ fn command_lines_print_and_exit_as_otps() {
     // No daemon running.
     for args in [&["-names"][..], &["-kill"], &["-stop", "x"], &["-dump"]] {
         let (otp, ours) = (run(&otp_epmd(), port, args), run(&our_epmd(), port, args));
-        assert_eq!(shown(&ours, port), shown(&otp, port), "{args:?} with no daemon");
+        assert_eq!(
+            shown(&ours, port),
+            shown(&otp, port),
+            "{args:?} with no daemon"
+        );
     }
     // Usage errors.
-    for args in [&["-bogus"][..], &["-names", "extra"], &["-port"], &["-stop"], &["-packet_timeout", "x"]] {
+    for args in [
+        &["-bogus"][..],
+        &["-names", "extra"],
+        &["-port"],
+        &["-stop"],
+        &["-packet_timeout", "x"],
+    ] {
         let (otp, ours) = (run(&otp_epmd(), port, args), run(&our_epmd(), port, args));
         assert_eq!(shown(&ours, port), shown(&otp, port), "{args:?}");
         assert_eq!(ours.status.code(), Some(1));
@@ -118,11 +149,18 @@ fn command_lines_print_and_exit_as_otps() {
         let port = free_port();
         let _d = start_epmd(&daemon, port, &[]);
         let mut live = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        live.write_all(&epmd::msg::Request::Alive2(epmd::msg::NodeInfo::new("live", 5000)).encode()).unwrap();
+        live.write_all(
+            &epmd::msg::Request::Alive2(epmd::msg::NodeInfo::new("live", 5000)).encode(),
+        )
+        .unwrap();
         read_reply(&mut live, Duration::from_millis(300));
         for args in [&["-kill"][..], &["-stop", "live"], &["-names"]] {
             let (otp, ours) = (run(&otp_epmd(), port, args), run(&our_epmd(), port, args));
-            assert_eq!(shown(&ours, port), shown(&otp, port), "{args:?} against {daemon:?}");
+            assert_eq!(
+                shown(&ours, port),
+                shown(&otp, port),
+                "{args:?} against {daemon:?}"
+            );
         }
     }
 }
@@ -132,12 +170,18 @@ fn listens_on_ipv4_and_ipv6_loopback_and_a_second_instance_exits_0() {
     let port = free_port();
     let _d = start_epmd(&our_epmd(), port, &[]);
     assert!(TcpStream::connect(("::1", port)).is_ok(), "IPv6 loopback");
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "IPv4 loopback");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "IPv4 loopback"
+    );
     let second = run(&our_epmd(), port, &[]);
     assert_eq!(second.status.code(), Some(0));
     let addressed = free_port();
     let _e = start_epmd(&our_epmd(), addressed, &["-address", "127.0.0.1"]);
-    assert!(TcpStream::connect(("::1", addressed)).is_ok(), "-address keeps IPv6 loopback");
+    assert!(
+        TcpStream::connect(("::1", addressed)).is_ok(),
+        "-address keeps IPv6 loopback"
+    );
     let bad = run(&our_epmd(), free_port(), &["-address", "not-an-ip"]);
     let otp_bad = run(&otp_epmd(), free_port(), &["-address", "not-an-ip"]);
     assert_eq!(bad.status.code(), otp_bad.status.code());
@@ -153,7 +197,10 @@ fn daemon_mode_detaches_and_serves() {
     assert_eq!(String::from_utf8_lossy(&killed.stdout), "Killed\n");
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(Instant::now() < deadline, "daemon still listening after -kill");
+        assert!(
+            Instant::now() < deadline,
+            "daemon still listening after -kill"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -174,8 +221,15 @@ fn thousands_of_idle_and_slow_clients_do_not_stall_a_request() {
     }
     let started = Instant::now();
     let out = run(&our_epmd(), port, &["-names"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("epmd: up and running on port {port} with data:\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("epmd: up and running on port {port} with data:\n")
+    );
     // A liveness bound, not a speed measurement: a stalled daemon would take the 60 s timeout.
-    assert!(started.elapsed() < Duration::from_secs(10), "NAMES took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "NAMES took {:?}",
+        started.elapsed()
+    );
     drop(idle);
 }

@@ -22,7 +22,10 @@ fn erl_answers() -> Vec<(String, String)> {
     let eval = format!(
         "[io:format(\"~s\\t~w~n\", [binary:encode_hex(term_to_binary(T)), T]) || T <- [{list}]], halt()."
     );
-    let out = Command::new("erl").args(["-noshell", "-eval", &eval]).output().expect("erl");
+    let out = Command::new("erl")
+        .args(["-noshell", "-eval", &eval])
+        .output()
+        .expect("erl");
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<(String, String)> = text
         .lines()
@@ -45,7 +48,11 @@ fn rotp(args: &[&str], stdin: &[u8]) -> (Vec<u8>, String, Option<i32>) {
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code())
+    (
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
 }
 
 #[test]
@@ -65,7 +72,11 @@ fn decode_prints_what_w_prints() {
         let bytes = hex::decode(&hex).unwrap();
         let (stdout, stderr, code) = rotp(&["term", "decode"], &bytes);
         assert_eq!(code, Some(0), "{expr}: {stderr}");
-        assert_eq!(String::from_utf8(stdout).unwrap().trim_end(), printed, "{expr}");
+        assert_eq!(
+            String::from_utf8(stdout).unwrap().trim_end(),
+            printed,
+            "{expr}"
+        );
     }
 }
 

@@ -22,7 +22,11 @@ pub struct ParseError {
 
 /// Parses one term. Surrounding white space, `%` comments and one final `.` are allowed.
 pub fn parse(text: &str) -> Result<Term, ParseError> {
-    let mut p = Parser { text, pos: 0, depth: 0 };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    };
     let term = p.term()?;
     p.skip_space();
     if p.peek() == Some('.') {
@@ -79,7 +83,10 @@ impl Parser<'_> {
             match self.peek() {
                 Some(c) if c.is_whitespace() => self.pos += c.len_utf8(),
                 Some('%') => {
-                    let end = self.rest().find('\n').map_or(self.text.len(), |n| self.pos + n);
+                    let end = self
+                        .rest()
+                        .find('\n')
+                        .map_or(self.text.len(), |n| self.pos + n);
                     self.pos = end;
                 }
                 _ => return,
@@ -105,9 +112,14 @@ impl Parser<'_> {
         }
     }
 
-    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
         if self.depth >= DEFAULT_MAX_DEPTH {
-            return self.fail(format!("terms nested deeper than {DEFAULT_MAX_DEPTH} levels"));
+            return self.fail(format!(
+                "terms nested deeper than {DEFAULT_MAX_DEPTH} levels"
+            ));
         }
         self.depth += 1;
         let out = f(self);
@@ -139,7 +151,10 @@ impl Parser<'_> {
                 self.pid()
             }
             Some('"') => Ok(Term::List(
-                self.strings()?.into_iter().map(|c| Term::Integer(i64::from(c))).collect(),
+                self.strings()?
+                    .into_iter()
+                    .map(|c| Term::Integer(i64::from(c)))
+                    .collect(),
             )),
             Some('$') => Ok(Term::Integer(i64::from(self.char_literal()?))),
             Some('\'') => Ok(Term::Atom(self.quoted_atom()?)),
@@ -202,7 +217,9 @@ impl Parser<'_> {
                 return match kind {
                     0 => self.port(),
                     1 => self.reference(),
-                    _ => self.fail("a local fun (#Fun<...>) has no text form: only its node can make one"),
+                    _ => self.fail(
+                        "a local fun (#Fun<...>) has no text form: only its node can make one",
+                    ),
                 };
             }
         }
@@ -258,7 +275,11 @@ impl Parser<'_> {
     }
 
     /// Splits the creation off the numbers of a remote identifier.
-    fn with_creation(&self, mut numbers: Vec<u64>, local: bool) -> Result<(Vec<u64>, u32), ParseError> {
+    fn with_creation(
+        &self,
+        mut numbers: Vec<u64>,
+        local: bool,
+    ) -> Result<(Vec<u64>, u32), ParseError> {
         if local {
             return Ok((numbers, 0));
         }
@@ -305,7 +326,11 @@ impl Parser<'_> {
         if !(1..=5).contains(&numbers.len()) {
             return self.fail("a reference has 1 to 5 words");
         }
-        let id = numbers.iter().rev().map(|&n| self.u32(n)).collect::<Result<_, _>>()?;
+        let id = numbers
+            .iter()
+            .rev()
+            .map(|&n| self.u32(n))
+            .collect::<Result<_, _>>()?;
         Ok(Term::Reference(Reference { node, creation, id }))
     }
 
@@ -324,7 +349,11 @@ impl Parser<'_> {
         let arity = self.text[start..self.pos]
             .parse::<u8>()
             .map_err(|_| self.error("an arity 0..255"))?;
-        Ok(Term::Export(Export { module, function, arity }))
+        Ok(Term::Export(Export {
+            module,
+            function,
+            arity,
+        }))
     }
 
     fn atom(&mut self) -> Result<Atom, ParseError> {
@@ -404,7 +433,9 @@ impl Parser<'_> {
             't' => 9,
             'v' => 11,
             '^' => {
-                let c = self.bump().ok_or_else(|| self.error("a control character"))?;
+                let c = self
+                    .bump()
+                    .ok_or_else(|| self.error("a control character"))?;
                 (c as u32) % 32
             }
             'x' => {
@@ -455,7 +486,10 @@ impl Parser<'_> {
         while let Some(c) = self.peek() {
             if c.is_digit(radix) {
                 out.push(c);
-            } else if c != '_' || !self.rest()[1..].starts_with(|d: char| d.is_digit(radix)) || out.is_empty() {
+            } else if c != '_'
+                || !self.rest()[1..].starts_with(|d: char| d.is_digit(radix))
+                || out.is_empty()
+            {
                 break;
             }
             self.pos += 1;
@@ -494,7 +528,8 @@ impl Parser<'_> {
             let digits = self.digits(radix);
             return self.integer(&format!("{sign}{digits}"), radix);
         }
-        let is_fraction = self.rest().starts_with('.') && self.rest()[1..].starts_with(|c: char| c.is_ascii_digit());
+        let is_fraction = self.rest().starts_with('.')
+            && self.rest()[1..].starts_with(|c: char| c.is_ascii_digit());
         if !is_fraction {
             return self.integer(&format!("{sign}{int}"), 10);
         }
@@ -543,7 +578,11 @@ impl Parser<'_> {
         loop {
             self.skip_space();
             let values: Vec<(BigInt, bool)> = match self.peek() {
-                Some('"') => self.strings()?.into_iter().map(|c| (BigInt::from(c), true)).collect(),
+                Some('"') => self
+                    .strings()?
+                    .into_iter()
+                    .map(|c| (BigInt::from(c), true))
+                    .collect(),
                 Some('$') => vec![(BigInt::from(self.char_literal()?), true)],
                 _ => match self.number()? {
                     Term::Integer(i) => vec![(BigInt::from(i), false)],
@@ -554,14 +593,21 @@ impl Parser<'_> {
             let size = if self.eat(":") {
                 self.skip_space();
                 let digits = self.digits(10);
-                Some(digits.parse::<u64>().map_err(|_| self.error("a segment size"))?)
+                Some(
+                    digits
+                        .parse::<u64>()
+                        .map_err(|_| self.error("a segment size"))?,
+                )
             } else {
                 None
             };
             let utf8 = if self.eat("/") {
                 self.skip_space();
                 let start = self.pos;
-                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
                     self.pos += 1;
                 }
                 match &self.text[start..self.pos] {
@@ -610,7 +656,7 @@ impl BitWriter {
     fn push(&mut self, value: &BigInt, size: u64) {
         for i in (0..size).rev() {
             let bit = value.bit(i);
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if bit {

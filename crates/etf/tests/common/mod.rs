@@ -22,24 +22,52 @@ fn leaf() -> impl Strategy<Value = Term> {
     prop_oneof![
         any::<i64>().prop_map(Term::Integer),
         (0i64..300).prop_map(Term::Integer),
-        (any::<bool>(), prop::collection::vec(any::<u8>(), 0..40))
-            .prop_map(|(neg, bytes)| {
-                let sign = if neg { num_bigint::Sign::Minus } else { num_bigint::Sign::Plus };
-                Term::from_bigint(BigInt::from_bytes_le(sign, &bytes))
-            }),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Term::Float),
+        (any::<bool>(), prop::collection::vec(any::<u8>(), 0..40)).prop_map(|(neg, bytes)| {
+            let sign = if neg {
+                num_bigint::Sign::Minus
+            } else {
+                num_bigint::Sign::Plus
+            };
+            Term::from_bigint(BigInt::from_bytes_le(sign, &bytes))
+        }),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Term::Float),
         atom().prop_map(Term::Atom),
         prop::collection::vec(any::<u8>(), 0..50).prop_map(Term::Binary),
         (prop::collection::vec(any::<u8>(), 1..10), 1u8..8)
             .prop_map(|(b, bits)| Term::BitBinary(BitBinary::new(b, bits).expect("valid"))),
-        (node(), 0u32..32768, 0u32..8192, any::<u32>())
-            .prop_map(|(node, id, serial, creation)| Term::Pid(Pid { node, id, serial, creation })),
-        (node(), prop_oneof![0u64..(1 << 28), (1u64 << 32)..(1u64 << 40)], any::<u32>())
+        (node(), 0u32..32768, 0u32..8192, any::<u32>()).prop_map(|(node, id, serial, creation)| {
+            Term::Pid(Pid {
+                node,
+                id,
+                serial,
+                creation,
+            })
+        }),
+        (
+            node(),
+            prop_oneof![0u64..(1 << 28), (1u64 << 32)..(1u64 << 40)],
+            any::<u32>()
+        )
             .prop_map(|(node, id, creation)| Term::Port(Port { node, id, creation })),
-        (node(), any::<u32>(), 0u32..(1 << 18), any::<u32>(), any::<u32>())
-            .prop_map(|(node, creation, a, b, c)| Term::Reference(Reference { node, creation, id: vec![a, b, c] })),
-        (atom(), atom(), any::<u8>())
-            .prop_map(|(module, function, arity)| Term::Export(Export { module, function, arity })),
+        (
+            node(),
+            any::<u32>(),
+            0u32..(1 << 18),
+            any::<u32>(),
+            any::<u32>()
+        )
+            .prop_map(|(node, creation, a, b, c)| Term::Reference(Reference {
+                node,
+                creation,
+                id: vec![a, b, c]
+            })),
+        (atom(), atom(), any::<u8>()).prop_map(|(module, function, arity)| Term::Export(Export {
+            module,
+            function,
+            arity
+        })),
         "[a-z ]{0,20}".prop_map(|s| Term::charlist(&s)),
         Just(Term::NIL),
     ]
@@ -55,8 +83,16 @@ pub fn term() -> impl Strategy<Value = Term> {
             (prop::collection::vec(inner.clone(), 1..4), inner.clone())
                 .prop_map(|(elements, tail)| Term::list_with_tail(elements, tail)),
             // Keys without pids, ports or references: see `has_identifiers`.
-            prop::collection::vec((inner.clone().prop_filter("identifier in key", |k| !has_identifiers(k)), inner), 0..8)
-                .prop_map(|entries| Term::Map(Map::from_entries(entries))),
+            prop::collection::vec(
+                (
+                    inner
+                        .clone()
+                        .prop_filter("identifier in key", |k| !has_identifiers(k)),
+                    inner
+                ),
+                0..8
+            )
+            .prop_map(|entries| Term::Map(Map::from_entries(entries))),
         ]
     })
 }
@@ -70,7 +106,9 @@ pub fn has_identifiers(term: &Term) -> bool {
         Term::Pid(_) | Term::Port(_) | Term::Reference(_) => true,
         Term::Tuple(v) | Term::List(v) => v.iter().any(has_identifiers),
         Term::ImproperList(v, t) => v.iter().any(has_identifiers) || has_identifiers(t),
-        Term::Map(m) => m.iter().any(|(k, v)| has_identifiers(k) || has_identifiers(v)),
+        Term::Map(m) => m
+            .iter()
+            .any(|(k, v)| has_identifiers(k) || has_identifiers(v)),
         _ => false,
     }
 }
@@ -82,7 +120,9 @@ pub fn has_non_ascii_export(term: &Term) -> bool {
         Term::Export(e) => !e.module.as_str().is_ascii() || !e.function.as_str().is_ascii(),
         Term::Tuple(v) | Term::List(v) => v.iter().any(has_non_ascii_export),
         Term::ImproperList(v, t) => v.iter().any(has_non_ascii_export) || has_non_ascii_export(t),
-        Term::Map(m) => m.iter().any(|(k, v)| has_non_ascii_export(k) || has_non_ascii_export(v)),
+        Term::Map(m) => m
+            .iter()
+            .any(|(k, v)| has_non_ascii_export(k) || has_non_ascii_export(v)),
         _ => false,
     }
 }

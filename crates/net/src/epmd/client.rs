@@ -65,13 +65,19 @@ impl Client {
     }
 
     fn io(&self) -> impl Fn(io::Error) -> ClientError + '_ {
-        move |source| ClientError::Io { addr: self.addr, source }
+        move |source| ClientError::Io {
+            addr: self.addr,
+            source,
+        }
     }
 
     async fn send(&self, request: &Request) -> Result<TcpStream, ClientError> {
         let mut stream = TcpStream::connect(self.addr).await.map_err(self.io())?;
         stream.set_nodelay(true).map_err(self.io())?;
-        stream.write_all(&request.encode()).await.map_err(self.io())?;
+        stream
+            .write_all(&request.encode())
+            .await
+            .map_err(self.io())?;
         Ok(stream)
     }
 
@@ -85,8 +91,13 @@ impl Client {
 
     /// `PORT_PLEASE2_REQ`: the node's port and versions, or `None` if it is not registered.
     pub async fn port_please(&self, name: &str) -> Result<Option<NodeInfo>, ClientError> {
-        let reply = self.request(&Request::Port2(name.as_bytes().to_vec())).await?;
-        msg::parse_port2_reply(&reply).map_err(|source| ClientError::Reply { addr: self.addr, source })
+        let reply = self
+            .request(&Request::Port2(name.as_bytes().to_vec()))
+            .await?;
+        msg::parse_port2_reply(&reply).map_err(|source| ClientError::Reply {
+            addr: self.addr,
+            source,
+        })
     }
 
     /// `NAMES_REQ`: EPMD's port and the `(name, port)` of each registered node.
@@ -106,8 +117,10 @@ impl Client {
     /// `NAMES_REQ`: EPMD's port and its text as sent.
     pub async fn names_text(&self) -> Result<(u32, String), ClientError> {
         let reply = self.request(&Request::Names).await?;
-        let (port, text) =
-            msg::parse_names_reply(&reply).map_err(|source| ClientError::Reply { addr: self.addr, source })?;
+        let (port, text) = msg::parse_names_reply(&reply).map_err(|source| ClientError::Reply {
+            addr: self.addr,
+            source,
+        })?;
         Ok((port, String::from_utf8_lossy(text).into_owned()))
     }
 
@@ -117,16 +130,27 @@ impl Client {
         let mut reply = Vec::new();
         loop {
             if let Some((r, _)) =
-                Alive2Reply::parse(&reply).map_err(|source| ClientError::Reply { addr: self.addr, source })?
+                Alive2Reply::parse(&reply).map_err(|source| ClientError::Reply {
+                    addr: self.addr,
+                    source,
+                })?
             {
                 if r.result != 0 {
                     return Err(ClientError::Refused(r.result));
                 }
-                return Ok(Registration { creation: r.creation, _stream: stream });
+                return Ok(Registration {
+                    creation: r.creation,
+                    _stream: stream,
+                });
             }
             let mut chunk = [0u8; 16];
             match stream.read(&mut chunk).await.map_err(self.io())? {
-                0 => return Err(ClientError::Reply { addr: self.addr, source: ReplyError::Truncated }),
+                0 => {
+                    return Err(ClientError::Reply {
+                        addr: self.addr,
+                        source: ReplyError::Truncated,
+                    })
+                }
                 n => reply.extend_from_slice(&chunk[..n]),
             }
         }

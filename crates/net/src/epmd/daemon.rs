@@ -2,17 +2,18 @@
 //! timing out as `erts/epmd/src/epmd_srv.c` does.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use epmd::server::{ConnId, Connection, Framed, Server};
+use epmd::server::{ConnId, Connection, Framed, Reply, Server};
 use socket2::{Domain, Protocol, Socket, Type};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch, Notify};
 
 use super::log;
@@ -84,6 +85,9 @@ pub enum DaemonError {
     /// No address could be bound.
     #[error("unable to bind any address")]
     NothingBound,
+    /// A thread to accept connections could not be started.
+    #[error("cannot start an accept thread: {0}")]
+    Thread(io::Error),
 }
 
 struct Shared {
@@ -113,7 +117,7 @@ impl Shared {
 
 /// A bound daemon, ready to [`run`](Daemon::run).
 pub struct Daemon {
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Socket>,
     shared: Arc<Shared>,
 }
 
@@ -128,10 +132,17 @@ impl Daemon {
                 Ok(Some(l)) => listeners.push(l),
                 Ok(None) => {}
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    return Err(DaemonError::AlreadyRunning { port: config.port, addr: ip })
+                    return Err(DaemonError::AlreadyRunning {
+                        port: config.port,
+                        addr: ip,
+                    })
                 }
                 Err(source) if fatal => return Err(DaemonError::Bind { addr: ip, source }),
-                Err(source) => log::print(config.debug, 0, &format!("failed to bind on ipaddr {ip}: {source}")),
+                Err(source) => log::print(
+                    config.debug,
+                    0,
+                    &format!("failed to bind on ipaddr {ip}: {source}"),
+                ),
             }
         }
         if listeners.is_empty() {
@@ -140,7 +151,7 @@ impl Daemon {
         let server = Server::new(epmd::server::Config {
             port: config.port,
             relaxed_command_check: config.relaxed_command_check,
-            debug: config.debug > 0,
+            debug: config.debug,
         });
         let shared = Arc::new(Shared {
             server: Mutex::new(server),
@@ -154,7 +165,10 @@ impl Daemon {
 
     /// The addresses actually bound (with the port, useful when binding port 0 in tests).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok()?.as_socket())
+            .collect()
     }
 
     /// A receiver that changes whenever a name is registered or unregistered.
@@ -173,13 +187,20 @@ impl Daemon {
         NamesHandle(self.shared.clone())
     }
 
-    /// Serves until a `KILL_REQ` is accepted.
-    pub async fn run(self) {
+    /// Serves until a `KILL_REQ` is accepted. Each listening socket gets a thread that blocks in
+    /// `accept`; connections that have to wait are tasks on the current tokio runtime.
+    pub async fn run(self) -> Result<(), DaemonError> {
         self.shared.log(2, "entering the main select() loop");
+        let runtime = Handle::current();
         for listener in self.listeners {
-            tokio::spawn(accept_loop(listener, self.shared.clone()));
+            let (shared, runtime) = (self.shared.clone(), runtime.clone());
+            std::thread::Builder::new()
+                .name("epmd-accept".to_owned())
+                .spawn(move || accept_loop(listener, shared, runtime))
+                .map_err(DaemonError::Thread)?;
         }
         self.shared.killed.notified().await;
+        Ok(())
     }
 }
 
@@ -199,11 +220,19 @@ impl NamesHandle {
 fn listen_addresses(addresses: Option<&str>) -> Result<Vec<(IpAddr, bool)>, DaemonError> {
     let list = addresses.filter(|a| a.chars().any(|c| c != ' ' && c != ','));
     let Some(list) = list else {
-        return Ok(vec![(Ipv4Addr::UNSPECIFIED.into(), true), (Ipv6Addr::UNSPECIFIED.into(), true)]);
+        return Ok(vec![
+            (Ipv4Addr::UNSPECIFIED.into(), true),
+            (Ipv6Addr::UNSPECIFIED.into(), true),
+        ]);
     };
-    let mut out = vec![(Ipv4Addr::LOCALHOST.into(), false), (Ipv6Addr::LOCALHOST.into(), false)];
+    let mut out = vec![
+        (Ipv4Addr::LOCALHOST.into(), false),
+        (Ipv6Addr::LOCALHOST.into(), false),
+    ];
     for token in list.split([',', ' ']).filter(|t| !t.is_empty()) {
-        let ip: IpAddr = token.parse().map_err(|_| DaemonError::BadAddress(token.to_owned()))?;
+        let ip: IpAddr = token
+            .parse()
+            .map_err(|_| DaemonError::BadAddress(token.to_owned()))?;
         if ip.is_loopback() {
             continue;
         }
@@ -217,7 +246,7 @@ fn listen_addresses(addresses: Option<&str>) -> Result<Vec<(IpAddr, bool)>, Daem
 
 /// One listening socket: IPv6 sockets are IPv6-only, addresses are reusable, as in epmd.
 /// `Ok(None)` when the address family is not supported here.
-fn listen(addr: SocketAddr) -> io::Result<Option<TcpListener>> {
+fn listen(addr: SocketAddr) -> io::Result<Option<Socket>> {
     let socket = match Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)) {
         Ok(s) => s,
         Err(e) if matches!(e.raw_os_error(), Some(97 | 93)) => return Ok(None), // EAFNOSUPPORT, EPROTONOSUPPORT
@@ -227,69 +256,226 @@ fn listen(addr: SocketAddr) -> io::Result<Option<TcpListener>> {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(libc_somaxconn())?;
-    TcpListener::from_std(socket.into()).map(Some)
+    socket.listen(BACKLOG)?;
+    Ok(Some(socket))
 }
 
-fn libc_somaxconn() -> i32 {
-    4096
-}
+/// The listen backlog asked for; the kernel caps it at `net.core.somaxconn` (4096 on Linux 5.4+),
+/// as it caps OTP's `SOMAXCONN`.
+const BACKLOG: i32 = 4096;
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts on one listening socket, in a thread of its own that blocks in `accept`: most
+/// requests are in the socket by the time it is accepted and are served right there, without
+/// the reactor; the others go to a task on `runtime`.
+fn accept_loop(listener: Socket, shared: Arc<Shared>, runtime: Handle) {
     loop {
         if !shared.config.delay_accept.is_zero() {
-            tokio::time::sleep(shared.config.delay_accept).await;
+            std::thread::sleep(shared.config.delay_accept);
         }
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(stream, peer, shared.clone()));
+        match listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+            Ok((socket, addr)) => {
+                let Some(peer) = addr.as_socket() else {
+                    continue;
+                };
+                if let Some((socket, conn, reply)) = serve_now(socket, peer, &shared) {
+                    let shared = shared.clone();
+                    runtime.spawn(async move {
+                        match TcpStream::from_std(socket.into()) {
+                            Ok(stream) => serve(stream, conn, reply, shared).await,
+                            Err(e) => shared.log(0, &format!("error registering connection: {e}")),
+                        }
+                    });
+                }
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 // Out of file descriptors and the like: say so, and let others finish.
                 shared.log(0, &format!("error in accept: {e}"));
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
 }
 
 /// `conn_local_peer_check`: a loopback peer, or a peer on the address it connected to.
-fn is_local_peer(stream: &TcpStream, peer: SocketAddr) -> bool {
+fn is_local_peer(socket: &Socket, peer: SocketAddr) -> bool {
     match peer.ip() {
         IpAddr::V4(ip) if ip.octets()[0] == 127 => true,
         IpAddr::V6(ip) if ip.is_loopback() => true,
-        ip => stream.local_addr().is_ok_and(|local| local.ip() == ip),
+        ip => socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_some_and(|local| local.ip() == ip),
     }
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
-async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let id = ConnId::from(stream.as_raw_fd());
-    let mut conn = Connection::new(id, is_local_peer(&stream, peer));
-    shared.log(2, if conn.is_local() { "Local peer connected" } else { "Non-local peer connected" });
-    let (close_tx, mut close_rx) = oneshot::channel();
-    lock(&shared.conns).insert(id, close_tx);
-    let mut buf = vec![0u8; epmd::server::INBUF_SIZE];
+/// The common case, served without the reactor: the request is already in the socket, and its
+/// reply closes the connection. Returns the connection (and the reply still to act on, if any)
+/// when it has to wait for more: a request still on its way, or a node that registered.
+fn serve_now(
+    socket: Socket,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Option<(Socket, Connection, Option<Reply>)> {
+    let id = ConnId::from(socket.as_raw_fd());
+    let mut conn = Connection::new(id, is_local_peer(&socket, peer));
+    if shared.config.debug >= 2 {
+        let who = if conn.is_local() {
+            "Local"
+        } else {
+            "Non-local"
+        };
+        shared.log(2, &format!("{who} peer connected"));
+    }
+    let mut buf = [0u8; epmd::server::INBUF_SIZE];
+    let limit = conn.read_limit();
+    let n = match (&socket).read(&mut buf[..limit]) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some((socket, conn, None)),
+        Ok(0) | Err(_) => return None,
+        Ok(n) => n,
+    };
+    match conn.handle_data(&buf[..n]) {
+        Framed::Incomplete => Some((socket, conn, None)),
+        Framed::Close(why) => {
+            shared.log(0, why);
+            None
+        }
+        Framed::Packet(packet) => {
+            let reply = shared
+                .server()
+                .handle_request(&mut conn, &packet, now_secs());
+            let simple = !reply.keep
+                && !reply.exit
+                && reply.close.is_none()
+                && shared.config.delay_write.is_zero();
+            if !simple {
+                return Some((socket, conn, Some(reply)));
+            }
+            log_reply(shared, &reply);
+            // Replies are small: a fresh socket's send buffer takes them whole.
+            if !reply.bytes.is_empty()
+                && !matches!((&socket).write(&reply.bytes), Ok(n) if n == reply.bytes.len())
+            {
+                shared.log(1, "failed to send reply");
+            }
+            None
+        }
+    }
+}
+
+fn log_reply(shared: &Shared, reply: &Reply) {
+    for (level, line) in reply
+        .log
+        .iter()
+        .filter(|(level, _)| shared.config.debug >= *level)
+    {
+        shared.log(*level, line);
+    }
+}
+
+/// What to do after acting on a reply.
+enum Flow {
+    Continue,
+    Close,
+    Exit,
+}
+
+/// Writes a reply and carries out what else it asks (`do_request`'s side effects).
+async fn act(
+    stream: &mut TcpStream,
+    reply: Reply,
+    shared: &Shared,
+    stop: &mut Option<oneshot::Receiver<()>>,
+    id: ConnId,
+) -> Flow {
+    log_reply(shared, &reply);
+    if reply.keep && stop.is_none() {
+        let (tx, rx) = oneshot::channel();
+        lock(&shared.conns).insert(id, tx);
+        *stop = Some(rx);
+    }
+    if reply.registered.is_some() {
+        shared.table_changed();
+    }
+    if !shared.config.delay_write.is_zero() {
+        tokio::time::sleep(shared.config.delay_write).await;
+    }
+    let written = reply.bytes.is_empty() || stream.write_all(&reply.bytes).await.is_ok();
+    if !written {
+        if let Some(name) = &reply.registered {
+            shared.server().unregister_name(name);
+            shared.table_changed();
+        }
+    }
+    if let Some(other) = reply.close {
+        if let Some(closer) = lock(&shared.conns).remove(&other) {
+            let _ = closer.send(());
+        }
+        shared.table_changed();
+    }
+    if reply.exit {
+        let _ = stream.shutdown().await;
+        shared.log(0, "got KILL_REQ - terminates normal");
+        shared.killed.notify_one();
+        return Flow::Exit;
+    }
+    if written && reply.keep {
+        Flow::Continue
+    } else {
+        Flow::Close
+    }
+}
+
+/// Serves a connection that has to wait (`do_read` and `do_request` of epmd_srv.c), starting
+/// with the reply [`serve_now`] left to act on, if any.
+async fn serve(
+    mut stream: TcpStream,
+    mut conn: Connection,
+    mut pending: Option<Reply>,
+    shared: Arc<Shared>,
+) {
+    let id = conn.id();
+    // Set when the connection registers a node: STOP_REQ closes it through this.
+    let mut stop: Option<oneshot::Receiver<()>> = None;
+    let mut buf = [0u8; epmd::server::INBUF_SIZE];
     loop {
+        if let Some(reply) = pending.take() {
+            match act(&mut stream, reply, &shared, &mut stop, id).await {
+                Flow::Continue => {}
+                Flow::Close => break,
+                Flow::Exit => return,
+            }
+        }
         let limit = conn.read_limit();
         let read = async {
             if conn.keeps_alive() {
                 Some(stream.read(&mut buf[..limit]).await)
             } else {
-                tokio::time::timeout(shared.config.packet_timeout, stream.read(&mut buf[..limit]))
+                let timeout = shared.config.packet_timeout;
+                tokio::time::timeout(timeout, stream.read(&mut buf[..limit]))
                     .await
                     .ok()
             }
         };
+        let stopped = async {
+            match stop.as_mut() {
+                Some(rx) => {
+                    let _ = rx.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         let n = tokio::select! {
             r = read => r,
-            _ = &mut close_rx => break, // STOP_REQ unregistered our node
+            _ = stopped => break, // STOP_REQ unregistered our node
         };
         let n = match n {
             None => {
@@ -314,43 +500,20 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 break;
             }
             Framed::Packet(packet) => {
-                let reply = shared.server().handle_request(&mut conn, &packet, now_secs());
-                for (level, line) in &reply.log {
-                    shared.log(*level, line);
-                }
-                if reply.registered.is_some() {
-                    shared.table_changed();
-                }
-                if !shared.config.delay_write.is_zero() {
-                    tokio::time::sleep(shared.config.delay_write).await;
-                }
-                let written = reply.bytes.is_empty() || stream.write_all(&reply.bytes).await.is_ok();
-                if !written {
-                    if let Some(name) = &reply.registered {
-                        shared.server().unregister_name(name);
-                        shared.table_changed();
-                    }
-                }
-                if let Some(other) = reply.close {
-                    if let Some(closer) = lock(&shared.conns).remove(&other) {
-                        let _ = closer.send(());
-                    }
-                    shared.table_changed();
-                }
-                if reply.exit {
-                    let _ = stream.shutdown().await;
-                    shared.log(0, "got KILL_REQ - terminates normal");
-                    shared.killed.notify_one();
-                    return;
-                }
-                if !written || !reply.keep {
-                    break;
-                }
+                pending = Some(
+                    shared
+                        .server()
+                        .handle_request(&mut conn, &packet, now_secs()),
+                );
             }
         }
     }
-    lock(&shared.conns).remove(&id);
-    shared.log(2, &format!("closing connection on file descriptor {id}"));
+    if stop.is_some() {
+        lock(&shared.conns).remove(&id);
+    }
+    if shared.config.debug >= 2 {
+        shared.log(2, &format!("closing connection on file descriptor {id}"));
+    }
 }
 
 fn unregister_conn(shared: &Shared, id: ConnId) {

@@ -41,7 +41,9 @@ fn main() -> ExitCode {
         match args[i].as_str() {
             "-d" | "-debug" => config.debug = config.debug.saturating_add(1),
             "-packet_timeout" | "-delay_accept" | "-delay_write" => {
-                let Some(n) = seconds(args.get(i + 1)) else { return usage() };
+                let Some(n) = seconds(args.get(i + 1)) else {
+                    return usage();
+                };
                 let d = Duration::from_secs(n as u64);
                 match args[i].as_str() {
                     "-packet_timeout" => config.packet_timeout = d,
@@ -53,12 +55,16 @@ fn main() -> ExitCode {
             "-daemon" => daemon = true,
             "-relaxed_command_check" => config.relaxed_command_check = true,
             "-address" => {
-                let Some(a) = args.get(i + 1) else { return usage() };
+                let Some(a) = args.get(i + 1) else {
+                    return usage();
+                };
                 config.addresses = Some(a.clone());
                 i += 1;
             }
             "-port" => {
-                let Some(p) = seconds(args.get(i + 1)) else { return usage() };
+                let Some(p) = seconds(args.get(i + 1)) else {
+                    return usage();
+                };
                 config.port = p as u16;
                 i += 1;
             }
@@ -66,7 +72,9 @@ fn main() -> ExitCode {
             "-started" if last => return interactive(&config, Interactive::Names { silent: true }),
             "-dump" if last => return interactive(&config, Interactive::Dump),
             "-kill" if last => return interactive(&config, Interactive::Kill),
-            "-stop" if i + 2 == args.len() => return interactive(&config, Interactive::Stop(args[i + 1].clone())),
+            "-stop" if i + 2 == args.len() => {
+                return interactive(&config, Interactive::Stop(args[i + 1].clone()))
+            }
             _ => return usage(),
         }
         i += 1;
@@ -104,7 +112,10 @@ fn serve(config: DaemonConfig) -> ExitCode {
     // OTP's epmd serves at most FD_SETSIZE (1024) connections; take all the descriptors the
     // system allows instead, so thousands of clients at once are served.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("epmd: {e}");
@@ -114,10 +125,13 @@ fn serve(config: DaemonConfig) -> ExitCode {
     let debug = config.debug;
     runtime.block_on(async move {
         match Daemon::bind(config).await {
-            Ok(daemon) => {
-                daemon.run().await;
-                ExitCode::SUCCESS
-            }
+            Ok(daemon) => match daemon.run().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("epmd: {e}");
+                    ExitCode::from(1)
+                }
+            },
             Err(e @ DaemonError::AlreadyRunning { .. }) => {
                 if debug >= 1 {
                     eprintln!("epmd: {e}");
@@ -134,7 +148,9 @@ fn serve(config: DaemonConfig) -> ExitCode {
 
 /// `conn_to_epmd`: the first loopback address that answers.
 fn connect(port: u16, silent: bool) -> Option<TcpStream> {
-    let stream = cli_addresses(port).iter().find_map(|a| TcpStream::connect(a).ok());
+    let stream = cli_addresses(port)
+        .iter()
+        .find_map(|a| TcpStream::connect(a).ok());
     if stream.is_none() && !silent {
         eprintln!("epmd: Cannot connect to local epmd");
     }
@@ -163,7 +179,9 @@ fn interactive(config: &DaemonConfig, what: Interactive) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let Some(mut stream) = connect(config.port, silent) else { return ExitCode::from(1) };
+    let Some(mut stream) = connect(config.port, silent) else {
+        return ExitCode::from(1);
+    };
     let request = match &what {
         Interactive::Names { .. } => Request::Names,
         Interactive::Dump => Request::Dump,
@@ -187,7 +205,11 @@ fn interactive(config: &DaemonConfig, what: Interactive) -> ExitCode {
             if silent {
                 return ExitCode::SUCCESS;
             }
-            let _ = write!(out, "epmd: up and running on port {} with data:\n", u32::from_be_bytes(port));
+            let _ = writeln!(
+                out,
+                "epmd: up and running on port {} with data:",
+                u32::from_be_bytes(port)
+            );
             let mut rest = Vec::new();
             let _ = stream.read_to_end(&mut rest);
             let _ = out.write_all(&rest);
@@ -195,9 +217,14 @@ fn interactive(config: &DaemonConfig, what: Interactive) -> ExitCode {
         }
         Interactive::Kill => answer(&mut stream, 2, |reply| match reply {
             b"OK" => ("Killed".to_owned(), 0),
-            _ => ("Killing not allowed - living nodes in database.".to_owned(), 1),
+            _ => (
+                "Killing not allowed - living nodes in database.".to_owned(),
+                1,
+            ),
         }),
-        Interactive::Stop(_) => answer(&mut stream, 7, |reply| (String::from_utf8_lossy(reply).into_owned(), 0)),
+        Interactive::Stop(_) => answer(&mut stream, 7, |reply| {
+            (String::from_utf8_lossy(reply).into_owned(), 0)
+        }),
     }
 }
 
@@ -207,7 +234,10 @@ fn answer(stream: &mut TcpStream, len: usize, full: impl Fn(&[u8]) -> (String, u
     let (line, code) = match read_fill(stream, &mut buf) {
         Some(n) if n == len => full(&buf),
         Some(n) => (
-            format!("epmd: local epmd responded with <{}>", String::from_utf8_lossy(&buf[..n])),
+            format!(
+                "epmd: local epmd responded with <{}>",
+                String::from_utf8_lossy(&buf[..n])
+            ),
             1,
         ),
         None => ("epmd: failed to read answer from local epmd".to_owned(), 1),

@@ -14,7 +14,11 @@ pub fn otp_root() -> PathBuf {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let out = Command::new("erl")
-            .args(["-noshell", "-eval", "io:format(\"~s\", [code:root_dir()]), halt()."])
+            .args([
+                "-noshell",
+                "-eval",
+                "io:format(\"~s\", [code:root_dir()]), halt().",
+            ])
             .output()
             .expect("erl must be installed to run the interop tests (see README)");
         PathBuf::from(String::from_utf8(out.stdout).expect("utf8"))
@@ -41,7 +45,11 @@ pub fn our_epmd() -> PathBuf {
 /// A port nothing listens on right now (on IPv4 or IPv6 loopback).
 pub fn free_port() -> u16 {
     loop {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         if TcpListener::bind(("::1", port)).is_ok() || TcpListener::bind(("::", port)).is_ok() {
             return port;
         }
@@ -91,7 +99,12 @@ pub fn read_reply(stream: &mut TcpStream, quiet: Duration) -> (Vec<u8>, bool) {
         match stream.read(&mut buf) {
             Ok(0) => return (out, true),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return (out, false)
             }
             Err(_) => return (out, true),

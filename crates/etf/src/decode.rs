@@ -204,41 +204,32 @@ impl<'a> Decoder<'a> {
     pub fn term(&mut self) -> Result<Term, DecodeError> {
         let mut stack: Vec<Frame> = Vec::new();
         loop {
-            let mut value = match self.item()? {
-                Item::Value(term) => term,
-                Item::Open(frame) if frame.is_complete() => frame.into_term(),
-                Item::Open(frame) => {
-                    if stack.len() >= self.options.max_depth {
-                        return Err(DecodeError::TooDeep {
-                            max: self.options.max_depth,
-                            at: self.pos,
-                        });
-                    }
-                    stack.push(frame);
-                    continue;
-                }
+            let Some(mut value) = self.item(&mut stack)? else {
+                continue; // a container opened
             };
             // Hand the value to the innermost open container, closing every container it fills.
             loop {
                 let Some(top) = stack.last_mut() else {
                     return Ok(value);
                 };
-                match top.push(value, self.pos)? {
-                    Some(done) => {
-                        stack.pop();
-                        value = done;
-                    }
-                    None => break,
+                top.items.push(value);
+                if top.items.len() < top.want {
+                    break;
                 }
+                let Some(full) = stack.pop() else {
+                    unreachable!("the stack has a top")
+                };
+                value = full.finish(self.pos)?;
             }
         }
     }
 
-    /// One tag's worth of input: a whole scalar, or the header of a container.
-    fn item(&mut self) -> Result<Item, DecodeError> {
+    /// One tag's worth of input: a whole scalar, or the header of a container, which goes on
+    /// `stack` (unless it is empty, and so already whole).
+    fn item(&mut self, stack: &mut Vec<Frame>) -> Result<Option<Term>, DecodeError> {
         let at = self.pos;
         let tag = self.u8()?;
-        Ok(Item::Value(match tag {
+        Ok(Some(match tag {
             SMALL_INTEGER_EXT => Term::Integer(i64::from(self.u8()?)),
             INTEGER_EXT => Term::Integer(i64::from(self.u32()? as i32)),
             NEW_FLOAT_EXT => {
@@ -260,11 +251,11 @@ impl<'a> Decoder<'a> {
             BIT_BINARY_EXT => self.bit_binary(at)?,
             SMALL_TUPLE_EXT => {
                 let n = usize::from(self.u8()?);
-                return Ok(Item::Open(Frame::Tuple(self.vec(n)?, n)));
+                return self.open(stack, Kind::Tuple, n, at);
             }
             LARGE_TUPLE_EXT => {
                 let n = self.u32()? as usize;
-                return Ok(Item::Open(Frame::Tuple(self.vec(n)?, n)));
+                return self.open(stack, Kind::Tuple, n, at);
             }
             NIL_EXT => Term::NIL,
             STRING_EXT => {
@@ -277,18 +268,13 @@ impl<'a> Decoder<'a> {
                 )
             }
             LIST_EXT => {
+                // The elements, then the tail.
                 let n = self.u32()? as usize;
-                return Ok(Item::Open(Frame::List(self.vec(n)?, n)));
+                return self.open(stack, Kind::List, n.saturating_add(1), at);
             }
             MAP_EXT => {
                 let n = self.u32()? as usize;
-                self.count(n.saturating_mul(2))?;
-                return Ok(Item::Open(Frame::Map {
-                    map: Map::new(),
-                    key: None,
-                    left: n,
-                    at,
-                }));
+                return self.open(stack, Kind::Map, n.saturating_mul(2), at);
             }
             SMALL_BIG_EXT => {
                 let n = usize::from(self.u8()?);
@@ -338,7 +324,7 @@ impl<'a> Decoder<'a> {
                 let creation = self.creation(false)?;
                 Term::Reference(Reference { node, creation, id })
             }
-            NEW_FUN_EXT => return self.new_fun(at),
+            NEW_FUN_EXT => return self.new_fun(stack, at),
             EXPORT_EXT => {
                 let module = self.atom()?;
                 let function = self.atom()?;
@@ -361,9 +347,33 @@ impl<'a> Decoder<'a> {
         }))
     }
 
-    /// Room for `n` elements, after checking the input could hold them (each takes a byte).
-    fn vec(&mut self, n: usize) -> Result<Vec<Term>, DecodeError> {
-        Ok(Vec::with_capacity(self.count(n)?))
+    /// A container of `want` terms, after checking the input could hold them (each takes at
+    /// least a byte) so a lying count allocates nothing.
+    fn open(
+        &mut self,
+        stack: &mut Vec<Frame>,
+        kind: Kind,
+        want: usize,
+        at: usize,
+    ) -> Result<Option<Term>, DecodeError> {
+        let items = Vec::with_capacity(self.count(want)?);
+        let frame = Frame {
+            kind,
+            items,
+            want,
+            at,
+        };
+        if want == 0 {
+            return frame.finish(self.pos).map(Some);
+        }
+        if stack.len() >= self.options.max_depth {
+            return Err(DecodeError::TooDeep {
+                max: self.options.max_depth,
+                at: self.pos,
+            });
+        }
+        stack.push(frame);
+        Ok(None)
     }
 
     fn creation(&mut self, wide: bool) -> Result<u32, DecodeError> {
@@ -400,17 +410,24 @@ impl<'a> Decoder<'a> {
             }
         };
         let bytes = self.take(len)?;
-        let name: String = if utf8 {
-            let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8 { at })?;
-            text.to_owned()
+        if !utf8 && !bytes.is_ascii() {
+            if len > Atom::MAX_CHARS {
+                return Err(DecodeError::AtomTooLong { chars: len, at });
+            }
+            let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
+            return Ok(Atom::new(&latin1));
+        }
+        // ASCII latin-1 is UTF-8 as it stands.
+        let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8 { at })?;
+        let chars = if text.is_ascii() {
+            len
         } else {
-            bytes.iter().map(|&b| char::from(b)).collect()
+            text.chars().count()
         };
-        let chars = if utf8 { name.chars().count() } else { len };
         if chars > Atom::MAX_CHARS {
             return Err(DecodeError::AtomTooLong { chars, at });
         }
-        Ok(Atom::from(name))
+        Ok(Atom::new(text))
     }
 
     fn old_float(&mut self, at: usize) -> Result<f64, DecodeError> {
@@ -454,25 +471,28 @@ impl<'a> Decoder<'a> {
         Ok(Term::from_bigint(BigInt::from_bytes_le(sign, digits)))
     }
 
-    fn new_fun(&mut self, at: usize) -> Result<Item, DecodeError> {
+    fn new_fun(&mut self, stack: &mut Vec<Frame>, at: usize) -> Result<Option<Term>, DecodeError> {
         let size = self.u32()? as usize;
         let arity = self.u8()?;
         let uniq = self.array::<16>()?;
         let index = self.u32()?;
         let num_free = self.u32()? as usize;
         let module = self.atom()?;
-        let scalar = |d: &mut Self, integer: bool| match d.item()? {
-            Item::Value(t @ (Term::Integer(_) | Term::BigInt(_))) if integer => Ok(Box::new(t)),
-            Item::Value(t @ Term::Pid(_)) if !integer => Ok(Box::new(t)),
-            _ => Err(DecodeError::Invalid {
-                what: "fun fields",
-                at,
-            }),
+        // Old index, old uniq and pid: scalars, so no container may open here.
+        let scalar = |d: &mut Self, integer: bool| {
+            let mut none = Vec::new();
+            match d.item(&mut none)? {
+                Some(t @ (Term::Integer(_) | Term::BigInt(_))) if integer => Ok(Box::new(t)),
+                Some(t @ Term::Pid(_)) if !integer => Ok(Box::new(t)),
+                _ => Err(DecodeError::Invalid {
+                    what: "fun fields",
+                    at,
+                }),
+            }
         };
         let old_index = scalar(self, true)?;
         let old_uniq = scalar(self, true)?;
         let pid = scalar(self, false)?;
-        let free_vars = self.vec(num_free)?;
         let fun = Fun {
             arity,
             uniq,
@@ -481,114 +501,68 @@ impl<'a> Decoder<'a> {
             old_index,
             old_uniq,
             pid,
-            free_vars,
+            free_vars: Vec::new(),
         };
         // Size counts from the size field itself (after the tag) to the end of the fun.
         let end = (at + 1).checked_add(size).ok_or(DecodeError::Invalid {
             what: "fun size",
             at,
         })?;
-        if num_free == 0 {
-            return match self.pos == end {
-                true => Ok(Item::Value(Term::Fun(fun))),
-                false => Err(DecodeError::Invalid {
-                    what: "fun size",
-                    at,
-                }),
-            };
-        }
-        Ok(Item::Open(Frame::Fun {
-            fun: Some(fun),
-            left: num_free,
-            end,
-            at,
-        }))
+        self.open(stack, Kind::Fun(Box::new(fun), end), num_free, at)
     }
-}
-
-enum Item {
-    Value(Term),
-    Open(Frame),
 }
 
 /// A container whose elements are still arriving.
-enum Frame {
-    /// A tuple and how many elements it has in all.
-    Tuple(Vec<Term>, usize),
-    /// A list's elements and how many it has in all; after them comes the tail.
-    List(Vec<Term>, usize),
-    Map {
-        map: Map,
-        key: Option<Term>,
-        left: usize,
-        at: usize,
-    },
-    Fun {
-        fun: Option<Fun>,
-        left: usize,
-        end: usize,
-        at: usize,
-    },
+struct Frame {
+    kind: Kind,
+    /// The elements so far: a tuple's elements, a list's elements and then its tail, a map's
+    /// keys and values in turn, a fun's free variables.
+    items: Vec<Term>,
+    /// How many items make the container whole.
+    want: usize,
+    /// Where the container started, for errors.
+    at: usize,
+}
+
+enum Kind {
+    Tuple,
+    List,
+    Map,
+    /// The fun with everything but its free variables, and the offset where it must end.
+    Fun(Box<Fun>, usize),
 }
 
 impl Frame {
-    /// Whether the container has nothing left to wait for (an empty tuple or map).
-    fn is_complete(&self) -> bool {
-        matches!(self, Frame::Tuple(_, 0) | Frame::Map { left: 0, .. })
-    }
-
-    /// The finished term of a complete container.
-    fn into_term(self) -> Term {
-        match self {
-            Frame::Tuple(items, _) => Term::Tuple(items),
-            Frame::Map { map, .. } => Term::Map(map),
-            Frame::List(items, _) => Term::List(items),
-            Frame::Fun { fun, .. } => fun.map_or(Term::NIL, Term::Fun),
-        }
-    }
-
-    /// Adds the next element; returns the finished term when that was the last one. `pos` is
-    /// the decoder's position after the element.
-    fn push(&mut self, value: Term, pos: usize) -> Result<Option<Term>, DecodeError> {
-        match self {
-            Frame::Tuple(items, n) => {
-                items.push(value);
-                Ok((items.len() == *n).then(|| Term::Tuple(std::mem::take(items))))
+    /// The finished term; `pos` is the decoder's position after its last item.
+    fn finish(self, pos: usize) -> Result<Term, DecodeError> {
+        let at = self.at;
+        let mut items = self.items;
+        Ok(match self.kind {
+            Kind::Tuple => Term::Tuple(items),
+            Kind::List => {
+                let tail = items.pop().unwrap_or(Term::NIL);
+                Term::list_with_tail(items, tail)
             }
-            Frame::List(items, n) if items.len() < *n => {
-                items.push(value);
-                Ok(None)
-            }
-            Frame::List(items, _) => Ok(Some(Term::list_with_tail(std::mem::take(items), value))),
-            Frame::Map { map, key, left, at } => {
-                let Some(k) = key.take() else {
-                    *key = Some(value);
-                    return Ok(None);
-                };
-                if map.insert(k, value).is_some() {
-                    return Err(DecodeError::DuplicateMapKey { at: *at });
+            Kind::Map => {
+                let mut entries = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    entries.push((k, v));
                 }
-                *left -= 1;
-                Ok((*left == 0).then(|| Term::Map(std::mem::take(map))))
+                Term::Map(
+                    Map::from_unique_entries(entries).ok_or(DecodeError::DuplicateMapKey { at })?,
+                )
             }
-            Frame::Fun { fun, left, end, at } => {
-                let bad = DecodeError::Invalid {
-                    what: "fun",
-                    at: *at,
-                };
-                fun.as_mut().ok_or(bad.clone())?.free_vars.push(value);
-                *left -= 1;
-                if *left > 0 {
-                    return Ok(None);
-                }
-                if pos != *end {
+            Kind::Fun(mut fun, end) => {
+                if pos != end {
                     return Err(DecodeError::Invalid {
                         what: "fun size",
-                        at: *at,
+                        at,
                     });
                 }
-                Ok(Some(Term::Fun(fun.take().ok_or(bad)?)))
+                fun.free_vars = items;
+                Term::Fun(fun)
             }
-        }
+        })
     }
 }

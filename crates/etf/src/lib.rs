@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod atom;
 mod decode;
 mod encode;
 mod error;
@@ -18,6 +19,7 @@ pub mod tag;
 mod term;
 pub mod text;
 
+pub use atom::MAX_INTERNED_ATOMS;
 pub use decode::{decode, decode_prefix, decode_with, DecodeOptions, Decoder, DEFAULT_MAX_DEPTH};
 pub use encode::{encode, encode_into, encode_with, EncodeOptions};
 pub use error::{DecodeError, EncodeError};

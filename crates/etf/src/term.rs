@@ -5,12 +5,10 @@
 //! in Erlang's map-key order, so two terms are `==` exactly when Erlang's `=:=` says so (floats
 //! aside: `NaN` cannot come from Erlang).
 
-use std::fmt;
-use std::sync::Arc;
-
 use num_bigint::BigInt;
 use num_traits::ToPrimitive;
 
+pub use crate::atom::Atom;
 use crate::order::map_key_cmp;
 
 /// An Erlang term.
@@ -42,8 +40,9 @@ pub enum Term {
     Port(Port),
     /// A reference.
     Reference(Reference),
-    /// A local fun (`NEW_FUN_EXT`), kept so that it can be sent on unchanged.
-    Fun(Fun),
+    /// A local fun (`NEW_FUN_EXT`), kept so that it can be sent on unchanged. Boxed: funs are
+    /// rare and large, and every other term would pay for their size.
+    Fun(Box<Fun>),
     /// An external fun `fun M:F/A` (`EXPORT_EXT`).
     Export(Export),
 }
@@ -117,44 +116,6 @@ impl From<Atom> for Term {
     }
 }
 
-/// An atom's name. Cheap to clone. Erlang limits atoms to 255 characters; the codec enforces it.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Atom(Arc<str>);
-
-impl Atom {
-    /// The longest atom Erlang accepts, in characters (`MAX_ATOM_CHARACTERS` in erts).
-    pub const MAX_CHARS: usize = 255;
-
-    /// The atom's name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for Atom {
-    fn from(name: &str) -> Atom {
-        Atom(Arc::from(name))
-    }
-}
-
-impl From<String> for Atom {
-    fn from(name: String) -> Atom {
-        Atom(Arc::from(name))
-    }
-}
-
-impl fmt::Debug for Atom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", &*self.0)
-    }
-}
-
-impl fmt::Display for Atom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// A bitstring of `8 * (bytes.len() - 1) + last_bits` bits.
 ///
 /// Invariants: `bytes` is not empty, `1 <= last_bits <= 7`, and the unused low bits of the last
@@ -224,6 +185,24 @@ impl Map {
                 None
             }
         }
+    }
+
+    /// A map from entries in any order, or `None` if a key appears twice (as `binary_to_term`
+    /// refuses such a map). Sorting once keeps this O(n log n) for maps of any size.
+    pub(crate) fn from_unique_entries(mut entries: Vec<(Term, Term)>) -> Option<Map> {
+        let sorted = entries
+            .windows(2)
+            .all(|w| map_key_cmp(&w[0].0, &w[1].0).is_lt());
+        if !sorted {
+            entries.sort_by(|a, b| map_key_cmp(&a.0, &b.0));
+            if entries
+                .windows(2)
+                .any(|w| map_key_cmp(&w[0].0, &w[1].0).is_eq())
+            {
+                return None;
+            }
+        }
+        Some(Map { entries })
     }
 
     /// The value for `key`.

@@ -179,3 +179,28 @@ fn bad_atoms_are_typed_errors() {
     let long = Term::atom(&"x".repeat(256));
     assert!(encode(&long).is_err());
 }
+
+#[test]
+fn huge_binary_segments_in_text_are_refused() {
+    let err = text::parse("<<1:4000000000>>").unwrap_err();
+    assert!(err.message.contains("segment"), "{err}");
+    assert_eq!(text::parse("<<1:16>>").unwrap(), Term::Binary(vec![0, 1]));
+}
+
+#[test]
+fn binary_segments_pack_as_the_bit_syntax_does() {
+    // Each checked in erl: <<-1:12>>, <<5:3, 1:5>>, <<256:16>>, <<1:20>>.
+    assert_eq!(
+        encode(&text::parse("<<-1:12>>").unwrap()).unwrap(),
+        [131, 77, 0, 0, 0, 2, 4, 255, 240]
+    );
+    assert_eq!(
+        text::parse("<<5:3, 1:5>>").unwrap(),
+        Term::Binary(vec![0b1010_0001])
+    );
+    assert_eq!(text::parse("<<256:16>>").unwrap(), Term::Binary(vec![1, 0]));
+    assert_eq!(
+        encode(&text::parse("<<1:20>>").unwrap()).unwrap(),
+        [131, 77, 0, 0, 0, 3, 4, 0, 0, 16]
+    );
+}

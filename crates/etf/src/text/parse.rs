@@ -593,11 +593,15 @@ impl Parser<'_> {
             let size = if self.eat(":") {
                 self.skip_space();
                 let digits = self.digits(10);
-                Some(
-                    digits
-                        .parse::<u64>()
-                        .map_err(|_| self.error("a segment size"))?,
-                )
+                let size = digits
+                    .parse::<u64>()
+                    .map_err(|_| self.error("a segment size"))?;
+                if size > MAX_SEGMENT_BITS {
+                    return self.fail(format!(
+                        "segment of {size} bits (at most {MAX_SEGMENT_BITS} in text)"
+                    ));
+                }
+                Some(size)
             } else {
                 None
             };
@@ -645,6 +649,10 @@ impl Parser<'_> {
     }
 }
 
+/// The largest segment a binary in term text may have, in bits (16 MiB): larger ones are typos
+/// or attacks, and would take that much memory to build.
+const MAX_SEGMENT_BITS: u64 = 1 << 27;
+
 /// Packs integer segments big-endian, as the bit syntax does.
 #[derive(Default)]
 struct BitWriter {
@@ -653,18 +661,41 @@ struct BitWriter {
 }
 
 impl BitWriter {
+    /// Appends the low `size` bits of `value` (two's complement), most significant first.
     fn push(&mut self, value: &BigInt, size: u64) {
-        for i in (0..size).rev() {
-            let bit = value.bit(i);
-            if self.bits.is_multiple_of(8) {
-                self.bytes.push(0);
+        // Above its significant bits a value is all sign bits: write those in bulk.
+        let significant = value.bits() + 1;
+        let fill = size.saturating_sub(significant);
+        self.fill(fill, value.sign() == num_bigint::Sign::Minus);
+        for i in (0..size - fill).rev() {
+            self.bit(value.bit(i));
+        }
+    }
+
+    fn bit(&mut self, one: bool) {
+        if self.bits.is_multiple_of(8) {
+            self.bytes.push(0);
+        }
+        if one {
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= 0x80 >> (self.bits % 8);
             }
-            if bit {
-                if let Some(last) = self.bytes.last_mut() {
-                    *last |= 0x80 >> (self.bits % 8);
-                }
-            }
-            self.bits += 1;
+        }
+        self.bits += 1;
+    }
+
+    /// `n` copies of one bit value.
+    fn fill(&mut self, mut n: u64, one: bool) {
+        while n > 0 && !self.bits.is_multiple_of(8) {
+            self.bit(one);
+            n -= 1;
+        }
+        let whole = (n / 8) as usize;
+        self.bytes
+            .resize(self.bytes.len() + whole, if one { 0xff } else { 0 });
+        self.bits += whole as u64 * 8;
+        for _ in 0..n % 8 {
+            self.bit(one);
         }
     }
 

@@ -187,17 +187,22 @@ impl Daemon {
         NamesHandle(self.shared.clone())
     }
 
-    /// Serves until a `KILL_REQ` is accepted. Each listening socket gets a thread that blocks in
-    /// `accept`; connections that have to wait are tasks on the current tokio runtime.
+    /// Serves until a `KILL_REQ` is accepted. Each listening socket gets a thread per core that
+    /// blocks in `accept`; connections that have to wait are tasks on the current tokio runtime.
     pub async fn run(self) -> Result<(), DaemonError> {
         self.shared.log(2, "entering the main select() loop");
         let runtime = Handle::current();
+        // One accepting thread per core: a request is served in the thread that accepted it.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
         for listener in self.listeners {
-            let (shared, runtime) = (self.shared.clone(), runtime.clone());
-            std::thread::Builder::new()
-                .name("epmd-accept".to_owned())
-                .spawn(move || accept_loop(listener, shared, runtime))
-                .map_err(DaemonError::Thread)?;
+            for _ in 0..threads {
+                let listener = listener.try_clone().map_err(DaemonError::Thread)?;
+                let (shared, runtime) = (self.shared.clone(), runtime.clone());
+                std::thread::Builder::new()
+                    .name("epmd-accept".to_owned())
+                    .spawn(move || accept_loop(listener, shared, runtime))
+                    .map_err(DaemonError::Thread)?;
+            }
         }
         self.shared.killed.notified().await;
         Ok(())

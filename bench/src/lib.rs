@@ -5,7 +5,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -39,33 +38,7 @@ pub fn mixed_terms(copies: usize) -> Result<Vec<Term>> {
     Ok((0..copies).flat_map(|_| one.iter().cloned()).collect())
 }
 
-/// OTP's root directory (`code:root_dir()`).
-pub fn otp_root() -> Result<PathBuf> {
-    let out = Command::new("erl")
-        .args([
-            "-noshell",
-            "-eval",
-            "io:format(\"~s\", [code:root_dir()]), halt().",
-        ])
-        .output()
-        .context("running erl (is Erlang/OTP installed?)")?;
-    if !out.status.success() {
-        bail!("erl failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?))
-}
-
-/// OTP's own `epmd` binary.
-pub fn otp_epmd() -> Result<PathBuf> {
-    let root = otp_root()?;
-    for entry in std::fs::read_dir(&root)? {
-        let path = entry?.path().join("bin/epmd");
-        if path.exists() && path.to_string_lossy().contains("erts-") {
-            return Ok(path);
-        }
-    }
-    bail!("no erts-*/bin/epmd under {}", root.display())
-}
+pub use harness::{otp_epmd, otp_root};
 
 /// Runs an Erlang expression with `erl -noshell` and returns what it printed.
 pub fn erl_eval(expr: &str) -> Result<String> {

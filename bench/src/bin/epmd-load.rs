@@ -6,14 +6,14 @@
 //! `cargo build --release -p rotp --bin epmd && cargo run --release -p rotp-bench --bin epmd-load`
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 use epmd::msg::{NodeInfo, Request};
+use harness::Guard;
 
 #[derive(Parser)]
 struct Args {
@@ -31,15 +31,6 @@ struct Args {
     ours: Option<PathBuf>,
 }
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// CPU time (user + system) the process has used, from /proc/PID/stat.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -54,27 +45,9 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn start(binary: &Path, port: u16) -> Result<(Daemon, Vec<TcpStream>)> {
-    let child = Command::new(binary)
-        .args(["-port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let daemon = Daemon(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("{} did not start", binary.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Ten registered nodes, held open for the whole run.
+/// Starts a daemon with ten registered nodes, held open for the whole run.
+fn start(binary: &Path, port: u16) -> Result<(Guard, Vec<TcpStream>)> {
+    let daemon = harness::start_epmd(binary, port, &[]);
     let mut nodes = Vec::new();
     for n in 0..10 {
         let mut s = TcpStream::connect(("127.0.0.1", port))?;
@@ -178,7 +151,7 @@ fn main() -> Result<()> {
             ours.display()
         );
     }
-    let theirs = rotp_bench::otp_epmd()?;
+    let theirs = rotp_bench::otp_epmd();
     let mut totals = [
         (0usize, 0usize, Duration::ZERO, Vec::new()),
         (0, 0, Duration::ZERO, Vec::new()),
@@ -186,7 +159,7 @@ fn main() -> Result<()> {
     let mut cpu = [Duration::ZERO; 2];
     for _ in 0..args.rounds {
         for (side, binary) in [(0, &theirs), (1, &ours)] {
-            let port = free_port()?;
+            let port = harness::free_port();
             let (daemon, _nodes) = start(binary, port)?;
             let before = cpu_time(daemon.0.id());
             let mut r = load(port, args.threads, args.seconds);

@@ -97,32 +97,36 @@ pub fn term() -> impl Strategy<Value = Term> {
     })
 }
 
+/// Whether `pred` holds for the term or any term inside it.
+pub fn any_subterm(term: &Term, pred: &dyn Fn(&Term) -> bool) -> bool {
+    pred(term)
+        || match term {
+            Term::Tuple(v) | Term::List(v) => v.iter().any(|t| any_subterm(t, pred)),
+            Term::ImproperList(v, t) => {
+                v.iter().any(|x| any_subterm(x, pred)) || any_subterm(t, pred)
+            }
+            Term::Map(m) => m
+                .iter()
+                .any(|(k, v)| any_subterm(k, pred) || any_subterm(v, pred)),
+            _ => false,
+        }
+}
+
 /// Whether a term holds a pid, port or reference. OTP 25 orders map keys holding those of
 /// different nodes in an order that is not the term order `lists:sort/1` gives them when the
 /// map is itself a key of another map (seen in erl_roundtrip); rotp writes term order there,
 /// so the round-trip strategies leave such keys out. See the note on issue 3.
 pub fn has_identifiers(term: &Term) -> bool {
-    match term {
-        Term::Pid(_) | Term::Port(_) | Term::Reference(_) => true,
-        Term::Tuple(v) | Term::List(v) => v.iter().any(has_identifiers),
-        Term::ImproperList(v, t) => v.iter().any(has_identifiers) || has_identifiers(t),
-        Term::Map(m) => m
-            .iter()
-            .any(|(k, v)| has_identifiers(k) || has_identifiers(v)),
-        _ => false,
-    }
+    any_subterm(term, &|t| {
+        matches!(t, Term::Pid(_) | Term::Port(_) | Term::Reference(_))
+    })
 }
 
 /// Whether a term holds an external fun whose module or function name is not ASCII: `~w`
 /// writes those names byte by byte, as erts does, so the text does not read back.
 pub fn has_non_ascii_export(term: &Term) -> bool {
-    match term {
-        Term::Export(e) => !e.module.as_str().is_ascii() || !e.function.as_str().is_ascii(),
-        Term::Tuple(v) | Term::List(v) => v.iter().any(has_non_ascii_export),
-        Term::ImproperList(v, t) => v.iter().any(has_non_ascii_export) || has_non_ascii_export(t),
-        Term::Map(m) => m
-            .iter()
-            .any(|(k, v)| has_non_ascii_export(k) || has_non_ascii_export(v)),
-        _ => false,
-    }
+    any_subterm(
+        term,
+        &|t| matches!(t, Term::Export(e) if !e.module.as_str().is_ascii() || !e.function.as_str().is_ascii()),
+    )
 }

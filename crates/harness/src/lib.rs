@@ -1,0 +1,118 @@
+//! Running real OTP programs beside rotp's, for tests and benchmarks: finding `erl` and OTP's
+//! `epmd`, free loopback ports, and child processes that are killed when dropped, however the
+//! test or benchmark ends. Panics with a clear message when Erlang/OTP is missing: the tests
+//! that use this are about interoperating with it.
+
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// OTP's root directory (`code:root_dir()`), from the `erl` on PATH.
+pub fn otp_root() -> PathBuf {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let out = Command::new("erl")
+            .args([
+                "-noshell",
+                "-eval",
+                "io:format(\"~s\", [code:root_dir()]), halt().",
+            ])
+            .output()
+            .expect("erl must be installed to run the interop tests (see README)");
+        PathBuf::from(String::from_utf8(out.stdout).expect("utf8"))
+    })
+    .clone()
+}
+
+/// OTP's own `epmd` binary.
+pub fn otp_epmd() -> PathBuf {
+    let root = otp_root();
+    std::fs::read_dir(&root)
+        .expect("OTP root")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin/epmd"))
+        .find(|p| p.exists() && p.to_string_lossy().contains("erts-"))
+        .expect("OTP's epmd binary under erts-*/bin")
+}
+
+/// A port nothing listens on right now (on IPv4 or IPv6 loopback).
+pub fn free_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if TcpListener::bind(("::1", port)).is_ok() || TcpListener::bind(("::", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A child process killed on drop.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts an epmd binary in the foreground on `port` with extra arguments.
+pub fn start_epmd(binary: &Path, port: u16, args: &[&str]) -> Guard {
+    let child = Command::new(binary)
+        .args(["-port", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start epmd");
+    let guard = Guard(child);
+    wait_listening(port);
+    guard
+}
+
+/// Reads until the peer closes or `quiet` passes with no data; the bytes and whether it closed.
+pub fn read_reply(stream: &mut TcpStream, quiet: Duration) -> (Vec<u8>, bool) {
+    stream.set_read_timeout(Some(quiet)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (out, false)
+            }
+            Err(_) => return (out, true),
+        }
+    }
+}
+
+/// The short host name `erl -sname` uses.
+pub fn short_host() -> String {
+    let out = Command::new("hostname").output().expect("hostname");
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    name.split('.').next().unwrap_or(&name).to_owned()
+}

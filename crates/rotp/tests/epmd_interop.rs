@@ -233,3 +233,47 @@ fn thousands_of_idle_and_slow_clients_do_not_stall_a_request() {
     );
     drop(idle);
 }
+
+#[test]
+fn systemd_socket_activation_serves_on_the_socket_passed_in() {
+    use command_fds::{CommandFdExt, FdMapping};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut command = Command::new(our_epmd());
+    command
+        .args(["-systemd", "-port", &port.to_string()])
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+        .fd_mappings(vec![FdMapping {
+            parent_fd: listener.into(),
+            child_fd: 3,
+        }])
+        .unwrap();
+    let _daemon = Guard(command.spawn().unwrap());
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(&[0, 1, 110]).unwrap();
+    let (reply, closed) = read_reply(&mut s, Duration::from_secs(5));
+    assert_eq!(
+        (reply, closed),
+        (u32::from(port).to_be_bytes().to_vec(), true)
+    );
+    // Without sockets from systemd both epmds refuse, with the same message and exit code.
+    let (otp, ours) = (
+        run(&otp_epmd(), port, &["-systemd"]),
+        run(&our_epmd(), port, &["-systemd"]),
+    );
+    assert_eq!(ours.status.code(), Some(1));
+    assert_eq!(ours.status.code(), otp.status.code());
+    let tail = |o: &Output| {
+        String::from_utf8_lossy(&o.stderr)
+            .rsplit(": ")
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(tail(&ours), tail(&otp));
+}

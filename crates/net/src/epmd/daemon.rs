@@ -40,6 +40,9 @@ pub struct DaemonConfig {
     pub delay_write: Duration,
     /// `-d`/`-debug`, once per level.
     pub debug: u8,
+    /// `-systemd`: listen on the sockets systemd passes (socket activation, `LISTEN_FDS`) and
+    /// tell systemd when ready, as Debian's `epmd.socket` unit expects.
+    pub systemd: bool,
 }
 
 impl Default for DaemonConfig {
@@ -52,6 +55,7 @@ impl Default for DaemonConfig {
             delay_accept: Duration::ZERO,
             delay_write: Duration::ZERO,
             debug: 0,
+            systemd: false,
         }
     }
 }
@@ -85,6 +89,12 @@ pub enum DaemonError {
     /// No address could be bound.
     #[error("unable to bind any address")]
     NothingBound,
+    /// `-systemd` without sockets from systemd.
+    #[error("systemd provides no sockets")]
+    NoSystemdSockets,
+    /// A socket systemd passed is not a listening TCP socket.
+    #[error("cannot obtain sockets from systemd: {0}")]
+    Systemd(io::Error),
     /// A thread to accept connections could not be started.
     #[error("cannot start an accept thread: {0}")]
     Thread(io::Error),
@@ -125,29 +135,11 @@ impl Daemon {
     /// Binds the listening sockets as epmd does: every address (IPv4 and IPv6) by default;
     /// with `addresses`, loopback (127.0.0.1 and ::1) plus each address listed.
     pub async fn bind(config: DaemonConfig) -> Result<Daemon, DaemonError> {
-        let addrs = listen_addresses(config.addresses.as_deref())?;
-        let mut listeners = Vec::new();
-        for (ip, fatal) in addrs {
-            match listen(SocketAddr::new(ip, config.port)) {
-                Ok(Some(l)) => listeners.push(l),
-                Ok(None) => {}
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    return Err(DaemonError::AlreadyRunning {
-                        port: config.port,
-                        addr: ip,
-                    })
-                }
-                Err(source) if fatal => return Err(DaemonError::Bind { addr: ip, source }),
-                Err(source) => log::print(
-                    config.debug,
-                    0,
-                    &format!("failed to bind on ipaddr {ip}: {source}"),
-                ),
-            }
-        }
-        if listeners.is_empty() {
-            return Err(DaemonError::NothingBound);
-        }
+        let listeners = if config.systemd {
+            systemd_listeners()?
+        } else {
+            bind_listeners(&config)?
+        };
         let server = Server::new(epmd::server::Config {
             port: config.port,
             relaxed_command_check: config.relaxed_command_check,
@@ -204,6 +196,17 @@ impl Daemon {
                     .map_err(DaemonError::Thread)?;
             }
         }
+        if self.shared.config.systemd {
+            let pid = std::process::id();
+            let ready = [
+                sd_notify::NotifyState::Ready,
+                sd_notify::NotifyState::Status("Processing port mapping requests..."),
+                sd_notify::NotifyState::MainPid(pid),
+            ];
+            if let Err(e) = sd_notify::notify(&ready) {
+                self.shared.log(0, &format!("cannot notify systemd: {e}"));
+            }
+        }
         self.shared.killed.notified().await;
         Ok(())
     }
@@ -219,6 +222,56 @@ impl NamesHandle {
         let bytes = self.0.server().names();
         String::from_utf8_lossy(&bytes[4..]).into_owned()
     }
+}
+
+/// Binds the listening sockets as `run` in epmd_srv.c does.
+fn bind_listeners(config: &DaemonConfig) -> Result<Vec<Socket>, DaemonError> {
+    let mut listeners = Vec::new();
+    for (ip, fatal) in listen_addresses(config.addresses.as_deref())? {
+        match listen(SocketAddr::new(ip, config.port)) {
+            Ok(Some(l)) => listeners.push(l),
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                return Err(DaemonError::AlreadyRunning {
+                    port: config.port,
+                    addr: ip,
+                })
+            }
+            Err(source) if fatal => return Err(DaemonError::Bind { addr: ip, source }),
+            Err(source) => log::print(
+                config.debug,
+                0,
+                &format!("failed to bind on ipaddr {ip}: {source}"),
+            ),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(DaemonError::NothingBound);
+    }
+    Ok(listeners)
+}
+
+/// The sockets systemd passed (`sd_listen_fds`), blocking as the accept threads want them.
+fn systemd_listeners() -> Result<Vec<Socket>, DaemonError> {
+    let mut fds = listenfd::ListenFd::from_env();
+    match fds.len() {
+        0 => return Err(DaemonError::NoSystemdSockets),
+        n if n > MAX_LISTEN_SOCKETS => return Err(DaemonError::TooManyAddresses),
+        _ => {}
+    }
+    let mut listeners = Vec::new();
+    for i in 0..fds.len() {
+        let listener = fds
+            .take_tcp_listener(i)
+            .map_err(DaemonError::Systemd)?
+            .ok_or(DaemonError::NoSystemdSockets)?;
+        let socket = Socket::from(listener);
+        socket
+            .set_nonblocking(false)
+            .map_err(DaemonError::Systemd)?;
+        listeners.push(socket);
+    }
+    Ok(listeners)
 }
 
 /// The addresses to bind and whether failing to bind each is fatal (`run` in epmd_srv.c).

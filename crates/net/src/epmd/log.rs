@@ -3,8 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Prints `line` if the debug level reaches `level`.
-pub(crate) fn print(debug: u8, level: u8, line: &str) {
+/// Prints `line` if the debug level reaches `level` (level 0 lines always print).
+pub fn print(debug: u8, level: u8, line: &str) {
     if debug >= level {
         eprint!("epmd: {}: {line}\r\n", ctime(SystemTime::now()));
     }

@@ -2,7 +2,7 @@
 
 pub mod client;
 pub mod daemon;
-mod log;
+pub mod log;
 
 pub use client::{Client, ClientError, Registration};
 pub use daemon::{Daemon, DaemonConfig, DaemonError};

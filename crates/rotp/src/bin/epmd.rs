@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use epmd::msg::Request;
 use net::epmd::client::cli_addresses;
-use net::epmd::{atoi, Daemon, DaemonConfig, DaemonError};
+use net::epmd::{atoi, log, Daemon, DaemonConfig, DaemonError};
 
 const USAGE: &str = include_str!("epmd_usage.txt");
 
@@ -53,6 +53,7 @@ fn main() -> ExitCode {
                 i += 1;
             }
             "-daemon" => daemon = true,
+            "-systemd" => config.systemd = true,
             "-relaxed_command_check" => config.relaxed_command_check = true,
             "-address" => {
                 let Some(a) = args.get(i + 1) else {
@@ -128,18 +129,17 @@ fn serve(config: DaemonConfig) -> ExitCode {
             Ok(daemon) => match daemon.run().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("epmd: {e}");
+                    log::print(debug, 0, &e.to_string());
                     ExitCode::from(1)
                 }
             },
+            // As epmd: another daemon on the port is not an error (`erl` starts one each time).
             Err(e @ DaemonError::AlreadyRunning { .. }) => {
-                if debug >= 1 {
-                    eprintln!("epmd: {e}");
-                }
+                log::print(debug, 1, &e.to_string());
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("epmd: {e}");
+                log::print(debug, 0, &e.to_string());
                 ExitCode::from(1)
             }
         }

@@ -53,16 +53,30 @@ fn cmp(a: &Term, b: &Term, exact: bool) -> Ordering {
             let values = x.iter().zip(y.iter()).map(|(p, q)| cmp(&p.1, &q.1, exact));
             first_difference(keys).then_with(|| first_difference(values))
         }),
-        (Term::Pid(x), Term::Pid(y)) => atom_cmp(&x.node, &y.node)
-            .then(x.serial.cmp(&y.serial))
+        // The orders erts gives identifiers of different nodes, as `lists:sort/1` shows them
+        // in OTP 25: pids by serial, number, node, creation; ports and references by node,
+        // creation, then number (references word by word from the most significant, missing
+        // words counting as zero).
+        (Term::Pid(x), Term::Pid(y)) => x
+            .serial
+            .cmp(&y.serial)
             .then(x.id.cmp(&y.id))
+            .then_with(|| atom_cmp(&x.node, &y.node))
             .then(x.creation.cmp(&y.creation)),
         (Term::Port(x), Term::Port(y)) => atom_cmp(&x.node, &y.node)
-            .then(x.id.cmp(&y.id))
-            .then(x.creation.cmp(&y.creation)),
+            .then(x.creation.cmp(&y.creation))
+            .then(x.id.cmp(&y.id)),
         (Term::Reference(x), Term::Reference(y)) => atom_cmp(&x.node, &y.node)
-            .then_with(|| x.id.iter().rev().cmp(y.id.iter().rev()))
-            .then(x.creation.cmp(&y.creation)),
+            .then(x.creation.cmp(&y.creation))
+            .then_with(|| {
+                let words = x.id.len().max(y.id.len());
+                let word = |id: &[u32], n: usize| id.get(n).copied().unwrap_or(0);
+                first_difference(
+                    (0..words)
+                        .rev()
+                        .map(|n| word(&x.id, n).cmp(&word(&y.id, n))),
+                )
+            }),
         (Term::Export(x), Term::Export(y)) => atom_cmp(&x.module, &y.module)
             .then_with(|| atom_cmp(&x.function, &y.function))
             .then(x.arity.cmp(&y.arity)),
@@ -213,6 +227,76 @@ mod tests {
         assert_eq!(
             term_cmp(&Term::Integer(5), &Term::Float(1.0)),
             Ordering::Greater
+        );
+    }
+}
+
+#[cfg(test)]
+mod identifier_tests {
+    use super::*;
+    use crate::term::{Pid, Port, Reference};
+
+    fn pid(node: &str, id: u32, serial: u32, creation: u32) -> Term {
+        Term::Pid(Pid {
+            node: Atom::from(node),
+            id,
+            serial,
+            creation,
+        })
+    }
+
+    /// Each ordering below is what `lists:sort/1` gives in OTP 25.
+    #[test]
+    fn identifiers_sort_as_erts_sorts_them() {
+        assert_eq!(
+            term_cmp(&pid("i@a", 0, 0, 0), &pid("a@a", 0, 1, 0)),
+            Ordering::Less
+        );
+        assert_eq!(
+            term_cmp(&pid("i@a", 1, 0, 0), &pid("a@a", 5, 0, 0)),
+            Ordering::Less
+        );
+        assert_eq!(
+            term_cmp(&pid("a@a", 0, 0, 1), &pid("i@a", 0, 0, 0)),
+            Ordering::Less
+        );
+        assert_eq!(
+            term_cmp(&pid("a@a", 40000, 0, 1), &pid("a@a", 1, 1, 1)),
+            Ordering::Less
+        );
+        let port = |node: &str, id, creation| {
+            Term::Port(Port {
+                node: Atom::from(node),
+                id,
+                creation,
+            })
+        };
+        assert_eq!(
+            term_cmp(&port("a@a", 5, 0), &port("i@a", 1, 0)),
+            Ordering::Less
+        );
+        assert_eq!(
+            term_cmp(&port("a@a", 5, 1), &port("a@a", 1, 2)),
+            Ordering::Less
+        );
+        let r = |node: &str, creation, id: &[u32]| {
+            Term::Reference(Reference {
+                node: Atom::from(node),
+                creation,
+                id: id.to_vec(),
+            })
+        };
+        assert_eq!(
+            term_cmp(&r("a@a", 0, &[2, 1, 0]), &r("a@a", 0, &[1, 2, 0])),
+            Ordering::Less
+        );
+        assert_eq!(
+            term_cmp(&r("a@a", 0, &[1, 0, 0]), &r("a@a", 0, &[9])),
+            Ordering::Less
+        );
+        assert_eq!(
+            term_cmp(&r("a@a", 1, &[5, 0, 0]), &r("a@a", 2, &[1, 0, 0])),
+            Ordering::Less
         );
     }
 }

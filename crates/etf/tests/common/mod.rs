@@ -112,10 +112,8 @@ pub fn any_subterm(term: &Term, pred: &dyn Fn(&Term) -> bool) -> bool {
         }
 }
 
-/// Whether a term holds a pid, port or reference. OTP 25 orders map keys holding those of
-/// different nodes in an order that is not the term order `lists:sort/1` gives them when the
-/// map is itself a key of another map (seen in erl_roundtrip); rotp writes term order there,
-/// so the round-trip strategies leave such keys out. See the note on issue 3.
+/// Whether a term holds a pid, port or reference: `~w` names their nodes by erl's private
+/// index, where rotp prints the node's name.
 pub fn has_identifiers(term: &Term) -> bool {
     any_subterm(term, &|t| {
         matches!(t, Term::Pid(_) | Term::Port(_) | Term::Reference(_))

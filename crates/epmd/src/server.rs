@@ -123,7 +123,7 @@ pub struct Config {
     /// nodes, and `STOP_REQ` at all.
     pub relaxed_command_check: bool,
     /// How many times `-d` was given: with any, fewer unregistered names are remembered; the
-    /// level also decides which log lines [`Reply::log`] carries.
+    /// level also decides which log lines a [`Reply`] carries.
     pub debug: u8,
 }
 

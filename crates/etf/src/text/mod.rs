@@ -1,5 +1,5 @@
 //! Erlang's term syntax: [`parse`] reads what a user types in the shell (`{ok, [1, 2.5,
-//! <<"bin">>, #{a => "x"}]}`), and [`write`] (also `Display` for [`Term`]) prints what
+//! <<"bin">>, #{a => "x"}]}`), and [`write()`] (also `Display` for [`Term`](crate::Term)) prints what
 //! `io_lib:format("~w", [Term])` prints.
 //!
 //! Pids, ports and references print as `~w` prints them when they belong to `nonode@nohost`

@@ -128,7 +128,7 @@ async fn names(host: String, port: u16) -> Result<ExitCode> {
 
 async fn epmd_foreground(config: DaemonConfig) -> Result<ExitCode> {
     let port = config.port;
-    let daemon = match Daemon::bind(config).await {
+    let daemon = match Daemon::bind(config) {
         Ok(d) => d,
         Err(DaemonError::AlreadyRunning { .. }) => {
             println!("rotp epmd: an EPMD already listens on port {port} (set ERL_EPMD_PORT for another); its names:");

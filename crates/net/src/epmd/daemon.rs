@@ -134,7 +134,7 @@ pub struct Daemon {
 impl Daemon {
     /// Binds the listening sockets as epmd does: every address (IPv4 and IPv6) by default;
     /// with `addresses`, loopback (127.0.0.1 and ::1) plus each address listed.
-    pub async fn bind(config: DaemonConfig) -> Result<Daemon, DaemonError> {
+    pub fn bind(config: DaemonConfig) -> Result<Daemon, DaemonError> {
         let listeners = if config.systemd {
             systemd_listeners()?
         } else {
@@ -166,12 +166,6 @@ impl Daemon {
     /// A receiver that changes whenever a name is registered or unregistered.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
-    }
-
-    /// The current `NAMES_REQ` text: `name N at port P` lines.
-    pub fn names(&self) -> String {
-        let bytes = self.shared.server().names();
-        String::from_utf8_lossy(&bytes[4..]).into_owned()
     }
 
     /// A handle for reading the table while [`run`](Daemon::run) owns the daemon.

@@ -125,7 +125,7 @@ fn serve(config: DaemonConfig) -> ExitCode {
     };
     let debug = config.debug;
     runtime.block_on(async move {
-        match Daemon::bind(config).await {
+        match Daemon::bind(config) {
             Ok(daemon) => match daemon.run().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -1,0 +1,176 @@
+//! What a process's own code works with: its pid, its mailbox (selective receive), and the
+//! BIFs that act on the calling process (`link/1`, `monitor/2`, `process_flag(trap_exit, _)`,
+//! `register/2`, `exit/2`, `spawn_link/1`…).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etf::{Atom, Pid, Reference};
+
+use crate::exit::ExitReason;
+use crate::message::Message;
+use crate::process::Process;
+use crate::runtime::{BadArg, Runtime};
+
+/// The running process's handle on itself and the runtime.
+pub struct Context {
+    runtime: Runtime,
+    me: Arc<Process>,
+}
+
+impl Context {
+    pub(crate) fn new(runtime: Runtime, me: Arc<Process>) -> Context {
+        Context { runtime, me }
+    }
+
+    /// `self()`.
+    pub fn pid(&self) -> &Pid {
+        &self.me.pid
+    }
+
+    /// The runtime the process runs in.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// `Pid ! Msg`.
+    pub fn send(&self, to: &Pid, message: impl Into<Message>) {
+        self.runtime.send(to, message);
+    }
+
+    /// `Name ! Msg`: `badarg` if nobody has the name.
+    pub fn send_named(&self, name: &Atom, message: impl Into<Message>) -> Result<(), BadArg> {
+        self.runtime.send_named(name, message)
+    }
+
+    /// Takes the first message in the queue that `matches` accepts, leaving the others in their
+    /// order; waits for one if none does (`receive ... end`). While it waits, only messages that
+    /// arrive later are tested: the ones already rejected stay rejected.
+    pub async fn receive(&mut self, mut matches: impl FnMut(&Message) -> bool) -> Message {
+        let me = self.me.clone();
+        let mut scanned = 0;
+        loop {
+            let notified = me.mailbox.notified();
+            {
+                let mut state = me.lock();
+                let start = scanned.min(state.queue.len());
+                if let Some(offset) = state.queue.iter().skip(start).position(&mut matches) {
+                    state.work += 1;
+                    if let Some(message) = state.queue.remove(start + offset) {
+                        return message;
+                    }
+                }
+                scanned = state.queue.len();
+            }
+            notified.await;
+        }
+    }
+
+    /// [`Context::receive`] with `after Timeout`: `None` when nothing matched in time.
+    pub async fn receive_timeout(
+        &mut self,
+        timeout: Duration,
+        matches: impl FnMut(&Message) -> bool,
+    ) -> Option<Message> {
+        tokio::time::timeout(timeout, self.receive(matches))
+            .await
+            .ok()
+    }
+
+    /// The next message, whatever it is.
+    pub async fn recv(&mut self) -> Message {
+        self.receive(|_| true).await
+    }
+
+    /// `process_flag(trap_exit, On)`: returns the old value.
+    pub fn trap_exit(&self, on: bool) -> bool {
+        std::mem::replace(&mut self.me.lock().trap_exit, on)
+    }
+
+    /// `link(Pid)`.
+    pub fn link(&self, pid: &Pid) {
+        self.runtime.link(&self.me, pid);
+    }
+
+    /// `unlink(Pid)`.
+    pub fn unlink(&self, pid: &Pid) {
+        self.runtime.unlink(&self.me, pid);
+    }
+
+    /// `monitor(process, Pid)`.
+    pub fn monitor(&self, pid: &Pid) -> Reference {
+        self.runtime.monitor(&self.me, pid)
+    }
+
+    /// `demonitor(Ref, [flush])` when `flush`, else `demonitor(Ref)`; whether the monitor was on.
+    pub fn demonitor(&self, reference: &Reference, flush: bool) -> bool {
+        self.runtime.demonitor(&self.me, reference, flush)
+    }
+
+    /// `exit(Pid, Reason)`.
+    pub fn exit(&self, pid: &Pid, reason: ExitReason) {
+        self.runtime.exit_from(&self.me.pid, pid, &reason);
+    }
+
+    /// `register(Name, self())`.
+    pub fn register(&self, name: Atom) -> Result<(), BadArg> {
+        self.runtime.register(name, &self.me.pid)
+    }
+
+    /// `make_ref()`.
+    pub fn make_ref(&self) -> Reference {
+        self.runtime.make_ref()
+    }
+
+    /// `spawn/1`.
+    pub fn spawn<F, Fut>(&self, body: F) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = ExitReason> + Send + 'static,
+    {
+        self.runtime.spawn(body)
+    }
+
+    /// `spawn_link/1`: linked before the new process can run.
+    pub fn spawn_link<F, Fut>(&self, body: F) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = ExitReason> + Send + 'static,
+    {
+        let me = self.me.pid.clone();
+        let pid = self.runtime.spawn_with(body, |child| {
+            child.lock().links.insert(me);
+        });
+        self.me.lock().links.insert(pid.clone());
+        pid
+    }
+
+    /// `spawn_monitor/1`: monitored before the new process can run.
+    pub fn spawn_monitor<F, Fut>(&self, body: F) -> (Pid, Reference)
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = ExitReason> + Send + 'static,
+    {
+        let reference = self.runtime.make_ref();
+        let (me, r) = (self.me.pid.clone(), reference.clone());
+        let pid = self.runtime.spawn_with(body, |child| {
+            child.lock().monitored_by.insert(r, me);
+        });
+        self.me
+            .lock()
+            .monitors
+            .insert(reference.clone(), pid.clone());
+        (pid, reference)
+    }
+}
+
+/// Runs CPU-heavy or blocking work off the scheduler threads, so other processes keep running
+/// (the rule: a process must not block a scheduler thread for long; anything that computes
+/// for more than a millisecond or so, or blocks on I/O or a lock, goes through here).
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

@@ -1,0 +1,33 @@
+//! Erlang processes on tokio (Erlang reference manual, "Processes" and "Errors and Error
+//! Handling"): cheap isolated processes with mailboxes and selective receive, links, monitors,
+//! exit signals with Erlang's rules, `trap_exit`, and registered names.
+//!
+//! Pids and references are `etf`'s wire values (node, number, serial, creation), so a local
+//! pid can be handed to another node as it is. Messages are terms, or Rust values sent within
+//! the node without serialising ([`Message::Local`]).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use runtime::{ExitReason, Runtime};
+//! let rt = Runtime::default();
+//! let echo = rt.spawn(|mut ctx| async move {
+//!     let msg = ctx.recv().await;
+//!     println!("got {msg:?}");
+//!     ExitReason::Normal
+//! });
+//! rt.send(&echo, etf::Term::atom("hello"));
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod context;
+mod exit;
+mod message;
+mod process;
+mod runtime;
+
+pub use context::{blocking, Context};
+pub use exit::ExitReason;
+pub use message::Message;
+pub use runtime::{BadArg, Runtime, NONODE};

@@ -1,0 +1,124 @@
+//! One process's shared state and the signals other processes send it (Erlang reference
+//! manual, "Processes": signals between a pair of processes arrive in the order sent). Every
+//! signal is applied under the receiver's lock at send time, so a message and an exit signal
+//! from the same sender can never overtake each other.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use etf::{Atom, Pid, Reference};
+use tokio::sync::Notify;
+
+use crate::exit::ExitReason;
+use crate::message::Message;
+
+/// A process as other processes and the runtime see it.
+pub(crate) struct Process {
+    pub(crate) pid: Pid,
+    state: Mutex<State>,
+    /// Woken when a message arrives.
+    pub(crate) mailbox: Notify,
+    /// Woken when an exit signal kills the process.
+    pub(crate) doom: Notify,
+}
+
+pub(crate) struct State {
+    pub(crate) queue: VecDeque<Message>,
+    pub(crate) trap_exit: bool,
+    pub(crate) links: HashSet<Pid>,
+    /// Monitors this process holds: reference → monitored process.
+    pub(crate) monitors: HashMap<Reference, Pid>,
+    /// Monitors on this process: reference → watcher.
+    pub(crate) monitored_by: HashMap<Reference, Pid>,
+    /// Set by an exit signal that kills the process.
+    pub(crate) doomed: Option<ExitReason>,
+    pub(crate) alive: bool,
+    pub(crate) name: Option<Atom>,
+    /// Work done, in messages taken and signals handled: a reductions-like counter.
+    pub(crate) work: u64,
+}
+
+/// What an exit signal did to its receiver.
+#[derive(Debug, PartialEq)]
+pub(crate) enum ExitOutcome {
+    Ignored,
+    Trapped,
+    Killed,
+    /// The receiver is already gone.
+    Dead,
+}
+
+impl Process {
+    pub(crate) fn new(pid: Pid) -> Process {
+        Process {
+            pid,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                trap_exit: false,
+                links: HashSet::new(),
+                monitors: HashMap::new(),
+                monitored_by: HashMap::new(),
+                doomed: None,
+                alive: true,
+                name: None,
+                work: 0,
+            }),
+            mailbox: Notify::new(),
+            doom: Notify::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts a message at the end of the queue (dropped if the process is gone).
+    pub(crate) fn deliver(&self, message: Message) {
+        let mut state = self.lock();
+        if state.alive {
+            state.queue.push_back(message);
+            drop(state);
+            self.mailbox.notify_one();
+        }
+    }
+
+    /// An exit signal (`exit/2` when `link` is false, a linked process's end when true), with
+    /// Erlang's rules: `kill` by `exit/2` cannot be trapped and ends the process as `killed`;
+    /// a trapping process gets `{'EXIT', From, Reason}`; others ignore `normal` (unless they
+    /// sent it to themselves) and die with anything else.
+    pub(crate) fn exit_signal(&self, from: &Pid, reason: &ExitReason, link: bool) -> ExitOutcome {
+        let mut state = self.lock();
+        if !state.alive || state.doomed.is_some() {
+            return ExitOutcome::Dead;
+        }
+        if link && !state.links.remove(from) {
+            // Unlinked before the signal arrived: it no longer applies.
+            return ExitOutcome::Ignored;
+        }
+        state.work += 1;
+        let outcome = if *reason == ExitReason::Kill && !link {
+            state.doomed = Some(ExitReason::Killed);
+            ExitOutcome::Killed
+        } else if state.trap_exit {
+            state.queue.push_back(Message::exit(from, reason));
+            ExitOutcome::Trapped
+        } else if *reason == ExitReason::Normal && *from != self.pid {
+            ExitOutcome::Ignored
+        } else {
+            state.doomed = Some(reason.clone());
+            ExitOutcome::Killed
+        };
+        drop(state);
+        match outcome {
+            ExitOutcome::Trapped => self.mailbox.notify_one(),
+            ExitOutcome::Killed => self.doom.notify_one(),
+            _ => {}
+        }
+        outcome
+    }
+
+    /// The reason an exit signal doomed this process with, if one did.
+    pub(crate) fn doomed(&self) -> Option<ExitReason> {
+        self.lock().doomed.clone()
+    }
+}

@@ -1,0 +1,386 @@
+//! The node-local runtime: the process table, registered names, and spawning.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use etf::{Atom, Pid, Reference};
+use futures::FutureExt;
+use thiserror::Error;
+
+use crate::context::Context;
+use crate::exit::ExitReason;
+use crate::message::Message;
+use crate::process::{ExitOutcome, Process};
+
+/// The name a node has before it is distributed.
+pub const NONODE: &str = "nonode@nohost";
+
+/// Bits of a pid's number; the serial counts how often numbers wrapped.
+const PID_NUMBER_BITS: u32 = 28;
+
+/// An error Erlang would raise as `badarg`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BadArg {
+    /// Sending to a name nobody has registered.
+    #[error("bad argument: no process is registered as {0}")]
+    NotRegistered(Atom),
+    /// `register/2` with a name already taken, or for a process that already has a name.
+    #[error("bad argument: {0} is already registered, or the process already has a name")]
+    AlreadyRegistered(Atom),
+    /// `register/2` for a process that is not alive.
+    #[error("bad argument: the process is not alive")]
+    NotAlive,
+    /// `undefined` is not a name.
+    #[error("bad argument: undefined cannot be registered")]
+    Undefined,
+}
+
+/// A node's processes. Cheap to clone; every clone is the same runtime.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: Atom,
+    creation: u32,
+    next_pid: AtomicU64,
+    next_ref: AtomicU64,
+    table: RwLock<HashMap<(u32, u32), Arc<Process>>>,
+    names: Mutex<HashMap<Atom, Pid>>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime::new(Atom::from(NONODE), 0)
+    }
+}
+
+impl Runtime {
+    /// A runtime for node `node` in incarnation `creation` (`nonode@nohost`, 0 before the node
+    /// is distributed). Processes run on the current tokio runtime.
+    pub fn new(node: Atom, creation: u32) -> Runtime {
+        Runtime {
+            inner: Arc::new(Inner {
+                node,
+                creation,
+                next_pid: AtomicU64::new(1),
+                next_ref: AtomicU64::new(1),
+                table: RwLock::new(HashMap::new()),
+                names: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The node name pids and references carry.
+    pub fn node(&self) -> &Atom {
+        &self.inner.node
+    }
+
+    fn table(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(u32, u32), Arc<Process>>> {
+        self.inner.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn names(&self) -> MutexGuard<'_, HashMap<Atom, Pid>> {
+        self.inner.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new reference (`make_ref/0`): three words, the first 18 bits wide as in erts.
+    pub fn make_ref(&self) -> Reference {
+        let n = self.inner.next_ref.fetch_add(1, Ordering::Relaxed);
+        Reference {
+            node: self.inner.node.clone(),
+            creation: self.inner.creation,
+            id: vec![(n & 0x3ffff) as u32, (n >> 18) as u32, (n >> 50) as u32],
+        }
+    }
+
+    fn new_pid(&self) -> Pid {
+        let n = self.inner.next_pid.fetch_add(1, Ordering::Relaxed);
+        Pid {
+            node: self.inner.node.clone(),
+            id: (n & ((1 << PID_NUMBER_BITS) - 1)) as u32,
+            serial: (n >> PID_NUMBER_BITS) as u32,
+            creation: self.inner.creation,
+        }
+    }
+
+    /// The live process with this pid.
+    pub(crate) fn lookup(&self, pid: &Pid) -> Option<Arc<Process>> {
+        if pid.node != self.inner.node || pid.creation != self.inner.creation {
+            return None;
+        }
+        self.table().get(&(pid.id, pid.serial)).cloned()
+    }
+
+    /// Whether the process is alive (`is_process_alive/1`).
+    pub fn is_alive(&self, pid: &Pid) -> bool {
+        self.lookup(pid).is_some()
+    }
+
+    /// The pids of all live processes (`processes/0`).
+    pub fn processes(&self) -> Vec<Pid> {
+        self.table().values().map(|p| p.pid.clone()).collect()
+    }
+
+    /// Sends a message (`Pid ! Msg`); to a dead process it is dropped, as in Erlang.
+    pub fn send(&self, to: &Pid, message: impl Into<Message>) {
+        if let Some(process) = self.lookup(to) {
+            process.deliver(message.into());
+        }
+    }
+
+    /// Sends to a registered name (`Name ! Msg`): `badarg` if nobody has it.
+    pub fn send_named(&self, name: &Atom, message: impl Into<Message>) -> Result<(), BadArg> {
+        let pid = self
+            .whereis(name)
+            .ok_or_else(|| BadArg::NotRegistered(name.clone()))?;
+        self.send(&pid, message);
+        Ok(())
+    }
+
+    /// The pid registered as `name` (`whereis/1`).
+    pub fn whereis(&self, name: &Atom) -> Option<Pid> {
+        self.names().get(name).cloned()
+    }
+
+    /// Registers `pid` as `name` (`register/2`).
+    pub fn register(&self, name: Atom, pid: &Pid) -> Result<(), BadArg> {
+        if name.as_str() == "undefined" {
+            return Err(BadArg::Undefined);
+        }
+        let process = self.lookup(pid).ok_or(BadArg::NotAlive)?;
+        let mut names = self.names();
+        let mut state = process.lock();
+        if !state.alive {
+            return Err(BadArg::NotAlive);
+        }
+        if names.contains_key(&name) || state.name.is_some() {
+            return Err(BadArg::AlreadyRegistered(name));
+        }
+        state.name = Some(name.clone());
+        names.insert(name, pid.clone());
+        Ok(())
+    }
+
+    /// Removes a registered name (`unregister/1`).
+    pub fn unregister(&self, name: &Atom) -> Result<(), BadArg> {
+        let pid = self
+            .names()
+            .remove(name)
+            .ok_or_else(|| BadArg::NotRegistered(name.clone()))?;
+        if let Some(process) = self.lookup(&pid) {
+            process.lock().name = None;
+        }
+        Ok(())
+    }
+
+    /// The names registered now (`registered/0`).
+    pub fn registered(&self) -> Vec<Atom> {
+        self.names().keys().cloned().collect()
+    }
+
+    /// Sends an exit signal from outside any process (`exit/2` from the node itself).
+    pub fn exit(&self, to: &Pid, reason: ExitReason) {
+        if let Some(process) = self.lookup(to) {
+            let from = Pid {
+                node: self.inner.node.clone(),
+                id: 0,
+                serial: 0,
+                creation: self.inner.creation,
+            };
+            process.exit_signal(&from, &reason, false);
+        }
+    }
+
+    /// Starts a process running `body`; it ends with the reason `body` returns, the reason an
+    /// exit signal gives it, or `{panic, Message}` if it panics.
+    pub fn spawn<F, Fut>(&self, body: F) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = ExitReason> + Send + 'static,
+    {
+        self.spawn_with(body, |_| {})
+    }
+
+    /// Spawns with `setup` run on the new process's state before it can run or be seen
+    /// (links and monitors made atomically with the spawn).
+    pub(crate) fn spawn_with<F, Fut>(&self, body: F, setup: impl FnOnce(&Arc<Process>)) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = ExitReason> + Send + 'static,
+    {
+        let pid = self.new_pid();
+        let process = Arc::new(Process::new(pid.clone()));
+        setup(&process);
+        self.inner
+            .table
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((pid.id, pid.serial), process.clone());
+        let runtime = self.clone();
+        tokio::spawn(async move {
+            let context = Context::new(runtime.clone(), process.clone());
+            let run = AssertUnwindSafe(body(context)).catch_unwind();
+            let reason = tokio::select! {
+                biased;
+                reason = doomed(&process) => reason,
+                result = run => match result {
+                    Ok(reason) => reason,
+                    Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
+                },
+            };
+            runtime.terminate(&process, reason);
+        });
+        pid
+    }
+
+    /// A process ended: it leaves the table and its name, its links get exit signals and its
+    /// monitors `'DOWN'` messages (Erlang reference manual, "Processes", "Sending signals").
+    fn terminate(&self, process: &Arc<Process>, reason: ExitReason) {
+        let pid = process.pid.clone();
+        let (links, watchers, watching, name) = {
+            let mut state = process.lock();
+            state.alive = false;
+            state.queue.clear();
+            (
+                std::mem::take(&mut state.links),
+                std::mem::take(&mut state.monitored_by),
+                std::mem::take(&mut state.monitors),
+                state.name.take(),
+            )
+        };
+        self.inner
+            .table
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(pid.id, pid.serial));
+        if let Some(name) = name {
+            let mut names = self.names();
+            if names.get(&name) == Some(&pid) {
+                names.remove(&name);
+            }
+        }
+        for (reference, target) in watching {
+            if let Some(target) = self.lookup(&target) {
+                target.lock().monitored_by.remove(&reference);
+            }
+        }
+        for linked in links {
+            if let Some(process) = self.lookup(&linked) {
+                process.exit_signal(&pid, &reason, true);
+            }
+        }
+        for (reference, watcher) in watchers {
+            if let Some(watcher) = self.lookup(&watcher) {
+                let mut state = watcher.lock();
+                if state.monitors.remove(&reference).is_some() {
+                    state
+                        .queue
+                        .push_back(Message::down(&reference, &pid, &reason));
+                    drop(state);
+                    watcher.mailbox.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Links `a` and `b` (`link/1` called by `a`): if `b` is gone, `a` gets an exit signal with
+    /// `noproc` instead.
+    pub(crate) fn link(&self, a: &Arc<Process>, b: &Pid) {
+        if *b == a.pid {
+            return;
+        }
+        let linked = self.lookup(b).is_some_and(|other| {
+            let mut state = other.lock();
+            if state.alive {
+                state.links.insert(a.pid.clone());
+            }
+            state.alive
+        });
+        a.lock().links.insert(b.clone());
+        if !linked {
+            // The link signal comes back as an exit signal from the dead process.
+            a.exit_signal(b, &ExitReason::NoProc, true);
+        }
+    }
+
+    /// Removes the link between `a` and `b`, both sides (`unlink/1`).
+    pub(crate) fn unlink(&self, a: &Arc<Process>, b: &Pid) {
+        a.lock().links.remove(b);
+        if let Some(other) = self.lookup(b) {
+            other.lock().links.remove(&a.pid);
+        }
+    }
+
+    /// `a` monitors `b` (`monitor(process, B)`): a `'DOWN'` message when `b` ends, at once with
+    /// `noproc` if it already has.
+    pub(crate) fn monitor(&self, a: &Arc<Process>, b: &Pid) -> Reference {
+        let reference = self.make_ref();
+        let watching = match self.lookup(b) {
+            Some(other) => {
+                let mut state = other.lock();
+                if state.alive {
+                    state.monitored_by.insert(reference.clone(), a.pid.clone());
+                }
+                state.alive
+            }
+            None => false,
+        };
+        if watching {
+            a.lock().monitors.insert(reference.clone(), b.clone());
+        } else {
+            a.deliver(Message::down(&reference, b, &ExitReason::NoProc));
+        }
+        reference
+    }
+
+    /// Removes a monitor (`demonitor/2`); with `flush`, also a `'DOWN'` message it already sent.
+    pub(crate) fn demonitor(&self, a: &Arc<Process>, reference: &Reference, flush: bool) -> bool {
+        let target = a.lock().monitors.remove(reference);
+        if let Some(target) = &target {
+            if let Some(other) = self.lookup(target) {
+                other.lock().monitored_by.remove(reference);
+            }
+        }
+        if flush {
+            a.lock()
+                .queue
+                .retain(|m| !matches!(m.as_down(), Some((r, _, _)) if r == *reference));
+        }
+        target.is_some()
+    }
+
+    /// Sends an exit signal from process `from` (`exit/2`).
+    pub(crate) fn exit_from(&self, from: &Pid, to: &Pid, reason: &ExitReason) -> bool {
+        match self.lookup(to) {
+            Some(process) => process.exit_signal(from, reason, false) != ExitOutcome::Dead,
+            None => false,
+        }
+    }
+}
+
+/// Resolves when an exit signal dooms the process.
+async fn doomed(process: &Process) -> ExitReason {
+    loop {
+        let notified = process.doom.notified();
+        if let Some(reason) = process.doomed() {
+            return reason;
+        }
+        notified.await;
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_owned()
+    }
+}

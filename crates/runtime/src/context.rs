@@ -62,8 +62,11 @@ impl Context {
                     }
                 }
                 scanned = state.queue.len();
+                state.waiting = true;
             }
+            let waiting = WaitingGuard(&me);
             notified.await;
+            drop(waiting);
         }
     }
 
@@ -81,6 +84,14 @@ impl Context {
     /// The next message, whatever it is.
     pub async fn recv(&mut self) -> Message {
         self.receive(|_| true).await
+    }
+
+    /// Says which OTP behaviour the process runs and what started it, for introspection
+    /// (`proc_lib` keeps the same in the process dictionary).
+    pub fn set_behaviour(&self, behaviour: &str, initial_call: &str) {
+        let mut state = self.me.lock();
+        state.behaviour = Some(behaviour.to_owned());
+        state.initial_call = initial_call.to_owned();
     }
 
     /// `process_flag(trap_exit, On)`: returns the old value.
@@ -162,6 +173,16 @@ impl Context {
             .monitors
             .insert(reference.clone(), pid.clone());
         (pid, reference)
+    }
+}
+
+/// Clears the waiting status when a receive stops waiting, however it stops (a message, a
+/// timeout dropping it, the process being killed).
+struct WaitingGuard<'a>(&'a Process);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().waiting = false;
     }
 }
 

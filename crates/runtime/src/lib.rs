@@ -30,4 +30,4 @@ mod runtime;
 pub use context::{blocking, Context};
 pub use exit::ExitReason;
 pub use message::Message;
-pub use runtime::{BadArg, Runtime, NONODE};
+pub use runtime::{BadArg, ProcessInfo, Runtime, Status, NONODE};

@@ -36,6 +36,14 @@ pub(crate) struct State {
     pub(crate) name: Option<Atom>,
     /// Work done, in messages taken and signals handled: a reductions-like counter.
     pub(crate) work: u64,
+    /// Waiting in a receive.
+    pub(crate) waiting: bool,
+    /// What started the process (the closure's type, or what a behaviour says).
+    pub(crate) initial_call: String,
+    /// The OTP behaviour the process runs, if any (`gen_server`, `supervisor`…).
+    pub(crate) behaviour: Option<String>,
+    /// The size of the process's own future, measured at spawn.
+    pub(crate) body_size: usize,
 }
 
 /// What an exit signal did to its receiver.
@@ -62,6 +70,10 @@ impl Process {
                 alive: true,
                 name: None,
                 work: 0,
+                waiting: false,
+                initial_call: String::new(),
+                behaviour: None,
+                body_size: 0,
             }),
             mailbox: Notify::new(),
             doom: Notify::new(),

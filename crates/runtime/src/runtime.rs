@@ -127,6 +127,38 @@ impl Runtime {
         self.table().values().map(|p| p.pid.clone()).collect()
     }
 
+    /// What `process_info/1` would say about a live process.
+    pub fn process_info(&self, pid: &Pid) -> Option<ProcessInfo> {
+        let process = self.lookup(pid)?;
+        let state = process.lock();
+        let queue_bytes = state.queue.capacity() * std::mem::size_of::<Message>();
+        let sets =
+            (state.links.capacity() + state.monitors.capacity() + state.monitored_by.capacity())
+                * 64;
+        Some(ProcessInfo {
+            pid: pid.clone(),
+            registered_name: state.name.clone(),
+            status: if state.waiting {
+                Status::Waiting
+            } else {
+                Status::Runnable
+            },
+            message_queue_len: state.queue.len(),
+            memory: std::mem::size_of::<Process>()
+                + state.body_size
+                + queue_bytes
+                + sets
+                + TASK_OVERHEAD,
+            reductions: state.work,
+            links: state.links.iter().cloned().collect(),
+            monitors: state.monitors.values().cloned().collect(),
+            monitored_by: state.monitored_by.values().cloned().collect(),
+            trap_exit: state.trap_exit,
+            initial_call: state.initial_call.clone(),
+            current_behaviour: state.behaviour.clone(),
+        })
+    }
+
     /// Sends a message (`Pid ! Msg`); to a dead process it is dropped, as in Erlang.
     pub fn send(&self, to: &Pid, message: impl Into<Message>) {
         if let Some(process) = self.lookup(to) {
@@ -223,9 +255,14 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
             .insert((pid.id, pid.serial), process.clone());
         let runtime = self.clone();
+        let body = body(Context::new(runtime.clone(), process.clone()));
+        {
+            let mut state = process.lock();
+            state.initial_call = std::any::type_name::<F>().to_owned();
+            state.body_size = std::mem::size_of_val(&body);
+        }
         tokio::spawn(async move {
-            let context = Context::new(runtime.clone(), process.clone());
-            let run = AssertUnwindSafe(body(context)).catch_unwind();
+            let run = AssertUnwindSafe(body).catch_unwind();
             let reason = tokio::select! {
                 biased;
                 reason = doomed(&process) => reason,
@@ -362,6 +399,47 @@ impl Runtime {
             None => false,
         }
     }
+}
+
+/// What a tokio task costs besides the future it runs (header, scheduler links), estimated.
+const TASK_OVERHEAD: usize = 128;
+
+/// Whether a process is waiting for a message or has work to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Running or ready to run.
+    Runnable,
+    /// Blocked in a receive.
+    Waiting,
+}
+
+/// A snapshot of one process, as `erlang:process_info/1` gives it.
+#[derive(Clone, Debug)]
+pub struct ProcessInfo {
+    /// The process.
+    pub pid: Pid,
+    /// Its registered name.
+    pub registered_name: Option<Atom>,
+    /// Waiting in a receive, or not.
+    pub status: Status,
+    /// Messages in its queue.
+    pub message_queue_len: usize,
+    /// Bytes it holds, estimated: its state, its future, its queue, its link and monitor sets.
+    pub memory: usize,
+    /// Messages taken and signals handled: a reductions-like work counter.
+    pub reductions: u64,
+    /// Linked processes.
+    pub links: Vec<Pid>,
+    /// Processes it monitors.
+    pub monitors: Vec<Pid>,
+    /// Processes that monitor it.
+    pub monitored_by: Vec<Pid>,
+    /// Whether it traps exits.
+    pub trap_exit: bool,
+    /// What started it.
+    pub initial_call: String,
+    /// The OTP behaviour it runs.
+    pub current_behaviour: Option<String>,
 }
 
 /// Resolves when an exit signal dooms the process.

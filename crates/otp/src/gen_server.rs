@@ -1,0 +1,527 @@
+//! `GenServer`: a process that keeps state and answers calls, casts and other messages, after
+//! `lib/stdlib/src/gen_server.erl` and Elixir's `GenServer`.
+//!
+//! The behaviour (a `GenServer` impl) is apart from its state (`Self::State`), as `init/1`
+//! turns arguments into state. Calls and casts between rotp processes are Rust values sent
+//! without serialising; the caller monitors the server, so a server that dies or does not
+//! exist ends the call at once.
+
+use std::any::Any;
+use std::future::Future;
+use std::time::Duration;
+
+use etf::{Atom, Pid, Reference, Term};
+use runtime::{Context, ExitReason, Message};
+use thiserror::Error;
+
+/// What `init` decides (`init/1`'s return values).
+pub enum Init<S> {
+    /// `{ok, State}`.
+    Ok(S),
+    /// `{ok, State, {continue, Continue}}`: `handle_continue` runs before any message.
+    Continue(S, Term),
+    /// `{stop, Reason}`: the start fails with `Reason` and the process exits with it.
+    Stop(ExitReason),
+    /// `ignore`: the start returns `ignore` and the process exits normally.
+    Ignore,
+}
+
+/// What `handle_call` decides.
+pub enum CallReply<R> {
+    /// `{reply, Reply, State}`.
+    Reply(R),
+    /// `{noreply, State}`: someone replies later with [`From::reply`].
+    NoReply,
+    /// `{stop, Reason, Reply, State}`: reply, then stop.
+    StopReply(ExitReason, R),
+    /// `{stop, Reason, State}`: stop without replying.
+    Stop(ExitReason),
+}
+
+/// What `handle_cast`, `handle_info` and `handle_continue` decide.
+pub enum NoReply {
+    /// `{noreply, State}`.
+    Continue,
+    /// `{noreply, State, {continue, Term}}`.
+    ContinueWith(Term),
+    /// `{stop, Reason, State}`.
+    Stop(ExitReason),
+}
+
+/// The caller of a call, to reply to later (`GenServer.reply/2`).
+#[derive(Clone, Debug)]
+pub struct From {
+    pid: Pid,
+    tag: Reference,
+}
+
+impl From {
+    /// The calling process.
+    pub fn pid(&self) -> &Pid {
+        &self.pid
+    }
+
+    /// Sends the reply to a call the server answered with [`CallReply::NoReply`].
+    pub fn reply<R: Send + 'static>(&self, ctx: &Context, reply: R) {
+        ctx.send(
+            &self.pid,
+            Message::local(ReplyEnvelope {
+                tag: self.tag.clone(),
+                reply: Box::new(reply),
+            }),
+        );
+    }
+}
+
+/// A server to call: its pid or its registered name.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerRef {
+    /// A pid.
+    Pid(Pid),
+    /// A locally registered name.
+    Name(Atom),
+}
+
+impl std::convert::From<Pid> for ServerRef {
+    fn from(pid: Pid) -> ServerRef {
+        ServerRef::Pid(pid)
+    }
+}
+
+impl std::convert::From<&Pid> for ServerRef {
+    fn from(pid: &Pid) -> ServerRef {
+        ServerRef::Pid(pid.clone())
+    }
+}
+
+impl std::convert::From<Atom> for ServerRef {
+    fn from(name: Atom) -> ServerRef {
+        ServerRef::Name(name)
+    }
+}
+
+impl ServerRef {
+    fn to_term(&self) -> Term {
+        match self {
+            ServerRef::Pid(p) => Term::Pid(p.clone()),
+            ServerRef::Name(n) => Term::Atom(n.clone()),
+        }
+    }
+}
+
+/// Why a call failed; [`call`] makes the caller exit with [`CallError::exit_reason`], as
+/// `gen_server:call/3` does.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No reply within the timeout.
+    #[error("call timed out")]
+    Timeout,
+    /// The server did not exist.
+    #[error("no such server")]
+    NoProc,
+    /// The server exited before replying.
+    #[error("server exited: {0:?}")]
+    Exited(ExitReason),
+    /// The reply was not of the type the caller expected.
+    #[error("reply of an unexpected type")]
+    BadReply,
+}
+
+impl CallError {
+    /// The reason a caller exits with: `{Reason, {gen_server, call, [Server, Request]}}` (the
+    /// request shown as `'$rust'`: a Rust value has no term).
+    pub fn exit_reason(&self, server: &ServerRef) -> ExitReason {
+        let reason = match self {
+            CallError::Timeout => Term::atom("timeout"),
+            CallError::NoProc => Term::atom("noproc"),
+            CallError::Exited(r) => r.to_term(),
+            CallError::BadReply => Term::atom("bad_reply"),
+        };
+        let location = Term::Tuple(vec![
+            Term::atom("gen_server"),
+            Term::atom("call"),
+            Term::List(vec![server.to_term(), Term::atom("$rust")]),
+        ]);
+        ExitReason::Other(Term::Tuple(vec![reason, location]))
+    }
+}
+
+struct CallEnvelope {
+    from: From,
+    request: Box<dyn Any + Send>,
+}
+
+struct CastEnvelope(Box<dyn Any + Send>);
+
+struct ReplyEnvelope {
+    tag: Reference,
+    reply: Box<dyn Any + Send>,
+}
+
+struct StopEnvelope {
+    reason: ExitReason,
+}
+
+struct InitAck {
+    result: Result<(), Option<ExitReason>>,
+}
+
+/// A server's callbacks. `Self` is the behaviour; the state it keeps is `Self::State`.
+pub trait GenServer: Send + Sync + Sized + 'static {
+    /// What `init` gets.
+    type Args: Send + 'static;
+    /// The server's state.
+    type State: Send + 'static;
+    /// Requests `handle_call` answers.
+    type Call: Send + 'static;
+    /// What calls return.
+    type Reply: Send + 'static;
+    /// Requests `handle_cast` handles.
+    type Cast: Send + 'static;
+
+    /// `init/1`.
+    fn init(
+        &self,
+        args: Self::Args,
+        ctx: &mut Context,
+    ) -> impl Future<Output = Init<Self::State>> + Send;
+
+    /// `handle_call/3`.
+    fn handle_call(
+        &self,
+        request: Self::Call,
+        from: &From,
+        state: &mut Self::State,
+        ctx: &mut Context,
+    ) -> impl Future<Output = CallReply<Self::Reply>> + Send;
+
+    /// `handle_cast/2`.
+    fn handle_cast(
+        &self,
+        _request: Self::Cast,
+        _state: &mut Self::State,
+        _ctx: &mut Context,
+    ) -> impl Future<Output = NoReply> + Send {
+        async { NoReply::Continue }
+    }
+
+    /// `handle_info/2`: any other message (exit messages when trapping, `'DOWN'`s, terms from
+    /// other nodes).
+    fn handle_info(
+        &self,
+        _message: Message,
+        _state: &mut Self::State,
+        _ctx: &mut Context,
+    ) -> impl Future<Output = NoReply> + Send {
+        async { NoReply::Continue }
+    }
+
+    /// `handle_continue/2`.
+    fn handle_continue(
+        &self,
+        _continue: Term,
+        _state: &mut Self::State,
+        _ctx: &mut Context,
+    ) -> impl Future<Output = NoReply> + Send {
+        async { NoReply::Continue }
+    }
+
+    /// `terminate/2`: called when the server stops itself, and when its parent shuts it down
+    /// while it traps exits.
+    fn terminate(
+        &self,
+        _reason: &ExitReason,
+        _state: &mut Self::State,
+        _ctx: &mut Context,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// `GenServer.start_link/3`: starts a server linked to the caller, runs `init` and waits for
+/// it. `Ok(Some(pid))`, `Ok(None)` for `ignore`, or the reason `init` stopped with (the linked
+/// caller then also gets that exit signal, as in OTP 25).
+pub async fn start_link<G: GenServer>(
+    ctx: &mut Context,
+    server: G,
+    args: G::Args,
+    name: Option<Atom>,
+) -> Result<Option<Pid>, ExitReason> {
+    let parent = ctx.pid().clone();
+    let pid = ctx.spawn_link(move |child| serve(server, args, parent, name, child));
+    start_ack(ctx, &pid).await
+}
+
+/// `GenServer.start/3`: as [`start_link`], without the link.
+pub async fn start<G: GenServer>(
+    ctx: &mut Context,
+    server: G,
+    args: G::Args,
+    name: Option<Atom>,
+) -> Result<Option<Pid>, ExitReason> {
+    let parent = ctx.pid().clone();
+    let pid = ctx.spawn(move |child| serve(server, args, parent, name, child));
+    start_ack(ctx, &pid).await
+}
+
+async fn start_ack(ctx: &mut Context, pid: &Pid) -> Result<Option<Pid>, ExitReason> {
+    let monitor = ctx.monitor(pid);
+    let p = pid.clone();
+    let answer = ctx
+        .receive(|m| {
+            m.downcast_ref::<(Pid, InitAck)>()
+                .is_some_and(|(from, _)| *from == p)
+                || m.as_down().is_some_and(|(r, _, _)| r == monitor)
+        })
+        .await;
+    ctx.demonitor(&monitor, true);
+    if let Some((_, _, reason)) = answer.as_down() {
+        return Err(reason);
+    }
+    match answer.downcast::<(Pid, InitAck)>() {
+        Ok((_, InitAck { result: Ok(()) })) => Ok(Some(pid.clone())),
+        Ok((_, InitAck { result: Err(None) })) => Ok(None),
+        Ok((
+            _,
+            InitAck {
+                result: Err(Some(reason)),
+            },
+        )) => Err(reason),
+        Err(_) => Err(ExitReason::atom("bad_init_ack")),
+    }
+}
+
+/// The server loop (`gen_server:loop/7`).
+async fn serve<G: GenServer>(
+    server: G,
+    args: G::Args,
+    parent: Pid,
+    name: Option<Atom>,
+    mut ctx: Context,
+) -> ExitReason {
+    ctx.set_behaviour("gen_server", std::any::type_name::<G>());
+    let me = ctx.pid().clone();
+    let ack =
+        |ctx: &Context, result| ctx.send(&parent, Message::local((me.clone(), InitAck { result })));
+    if let Some(name) = name {
+        if ctx.register(name.clone()).is_err() {
+            // `{already_started, Pid}` as gen_server says it; the name's owner if it has one.
+            let owner = ctx
+                .runtime()
+                .whereis(&name)
+                .map_or(Term::atom("undefined"), Term::Pid);
+            let reason = ExitReason::Other(Term::Tuple(vec![Term::atom("already_started"), owner]));
+            ack(&ctx, Err(Some(reason.clone())));
+            return reason;
+        }
+    }
+    let (mut state, mut next) = match server.init(args, &mut ctx).await {
+        Init::Ok(s) => (s, None),
+        Init::Continue(s, c) => (s, Some(c)),
+        Init::Stop(reason) => {
+            ack(&ctx, Err(Some(reason.clone())));
+            return reason;
+        }
+        Init::Ignore => {
+            ack(&ctx, Err(None));
+            return ExitReason::Normal;
+        }
+    };
+    ack(&ctx, Ok(()));
+    loop {
+        let step = match next.take() {
+            Some(cont) => server.handle_continue(cont, &mut state, &mut ctx).await,
+            None => {
+                let message = ctx.recv().await;
+                match dispatch(&server, message, &parent, &mut state, &mut ctx).await {
+                    Dispatch::Step(step) => step,
+                    Dispatch::Stopped(reason) => {
+                        server.terminate(&reason, &mut state, &mut ctx).await;
+                        return reason;
+                    }
+                }
+            }
+        };
+        match step {
+            NoReply::Continue => {}
+            NoReply::ContinueWith(cont) => next = Some(cont),
+            NoReply::Stop(reason) => {
+                server.terminate(&reason, &mut state, &mut ctx).await;
+                return reason;
+            }
+        }
+    }
+}
+
+enum Dispatch {
+    Step(NoReply),
+    /// Stop now (asked by `stop/3`, or the parent's exit), running `terminate`.
+    Stopped(ExitReason),
+}
+
+async fn dispatch<G: GenServer>(
+    server: &G,
+    message: Message,
+    parent: &Pid,
+    state: &mut G::State,
+    ctx: &mut Context,
+) -> Dispatch {
+    let message = match message.downcast::<CallEnvelope>() {
+        Ok(CallEnvelope { from, request }) => {
+            let Ok(request) = request.downcast::<G::Call>() else {
+                return Dispatch::Step(NoReply::Continue); // not ours: as an unknown call, ignored
+            };
+            return Dispatch::Step(
+                match server.handle_call(*request, &from, state, ctx).await {
+                    CallReply::Reply(reply) => {
+                        from.reply(ctx, reply);
+                        NoReply::Continue
+                    }
+                    CallReply::NoReply => NoReply::Continue,
+                    CallReply::StopReply(reason, reply) => {
+                        from.reply(ctx, reply);
+                        NoReply::Stop(reason)
+                    }
+                    CallReply::Stop(reason) => NoReply::Stop(reason),
+                },
+            );
+        }
+        Err(other) => other,
+    };
+    let message = match message.downcast::<CastEnvelope>() {
+        Ok(CastEnvelope(request)) => {
+            return Dispatch::Step(match request.downcast::<G::Cast>() {
+                Ok(request) => server.handle_cast(*request, state, ctx).await,
+                Err(_) => NoReply::Continue,
+            });
+        }
+        Err(other) => other,
+    };
+    let message = match message.downcast::<StopEnvelope>() {
+        Ok(StopEnvelope { reason }) => return Dispatch::Stopped(reason),
+        Err(other) => other,
+    };
+    // The parent's exit signal, when trapping, stops the server through terminate (as
+    // gen_server does for `{'EXIT', Parent, Reason}`).
+    if let Some((from, reason)) = message.as_exit() {
+        if from == *parent {
+            return Dispatch::Stopped(reason);
+        }
+    }
+    Dispatch::Step(server.handle_info(message, state, ctx).await)
+}
+
+/// The default call timeout (`gen_server:call/2`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GenServer.call/3` returning the failure instead of exiting.
+pub async fn try_call<Req: Send + 'static, R: Send + 'static>(
+    ctx: &mut Context,
+    server: impl Into<ServerRef>,
+    request: Req,
+    timeout: Duration,
+) -> Result<R, CallError> {
+    let server = server.into();
+    let pid = match &server {
+        ServerRef::Pid(p) => p.clone(),
+        ServerRef::Name(n) => ctx.runtime().whereis(n).ok_or(CallError::NoProc)?,
+    };
+    let tag = ctx.monitor(&pid);
+    let from = From {
+        pid: ctx.pid().clone(),
+        tag: tag.clone(),
+    };
+    ctx.send(
+        &pid,
+        Message::local(CallEnvelope {
+            from,
+            request: Box::new(request),
+        }),
+    );
+    let t = tag.clone();
+    let answer = ctx
+        .receive_timeout(timeout, |m| {
+            m.downcast_ref::<ReplyEnvelope>()
+                .is_some_and(|r| r.tag == t)
+                || m.as_down().is_some_and(|(r, _, _)| r == t)
+        })
+        .await;
+    ctx.demonitor(&tag, true);
+    let answer = answer.ok_or(CallError::Timeout)?;
+    if let Some((_, _, reason)) = answer.as_down() {
+        return Err(match reason {
+            ExitReason::NoProc => CallError::NoProc,
+            reason => CallError::Exited(reason),
+        });
+    }
+    match answer.downcast::<ReplyEnvelope>() {
+        Ok(envelope) => envelope
+            .reply
+            .downcast::<R>()
+            .map(|r| *r)
+            .map_err(|_| CallError::BadReply),
+        Err(_) => Err(CallError::BadReply),
+    }
+}
+
+/// `GenServer.call/3`: the reply, or the caller exits as `gen_server:call/3` makes it exit
+/// (`{timeout, {gen_server, call, …}}`, `{noproc, …}`, or the server's exit reason).
+pub async fn call<Req: Send + 'static, R: Send + 'static>(
+    ctx: &mut Context,
+    server: impl Into<ServerRef>,
+    request: Req,
+    timeout: Duration,
+) -> R {
+    let server = server.into();
+    match try_call(ctx, server.clone(), request, timeout).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            let me = ctx.pid().clone();
+            ctx.exit(&me, e.exit_reason(&server));
+            // The exit signal ends this process; nothing after it runs.
+            std::future::pending().await
+        }
+    }
+}
+
+/// `GenServer.cast/2`: fire and forget; to a name nobody has, nothing happens.
+pub fn cast<Req: Send + 'static>(ctx: &Context, server: impl Into<ServerRef>, request: Req) {
+    let message = Message::local(CastEnvelope(Box::new(request)));
+    match server.into() {
+        ServerRef::Pid(p) => ctx.send(&p, message),
+        ServerRef::Name(n) => {
+            let _ = ctx.send_named(&n, message);
+        }
+    }
+}
+
+/// `GenServer.stop/3`: stops the server with `reason` (running `terminate`) and waits until
+/// it has.
+pub async fn stop(
+    ctx: &mut Context,
+    server: impl Into<ServerRef>,
+    reason: ExitReason,
+    timeout: Duration,
+) -> Result<(), CallError> {
+    let server = server.into();
+    let pid = match &server {
+        ServerRef::Pid(p) => p.clone(),
+        ServerRef::Name(n) => ctx.runtime().whereis(n).ok_or(CallError::NoProc)?,
+    };
+    let monitor = ctx.monitor(&pid);
+    ctx.send(&pid, Message::local(StopEnvelope { reason }));
+    let down = ctx
+        .receive_timeout(timeout, |m| {
+            m.as_down().is_some_and(|(r, _, _)| r == monitor)
+        })
+        .await;
+    match down.and_then(|m| m.as_down()) {
+        Some((_, _, ExitReason::NoProc)) => Err(CallError::NoProc),
+        Some(_) => Ok(()),
+        None => {
+            ctx.demonitor(&monitor, true);
+            Err(CallError::Timeout)
+        }
+    }
+}

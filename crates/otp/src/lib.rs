@@ -1,0 +1,8 @@
+//! OTP behaviours on top of the `runtime` crate, after Erlang's `gen_server` and Elixir's
+//! `GenServer` (Elixir's naming where the two differ).
+
+#![forbid(unsafe_code)]
+
+pub mod gen_server;
+
+pub use gen_server::{CallError, CallReply, From, GenServer, Init, NoReply, ServerRef};

@@ -4,5 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod gen_server;
+pub mod supervisor;
 
 pub use gen_server::{CallError, CallReply, From, GenServer, Init, NoReply, ServerRef};

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dynamic_supervisor;
 pub mod gen_server;
 pub mod supervisor;
 

@@ -17,9 +17,10 @@ use crate::gen_server::{self, CallReply, From, GenServer, Init, NoReply, ServerR
 pub type StartFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<Pid>, ExitReason>> + Send + 'a>>;
 
-/// How a child is started: linked to the supervisor (the `start` of a child spec). `Ok(None)`
-/// is `ignore`.
-pub type StartFn = Arc<dyn for<'a> Fn(&'a mut Context) -> StartFuture<'a> + Send + Sync>;
+/// How a child is started: linked to the supervisor (the `start` of a child spec), given the
+/// supervisor's extra arguments (a `DynamicSupervisor`'s `extra_arguments`; none for a
+/// `Supervisor`). `Ok(None)` is `ignore`.
+pub type StartFn = Arc<dyn for<'a> Fn(&'a mut Context, Vec<Term>) -> StartFuture<'a> + Send + Sync>;
 
 /// When a child is restarted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +72,7 @@ impl ChildSpec {
     /// A permanent worker with a 5 s shutdown, as Elixir's defaults.
     pub fn worker(
         id: &str,
-        start: impl for<'a> Fn(&'a mut Context) -> StartFuture<'a> + Send + Sync + 'static,
+        start: impl for<'a> Fn(&'a mut Context, Vec<Term>) -> StartFuture<'a> + Send + Sync + 'static,
     ) -> ChildSpec {
         ChildSpec {
             id: Atom::from(id),
@@ -85,7 +86,7 @@ impl ChildSpec {
     /// A child that is itself a supervisor: shutdown `infinity`.
     pub fn supervisor(
         id: &str,
-        start: impl for<'a> Fn(&'a mut Context) -> StartFuture<'a> + Send + Sync + 'static,
+        start: impl for<'a> Fn(&'a mut Context, Vec<Term>) -> StartFuture<'a> + Send + Sync + 'static,
     ) -> ChildSpec {
         ChildSpec {
             shutdown: Shutdown::Infinity,
@@ -260,13 +261,17 @@ impl State {
     }
 }
 
-async fn start_child(ctx: &mut Context, spec: &ChildSpec) -> Result<Option<Pid>, ExitReason> {
-    (spec.start)(ctx).await
+pub(crate) async fn start_child(
+    ctx: &mut Context,
+    spec: &ChildSpec,
+    extra: Vec<Term>,
+) -> Result<Option<Pid>, ExitReason> {
+    (spec.start)(ctx, extra).await
 }
 
 /// Stops one child as its spec says (`supervisor:shutdown/2`): unlink, monitor, exit signal,
 /// wait for `'DOWN'` (then `kill` after a timeout), and drop any `'EXIT'` it left behind.
-async fn shutdown(ctx: &mut Context, pid: &Pid, how: Shutdown) {
+pub(crate) async fn shutdown(ctx: &mut Context, pid: &Pid, how: Shutdown) {
     let monitor = ctx.monitor(pid);
     ctx.unlink(pid);
     let down = |m: &Message| m.as_down().is_some_and(|(r, _, _)| r == monitor);
@@ -298,6 +303,28 @@ async fn shutdown(ctx: &mut Context, pid: &Pid, how: Shutdown) {
     {}
 }
 
+/// Records a restart in `history`; `false` when that exceeds the intensity in `flags`.
+pub(crate) fn allow_restart(history: &mut VecDeque<Instant>, flags: &Flags) -> bool {
+    let now = Instant::now();
+    history.push_back(now);
+    while history
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > flags.max_seconds)
+    {
+        history.pop_front();
+    }
+    history.len() as u32 <= flags.max_restarts
+}
+
+/// Whether a child that ended with `reason` is restarted.
+pub(crate) fn restarts(restart: Restart, reason: &ExitReason) -> bool {
+    match restart {
+        Restart::Permanent => true,
+        Restart::Transient => !reason.is_normal_or_shutdown(),
+        Restart::Temporary => false,
+    }
+}
+
 /// Stops the children in `range`, last first.
 async fn stop_children(ctx: &mut Context, state: &mut State, range: std::ops::Range<usize>) {
     for i in range.rev() {
@@ -318,7 +345,7 @@ async fn start_children(
             continue;
         }
         let spec = state.children[i].spec.clone();
-        match start_child(ctx, &spec).await {
+        match start_child(ctx, &spec, Vec::new()).await {
             Ok(pid) => state.children[i].pid = pid,
             Err(reason) => return Err((spec.id, reason)),
         }
@@ -446,12 +473,7 @@ impl GenServer for Supervisor {
             return NoReply::Continue; // not a child of ours (any more)
         };
         state.children[i].pid = None;
-        let restart = match state.children[i].spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => !reason.is_normal_or_shutdown(),
-            Restart::Temporary => false,
-        };
-        if !restart {
+        if !restarts(state.children[i].spec.restart, &reason) {
             if state.children[i].spec.restart == Restart::Temporary {
                 state.children.remove(i);
             }

@@ -16,7 +16,7 @@ type Events = mpsc::UnboundedSender<String>;
 /// with `normal`. It is up (trapping exits) before its start function returns, as a
 /// `gen_server` is once `start_link` returns, so starts and stops happen in a known order.
 fn worker(name: &'static str, events: Events) -> ChildSpec {
-    ChildSpec::worker(name, move |ctx: &mut Context| {
+    ChildSpec::worker(name, move |ctx: &mut Context, _extra| {
         let events = events.clone();
         Box::pin(async move {
             let me = ctx.pid().clone();
@@ -335,7 +335,7 @@ async fn a_child_that_fails_to_start_fails_the_supervisor_start() {
     let (tx, mut result) = mpsc::unbounded_channel();
     rt.spawn(move |mut ctx| async move {
         ctx.trap_exit(true);
-        let bad = ChildSpec::worker("bad", |_ctx: &mut Context| {
+        let bad = ChildSpec::worker("bad", |_ctx: &mut Context, _extra| {
             Box::pin(async { Err(ExitReason::atom("nope")) })
         });
         let specs = vec![worker("a", events.clone()), bad, worker("c", events)];
@@ -357,18 +357,21 @@ async fn nested_supervisors_heal_inside() {
     let (rt, mut events, mut sups) =
         with_supervisor(Flags::new(Strategy::OneForOne), |e: &Events| {
             let e = e.clone();
-            vec![ChildSpec::supervisor("inner", move |ctx: &mut Context| {
-                let e = e.clone();
-                Box::pin(async move {
-                    supervisor::start_link(
-                        ctx,
-                        Flags::new(Strategy::OneForOne),
-                        vec![worker("leaf", e)],
-                        None,
-                    )
-                    .await
-                })
-            })]
+            vec![ChildSpec::supervisor(
+                "inner",
+                move |ctx: &mut Context, _extra| {
+                    let e = e.clone();
+                    Box::pin(async move {
+                        supervisor::start_link(
+                            ctx,
+                            Flags::new(Strategy::OneForOne),
+                            vec![worker("leaf", e)],
+                            None,
+                        )
+                        .await
+                    })
+                },
+            )]
         });
     let outer = sups.recv().await.unwrap();
     assert_eq!(next(&mut events).await, "start leaf");
@@ -381,4 +384,115 @@ async fn nested_supervisors_heal_inside() {
         &inner,
         "the inner supervisor handled it"
     );
+}
+
+mod dynamic {
+    use super::*;
+    use otp::dynamic_supervisor::{self, Options, Request as DynRequest, Response as DynResponse};
+
+    /// A worker that reports the extra arguments it was started with.
+    fn echo(events: Events) -> ChildSpec {
+        ChildSpec::worker("echo", move |ctx: &mut Context, extra| {
+            let events = events.clone();
+            Box::pin(async move {
+                let _ = events.send(format!("start {}", Term::List(extra)));
+                let pid = ctx.spawn_link(|mut c| async move {
+                    let m = c.recv().await;
+                    match m.as_term().and_then(Term::as_atom) {
+                        Some("crash") => ExitReason::atom("crashed"),
+                        _ => ExitReason::Normal,
+                    }
+                });
+                Ok(Some(pid))
+            })
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn children_start_on_demand_with_extra_arguments_up_to_max_children() {
+        let rt = Runtime::default();
+        let (events, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut answers) = mpsc::unbounded_channel();
+        rt.spawn(move |mut ctx| async move {
+            let options = Options {
+                max_children: Some(2),
+                extra_arguments: vec![Term::atom("pool")],
+                ..Options::default()
+            };
+            let sup = dynamic_supervisor::start_link(&mut ctx, options, None)
+                .await
+                .unwrap()
+                .unwrap();
+            let a = dynamic_supervisor::request(
+                &mut ctx,
+                &sup,
+                DynRequest::StartChild(echo(events.clone())),
+            )
+            .await;
+            let b = dynamic_supervisor::request(
+                &mut ctx,
+                &sup,
+                DynRequest::StartChild(echo(events.clone())),
+            )
+            .await;
+            let c = dynamic_supervisor::request(
+                &mut ctx,
+                &sup,
+                DynRequest::StartChild(echo(events.clone())),
+            )
+            .await;
+            let DynResponse::Ok(Some(first)) = a else {
+                panic!("{a:?}")
+            };
+            let crashed = first.clone();
+            ctx.send(&crashed, Term::atom("crash"));
+            let _ = tx.send((b, c));
+            ctx.receive_timeout(Duration::from_millis(100), |_| false)
+                .await;
+            let counts =
+                dynamic_supervisor::request(&mut ctx, &sup, DynRequest::CountChildren).await;
+            let children =
+                dynamic_supervisor::request(&mut ctx, &sup, DynRequest::WhichChildren).await;
+            let DynResponse::Children(pids) = children else {
+                panic!()
+            };
+            let gone =
+                dynamic_supervisor::request(&mut ctx, &sup, DynRequest::TerminateChild(first))
+                    .await;
+            let one = dynamic_supervisor::request(
+                &mut ctx,
+                &sup,
+                DynRequest::TerminateChild(pids[0].clone()),
+            )
+            .await;
+            let _ = tx.send((counts, DynResponse::Ok(None)));
+            let _ = tx.send((gone, one));
+            ExitReason::Normal
+        });
+        let (b, c) = answers.recv().await.unwrap();
+        assert!(matches!(b, DynResponse::Ok(Some(_))));
+        assert_eq!(c, DynResponse::Error(Term::atom("max_children")));
+        for _ in 0..2 {
+            assert_eq!(next(&mut rx).await, "start [pool]");
+        }
+        // The crashed child was restarted with the same extra arguments.
+        assert_eq!(next(&mut rx).await, "start [pool]");
+        let (counts, _) = answers.recv().await.unwrap();
+        assert_eq!(
+            counts,
+            DynResponse::Counts(ChildCounts {
+                specs: 2,
+                active: 2,
+                supervisors: 0,
+                workers: 2
+            })
+        );
+        let (gone, one) = answers.recv().await.unwrap();
+        assert_eq!(
+            gone,
+            DynResponse::Error(Term::atom("not_found")),
+            "the crashed pid is no longer a child"
+        );
+        assert_eq!(one, DynResponse::Ok(None));
+    }
 }

@@ -3,8 +3,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod dynamic_supervisor;
 pub mod gen_server;
 pub mod supervisor;
+pub mod task;
 
 pub use gen_server::{CallError, CallReply, From, GenServer, Init, NoReply, ServerRef};

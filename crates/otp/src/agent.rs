@@ -3,10 +3,10 @@
 use std::any::Any;
 use std::time::Duration;
 
-use etf::{Atom, Pid};
+use etf::Pid;
 use runtime::{Context, ExitReason};
 
-use crate::gen_server::{self, CallReply, From, GenServer, Init, NoReply, ServerRef};
+use crate::gen_server::{self, CallReply, From, GenServer, Init, Name, NoReply, ServerRef};
 
 type Op<S> = Box<dyn FnOnce(&mut S) -> Box<dyn Any + Send> + Send>;
 type Update<S> = Box<dyn FnOnce(&mut S) + Send>;
@@ -44,7 +44,7 @@ impl<S: Send + 'static> GenServer for AgentServer<S> {
 pub async fn start_link<S: Send + 'static>(
     ctx: &mut Context,
     start: impl FnOnce() -> S + Send + 'static,
-    name: Option<Atom>,
+    name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
     gen_server::start_link(
         ctx,

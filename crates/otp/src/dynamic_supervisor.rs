@@ -4,10 +4,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use etf::{Atom, Pid, Term};
+use etf::{Pid, Term};
 use runtime::{Context, ExitReason, Message};
 
-use crate::gen_server::{self, CallReply, From, GenServer, Init, NoReply, ServerRef};
+use crate::gen_server::{self, CallReply, From, GenServer, Init, Name, NoReply, ServerRef};
 use crate::supervisor::{self, ChildCounts, ChildSpec, ChildType, Flags, Strategy};
 
 /// Options for [`start_link`].
@@ -70,7 +70,7 @@ pub struct State {
 pub async fn start_link(
     ctx: &mut Context,
     options: Options,
-    name: Option<Atom>,
+    name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
     gen_server::start_link(ctx, DynamicSupervisor, options, name).await
 }

@@ -11,6 +11,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use etf::{Atom, Pid, Reference, Term};
+
+use crate::registry::Registry;
 use runtime::{Context, ExitReason, Message};
 use thiserror::Error;
 
@@ -73,13 +75,30 @@ impl From {
     }
 }
 
-/// A server to call: its pid or its registered name.
+/// A server to call: its pid, its registered name, or a key in a [`Registry`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum ServerRef {
     /// A pid.
     Pid(Pid),
     /// A locally registered name.
     Name(Atom),
+    /// `{via, Registry, Key}`.
+    Via(Registry, Term),
+}
+
+/// A name to start a server under: local, or `{via, Registry, Key}`.
+#[derive(Clone, Debug)]
+pub enum Name {
+    /// `{local, Name}`.
+    Local(Atom),
+    /// `{via, Registry, Key}` (the registry must have unique keys).
+    Via(Registry, Term),
+}
+
+impl std::convert::From<Atom> for Name {
+    fn from(name: Atom) -> Name {
+        Name::Local(name)
+    }
 }
 
 impl std::convert::From<Pid> for ServerRef {
@@ -105,6 +124,18 @@ impl ServerRef {
         match self {
             ServerRef::Pid(p) => Term::Pid(p.clone()),
             ServerRef::Name(n) => Term::Atom(n.clone()),
+            ServerRef::Via(_, key) => {
+                Term::Tuple(vec![Term::atom("via"), Term::atom("Registry"), key.clone()])
+            }
+        }
+    }
+
+    /// The pid behind the reference, if there is one now.
+    pub fn resolve(&self, ctx: &Context) -> Option<Pid> {
+        match self {
+            ServerRef::Pid(p) => Some(p.clone()),
+            ServerRef::Name(n) => ctx.runtime().whereis(n),
+            ServerRef::Via(registry, key) => registry.whereis(key),
         }
     }
 }
@@ -246,7 +277,7 @@ pub async fn start_link<G: GenServer>(
     ctx: &mut Context,
     server: G,
     args: G::Args,
-    name: Option<Atom>,
+    name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
     let parent = ctx.pid().clone();
     let pid = ctx.spawn_link(move |child| serve(server, args, parent, name, child));
@@ -258,7 +289,7 @@ pub async fn start<G: GenServer>(
     ctx: &mut Context,
     server: G,
     args: G::Args,
-    name: Option<Atom>,
+    name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
     let parent = ctx.pid().clone();
     let pid = ctx.spawn(move |child| serve(server, args, parent, name, child));
@@ -297,7 +328,7 @@ async fn serve<G: GenServer>(
     server: G,
     args: G::Args,
     parent: Pid,
-    name: Option<Atom>,
+    name: Option<Name>,
     mut ctx: Context,
 ) -> ExitReason {
     ctx.set_behaviour("gen_server", std::any::type_name::<G>());
@@ -305,12 +336,19 @@ async fn serve<G: GenServer>(
     let ack =
         |ctx: &Context, result| ctx.send(&parent, Message::local((me.clone(), InitAck { result })));
     if let Some(name) = name {
-        if ctx.register(name.clone()).is_err() {
-            // `{already_started, Pid}` as gen_server says it; the name's owner if it has one.
-            let owner = ctx
-                .runtime()
-                .whereis(&name)
-                .map_or(Term::atom("undefined"), Term::Pid);
+        let taken = match &name {
+            Name::Local(atom) => ctx
+                .register(atom.clone())
+                .err()
+                .map(|_| ctx.runtime().whereis(atom)),
+            Name::Via(registry, key) => registry
+                .register(&ctx, key, Term::NIL)
+                .err()
+                .map(|e| Some(e.0)),
+        };
+        if let Some(owner) = taken {
+            // `{already_started, Pid}` as gen_server says it.
+            let owner = owner.map_or(Term::atom("undefined"), Term::Pid);
             let reason = ExitReason::Other(Term::Tuple(vec![Term::atom("already_started"), owner]));
             ack(&ctx, Err(Some(reason.clone())));
             return reason;
@@ -423,10 +461,7 @@ pub async fn try_call<Req: Send + 'static, R: Send + 'static>(
     timeout: Duration,
 ) -> Result<R, CallError> {
     let server = server.into();
-    let pid = match &server {
-        ServerRef::Pid(p) => p.clone(),
-        ServerRef::Name(n) => ctx.runtime().whereis(n).ok_or(CallError::NoProc)?,
-    };
+    let pid = server.resolve(ctx).ok_or(CallError::NoProc)?;
     let tag = ctx.monitor(&pid);
     let from = From {
         pid: ctx.pid().clone(),
@@ -488,11 +523,8 @@ pub async fn call<Req: Send + 'static, R: Send + 'static>(
 /// `GenServer.cast/2`: fire and forget; to a name nobody has, nothing happens.
 pub fn cast<Req: Send + 'static>(ctx: &Context, server: impl Into<ServerRef>, request: Req) {
     let message = Message::local(CastEnvelope(Box::new(request)));
-    match server.into() {
-        ServerRef::Pid(p) => ctx.send(&p, message),
-        ServerRef::Name(n) => {
-            let _ = ctx.send_named(&n, message);
-        }
+    if let Some(pid) = server.into().resolve(ctx) {
+        ctx.send(&pid, message);
     }
 }
 
@@ -504,11 +536,7 @@ pub async fn stop(
     reason: ExitReason,
     timeout: Duration,
 ) -> Result<(), CallError> {
-    let server = server.into();
-    let pid = match &server {
-        ServerRef::Pid(p) => p.clone(),
-        ServerRef::Name(n) => ctx.runtime().whereis(n).ok_or(CallError::NoProc)?,
-    };
+    let pid = server.into().resolve(ctx).ok_or(CallError::NoProc)?;
     let monitor = ctx.monitor(&pid);
     ctx.send(&pid, Message::local(StopEnvelope { reason }));
     let down = ctx

@@ -6,7 +6,9 @@
 pub mod agent;
 pub mod dynamic_supervisor;
 pub mod gen_server;
+pub mod registry;
 pub mod supervisor;
 pub mod task;
 
-pub use gen_server::{CallError, CallReply, From, GenServer, Init, NoReply, ServerRef};
+pub use gen_server::{CallError, CallReply, From, GenServer, Init, Name, NoReply, ServerRef};
+pub use registry::Registry;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use etf::{Atom, Pid, Term};
 use runtime::{Context, ExitReason, Message};
 
-use crate::gen_server::{self, CallReply, From, GenServer, Init, NoReply, ServerRef};
+use crate::gen_server::{self, CallReply, From, GenServer, Init, Name, NoReply, ServerRef};
 
 /// A boxed future borrowing the supervisor's context.
 pub type StartFuture<'a> =
@@ -223,7 +223,7 @@ pub async fn start_link(
     ctx: &mut Context,
     flags: Flags,
     children: Vec<ChildSpec>,
-    name: Option<Atom>,
+    name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
     gen_server::start_link(ctx, Supervisor, Args { flags, children }, name).await
 }

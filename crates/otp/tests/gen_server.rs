@@ -294,7 +294,7 @@ async fn names_stop_and_already_started() {
     rt.spawn(move |mut ctx| async move {
         ctx.trap_exit(true);
         let (s1, _e1) = counter();
-        let pid = gen_server::start(&mut ctx, s1, 3, Some(name.clone()))
+        let pid = gen_server::start(&mut ctx, s1, 3, Some(name.clone().into()))
             .await
             .unwrap()
             .unwrap();
@@ -306,7 +306,7 @@ async fn names_stop_and_already_started() {
         )
         .await;
         let (s2, _e2) = counter();
-        let twice = gen_server::start(&mut ctx, s2, 3, Some(name.clone())).await;
+        let twice = gen_server::start(&mut ctx, s2, 3, Some(name.clone().into())).await;
         let stopped = gen_server::stop(
             &mut ctx,
             name.clone(),

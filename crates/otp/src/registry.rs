@@ -1,0 +1,223 @@
+//! `Registry`: a local key → process store with unique or duplicate keys, partitions, entries
+//! removed when their process dies, dispatch, and `via` names for servers (Elixir's
+//! `Registry`). Lookups read a shared table directly, as Elixir reads ETS; a registry process
+//! monitors every registrant and cleans up after it.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use etf::{Pid, Term};
+use runtime::{Context, ExitReason, Message};
+
+/// Whether a key has at most one process, or any number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keys {
+    /// One process per key.
+    Unique,
+    /// Any number of processes per key (a process may register a key more than once).
+    Duplicate,
+}
+
+/// A key with its process and value (`{pid, value}`).
+pub type Entry = (Pid, Term);
+
+/// A handle on a registry. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: Keys,
+    pid: std::sync::OnceLock<Pid>,
+    partitions: Vec<RwLock<HashMap<TermKey, Vec<Entry>>>>,
+}
+
+/// A term as a hash-map key, by its external encoding (equal terms encode equally).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct TermKey(Vec<u8>);
+
+impl TermKey {
+    fn new(term: &Term) -> TermKey {
+        TermKey(etf::encode(term).unwrap_or_default())
+    }
+}
+
+/// `register/3` on a unique registry whose key another process has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlreadyRegistered(pub Pid);
+
+struct Watch(Pid);
+
+impl Registry {
+    /// `Registry.start_link/1`: a registry of `partitions` shards, owned by a new process
+    /// linked to the caller.
+    pub fn start_link(ctx: &mut Context, keys: Keys, partitions: usize) -> Registry {
+        let partitions = (0..partitions.max(1))
+            .map(|_| RwLock::new(HashMap::new()))
+            .collect::<Vec<_>>();
+        let registry = Registry {
+            inner: Arc::new(Inner {
+                keys,
+                pid: std::sync::OnceLock::new(),
+                partitions,
+            }),
+        };
+        let owner = registry.clone();
+        let pid = ctx.spawn_link(move |c| owner.run(c));
+        let _ = registry.inner.pid.set(pid);
+        registry
+    }
+
+    /// The registry's process.
+    pub fn pid(&self) -> &Pid {
+        self.inner.pid.get().expect("set when the registry starts")
+    }
+
+    fn partition(&self, key: &TermKey) -> usize {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() as usize) % self.inner.partitions.len()
+    }
+
+    fn read(&self, i: usize) -> RwLockReadGuard<'_, HashMap<TermKey, Vec<Entry>>> {
+        self.inner.partitions[i]
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, i: usize) -> RwLockWriteGuard<'_, HashMap<TermKey, Vec<Entry>>> {
+        self.inner.partitions[i]
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `Registry.register/3`: the calling process under `key` with `value`.
+    pub fn register(
+        &self,
+        ctx: &Context,
+        key: &Term,
+        value: Term,
+    ) -> Result<(), AlreadyRegistered> {
+        self.register_pid(ctx.pid(), key, value)?;
+        ctx.send(self.pid(), Message::local(Watch(ctx.pid().clone())));
+        Ok(())
+    }
+
+    fn register_pid(&self, pid: &Pid, key: &Term, value: Term) -> Result<(), AlreadyRegistered> {
+        let k = TermKey::new(key);
+        let mut table = self.write(self.partition(&k));
+        let entries = table.entry(k).or_default();
+        if self.inner.keys == Keys::Unique {
+            if let Some((owner, _)) = entries.first() {
+                return Err(AlreadyRegistered(owner.clone()));
+            }
+        }
+        entries.push((pid.clone(), value));
+        Ok(())
+    }
+
+    /// `Registry.unregister/2`: the calling process's entries under `key`.
+    pub fn unregister(&self, ctx: &Context, key: &Term) {
+        let k = TermKey::new(key);
+        let mut table = self.write(self.partition(&k));
+        if let Some(entries) = table.get_mut(&k) {
+            entries.retain(|(p, _)| p != ctx.pid());
+            if entries.is_empty() {
+                table.remove(&k);
+            }
+        }
+    }
+
+    /// `Registry.lookup/2`.
+    pub fn lookup(&self, key: &Term) -> Vec<Entry> {
+        let k = TermKey::new(key);
+        self.read(self.partition(&k))
+            .get(&k)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `Registry.whereis_name/1` for `via` names: the process of a unique key.
+    pub fn whereis(&self, key: &Term) -> Option<Pid> {
+        self.lookup(key).into_iter().next().map(|(p, _)| p)
+    }
+
+    /// `Registry.dispatch/3`: calls `f` with the entries under `key` (not at all if none).
+    pub fn dispatch(&self, key: &Term, f: impl FnOnce(&[Entry])) {
+        let entries = self.lookup(key);
+        if !entries.is_empty() {
+            f(&entries);
+        }
+    }
+
+    /// `Registry.keys/2`: the keys `pid` is registered under.
+    pub fn keys(&self, pid: &Pid) -> Vec<Term> {
+        let mut out = Vec::new();
+        for i in 0..self.inner.partitions.len() {
+            for (k, entries) in self.read(i).iter() {
+                if entries.iter().any(|(p, _)| p == pid) {
+                    if let Ok(term) = etf::decode(&k.0) {
+                        out.push(term);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `Registry.count/1`: entries in all.
+    pub fn count(&self) -> usize {
+        (0..self.inner.partitions.len())
+            .map(|i| self.read(i).values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+
+    fn remove_pid(&self, pid: &Pid) {
+        for i in 0..self.inner.partitions.len() {
+            self.write(i).retain(|_, entries| {
+                entries.retain(|(p, _)| p != pid);
+                !entries.is_empty()
+            });
+        }
+    }
+
+    /// The registry process: monitors registrants and removes their entries when they end.
+    async fn run(self, mut ctx: Context) -> ExitReason {
+        let mut watched = std::collections::HashSet::new();
+        loop {
+            let message = ctx.recv().await;
+            let message = match message.downcast::<Watch>() {
+                Ok(Watch(pid)) => {
+                    if watched.insert(pid.clone()) {
+                        ctx.monitor(&pid);
+                    }
+                    continue;
+                }
+                Err(other) => other,
+            };
+            if let Some((_, pid, _)) = message.as_down() {
+                watched.remove(&pid);
+                self.remove_pid(&pid);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Registry({:?}, {:?})",
+            self.inner.keys,
+            self.inner.pid.get()
+        )
+    }
+}
+
+impl PartialEq for Registry {
+    fn eq(&self, other: &Registry) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}

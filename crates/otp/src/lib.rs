@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod application;
 pub mod dynamic_supervisor;
 pub mod gen_server;
 pub mod registry;

@@ -1,0 +1,89 @@
+//! An application: the root supervision tree a node starts and stops. [`run`] starts the tree
+//! and waits; SIGTERM (or SIGINT) shuts it down — children last-started first, each within its
+//! shutdown timeout — and then `run` returns, so the program can exit 0, as an Erlang release
+//! does on SIGTERM (`init:stop/0`).
+
+use etf::{Atom, Term};
+use runtime::{ExitReason, Message, Runtime};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::oneshot;
+
+use crate::supervisor::{self, ChildSpec, Flags};
+
+/// Why the application ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stopped {
+    /// A signal asked it to stop, and the tree shut down.
+    Signal,
+    /// The root supervisor exited by itself (its restart intensity was exceeded, say).
+    RootExited(ExitReason),
+    /// The tree could not start.
+    StartFailed(ExitReason),
+}
+
+/// Starts `children` under a root supervisor registered as `name`, and runs until a signal
+/// or the root's exit.
+pub async fn run(
+    runtime: &Runtime,
+    name: &str,
+    flags: Flags,
+    children: Vec<ChildSpec>,
+) -> std::io::Result<Stopped> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let (started_tx, started_rx) = oneshot::channel();
+    let (ended_tx, ended_rx) = oneshot::channel();
+    let name = Atom::from(name);
+    // The application master: owns the root supervisor and reports how it ended.
+    let master = runtime.spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        let root = supervisor::start_link(&mut ctx, flags, children, Some(name.into())).await;
+        let root = match root {
+            Ok(Some(pid)) => pid,
+            Ok(None) => {
+                let _ = started_tx.send(Err(ExitReason::atom("ignore")));
+                return ExitReason::Normal;
+            }
+            Err(reason) => {
+                let _ = started_tx.send(Err(reason));
+                return ExitReason::Normal;
+            }
+        };
+        let _ = started_tx.send(Ok(()));
+        let r = root.clone();
+        let message = ctx
+            .receive(|m| {
+                m.as_exit().is_some_and(|(p, _)| p == r) || m.as_term() == Some(&Term::atom("stop"))
+            })
+            .await;
+        let ended = match message.as_exit() {
+            Some((_, reason)) => Stopped::RootExited(reason),
+            None => {
+                // Orderly stop: shut the root down (it stops its children in reverse order)
+                // and wait for it.
+                let monitor = ctx.monitor(&root);
+                ctx.exit(&root, ExitReason::Shutdown);
+                ctx.receive(|m: &Message| m.as_down().is_some_and(|(x, _, _)| x == monitor))
+                    .await;
+                Stopped::Signal
+            }
+        };
+        let _ = ended_tx.send(ended);
+        ExitReason::Normal
+    });
+    match started_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => return Ok(Stopped::StartFailed(reason)),
+        Err(_) => return Ok(Stopped::StartFailed(ExitReason::atom("master_died"))),
+    }
+    let mut ended_rx = ended_rx;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+        ended = &mut ended_rx => {
+            return Ok(ended.unwrap_or(Stopped::RootExited(ExitReason::atom("master_died"))));
+        }
+    }
+    runtime.send(&master, Term::atom("stop"));
+    Ok(ended_rx.await.unwrap_or(Stopped::Signal))
+}

@@ -54,6 +54,7 @@ impl Context {
             let notified = me.mailbox.notified();
             {
                 let mut state = me.lock();
+                state.waiting = false;
                 let start = scanned.min(state.queue.len());
                 if let Some(offset) = state.queue.iter().skip(start).position(&mut matches) {
                     state.work += 1;
@@ -62,11 +63,13 @@ impl Context {
                     }
                 }
                 scanned = state.queue.len();
+                // From here on senders wake us (they skip the wake-up while we are not waiting).
                 state.waiting = true;
             }
             let waiting = WaitingGuard(&me);
             notified.await;
-            drop(waiting);
+            // Woken: the next pass clears the flag under the lock it takes anyway.
+            std::mem::forget(waiting);
         }
     }
 
@@ -89,9 +92,7 @@ impl Context {
     /// Says which OTP behaviour the process runs and what started it, for introspection
     /// (`proc_lib` keeps the same in the process dictionary).
     pub fn set_behaviour(&self, behaviour: &str, initial_call: &str) {
-        let mut state = self.me.lock();
-        state.behaviour = Some(behaviour.to_owned());
-        state.initial_call = initial_call.to_owned();
+        self.me.lock().behaviour = Some(Box::new((behaviour.to_owned(), initial_call.to_owned())));
     }
 
     /// `process_flag(trap_exit, On)`: returns the old value.

@@ -38,10 +38,10 @@ pub(crate) struct State {
     pub(crate) work: u64,
     /// Waiting in a receive.
     pub(crate) waiting: bool,
-    /// What started the process (the closure's type, or what a behaviour says).
-    pub(crate) initial_call: String,
-    /// The OTP behaviour the process runs, if any (`gen_server`, `supervisor`…).
-    pub(crate) behaviour: Option<String>,
+    /// What started the process: the closure's type.
+    pub(crate) initial_call: &'static str,
+    /// The OTP behaviour the process runs and the initial call it names, if it runs one.
+    pub(crate) behaviour: Option<Box<(String, String)>>,
     /// The size of the process's own future, measured at spawn.
     pub(crate) body_size: usize,
 }
@@ -71,7 +71,7 @@ impl Process {
                 name: None,
                 work: 0,
                 waiting: false,
-                initial_call: String::new(),
+                initial_call: "",
                 behaviour: None,
                 body_size: 0,
             }),
@@ -89,8 +89,12 @@ impl Process {
         let mut state = self.lock();
         if state.alive {
             state.queue.push_back(message);
+            // A receiver that is not waiting will see the message when it next looks.
+            let waiting = state.waiting;
             drop(state);
-            self.mailbox.notify_one();
+            if waiting {
+                self.mailbox.notify_one();
+            }
         }
     }
 
@@ -108,6 +112,7 @@ impl Process {
             return ExitOutcome::Ignored;
         }
         state.work += 1;
+        let waiting = state.waiting;
         let outcome = if *reason == ExitReason::Kill && !link {
             state.doomed = Some(ExitReason::Killed);
             ExitOutcome::Killed
@@ -122,7 +127,7 @@ impl Process {
         };
         drop(state);
         match outcome {
-            ExitOutcome::Trapped => self.mailbox.notify_one(),
+            ExitOutcome::Trapped if waiting => self.mailbox.notify_one(),
             ExitOutcome::Killed => self.doom.notify_one(),
             _ => {}
         }

@@ -154,8 +154,12 @@ impl Runtime {
             monitors: state.monitors.values().cloned().collect(),
             monitored_by: state.monitored_by.values().cloned().collect(),
             trap_exit: state.trap_exit,
-            initial_call: state.initial_call.clone(),
-            current_behaviour: state.behaviour.clone(),
+            initial_call: state
+                .behaviour
+                .as_ref()
+                .map_or(state.initial_call, |b| b.1.as_str())
+                .to_owned(),
+            current_behaviour: state.behaviour.as_ref().map(|b| b.0.clone()),
         })
     }
 
@@ -258,7 +262,7 @@ impl Runtime {
         let body = body(Context::new(runtime.clone(), process.clone()));
         {
             let mut state = process.lock();
-            state.initial_call = std::any::type_name::<F>().to_owned();
+            state.initial_call = std::any::type_name::<F>();
             state.body_size = std::mem::size_of_val(&body);
         }
         tokio::spawn(async move {

@@ -152,9 +152,9 @@ impl Context {
     {
         let me = self.me.pid.clone();
         let pid = self.runtime.spawn_with(body, |child| {
-            child.lock().links.insert(me);
+            child.lock().rel().links.insert(me);
         });
-        self.me.lock().links.insert(pid.clone());
+        self.me.lock().rel().links.insert(pid.clone());
         pid
     }
 
@@ -167,10 +167,11 @@ impl Context {
         let reference = self.runtime.make_ref();
         let (me, r) = (self.me.pid.clone(), reference.clone());
         let pid = self.runtime.spawn_with(body, |child| {
-            child.lock().monitored_by.insert(r, me);
+            child.lock().rel().monitored_by.insert(r, me);
         });
         self.me
             .lock()
+            .rel()
             .monitors
             .insert(reference.clone(), pid.clone());
         (pid, reference)

@@ -25,13 +25,10 @@ pub(crate) struct Process {
 pub(crate) struct State {
     pub(crate) queue: VecDeque<Message>,
     pub(crate) trap_exit: bool,
-    pub(crate) links: HashSet<Pid>,
-    /// Monitors this process holds: reference → monitored process.
-    pub(crate) monitors: HashMap<Reference, Pid>,
-    /// Monitors on this process: reference → watcher.
-    pub(crate) monitored_by: HashMap<Reference, Pid>,
+    /// Links and monitors, allocated when the process first has one (most never do).
+    pub(crate) relations: Option<Box<Relations>>,
     /// Set by an exit signal that kills the process.
-    pub(crate) doomed: Option<ExitReason>,
+    pub(crate) doomed: Option<Box<ExitReason>>,
     pub(crate) alive: bool,
     pub(crate) name: Option<Atom>,
     /// Work done, in messages taken and signals handled: a reductions-like counter.
@@ -44,6 +41,28 @@ pub(crate) struct State {
     pub(crate) behaviour: Option<Box<(String, String)>>,
     /// The size of the process's own future, measured at spawn.
     pub(crate) body_size: usize,
+}
+
+/// A process's links and monitors.
+#[derive(Default)]
+pub(crate) struct Relations {
+    pub(crate) links: HashSet<Pid>,
+    /// Monitors this process holds: reference → monitored process.
+    pub(crate) monitors: HashMap<Reference, Pid>,
+    /// Monitors on this process: reference → watcher.
+    pub(crate) monitored_by: HashMap<Reference, Pid>,
+}
+
+impl State {
+    /// The links and monitors, made on first use.
+    pub(crate) fn rel(&mut self) -> &mut Relations {
+        self.relations.get_or_insert_with(Default::default)
+    }
+
+    /// The links and monitors, if there are any.
+    pub(crate) fn rel_mut(&mut self) -> Option<&mut Relations> {
+        self.relations.as_deref_mut()
+    }
 }
 
 /// What an exit signal did to its receiver.
@@ -63,9 +82,7 @@ impl Process {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 trap_exit: false,
-                links: HashSet::new(),
-                monitors: HashMap::new(),
-                monitored_by: HashMap::new(),
+                relations: None,
                 doomed: None,
                 alive: true,
                 name: None,
@@ -107,14 +124,14 @@ impl Process {
         if !state.alive || state.doomed.is_some() {
             return ExitOutcome::Dead;
         }
-        if link && !state.links.remove(from) {
+        if link && !state.rel_mut().is_some_and(|r| r.links.remove(from)) {
             // Unlinked before the signal arrived: it no longer applies.
             return ExitOutcome::Ignored;
         }
         state.work += 1;
         let waiting = state.waiting;
         let outcome = if *reason == ExitReason::Kill && !link {
-            state.doomed = Some(ExitReason::Killed);
+            state.doomed = Some(Box::new(ExitReason::Killed));
             ExitOutcome::Killed
         } else if state.trap_exit {
             state.queue.push_back(Message::exit(from, reason));
@@ -122,7 +139,7 @@ impl Process {
         } else if *reason == ExitReason::Normal && *from != self.pid {
             ExitOutcome::Ignored
         } else {
-            state.doomed = Some(reason.clone());
+            state.doomed = Some(Box::new(reason.clone()));
             ExitOutcome::Killed
         };
         drop(state);
@@ -136,6 +153,6 @@ impl Process {
 
     /// The reason an exit signal doomed this process with, if one did.
     pub(crate) fn doomed(&self) -> Option<ExitReason> {
-        self.lock().doomed.clone()
+        self.lock().doomed.as_deref().cloned()
     }
 }

@@ -132,9 +132,11 @@ impl Runtime {
         let process = self.lookup(pid)?;
         let state = process.lock();
         let queue_bytes = state.queue.capacity() * std::mem::size_of::<Message>();
-        let sets =
-            (state.links.capacity() + state.monitors.capacity() + state.monitored_by.capacity())
-                * 64;
+        let relations = state.relations.as_deref();
+        let sets = relations.map_or(0, |r| {
+            std::mem::size_of::<crate::process::Relations>()
+                + (r.links.capacity() + r.monitors.capacity() + r.monitored_by.capacity()) * 64
+        });
         Some(ProcessInfo {
             pid: pid.clone(),
             registered_name: state.name.clone(),
@@ -150,9 +152,10 @@ impl Runtime {
                 + sets
                 + TASK_OVERHEAD,
             reductions: state.work,
-            links: state.links.iter().cloned().collect(),
-            monitors: state.monitors.values().cloned().collect(),
-            monitored_by: state.monitored_by.values().cloned().collect(),
+            links: relations.map_or_else(Vec::new, |r| r.links.iter().cloned().collect()),
+            monitors: relations.map_or_else(Vec::new, |r| r.monitors.values().cloned().collect()),
+            monitored_by: relations
+                .map_or_else(Vec::new, |r| r.monitored_by.values().cloned().collect()),
             trap_exit: state.trap_exit,
             initial_call: state
                 .behaviour
@@ -265,7 +268,7 @@ impl Runtime {
             state.initial_call = std::any::type_name::<F>();
             state.body_size = std::mem::size_of_val(&body);
         }
-        tokio::spawn(async move {
+        let task = async move {
             let run = AssertUnwindSafe(body).catch_unwind();
             let reason = tokio::select! {
                 biased;
@@ -276,7 +279,8 @@ impl Runtime {
                 },
             };
             runtime.terminate(&process, reason);
-        });
+        };
+        tokio::spawn(task);
         pid
     }
 
@@ -288,10 +292,11 @@ impl Runtime {
             let mut state = process.lock();
             state.alive = false;
             state.queue.clear();
+            let relations = state.relations.take().map(|r| *r).unwrap_or_default();
             (
-                std::mem::take(&mut state.links),
-                std::mem::take(&mut state.monitored_by),
-                std::mem::take(&mut state.monitors),
+                relations.links,
+                relations.monitored_by,
+                relations.monitors,
                 state.name.take(),
             )
         };
@@ -308,7 +313,9 @@ impl Runtime {
         }
         for (reference, target) in watching {
             if let Some(target) = self.lookup(&target) {
-                target.lock().monitored_by.remove(&reference);
+                if let Some(r) = target.lock().rel_mut() {
+                    r.monitored_by.remove(&reference);
+                }
             }
         }
         for linked in links {
@@ -319,7 +326,10 @@ impl Runtime {
         for (reference, watcher) in watchers {
             if let Some(watcher) = self.lookup(&watcher) {
                 let mut state = watcher.lock();
-                if state.monitors.remove(&reference).is_some() {
+                if state
+                    .rel_mut()
+                    .is_some_and(|r| r.monitors.remove(&reference).is_some())
+                {
                     state
                         .queue
                         .push_back(Message::down(&reference, &pid, &reason));
@@ -339,11 +349,11 @@ impl Runtime {
         let linked = self.lookup(b).is_some_and(|other| {
             let mut state = other.lock();
             if state.alive {
-                state.links.insert(a.pid.clone());
+                state.rel().links.insert(a.pid.clone());
             }
             state.alive
         });
-        a.lock().links.insert(b.clone());
+        a.lock().rel().links.insert(b.clone());
         if !linked {
             // The link signal comes back as an exit signal from the dead process.
             a.exit_signal(b, &ExitReason::NoProc, true);
@@ -352,9 +362,13 @@ impl Runtime {
 
     /// Removes the link between `a` and `b`, both sides (`unlink/1`).
     pub(crate) fn unlink(&self, a: &Arc<Process>, b: &Pid) {
-        a.lock().links.remove(b);
+        if let Some(r) = a.lock().rel_mut() {
+            r.links.remove(b);
+        }
         if let Some(other) = self.lookup(b) {
-            other.lock().links.remove(&a.pid);
+            if let Some(r) = other.lock().rel_mut() {
+                r.links.remove(&a.pid);
+            }
         }
     }
 
@@ -366,14 +380,17 @@ impl Runtime {
             Some(other) => {
                 let mut state = other.lock();
                 if state.alive {
-                    state.monitored_by.insert(reference.clone(), a.pid.clone());
+                    state
+                        .rel()
+                        .monitored_by
+                        .insert(reference.clone(), a.pid.clone());
                 }
                 state.alive
             }
             None => false,
         };
         if watching {
-            a.lock().monitors.insert(reference.clone(), b.clone());
+            a.lock().rel().monitors.insert(reference.clone(), b.clone());
         } else {
             a.deliver(Message::down(&reference, b, &ExitReason::NoProc));
         }
@@ -382,10 +399,15 @@ impl Runtime {
 
     /// Removes a monitor (`demonitor/2`); with `flush`, also a `'DOWN'` message it already sent.
     pub(crate) fn demonitor(&self, a: &Arc<Process>, reference: &Reference, flush: bool) -> bool {
-        let target = a.lock().monitors.remove(reference);
+        let target = a
+            .lock()
+            .rel_mut()
+            .and_then(|r| r.monitors.remove(reference));
         if let Some(target) = &target {
             if let Some(other) = self.lookup(target) {
-                other.lock().monitored_by.remove(reference);
+                if let Some(r) = other.lock().rel_mut() {
+                    r.monitored_by.remove(reference);
+                }
             }
         }
         if flush {

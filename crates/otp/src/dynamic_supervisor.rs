@@ -8,7 +8,7 @@ use etf::{Pid, Term};
 use runtime::{Context, ExitReason, Message};
 
 use crate::gen_server::{self, CallReply, From, GenServer, Init, Name, NoReply, ServerRef};
-use crate::supervisor::{self, ChildCounts, ChildSpec, ChildType, Flags, Strategy};
+use crate::supervisor::{self, ChildCounts, ChildSpec, Flags, Strategy};
 
 /// Options for [`start_link`].
 #[derive(Clone, Debug)]
@@ -142,20 +142,9 @@ impl GenServer for DynamicSupervisor {
             Request::WhichChildren => {
                 Response::Children(state.children.iter().map(|(p, _)| p.clone()).collect())
             }
-            Request::CountChildren => {
-                let mut counts = ChildCounts {
-                    specs: state.children.len(),
-                    active: state.children.len(),
-                    ..Default::default()
-                };
-                for (_, spec) in &state.children {
-                    match spec.child_type {
-                        ChildType::Supervisor => counts.supervisors += 1,
-                        ChildType::Worker => counts.workers += 1,
-                    }
-                }
-                Response::Counts(counts)
-            }
+            Request::CountChildren => Response::Counts(supervisor::count_children(
+                state.children.iter().map(|(_, spec)| (spec, true)),
+            )),
         })
     }
 

@@ -325,6 +325,22 @@ pub(crate) fn restarts(restart: Restart, reason: &ExitReason) -> bool {
     }
 }
 
+/// `count_children/1` over `(spec, running)` pairs.
+pub(crate) fn count_children<'a>(
+    children: impl Iterator<Item = (&'a ChildSpec, bool)>,
+) -> ChildCounts {
+    let mut counts = ChildCounts::default();
+    for (spec, running) in children {
+        counts.specs += 1;
+        counts.active += usize::from(running);
+        match spec.child_type {
+            ChildType::Supervisor => counts.supervisors += 1,
+            ChildType::Worker => counts.workers += 1,
+        }
+    }
+    counts
+}
+
 /// Stops the children in `range`, last first.
 async fn stop_children(ctx: &mut Context, state: &mut State, range: std::ops::Range<usize>) {
     for i in range.rev() {
@@ -403,20 +419,9 @@ impl GenServer for Supervisor {
                     })
                     .collect(),
             ),
-            Request::CountChildren => {
-                let mut counts = ChildCounts {
-                    specs: state.children.len(),
-                    ..ChildCounts::default()
-                };
-                for c in &state.children {
-                    counts.active += usize::from(c.pid.is_some());
-                    match c.spec.child_type {
-                        ChildType::Supervisor => counts.supervisors += 1,
-                        ChildType::Worker => counts.workers += 1,
-                    }
-                }
-                Response::Counts(counts)
-            }
+            Request::CountChildren => Response::Counts(count_children(
+                state.children.iter().map(|c| (&c.spec, c.pid.is_some())),
+            )),
             Request::TerminateChild(id) => match state.find(&id) {
                 None => error("not_found"),
                 Some(i) => {

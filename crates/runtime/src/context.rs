@@ -17,11 +17,18 @@ use crate::runtime::{BadArg, Runtime};
 pub struct Context {
     runtime: Runtime,
     me: Arc<Process>,
+    /// The process last sent to: sending to it again skips the process table (pids are never
+    /// reused, and a dead process drops what it is sent, so the cached handle stays correct).
+    last_sent: std::cell::RefCell<Option<Arc<Process>>>,
 }
 
 impl Context {
     pub(crate) fn new(runtime: Runtime, me: Arc<Process>) -> Context {
-        Context { runtime, me }
+        Context {
+            runtime,
+            me,
+            last_sent: std::cell::RefCell::new(None),
+        }
     }
 
     /// `self()`.
@@ -36,7 +43,15 @@ impl Context {
 
     /// `Pid ! Msg`.
     pub fn send(&self, to: &Pid, message: impl Into<Message>) {
-        self.runtime.send(to, message);
+        let mut last = self.last_sent.borrow_mut();
+        if let Some(process) = last.as_ref().filter(|p| p.pid == *to) {
+            process.deliver(message.into());
+            return;
+        }
+        if let Some(process) = self.runtime.lookup(to) {
+            process.deliver(message.into());
+            *last = Some(process);
+        }
     }
 
     /// `Name ! Msg`: `badarg` if nobody has the name.

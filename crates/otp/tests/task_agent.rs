@@ -184,3 +184,24 @@ async fn an_agent_keeps_state_behind_functions() {
     });
     assert_eq!(rx.recv().await, Some((3, Some(Term::atom("c")))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_that_finish_at_once_do_not_take_the_caller_down() {
+    let rt = Runtime::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    rt.spawn(move |mut ctx| async move {
+        let mut sum = 0;
+        for n in 0..500 {
+            let t = task::spawn(&mut ctx, move |_| async move { n });
+            sum += task::await_task(&mut ctx, t, Duration::from_secs(5)).await;
+        }
+        let _ = tx.send(sum);
+        ExitReason::Normal
+    });
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap(),
+        Some((0..500).sum::<i32>())
+    );
+}

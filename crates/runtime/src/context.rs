@@ -159,18 +159,13 @@ impl Context {
         self.runtime.spawn(body)
     }
 
-    /// `spawn_link/1`: linked before the new process can run.
+    /// `spawn_link/1`: linked, both ways, before the new process can run.
     pub fn spawn_link<F, Fut>(&self, body: F) -> Pid
     where
         F: FnOnce(Context) -> Fut + Send + 'static,
         Fut: Future<Output = ExitReason> + Send + 'static,
     {
-        let me = self.me.pid.clone();
-        let pid = self.runtime.spawn_with(body, |child| {
-            child.lock().rel().links.insert(me);
-        });
-        self.me.lock().rel().links.insert(pid.clone());
-        pid
+        self.spawn_opt(body, true, false).0
     }
 
     /// `spawn_monitor/1`: monitored before the new process can run.
@@ -179,16 +174,34 @@ impl Context {
         F: FnOnce(Context) -> Fut + Send + 'static,
         Fut: Future<Output = ExitReason> + Send + 'static,
     {
-        let reference = self.runtime.make_ref();
-        let (me, r) = (self.me.pid.clone(), reference.clone());
+        let (pid, reference) = self.spawn_opt(body, false, true);
+        (pid, reference.expect("asked for a monitor"))
+    }
+
+    /// `spawn_opt/2` with `link` and `monitor`: both set up before the new process can run,
+    /// so neither its exit signal nor its `'DOWN'` can be missed however soon it ends.
+    pub fn spawn_opt<F, Fut>(&self, body: F, link: bool, monitor: bool) -> (Pid, Option<Reference>)
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = ExitReason> + Send + 'static,
+    {
+        let reference = monitor.then(|| self.runtime.make_ref());
+        let me = self.me.clone();
+        let r = reference.clone();
         let pid = self.runtime.spawn_with(body, |child| {
-            child.lock().rel().monitored_by.insert(r, me);
+            if link {
+                child.lock().rel().links.insert(me.pid.clone());
+                me.lock().rel().links.insert(child.pid.clone());
+            }
+            if let Some(r) = r {
+                child
+                    .lock()
+                    .rel()
+                    .monitored_by
+                    .insert(r.clone(), me.pid.clone());
+                me.lock().rel().monitors.insert(r, child.pid.clone());
+            }
         });
-        self.me
-            .lock()
-            .rel()
-            .monitors
-            .insert(reference.clone(), pid.clone());
         (pid, reference)
     }
 }

@@ -220,3 +220,33 @@ async fn a_panic_is_an_exit_with_the_panic_message_not_a_crashed_node() {
         Some(ExitReason::Panic("division by zero, in Rust".into()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_link_and_spawn_monitor_never_miss_a_child_that_ends_at_once() {
+    let rt = Runtime::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    rt.spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        for _ in 0..1000 {
+            let child = ctx.spawn_link(|_| async { ExitReason::atom("quick") });
+            let exit = ctx
+                .receive(|m| m.as_exit().is_some_and(|(p, _)| p == child))
+                .await;
+            assert_eq!(
+                exit.as_exit().map(|(_, r)| r),
+                Some(ExitReason::atom("quick"))
+            );
+            let (child, r) = ctx.spawn_monitor(|_| async { ExitReason::atom("quick") });
+            let down = ctx
+                .receive(|m| m.as_down().is_some_and(|(x, _, _)| x == r))
+                .await;
+            assert_eq!(down.as_down(), Some((r, child, ExitReason::atom("quick"))));
+        }
+        let _ = tx.send(());
+        ExitReason::Normal
+    });
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("no exit or DOWN was lost")
+        .unwrap();
+}

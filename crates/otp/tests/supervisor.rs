@@ -496,3 +496,87 @@ mod dynamic {
         assert_eq!(one, DynResponse::Ok(None));
     }
 }
+
+mod shutdown {
+    use super::*;
+    use otp::supervisor::Shutdown;
+
+    /// A worker that traps exits and ignores them: only `kill` stops it.
+    fn stubborn(shutdown: Shutdown, events: Events) -> ChildSpec {
+        ChildSpec::worker("stubborn", move |ctx: &mut Context, _extra| {
+            let events = events.clone();
+            Box::pin(async move {
+                let pid = ctx.spawn_link(move |mut c| async move {
+                    c.trap_exit(true);
+                    loop {
+                        let m = c.recv().await;
+                        if m.as_exit().is_some() {
+                            let _ = events.send("ignored an exit signal".to_owned());
+                        }
+                    }
+                });
+                Ok(Some(pid))
+            })
+        })
+        .shutdown(shutdown)
+    }
+
+    async fn terminate_and_watch(shutdown: Shutdown) -> (ExitReason, Vec<String>) {
+        let rt = Runtime::default();
+        let (events, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut result) = mpsc::unbounded_channel();
+        rt.spawn(move |mut ctx| async move {
+            let sup = supervisor::start_link(
+                &mut ctx,
+                Flags::new(Strategy::OneForOne),
+                vec![stubborn(shutdown, events)],
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let child = pid_of(&children(&mut ctx, &sup).await, "stubborn").clone();
+            let r = ctx.monitor(&child);
+            supervisor::request(
+                &mut ctx,
+                &sup,
+                Request::TerminateChild(Atom::from("stubborn")),
+            )
+            .await;
+            let down = ctx
+                .receive(|m| m.as_down().is_some_and(|(x, _, _)| x == r))
+                .await;
+            let _ = tx.send(down.as_down().map(|(_, _, reason)| reason));
+            ExitReason::Normal
+        });
+        let reason = tokio::time::timeout(Duration::from_secs(10), result.recv())
+            .await
+            .unwrap()
+            .flatten()
+            .unwrap();
+        let mut seen = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            seen.push(e);
+        }
+        (reason, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
+        let (reason, seen) =
+            terminate_and_watch(Shutdown::Timeout(Duration::from_millis(100))).await;
+        assert_eq!(reason, ExitReason::Killed);
+        assert_eq!(
+            seen,
+            ["ignored an exit signal"],
+            "it was asked to shut down first"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn brutal_kill_kills_without_asking() {
+        let (reason, seen) = terminate_and_watch(Shutdown::BrutalKill).await;
+        assert_eq!(reason, ExitReason::Killed);
+        assert!(seen.is_empty(), "{seen:?}");
+    }
+}

@@ -185,6 +185,9 @@ struct CallEnvelope {
 
 struct CastEnvelope(Box<dyn Any + Send>);
 
+/// The reply to a call whose request is not of the server's `Call` type.
+struct WrongRequest;
+
 struct ReplyEnvelope {
     tag: Reference,
     reply: Box<dyn Any + Send>,
@@ -408,7 +411,10 @@ async fn dispatch<G: GenServer>(
     let message = match message.downcast::<CallEnvelope>() {
         Ok(CallEnvelope { from, request }) => {
             let Ok(request) = request.downcast::<G::Call>() else {
-                return Dispatch::Step(NoReply::Continue); // not ours: as an unknown call, ignored
+                // A request of another type than this server's: the caller learns at once
+                // (`CallError::BadReply`) instead of waiting for its timeout.
+                from.reply(ctx, WrongRequest);
+                return Dispatch::Step(NoReply::Continue);
             };
             return Dispatch::Step(
                 match server.handle_call(*request, &from, state, ctx).await {

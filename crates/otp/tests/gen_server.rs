@@ -338,3 +338,22 @@ async fn names_stop_and_already_started() {
     assert_eq!(gone, None);
     assert!(!alive);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_of_the_wrong_type_fails_at_once() {
+    let rt = Runtime::default();
+    let (server, _events) = counter();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    rt.spawn(move |mut ctx| async move {
+        let pid = start(&mut ctx, server).await;
+        let r: Result<i64, _> =
+            try_call(&mut ctx, &pid, "not a Req", Duration::from_secs(30)).await;
+        let _ = tx.send(r);
+        ExitReason::Normal
+    });
+    let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r, Err(CallError::BadReply));
+}

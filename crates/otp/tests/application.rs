@@ -30,6 +30,16 @@ fn worker(name: &'static str, events: mpsc::UnboundedSender<String>) -> ChildSpe
     })
 }
 
+/// The next events are `wanted`, in order, each within 5 s.
+async fn expect(rx: &mut mpsc::UnboundedReceiver<String>, wanted: &[&str]) {
+    for want in wanted {
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("an event in time");
+        assert_eq!(got.as_deref(), Some(*want));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_tree_in_reverse_order() {
     let runtime = Runtime::default();
@@ -48,29 +58,13 @@ async fn sigterm_stops_the_tree_in_reverse_order() {
         )
         .await
     });
-    for want in ["start a", "start b", "start c"] {
-        assert_eq!(
-            tokio::time::timeout(Duration::from_secs(5), rx.recv())
-                .await
-                .unwrap()
-                .as_deref(),
-            Some(want)
-        );
-    }
+    expect(&mut rx, &["start a", "start b", "start c"]).await;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    for want in ["stop c", "stop b", "stop a"] {
-        assert_eq!(
-            tokio::time::timeout(Duration::from_secs(5), rx.recv())
-                .await
-                .unwrap()
-                .as_deref(),
-            Some(want)
-        );
-    }
+    expect(&mut rx, &["stop c", "stop b", "stop a"]).await;
     let stopped = tokio::time::timeout(Duration::from_secs(5), app)
         .await
         .unwrap()

@@ -11,7 +11,7 @@ use num_bigint::{BigInt, Sign};
 
 use crate::error::DecodeError;
 use crate::tag::*;
-use crate::term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, Reference, Term};
+use crate::term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, RefId, Reference, Term};
 
 /// How deep terms may nest by default. Decoding itself is iterative and could go deeper, but
 /// encoding, printing, comparing and dropping a term recurse: 512 levels is what all of those
@@ -315,12 +315,19 @@ impl<'a> Decoder<'a> {
                 }
                 let node = self.atom()?;
                 let creation = self.creation(tag == NEWER_REFERENCE_EXT)?;
-                let id = (0..words).map(|_| self.u32()).collect::<Result<_, _>>()?;
+                let mut buf = [0u32; RefId::MAX_WORDS];
+                for word in &mut buf[..words] {
+                    *word = self.u32()?;
+                }
+                let id = RefId::new(&buf[..words]).ok_or(DecodeError::Invalid {
+                    what: "reference length",
+                    at,
+                })?;
                 Term::Reference(Reference { node, creation, id })
             }
             REFERENCE_EXT => {
                 let node = self.atom()?;
-                let id = vec![self.u32()?];
+                let id = RefId::from([self.u32()?]);
                 let creation = self.creation(false)?;
                 Term::Reference(Reference { node, creation, id })
             }

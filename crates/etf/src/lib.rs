@@ -24,4 +24,4 @@ pub use decode::{decode, decode_prefix, decode_with, DecodeOptions, Decoder, DEF
 pub use encode::{encode, encode_into, encode_with, EncodeOptions};
 pub use error::{DecodeError, EncodeError};
 pub use num_bigint::BigInt;
-pub use term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, Reference, Term};
+pub use term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, RefId, Reference, Term};

@@ -234,7 +234,7 @@ mod tests {
 #[cfg(test)]
 mod identifier_tests {
     use super::*;
-    use crate::term::{Pid, Port, Reference};
+    use crate::term::{Pid, Port, RefId, Reference};
 
     fn pid(node: &str, id: u32, serial: u32, creation: u32) -> Term {
         Term::Pid(Pid {
@@ -283,7 +283,7 @@ mod identifier_tests {
             Term::Reference(Reference {
                 node: Atom::from(node),
                 creation,
-                id: id.to_vec(),
+                id: RefId::new(id).expect("1 to 5 words"),
             })
         };
         assert_eq!(

@@ -261,7 +261,82 @@ pub struct Reference {
     /// The node incarnation that made the reference.
     pub creation: u32,
     /// The identifier words, as ordered on the wire (1 to 5 of them).
-    pub id: Vec<u32>,
+    pub id: RefId,
+}
+
+/// A reference's identifier words, as ordered on the wire: 1 to 5 of them (`NEWER_REFERENCE_EXT`
+/// allows no more; erts's `ERTS_MAX_REF_NUMBERS`). Held inline, so references are cloned without
+/// allocating — a GenServer call copies its monitor reference half a dozen times.
+#[derive(Clone, Copy)]
+pub struct RefId {
+    words: [u32; RefId::MAX_WORDS],
+    len: u8,
+}
+
+impl RefId {
+    /// The most words a reference has.
+    pub const MAX_WORDS: usize = 5;
+
+    /// The identifier made of `words`, if there are 1 to [`RefId::MAX_WORDS`] of them.
+    pub fn new(words: &[u32]) -> Option<RefId> {
+        if words.is_empty() || words.len() > RefId::MAX_WORDS {
+            return None;
+        }
+        let mut id = RefId {
+            words: [0; RefId::MAX_WORDS],
+            len: words.len() as u8,
+        };
+        id.words[..words.len()].copy_from_slice(words);
+        Some(id)
+    }
+}
+
+impl<const N: usize> From<[u32; N]> for RefId {
+    /// The identifier made of `words`. Panics unless `N` is 1 to 5 (a constant: a bug, not input).
+    fn from(words: [u32; N]) -> RefId {
+        const { assert!(N >= 1 && N <= RefId::MAX_WORDS) };
+        let mut id = RefId {
+            words: [0; RefId::MAX_WORDS],
+            len: N as u8,
+        };
+        id.words[..N].copy_from_slice(&words);
+        id
+    }
+}
+
+impl std::ops::Deref for RefId {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        &self.words[..usize::from(self.len)]
+    }
+}
+
+impl<'a> IntoIterator for &'a RefId {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for RefId {
+    fn eq(&self, other: &RefId) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for RefId {}
+
+impl std::hash::Hash for RefId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl std::fmt::Debug for RefId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// A local fun (`NEW_FUN_EXT`): opaque outside its node, but preserved field by field so that it

@@ -7,7 +7,7 @@ use num_traits::Num;
 use thiserror::Error;
 
 use crate::decode::DEFAULT_MAX_DEPTH;
-use crate::term::{Atom, BitBinary, Export, Map, Pid, Port, Reference, Term};
+use crate::term::{Atom, BitBinary, Export, Map, Pid, Port, RefId, Reference, Term};
 use crate::text::NONODE;
 
 /// Text that is not a term, with the byte offset where that became clear.
@@ -326,11 +326,13 @@ impl Parser<'_> {
         if !(1..=5).contains(&numbers.len()) {
             return self.fail("a reference has 1 to 5 words");
         }
-        let id = numbers
-            .iter()
-            .rev()
-            .map(|&n| self.u32(n))
-            .collect::<Result<_, _>>()?;
+        let mut words = [0u32; RefId::MAX_WORDS];
+        for (word, &n) in words.iter_mut().zip(numbers.iter().rev()) {
+            *word = self.u32(n)?;
+        }
+        let Some(id) = RefId::new(&words[..numbers.len()]) else {
+            return self.fail("a reference has 1 to 5 words");
+        };
         Ok(Term::Reference(Reference { node, creation, id }))
     }
 

@@ -61,7 +61,7 @@ fn leaf() -> impl Strategy<Value = Term> {
             .prop_map(|(node, creation, a, b, c)| Term::Reference(Reference {
                 node,
                 creation,
-                id: vec![a, b, c]
+                id: etf::RefId::from([a, b, c])
             })),
         (atom(), atom(), any::<u8>()).prop_map(|(module, function, arity)| Term::Export(Export {
             module,

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use etf::{Atom, Pid, Reference};
@@ -41,16 +42,28 @@ impl Context {
         &self.runtime
     }
 
+    /// The process with this pid, from the one-entry cache when it is the one last sent to
+    /// (a dead one's handle may come from the cache: everything done to it checks `alive`).
+    fn handle(&self, pid: &Pid) -> Option<Arc<Process>> {
+        let mut last = self.last_sent.borrow_mut();
+        if let Some(process) = last.as_ref().filter(|p| p.pid == *pid) {
+            return Some(process.clone());
+        }
+        let process = self.runtime.lookup(pid)?;
+        *last = Some(process.clone());
+        Some(process)
+    }
+
     /// `Pid ! Msg`.
     pub fn send(&self, to: &Pid, message: impl Into<Message>) {
-        let mut last = self.last_sent.borrow_mut();
+        let last = self.last_sent.borrow();
         if let Some(process) = last.as_ref().filter(|p| p.pid == *to) {
             process.deliver(message.into());
             return;
         }
-        if let Some(process) = self.runtime.lookup(to) {
+        drop(last);
+        if let Some(process) = self.handle(to) {
             process.deliver(message.into());
-            *last = Some(process);
         }
     }
 
@@ -63,29 +76,34 @@ impl Context {
     /// order; waits for one if none does (`receive ... end`). While it waits, only messages that
     /// arrive later are tested: the ones already rejected stay rejected.
     pub async fn receive(&mut self, mut matches: impl FnMut(&Message) -> bool) -> Message {
-        let me = self.me.clone();
+        let me = &*self.me;
         let mut scanned = 0;
-        loop {
-            let notified = me.mailbox.notified();
-            {
-                let mut state = me.lock();
-                state.waiting = false;
-                let start = scanned.min(state.queue.len());
-                if let Some(offset) = state.queue.iter().skip(start).position(&mut matches) {
+        // Clears the waiting status if the receive is dropped while waiting (a timeout, the
+        // process being killed).
+        let guard = WaitingGuard(me);
+        let message = std::future::poll_fn(|cx| {
+            let mut state = me.lock();
+            let start = scanned.min(state.queue.len());
+            if let Some(offset) = state.queue.iter().skip(start).position(&mut matches) {
+                if let Some(message) = state.queue.remove(start + offset) {
                     state.work += 1;
-                    if let Some(message) = state.queue.remove(start + offset) {
-                        return message;
-                    }
+                    state.waiting = false;
+                    return Poll::Ready(message);
                 }
-                scanned = state.queue.len();
-                // From here on senders wake us (they skip the wake-up while we are not waiting).
-                state.waiting = true;
             }
-            let waiting = WaitingGuard(&me);
-            notified.await;
-            // Woken: the next pass clears the flag under the lock it takes anyway.
-            std::mem::forget(waiting);
-        }
+            scanned = state.queue.len();
+            // From here on senders wake us (they skip the wake-up while we are not waiting).
+            state.waiting = true;
+            match &mut state.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await;
+        // Not waiting any more: cleared above under the lock already taken.
+        std::mem::forget(guard);
+        message
     }
 
     /// [`Context::receive`] with `after Timeout`: `None` when nothing matched in time.
@@ -94,6 +112,7 @@ impl Context {
         timeout: Duration,
         matches: impl FnMut(&Message) -> bool,
     ) -> Option<Message> {
+        self.runtime.timed_receive();
         tokio::time::timeout(timeout, self.receive(matches))
             .await
             .ok()
@@ -117,22 +136,23 @@ impl Context {
 
     /// `link(Pid)`.
     pub fn link(&self, pid: &Pid) {
-        self.runtime.link(&self.me, pid);
+        self.runtime.link(&self.me, pid, self.handle(pid));
     }
 
     /// `unlink(Pid)`.
     pub fn unlink(&self, pid: &Pid) {
-        self.runtime.unlink(&self.me, pid);
+        self.runtime.unlink(&self.me, pid, self.handle(pid));
     }
 
     /// `monitor(process, Pid)`.
     pub fn monitor(&self, pid: &Pid) -> Reference {
-        self.runtime.monitor(&self.me, pid)
+        self.runtime.monitor(&self.me, pid, self.handle(pid))
     }
 
     /// `demonitor(Ref, [flush])` when `flush`, else `demonitor(Ref)`; whether the monitor was on.
     pub fn demonitor(&self, reference: &Reference, flush: bool) -> bool {
-        self.runtime.demonitor(&self.me, reference, flush)
+        self.runtime
+            .demonitor(&self.me, reference, flush, |pid| self.handle(pid))
     }
 
     /// `exit(Pid, Reason)`.
@@ -206,13 +226,15 @@ impl Context {
     }
 }
 
-/// Clears the waiting status when a receive stops waiting, however it stops (a message, a
-/// timeout dropping it, the process being killed).
+/// Clears the waiting status when a receive is dropped while it waits (a timeout, the process
+/// being killed).
 struct WaitingGuard<'a>(&'a Process);
 
 impl Drop for WaitingGuard<'_> {
     fn drop(&mut self) {
-        self.0.lock().waiting = false;
+        let mut state = self.0.lock();
+        state.waiting = false;
+        state.waker = None;
     }
 }
 

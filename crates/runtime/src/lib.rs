@@ -26,6 +26,7 @@ mod exit;
 mod message;
 mod process;
 mod runtime;
+mod timer;
 
 pub use context::{blocking, Context};
 pub use exit::ExitReason;

@@ -3,11 +3,14 @@
 //! signal is applied under the receiver's lock at send time, so a message and an exit signal
 //! from the same sender can never overtake each other.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
 
 use etf::{Atom, Pid, Reference};
-use tokio::sync::Notify;
+use futures::task::AtomicWaker;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::exit::ExitReason;
 use crate::message::Message;
@@ -16,10 +19,11 @@ use crate::message::Message;
 pub(crate) struct Process {
     pub(crate) pid: Pid,
     state: Mutex<State>,
-    /// Woken when a message arrives.
-    pub(crate) mailbox: Notify,
-    /// Woken when an exit signal kills the process.
-    pub(crate) doom: Notify,
+    /// Set (after `State::doomed`) when an exit signal kills the process: checked without the
+    /// lock every time the process's task is polled.
+    doomed_flag: AtomicBool,
+    /// The process's task, woken when an exit signal kills it.
+    pub(crate) doom: AtomicWaker,
 }
 
 pub(crate) struct State {
@@ -33,8 +37,12 @@ pub(crate) struct State {
     pub(crate) name: Option<Atom>,
     /// Work done, in messages taken and signals handled: a reductions-like counter.
     pub(crate) work: u64,
-    /// Waiting in a receive.
+    /// Waiting in a receive, with `waker` to wake it: senders wake it once and clear this, so
+    /// a burst of messages costs one wake-up.
     pub(crate) waiting: bool,
+    /// The receiving task's waker, kept here (under the lock every sender takes anyway) rather
+    /// than in a separate `Notify` with a lock of its own.
+    pub(crate) waker: Option<Waker>,
     /// What started the process: the closure's type.
     pub(crate) initial_call: &'static str,
     /// The OTP behaviour the process runs and the initial call it names, if it runs one.
@@ -43,20 +51,39 @@ pub(crate) struct State {
     pub(crate) body_size: usize,
 }
 
-/// A process's links and monitors.
+/// A process's links and monitors (Fx-hashed: the keys are our own pids and references, and a
+/// GenServer call adds and removes a monitor each time).
 #[derive(Default)]
 pub(crate) struct Relations {
-    pub(crate) links: HashSet<Pid>,
+    pub(crate) links: FxHashSet<Pid>,
     /// Monitors this process holds: reference → monitored process.
-    pub(crate) monitors: HashMap<Reference, Pid>,
+    pub(crate) monitors: FxHashMap<Reference, Pid>,
     /// Monitors on this process: reference → watcher.
-    pub(crate) monitored_by: HashMap<Reference, Pid>,
+    pub(crate) monitored_by: FxHashMap<Reference, Pid>,
 }
 
 impl State {
     /// The links and monitors, made on first use.
     pub(crate) fn rel(&mut self) -> &mut Relations {
         self.relations.get_or_insert_with(Default::default)
+    }
+
+    /// Queues `message` and returns the receiver's waker if it was waiting for one: wake it
+    /// after releasing the lock.
+    #[must_use]
+    pub(crate) fn push(&mut self, message: Message) -> Option<Waker> {
+        self.queue.push_back(message);
+        self.take_waker()
+    }
+
+    /// The waiting receiver's waker, taken (it stops waiting once woken).
+    pub(crate) fn take_waker(&mut self) -> Option<Waker> {
+        if self.waiting {
+            self.waiting = false;
+            self.waker.take()
+        } else {
+            None
+        }
     }
 
     /// The links and monitors, if there are any.
@@ -88,12 +115,13 @@ impl Process {
                 name: None,
                 work: 0,
                 waiting: false,
+                waker: None,
                 initial_call: "",
                 behaviour: None,
                 body_size: 0,
             }),
-            mailbox: Notify::new(),
-            doom: Notify::new(),
+            doomed_flag: AtomicBool::new(false),
+            doom: AtomicWaker::new(),
         }
     }
 
@@ -105,12 +133,11 @@ impl Process {
     pub(crate) fn deliver(&self, message: Message) {
         let mut state = self.lock();
         if state.alive {
-            state.queue.push_back(message);
             // A receiver that is not waiting will see the message when it next looks.
-            let waiting = state.waiting;
+            let waker = state.push(message);
             drop(state);
-            if waiting {
-                self.mailbox.notify_one();
+            if let Some(waker) = waker {
+                waker.wake();
             }
         }
     }
@@ -129,12 +156,12 @@ impl Process {
             return ExitOutcome::Ignored;
         }
         state.work += 1;
-        let waiting = state.waiting;
+        let mut waker = None;
         let outcome = if *reason == ExitReason::Kill && !link {
             state.doomed = Some(Box::new(ExitReason::Killed));
             ExitOutcome::Killed
         } else if state.trap_exit {
-            state.queue.push_back(Message::exit(from, reason));
+            waker = state.push(Message::exit(from, reason));
             ExitOutcome::Trapped
         } else if *reason == ExitReason::Normal && *from != self.pid {
             ExitOutcome::Ignored
@@ -142,17 +169,25 @@ impl Process {
             state.doomed = Some(Box::new(reason.clone()));
             ExitOutcome::Killed
         };
+        if outcome == ExitOutcome::Killed {
+            self.doomed_flag.store(true, Ordering::Release);
+        }
         drop(state);
-        match outcome {
-            ExitOutcome::Trapped if waiting => self.mailbox.notify_one(),
-            ExitOutcome::Killed => self.doom.notify_one(),
-            _ => {}
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        if outcome == ExitOutcome::Killed {
+            self.doom.wake();
         }
         outcome
     }
 
-    /// The reason an exit signal doomed this process with, if one did.
+    /// The reason an exit signal doomed this process with, if one did (checked without the
+    /// lock until one has).
     pub(crate) fn doomed(&self) -> Option<ExitReason> {
+        if !self.doomed_flag.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().doomed.as_deref().cloned()
     }
 }

@@ -1,6 +1,5 @@
 //! The node-local runtime: the process table, registered names, and spawning.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,12 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use etf::{Atom, Pid, Reference};
 use futures::FutureExt;
+use rustc_hash::FxHashMap;
 use thiserror::Error;
 
 use crate::context::Context;
 use crate::exit::ExitReason;
 use crate::message::Message;
 use crate::process::{ExitOutcome, Process};
+use crate::timer::TimerKeeper;
 
 /// The name a node has before it is distributed.
 pub const NONODE: &str = "nonode@nohost";
@@ -50,8 +51,9 @@ struct Inner {
     creation: u32,
     next_pid: AtomicU64,
     next_ref: AtomicU64,
-    table: RwLock<HashMap<(u32, u32), Arc<Process>>>,
-    names: Mutex<HashMap<Atom, Pid>>,
+    table: RwLock<FxHashMap<(u32, u32), Arc<Process>>>,
+    names: Mutex<FxHashMap<Atom, Pid>>,
+    timers: Arc<TimerKeeper>,
 }
 
 impl Default for Runtime {
@@ -70,8 +72,9 @@ impl Runtime {
                 creation,
                 next_pid: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),
-                table: RwLock::new(HashMap::new()),
-                names: Mutex::new(HashMap::new()),
+                table: RwLock::new(FxHashMap::default()),
+                names: Mutex::new(FxHashMap::default()),
+                timers: Arc::default(),
             }),
         }
     }
@@ -81,11 +84,11 @@ impl Runtime {
         &self.inner.node
     }
 
-    fn table(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(u32, u32), Arc<Process>>> {
+    fn table(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<(u32, u32), Arc<Process>>> {
         self.inner.table.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn names(&self) -> MutexGuard<'_, HashMap<Atom, Pid>> {
+    fn names(&self) -> MutexGuard<'_, FxHashMap<Atom, Pid>> {
         self.inner.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -95,7 +98,7 @@ impl Runtime {
         Reference {
             node: self.inner.node.clone(),
             creation: self.inner.creation,
-            id: vec![(n & 0x3ffff) as u32, (n >> 18) as u32, (n >> 50) as u32],
+            id: etf::RefId::from([(n & 0x3ffff) as u32, (n >> 18) as u32, (n >> 50) as u32]),
         }
     }
 
@@ -115,6 +118,11 @@ impl Runtime {
             return None;
         }
         self.table().get(&(pid.id, pid.serial)).cloned()
+    }
+
+    /// A timed receive is about to wait (see [`crate::timer`]).
+    pub(crate) fn timed_receive(&self) {
+        self.inner.timers.touch();
     }
 
     /// Whether the process is alive (`is_process_alive/1`).
@@ -330,23 +338,23 @@ impl Runtime {
                     .rel_mut()
                     .is_some_and(|r| r.monitors.remove(&reference).is_some())
                 {
-                    state
-                        .queue
-                        .push_back(Message::down(&reference, &pid, &reason));
+                    let waker = state.push(Message::down(&reference, &pid, &reason));
                     drop(state);
-                    watcher.mailbox.notify_one();
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
                 }
             }
         }
     }
 
     /// Links `a` and `b` (`link/1` called by `a`): if `b` is gone, `a` gets an exit signal with
-    /// `noproc` instead.
-    pub(crate) fn link(&self, a: &Arc<Process>, b: &Pid) {
+    /// `noproc` instead. `other` is `b`'s handle, if it has one (the caller may have it cached).
+    pub(crate) fn link(&self, a: &Arc<Process>, b: &Pid, other: Option<Arc<Process>>) {
         if *b == a.pid {
             return;
         }
-        let linked = self.lookup(b).is_some_and(|other| {
+        let linked = other.is_some_and(|other| {
             let mut state = other.lock();
             if state.alive {
                 state.rel().links.insert(a.pid.clone());
@@ -361,11 +369,11 @@ impl Runtime {
     }
 
     /// Removes the link between `a` and `b`, both sides (`unlink/1`).
-    pub(crate) fn unlink(&self, a: &Arc<Process>, b: &Pid) {
+    pub(crate) fn unlink(&self, a: &Arc<Process>, b: &Pid, other: Option<Arc<Process>>) {
         if let Some(r) = a.lock().rel_mut() {
             r.links.remove(b);
         }
-        if let Some(other) = self.lookup(b) {
+        if let Some(other) = other {
             if let Some(r) = other.lock().rel_mut() {
                 r.links.remove(&a.pid);
             }
@@ -373,10 +381,15 @@ impl Runtime {
     }
 
     /// `a` monitors `b` (`monitor(process, B)`): a `'DOWN'` message when `b` ends, at once with
-    /// `noproc` if it already has.
-    pub(crate) fn monitor(&self, a: &Arc<Process>, b: &Pid) -> Reference {
+    /// `noproc` if it already has. `other` is `b`'s handle, as for [`Runtime::link`].
+    pub(crate) fn monitor(
+        &self,
+        a: &Arc<Process>,
+        b: &Pid,
+        other: Option<Arc<Process>>,
+    ) -> Reference {
         let reference = self.make_ref();
-        let watching = match self.lookup(b) {
+        let watching = match other {
             Some(other) => {
                 let mut state = other.lock();
                 if state.alive {
@@ -398,22 +411,29 @@ impl Runtime {
     }
 
     /// Removes a monitor (`demonitor/2`); with `flush`, also a `'DOWN'` message it already sent.
-    pub(crate) fn demonitor(&self, a: &Arc<Process>, reference: &Reference, flush: bool) -> bool {
-        let target = a
-            .lock()
-            .rel_mut()
-            .and_then(|r| r.monitors.remove(reference));
-        if let Some(target) = &target {
-            if let Some(other) = self.lookup(target) {
-                if let Some(r) = other.lock().rel_mut() {
-                    r.monitored_by.remove(reference);
-                }
+    /// `resolve` finds the monitored process's handle.
+    pub(crate) fn demonitor(
+        &self,
+        a: &Arc<Process>,
+        reference: &Reference,
+        flush: bool,
+        resolve: impl FnOnce(&Pid) -> Option<Arc<Process>>,
+    ) -> bool {
+        let target = {
+            let mut state = a.lock();
+            let target = state.rel_mut().and_then(|r| r.monitors.remove(reference));
+            if flush {
+                state
+                    .queue
+                    .retain(|m| !matches!(m.as_down(), Some((r, _, _)) if r == *reference));
             }
-        }
-        if flush {
-            a.lock()
-                .queue
-                .retain(|m| !matches!(m.as_down(), Some((r, _, _)) if r == *reference));
+            target
+        };
+        // With the monitor gone from `a`, a `'DOWN'` can no longer be sent for it.
+        if let Some(other) = target.as_ref().and_then(resolve) {
+            if let Some(r) = other.lock().rel_mut() {
+                r.monitored_by.remove(reference);
+            }
         }
         target.is_some()
     }
@@ -470,13 +490,18 @@ pub struct ProcessInfo {
 
 /// Resolves when an exit signal dooms the process.
 async fn doomed(process: &Process) -> ExitReason {
-    loop {
-        let notified = process.doom.notified();
+    std::future::poll_fn(|cx| {
         if let Some(reason) = process.doomed() {
-            return reason;
+            return std::task::Poll::Ready(reason);
         }
-        notified.await;
-    }
+        process.doom.register(cx.waker());
+        // Doomed between the check and the registration: the wake may have been missed.
+        match process.doomed() {
+            Some(reason) => std::task::Poll::Ready(reason),
+            None => std::task::Poll::Pending,
+        }
+    })
+    .await
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -1,7 +1,7 @@
 //! Processes against the BEAM's, in one run: each scenario runs in rotp and in `erl` (the
 //! same scenario written in Erlang, compiled) and prints both and the ratio.
 //!
-//! `cargo run --release -p rotp-bench --bin runtime-vs-erl`
+//! `cargo run --release -p rotp-bench --bin runtime-vs-erl [SCENARIO...]`
 //!
 //! Scenarios: messages/s one sender → one receiver; messages/s from 8 senders; ping-pong
 //! round trips/s; spawn + exit/s; GenServer calls/s; bytes per idle process; hops/s around a
@@ -26,12 +26,15 @@ const LAPS: u64 = 100;
 
 const ERLANG: &str = r#"
 -module(rotp_bench).
--export([main/0]).
+-export([main/0, main/1]).
 
-main() ->
-    R = [{one_to_one, one_to_one()}, {many_to_one, many_to_one()}, {ping_pong, ping_pong()},
-         {spawn_exit, spawn_exit()}, {gen_server_calls, calls()}, {idle_bytes, idle()}, {ring, ring()}],
-    [io:format("~p ~p~n", [K, V]) || {K, V} <- R],
+main() -> main([]).
+
+main(Only) ->
+    All = [{one_to_one, fun one_to_one/0}, {many_to_one, fun many_to_one/0},
+           {ping_pong, fun ping_pong/0}, {spawn_exit, fun spawn_exit/0},
+           {gen_server_calls, fun calls/0}, {idle_bytes, fun idle/0}, {ring, fun ring/0}],
+    [io:format("~p ~p~n", [K, F()]) || {K, F} <- All, Only =:= [] orelse lists:member(K, Only)],
     halt().
 
 rate(N, Fun) -> {Us, _} = timer:tc(Fun), N / (Us / 1000000).
@@ -114,7 +117,7 @@ handle_call(N, _From, S) -> {reply, N, S}.
 handle_cast(_, S) -> {noreply, S}.
 "#;
 
-fn erlang_side() -> Result<Vec<(String, f64)>> {
+fn erlang_side(only: &[String]) -> Result<Vec<(String, f64)>> {
     let dir = std::env::temp_dir().join(format!("rotp-runtime-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("rotp_bench.erl"), ERLANG)?;
@@ -128,6 +131,7 @@ fn erlang_side() -> Result<Vec<(String, f64)>> {
     let out = std::process::Command::new("erl")
         .current_dir(&dir)
         .args(["-noshell", "-pa", ".", "-s", "rotp_bench", "main"])
+        .args(only)
         .output()
         .context("erl")?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -208,150 +212,165 @@ fn resident_bytes() -> u64 {
         * 4096
 }
 
-async fn rust_side() -> Vec<(String, f64)> {
+async fn rust_side(only: &[String]) -> Vec<(String, f64)> {
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let rt = Runtime::default();
     let mut out = Vec::new();
 
-    let r = in_process(&rt, |mut ctx| async move {
-        let me = ctx.pid().clone();
-        let started = Instant::now();
-        let s = ctx.spawn(sink(MESSAGES, me));
-        for i in 0..MESSAGES {
-            ctx.send(&s, Term::Integer(i as i64));
-        }
-        ctx.recv().await;
-        rate(MESSAGES, started.elapsed())
-    })
-    .await;
-    out.push(("one_to_one".to_owned(), r));
-
-    let r = in_process(&rt, |mut ctx| async move {
-        let me = ctx.pid().clone();
-        let started = Instant::now();
-        let s = ctx.spawn(sink(MESSAGES, me));
-        for _ in 0..SENDERS {
-            let s = s.clone();
-            ctx.spawn(move |c| async move {
-                for i in 0..MESSAGES / SENDERS {
-                    c.send(&s, Term::Integer(i as i64));
-                }
-                ExitReason::Normal
-            });
-        }
-        ctx.recv().await;
-        rate(MESSAGES, started.elapsed())
-    })
-    .await;
-    out.push(("many_to_one".to_owned(), r));
-
-    let r = in_process(&rt, |mut ctx| async move {
-        let pong = ctx.spawn(|mut c| async move {
-            loop {
-                let m = c.recv().await;
-                match m.as_term() {
-                    Some(Term::Pid(p)) => {
-                        let p = p.clone();
-                        c.send(&p, Term::atom("pong"));
-                    }
-                    _ => return ExitReason::Normal,
-                }
+    if want("one_to_one") {
+        let r = in_process(&rt, |mut ctx| async move {
+            let me = ctx.pid().clone();
+            let started = Instant::now();
+            let s = ctx.spawn(sink(MESSAGES, me));
+            for i in 0..MESSAGES {
+                ctx.send(&s, Term::Integer(i as i64));
             }
-        });
-        let started = Instant::now();
-        for _ in 0..ROUND_TRIPS {
-            ctx.send(&pong, Term::Pid(ctx.pid().clone()));
             ctx.recv().await;
-        }
-        let r = rate(ROUND_TRIPS, started.elapsed());
-        ctx.send(&pong, Term::atom("stop"));
-        r
-    })
-    .await;
-    out.push(("ping_pong".to_owned(), r));
-
-    let r = in_process(&rt, |mut ctx| async move {
-        let me = ctx.pid().clone();
-        let started = Instant::now();
-        for _ in 0..SPAWNS {
-            let me = me.clone();
-            ctx.spawn(move |c| async move {
-                c.send(&me, Term::atom("x"));
-                ExitReason::Normal
-            });
-        }
-        for _ in 0..SPAWNS {
-            ctx.recv().await;
-        }
-        rate(SPAWNS, started.elapsed())
-    })
-    .await;
-    out.push(("spawn_exit".to_owned(), r));
-
-    let r = in_process(&rt, |mut ctx| async move {
-        let server = otp::gen_server::start(&mut ctx, Echo, (), None)
-            .await
-            .ok()
-            .flatten()
-            .expect("server");
-        let started = Instant::now();
-        for n in 0..CALLS {
-            let got: u64 =
-                otp::gen_server::call(&mut ctx, &server, n, Duration::from_secs(5)).await;
-            debug_assert_eq!(got, n);
-        }
-        rate(CALLS, started.elapsed())
-    })
-    .await;
-    out.push(("gen_server_calls".to_owned(), r));
-
-    let before = resident_bytes();
-    let mut idle = Vec::with_capacity(IDLE as usize);
-    for _ in 0..IDLE {
-        idle.push(rt.spawn(|mut ctx| async move {
-            ctx.recv().await;
-            ExitReason::Normal
-        }));
+            rate(MESSAGES, started.elapsed())
+        })
+        .await;
+        out.push(("one_to_one".to_owned(), r));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let per_process = resident_bytes().saturating_sub(before) as f64 / IDLE as f64;
-    for pid in &idle {
-        rt.send(pid, Message::Term(Term::atom("stop")));
-    }
-    out.push(("idle_bytes".to_owned(), per_process));
 
-    let r = in_process(&rt, |mut ctx| async move {
-        let me = ctx.pid().clone();
-        let mut next = me.clone();
-        for _ in 1..RING {
-            let to = next.clone();
-            next = ctx.spawn(move |mut c| async move {
+    if want("many_to_one") {
+        let r = in_process(&rt, |mut ctx| async move {
+            let me = ctx.pid().clone();
+            let started = Instant::now();
+            let s = ctx.spawn(sink(MESSAGES, me));
+            for _ in 0..SENDERS {
+                let s = s.clone();
+                ctx.spawn(move |c| async move {
+                    for i in 0..MESSAGES / SENDERS {
+                        c.send(&s, Term::Integer(i as i64));
+                    }
+                    ExitReason::Normal
+                });
+            }
+            ctx.recv().await;
+            rate(MESSAGES, started.elapsed())
+        })
+        .await;
+        out.push(("many_to_one".to_owned(), r));
+    }
+
+    if want("ping_pong") {
+        let r = in_process(&rt, |mut ctx| async move {
+            let pong = ctx.spawn(|mut c| async move {
                 loop {
                     let m = c.recv().await;
-                    let Some(Term::Integer(n)) = m.as_term().cloned() else {
-                        return ExitReason::Normal;
-                    };
-                    c.send(&to, Term::Integer(n - 1));
-                    if n <= 0 {
-                        return ExitReason::Normal;
+                    match m.as_term() {
+                        Some(Term::Pid(p)) => {
+                            let p = p.clone();
+                            c.send(&p, Term::atom("pong"));
+                        }
+                        _ => return ExitReason::Normal,
                     }
                 }
             });
-        }
-        let first = next;
-        let hops = (RING * LAPS) as i64;
-        let started = Instant::now();
-        ctx.send(&first, Term::Integer(hops));
-        loop {
-            let m = ctx.recv().await;
-            match m.as_term() {
-                Some(Term::Integer(n)) if *n > 0 => ctx.send(&first, Term::Integer(n - 1)),
-                _ => break,
+            let started = Instant::now();
+            for _ in 0..ROUND_TRIPS {
+                ctx.send(&pong, Term::Pid(ctx.pid().clone()));
+                ctx.recv().await;
             }
+            let r = rate(ROUND_TRIPS, started.elapsed());
+            ctx.send(&pong, Term::atom("stop"));
+            r
+        })
+        .await;
+        out.push(("ping_pong".to_owned(), r));
+    }
+
+    if want("spawn_exit") {
+        let r = in_process(&rt, |mut ctx| async move {
+            let me = ctx.pid().clone();
+            let started = Instant::now();
+            for _ in 0..SPAWNS {
+                let me = me.clone();
+                ctx.spawn(move |c| async move {
+                    c.send(&me, Term::atom("x"));
+                    ExitReason::Normal
+                });
+            }
+            for _ in 0..SPAWNS {
+                ctx.recv().await;
+            }
+            rate(SPAWNS, started.elapsed())
+        })
+        .await;
+        out.push(("spawn_exit".to_owned(), r));
+    }
+
+    if want("gen_server_calls") {
+        let r = in_process(&rt, |mut ctx| async move {
+            let server = otp::gen_server::start(&mut ctx, Echo, (), None)
+                .await
+                .ok()
+                .flatten()
+                .expect("server");
+            let started = Instant::now();
+            for n in 0..CALLS {
+                let got: u64 =
+                    otp::gen_server::call(&mut ctx, &server, n, Duration::from_secs(5)).await;
+                debug_assert_eq!(got, n);
+            }
+            rate(CALLS, started.elapsed())
+        })
+        .await;
+        out.push(("gen_server_calls".to_owned(), r));
+    }
+
+    if want("idle_bytes") {
+        let before = resident_bytes();
+        let mut idle = Vec::with_capacity(IDLE as usize);
+        for _ in 0..IDLE {
+            idle.push(rt.spawn(|mut ctx| async move {
+                ctx.recv().await;
+                ExitReason::Normal
+            }));
         }
-        rate(RING * LAPS, started.elapsed())
-    })
-    .await;
-    out.push(("ring".to_owned(), r));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let per_process = resident_bytes().saturating_sub(before) as f64 / IDLE as f64;
+        for pid in &idle {
+            rt.send(pid, Message::Term(Term::atom("stop")));
+        }
+        out.push(("idle_bytes".to_owned(), per_process));
+    }
+
+    if want("ring") {
+        let r = in_process(&rt, |mut ctx| async move {
+            let me = ctx.pid().clone();
+            let mut next = me.clone();
+            for _ in 1..RING {
+                let to = next.clone();
+                next = ctx.spawn(move |mut c| async move {
+                    loop {
+                        let m = c.recv().await;
+                        let Some(Term::Integer(n)) = m.as_term().cloned() else {
+                            return ExitReason::Normal;
+                        };
+                        c.send(&to, Term::Integer(n - 1));
+                        if n <= 0 {
+                            return ExitReason::Normal;
+                        }
+                    }
+                });
+            }
+            let first = next;
+            let hops = (RING * LAPS) as i64;
+            let started = Instant::now();
+            ctx.send(&first, Term::Integer(hops));
+            loop {
+                let m = ctx.recv().await;
+                match m.as_term() {
+                    Some(Term::Integer(n)) if *n > 0 => ctx.send(&first, Term::Integer(n - 1)),
+                    _ => break,
+                }
+            }
+            rate(RING * LAPS, started.elapsed())
+        })
+        .await;
+        out.push(("ring".to_owned(), r));
+    }
     out
 }
 
@@ -359,8 +378,10 @@ fn main() -> Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let ours = tokio.block_on(rust_side());
-    let theirs = erlang_side()?;
+    // Scenario names on the command line run only those.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let ours = tokio.block_on(rust_side(&only));
+    let theirs = erlang_side(&only)?;
     println!(
         "processes: rotp (tokio, {} workers) and erl, same scenarios, one run",
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -234,8 +234,9 @@ impl Supervisor {
                 Ok(Some(sup.spawn_link(move |child| run(owner, child, work))))
             })
         })
+        // Elixir's Task.Supervisor default: asked to stop with `shutdown`, killed after 5 s.
         .restart(Restart::Temporary)
-        .shutdown(Shutdown::BrutalKill);
+        .shutdown(Shutdown::Timeout(Duration::from_secs(5)));
         match dynamic_supervisor::request(ctx, supervisor, Request::StartChild(spec)).await {
             Response::Ok(Some(pid)) => {
                 let reference = ctx.monitor(&pid);

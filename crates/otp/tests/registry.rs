@@ -153,3 +153,50 @@ async fn servers_can_be_named_via_a_registry() {
         ])))
     );
 }
+
+/// Many processes registering, looking up and dying at once across partitions: every key is
+/// taken by exactly one of its contenders, every entry is seen by lookups while its owner
+/// lives, and all of them are gone when the owners are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_under_load_keep_keys_unique_and_clean_up() {
+    let rt = Runtime::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (keys, contenders) = (500i64, 4);
+    rt.spawn(move |mut ctx| async move {
+        let registry = Registry::start_link(&mut ctx, Keys::Unique, 8);
+        let (won_tx, mut won) = mpsc::unbounded_channel();
+        let mut owners = Vec::new();
+        for key in 0..keys {
+            for _ in 0..contenders {
+                let (r, won_tx) = (registry.clone(), won_tx.clone());
+                owners.push(ctx.spawn(move |mut c| async move {
+                    let ok = r
+                        .register(&c, &Term::Integer(key), Term::Integer(key))
+                        .is_ok();
+                    let _ = won_tx.send((key, ok));
+                    c.recv().await;
+                    ExitReason::Normal
+                }));
+            }
+        }
+        let mut winners = vec![0; keys as usize];
+        for _ in 0..keys * contenders {
+            let (key, ok) = won.recv().await.unwrap();
+            winners[key as usize] += usize::from(ok);
+        }
+        let seen = (0..keys)
+            .filter(|k| registry.lookup(&Term::Integer(*k)).len() == 1)
+            .count();
+        let _ = tx.send((winners, seen, registry.count(), registry.clone(), owners));
+        ctx.receive(|_| false).await;
+        ExitReason::Normal
+    });
+    let (winners, seen, count, registry, owners) = rx.recv().await.unwrap();
+    assert!(winners.iter().all(|&w| w == 1), "{winners:?}");
+    assert_eq!(seen, keys as usize);
+    assert_eq!(count, keys as usize);
+    for pid in &owners {
+        rt.send(pid, Term::atom("stop"));
+    }
+    eventually(|| registry.count() == 0).await;
+}

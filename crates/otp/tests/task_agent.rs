@@ -205,3 +205,69 @@ async fn tasks_that_finish_at_once_do_not_take_the_caller_down() {
         Some((0..500).sum::<i32>())
     );
 }
+
+/// `Task.async` links the task to its caller: a caller that crashes takes its task with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_dies_with_a_caller_that_crashes() {
+    let rt = Runtime::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    rt.spawn(move |mut ctx| async move {
+        let (ttx, mut trx) = mpsc::unbounded_channel();
+        let (caller, _) = ctx.spawn_monitor(move |mut c| async move {
+            let t = task::spawn(&mut c, |mut tc| async move {
+                tc.receive(|_| false).await;
+                1
+            });
+            let _ = ttx.send(t.pid.clone());
+            c.recv().await;
+            ExitReason::atom("caller_crashed")
+        });
+        let task_pid = trx.recv().await.unwrap();
+        let watch = ctx.monitor(&task_pid);
+        ctx.send(&caller, Term::atom("crash"));
+        let down = ctx
+            .receive(|m| m.as_down().is_some_and(|(r, _, _)| r == watch))
+            .await;
+        let _ = tx.send(down.as_down().map(|(_, _, reason)| reason));
+        ExitReason::Normal
+    });
+    assert_eq!(
+        rx.recv().await.unwrap(),
+        Some(ExitReason::atom("caller_crashed"))
+    );
+}
+
+/// A Task.Supervisor that shuts down stops its running tasks with `shutdown` (Elixir's
+/// default child shutdown for tasks: `shutdown`, then `kill` after 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_supervisor_shutting_down_stops_its_tasks_with_shutdown() {
+    let rt = Runtime::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    rt.spawn(move |mut ctx| async move {
+        let (ttx, mut trx) = mpsc::unbounded_channel();
+        let (parent, _) = ctx.spawn_monitor(move |mut p| async move {
+            let sup = task::Supervisor::start_link(&mut p).await.unwrap().unwrap();
+            let t = task::Supervisor::async_nolink(&mut p, &sup, |mut tc| async move {
+                tc.receive(|_| false).await;
+                1
+            })
+            .await
+            .unwrap();
+            let _ = ttx.send(t.pid.clone());
+            p.recv().await;
+            // The supervisor's parent ends: the supervisor shuts its children down.
+            ExitReason::Shutdown
+        });
+        let task_pid = trx.recv().await.unwrap();
+        let watch = ctx.monitor(&task_pid);
+        ctx.send(&parent, Term::atom("stop"));
+        let down = ctx
+            .receive_timeout(Duration::from_secs(3), |m| {
+                m.as_down().is_some_and(|(r, _, _)| r == watch)
+            })
+            .await;
+        let _ = tx.send(down.and_then(|d| d.as_down().map(|(_, _, reason)| reason)));
+        ExitReason::Normal
+    });
+    assert_eq!(rx.recv().await.unwrap(), Some(ExitReason::Shutdown));
+}

@@ -250,3 +250,44 @@ async fn spawn_link_and_spawn_monitor_never_miss_a_child_that_ends_at_once() {
         .expect("no exit or DOWN was lost")
         .unwrap();
 }
+
+/// `unlink/1` racing the linked process's exit (erlang:unlink/1 docs): once `unlink` has
+/// returned the link has no effect on the caller, even when the other side was dying at that
+/// very moment; before it returns, the exit may or may not have come through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlink_racing_an_exit_never_kills_after_it_returns() {
+    let rt = Runtime::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let rounds = 300;
+    for _ in 0..rounds {
+        let tx = tx.clone();
+        rt.spawn(move |mut ctx| async move {
+            let child = ctx.spawn_link(|mut c| async move {
+                c.recv().await;
+                ExitReason::atom("boom")
+            });
+            // The child dies on the other scheduler while we unlink.
+            ctx.send(&child, Term::atom("die"));
+            ctx.unlink(&child);
+            // Still alive here: from now on nothing from the link may end us.
+            let _ = tx.send(ctx.pid().clone());
+            ctx.receive_timeout(Duration::from_millis(30), |_| false)
+                .await;
+            let _ = tx.send(ctx.pid().clone());
+            ExitReason::Normal
+        });
+    }
+    drop(tx);
+    let mut unlinked = std::collections::HashMap::<etf::Pid, u32>::new();
+    while let Some(pid) = rx.recv().await {
+        *unlinked.entry(pid).or_default() += 1;
+    }
+    // A process that got past unlink always lives to report a second time.
+    assert!(!unlinked.is_empty());
+    assert!(
+        unlinked.values().all(|&n| n == 2),
+        "{} of {} processes died after unlink returned",
+        unlinked.values().filter(|&&n| n != 2).count(),
+        unlinked.len()
+    );
+}

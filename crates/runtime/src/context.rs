@@ -2,6 +2,7 @@
 //! BIFs that act on the calling process (`link/1`, `monitor/2`, `process_flag(trap_exit, _)`,
 //! `register/2`, `exit/2`, `spawn_link/1`…).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -21,6 +22,9 @@ pub struct Context {
     /// The process last sent to: sending to it again skips the process table (pids are never
     /// reused, and a dead process drops what it is sent, so the cached handle stays correct).
     last_sent: std::cell::RefCell<Option<Arc<Process>>>,
+    /// Messages taken from the shared queue and not yet received: only this process touches
+    /// them, so they are scanned without the lock (see [`Context::receive`]).
+    inbox: VecDeque<Message>,
 }
 
 impl Context {
@@ -29,6 +33,7 @@ impl Context {
             runtime,
             me,
             last_sent: std::cell::RefCell::new(None),
+            inbox: VecDeque::new(),
         }
     }
 
@@ -75,33 +80,47 @@ impl Context {
     /// Takes the first message in the queue that `matches` accepts, leaving the others in their
     /// order; waits for one if none does (`receive ... end`). While it waits, only messages that
     /// arrive later are tested: the ones already rejected stay rejected.
+    ///
+    /// Like the BEAM's outer and inner signal queues: senders append to the shared queue under
+    /// the process lock; the receiver moves everything queued into its own inbox in one go and
+    /// scans that without the lock, so a busy receiver takes the lock once per batch, not once
+    /// per message.
     pub async fn receive(&mut self, mut matches: impl FnMut(&Message) -> bool) -> Message {
         let me = &*self.me;
+        let inbox = &mut self.inbox;
         let mut scanned = 0;
         // Clears the waiting status if the receive is dropped while waiting (a timeout, the
         // process being killed).
         let guard = WaitingGuard(me);
-        let message = std::future::poll_fn(|cx| {
-            let mut state = me.lock();
-            let start = scanned.min(state.queue.len());
-            if let Some(offset) = state.queue.iter().skip(start).position(&mut matches) {
-                if let Some(message) = state.queue.remove(start + offset) {
-                    state.work += 1;
-                    state.waiting = false;
+        let message = std::future::poll_fn(|cx| loop {
+            if let Some(offset) = inbox.iter().skip(scanned).position(&mut matches) {
+                if let Some(message) = inbox.remove(scanned + offset) {
+                    me.took_message(inbox.len());
                     return Poll::Ready(message);
                 }
             }
-            scanned = state.queue.len();
-            // From here on senders wake us (they skip the wake-up while we are not waiting).
-            state.waiting = true;
-            match &mut state.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
+            scanned = inbox.len();
+            let mut state = me.lock();
+            if state.queue.is_empty() {
+                // From here on senders wake us (they skip the wake-up while we are not waiting).
+                state.waiting = true;
+                match &mut state.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
             }
-            Poll::Pending
+            state.waiting = false;
+            if inbox.is_empty() {
+                std::mem::swap(inbox, &mut state.queue);
+            } else {
+                inbox.append(&mut state.queue);
+            }
+            // Under the lock, so `process_info` sees the messages in one place or the other.
+            me.set_inbox_len(inbox.len());
         })
         .await;
-        // Not waiting any more: cleared above under the lock already taken.
+        // Not waiting any more: cleared under the lock when the last batch was taken.
         std::mem::forget(guard);
         message
     }
@@ -150,7 +169,12 @@ impl Context {
     }
 
     /// `demonitor(Ref, [flush])` when `flush`, else `demonitor(Ref)`; whether the monitor was on.
-    pub fn demonitor(&self, reference: &Reference, flush: bool) -> bool {
+    pub fn demonitor(&mut self, reference: &Reference, flush: bool) -> bool {
+        if flush {
+            self.inbox
+                .retain(|m| !matches!(m.as_down(), Some((r, _, _)) if r == *reference));
+            self.me.set_inbox_len(self.inbox.len());
+        }
         self.runtime
             .demonitor(&self.me, reference, flush, |pid| self.handle(pid))
     }

@@ -4,7 +4,7 @@
 //! from the same sender can never overtake each other.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -24,6 +24,10 @@ pub(crate) struct Process {
     doomed_flag: AtomicBool,
     /// The process's task, woken when an exit signal kills it.
     pub(crate) doom: AtomicWaker,
+    /// Messages in the receiver's own inbox (`Context`), for `message_queue_len`.
+    inbox_len: AtomicUsize,
+    /// Messages taken and signals handled: a reductions-like counter.
+    work: AtomicU64,
 }
 
 pub(crate) struct State {
@@ -35,8 +39,6 @@ pub(crate) struct State {
     pub(crate) doomed: Option<Box<ExitReason>>,
     pub(crate) alive: bool,
     pub(crate) name: Option<Atom>,
-    /// Work done, in messages taken and signals handled: a reductions-like counter.
-    pub(crate) work: u64,
     /// Waiting in a receive, with `waker` to wake it: senders wake it once and clear this, so
     /// a burst of messages costs one wake-up.
     pub(crate) waiting: bool,
@@ -113,7 +115,6 @@ impl Process {
                 doomed: None,
                 alive: true,
                 name: None,
-                work: 0,
                 waiting: false,
                 waker: None,
                 initial_call: "",
@@ -122,6 +123,8 @@ impl Process {
             }),
             doomed_flag: AtomicBool::new(false),
             doom: AtomicWaker::new(),
+            inbox_len: AtomicUsize::new(0),
+            work: AtomicU64::new(0),
         }
     }
 
@@ -155,7 +158,7 @@ impl Process {
             // Unlinked before the signal arrived: it no longer applies.
             return ExitOutcome::Ignored;
         }
-        state.work += 1;
+        self.work.fetch_add(1, Ordering::Relaxed);
         let mut waker = None;
         let outcome = if *reason == ExitReason::Kill && !link {
             state.doomed = Some(Box::new(ExitReason::Killed));
@@ -180,6 +183,27 @@ impl Process {
             self.doom.wake();
         }
         outcome
+    }
+
+    /// The receiver took a message; `inbox_len` are left in its inbox.
+    pub(crate) fn took_message(&self, inbox_len: usize) {
+        self.work.fetch_add(1, Ordering::Relaxed);
+        self.set_inbox_len(inbox_len);
+    }
+
+    /// How many messages the receiver holds in its inbox.
+    pub(crate) fn set_inbox_len(&self, inbox_len: usize) {
+        self.inbox_len.store(inbox_len, Ordering::Relaxed);
+    }
+
+    /// Messages queued but not yet received, in the shared queue and the receiver's inbox.
+    pub(crate) fn message_queue_len(&self, state: &State) -> usize {
+        state.queue.len() + self.inbox_len.load(Ordering::Relaxed)
+    }
+
+    /// The reductions-like work counter.
+    pub(crate) fn work(&self) -> u64 {
+        self.work.load(Ordering::Relaxed)
     }
 
     /// The reason an exit signal doomed this process with, if one did (checked without the

@@ -153,13 +153,13 @@ impl Runtime {
             } else {
                 Status::Runnable
             },
-            message_queue_len: state.queue.len(),
+            message_queue_len: process.message_queue_len(&state),
             memory: std::mem::size_of::<Process>()
                 + state.body_size
                 + queue_bytes
                 + sets
                 + TASK_OVERHEAD,
-            reductions: state.work,
+            reductions: process.work(),
             links: relations.map_or_else(Vec::new, |r| r.links.iter().cloned().collect()),
             monitors: relations.map_or_else(Vec::new, |r| r.monitors.values().cloned().collect()),
             monitored_by: relations

@@ -1,0 +1,350 @@
+//! Distribution packets after the handshake: a 4-byte length, then a message (a zero length is
+//! a tick). A message is a distribution header (`131, 68`), or the first (`131, 69`) or a later
+//! (`131, 70`) fragment of a large one, or — when the peer did not ask for
+//! `DIST_HDR_ATOM_CACHE` — the old pass-through form (`112`) (erl_ext_dist, "Distribution
+//! Header"; erl_dist_protocol, "Protocol between Connected Nodes").
+
+use std::collections::HashMap;
+
+use etf::{Atom, Decoder, EncodeOptions, Term};
+
+use crate::control::ControlMessage;
+use crate::flags::DistFlags;
+use crate::header::{read_atom_refs, AtomCache};
+use crate::DistError;
+
+/// A message between two nodes: a control message and, for some, a payload term.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DistMessage {
+    /// The control message.
+    pub control: ControlMessage,
+    /// The message sent, exit reason or argument list that follows it.
+    pub payload: Option<Term>,
+}
+
+/// What one packet read from the peer amounts to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    /// A tick (an empty packet): the peer is alive.
+    Tick,
+    /// A fragment of a message still being reassembled.
+    Partial,
+    /// A whole message.
+    Message(DistMessage),
+}
+
+/// The next packet in `buffer`: its length and body, or `None` if it has not fully arrived.
+/// Bodies over `max` bytes are refused before they are buffered.
+pub fn split_packet(buffer: &[u8], max: usize) -> Result<Option<(usize, &[u8])>, DistError> {
+    let Some(len) = buffer.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if len > max {
+        return Err(DistError::TooLarge { size: len, max });
+    }
+    Ok(buffer.get(4..4 + len).map(|body| (4 + len, body)))
+}
+
+/// A fragmented message being put back together.
+struct Partial {
+    /// The fragment id the next fragment must carry (they count down to 1).
+    next: u64,
+    atoms: Vec<Option<Atom>>,
+    data: Vec<u8>,
+}
+
+/// Decodes the packets one connection receives: its atom cache and unfinished fragments.
+pub struct Reader {
+    cache: AtomCache,
+    partial: HashMap<u64, Partial>,
+    max_message: usize,
+}
+
+/// The largest message a [`Reader`] reassembles by default: 1 GiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
+
+/// At most this many fragmented messages may be in flight at once on one connection.
+const MAX_PARTIAL: usize = 4096;
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader::new(DEFAULT_MAX_MESSAGE)
+    }
+}
+
+impl Reader {
+    /// A reader that refuses messages over `max_message` bytes.
+    pub fn new(max_message: usize) -> Reader {
+        Reader {
+            cache: AtomCache::default(),
+            partial: HashMap::new(),
+            max_message,
+        }
+    }
+
+    /// The largest message this reader accepts.
+    pub fn max_message(&self) -> usize {
+        self.max_message
+    }
+
+    /// Reads one packet body (without its length).
+    pub fn packet(&mut self, body: &[u8]) -> Result<Incoming, DistError> {
+        match body {
+            [] => Ok(Incoming::Tick),
+            [112, rest @ ..] => pass_through(rest).map(Incoming::Message),
+            [131, 68, ..] => {
+                let (atoms, at) = read_atom_refs(body, 2, &mut self.cache)?;
+                decode_message(&body[at..], &atoms).map(Incoming::Message)
+            }
+            [131, 69, ..] => {
+                let (sequence, fragment) = fragment_ids(body)?;
+                let (atoms, at) = read_atom_refs(body, 18, &mut self.cache)?;
+                if fragment == 0 {
+                    return Err(DistError::Malformed("fragment id 0"));
+                }
+                if fragment == 1 {
+                    return decode_message(&body[at..], &atoms).map(Incoming::Message);
+                }
+                if self.partial.len() >= MAX_PARTIAL {
+                    return Err(DistError::Malformed("too many fragmented messages at once"));
+                }
+                self.partial.insert(
+                    sequence,
+                    Partial {
+                        next: fragment - 1,
+                        atoms,
+                        data: body[at..].to_vec(),
+                    },
+                );
+                Ok(Incoming::Partial)
+            }
+            [131, 70, ..] => {
+                let (sequence, fragment) = fragment_ids(body)?;
+                let Some(partial) = self.partial.get_mut(&sequence) else {
+                    return Err(DistError::Malformed("fragment of an unknown message"));
+                };
+                if fragment != partial.next {
+                    return Err(DistError::Malformed("fragment out of order"));
+                }
+                if partial.data.len() + body.len() - 18 > self.max_message {
+                    return Err(DistError::TooLarge {
+                        size: partial.data.len() + body.len() - 18,
+                        max: self.max_message,
+                    });
+                }
+                partial.data.extend_from_slice(&body[18..]);
+                partial.next -= 1;
+                if fragment > 1 {
+                    return Ok(Incoming::Partial);
+                }
+                let partial = self
+                    .partial
+                    .remove(&sequence)
+                    .ok_or(DistError::Malformed("fragment of an unknown message"))?;
+                decode_message(&partial.data, &partial.atoms).map(Incoming::Message)
+            }
+            _ => Err(DistError::Malformed("not a distribution message")),
+        }
+    }
+}
+
+fn fragment_ids(body: &[u8]) -> Result<(u64, u64), DistError> {
+    let ids = body
+        .get(2..18)
+        .ok_or(DistError::Malformed("fragment header truncated"))?;
+    let mut sequence = [0u8; 8];
+    let mut fragment = [0u8; 8];
+    sequence.copy_from_slice(&ids[..8]);
+    fragment.copy_from_slice(&ids[8..]);
+    Ok((u64::from_be_bytes(sequence), u64::from_be_bytes(fragment)))
+}
+
+/// The control message and payload after a header, decoded with the header's atoms.
+fn decode_message(bytes: &[u8], atoms: &[Option<Atom>]) -> Result<DistMessage, DistError> {
+    let mut decoder = Decoder::new(bytes).with_atom_cache(atoms);
+    let control = ControlMessage::from_term(&decoder.term()?)?;
+    let payload = if control.has_payload() {
+        Some(decoder.term()?)
+    } else {
+        None
+    };
+    if !decoder.remaining().is_empty() {
+        return Err(DistError::Malformed("bytes after the message"));
+    }
+    Ok(DistMessage { control, payload })
+}
+
+/// The pass-through form: each term with its own version byte.
+fn pass_through(bytes: &[u8]) -> Result<DistMessage, DistError> {
+    let options = etf::DecodeOptions::default();
+    let (control, used) = etf::decode_prefix(bytes, &options)?;
+    let control = ControlMessage::from_term(&control)?;
+    let rest = &bytes[used..];
+    let payload = if control.has_payload() {
+        Some(etf::decode_with(rest, &options)?)
+    } else if rest.is_empty() {
+        None
+    } else {
+        return Err(DistError::Malformed("bytes after the message"));
+    };
+    Ok(DistMessage { control, payload })
+}
+
+/// Encodes the packets one connection sends.
+pub struct Writer {
+    flags: DistFlags,
+    fragment_size: usize,
+    next_sequence: u64,
+    options: EncodeOptions,
+}
+
+/// Messages with bodies over this many bytes are sent in fragments of this size, as erts does
+/// (`ERTS_DIST_FRAGMENT_SIZE`, 64 KiB).
+pub const FRAGMENT_SIZE: usize = 64 * 1024;
+
+/// A tick: an empty packet.
+pub const TICK: [u8; 4] = [0; 4];
+
+impl Writer {
+    /// A writer for a connection that agreed on `flags`.
+    pub fn new(flags: DistFlags) -> Writer {
+        Writer {
+            flags,
+            fragment_size: FRAGMENT_SIZE,
+            next_sequence: 1,
+            options: EncodeOptions::minor_version_2(),
+        }
+    }
+
+    /// Sets the fragment size (tests use small ones).
+    pub fn with_fragment_size(mut self, size: usize) -> Writer {
+        self.fragment_size = size.max(1);
+        self
+    }
+
+    /// Appends the packets (each with its 4-byte length) carrying `control` and `payload` to
+    /// `out`: fragmented when the peer takes fragments and the message is large.
+    pub fn write(
+        &mut self,
+        control: &ControlMessage,
+        payload: Option<&Term>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DistError> {
+        if !self.flags.contains(DistFlags::DIST_HDR_ATOM_CACHE) {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 112, 131]);
+            etf::encode_into(&control.to_term(), out, &self.options)?;
+            if let Some(payload) = payload {
+                out.push(131);
+                etf::encode_into(payload, out, &self.options)?;
+            }
+            return finish_length(out, start);
+        }
+        let mut body = Vec::new();
+        etf::encode_into(&control.to_term(), &mut body, &self.options)?;
+        if let Some(payload) = payload {
+            etf::encode_into(payload, &mut body, &self.options)?;
+        }
+        if body.len() <= self.fragment_size || !self.flags.contains(DistFlags::FRAGMENTS) {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 131, 68, 0]);
+            out.extend_from_slice(&body);
+            return finish_length(out, start);
+        }
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let chunks = body.chunks(self.fragment_size);
+        let mut fragment = chunks.len() as u64;
+        for (i, chunk) in chunks.enumerate() {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 131, if i == 0 { 69 } else { 70 }]);
+            out.extend_from_slice(&sequence.to_be_bytes());
+            out.extend_from_slice(&fragment.to_be_bytes());
+            if i == 0 {
+                out.push(0); // no atom cache references
+            }
+            out.extend_from_slice(chunk);
+            finish_length(out, start)?;
+            fragment -= 1;
+        }
+        Ok(())
+    }
+}
+
+/// Fills in the 4-byte length of the packet that starts at `start`.
+fn finish_length(out: &mut [u8], start: usize) -> Result<(), DistError> {
+    let len = out.len() - start - 4;
+    let len32 = u32::try_from(len).map_err(|_| DistError::TooLarge {
+        size: len,
+        max: u32::MAX as usize,
+    })?;
+    out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid(n: u32) -> etf::Pid {
+        etf::Pid {
+            node: Atom::from("a@h"),
+            id: n,
+            serial: 0,
+            creation: 3,
+        }
+    }
+
+    fn read_all(reader: &mut Reader, mut bytes: &[u8]) -> Vec<Incoming> {
+        let mut out = Vec::new();
+        while let Some((used, body)) = split_packet(bytes, usize::MAX).unwrap() {
+            out.push(reader.packet(body).unwrap());
+            bytes = &bytes[used..];
+        }
+        assert!(bytes.is_empty());
+        out
+    }
+
+    #[test]
+    fn messages_round_trip_whole_and_in_fragments() {
+        let control = ControlMessage::RegSend {
+            from: pid(1),
+            to: Atom::from("rex"),
+            token: None,
+        };
+        let payload = Term::Binary(vec![7; 10_000]);
+        for (flags, fragment, packets) in [
+            (DistFlags::DEFAULT, FRAGMENT_SIZE, 1),
+            (DistFlags::DEFAULT, 1000, 11),
+            (DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0), 1000, 1),
+        ] {
+            let mut out = Vec::new();
+            let mut writer = Writer::new(flags).with_fragment_size(fragment);
+            writer.write(&control, Some(&payload), &mut out).unwrap();
+            let got = read_all(&mut Reader::default(), &out);
+            assert_eq!(got.len(), packets);
+            assert_eq!(
+                got.last(),
+                Some(&Incoming::Message(DistMessage {
+                    control: control.clone(),
+                    payload: Some(payload.clone())
+                }))
+            );
+        }
+    }
+
+    #[test]
+    fn bad_packets_are_errors_not_panics() {
+        let mut reader = Reader::default();
+        let unknown_fragment = [131u8, 70, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        for body in [&[131u8, 68][..], &[131, 69, 0], &unknown_fragment, &[9, 9], &[112, 131, 97]] {
+            assert!(reader.packet(body).is_err(), "{body:?}");
+        }
+        assert_eq!(reader.packet(&[]).unwrap(), Incoming::Tick);
+        assert!(matches!(
+            split_packet(&[0xff, 0, 0, 0], 1000),
+            Err(DistError::TooLarge { .. })
+        ));
+    }
+}

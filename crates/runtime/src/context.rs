@@ -69,7 +69,28 @@ impl Context {
         drop(last);
         if let Some(process) = self.handle(to) {
             process.deliver(message.into());
+        } else {
+            self.runtime.send(to, message);
         }
+    }
+
+    /// `{Name, Node} ! Msg`: to a name on any node (this one included); to a name nobody has
+    /// on this node, `badarg`; to another node, sent if the node can be reached.
+    pub fn send_to_name(
+        &self,
+        name: &Atom,
+        node: &Atom,
+        message: impl Into<Message>,
+    ) -> Result<(), BadArg> {
+        if node == self.runtime.node() {
+            return self.runtime.send_named(name, message);
+        }
+        if let (Some(remote), Message::Term(term)) =
+            (self.runtime.remote_for_node(node), message.into())
+        {
+            remote.send_named(&self.me.pid, node, name, term);
+        }
+        Ok(())
     }
 
     /// `Name ! Msg`: `badarg` if nobody has the name.

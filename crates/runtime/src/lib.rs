@@ -25,10 +25,12 @@ mod context;
 mod exit;
 mod message;
 mod process;
+mod remote;
 mod runtime;
 mod timer;
 
 pub use context::{blocking, Context};
 pub use exit::ExitReason;
 pub use message::Message;
+pub use remote::Remote;
 pub use runtime::{BadArg, ProcessInfo, Runtime, Status, NONODE};

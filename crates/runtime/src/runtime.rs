@@ -14,6 +14,7 @@ use crate::context::Context;
 use crate::exit::ExitReason;
 use crate::message::Message;
 use crate::process::{ExitOutcome, Process};
+use crate::remote::Remote;
 use crate::timer::TimerKeeper;
 
 /// The name a node has before it is distributed.
@@ -46,7 +47,7 @@ pub struct Runtime {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     node: Atom,
     creation: u32,
     next_pid: AtomicU64,
@@ -54,6 +55,8 @@ struct Inner {
     table: RwLock<FxHashMap<(u32, u32), Arc<Process>>>,
     names: Mutex<FxHashMap<Atom, Pid>>,
     timers: Arc<TimerKeeper>,
+    /// The node layer, for processes on other nodes.
+    pub(crate) remote: std::sync::OnceLock<Arc<dyn Remote>>,
 }
 
 impl Default for Runtime {
@@ -75,6 +78,7 @@ impl Runtime {
                 table: RwLock::new(FxHashMap::default()),
                 names: Mutex::new(FxHashMap::default()),
                 timers: Arc::default(),
+                remote: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -82,6 +86,15 @@ impl Runtime {
     /// The node name pids and references carry.
     pub fn node(&self) -> &Atom {
         &self.inner.node
+    }
+
+    /// The node's creation (its incarnation), in every pid and reference it makes.
+    pub fn creation(&self) -> u32 {
+        self.inner.creation
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     fn table(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<(u32, u32), Arc<Process>>> {
@@ -178,6 +191,12 @@ impl Runtime {
     pub fn send(&self, to: &Pid, message: impl Into<Message>) {
         if let Some(process) = self.lookup(to) {
             process.deliver(message.into());
+        } else if let Some(remote) = self.remote_for(to) {
+            // Only terms can leave the node; a Rust value sent to another node is dropped, as a
+            // message to a process that cannot receive it.
+            if let Message::Term(term) = message.into() {
+                remote.send(to, term);
+            }
         }
     }
 
@@ -320,6 +339,10 @@ impl Runtime {
             }
         }
         for (reference, target) in watching {
+            if let Some(remote) = self.remote_for(&target) {
+                remote.demonitor(&pid, &target, &reference);
+                continue;
+            }
             if let Some(target) = self.lookup(&target) {
                 if let Some(r) = target.lock().rel_mut() {
                     r.monitored_by.remove(&reference);
@@ -327,11 +350,19 @@ impl Runtime {
             }
         }
         for linked in links {
+            if let Some(remote) = self.remote_for(&linked) {
+                remote.exit_linked(&pid, &linked, &reason);
+                continue;
+            }
             if let Some(process) = self.lookup(&linked) {
                 process.exit_signal(&pid, &reason, true);
             }
         }
         for (reference, watcher) in watchers {
+            if let Some(remote) = self.remote_for(&watcher) {
+                remote.down(&pid, &watcher, &reference, &reason);
+                continue;
+            }
             if let Some(watcher) = self.lookup(&watcher) {
                 let mut state = watcher.lock();
                 if state
@@ -354,6 +385,12 @@ impl Runtime {
         if *b == a.pid {
             return;
         }
+        if let Some(remote) = self.remote_for(b) {
+            if a.lock().rel().links.insert(b.clone()) {
+                remote.link(&a.pid, b);
+            }
+            return;
+        }
         let linked = other.is_some_and(|other| {
             let mut state = other.lock();
             if state.alive {
@@ -370,8 +407,12 @@ impl Runtime {
 
     /// Removes the link between `a` and `b`, both sides (`unlink/1`).
     pub(crate) fn unlink(&self, a: &Arc<Process>, b: &Pid, other: Option<Arc<Process>>) {
-        if let Some(r) = a.lock().rel_mut() {
-            r.links.remove(b);
+        let was_linked = a.lock().rel_mut().is_some_and(|r| r.links.remove(b));
+        if let Some(remote) = self.remote_for(b) {
+            if was_linked {
+                remote.unlink(&a.pid, b);
+            }
+            return;
         }
         if let Some(other) = other {
             if let Some(r) = other.lock().rel_mut() {
@@ -389,6 +430,11 @@ impl Runtime {
         other: Option<Arc<Process>>,
     ) -> Reference {
         let reference = self.make_ref();
+        if let Some(remote) = self.remote_for(b) {
+            a.lock().rel().monitors.insert(reference.clone(), b.clone());
+            remote.monitor(&a.pid, b, &reference);
+            return reference;
+        }
         let watching = match other {
             Some(other) => {
                 let mut state = other.lock();
@@ -430,6 +476,12 @@ impl Runtime {
             target
         };
         // With the monitor gone from `a`, a `'DOWN'` can no longer be sent for it.
+        if let Some(target) = &target {
+            if let Some(remote) = self.remote_for(target) {
+                remote.demonitor(&a.pid, target, reference);
+                return true;
+            }
+        }
         if let Some(other) = target.as_ref().and_then(resolve) {
             if let Some(r) = other.lock().rel_mut() {
                 r.monitored_by.remove(reference);
@@ -440,6 +492,10 @@ impl Runtime {
 
     /// Sends an exit signal from process `from` (`exit/2`).
     pub(crate) fn exit_from(&self, from: &Pid, to: &Pid, reason: &ExitReason) -> bool {
+        if let Some(remote) = self.remote_for(to) {
+            remote.exit2(from, to, reason);
+            return true;
+        }
         match self.lookup(to) {
             Some(process) => process.exit_signal(from, reason, false) != ExitOutcome::Dead,
             None => false,

@@ -1,0 +1,203 @@
+//! Processes on other nodes. The runtime knows nothing of the wire: signals to a pid of another
+//! node go to the node layer through [`Remote`], and the node layer hands signals that arrive
+//! from other nodes to the `Runtime::remote_*` methods here, which apply them with the same
+//! rules as local ones (Erlang reference manual, "Processes": signals between a pair of
+//! processes keep their order; a link or monitor to a node that goes away fires with
+//! `noconnection`).
+
+use etf::{Atom, Pid, Reference, Term};
+
+use crate::exit::ExitReason;
+use crate::message::Message;
+use crate::runtime::Runtime;
+
+/// What the node layer does for signals to processes on other nodes. Each call corresponds to
+/// a distribution control message; none may block.
+pub trait Remote: Send + Sync + 'static {
+    /// `SEND`: a message to a remote pid.
+    fn send(&self, to: &Pid, message: Term);
+    /// `REG_SEND`: a message to a name on another node (`{Name, Node} ! Msg`).
+    fn send_named(&self, from: &Pid, node: &Atom, name: &Atom, message: Term);
+    /// `LINK`. If the node cannot be reached, the node layer answers with
+    /// [`Runtime::remote_exit`] and `noconnection`.
+    fn link(&self, from: &Pid, to: &Pid);
+    /// `UNLINK_ID`.
+    fn unlink(&self, from: &Pid, to: &Pid);
+    /// `EXIT`: `from`, linked to `to`, ended with `reason`.
+    fn exit_linked(&self, from: &Pid, to: &Pid, reason: &ExitReason);
+    /// `EXIT2`: `exit(To, Reason)` called by `from`.
+    fn exit2(&self, from: &Pid, to: &Pid, reason: &ExitReason);
+    /// `MONITOR_P`. If the node cannot be reached, the node layer answers with
+    /// [`Runtime::remote_down`] and `noconnection`.
+    fn monitor(&self, from: &Pid, to: &Pid, reference: &Reference);
+    /// `DEMONITOR_P`.
+    fn demonitor(&self, from: &Pid, to: &Pid, reference: &Reference);
+    /// `MONITOR_P_EXIT`: `from`, monitored by the remote `to` through `reference`, ended.
+    fn down(&self, from: &Pid, to: &Pid, reference: &Reference, reason: &ExitReason);
+}
+
+impl Runtime {
+    /// Connects the runtime to the node layer. Until this is called, pids of other nodes
+    /// behave as dead processes. Can be set once.
+    pub fn set_remote(&self, remote: std::sync::Arc<dyn Remote>) {
+        let _ = self.inner().remote.set(remote);
+    }
+
+    /// The node layer, if the pid is another node's and there is one.
+    pub(crate) fn remote_for(&self, pid: &Pid) -> Option<&dyn Remote> {
+        if pid.node == *self.node() {
+            return None;
+        }
+        self.inner().remote.get().map(|r| &**r)
+    }
+
+    /// The node layer, if `node` is another node and there is one.
+    pub(crate) fn remote_for_node(&self, node: &Atom) -> Option<&dyn Remote> {
+        if node == self.node() {
+            return None;
+        }
+        self.inner().remote.get().map(|r| &**r)
+    }
+
+    /// `LINK` from remote `from` to local `to`; a dead `to` answers with `noproc`.
+    pub fn remote_link(&self, from: &Pid, to: &Pid) {
+        let linked = self.lookup(to).is_some_and(|process| {
+            let mut state = process.lock();
+            if state.alive {
+                state.rel().links.insert(from.clone());
+            }
+            state.alive
+        });
+        if !linked {
+            if let Some(remote) = self.remote_for(from) {
+                remote.exit_linked(to, from, &ExitReason::NoProc);
+            }
+        }
+    }
+
+    /// `UNLINK_ID` (or the old `UNLINK`) from remote `from` to local `to`.
+    pub fn remote_unlink(&self, from: &Pid, to: &Pid) {
+        if let Some(process) = self.lookup(to) {
+            if let Some(r) = process.lock().rel_mut() {
+                r.links.remove(from);
+            }
+        }
+    }
+
+    /// An exit signal from remote `from` to local `to`: `EXIT` (`link`: the linked process
+    /// ended) or `EXIT2` (`exit/2`).
+    pub fn remote_exit(&self, from: &Pid, to: &Pid, reason: &ExitReason, link: bool) {
+        if let Some(process) = self.lookup(to) {
+            process.exit_signal(from, reason, link);
+        }
+    }
+
+    /// `MONITOR_P` from remote `watcher` on local `target` (a pid, or a registered name when
+    /// `target` is `Err(name)`); a dead or unknown target answers with `noproc` at once.
+    pub fn remote_monitor(
+        &self,
+        watcher: &Pid,
+        target: Result<&Pid, &Atom>,
+        reference: &Reference,
+    ) {
+        let pid = match target {
+            Ok(pid) => Some(pid.clone()),
+            Err(name) => self.whereis(name),
+        };
+        let watching = pid
+            .as_ref()
+            .and_then(|p| self.lookup(p))
+            .is_some_and(|process| {
+                let mut state = process.lock();
+                if state.alive {
+                    state
+                        .rel()
+                        .monitored_by
+                        .insert(reference.clone(), watcher.clone());
+                }
+                state.alive
+            });
+        if !watching {
+            if let Some(remote) = self.remote_for(watcher) {
+                let from = pid.unwrap_or_else(|| Pid {
+                    node: self.node().clone(),
+                    id: 0,
+                    serial: 0,
+                    creation: 0,
+                });
+                remote.down(&from, watcher, reference, &ExitReason::NoProc);
+            }
+        }
+    }
+
+    /// `DEMONITOR_P` from a remote watcher on local `target` (pid or name).
+    pub fn remote_demonitor(&self, target: Result<&Pid, &Atom>, reference: &Reference) {
+        let pid = match target {
+            Ok(pid) => Some(pid.clone()),
+            Err(name) => self.whereis(name),
+        };
+        if let Some(process) = pid.and_then(|p| self.lookup(&p)) {
+            if let Some(r) = process.lock().rel_mut() {
+                r.monitored_by.remove(reference);
+            }
+        }
+    }
+
+    /// `MONITOR_P_EXIT`: the remote process `from` that local `watcher` monitors ended.
+    pub fn remote_down(
+        &self,
+        from: &Pid,
+        watcher: &Pid,
+        reference: &Reference,
+        reason: &ExitReason,
+    ) {
+        if let Some(process) = self.lookup(watcher) {
+            let mut state = process.lock();
+            if state
+                .rel_mut()
+                .is_some_and(|r| r.monitors.remove(reference).is_some())
+            {
+                let waker = state.push(Message::down(reference, from, reason));
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+        }
+    }
+
+    /// The connection to `node` is gone: local processes linked to its processes get exit
+    /// signals and monitors of them fire, both with `noconnection`; its processes' monitors of
+    /// ours are dropped.
+    pub fn node_down(&self, node: &Atom) {
+        for pid in self.processes() {
+            let Some(process) = self.lookup(&pid) else {
+                continue;
+            };
+            let (links, downs) = {
+                let mut state = process.lock();
+                let Some(r) = state.rel_mut() else { continue };
+                let links: Vec<Pid> = r
+                    .links
+                    .iter()
+                    .filter(|p| p.node == *node)
+                    .cloned()
+                    .collect();
+                let downs: Vec<(Reference, Pid)> = r
+                    .monitors
+                    .iter()
+                    .filter(|(_, p)| p.node == *node)
+                    .map(|(k, p)| (k.clone(), p.clone()))
+                    .collect();
+                r.monitored_by.retain(|_, watcher| watcher.node != *node);
+                (links, downs)
+            };
+            for linked in links {
+                process.exit_signal(&linked, &ExitReason::NoConnection, true);
+            }
+            for (reference, target) in downs {
+                self.remote_down(&target, &pid, &reference, &ExitReason::NoConnection);
+            }
+        }
+    }
+}

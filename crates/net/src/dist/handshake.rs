@@ -1,0 +1,99 @@
+//! Drives a [`dist::Handshake`] over a stream, within `net_setuptime`.
+
+use std::time::Duration;
+
+use dist::{Established, Event, Handshake, HandshakeError, Status};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How long a handshake may take (`net_setuptime`, 7 s by default in `net_kernel`).
+pub const SETUP_TIME: Duration = Duration::from_secs(7);
+
+/// Why setting up or running a connection failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DistIoError {
+    /// The handshake failed; its text is what `erl` logs.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The socket failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection during the handshake.
+    #[error("the peer closed the connection during the handshake")]
+    Closed,
+    /// The handshake took longer than allowed.
+    #[error("the handshake did not finish within {0:?}")]
+    Timeout(Duration),
+    /// A distribution packet could not be read.
+    #[error(transparent)]
+    Dist(#[from] dist::DistError),
+}
+
+/// The node's answers to the handshake's two questions.
+pub trait Decide {
+    /// Acceptor: the status for a peer that named itself (who wins a simultaneous connect).
+    fn status(&mut self, name: &etf::Atom, creation: u32) -> Status;
+    /// Initiator: the acceptor has a connection to us already; should ours replace it?
+    fn alive(&mut self) -> bool {
+        true
+    }
+}
+
+impl<F: FnMut(&etf::Atom, u32) -> Status> Decide for F {
+    fn status(&mut self, name: &etf::Atom, creation: u32) -> Status {
+        self(name, creation)
+    }
+}
+
+/// Runs the handshake to the end: the result and the bytes read past it.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    mut hs: Handshake,
+    decide: &mut dyn Decide,
+    timeout: Duration,
+) -> Result<(Established, Vec<u8>), DistIoError> {
+    let run = async {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let polled = hs.poll();
+            let out = hs.take_output();
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+            }
+            match polled? {
+                Some(Event::Established(up)) => {
+                    stream.flush().await?;
+                    return Ok((up, hs.into_remaining()));
+                }
+                Some(Event::PeerNamed { name, creation, .. }) => {
+                    let status = decide.status(&name, creation);
+                    let result = hs.set_status(status);
+                    let out = hs.take_output();
+                    stream.write_all(&out).await?;
+                    result?;
+                    continue;
+                }
+                Some(Event::AliveQuery) => {
+                    let alive = decide.alive();
+                    hs.reply_alive(alive);
+                    let out = hs.take_output();
+                    stream.write_all(&out).await?;
+                    if !alive {
+                        return Err(DistIoError::Closed);
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return Err(DistIoError::Closed);
+            }
+            hs.feed(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| DistIoError::Timeout(timeout))?
+}

@@ -1,0 +1,11 @@
+//! The distribution protocol's tokio driver: runs `dist`'s handshake over a socket (TCP, or
+//! TLS — anything `AsyncRead + AsyncWrite`), then a connection's reader, writer and ticker.
+//!
+//! Every distribution TCP socket gets `TCP_NODELAY`, as `inet_tcp_dist` sets it: a call must
+//! never wait on Nagle's algorithm.
+
+mod connection;
+mod handshake;
+
+pub use connection::{run, Closed, ConnectionStats, Outbound, Sender};
+pub use handshake::{handshake, Decide, DistIoError, SETUP_TIME};

@@ -64,7 +64,13 @@ where
 {
     let (mut read_half, write_half) = tokio::io::split(stream);
     let (tick_tx, tick_rx) = mpsc::unbounded_channel::<()>();
-    let writer = tokio::spawn(write_loop(write_half, flags, outbound, tick_rx, stats.clone()));
+    let writer = tokio::spawn(write_loop(
+        write_half,
+        flags,
+        outbound,
+        tick_rx,
+        stats.clone(),
+    ));
     let interval = ticktime / 4;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut reader = Reader::default();

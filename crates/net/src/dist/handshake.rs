@@ -50,7 +50,7 @@ impl<F: FnMut(&etf::Atom, u32) -> Status> Decide for F {
 pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     mut hs: Handshake,
-    decide: &mut dyn Decide,
+    decide: &mut (dyn Decide + Send),
     timeout: Duration,
 ) -> Result<(Established, Vec<u8>), DistIoError> {
     let run = async {

@@ -1,0 +1,513 @@
+//! The node's connections to other nodes: set-up in both directions (with `net_kernel`'s
+//! simultaneous-connect rules), the table of live connections, and the [`runtime::Remote`]
+//! that turns the runtime's signals to remote processes into control messages.
+//!
+//! A connection is made on first use, as erts auto-connects: the first signal to a node opens
+//! a pending entry whose outbound queue fills while the handshake runs and is handed to the
+//! connection that comes up (ours, or the peer's in a simultaneous connect). If none does,
+//! the queue is dropped and links and monitors towards the node fire with `noconnection`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use dist::{ControlMessage, DistFlags, Established, Handshake, Status};
+use etf::{Atom, Pid, Reference, Term};
+use net::dist::{ConnectionStats, Outbound, Sender};
+use runtime::ExitReason;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::node::Inner;
+
+/// One entry in the connection table.
+pub(crate) struct Conn {
+    pub(crate) tx: Sender,
+    /// Which attempt (outgoing or accepted) owns the entry.
+    pub(crate) owner: u64,
+    pub(crate) state: ConnState,
+}
+
+pub(crate) enum ConnState {
+    /// Handshaking; the queue waits for whichever connection comes up.
+    Pending(Option<mpsc::UnboundedReceiver<Outbound>>),
+    /// Up.
+    Up(Up),
+}
+
+/// A live connection.
+#[derive(Clone)]
+pub(crate) struct Up {
+    pub(crate) flags: DistFlags,
+    pub(crate) hidden: bool,
+    pub(crate) stats: Arc<ConnectionStats>,
+}
+
+/// The connection table.
+#[derive(Default)]
+pub(crate) struct Connections {
+    pub(crate) table: Mutex<HashMap<Atom, Conn>>,
+    next_owner: AtomicU64,
+}
+
+impl Connections {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Atom, Conn>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn next_owner(&self) -> u64 {
+        self.next_owner.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+impl Inner {
+    /// Queues a control message for `node`, connecting first if `connect` and there is no
+    /// connection; `false` if it could not be queued.
+    pub(crate) fn send_control(
+        self: &Arc<Self>,
+        node: &Atom,
+        control: ControlMessage,
+        payload: Option<Term>,
+        connect: bool,
+    ) -> bool {
+        self.sender(node, connect)
+            .is_some_and(|tx| tx.send(Outbound::Message(control, payload)).is_ok())
+    }
+
+    /// The queue to `node`'s connection; with `connect`, opened (and the connection attempt
+    /// started) if there is none.
+    pub(crate) fn sender(self: &Arc<Self>, node: &Atom, connect: bool) -> Option<Sender> {
+        if node == self.runtime.node() {
+            return None;
+        }
+        let mut table = self.conns.lock();
+        if let Some(conn) = table.get(node) {
+            return Some(conn.tx.clone());
+        }
+        if !connect {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let owner = self.conns.next_owner();
+        table.insert(
+            node.clone(),
+            Conn {
+                tx: tx.clone(),
+                owner,
+                state: ConnState::Pending(Some(rx)),
+            },
+        );
+        let inner = self.clone();
+        let peer = node.clone();
+        tokio::spawn(async move { inner.connect(peer, owner).await });
+        Some(tx)
+    }
+
+    /// The flags of the live connection to `node`.
+    pub(crate) fn flags(&self, node: &Atom) -> Option<DistFlags> {
+        match &self.conns.lock().get(node)?.state {
+            ConnState::Up(up) => Some(up.flags),
+            ConnState::Pending(_) => None,
+        }
+    }
+
+    fn handshake_config(&self) -> dist::HandshakeConfig {
+        let mut challenge = [0u8; 4];
+        let _ = getrandom::fill(&mut challenge);
+        dist::HandshakeConfig {
+            name: self.runtime.node().clone(),
+            creation: self.runtime.creation(),
+            flags: DistFlags::DEFAULT,
+            hidden: self.hidden,
+            required: DistFlags::REQUIRED,
+            cookie: self.cookie.clone(),
+            challenge: u32::from_be_bytes(challenge),
+        }
+    }
+
+    /// Our attempt to connect to `peer`.
+    async fn connect(self: Arc<Self>, peer: Atom, owner: u64) {
+        let result = self.try_connect(&peer).await;
+        match result {
+            Ok((stream, up, leftover)) => {
+                let rx = {
+                    let mut table = self.conns.lock();
+                    match table.get_mut(&peer) {
+                        Some(conn) if conn.owner == owner => match &mut conn.state {
+                            ConnState::Pending(rx) => rx.take(),
+                            ConnState::Up(_) => None,
+                        },
+                        _ => None,
+                    }
+                };
+                match rx {
+                    Some(rx) => self.clone().run(stream, up, leftover, rx, owner),
+                    // The peer's own attempt won the race: ours just closes.
+                    None => drop(stream),
+                }
+            }
+            Err(e) => {
+                tracing::info!("connection to {peer} failed: {e}");
+                self.forget(&peer, owner);
+            }
+        }
+    }
+
+    async fn try_connect(
+        self: &Arc<Self>,
+        peer: &Atom,
+    ) -> Result<(TcpStream, Established, Vec<u8>), String> {
+        let (alive, host) =
+            crate::name::split(peer.as_str()).ok_or_else(|| format!("bad node name {peer}"))?;
+        let addr = tokio::net::lookup_host((host, self.epmd_port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .find(|a| a.is_ipv4())
+            .ok_or_else(|| format!("no IPv4 address for {host}"))?;
+        let info = net::epmd::Client::new(addr)
+            .port_please(alive)
+            .await
+            .map_err(|e| format!("epmd on {host}: {e}"))?
+            .ok_or_else(|| format!("{alive} is not registered with epmd on {host}"))?;
+        let mut stream = TcpStream::connect((addr.ip(), info.port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let hs = Handshake::initiate(self.handshake_config(), peer.clone());
+        let mut decide = |_: &Atom, _: u32| Status::Ok;
+        let (up, leftover) =
+            net::dist::handshake(&mut stream, hs, &mut decide, net::dist::SETUP_TIME)
+                .await
+                .map_err(|e| e.to_string())?;
+        Ok((stream, up, leftover))
+    }
+
+    /// A peer connected to us.
+    pub(crate) async fn accept(self: Arc<Self>, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let owner = self.conns.next_owner();
+        let hs = Handshake::accept(self.handshake_config());
+        let us = self.runtime.node().clone();
+        let inner = self.clone();
+        let mut peer_name: Option<Atom> = None;
+        let mut decide = |peer: &Atom, _creation: u32| {
+            peer_name = Some(peer.clone());
+            inner.accept_pending(&us, peer, owner)
+        };
+        let result =
+            net::dist::handshake(&mut stream, hs, &mut decide, net::dist::SETUP_TIME).await;
+        match result {
+            Ok((up, leftover)) => {
+                let peer = up.peer.clone();
+                let rx = {
+                    let mut table = self.conns.lock();
+                    match table.get_mut(&peer) {
+                        Some(conn) if conn.owner == owner => match &mut conn.state {
+                            ConnState::Pending(rx) => rx.take(),
+                            ConnState::Up(_) => None,
+                        },
+                        _ => None,
+                    }
+                };
+                match rx {
+                    Some(rx) => self.run(stream, up, leftover, rx, owner),
+                    None => drop(stream),
+                }
+            }
+            Err(e) => {
+                // What erl logs for the same refusal (bad cookie, missing flags…).
+                tracing::error!("{e}");
+                if let Some(peer) = peer_name {
+                    self.forget(&peer, owner);
+                }
+            }
+        }
+    }
+
+    /// `net_kernel`'s `accept_pending`: the status for a peer that is connecting to us.
+    fn accept_pending(&self, us: &Atom, peer: &Atom, owner: u64) -> Status {
+        let mut table = self.conns.lock();
+        let new_entry = |table: &mut HashMap<Atom, Conn>| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            table.insert(
+                peer.clone(),
+                Conn {
+                    tx,
+                    owner,
+                    state: ConnState::Pending(Some(rx)),
+                },
+            );
+        };
+        match table.get_mut(peer) {
+            None => {
+                new_entry(&mut table);
+                Status::Ok
+            }
+            // We are connecting to it too: the greater name's attempt wins.
+            Some(Conn {
+                state: ConnState::Pending(_),
+                ..
+            }) if us.as_str() > peer.as_str() => Status::Nok,
+            Some(
+                conn @ Conn {
+                    state: ConnState::Pending(_),
+                    ..
+                },
+            ) => {
+                conn.owner = owner;
+                Status::OkSimultaneous
+            }
+            // A connection we think is up: the peer restarted, or the old one died silently.
+            // Replace it (dist_util's up_pending, without waiting for the old one to time out).
+            Some(Conn {
+                state: ConnState::Up(_),
+                tx,
+                ..
+            }) => {
+                let _ = tx.send(Outbound::Disconnect);
+                table.remove(peer);
+                drop(table);
+                self.runtime.node_down(peer);
+                let mut table = self.conns.lock();
+                new_entry(&mut table);
+                Status::Ok
+            }
+        }
+    }
+
+    /// An attempt failed: drop its entry if it still owns it, and fire `noconnection`.
+    fn forget(&self, peer: &Atom, owner: u64) {
+        let removed = {
+            let mut table = self.conns.lock();
+            if table.get(peer).is_some_and(|c| c.owner == owner) {
+                table.remove(peer);
+                true
+            } else {
+                false
+            }
+        };
+        if removed {
+            self.runtime.node_down(peer);
+        }
+    }
+
+    /// Runs an established connection until it closes.
+    fn run(
+        self: Arc<Self>,
+        stream: TcpStream,
+        up: Established,
+        leftover: Vec<u8>,
+        rx: mpsc::UnboundedReceiver<Outbound>,
+        owner: u64,
+    ) {
+        let peer = up.peer.clone();
+        let stats = Arc::new(ConnectionStats::default());
+        {
+            let mut table = self.conns.lock();
+            if let Some(conn) = table.get_mut(&peer) {
+                conn.state = ConnState::Up(Up {
+                    flags: up.flags,
+                    hidden: up.peer_hidden,
+                    stats: stats.clone(),
+                });
+            }
+        }
+        tracing::info!("nodeup {peer}");
+        let _ = self
+            .events
+            .send(crate::NodeEvent::Up(peer.clone(), up.peer_hidden));
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let weak = Arc::downgrade(&inner);
+            let from = peer.clone();
+            let closed = net::dist::run(
+                stream,
+                up.flags,
+                leftover,
+                inner.ticktime,
+                rx,
+                stats,
+                move |m| {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.dispatch(&from, m);
+                    }
+                },
+            )
+            .await;
+            tracing::info!("nodedown {peer}: {closed:?}");
+            inner.forget(&peer, owner);
+            let _ = inner.events.send(crate::NodeEvent::Down(peer.clone()));
+        });
+    }
+
+    /// Sends a reason-carrying message: the `PAYLOAD_` form when the peer takes it.
+    fn exit_like(
+        self: &Arc<Self>,
+        node: &Atom,
+        plain: ControlMessage,
+        payload: ControlMessage,
+        reason: &ExitReason,
+        connect: bool,
+    ) {
+        let with_payload = self
+            .flags(node)
+            .is_some_and(|f| f.contains(DistFlags::EXIT_PAYLOAD));
+        if with_payload {
+            self.send_control(node, payload, Some(reason.to_term()), connect);
+        } else {
+            self.send_control(node, plain, None, connect);
+        }
+    }
+}
+
+/// The runtime's way to other nodes (held weakly: the node owns the runtime).
+pub(crate) struct RemoteLink(pub(crate) Weak<Inner>);
+
+static NEXT_UNLINK_ID: AtomicU64 = AtomicU64::new(1);
+
+impl runtime::Remote for RemoteLink {
+    fn send(&self, to: &Pid, message: Term) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.send_control(
+                &to.node,
+                ControlMessage::Send {
+                    to: to.clone(),
+                    token: None,
+                },
+                Some(message),
+                true,
+            );
+        }
+    }
+
+    fn send_named(&self, from: &Pid, node: &Atom, name: &Atom, message: Term) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.send_control(
+                node,
+                ControlMessage::RegSend {
+                    from: from.clone(),
+                    to: name.clone(),
+                    token: None,
+                },
+                Some(message),
+                true,
+            );
+        }
+    }
+
+    fn link(&self, from: &Pid, to: &Pid) {
+        if let Some(inner) = self.0.upgrade() {
+            let link = ControlMessage::Link {
+                from: from.clone(),
+                to: to.clone(),
+            };
+            if !inner.send_control(&to.node, link, None, true) {
+                inner
+                    .runtime
+                    .remote_exit(to, from, &ExitReason::NoConnection, true);
+            }
+        }
+    }
+
+    fn unlink(&self, from: &Pid, to: &Pid) {
+        if let Some(inner) = self.0.upgrade() {
+            let id = Term::Integer(NEXT_UNLINK_ID.fetch_add(1, Ordering::Relaxed) as i64);
+            let unlink = ControlMessage::UnlinkId {
+                id,
+                from: from.clone(),
+                to: to.clone(),
+            };
+            inner.send_control(&to.node, unlink, None, false);
+        }
+    }
+
+    fn exit_linked(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.exit_like(
+                &to.node,
+                ControlMessage::Exit {
+                    from: from.clone(),
+                    to: to.clone(),
+                    reason: reason.to_term(),
+                    token: None,
+                },
+                ControlMessage::PayloadExit {
+                    from: from.clone(),
+                    to: to.clone(),
+                    token: None,
+                },
+                reason,
+                false,
+            );
+        }
+    }
+
+    fn exit2(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.exit_like(
+                &to.node,
+                ControlMessage::Exit2 {
+                    from: from.clone(),
+                    to: to.clone(),
+                    reason: reason.to_term(),
+                    token: None,
+                },
+                ControlMessage::PayloadExit2 {
+                    from: from.clone(),
+                    to: to.clone(),
+                    token: None,
+                },
+                reason,
+                true,
+            );
+        }
+    }
+
+    fn monitor(&self, from: &Pid, to: &Pid, reference: &Reference) {
+        if let Some(inner) = self.0.upgrade() {
+            let monitor = ControlMessage::MonitorP {
+                from: from.clone(),
+                to: dist::ProcessRef::Pid(to.clone()),
+                reference: reference.clone(),
+            };
+            if !inner.send_control(&to.node, monitor, None, true) {
+                inner
+                    .runtime
+                    .remote_down(to, from, reference, &ExitReason::NoConnection);
+            }
+        }
+    }
+
+    fn demonitor(&self, from: &Pid, to: &Pid, reference: &Reference) {
+        if let Some(inner) = self.0.upgrade() {
+            let demonitor = ControlMessage::DemonitorP {
+                from: from.clone(),
+                to: dist::ProcessRef::Pid(to.clone()),
+                reference: reference.clone(),
+            };
+            inner.send_control(&to.node, demonitor, None, false);
+        }
+    }
+
+    fn down(&self, from: &Pid, to: &Pid, reference: &Reference, reason: &ExitReason) {
+        if let Some(inner) = self.0.upgrade() {
+            let from_ref = dist::ProcessRef::Pid(from.clone());
+            inner.exit_like(
+                &to.node,
+                ControlMessage::MonitorPExit {
+                    from: from_ref.clone(),
+                    to: to.clone(),
+                    reference: reference.clone(),
+                    reason: reason.to_term(),
+                },
+                ControlMessage::PayloadMonitorPExit {
+                    from: from_ref,
+                    to: to.clone(),
+                    reference: reference.clone(),
+                },
+                reason,
+                false,
+            );
+        }
+    }
+}

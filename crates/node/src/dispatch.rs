@@ -1,0 +1,236 @@
+//! What arrives from other nodes: each control message applied to the runtime (erl_dist_protocol,
+//! "Protocol between Connected Nodes"), and spawn requests (`erpc:call`, `rpc:call`,
+//! `spawn/4` to this node) run as processes.
+
+use std::sync::Arc;
+
+use dist::{ControlMessage as C, DistMessage, ProcessRef};
+use etf::{Atom, Pid, Reference, Term};
+use runtime::{ExitReason, Message};
+
+use crate::functions::{apply, stack, Exception};
+use crate::node::Inner;
+
+/// Tells a spawned process that its links and monitors are in place.
+struct Go;
+
+impl Inner {
+    pub(crate) fn dispatch(self: &Arc<Self>, peer: &Atom, m: DistMessage) {
+        let rt = &self.runtime;
+        let reason = |t: &Term| ExitReason::from_term(t);
+        match (m.control, m.payload) {
+            (C::Send { to, .. } | C::SendSender { to, .. }, Some(msg)) => {
+                rt.send(&to, Message::Term(msg));
+            }
+            (C::RegSend { to, .. }, Some(msg)) => {
+                // To a name nobody has: dropped, as erts drops it.
+                let _ = rt.send_named(&to, Message::Term(msg));
+            }
+            (C::Link { from, to }, _) => rt.remote_link(&from, &to),
+            (C::Unlink { from, to }, _) => rt.remote_unlink(&from, &to),
+            (C::UnlinkId { id, from, to }, _) => {
+                rt.remote_unlink(&from, &to);
+                let ack = C::UnlinkIdAck {
+                    id,
+                    from: to,
+                    to: from,
+                };
+                self.send_control(peer, ack, None, false);
+            }
+            (
+                C::Exit {
+                    from,
+                    to,
+                    reason: r,
+                    ..
+                },
+                _,
+            ) => rt.remote_exit(&from, &to, &reason(&r), true),
+            (C::PayloadExit { from, to, .. }, Some(r)) => {
+                rt.remote_exit(&from, &to, &reason(&r), true)
+            }
+            (
+                C::Exit2 {
+                    from,
+                    to,
+                    reason: r,
+                    ..
+                },
+                _,
+            ) => rt.remote_exit(&from, &to, &reason(&r), false),
+            (C::PayloadExit2 { from, to, .. }, Some(r)) => {
+                rt.remote_exit(&from, &to, &reason(&r), false)
+            }
+            (
+                C::MonitorP {
+                    from,
+                    to,
+                    reference,
+                },
+                _,
+            ) => match &to {
+                ProcessRef::Pid(p) => rt.remote_monitor(&from, Ok(p), &reference),
+                ProcessRef::Name(n) => rt.remote_monitor(&from, Err(n), &reference),
+            },
+            (C::DemonitorP { to, reference, .. }, _) => match &to {
+                ProcessRef::Pid(p) => rt.remote_demonitor(Ok(p), &reference),
+                ProcessRef::Name(n) => rt.remote_demonitor(Err(n), &reference),
+            },
+            (
+                C::MonitorPExit {
+                    from: ProcessRef::Pid(from),
+                    to,
+                    reference,
+                    reason: r,
+                },
+                _,
+            ) => rt.remote_down(&from, &to, &reference, &reason(&r)),
+            (
+                C::PayloadMonitorPExit {
+                    from: ProcessRef::Pid(from),
+                    to,
+                    reference,
+                },
+                Some(r),
+            ) => rt.remote_down(&from, &to, &reference, &reason(&r)),
+            (
+                C::SpawnRequest {
+                    req_id,
+                    from,
+                    module,
+                    function,
+                    arity,
+                    options,
+                    ..
+                },
+                Some(args),
+            ) => self.spawn_request(peer, req_id, from, module, function, arity, &options, args),
+            (
+                C::SpawnReply {
+                    req_id, to, result, ..
+                },
+                _,
+            ) => {
+                let status = if matches!(result, Term::Pid(_)) {
+                    "ok"
+                } else {
+                    "error"
+                };
+                let reply = Term::Tuple(vec![
+                    Term::atom("spawn_reply"),
+                    Term::Reference(req_id),
+                    Term::atom(status),
+                    result,
+                ]);
+                rt.send(&to, Message::Term(reply));
+            }
+            // Aliases, group leaders, node links and acks need nothing from us; anything else
+            // malformed is dropped without disturbing the connection.
+            (other, _) => tracing::debug!("ignored from {peer}: {other:?}"),
+        }
+    }
+
+    /// `SPAWN_REQUEST`: runs `Module:Function(Args)` in a new process, linked to and/or
+    /// monitored by the requester as its options ask, after answering with `SPAWN_REPLY`.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_request(
+        self: &Arc<Self>,
+        peer: &Atom,
+        req_id: Reference,
+        from: Pid,
+        module: Atom,
+        function: Atom,
+        arity: u32,
+        options: &Term,
+        args: Term,
+    ) {
+        let Term::List(args) = args else {
+            self.spawn_error(peer, req_id, from, "badarg");
+            return;
+        };
+        if args.len() != arity as usize {
+            self.spawn_error(peer, req_id, from, "badarg");
+            return;
+        }
+        let opts: Vec<&Term> = match options {
+            Term::List(v) => v.iter().collect(),
+            _ => Vec::new(),
+        };
+        let link = opts.iter().any(|o| o.as_atom() == Some("link"));
+        let monitor = opts.iter().any(|o| o.as_atom() == Some("monitor"));
+        let node = crate::Node::from_inner(self.clone());
+        let pid = self.runtime.spawn(move |mut ctx| async move {
+            ctx.receive(|m| m.downcast_ref::<Go>().is_some()).await;
+            run_spawned(&node, module, function, args).await
+        });
+        if link {
+            self.runtime.remote_link(&from, &pid);
+        }
+        if monitor {
+            self.runtime.remote_monitor(&from, Ok(&pid), &req_id);
+        }
+        let flags = i64::from(link) | (i64::from(monitor) << 1);
+        let reply = C::SpawnReply {
+            req_id,
+            to: from,
+            flags,
+            result: Term::Pid(pid.clone()),
+            token: None,
+        };
+        self.send_control(peer, reply, None, false);
+        self.runtime.send(&pid, Message::local(Go));
+    }
+
+    fn spawn_error(self: &Arc<Self>, peer: &Atom, req_id: Reference, to: Pid, error: &str) {
+        let reply = C::SpawnReply {
+            req_id,
+            to,
+            flags: 0,
+            result: Term::atom(error),
+            token: None,
+        };
+        self.send_control(peer, reply, None, false);
+    }
+}
+
+/// The body of a spawned process: `erpc`'s `execute_call`/`execute_cast` as erpc.erl defines
+/// them (the call's outcome is the exit reason the caller's monitor sees), else a plain call.
+async fn run_spawned(
+    node: &crate::Node,
+    module: Atom,
+    function: Atom,
+    args: Vec<Term>,
+) -> ExitReason {
+    match (module.as_str(), function.as_str(), args.as_slice()) {
+        ("erpc", "execute_call", [tag, Term::Atom(m), Term::Atom(f), Term::List(a)]) => {
+            let reason = match apply(node, m, f, a.clone()).await {
+                Ok(value) => vec![tag.clone(), Term::atom("return"), value],
+                Err(Exception::Throw(t)) => vec![tag.clone(), Term::atom("throw"), t],
+                Err(Exception::Exit(r)) => vec![tag.clone(), Term::atom("exit"), r],
+                Err(Exception::Error(r)) => {
+                    vec![tag.clone(), Term::atom("error"), r, stack(m, f, a)]
+                }
+            };
+            ExitReason::Other(Term::Tuple(reason))
+        }
+        ("erpc", "execute_cast", [Term::Atom(m), Term::Atom(f), Term::List(a)]) => {
+            exit_of(apply(node, m, f, a.clone()).await, m, f, a)
+        }
+        _ => {
+            let result = apply(node, &module, &function, args.clone()).await;
+            exit_of(result, &module, &function, &args)
+        }
+    }
+}
+
+fn exit_of(result: Result<Term, Exception>, m: &Atom, f: &Atom, a: &[Term]) -> ExitReason {
+    match result {
+        Ok(_) => ExitReason::Normal,
+        Err(Exception::Exit(r)) => ExitReason::from_term(&r),
+        Err(Exception::Throw(t)) => ExitReason::Other(Term::Tuple(vec![
+            Term::Tuple(vec![Term::atom("nocatch"), t]),
+            stack(m, f, a),
+        ])),
+        Err(Exception::Error(r)) => ExitReason::Other(Term::Tuple(vec![r, stack(m, f, a)])),
+    }
+}

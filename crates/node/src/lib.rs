@@ -1,0 +1,28 @@
+//! A distributed rotp node: the runtime joined to distribution connections, with the services a
+//! BEAM node expects, so that `erl`, `iex` and `erl_call` see a node like their own
+//! (Erlang system documentation, "Distributed Erlang").
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use node::{Node, NodeConfig, name::NameKind};
+//! let cookie = node::cookie::find_cookie(Some("secret"))?;
+//! let node = Node::start(NodeConfig::new("rotp", NameKind::Short, cookie)).await?;
+//! let pong = node.ping(&etf::Atom::from("erl@localhost")).await;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod connections;
+pub mod cookie;
+mod dispatch;
+pub mod functions;
+pub mod name;
+#[allow(clippy::module_inception)]
+mod node;
+mod services;
+
+pub use functions::{CallResult, Exception, Function};
+pub use node::{
+    epmd_port_from_env, gen_call, ConnectionInfo, Node, NodeConfig, NodeEvent, StartError,
+};

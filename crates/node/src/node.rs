@@ -1,0 +1,498 @@
+//! Starting a node: its name, cookie, listener, EPMD registration (starting an EPMD when none
+//! answers, as `erl` does), runtime and services; and what the node does for its user: ping,
+//! rpc, send, the list of connected nodes.
+
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use dist::Cookie;
+use etf::{Atom, Term};
+use runtime::{Context, ExitReason, Message, Runtime};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::connections::{ConnState, Connections, RemoteLink};
+use crate::functions::{Function, Functions};
+use crate::name::{self, NameError, NameKind};
+
+/// How to start a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The name given (`foo` or `foo@host`).
+    pub name: String,
+    /// `-sname` or `-name`.
+    pub kind: NameKind,
+    /// The cookie.
+    pub cookie: Cookie,
+    /// `-hidden`: not published to the nodes it connects to.
+    pub hidden: bool,
+    /// Listen for connections and register with EPMD. Off for command-line clients, which
+    /// only connect out (as `erl_call` does).
+    pub listen: bool,
+    /// The EPMD port (`ERL_EPMD_PORT`, else 4369).
+    pub epmd_port: u16,
+    /// The ports to listen on (`inet_dist_listen_min..=max`; `0..=0` for any).
+    pub listen_ports: RangeInclusive<u16>,
+    /// `net_ticktime`.
+    pub ticktime: Duration,
+    /// The `epmd` program to start (as `epmd -daemon`) when no EPMD answers.
+    pub epmd_program: Option<PathBuf>,
+}
+
+impl NodeConfig {
+    /// A node named `name` with `cookie` and OTP's defaults: EPMD port from `ERL_EPMD_PORT`
+    /// (else 4369), any listen port, `net_ticktime` 60 s.
+    pub fn new(name: &str, kind: NameKind, cookie: Cookie) -> NodeConfig {
+        NodeConfig {
+            name: name.to_owned(),
+            kind,
+            cookie,
+            hidden: false,
+            listen: true,
+            epmd_port: epmd_port_from_env(),
+            listen_ports: 0..=0,
+            ticktime: Duration::from_secs(60),
+            epmd_program: None,
+        }
+    }
+}
+
+/// The EPMD port `erl` uses: `ERL_EPMD_PORT`, else 4369.
+pub fn epmd_port_from_env() -> u16 {
+    std::env::var("ERL_EPMD_PORT")
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(4369)
+}
+
+/// Why a node could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The name is not valid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// No port in the listen range could be bound.
+    #[error("cannot listen for distribution on ports {0:?}: {1}")]
+    Listen(RangeInclusive<u16>, std::io::Error),
+    /// EPMD could not be reached, nor started.
+    #[error("no EPMD answers on port {port} and none could be started: {reason}")]
+    NoEpmd {
+        /// The EPMD port.
+        port: u16,
+        /// Why.
+        reason: String,
+    },
+    /// EPMD refused the name: another node has it (erl prints the same).
+    #[error("the name {0} seems to be in use by another Erlang node")]
+    NameInUse(String),
+}
+
+/// Something that happened to a connection (`net_kernel:monitor_nodes/1`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// `{nodeup, Node}`; `true` when the peer is hidden.
+    Up(Atom, bool),
+    /// `{nodedown, Node}`.
+    Down(Atom),
+}
+
+/// One live connection, as [`Node::connections`] reports it.
+#[derive(Clone, Debug)]
+pub struct ConnectionInfo {
+    /// The peer.
+    pub node: Atom,
+    /// The peer is hidden.
+    pub hidden: bool,
+    /// The flags both sides use.
+    pub flags: dist::DistFlags,
+    /// Packets read (ticks included).
+    pub packets_read: u64,
+    /// Packets written (ticks included).
+    pub packets_written: u64,
+}
+
+/// A running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) runtime: Runtime,
+    pub(crate) cookie: Cookie,
+    pub(crate) hidden: bool,
+    pub(crate) epmd_port: u16,
+    pub(crate) ticktime: Duration,
+    pub(crate) conns: Connections,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) functions: RwLock<Functions>,
+    listen_port: Option<u16>,
+    _registration: Option<net::epmd::Registration>,
+}
+
+impl Node {
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Node {
+        Node { inner }
+    }
+
+    /// Starts a node: it listens, registers with EPMD and runs `net_kernel` and `rex`.
+    pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
+        let full = name::full_name(&config.name, config.kind)?;
+        let alive = full.split('@').next().unwrap_or(&full).to_owned();
+        let (listener, registration, creation) = if config.listen {
+            let listener = bind(&config.listen_ports).await?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| StartError::Listen(config.listen_ports.clone(), e))?
+                .port();
+            let registration = register(&config, &alive, port, &full).await?;
+            let creation = registration.creation;
+            (Some(listener), Some(registration), creation)
+        } else {
+            (None, None, random_creation())
+        };
+        let runtime = Runtime::new(Atom::from(full.as_str()), creation);
+        let inner = Arc::new(Inner {
+            runtime: runtime.clone(),
+            cookie: config.cookie.clone(),
+            hidden: config.hidden,
+            epmd_port: config.epmd_port,
+            ticktime: config.ticktime,
+            conns: Connections::default(),
+            events: broadcast::channel(256).0,
+            functions: RwLock::new(Functions::default()),
+            listen_port: listener
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| a.port()),
+            _registration: registration,
+        });
+        runtime.set_remote(Arc::new(RemoteLink(Arc::downgrade(&inner))));
+        if let Some(listener) = listener {
+            let weak = Arc::downgrade(&inner);
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    match weak.upgrade() {
+                        Some(inner) => {
+                            tokio::spawn(inner.accept(stream));
+                        }
+                        None => return,
+                    }
+                }
+            });
+        }
+        let node = Node { inner };
+        crate::services::start(&node);
+        Ok(node)
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &Atom {
+        self.inner.runtime.node()
+    }
+
+    /// The node's runtime: spawn processes here.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// The distribution listen port, if the node listens.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.inner.listen_port
+    }
+
+    /// Connection events from now on.
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Connected visible nodes (`nodes()`); with `hidden`, hidden ones too.
+    pub fn nodes(&self, hidden: bool) -> Vec<Atom> {
+        let table = self.inner.conns.lock();
+        let mut out: Vec<Atom> = table
+            .iter()
+            .filter(|(_, c)| matches!(&c.state, ConnState::Up(up) if hidden || !up.hidden))
+            .map(|(n, _)| n.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Connected hidden nodes (`nodes(hidden)`).
+    pub fn hidden_nodes(&self) -> Vec<Atom> {
+        let table = self.inner.conns.lock();
+        let mut out: Vec<Atom> = table
+            .iter()
+            .filter(|(_, c)| matches!(&c.state, ConnState::Up(up) if up.hidden))
+            .map(|(n, _)| n.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The live connections, for introspection: peer, hidden, packets read and written.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        let table = self.inner.conns.lock();
+        let mut out: Vec<ConnectionInfo> = table
+            .iter()
+            .filter_map(|(node, c)| match &c.state {
+                ConnState::Up(up) => Some(ConnectionInfo {
+                    node: node.clone(),
+                    hidden: up.hidden,
+                    flags: up.flags,
+                    packets_read: up.stats.read.load(std::sync::atomic::Ordering::Relaxed),
+                    packets_written: up.stats.written.load(std::sync::atomic::Ordering::Relaxed),
+                }),
+                ConnState::Pending(_) => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.node.cmp(&b.node));
+        out
+    }
+
+    /// Registers a Rust function other nodes can call as `Module:Function/Arity`.
+    pub fn register_function(&self, module: &str, function: &str, arity: usize, f: Function) {
+        self.inner
+            .functions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(module, function, arity, f);
+    }
+
+    pub(crate) fn function(
+        &self,
+        module: &Atom,
+        function: &Atom,
+        arity: usize,
+    ) -> Option<Function> {
+        self.inner
+            .functions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(module, function, arity)
+    }
+
+    /// Connects to `node` (`net_kernel:connect_node/1`): `true` once the connection is up.
+    pub async fn connect(&self, node: &Atom) -> bool {
+        if node == self.name() {
+            return true;
+        }
+        self.inner.sender(node, true);
+        let deadline = tokio::time::Instant::now() + net::dist::SETUP_TIME + Duration::from_secs(1);
+        while tokio::time::Instant::now() < deadline {
+            match self
+                .inner
+                .conns
+                .lock()
+                .get(node)
+                .map(|c| matches!(c.state, ConnState::Up(_)))
+            {
+                Some(true) => return true,
+                Some(false) => {}
+                None => return false,
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    /// Closes the connection to `node` (`erlang:disconnect_node/1`).
+    pub fn disconnect(&self, node: &Atom) -> bool {
+        let tx = self.inner.conns.lock().get(node).map(|c| c.tx.clone());
+        tx.is_some_and(|tx| tx.send(net::dist::Outbound::Disconnect).is_ok())
+    }
+
+    /// Runs `body` as a process and returns what it returns.
+    pub async fn in_process<T, F, Fut>(&self, body: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.runtime().spawn(move |ctx| async move {
+            let _ = tx.send(body(ctx).await);
+            ExitReason::Normal
+        });
+        rx.await.ok()
+    }
+
+    /// `net_adm:ping/1`: `true` (pong) if `node` answers `net_kernel`'s `is_auth`.
+    pub async fn ping(&self, node: &Atom) -> bool {
+        if !self.connect(node).await {
+            return false;
+        }
+        let us = self.name().clone();
+        let node = node.clone();
+        let reply = self
+            .in_process(move |ctx| async move {
+                gen_call(
+                    ctx,
+                    &Atom::from("net_kernel"),
+                    &node,
+                    Term::Tuple(vec![Term::atom("is_auth"), Term::Atom(us)]),
+                    Duration::from_secs(10),
+                )
+                .await
+            })
+            .await
+            .flatten();
+        reply.as_ref().and_then(Term::as_atom) == Some("yes")
+    }
+
+    /// `rpc:call(Node, M, F, Args)` through the node's `rex` server: the result, or
+    /// `{badrpc, Reason}` as rpc returns it. Output of the called code goes to the remote
+    /// node's `user`, as with `erl_call`.
+    pub async fn rpc(
+        &self,
+        node: &Atom,
+        module: &str,
+        function: &str,
+        args: Vec<Term>,
+        timeout: Duration,
+    ) -> Term {
+        let badrpc = |r: &str| Term::Tuple(vec![Term::atom("badrpc"), Term::atom(r)]);
+        if !self.connect(node).await {
+            return badrpc("nodedown");
+        }
+        let request = Term::Tuple(vec![
+            Term::atom("call"),
+            Term::atom(module),
+            Term::atom(function),
+            Term::List(args),
+            Term::atom("user"),
+        ]);
+        let node = node.clone();
+        self.in_process(move |ctx| async move {
+            gen_call(ctx, &Atom::from("rex"), &node, request, timeout).await
+        })
+        .await
+        .flatten()
+        .unwrap_or_else(|| badrpc("timeout"))
+    }
+
+    /// `{Name, Node} ! Term`, from a short-lived process: `false` if the node cannot be
+    /// reached.
+    pub async fn send(&self, node: &Atom, name: &Atom, term: Term) -> bool {
+        if !self.connect(node).await {
+            return false;
+        }
+        let (node, name) = (node.clone(), name.clone());
+        self.in_process(move |ctx| async move {
+            ctx.send_to_name(&name, &node, Message::Term(term)).is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// `gen:call({Name, Node}, '$gen_call', Request, Timeout)` from process `ctx`: the reply, or
+/// `None` on a timeout.
+pub async fn gen_call(
+    mut ctx: Context,
+    name: &Atom,
+    node: &Atom,
+    request: Term,
+    timeout: Duration,
+) -> Option<Term> {
+    let tag = ctx.make_ref();
+    let from = Term::Tuple(vec![
+        Term::Pid(ctx.pid().clone()),
+        Term::Reference(tag.clone()),
+    ]);
+    let call = Term::Tuple(vec![Term::atom("$gen_call"), from, request]);
+    ctx.send_to_name(name, node, Message::Term(call)).ok()?;
+    let reply = ctx
+        .receive_timeout(timeout, |m| {
+            matches!(m.as_term(), Some(Term::Tuple(v)) if v.len() == 2 && v[0] == Term::Reference(tag.clone()))
+        })
+        .await?;
+    match reply {
+        Message::Term(Term::Tuple(mut v)) => v.pop(),
+        _ => None,
+    }
+}
+
+async fn bind(ports: &RangeInclusive<u16>) -> Result<TcpListener, StartError> {
+    let mut last = None;
+    for port in ports.clone() {
+        match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(StartError::Listen(
+        ports.clone(),
+        last.unwrap_or_else(|| std::io::Error::other("empty port range")),
+    ))
+}
+
+/// Registers with the local EPMD, starting one first if none answers.
+async fn register(
+    config: &NodeConfig,
+    alive: &str,
+    port: u16,
+    full: &str,
+) -> Result<net::epmd::Registration, StartError> {
+    let client = net::epmd::Client::localhost(config.epmd_port);
+    let mut info = epmd::msg::NodeInfo::new(alive, port);
+    if config.hidden {
+        info.node_type = 72;
+    }
+    let mut started = false;
+    for _ in 0..100 {
+        match client.register(info.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(net::epmd::ClientError::Refused(_)) => {
+                return Err(StartError::NameInUse(full.to_owned()))
+            }
+            Err(e) => {
+                if !started {
+                    started = true;
+                    start_epmd(config).map_err(|reason| StartError::NoEpmd {
+                        port: config.epmd_port,
+                        reason: format!("{e}; {reason}"),
+                    })?;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    Err(StartError::NoEpmd {
+        port: config.epmd_port,
+        reason: "the EPMD started did not answer".to_owned(),
+    })
+}
+
+/// `epmd -daemon` on the configured port, as `erl` starts it.
+fn start_epmd(config: &NodeConfig) -> Result<(), String> {
+    let program = config
+        .epmd_program
+        .clone()
+        .ok_or_else(|| "no epmd program configured".to_owned())?;
+    let status = std::process::Command::new(&program)
+        .arg("-daemon")
+        .env("ERL_EPMD_PORT", config.epmd_port.to_string())
+        .status()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} -daemon: {status}", program.display()))
+    }
+}
+
+/// A creation for a node that does not register: random, above the 1..=3 of old nodes.
+fn random_creation() -> u32 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    u32::from_be_bytes(b).max(4)
+}

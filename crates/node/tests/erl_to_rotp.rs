@@ -1,0 +1,104 @@
+//! A real `erl` node talking to a rotp node: ping, messages to names and pids, rpc and erpc
+//! into Rust functions and the built-ins, a wrong cookie refused.
+
+mod support;
+
+use std::sync::Arc;
+
+use etf::Term;
+use node::Exception;
+use runtime::{ExitReason, Message};
+use support::*;
+
+/// An `echo` process on the rotp node: `{From, Msg}` gets `{echo, Msg}` back.
+fn start_echo(node: &node::Node) {
+    let pid = node.runtime().spawn(|mut ctx| async move {
+        loop {
+            let m = ctx.recv().await;
+            if let Some(Term::Tuple(v)) = m.as_term() {
+                if let [Term::Pid(from), msg] = v.as_slice() {
+                    let reply = Term::Tuple(vec![Term::atom("echo"), msg.clone()]);
+                    ctx.send(from, Message::Term(reply));
+                }
+            }
+        }
+        #[allow(unreachable_code)]
+        ExitReason::Normal
+    });
+    node.runtime()
+        .register(etf::Atom::from("echo"), &pid)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erl_pings_sends_and_calls_into_a_rotp_node() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_e2r", "sesame", port).await;
+    start_echo(&node);
+    node.register_function(
+        "rotp_math",
+        "add",
+        2,
+        Arc::new(|_node, args| {
+            Box::pin(async move {
+                match args.as_slice() {
+                    [Term::Integer(a), Term::Integer(b)] => Ok(Term::Integer(a + b)),
+                    _ => Err(Exception::Error(Term::atom("badarg"))),
+                }
+            })
+        }),
+    );
+    let target = node.name().to_string();
+    let eval = format!(
+        "N = '{target}', \
+         io:format(\"~p~n\", [net_adm:ping(N)]), \
+         {{echo, N}} ! {{self(), hello}}, \
+         io:format(\"~p~n\", [receive R -> R after 5000 -> timeout end]), \
+         io:format(\"~p~n\", [rpc:call(N, erlang, node, [])]), \
+         io:format(\"~p~n\", [rpc:call(N, rotp_math, add, [2, 40])]), \
+         io:format(\"~p~n\", [erpc:call(N, rotp_math, add, [1, 2])]), \
+         io:format(\"~p~n\", [rpc:call(N, nosuch, fn, [1])]), \
+         io:format(\"~p~n\", [lists:member(N, nodes())]), \
+         halt()."
+    );
+    let out = erl_eval("erl_e2r", "sesame", port, &eval).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "pong",
+            "{echo,hello}",
+            &target,
+            "42",
+            "3",
+            "{badrpc,{'EXIT',{undef,[{nosuch,fn,[1],[]}]}}}",
+            "true",
+        ],
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_cookie_gets_pang_and_nothing_else_is_disturbed() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_cookie", "right", port).await;
+    let target = node.name().to_string();
+    let out = erl_eval(
+        "erl_cookie",
+        "wrong",
+        port,
+        &format!("io:format(\"~p~n\", [net_adm:ping('{target}')]), halt()."),
+    )
+    .await;
+    assert_eq!(out.trim(), "pang");
+    assert!(node.nodes(true).is_empty());
+    // The node still works for whoever knows the cookie.
+    let out = erl_eval(
+        "erl_cookie2",
+        "right",
+        port,
+        &format!("io:format(\"~p~n\", [net_adm:ping('{target}')]), halt()."),
+    )
+    .await;
+    assert_eq!(out.trim(), "pong");
+}

@@ -1,0 +1,102 @@
+//! A real EPMD on a free port, rotp nodes and `erl` nodes registered with it.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use dist::Cookie;
+use etf::Atom;
+pub use harness::{free_port, otp_epmd, short_host, start_epmd, Guard};
+use node::name::NameKind;
+use node::{Node, NodeConfig};
+
+/// OTP's epmd on a free port.
+pub fn epmd() -> (Guard, u16) {
+    let port = free_port();
+    (start_epmd(&otp_epmd(), port, &[]), port)
+}
+
+/// A rotp node with a short name on the EPMD at `epmd_port`.
+pub async fn rotp_node(name: &str, cookie: &str, epmd_port: u16) -> Node {
+    let mut config = NodeConfig::new(name, NameKind::Short, Cookie::new(cookie));
+    config.epmd_port = epmd_port;
+    Node::start(config).await.expect("rotp node starts")
+}
+
+/// `name@thishost`.
+pub fn node_name(name: &str) -> Atom {
+    Atom::from(format!("{name}@{}", short_host()).as_str())
+}
+
+/// Runs `erl -sname NAME -setcookie COOKIE -noshell -eval EVAL` to the end and returns its
+/// standard output (bounded: killed after 60 s).
+pub async fn erl_eval(name: &str, cookie: &str, epmd_port: u16, eval: &str) -> String {
+    erl_eval_args(name, cookie, epmd_port, eval, &[]).await
+}
+
+/// [`erl_eval`] with extra `erl` arguments.
+pub async fn erl_eval_args(
+    name: &str,
+    cookie: &str,
+    epmd_port: u16,
+    eval: &str,
+    extra: &[&str],
+) -> String {
+    let mut cmd = Command::new("erl");
+    cmd.args(["-sname", name, "-setcookie", cookie, "-noshell"])
+        .args(extra)
+        .args(["-eval", eval])
+        .env("ERL_EPMD_PORT", epmd_port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("erl");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("erl finishes within 60 s")
+    .expect("join")
+    .expect("erl output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !stderr.trim().is_empty() {
+        eprintln!("erl {name} stderr: {stderr}");
+    }
+    stdout
+}
+
+/// Starts `erl -sname NAME` running `eval` in the background (killed on drop).
+pub fn erl_background(name: &str, cookie: &str, epmd_port: u16, eval: &str) -> Guard {
+    let child = Command::new("erl")
+        .args([
+            "-sname",
+            name,
+            "-setcookie",
+            cookie,
+            "-noshell",
+            "-eval",
+            eval,
+        ])
+        .env("ERL_EPMD_PORT", epmd_port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("erl");
+    Guard(child)
+}
+
+/// Waits (bounded) until EPMD at `port` knows `name`.
+pub async fn wait_registered(port: u16, name: &str) {
+    let client = net::epmd::Client::localhost(port);
+    for _ in 0..400 {
+        if let Ok(Some(_)) = client.port_please(name).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} never registered with EPMD");
+}

@@ -45,32 +45,75 @@ pub enum ControlMessage {
     Send { to: Pid, token: Option<Term> },
     /// `{3, FromPid, ToPid, Reason}` / `{13, FromPid, ToPid, TraceToken, Reason}`: a linked
     /// process ended.
-    Exit { from: Pid, to: Pid, reason: Term, token: Option<Term> },
+    Exit {
+        from: Pid,
+        to: Pid,
+        reason: Term,
+        token: Option<Term>,
+    },
     /// `{4, FromPid, ToPid}`: the old unlink (before `UNLINK_ID`).
     Unlink { from: Pid, to: Pid },
     /// `{5}`.
     NodeLink,
     /// `{6, FromPid, Unused, ToName}` / `{16, FromPid, Unused, ToName, TraceToken}`; payload:
     /// the message.
-    RegSend { from: Pid, to: Atom, token: Option<Term> },
+    RegSend {
+        from: Pid,
+        to: Atom,
+        token: Option<Term>,
+    },
     /// `{7, FromPid, ToPid}`.
     GroupLeader { from: Pid, to: Pid },
     /// `{8, FromPid, ToPid, Reason}` / `{18, FromPid, ToPid, TraceToken, Reason}`: `exit/2`.
-    Exit2 { from: Pid, to: Pid, reason: Term, token: Option<Term> },
+    Exit2 {
+        from: Pid,
+        to: Pid,
+        reason: Term,
+        token: Option<Term>,
+    },
     /// `{19, FromPid, ToProc, Ref}`.
-    MonitorP { from: Pid, to: ProcessRef, reference: Reference },
+    MonitorP {
+        from: Pid,
+        to: ProcessRef,
+        reference: Reference,
+    },
     /// `{20, FromPid, ToProc, Ref}`.
-    DemonitorP { from: Pid, to: ProcessRef, reference: Reference },
+    DemonitorP {
+        from: Pid,
+        to: ProcessRef,
+        reference: Reference,
+    },
     /// `{21, FromProc, ToPid, Ref, Reason}`: a monitored process ended.
-    MonitorPExit { from: ProcessRef, to: Pid, reference: Reference, reason: Term },
+    MonitorPExit {
+        from: ProcessRef,
+        to: Pid,
+        reference: Reference,
+        reason: Term,
+    },
     /// `{22, FromPid, ToPid}` / `{23, FromPid, ToPid, TraceToken}`; payload: the message.
-    SendSender { from: Pid, to: Pid, token: Option<Term> },
+    SendSender {
+        from: Pid,
+        to: Pid,
+        token: Option<Term>,
+    },
     /// `{24, FromPid, ToPid}` / `{25, …, TraceToken}`; payload: the reason.
-    PayloadExit { from: Pid, to: Pid, token: Option<Term> },
+    PayloadExit {
+        from: Pid,
+        to: Pid,
+        token: Option<Term>,
+    },
     /// `{26, FromPid, ToPid}` / `{27, …, TraceToken}`; payload: the reason.
-    PayloadExit2 { from: Pid, to: Pid, token: Option<Term> },
+    PayloadExit2 {
+        from: Pid,
+        to: Pid,
+        token: Option<Term>,
+    },
     /// `{28, FromProc, ToPid, Ref}`; payload: the reason.
-    PayloadMonitorPExit { from: ProcessRef, to: Pid, reference: Reference },
+    PayloadMonitorPExit {
+        from: ProcessRef,
+        to: Pid,
+        reference: Reference,
+    },
     /// `{29, ReqId, From, GroupLeader, {Module, Function, Arity}, OptList}` /
     /// `{30, …, Token}`; payload: the argument list.
     SpawnRequest {
@@ -85,9 +128,19 @@ pub enum ControlMessage {
     },
     /// `{31, ReqId, To, Flags, Result}` / `{32, …, Token}`: `Result` is the new pid or an
     /// error atom.
-    SpawnReply { req_id: Reference, to: Pid, flags: i64, result: Term, token: Option<Term> },
+    SpawnReply {
+        req_id: Reference,
+        to: Pid,
+        flags: i64,
+        result: Term,
+        token: Option<Term>,
+    },
     /// `{33, FromPid, Alias}` / `{34, FromPid, Alias, Token}`; payload: the message.
-    AliasSend { from: Pid, alias: Reference, token: Option<Term> },
+    AliasSend {
+        from: Pid,
+        alias: Reference,
+        token: Option<Term>,
+    },
     /// `{35, Id, FromPid, ToPid}`: the new unlink protocol.
     UnlinkId { id: Term, from: Pid, to: Pid },
     /// `{36, Id, FromPid, ToPid}`.
@@ -160,27 +213,49 @@ impl ControlMessage {
         match self {
             C::Link { from, to } => Term::Tuple(vec![i(1), p(from), p(to)]),
             C::Send { to, token } => with(2, 12, vec![unused(), p(to)], token),
-            C::Exit { from, to, reason, token } => match token {
+            C::Exit {
+                from,
+                to,
+                reason,
+                token,
+            } => match token {
                 None => Term::Tuple(vec![i(3), p(from), p(to), reason.clone()]),
                 Some(t) => Term::Tuple(vec![i(13), p(from), p(to), t.clone(), reason.clone()]),
             },
             C::Unlink { from, to } => Term::Tuple(vec![i(4), p(from), p(to)]),
             C::NodeLink => Term::Tuple(vec![i(5)]),
-            C::RegSend { from, to, token } => {
-                with(6, 16, vec![p(from), unused(), Term::Atom(to.clone())], token)
-            }
+            C::RegSend { from, to, token } => with(
+                6,
+                16,
+                vec![p(from), unused(), Term::Atom(to.clone())],
+                token,
+            ),
             C::GroupLeader { from, to } => Term::Tuple(vec![i(7), p(from), p(to)]),
-            C::Exit2 { from, to, reason, token } => match token {
+            C::Exit2 {
+                from,
+                to,
+                reason,
+                token,
+            } => match token {
                 None => Term::Tuple(vec![i(8), p(from), p(to), reason.clone()]),
                 Some(t) => Term::Tuple(vec![i(18), p(from), p(to), t.clone(), reason.clone()]),
             },
-            C::MonitorP { from, to, reference } => {
-                Term::Tuple(vec![i(19), p(from), to.to_term(), r(reference)])
-            }
-            C::DemonitorP { from, to, reference } => {
-                Term::Tuple(vec![i(20), p(from), to.to_term(), r(reference)])
-            }
-            C::MonitorPExit { from, to, reference, reason } => Term::Tuple(vec![
+            C::MonitorP {
+                from,
+                to,
+                reference,
+            } => Term::Tuple(vec![i(19), p(from), to.to_term(), r(reference)]),
+            C::DemonitorP {
+                from,
+                to,
+                reference,
+            } => Term::Tuple(vec![i(20), p(from), to.to_term(), r(reference)]),
+            C::MonitorPExit {
+                from,
+                to,
+                reference,
+                reason,
+            } => Term::Tuple(vec![
                 i(21),
                 from.to_term(),
                 p(to),
@@ -190,10 +265,21 @@ impl ControlMessage {
             C::SendSender { from, to, token } => with(22, 23, vec![p(from), p(to)], token),
             C::PayloadExit { from, to, token } => with(24, 25, vec![p(from), p(to)], token),
             C::PayloadExit2 { from, to, token } => with(26, 27, vec![p(from), p(to)], token),
-            C::PayloadMonitorPExit { from, to, reference } => {
-                Term::Tuple(vec![i(28), from.to_term(), p(to), r(reference)])
-            }
-            C::SpawnRequest { req_id, from, group_leader, module, function, arity, options, token } => with(
+            C::PayloadMonitorPExit {
+                from,
+                to,
+                reference,
+            } => Term::Tuple(vec![i(28), from.to_term(), p(to), r(reference)]),
+            C::SpawnRequest {
+                req_id,
+                from,
+                group_leader,
+                module,
+                function,
+                arity,
+                options,
+                token,
+            } => with(
                 29,
                 30,
                 vec![
@@ -209,14 +295,21 @@ impl ControlMessage {
                 ],
                 token,
             ),
-            C::SpawnReply { req_id, to, flags, result, token } => {
-                with(31, 32, vec![r(req_id), p(to), i(*flags), result.clone()], token)
-            }
+            C::SpawnReply {
+                req_id,
+                to,
+                flags,
+                result,
+                token,
+            } => with(
+                31,
+                32,
+                vec![r(req_id), p(to), i(*flags), result.clone()],
+                token,
+            ),
             C::AliasSend { from, alias, token } => with(33, 34, vec![p(from), r(alias)], token),
             C::UnlinkId { id, from, to } => Term::Tuple(vec![i(35), id.clone(), p(from), p(to)]),
-            C::UnlinkIdAck { id, from, to } => {
-                Term::Tuple(vec![i(36), id.clone(), p(from), p(to)])
-            }
+            C::UnlinkIdAck { id, from, to } => Term::Tuple(vec![i(36), id.clone(), p(from), p(to)]),
         }
     }
 
@@ -234,30 +327,51 @@ impl ControlMessage {
             if n == want {
                 Ok(())
             } else {
-                Err(ControlError(format!("operation {op} with {n} elements: {term}")))
+                Err(ControlError(format!(
+                    "operation {op} with {n} elements: {term}"
+                )))
             }
         };
         let token = |at: usize| f.get(at).cloned();
         Ok(match op {
             1 => {
                 arity(3)?;
-                C::Link { from: pid(&f[1])?, to: pid(&f[2])? }
+                C::Link {
+                    from: pid(&f[1])?,
+                    to: pid(&f[2])?,
+                }
             }
             2 | 12 => {
                 arity(if *op == 2 { 3 } else { 4 })?;
-                C::Send { to: pid(&f[2])?, token: (*op == 12).then(|| token(3)).flatten() }
+                C::Send {
+                    to: pid(&f[2])?,
+                    token: (*op == 12).then(|| token(3)).flatten(),
+                }
             }
             3 => {
                 arity(4)?;
-                C::Exit { from: pid(&f[1])?, to: pid(&f[2])?, reason: f[3].clone(), token: None }
+                C::Exit {
+                    from: pid(&f[1])?,
+                    to: pid(&f[2])?,
+                    reason: f[3].clone(),
+                    token: None,
+                }
             }
             13 => {
                 arity(5)?;
-                C::Exit { from: pid(&f[1])?, to: pid(&f[2])?, reason: f[4].clone(), token: token(3) }
+                C::Exit {
+                    from: pid(&f[1])?,
+                    to: pid(&f[2])?,
+                    reason: f[4].clone(),
+                    token: token(3),
+                }
             }
             4 => {
                 arity(3)?;
-                C::Unlink { from: pid(&f[1])?, to: pid(&f[2])? }
+                C::Unlink {
+                    from: pid(&f[1])?,
+                    to: pid(&f[2])?,
+                }
             }
             5 => {
                 arity(1)?;
@@ -273,23 +387,44 @@ impl ControlMessage {
             }
             7 => {
                 arity(3)?;
-                C::GroupLeader { from: pid(&f[1])?, to: pid(&f[2])? }
+                C::GroupLeader {
+                    from: pid(&f[1])?,
+                    to: pid(&f[2])?,
+                }
             }
             8 => {
                 arity(4)?;
-                C::Exit2 { from: pid(&f[1])?, to: pid(&f[2])?, reason: f[3].clone(), token: None }
+                C::Exit2 {
+                    from: pid(&f[1])?,
+                    to: pid(&f[2])?,
+                    reason: f[3].clone(),
+                    token: None,
+                }
             }
             18 => {
                 arity(5)?;
-                C::Exit2 { from: pid(&f[1])?, to: pid(&f[2])?, reason: f[4].clone(), token: token(3) }
+                C::Exit2 {
+                    from: pid(&f[1])?,
+                    to: pid(&f[2])?,
+                    reason: f[4].clone(),
+                    token: token(3),
+                }
             }
             19 | 20 => {
                 arity(4)?;
                 let (from, to, reference) = (pid(&f[1])?, proc_ref(&f[2])?, reference(&f[3])?);
                 if *op == 19 {
-                    C::MonitorP { from, to, reference }
+                    C::MonitorP {
+                        from,
+                        to,
+                        reference,
+                    }
                 } else {
-                    C::DemonitorP { from, to, reference }
+                    C::DemonitorP {
+                        from,
+                        to,
+                        reference,
+                    }
                 }
             }
             21 => {
@@ -312,7 +447,8 @@ impl ControlMessage {
             24 | 25 | 26 | 27 => {
                 let traced = *op == 25 || *op == 27;
                 arity(if traced { 4 } else { 3 })?;
-                let (from, to, token) = (pid(&f[1])?, pid(&f[2])?, traced.then(|| token(3)).flatten());
+                let (from, to, token) =
+                    (pid(&f[1])?, pid(&f[2])?, traced.then(|| token(3)).flatten());
                 if *op <= 25 {
                     C::PayloadExit { from, to, token }
                 } else {
@@ -330,10 +466,14 @@ impl ControlMessage {
             29 | 30 => {
                 arity(if *op == 29 { 6 } else { 7 })?;
                 let Term::Tuple(mfa) = &f[4] else {
-                    return Err(ControlError(format!("spawn request without {{M, F, A}}: {term}")));
+                    return Err(ControlError(format!(
+                        "spawn request without {{M, F, A}}: {term}"
+                    )));
                 };
                 let [m, fun, Term::Integer(a)] = mfa.as_slice() else {
-                    return Err(ControlError(format!("spawn request without {{M, F, A}}: {term}")));
+                    return Err(ControlError(format!(
+                        "spawn request without {{M, F, A}}: {term}"
+                    )));
                 };
                 C::SpawnRequest {
                     req_id: reference(&f[1])?,

@@ -136,7 +136,10 @@ fn flag_name(bit: u64) -> String {
     DistFlags::NAMED
         .iter()
         .find(|(_, value)| *value == bit)
-        .map_or_else(|| format!("UNKNOWN<{bit:X}>"), |(name, _)| (*name).to_owned())
+        .map_or_else(
+            || format!("UNKNOWN<{bit:X}>"),
+            |(name, _)| (*name).to_owned(),
+        )
 }
 
 impl std::ops::BitOr for DistFlags {

@@ -168,15 +168,27 @@ enum State {
     /// Initiator: waiting for the acceptor's challenge.
     AwaitChallenge,
     /// Initiator: reply sent, waiting for the ack.
-    AwaitAck { peer_flags: DistFlags, creation: u32 },
+    AwaitAck {
+        peer_flags: DistFlags,
+        creation: u32,
+    },
     /// Acceptor: waiting for `send_name`.
     AwaitName,
     /// Acceptor: the node decides the status.
-    AwaitStatusDecision { flags: DistFlags, creation: u32 },
+    AwaitStatusDecision {
+        flags: DistFlags,
+        creation: u32,
+    },
     /// Acceptor: `alive` sent, waiting for `true`/`false`.
-    AwaitAliveReply { flags: DistFlags, creation: u32 },
+    AwaitAliveReply {
+        flags: DistFlags,
+        creation: u32,
+    },
     /// Acceptor: challenge sent.
-    AwaitReply { flags: DistFlags, creation: u32 },
+    AwaitReply {
+        flags: DistFlags,
+        creation: u32,
+    },
     Done,
     Failed,
 }
@@ -295,7 +307,10 @@ impl Handshake {
         match std::mem::replace(&mut self.state, State::Failed) {
             State::AwaitStatus => self.on_status(m),
             State::AwaitChallenge => self.on_challenge(m),
-            State::AwaitAck { peer_flags, creation } => self.on_ack(m, peer_flags, creation),
+            State::AwaitAck {
+                peer_flags,
+                creation,
+            } => self.on_ack(m, peer_flags, creation),
             State::AwaitName => self.on_name(m),
             State::AwaitAliveReply { flags, creation } => match m {
                 b"strue" => {
@@ -335,7 +350,10 @@ impl Handshake {
                 self.state = State::AwaitAliveAnswer;
                 Ok(Some(Event::AliveQuery))
             }
-            b"snok" => self.fail(HandshakeError::Refused { peer, status: "nok" }),
+            b"snok" => self.fail(HandshakeError::Refused {
+                peer,
+                status: "nok",
+            }),
             b"snot_allowed" => self.fail(HandshakeError::Refused {
                 peer,
                 status: "not_allowed",
@@ -564,7 +582,13 @@ mod tests {
     }
 
     /// Runs both sides against each other until both stop.
-    fn run(a: &mut Handshake, b: &mut Handshake) -> (Vec<Result<Event, HandshakeError>>, Vec<Result<Event, HandshakeError>>) {
+    fn run(
+        a: &mut Handshake,
+        b: &mut Handshake,
+    ) -> (
+        Vec<Result<Event, HandshakeError>>,
+        Vec<Result<Event, HandshakeError>>,
+    ) {
         let (mut ea, mut eb) = (Vec::new(), Vec::new());
         for _ in 0..20 {
             let out = a.take_output();
@@ -595,11 +619,15 @@ mod tests {
         let mut a = Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h"));
         let mut b = Handshake::accept(config("b@h", "c", 2));
         let (ea, eb) = run(&mut a, &mut b);
-        let Some(Ok(Event::Established(up))) = ea.first() else { panic!("{ea:?}") };
+        let Some(Ok(Event::Established(up))) = ea.first() else {
+            panic!("{ea:?}")
+        };
         assert_eq!(up.peer.as_str(), "b@h");
         assert_eq!(up.peer_creation, 7);
         assert!(!up.peer_hidden);
-        let Some(Ok(Event::Established(up))) = eb.first() else { panic!("{eb:?}") };
+        let Some(Ok(Event::Established(up))) = eb.first() else {
+            panic!("{eb:?}")
+        };
         assert_eq!(up.peer.as_str(), "a@h");
     }
 
@@ -610,7 +638,9 @@ mod tests {
         let (_, eb) = run(&mut a, &mut b);
         assert_eq!(
             eb,
-            [Err(HandshakeError::InvalidChallengeReply { peer: Atom::from("a@h") })]
+            [Err(HandshakeError::InvalidChallengeReply {
+                peer: Atom::from("a@h")
+            })]
         );
         assert_eq!(
             eb[0].as_ref().unwrap_err().to_string(),
@@ -621,12 +651,22 @@ mod tests {
     #[test]
     fn a_peer_without_mandatory_flags_is_rejected_with_not_allowed() {
         let mut old = config("a@h", "c", 1);
-        old.flags = DistFlags(DistFlags::DEFAULT.0 & !DistFlags::UTF8_ATOMS.0 & !DistFlags::MANDATORY_25_DIGEST.0);
+        old.flags = DistFlags(
+            DistFlags::DEFAULT.0 & !DistFlags::UTF8_ATOMS.0 & !DistFlags::MANDATORY_25_DIGEST.0,
+        );
         let mut a = Handshake::initiate(old, Atom::from("b@h"));
         let mut b = Handshake::accept(config("b@h", "c", 2));
         let (ea, eb) = run(&mut a, &mut b);
-        assert!(matches!(&eb[0], Err(HandshakeError::MissingFlags { missing, .. }) if missing == &["UTF8_ATOMS"]));
-        assert!(matches!(&ea[0], Err(HandshakeError::Refused { status: "not_allowed", .. })));
+        assert!(
+            matches!(&eb[0], Err(HandshakeError::MissingFlags { missing, .. }) if missing == &["UTF8_ATOMS"])
+        );
+        assert!(matches!(
+            &ea[0],
+            Err(HandshakeError::Refused {
+                status: "not_allowed",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -74,7 +74,11 @@ pub(crate) fn read_atom_refs(
         } else {
             match &cache.entries[index] {
                 Some(atom) => refs.push(Some(atom.clone())),
-                None => return Err(DistError::Malformed("reference to an empty atom cache entry")),
+                None => {
+                    return Err(DistError::Malformed(
+                        "reference to an empty atom cache entry",
+                    ))
+                }
             }
         }
     }

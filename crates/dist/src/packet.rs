@@ -317,7 +317,11 @@ mod tests {
         for (flags, fragment, packets) in [
             (DistFlags::DEFAULT, FRAGMENT_SIZE, 1),
             (DistFlags::DEFAULT, 1000, 11),
-            (DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0), 1000, 1),
+            (
+                DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0),
+                1000,
+                1,
+            ),
         ] {
             let mut out = Vec::new();
             let mut writer = Writer::new(flags).with_fragment_size(fragment);
@@ -338,7 +342,13 @@ mod tests {
     fn bad_packets_are_errors_not_panics() {
         let mut reader = Reader::default();
         let unknown_fragment = [131u8, 70, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        for body in [&[131u8, 68][..], &[131, 69, 0], &unknown_fragment, &[9, 9], &[112, 131, 97]] {
+        for body in [
+            &[131u8, 68][..],
+            &[131, 69, 0],
+            &unknown_fragment,
+            &[9, 9],
+            &[112, 131, 97],
+        ] {
             assert!(reader.packet(body).is_err(), "{body:?}");
         }
         assert_eq!(reader.packet(&[]).unwrap(), Incoming::Tick);

@@ -1,0 +1,225 @@
+//! A rotp node talking to a real `erl` node: ping, rpc, messages to names and pids both ways,
+//! links and monitors with their exit reasons, large messages, a hidden rotp node, and a peer
+//! killed with SIGKILL (`noconnection`).
+
+mod support;
+
+use std::time::Duration;
+
+use etf::{Atom, Pid, Term};
+use runtime::{ExitReason, Message};
+use support::*;
+
+/// The erl side: `echo` answers `{From, Msg}` with `{echo, Msg}`; `victim` exits with the
+/// reason it is sent as `{die, Reason}`.
+const ERL_SIDE: &str = "\
+    Echo = fun Loop() -> receive {From, Msg} -> From ! {echo, Msg}, Loop() end end, \
+    register(echo, spawn(Echo)), \
+    Victim = fun V() -> receive {die, R} -> exit(R); _ -> V() end end, \
+    register(victim, spawn(Victim)), \
+    register(victim2, spawn(Victim)), \
+    receive stop -> halt() end.";
+
+async fn erl_peer(name: &str, cookie: &str, port: u16) -> (Guard, Atom) {
+    let guard = erl_background(name, cookie, port, ERL_SIDE);
+    wait_registered(port, name).await;
+    (guard, node_name(name))
+}
+
+/// The pid registered as `name` on `erl`, waiting (bounded) for the `-eval` to register it.
+async fn whereis(node: &node::Node, erl: &Atom, name: &str) -> Pid {
+    for _ in 0..100 {
+        let got = node
+            .rpc(
+                erl,
+                "erlang",
+                "whereis",
+                vec![Term::atom(name)],
+                Duration::from_secs(5),
+            )
+            .await;
+        if let Term::Pid(p) = got {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} never registered on {erl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotp_pings_calls_and_messages_erl() {
+    let (_epmd, port) = epmd();
+    let (_erl, erl) = erl_peer("erl_r2e", "sesame", port).await;
+    let node = rotp_node("rotp_r2e", "sesame", port).await;
+    assert!(node.ping(&erl).await);
+    assert_eq!(node.nodes(false), [erl.clone()]);
+    let got = node
+        .rpc(&erl, "erlang", "node", vec![], Duration::from_secs(5))
+        .await;
+    assert_eq!(got, Term::Atom(erl.clone()));
+    let got = node
+        .rpc(
+            &erl,
+            "lists",
+            "reverse",
+            vec![Term::List(vec![Term::Integer(1), Term::Integer(2)])],
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(got.to_string(), "[2,1]");
+    let got = node
+        .rpc(&erl, "nosuch", "fn", vec![], Duration::from_secs(5))
+        .await;
+    assert!(
+        got.to_string().starts_with("{badrpc,{'EXIT',{undef,"),
+        "{got}"
+    );
+    // A rotp process sends to a name on erl and gets the reply at its pid.
+    let e = erl.clone();
+    let reply = node
+        .in_process(move |mut ctx| async move {
+            let me = Term::Pid(ctx.pid().clone());
+            let msg = Term::Tuple(vec![me, Term::atom("hello")]);
+            ctx.send_to_name(&Atom::from("echo"), &e, Message::Term(msg))
+                .unwrap();
+            ctx.receive_timeout(Duration::from_secs(5), |_| true).await
+        })
+        .await
+        .flatten();
+    assert_eq!(
+        reply
+            .and_then(|m| m.as_term().cloned())
+            .map(|t| t.to_string()),
+        Some("{echo,hello}".into())
+    );
+    // Large messages, fragmented both ways: 1 MB and 100 MB binaries echoed back whole.
+    for size in [1 << 20, 100 << 20] {
+        let e = erl.clone();
+        let back = node
+            .in_process(move |mut ctx| async move {
+                let me = Term::Pid(ctx.pid().clone());
+                let blob = Term::Binary((0..size).map(|i| (i % 251) as u8).collect());
+                let msg = Term::Tuple(vec![me, blob.clone()]);
+                ctx.send_to_name(&Atom::from("echo"), &e, Message::Term(msg))
+                    .unwrap();
+                let got = ctx.receive_timeout(Duration::from_secs(60), |_| true).await;
+                got.and_then(|m| m.as_term().cloned())
+                    == Some(Term::Tuple(vec![Term::atom("echo"), blob]))
+            })
+            .await;
+        assert_eq!(back, Some(true), "{size} bytes echoed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_and_monitors_to_erl_processes_carry_exit_reasons() {
+    let (_epmd, port) = epmd();
+    let (_erl, erl) = erl_peer("erl_links", "sesame", port).await;
+    let node = rotp_node("rotp_links", "sesame", port).await;
+    let victim = whereis(&node, &erl, "victim").await;
+    let victim2 = whereis(&node, &erl, "victim2").await;
+    let (v, v2) = (victim.clone(), victim2.clone());
+    let seen = node
+        .in_process(move |mut ctx| async move {
+            ctx.trap_exit(true);
+            ctx.link(&v);
+            let watch = ctx.monitor(&v2);
+            let die = |r: &str| Message::Term(Term::Tuple(vec![Term::atom("die"), Term::atom(r)]));
+            ctx.send(&v, die("boom"));
+            ctx.send(&v2, die("bang"));
+            let exit = ctx
+                .receive_timeout(Duration::from_secs(5), |m| m.as_exit().is_some())
+                .await;
+            let down = ctx
+                .receive_timeout(Duration::from_secs(5), |m| {
+                    m.as_down().is_some_and(|(r, _, _)| r == watch)
+                })
+                .await;
+            (
+                exit.and_then(|m| m.as_exit()),
+                down.and_then(|m| m.as_down().map(|(_, p, r)| (p, r))),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.0, Some((victim, ExitReason::atom("boom"))));
+    assert_eq!(seen.1, Some((victim2, ExitReason::atom("bang"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_with_sigkill_is_noconnection_for_links_and_monitors() {
+    let (_epmd, port) = epmd();
+    let (mut erl_guard, erl) = erl_peer("erl_killed", "sesame", port).await;
+    let node = rotp_node("rotp_survivor", "sesame", port).await;
+    let victim = whereis(&node, &erl, "victim").await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+    let v = victim.clone();
+    node.runtime().spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        ctx.link(&v);
+        let watch = ctx.monitor(&v);
+        let _ = tx.send(());
+        let exit = ctx
+            .receive_timeout(Duration::from_secs(30), |m| m.as_exit().is_some())
+            .await;
+        let down = ctx
+            .receive_timeout(Duration::from_secs(30), |m| {
+                m.as_down().is_some_and(|(r, _, _)| r == watch)
+            })
+            .await;
+        let _ = seen_tx.send((
+            exit.and_then(|m| m.as_exit()).map(|(_, r)| r),
+            down.and_then(|m| m.as_down()).map(|(_, _, r)| r),
+        ));
+        ExitReason::Normal
+    });
+    rx.await.unwrap();
+    // Let the LINK and MONITOR_P reach erl before it dies.
+    assert!(node.ping(&erl).await);
+    let mut events = node.events();
+    erl_guard.0.kill().unwrap();
+    let down = tokio::time::timeout(Duration::from_secs(30), events.recv()).await;
+    assert_eq!(down.unwrap().unwrap(), node::NodeEvent::Down(erl.clone()));
+    let seen = tokio::time::timeout(Duration::from_secs(30), seen_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        seen,
+        (
+            Some(ExitReason::NoConnection),
+            Some(ExitReason::NoConnection)
+        )
+    );
+    assert!(node.nodes(true).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_rotp_node_is_not_in_erls_nodes() {
+    let (_epmd, port) = epmd();
+    let (_erl, erl) = erl_peer("erl_hid", "sesame", port).await;
+    let mut config = node::NodeConfig::new(
+        "rotp_hidden",
+        node::name::NameKind::Short,
+        dist::Cookie::new("sesame"),
+    );
+    config.epmd_port = port;
+    config.hidden = true;
+    let node = node::Node::start(config).await.unwrap();
+    assert!(node.ping(&erl).await);
+    let visible = node
+        .rpc(&erl, "erlang", "nodes", vec![], Duration::from_secs(5))
+        .await;
+    let hidden = node
+        .rpc(
+            &erl,
+            "erlang",
+            "nodes",
+            vec![Term::atom("hidden")],
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(visible, Term::NIL);
+    assert_eq!(hidden, Term::List(vec![Term::Atom(node.name().clone())]));
+}

@@ -102,3 +102,40 @@ async fn a_wrong_cookie_gets_pang_and_nothing_else_is_disturbed() {
     .await;
     assert_eq!(out.trim(), "pong");
 }
+
+/// erl links to and monitors rotp processes: their exits reach erl with their reasons, and an
+/// erl process's `exit/2` reaches a rotp one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erl_links_monitors_and_exits_rotp_processes() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_lm", "sesame", port).await;
+    // `doomed` and `doomed2` end with the reason they are sent; `target` is only killed.
+    for name in ["doomed", "doomed2", "target"] {
+        let pid = node.runtime().spawn(|mut ctx| async move {
+            let m = ctx.recv().await;
+            ExitReason::from_term(m.as_term().unwrap_or(&Term::atom("normal")))
+        });
+        node.runtime()
+            .register(etf::Atom::from(name), &pid)
+            .unwrap();
+    }
+    let target = node.name().to_string();
+    let eval = format!(
+        "N = '{target}', process_flag(trap_exit, true), \
+         D = rpc:call(N, erlang, whereis, [doomed]), \
+         D2 = rpc:call(N, erlang, whereis, [doomed2]), \
+         T = rpc:call(N, erlang, whereis, [target]), \
+         link(D), M = monitor(process, D2), Mt = monitor(process, T), \
+         D ! boom, D2 ! bang, exit(T, kill), \
+         io:format(\"~p~n\", [receive {{'EXIT', D, R1}} -> R1 after 5000 -> timeout end]), \
+         io:format(\"~p~n\", [receive {{'DOWN', M, process, D2, R2}} -> R2 after 5000 -> timeout end]), \
+         io:format(\"~p~n\", [receive {{'DOWN', Mt, process, T, R3}} -> R3 after 5000 -> timeout end]), \
+         halt()."
+    );
+    let out = erl_eval("erl_lm", "sesame", port, &eval).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["boom", "bang", "killed"],
+        "{out}"
+    );
+}

@@ -1,0 +1,133 @@
+//! Two rotp nodes: ping, rpc, messages, links and monitors across them, large messages, a wrong
+//! cookie refused, and a disconnect seen as `noconnection`.
+
+mod support;
+
+use std::time::Duration;
+
+use etf::{Atom, Term};
+use runtime::{ExitReason, Message};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rotp_nodes_ping_call_message_link_and_monitor() {
+    let (_epmd, port) = epmd();
+    let a = rotp_node("rotp_a", "sesame", port).await;
+    let b = rotp_node("rotp_b", "sesame", port).await;
+    assert!(a.ping(b.name()).await);
+    assert_eq!(b.nodes(false), [a.name().clone()]);
+    let got = a
+        .rpc(b.name(), "erlang", "node", vec![], Duration::from_secs(5))
+        .await;
+    assert_eq!(got, Term::Atom(b.name().clone()));
+    // A process on b that echoes, ends with what it is told, and is linked/monitored from a.
+    let echo = b.runtime().spawn(|mut ctx| async move {
+        loop {
+            let m = ctx.recv().await;
+            match m.as_term() {
+                Some(Term::Tuple(v)) if v.len() == 2 => {
+                    if let Term::Pid(from) = &v[0] {
+                        ctx.send(from, Message::Term(v[1].clone()));
+                    }
+                }
+                Some(reason) => return ExitReason::from_term(reason),
+                None => {}
+            }
+        }
+    });
+    b.runtime().register(Atom::from("echo"), &echo).unwrap();
+    let b_name = b.name().clone();
+    let e = echo.clone();
+    let seen = a
+        .in_process(move |mut ctx| async move {
+            ctx.trap_exit(true);
+            let me = Term::Pid(ctx.pid().clone());
+            let big = Term::Binary(vec![9; 3 << 20]);
+            ctx.send_to_name(
+                &Atom::from("echo"),
+                &b_name,
+                Message::Term(Term::Tuple(vec![me, big.clone()])),
+            )
+            .unwrap();
+            let back = ctx.receive_timeout(Duration::from_secs(10), |_| true).await;
+            let echoed = back.and_then(|m| m.as_term().cloned()) == Some(big);
+            ctx.link(&e);
+            let watch = ctx.monitor(&e);
+            ctx.send(&e, Message::Term(Term::atom("boom")));
+            let exit = ctx
+                .receive_timeout(Duration::from_secs(5), |m| m.as_exit().is_some())
+                .await;
+            let down = ctx
+                .receive_timeout(Duration::from_secs(5), |m| {
+                    m.as_down().is_some_and(|(r, _, _)| r == watch)
+                })
+                .await;
+            (
+                echoed,
+                exit.and_then(|m| m.as_exit()).map(|(_, r)| r),
+                down.and_then(|m| m.as_down()).map(|(_, _, r)| r),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        (
+            true,
+            Some(ExitReason::atom("boom")),
+            Some(ExitReason::atom("boom"))
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_cookie_between_rotp_nodes_is_refused() {
+    let (_epmd, port) = epmd();
+    let a = rotp_node("rotp_ca", "one", port).await;
+    let b = rotp_node("rotp_cb", "two", port).await;
+    assert!(!a.ping(b.name()).await);
+    assert!(a.nodes(true).is_empty() && b.nodes(true).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_is_noconnection_for_links_on_both_sides() {
+    let (_epmd, port) = epmd();
+    let a = rotp_node("rotp_da", "sesame", port).await;
+    let b = rotp_node("rotp_db", "sesame", port).await;
+    // A trapping process on b reports the exit message its link brings.
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+    let sleeper = b.runtime().spawn(|mut ctx| async move {
+        ctx.trap_exit(true);
+        let m = ctx.recv().await;
+        let _ = seen_tx.send(m.as_exit().map(|(_, r)| r));
+        ExitReason::Normal
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let s = sleeper.clone();
+    a.runtime().spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        ctx.link(&s);
+        let _ = tx.send(());
+        let exit = ctx
+            .receive_timeout(Duration::from_secs(10), |m| m.as_exit().is_some())
+            .await;
+        ExitReason::Other(
+            exit.and_then(|m| m.as_exit())
+                .map_or(Term::atom("none"), |(_, r)| r.to_term()),
+        )
+    });
+    rx.await.unwrap();
+    assert!(a.ping(b.name()).await);
+    let mut down_a = a.events();
+    assert!(a.disconnect(b.name()));
+    let ev = tokio::time::timeout(Duration::from_secs(10), down_a.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev, node::NodeEvent::Down(b.name().clone()));
+    let seen = tokio::time::timeout(Duration::from_secs(10), seen_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, Some(ExitReason::NoConnection));
+}

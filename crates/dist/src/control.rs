@@ -444,7 +444,7 @@ impl ControlMessage {
                     token: (*op == 23).then(|| token(3)).flatten(),
                 }
             }
-            24 | 25 | 26 | 27 => {
+            24..=27 => {
                 let traced = *op == 25 || *op == 27;
                 arity(if traced { 4 } else { 3 })?;
                 let (from, to, token) =

@@ -581,14 +581,10 @@ mod tests {
         }
     }
 
+    type Outcomes = Vec<Result<Event, HandshakeError>>;
+
     /// Runs both sides against each other until both stop.
-    fn run(
-        a: &mut Handshake,
-        b: &mut Handshake,
-    ) -> (
-        Vec<Result<Event, HandshakeError>>,
-        Vec<Result<Event, HandshakeError>>,
-    ) {
+    fn run(a: &mut Handshake, b: &mut Handshake) -> (Outcomes, Outcomes) {
         let (mut ea, mut eb) = (Vec::new(), Vec::new());
         for _ in 0..20 {
             let out = a.take_output();

@@ -16,6 +16,7 @@ struct Go;
 
 impl Inner {
     pub(crate) fn dispatch(self: &Arc<Self>, peer: &Atom, m: DistMessage) {
+        tracing::trace!("from {peer}: {:?}", m.control);
         let rt = &self.runtime;
         let reason = |t: &Term| ExitReason::from_term(t);
         match (m.control, m.payload) {

@@ -72,6 +72,26 @@ async fn rex(mut ctx: Context, node: Node) -> ExitReason {
                 ExitReason::Normal
             });
         } else if let Term::Tuple(v) = term {
+            // C nodes (`erl_call`, `ei_rpc`) send `{From, {call, M, F, A, GroupLeader}}` and
+            // get `{rex, Reply}` (rpc.erl's "special for hidden C nodes").
+            if let [Term::Pid(from), request] = v.as_slice() {
+                if let Some((m, f, a)) = rpc_request(request, &["call", "block_call"]) {
+                    let (node, from) = (node.clone(), from.clone());
+                    ctx.spawn(move |c| async move {
+                        let result = rex_result(apply(&node, &m, &f, a.clone()).await, &m, &f, &a);
+                        reply(&c, &from, Term::atom("rex"), result);
+                        ExitReason::Normal
+                    });
+                } else if request.as_atom() == Some("features_request") {
+                    let features = Term::Tuple(vec![
+                        Term::atom("features_reply"),
+                        Term::Atom(node.name().clone()),
+                        Term::List(vec![Term::atom("erpc")]),
+                    ]);
+                    ctx.send(from, Message::Term(features));
+                }
+                continue;
+            }
             // `{'$gen_cast', {cast, M, F, A, GroupLeader}}`.
             if let [label, request] = v.as_slice() {
                 if label.as_atom() == Some("$gen_cast") {

@@ -52,7 +52,7 @@ async fn rotp_pings_calls_and_messages_erl() {
     let (_erl, erl) = erl_peer("erl_r2e", "sesame", port).await;
     let node = rotp_node("rotp_r2e", "sesame", port).await;
     assert!(node.ping(&erl).await);
-    assert_eq!(node.nodes(false), [erl.clone()]);
+    assert_eq!(node.nodes(false), std::slice::from_ref(&erl));
     let got = node
         .rpc(&erl, "erlang", "node", vec![], Duration::from_secs(5))
         .await;

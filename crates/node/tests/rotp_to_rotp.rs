@@ -15,7 +15,7 @@ async fn two_rotp_nodes_ping_call_message_link_and_monitor() {
     let a = rotp_node("rotp_a", "sesame", port).await;
     let b = rotp_node("rotp_b", "sesame", port).await;
     assert!(a.ping(b.name()).await);
-    assert_eq!(b.nodes(false), [a.name().clone()]);
+    assert_eq!(b.nodes(false), std::slice::from_ref(a.name()));
     let got = a
         .rpc(b.name(), "erlang", "node", vec![], Duration::from_secs(5))
         .await;

@@ -3,6 +3,10 @@
 //! * `rotp epmd`: run the port mapper in the foreground and show its names as they change.
 //! * `rotp names`: list the nodes registered with EPMD (`net_adm:names/0`).
 //! * `rotp term encode|decode`: Erlang term text to external term format and back.
+//! * `rotp node`: run a distributed node that Erlang and Elixir nodes can connect to.
+//! * `rotp ping|rpc|send`: talk to any node, as `net_adm:ping/1`, `rpc:call/4` and `!` do.
+
+mod dist_cli;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -44,6 +48,44 @@ enum Cmd {
     Term {
         #[command(subcommand)]
         command: TermCmd,
+    },
+    /// Run a distributed node (as `erl -sname NAME`) until Ctrl-C or SIGTERM.
+    Node(dist_cli::NodeArgs),
+    /// Ping a node: prints pong or pang, as net_adm:ping/1.
+    Ping {
+        /// The node, NAME@HOST (or NAME for this host).
+        node: String,
+        #[command(flatten)]
+        cookie: dist_cli::CookieArgs,
+    },
+    /// Call Module:Function(Args) on a node and print the result as ~p.
+    Rpc {
+        /// The node, NAME@HOST (or NAME for this host).
+        node: String,
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The arguments, an Erlang list: '[1, two, "three"]'.
+        #[arg(default_value = "[]", allow_hyphen_values = true)]
+        args: String,
+        /// Seconds to wait for the result.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        #[command(flatten)]
+        cookie: dist_cli::CookieArgs,
+    },
+    /// Send a term to a registered name on a node ({Name, Node} ! Term).
+    Send {
+        /// The node, NAME@HOST (or NAME for this host).
+        node: String,
+        /// The registered name.
+        name: String,
+        /// The term, in Erlang syntax.
+        #[arg(allow_hyphen_values = true)]
+        term: String,
+        #[command(flatten)]
+        cookie: dist_cli::CookieArgs,
     },
 }
 
@@ -91,6 +133,24 @@ fn epmd_port(port: Option<u16>) -> u16 {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Term { command } => term(command),
+        Cmd::Node(args) => runtime()?.block_on(dist_cli::run_node(args)),
+        Cmd::Ping { node, cookie } => runtime()?.block_on(dist_cli::ping(&node, &cookie)),
+        Cmd::Rpc {
+            node,
+            module,
+            function,
+            args,
+            timeout,
+            cookie,
+        } => runtime()?.block_on(dist_cli::rpc(
+            &node, &module, &function, &args, &cookie, timeout,
+        )),
+        Cmd::Send {
+            node,
+            name,
+            term,
+            cookie,
+        } => runtime()?.block_on(dist_cli::send(&node, &name, &term, &cookie)),
         Cmd::Names { host, port } => runtime()?.block_on(names(host, epmd_port(port))),
         Cmd::Epmd {
             port,

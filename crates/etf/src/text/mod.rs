@@ -12,7 +12,7 @@ mod parse;
 mod print;
 
 pub use parse::{parse, ParseError};
-pub use print::write;
+pub use print::{pretty, write};
 
 /// The node name Erlang gives a node that is not distributed.
 pub const NONODE: &str = "nonode@nohost";

@@ -354,3 +354,124 @@ mod tests {
         }
     }
 }
+
+/// The term as `io_lib:format("~p", [Term])` prints it when it fits on one line: as `~w`,
+/// except that lists of printable latin-1 characters print as strings (`"hello"`) and
+/// printable binaries as `<<"hello">>` (`io_lib:printable_list/1` with the default `+pc
+/// latin1`). Longer terms are not broken over lines as `~p` would.
+pub fn pretty(term: &Term) -> String {
+    let mut out = String::new();
+    pretty_into(&mut out, term);
+    out
+}
+
+fn pretty_into(out: &mut String, term: &Term) {
+    match term {
+        Term::List(items) if !items.is_empty() && items.iter().all(printable_char) => {
+            let chars = items.iter().filter_map(|t| match t {
+                Term::Integer(c) => char::from_u32(*c as u32),
+                _ => None,
+            });
+            quoted(out, chars);
+        }
+        Term::Binary(bytes)
+            if !bytes.is_empty() && bytes.iter().all(|b| printable(u32::from(*b))) =>
+        {
+            out.push_str("<<");
+            quoted(out, bytes.iter().map(|b| char::from(*b)));
+            out.push_str(">>");
+        }
+        Term::Tuple(items) => {
+            out.push('{');
+            pretty_seq(out, items);
+            out.push('}');
+        }
+        Term::List(items) => {
+            out.push('[');
+            pretty_seq(out, items);
+            out.push(']');
+        }
+        Term::ImproperList(items, tail) => {
+            out.push('[');
+            pretty_seq(out, items);
+            out.push('|');
+            pretty_into(out, tail);
+            out.push(']');
+        }
+        Term::Map(map) => {
+            out.push_str("#{");
+            for (n, (k, v)) in map.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                pretty_into(out, k);
+                out.push_str(" => ");
+                pretty_into(out, v);
+            }
+            out.push('}');
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+fn pretty_seq(out: &mut String, items: &[Term]) {
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        pretty_into(out, item);
+    }
+}
+
+fn printable_char(term: &Term) -> bool {
+    matches!(term, Term::Integer(c) if u32::try_from(*c).is_ok_and(printable))
+}
+
+/// `io_lib:printable_latin1_list/1`'s characters.
+fn printable(c: u32) -> bool {
+    matches!(c, 32..=126 | 160..=255 | 8..=13 | 27)
+}
+
+/// `io_lib:write_string/1`: in double quotes, with its escapes.
+fn quoted(out: &mut String, chars: impl Iterator<Item = char>) {
+    out.push('"');
+    for c in chars {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{1b}' => out.push_str("\\e"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod pretty_tests {
+    use super::*;
+
+    #[test]
+    fn strings_and_printable_binaries_print_as_p_does() {
+        // Expected texts from OTP 25's io:format("~p~n", [T]).
+        let cases = [
+            (
+                r#"{ok, "hi\n\"x\"", <<"bin">>, [], <<>>, [1,2], #{a => "s"}, [a|"b"]}"#,
+                r#"{ok,"hi\n\"x\"",<<"bin">>,[],<<>>,[1,2],#{a => "s"},[a,98]}"#,
+            ),
+            ("<<200,1>>", "<<200,1>>"),
+            ("[97,256]", "[97,256]"),
+        ];
+        for (input, expected) in cases {
+            let term = crate::text::parse(input).unwrap();
+            assert_eq!(pretty(&term), expected, "{input}");
+        }
+    }
+}

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 
 /// Something for the writer to send.
 #[derive(Debug)]
+// Nearly every value is a `Message`; boxing it would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub enum Outbound {
     /// A control message and its payload.
     Message(ControlMessage, Option<Term>),
@@ -155,12 +157,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let mut next = first;
         loop {
             match next {
-                Some(Outbound::Message(control, payload)) => {
-                    // A term that cannot be encoded is dropped; nothing else is lost.
-                    if writer.write(&control, payload.as_ref(), &mut buf).is_ok() {
-                        packets += 1;
-                    }
+                // A term that cannot be encoded is dropped; nothing else is lost.
+                Some(Outbound::Message(control, payload))
+                    if writer.write(&control, payload.as_ref(), &mut buf).is_ok() =>
+                {
+                    packets += 1;
                 }
+                Some(Outbound::Message(..)) => {}
                 Some(Outbound::Disconnect) => {
                     let _ = out.write_all(&buf).await;
                     let _ = out.shutdown().await;

@@ -3,6 +3,7 @@
 pub use harness::*;
 
 /// Our `epmd` binary, as cargo built it for these tests.
+#[allow(dead_code)] // not every test file starts our epmd
 pub fn our_epmd() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_epmd"))
 }

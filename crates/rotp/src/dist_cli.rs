@@ -1,0 +1,201 @@
+//! `rotp node`, `rotp ping`, `rotp rpc`, `rotp send`: a node of our own, and a short-lived
+//! hidden client node that talks to any Erlang or rotp node (as `erl_call` does).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use etf::{Atom, Term};
+use node::name::NameKind;
+use node::{Node, NodeConfig, NodeEvent};
+
+/// How the node finds its cookie: `--cookie`, else `RELEASE_COOKIE`, else `~/.erlang.cookie`.
+#[derive(Args, Clone, Debug)]
+pub struct CookieArgs {
+    /// The magic cookie (default: RELEASE_COOKIE, else ~/.erlang.cookie, created if missing).
+    #[arg(long)]
+    cookie: Option<String>,
+    /// The EPMD port (default: ERL_EPMD_PORT, else 4369).
+    #[arg(long)]
+    epmd_port: Option<u16>,
+}
+
+/// `rotp node` options.
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// A short node name (`-sname`): NAME or NAME@HOST.
+    #[arg(long, conflicts_with = "name", required_unless_present = "name")]
+    sname: Option<String>,
+    /// A long node name (`-name`): NAME or NAME@FQDN.
+    #[arg(long)]
+    name: Option<String>,
+    /// A hidden node: not in other nodes' `nodes()`.
+    #[arg(long)]
+    hidden: bool,
+    /// Lowest distribution listen port (`inet_dist_listen_min`).
+    #[arg(long)]
+    listen_min: Option<u16>,
+    /// Highest distribution listen port (`inet_dist_listen_max`).
+    #[arg(long)]
+    listen_max: Option<u16>,
+    /// `net_ticktime` in seconds.
+    #[arg(long, default_value_t = 60)]
+    net_ticktime: u64,
+    #[command(flatten)]
+    cookie: CookieArgs,
+}
+
+fn cookie(args: &CookieArgs) -> Result<dist::Cookie> {
+    Ok(node::cookie::find_cookie(args.cookie.as_deref())?)
+}
+
+/// The `epmd` program beside this one, to start when no EPMD answers.
+fn sibling_epmd() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let epmd = exe.parent()?.join("epmd");
+    epmd.exists().then_some(epmd)
+}
+
+/// `rotp node`: runs a node until Ctrl-C or SIGTERM.
+pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
+    // Connection refusals and node up/down, as erl logs them (RUST_LOG changes the level).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let (name, kind) = match (&args.sname, &args.name) {
+        (Some(s), _) => (s.clone(), NameKind::Short),
+        (None, Some(n)) => (n.clone(), NameKind::Long),
+        (None, None) => bail!("give --sname or --name"),
+    };
+    let mut config = NodeConfig::new(&name, kind, cookie(&args.cookie)?);
+    config.hidden = args.hidden;
+    if let Some(port) = args.cookie.epmd_port {
+        config.epmd_port = port;
+    }
+    let min = args.listen_min.unwrap_or(0);
+    config.listen_ports = min..=args.listen_max.unwrap_or(min).max(min);
+    config.ticktime = Duration::from_secs(args.net_ticktime.max(4));
+    config.epmd_program = sibling_epmd();
+    let node = Node::start(config).await?;
+    println!(
+        "rotp node {} is up (distribution port {}); Ctrl-C stops it",
+        node.name(),
+        node.listen_port().unwrap_or(0)
+    );
+    let mut events = node.events();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            match event {
+                NodeEvent::Up(n, hidden) => {
+                    println!("nodeup {n}{}", if hidden { " (hidden)" } else { "" })
+                }
+                NodeEvent::Down(n) => println!("nodedown {n}"),
+            }
+        }
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A hidden client node that reaches `target`: short or long names as the target's host.
+async fn client(target: &str, args: &CookieArgs) -> Result<(Node, Atom)> {
+    let target = if target.contains('@') {
+        target.to_owned()
+    } else {
+        node::name::full_name(target, NameKind::Short)?
+    };
+    let kind = match node::name::split(&target) {
+        Some((_, host)) if host.contains('.') => NameKind::Long,
+        Some(_) => NameKind::Short,
+        None => bail!("bad node name {target}"),
+    };
+    let host = node::name::split(&target)
+        .map(|(_, h)| h)
+        .unwrap_or_default();
+    let own = format!(
+        "rotp_{}@{}",
+        std::process::id(),
+        if kind == NameKind::Short {
+            host.split('.').next().unwrap_or(host).to_owned()
+        } else {
+            node::name::hostname()
+        }
+    );
+    let mut config = NodeConfig::new(&own, kind, cookie(args)?);
+    config.hidden = true;
+    config.listen = false;
+    if let Some(port) = args.epmd_port {
+        config.epmd_port = port;
+    }
+    let node = Node::start(config).await?;
+    Ok((node, Atom::from(target.as_str())))
+}
+
+/// `rotp ping NODE`: prints `pong` (exit 0) or `pang` (exit 1), as `net_adm:ping/1`.
+pub async fn ping(target: &str, args: &CookieArgs) -> Result<ExitCode> {
+    let (node, target) = client(target, args).await?;
+    if node.ping(&target).await {
+        println!("pong");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("pang");
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// `rotp rpc NODE MOD FUN 'ARGS'`: prints the result as `~p`.
+pub async fn rpc(
+    target: &str,
+    module: &str,
+    function: &str,
+    call_args: &str,
+    args: &CookieArgs,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let list = etf::text::parse(call_args).with_context(|| format!("arguments {call_args:?}"))?;
+    let Term::List(call_args) = list else {
+        bail!("the arguments must be a list, like '[1, two, \"three\"]'");
+    };
+    let (node, target) = client(target, args).await?;
+    let result = node
+        .rpc(
+            &target,
+            module,
+            function,
+            call_args,
+            Duration::from_secs(timeout),
+        )
+        .await;
+    println!("{}", etf::text::pretty(&result));
+    let failed =
+        matches!(&result, Term::Tuple(v) if v.first().and_then(Term::as_atom) == Some("badrpc"));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `rotp send NODE NAME 'TERM'`: `{Name, Node} ! Term`.
+pub async fn send(target: &str, name: &str, term: &str, args: &CookieArgs) -> Result<ExitCode> {
+    let term = etf::text::parse(term).with_context(|| format!("term {term:?}"))?;
+    let (node, target) = client(target, args).await?;
+    if node.send(&target, &Atom::from(name), term).await {
+        // Let the writer flush before the process exits.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("rotp: cannot reach {target}");
+        Ok(ExitCode::from(1))
+    }
+}

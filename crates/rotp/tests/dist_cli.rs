@@ -1,0 +1,183 @@
+//! `rotp node`, `rotp ping`, `rotp rpc`, `rotp send` against real `erl`, `erl_call` and `iex`
+//! nodes, on a real EPMD on a free port.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn rotp(port: u16, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(args)
+        .env("ERL_EPMD_PORT", port.to_string())
+        .env_remove("RELEASE_COOKIE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("rotp runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An erl node whose `box` process prints what it gets, then halts.
+fn erl_box(name: &str, port: u16) -> Guard {
+    let child = Command::new("erl")
+        .args([
+            "-sname",
+            name,
+            "-setcookie",
+            "clicookie",
+            "-noshell",
+            "-eval",
+        ])
+        .arg("register(box, self()), receive M -> io:format(\"got ~p~n\", [M]) end, halt().")
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("erl");
+    Guard(child)
+}
+
+/// Waits (bounded) until `check` passes.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ping_rpc_and_send_talk_to_an_erl_node() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let mut erl = erl_box("cli_target", port);
+    let target = format!("cli_target@{}", short_host());
+    eventually("erl answering ping", || {
+        rotp(port, &["ping", &target, "--cookie", "clicookie"])
+            .status
+            .success()
+    });
+    let pang = rotp(port, &["ping", &target, "--cookie", "wrong"]);
+    assert_eq!(
+        (stdout(&pang).as_str(), pang.status.code()),
+        ("pang\n", Some(1))
+    );
+    let out = rotp(
+        port,
+        &[
+            "rpc",
+            &target,
+            "lists",
+            "reverse",
+            "[\"olleh\"]",
+            "--cookie",
+            "clicookie",
+        ],
+    );
+    assert_eq!(stdout(&out), "\"hello\"\n");
+    let out = rotp(
+        port,
+        &["rpc", &target, "nosuch", "f", "[]", "--cookie", "clicookie"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("{badrpc,{'EXIT',{undef,"),
+        "{}",
+        stdout(&out)
+    );
+    let out = rotp(
+        port,
+        &[
+            "send",
+            &target,
+            "box",
+            "{hi, [1, 2], <<\"x\">>}",
+            "--cookie",
+            "clicookie",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // erl also reports the wrong-cookie attempt on its output: look for the message line.
+    let lines = BufReader::new(erl.0.stdout.take().unwrap()).lines();
+    let got = lines.map_while(Result::ok).find(|l| l.starts_with("got "));
+    assert_eq!(got.as_deref(), Some("got {hi,[1,2],<<\"x\">>}"));
+}
+
+/// `rotp node` as the peer of erl, `erl_call` and `iex`.
+#[test]
+fn erl_erl_call_and_iex_reach_a_rotp_node() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let node = Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(["node", "--sname", "cli_rotp", "--cookie", "clicookie"])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rotp node");
+    let mut node = Guard(node);
+    let mut banner = String::new();
+    BufReader::new(node.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let target = format!("cli_rotp@{}", short_host());
+    assert!(
+        banner.starts_with(&format!("rotp node {target} is up")),
+        "{banner}"
+    );
+
+    let erl = Command::new("erl")
+        .args(["-sname", "cli_erl", "-setcookie", "clicookie", "-noshell", "-eval"])
+        .arg(format!("io:format(\"~p ~p~n\", [net_adm:ping('{target}'), rpc:call('{target}', erlang, node, [])]), halt()."))
+        .env("ERL_EPMD_PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&erl), format!("pong {target}\n"));
+
+    let erl_call = std::fs::read_dir(otp_root().join("lib"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin/erl_call"))
+        .find(|p| p.exists())
+        .expect("erl_call");
+    let out = Command::new(erl_call)
+        .args(["-sname", "cli_rotp", "-c", "clicookie", "-a", "erlang node"])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), target);
+
+    // iex sends to a rotp process (rex, as C nodes call it) and gets the reply; and calls
+    // net_kernel as a GenServer.
+    let script = format!(
+        "IO.inspect(Node.ping(:\"{target}\")); \
+         send({{:rex, :\"{target}\"}}, {{self(), {{:call, :erlang, :node, [], :user}}}}); \
+         receive do m -> IO.inspect(m) after 5000 -> IO.puts(\"timeout\") end; \
+         IO.inspect(GenServer.call({{:net_kernel, :\"{target}\"}}, {{:is_auth, node()}})); \
+         System.halt()"
+    );
+    let out = Command::new("iex")
+        .args(["--sname", "cli_iex", "--cookie", "clicookie", "-e", &script])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!(":pong\n{{:rex, :{target}}}\n:yes\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

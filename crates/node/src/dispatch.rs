@@ -108,19 +108,23 @@ impl Inner {
             ) => self.spawn_request(peer, req_id, from, module, function, arity, &options, args),
             (
                 C::SpawnReply {
-                    req_id, to, result, ..
+                    req_id,
+                    to,
+                    flags,
+                    result,
+                    ..
                 },
                 _,
             ) => {
-                let status = if matches!(result, Term::Pid(_)) {
-                    "ok"
-                } else {
-                    "error"
-                };
+                let ok = matches!(result, Term::Pid(_));
+                if let Term::Pid(child) = &result {
+                    let monitor = (flags & 2 != 0).then_some(&req_id);
+                    rt.remote_spawned(&to, child, flags & 1 != 0, monitor);
+                }
                 let reply = Term::Tuple(vec![
                     Term::atom("spawn_reply"),
                     Term::Reference(req_id),
-                    Term::atom(status),
+                    Term::atom(if ok { "ok" } else { "error" }),
                     result,
                 ]);
                 rt.send(&to, Message::Term(reply));

@@ -24,5 +24,6 @@ mod services;
 
 pub use functions::{CallResult, Exception, Function};
 pub use node::{
-    epmd_port_from_env, gen_call, ConnectionInfo, Node, NodeConfig, NodeEvent, StartError,
+    epmd_port_from_env, gen_call, ConnectionInfo, ErpcError, Node, NodeConfig, NodeEvent,
+    StartError,
 };

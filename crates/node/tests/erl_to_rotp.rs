@@ -139,3 +139,34 @@ async fn erl_links_monitors_and_exits_rotp_processes() {
         "{out}"
     );
 }
+
+/// erl sends to a rotp pid it learned, large binaries both ways, and a hidden erl node
+/// (`erl -hidden`) stays out of the rotp node's `nodes()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erl_sends_to_pids_large_messages_and_connects_hidden() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_big", "sesame", port).await;
+    start_echo(&node);
+    let target = node.name().to_string();
+    let eval = format!(
+        "N = '{target}', E = rpc:call(N, erlang, whereis, [echo]), \
+         E ! {{self(), to_pid}}, \
+         io:format(\"~p~n\", [receive R -> R after 5000 -> timeout end]), \
+         [begin B = binary:copy(<<7>>, S), E ! {{self(), B}}, \
+                io:format(\"~p~n\", [receive {{echo, B}} -> S after 60000 -> timeout end]) end \
+          || S <- [1 bsl 20, 100 bsl 20]], \
+         io:format(\"~p~n\", [nodes(hidden)]), \
+         halt()."
+    );
+    let out = erl_eval_args("erl_big", "sesame", port, &eval, &["-hidden"]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "{echo,to_pid}",
+            "1048576",
+            "104857600",
+            &format!("[{target}]")
+        ],
+        "{out}"
+    );
+}

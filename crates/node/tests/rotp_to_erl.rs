@@ -74,6 +74,36 @@ async fn rotp_pings_calls_and_messages_erl() {
         got.to_string().starts_with("{badrpc,{'EXIT',{undef,"),
         "{got}"
     );
+    // erpc: a spawn request the peer runs, and its exceptions.
+    let seq = node
+        .erpc(
+            &erl,
+            "lists",
+            "seq",
+            vec![Term::Integer(1), Term::Integer(3)],
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(seq.map(|t| t.to_string()), Ok("[1,2,3]".to_owned()));
+    let boom = node
+        .erpc(
+            &erl,
+            "erlang",
+            "error",
+            vec![Term::atom("boom")],
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(
+        boom,
+        Err(node::ErpcError::Exception(node::Exception::Error(
+            Term::atom("boom")
+        )))
+    );
+    // A wrong cookie: refused, and the good connection is untouched.
+    let stranger = rotp_node("rotp_stranger", "not-sesame", port).await;
+    assert!(!stranger.ping(&erl).await);
+    assert!(node.ping(&erl).await);
     // A rotp process sends to a name on erl and gets the reply at its pid.
     let e = erl.clone();
     let reply = node

@@ -143,6 +143,33 @@ impl Runtime {
         }
     }
 
+    /// `SPAWN_REPLY` for a spawn that local `owner` asked of another node with `link` and/or
+    /// `monitor`: the remote side has set them up, so the local side records them (the
+    /// monitor under the request's reference, as `spawn_request/5` does).
+    pub fn remote_spawned(
+        &self,
+        owner: &Pid,
+        child: &Pid,
+        link: bool,
+        monitor: Option<&Reference>,
+    ) {
+        if let Some(process) = self.lookup(owner) {
+            let mut state = process.lock();
+            if !state.alive {
+                return;
+            }
+            if link {
+                state.rel().links.insert(child.clone());
+            }
+            if let Some(reference) = monitor {
+                state
+                    .rel()
+                    .monitors
+                    .insert(reference.clone(), child.clone());
+            }
+        }
+    }
+
     /// `MONITOR_P_EXIT`: the remote process `from` that local `watcher` monitors ended.
     pub fn remote_down(
         &self,

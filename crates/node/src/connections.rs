@@ -127,7 +127,7 @@ impl Inner {
 
     /// Our attempt to connect to `peer`.
     async fn connect(self: Arc<Self>, peer: Atom, owner: u64) {
-        let result = self.try_connect(&peer).await;
+        let result = self.try_connect(&peer, owner).await;
         match result {
             Ok((stream, up, leftover)) => {
                 let rx = {
@@ -146,7 +146,20 @@ impl Inner {
                     None => drop(stream),
                 }
             }
-            Err(e) => {
+            Err(Failed::Nok) => {
+                // The peer's own attempt to us wins (dist_util: the initiator that gets `nok`
+                // waits for it). Keep the queue for it; give up only if it never comes.
+                tokio::time::sleep(net::dist::SETUP_TIME).await;
+                let stale =
+                    self.conns.lock().get(&peer).is_some_and(|c| {
+                        c.owner == owner && matches!(c.state, ConnState::Pending(_))
+                    });
+                if stale {
+                    tracing::info!("connection to {peer}: refused with nok and never replaced");
+                    self.forget(&peer, owner);
+                }
+            }
+            Err(Failed::Other(e)) => {
                 tracing::info!("connection to {peer} failed: {e}");
                 self.forget(&peer, owner);
             }
@@ -156,30 +169,39 @@ impl Inner {
     async fn try_connect(
         self: &Arc<Self>,
         peer: &Atom,
-    ) -> Result<(TcpStream, Established, Vec<u8>), String> {
-        let (alive, host) =
-            crate::name::split(peer.as_str()).ok_or_else(|| format!("bad node name {peer}"))?;
+        owner: u64,
+    ) -> Result<(TcpStream, Established, Vec<u8>), Failed> {
+        let fail = Failed::Other;
+        let (alive, host) = crate::name::split(peer.as_str())
+            .ok_or_else(|| fail(format!("bad node name {peer}")))?;
         let addr = tokio::net::lookup_host((host, self.epmd_port))
             .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .map_err(|e| fail(format!("cannot resolve {host}: {e}")))?
             .find(|a| a.is_ipv4())
-            .ok_or_else(|| format!("no IPv4 address for {host}"))?;
+            .ok_or_else(|| fail(format!("no IPv4 address for {host}")))?;
         let info = net::epmd::Client::new(addr)
             .port_please(alive)
             .await
-            .map_err(|e| format!("epmd on {host}: {e}"))?
-            .ok_or_else(|| format!("{alive} is not registered with epmd on {host}"))?;
+            .map_err(|e| fail(format!("epmd on {host}: {e}")))?
+            .ok_or_else(|| fail(format!("{alive} is not registered with epmd on {host}")))?;
         let mut stream = TcpStream::connect((addr.ip(), info.port))
             .await
-            .map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            .map_err(|e| fail(format!("connect: {e}")))?;
+        stream.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
         let hs = Handshake::initiate(self.handshake_config(), peer.clone());
-        let mut decide = |_: &Atom, _: u32| Status::Ok;
-        let (up, leftover) =
-            net::dist::handshake(&mut stream, hs, &mut decide, net::dist::SETUP_TIME)
-                .await
-                .map_err(|e| e.to_string())?;
-        Ok((stream, up, leftover))
+        let mut decide = InitiatorDecide {
+            inner: self.clone(),
+            peer: peer.clone(),
+            owner,
+        };
+        match net::dist::handshake(&mut stream, hs, &mut decide, net::dist::SETUP_TIME).await {
+            Ok((up, leftover)) => Ok((stream, up, leftover)),
+            Err(net::dist::DistIoError::Handshake(dist::HandshakeError::Refused {
+                status: "nok",
+                ..
+            })) => Err(Failed::Nok),
+            Err(e) => Err(Failed::Other(e.to_string())),
+        }
     }
 
     /// A peer connected to us.
@@ -199,6 +221,7 @@ impl Inner {
         match result {
             Ok((up, leftover)) => {
                 let peer = up.peer.clone();
+                let mut replaced = false;
                 let rx = {
                     let mut table = self.conns.lock();
                     match table.get_mut(&peer) {
@@ -206,9 +229,25 @@ impl Inner {
                             ConnState::Pending(rx) => rx.take(),
                             ConnState::Up(_) => None,
                         },
+                        // We answered `alive` and the peer says this attempt is the real one:
+                        // the old connection is stale (the peer restarted). Replace it.
+                        Some(conn) if matches!(conn.state, ConnState::Up(_)) => {
+                            let _ = conn.tx.send(Outbound::Disconnect);
+                            let (tx, rx) = mpsc::unbounded_channel();
+                            *conn = Conn {
+                                tx,
+                                owner,
+                                state: ConnState::Pending(None),
+                            };
+                            replaced = true;
+                            Some(rx)
+                        }
                         _ => None,
                     }
                 };
+                if replaced {
+                    self.runtime.node_down(&peer);
+                }
                 match rx {
                     Some(rx) => self.run(stream, up, leftover, rx, owner),
                     None => drop(stream),
@@ -257,21 +296,13 @@ impl Inner {
                 conn.owner = owner;
                 Status::OkSimultaneous
             }
-            // A connection we think is up: the peer restarted, or the old one died silently.
-            // Replace it (dist_util's up_pending, without waiting for the old one to time out).
+            // A connection we think is up: the peer restarted, or the old one died silently,
+            // or this is a stray duplicate. Ask the peer (dist_util's up_pending → `alive`);
+            // if it says this attempt is the one, `accept` replaces the old connection.
             Some(Conn {
                 state: ConnState::Up(_),
-                tx,
                 ..
-            }) => {
-                let _ = tx.send(Outbound::Disconnect);
-                table.remove(peer);
-                drop(table);
-                self.runtime.node_down(peer);
-                let mut table = self.conns.lock();
-                new_entry(&mut table);
-                Status::Ok
-            }
+            }) => Status::Alive,
         }
     }
 
@@ -357,6 +388,36 @@ impl Inner {
         } else {
             self.send_control(node, plain, None, connect);
         }
+    }
+}
+
+/// Why our attempt to connect failed.
+enum Failed {
+    /// The peer answered `nok`: its own attempt to us wins the simultaneous connect.
+    Nok,
+    /// Anything else, for the log.
+    Other(String),
+}
+
+/// The initiator's answers: `alive` is `true` only while this attempt still owns the pending
+/// entry (we have no other connection to the peer).
+struct InitiatorDecide {
+    inner: Arc<Inner>,
+    peer: Atom,
+    owner: u64,
+}
+
+impl net::dist::Decide for InitiatorDecide {
+    fn status(&mut self, _: &Atom, _: u32) -> Status {
+        Status::Ok
+    }
+
+    fn alive(&mut self) -> bool {
+        self.inner
+            .conns
+            .lock()
+            .get(&self.peer)
+            .is_some_and(|c| c.owner == self.owner && matches!(c.state, ConnState::Pending(_)))
     }
 }
 

@@ -253,3 +253,53 @@ async fn a_hidden_rotp_node_is_not_in_erls_nodes() {
     assert_eq!(visible, Term::NIL);
     assert_eq!(hidden, Term::List(vec![Term::Atom(node.name().clone())]));
 }
+
+/// erl and rotp connect to each other at the same moment: both pings succeed and one
+/// connection remains (dist_util's `ok_simultaneous`/`nok`), for both name orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_connects_with_erl_settle() {
+    let (_epmd, port) = epmd();
+    // "rotp_m" sorts after "erl_m…", "a_rotp" before: each side wins once.
+    for (rotp_name, erl_name) in [("rotp_m", "erl_m1"), ("a_rotp", "erl_m2")] {
+        let node = rotp_node(rotp_name, "sesame", port).await;
+        let target = node.name().to_string();
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 1500;
+        let eval = format!(
+            "timer:sleep(max(0, {at} - erlang:system_time(millisecond))), \
+             R = net_adm:ping('{target}'), timer:sleep(500), \
+             io:format(\"~p ~p~n\", [R, nodes()]), halt()."
+        );
+        let erl = tokio::spawn(async move { erl_eval(erl_name, "sesame", port, &eval).await });
+        wait_registered(port, erl_name).await;
+        let wait = at as i128
+            - std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i128;
+        tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+        let erl_node = node_name(erl_name);
+        assert!(node.ping(&erl_node).await, "{rotp_name} pings {erl_name}");
+        let out = erl.await.unwrap();
+        assert_eq!(out.trim(), format!("pong [{target}]"), "{rotp_name}");
+    }
+}
+
+/// An erl node killed and restarted under the same name (a new creation from EPMD) connects
+/// again at once, and pids of the old incarnation are not mistaken for the new one's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_erl_node_reconnects_with_a_new_creation() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_restart", "sesame", port).await;
+    let (mut first, erl) = erl_peer("erl_phoenix", "sesame", port).await;
+    let old = whereis(&node, &erl, "victim").await;
+    first.0.kill().unwrap();
+    let _ = first.0.wait();
+    let (_second, _) = erl_peer("erl_phoenix", "sesame", port).await;
+    let new = whereis(&node, &erl, "victim").await;
+    assert_ne!(old.creation, new.creation);
+    assert!(node.ping(&erl).await);
+}

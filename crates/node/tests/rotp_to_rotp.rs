@@ -148,3 +148,70 @@ async fn a_hidden_rotp_node_is_hidden_from_another() {
     assert!(a.nodes(false).is_empty());
     assert_eq!(a.hidden_nodes(), std::slice::from_ref(b.name()));
 }
+
+/// Both nodes connect to each other at once, many times: `net_kernel`'s rules (the greater
+/// name's attempt wins, the other gets `nok`) leave exactly one working connection each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_connects_settle_on_one_connection() {
+    let (_epmd, port) = epmd();
+    let a = rotp_node("rotp_sa", "sesame", port).await;
+    let b = rotp_node("rotp_sb", "sesame", port).await;
+    for round in 0..20 {
+        let (x, y) = tokio::join!(a.ping(b.name()), b.ping(a.name()));
+        assert!(x && y, "round {round}: {x} {y}");
+        assert_eq!(a.nodes(false), std::slice::from_ref(b.name()));
+        assert_eq!(b.nodes(false), std::slice::from_ref(a.name()));
+        let mut events = a.events();
+        assert!(a.disconnect(b.name()));
+        let down = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        assert!(
+            matches!(down, Ok(Ok(node::NodeEvent::Down(_)))),
+            "round {round}: {down:?}"
+        );
+        for _ in 0..200 {
+            if b.nodes(true).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Garbage, a peer that stops mid-handshake, and one that never speaks: each connection is
+/// closed, nothing panics, and the node keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_peers_are_dropped_without_disturbing_the_node() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_epmd, port) = epmd();
+    let a = rotp_node("rotp_bad", "sesame", port).await;
+    let b = rotp_node("rotp_good", "sesame", port).await;
+    let listen = a.listen_port().unwrap();
+    // Garbage: closed by the node.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", listen))
+        .await
+        .unwrap();
+    s.write_all(b"\x00\x05hello, this is not erlang")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "garbage gets the connection closed");
+    // Half a send_name, then gone.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", listen))
+        .await
+        .unwrap();
+    s.write_all(&[0, 40, b'N', 0, 0, 0]).await.unwrap();
+    drop(s);
+    // A huge declared length that never comes.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", listen))
+        .await
+        .unwrap();
+    s.write_all(&[0xff, 0xff, b'N']).await.unwrap();
+    // Meanwhile a real node connects fine.
+    assert!(b.ping(a.name()).await);
+    assert_eq!(a.nodes(false), std::slice::from_ref(b.name()));
+    drop(s);
+}

@@ -181,3 +181,61 @@ fn erl_erl_call_and_iex_reach_a_rotp_node() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// With no EPMD on the port, `rotp node` starts ours (`epmd -daemon`), as `erl` does; and when
+/// the node is killed with SIGKILL, a monitoring erl process sees `noconnection`.
+#[test]
+fn rotp_node_starts_epmd_and_its_death_is_noconnection_to_erl() {
+    let port = free_port();
+    let node = Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(["node", "--sname", "cli_lonely", "--cookie", "clicookie"])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rotp node");
+    let mut node = Guard(node);
+    let mut banner = String::new();
+    BufReader::new(node.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let target = format!("cli_lonely@{}", short_host());
+    assert!(
+        banner.starts_with(&format!("rotp node {target} is up")),
+        "{banner}"
+    );
+    // Our daemon answers on the port and knows the node.
+    let names = Command::new(our_epmd())
+        .args(["-port", &port.to_string(), "-names"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&names).contains("name cli_lonely at port"),
+        "{}",
+        stdout(&names)
+    );
+    let erl = Command::new("erl")
+        .args(["-sname", "cli_watch", "-setcookie", "clicookie", "-noshell", "-eval"])
+        .arg(format!(
+            "pong = net_adm:ping('{target}'), M = monitor(process, {{net_kernel, '{target}'}}), \
+             io:format(\"ready~n\"), \
+             io:format(\"~p~n\", [receive {{'DOWN', M, process, _, R}} -> R after 20000 -> timeout end]), halt()."
+        ))
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut erl = Guard(erl);
+    let mut lines = BufReader::new(erl.0.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    assert_eq!(lines.find(|l| l == "ready").as_deref(), Some("ready"));
+    node.0.kill().unwrap();
+    assert_eq!(lines.next().as_deref(), Some("noconnection"));
+    // Stop the daemon the node started.
+    let _ = Command::new(our_epmd())
+        .args(["-port", &port.to_string(), "-kill"])
+        .output();
+}

@@ -17,8 +17,17 @@ pub fn epmd() -> (Guard, u16) {
     (start_epmd(&otp_epmd(), port, &[]), port)
 }
 
+/// Logs to the test's output when `RUST_LOG` asks for it.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 /// A rotp node with a short name on the EPMD at `epmd_port`.
 pub async fn rotp_node(name: &str, cookie: &str, epmd_port: u16) -> Node {
+    init_logging();
     let mut config = NodeConfig::new(name, NameKind::Short, Cookie::new(cookie));
     config.epmd_port = epmd_port;
     Node::start(config).await.expect("rotp node starts")

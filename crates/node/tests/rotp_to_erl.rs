@@ -303,3 +303,52 @@ async fn a_restarted_erl_node_reconnects_with_a_new_creation() {
     assert_ne!(old.creation, new.creation);
     assert!(node.ping(&erl).await);
 }
+
+/// Terms of every kind sent to erl and echoed back arrive equal: erl encodes its side with
+/// the atom cache (new entries, then references to them), so this also checks the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terms_of_every_kind_round_trip_through_erl() {
+    let (_epmd, port) = epmd();
+    let (_erl, erl) = erl_peer("erl_terms", "sesame", port).await;
+    let node = rotp_node("rotp_terms", "sesame", port).await;
+    let texts = [
+        "{ok, 42}",
+        "[a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, z]",
+        "#{name => <<\"rotp\">>, version => {0, 1, 0}, tags => [fast, safe], score => 9.75}",
+        "{1.5, -2.25, 3.141592653589793, 6.02214076e23, -0.0}",
+        "123456789012345678901234567890",
+        "-98765432109876543210",
+        "\"a charlist\"",
+        "[{'été', 'ünïcödé', '日本'}, <<1:3>>, <<>>, [], {}]",
+        "#{1 => {a, [1, 2]}, {x, y} => #{nested => true}, <<\"k\">> => 'v'}",
+        "fun lists:map/2",
+        "[1, 2 | improper]",
+        "{deep, {deeper, {deepest, [{x, 1}, {y, 2}, {z, [<<\"leaf\">>]}]}}}",
+    ];
+    for _ in 0..3 {
+        for text in texts {
+            let term = etf::text::parse(text).unwrap();
+            let e = erl.clone();
+            let t = term.clone();
+            let back = node
+                .in_process(move |mut ctx| async move {
+                    let me = Term::Pid(ctx.pid().clone());
+                    ctx.send_to_name(
+                        &Atom::from("echo"),
+                        &e,
+                        Message::Term(Term::Tuple(vec![me, t])),
+                    )
+                    .unwrap();
+                    ctx.receive_timeout(Duration::from_secs(5), |_| true).await
+                })
+                .await
+                .flatten()
+                .and_then(|m| m.as_term().cloned());
+            assert_eq!(
+                back,
+                Some(Term::Tuple(vec![Term::atom("echo"), term])),
+                "{text}"
+            );
+        }
+    }
+}

@@ -48,6 +48,10 @@ pub(crate) struct Up {
 pub(crate) struct Connections {
     pub(crate) table: Mutex<HashMap<Atom, Conn>>,
     next_owner: AtomicU64,
+    /// Woken whenever an entry comes up or goes away.
+    pub(crate) changed: tokio::sync::Notify,
+    /// Host names already resolved (as `inet_db` caches them).
+    hosts: Mutex<HashMap<String, std::net::IpAddr>>,
 }
 
 impl Connections {
@@ -174,11 +178,7 @@ impl Inner {
         let fail = Failed::Other;
         let (alive, host) = crate::name::split(peer.as_str())
             .ok_or_else(|| fail(format!("bad node name {peer}")))?;
-        let addr = tokio::net::lookup_host((host, self.epmd_port))
-            .await
-            .map_err(|e| fail(format!("cannot resolve {host}: {e}")))?
-            .find(|a| a.is_ipv4())
-            .ok_or_else(|| fail(format!("no IPv4 address for {host}")))?;
+        let addr = std::net::SocketAddr::new(self.resolve(host).await.map_err(fail)?, self.epmd_port);
         let info = net::epmd::Client::new(addr)
             .port_please(alive)
             .await
@@ -202,6 +202,25 @@ impl Inner {
             })) => Err(Failed::Nok),
             Err(e) => Err(Failed::Other(e.to_string())),
         }
+    }
+
+    /// The IPv4 address of `host`, cached after the first lookup.
+    async fn resolve(&self, host: &str) -> Result<std::net::IpAddr, String> {
+        if let Some(ip) = self.conns.hosts.lock().unwrap_or_else(|e| e.into_inner()).get(host) {
+            return Ok(*ip);
+        }
+        let ip = tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .find(|a| a.is_ipv4())
+            .ok_or_else(|| format!("no IPv4 address for {host}"))?
+            .ip();
+        self.conns
+            .hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_owned(), ip);
+        Ok(ip)
     }
 
     /// A peer connected to us.
@@ -318,6 +337,7 @@ impl Inner {
             }
         };
         if removed {
+            self.conns.changed.notify_waiters();
             self.runtime.node_down(peer);
         }
     }
@@ -347,6 +367,7 @@ impl Inner {
         let _ = self
             .events
             .send(crate::NodeEvent::Up(peer.clone(), up.peer_hidden));
+        self.conns.changed.notify_waiters();
         let inner = self.clone();
         tokio::spawn(async move {
             let weak = Arc::downgrade(&inner);

@@ -286,8 +286,10 @@ impl Node {
             return true;
         }
         self.inner.sender(node, true);
-        let deadline = tokio::time::Instant::now() + net::dist::SETUP_TIME + Duration::from_secs(1);
-        while tokio::time::Instant::now() < deadline {
+        let deadline = tokio::time::Instant::now() + net::dist::SETUP_TIME * 2;
+        loop {
+            // Registered before looking, so a change between the look and the wait wakes us.
+            let changed = self.inner.conns.changed.notified();
             match self
                 .inner
                 .conns
@@ -299,7 +301,9 @@ impl Node {
                 Some(false) => {}
                 None => return false,
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break;
+            }
         }
         false
     }

@@ -352,3 +352,20 @@ async fn terms_of_every_kind_round_trip_through_erl() {
         }
     }
 }
+
+/// `disconnect_node` right after connecting: the connection goes down on both sides, and a
+/// new one can be made at once, many times over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_and_disconnect_in_a_loop() {
+    let (_epmd, port) = epmd();
+    let (_erl, erl) = erl_peer("erl_flap", "sesame", port).await;
+    let node = rotp_node("rotp_flap", "sesame", port).await;
+    for round in 0..10 {
+        assert!(node.connect(&erl).await, "round {round}");
+        let mut events = node.events();
+        assert!(node.disconnect(&erl));
+        let down = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        assert!(matches!(down, Ok(Ok(node::NodeEvent::Down(_)))), "round {round}: {down:?}");
+        assert!(node.nodes(true).is_empty());
+    }
+}

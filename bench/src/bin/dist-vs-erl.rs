@@ -1,0 +1,373 @@
+//! Distribution against the BEAM's, in one run over loopback: erl↔erl, rotp→erl, erl→rotp and
+//! rotp↔rotp, for small-message throughput from one sender, 1 KB and 64 KB message
+//! throughput, ping-pong round trips, and connect time (EPMD lookup + TCP + handshake).
+//!
+//! `cargo run --release -p rotp-bench --bin dist-vs-erl [SCENARIO...]`
+//!
+//! Each pair prints its figure and its ratio to erl↔erl (for round trips and connect times,
+//! erl's time over ours: above 1 means rotp is faster).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use dist::Cookie;
+use etf::{Atom, Pid, Term};
+use harness::{free_port, otp_epmd, short_host, start_epmd, Guard};
+use node::name::NameKind;
+use node::{Node, NodeConfig};
+use runtime::{Context, Message};
+
+const COOKIE: &str = "bench";
+
+/// Messages per throughput run, by payload size.
+fn count(size: usize) -> u64 {
+    match size {
+        0 => 1_000_000,
+        1024 => 200_000,
+        _ => 10_000,
+    }
+}
+const ROUND_TRIPS: u64 = 20_000;
+const CONNECTS: u64 = 50;
+
+const ERLANG: &str = r#"
+-module(rotp_dist_bench).
+-export([serve/0, sink_loop/0, pong_loop/0, throughput/3, ping/2, connect/2]).
+
+%% The receiving side: `sink` counts messages, `pong` answers pings.
+serve() ->
+    register(sink, spawn(fun sink_loop/0)),
+    register(pong, spawn(fun pong_loop/0)),
+    receive stop -> halt() end.
+
+sink_loop() ->
+    receive {start, From, N} -> From ! {ready, self()}, count(N), From ! done, sink_loop() end.
+
+count(0) -> ok;
+count(N) -> receive {msg, _} -> count(N - 1) end.
+
+pong_loop() ->
+    receive {ping, From} -> From ! pong, pong_loop() end.
+
+payload(0) -> small;
+payload(Size) -> binary:copy(<<7>>, Size).
+
+%% Messages/s from this node to `sink` on Node.
+throughput(Node, N, Size) ->
+    true = net_kernel:connect_node(Node),
+    {sink, Node} ! {start, self(), N},
+    Sink = receive {ready, P} -> P end,
+    Msg = {msg, payload(Size)},
+    T0 = erlang:monotonic_time(microsecond),
+    send_n(Sink, Msg, N),
+    receive done -> ok end,
+    T1 = erlang:monotonic_time(microsecond),
+    io:format("~p~n", [N / ((T1 - T0) / 1000000)]).
+
+send_n(_, _, 0) -> ok;
+send_n(P, M, N) -> P ! M, send_n(P, M, N - 1).
+
+%% Microseconds per round trip to `pong` on Node.
+ping(Node, N) ->
+    true = net_kernel:connect_node(Node),
+    Pong = rpc:call(Node, erlang, whereis, [pong]),
+    ping_n(Pong, 1000),
+    T0 = erlang:monotonic_time(microsecond),
+    ping_n(Pong, N),
+    T1 = erlang:monotonic_time(microsecond),
+    io:format("~p~n", [(T1 - T0) / N]).
+
+ping_n(_, 0) -> ok;
+ping_n(P, N) -> P ! {ping, self()}, receive pong -> ping_n(P, N - 1) end.
+
+%% Microseconds per connect (EPMD lookup, TCP, handshake), disconnecting in between.
+connect(Node, N) ->
+    Ts = [begin
+              wait_gone(Node),
+              T0 = erlang:monotonic_time(microsecond),
+              true = net_kernel:connect_node(Node),
+              T1 = erlang:monotonic_time(microsecond),
+              erlang:disconnect_node(Node),
+              T1 - T0
+          end || _ <- lists:seq(1, N)],
+    io:format("~p~n", [lists:sum(Ts) / N]).
+
+wait_gone(Node) ->
+    case lists:member(Node, nodes(connected)) of
+        true -> timer:sleep(5), wait_gone(Node);
+        false -> timer:sleep(20)
+    end.
+"#;
+
+struct Env {
+    epmd_port: u16,
+    dir: std::path::PathBuf,
+    host: String,
+}
+
+impl Env {
+    fn erl(&self, name: &str, eval: &str) -> Command {
+        let mut cmd = Command::new("erl");
+        cmd.current_dir(&self.dir)
+            .args(["-sname", name, "-setcookie", COOKIE, "-noshell", "-pa", "."])
+            .args(["-eval", eval])
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string());
+        cmd
+    }
+
+    /// Runs an erl node to the end and returns the number it printed.
+    fn erl_figure(&self, name: &str, eval: &str) -> Result<f64> {
+        let out = self.erl(name, eval).stdin(Stdio::null()).output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .with_context(|| format!("erl {name} printed {text:?} {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    fn node_name(&self, name: &str) -> String {
+        format!("{name}@{}", self.host)
+    }
+}
+
+async fn rotp_node(env: &Env, name: &str) -> Result<Node> {
+    let mut config = NodeConfig::new(name, NameKind::Short, Cookie::new(COOKIE));
+    config.epmd_port = env.epmd_port;
+    Ok(Node::start(config).await?)
+}
+
+/// The receiving side on a rotp node: `sink` and `pong`, as the Erlang module's.
+fn serve(node: &Node) {
+    let rt = node.runtime();
+    let sink = rt.spawn(|mut ctx| async move {
+        loop {
+            let m = ctx.recv().await;
+            let Some(Term::Tuple(v)) = m.as_term() else { continue };
+            let [tag, Term::Pid(from), Term::Integer(n)] = v.as_slice() else { continue };
+            if tag.as_atom() != Some("start") {
+                continue;
+            }
+            let from = from.clone();
+            ctx.send(&from, Message::Term(Term::Tuple(vec![Term::atom("ready"), Term::Pid(ctx.pid().clone())])));
+            for _ in 0..*n {
+                ctx.recv().await;
+            }
+            ctx.send(&from, Message::Term(Term::atom("done")));
+        }
+    });
+    let _ = rt.register(Atom::from("sink"), &sink);
+    let pong = rt.spawn(|mut ctx| async move {
+        loop {
+            let m = ctx.recv().await;
+            if let Some(Term::Tuple(v)) = m.as_term() {
+                if let [_, Term::Pid(from)] = v.as_slice() {
+                    ctx.send(from, Message::Term(Term::atom("pong")));
+                }
+            }
+        }
+    });
+    let _ = rt.register(Atom::from("pong"), &pong);
+}
+
+fn payload(size: usize) -> Term {
+    if size == 0 {
+        Term::atom("small")
+    } else {
+        Term::Binary(vec![7; size])
+    }
+}
+
+/// Messages/s from a rotp process to `sink` on `target`.
+async fn rotp_throughput(node: &Node, target: &Atom, n: u64, size: usize) -> Result<f64> {
+    anyhow::ensure!(node.connect(target).await, "connect to {target}");
+    let target = target.clone();
+    node.in_process(move |mut ctx: Context| async move {
+        let start = Term::Tuple(vec![Term::atom("start"), Term::Pid(ctx.pid().clone()), Term::Integer(n as i64)]);
+        ctx.send_to_name(&Atom::from("sink"), &target, Message::Term(start)).ok()?;
+        let ready = ctx.receive_timeout(Duration::from_secs(30), |_| true).await?;
+        let sink: Pid = match ready.as_term() {
+            Some(Term::Tuple(v)) => match v.get(1) {
+                Some(Term::Pid(p)) => p.clone(),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let msg = Term::Tuple(vec![Term::atom("msg"), payload(size)]);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            ctx.send(&sink, Message::Term(msg.clone()));
+        }
+        ctx.receive_timeout(Duration::from_secs(300), |m| m.as_term().and_then(Term::as_atom) == Some("done"))
+            .await?;
+        Some(n as f64 / t0.elapsed().as_secs_f64())
+    })
+    .await
+    .flatten()
+    .context("rotp throughput run")
+}
+
+/// Microseconds per round trip from a rotp process to `pong` on `target`.
+async fn rotp_ping(node: &Node, target: &Atom, n: u64) -> Result<f64> {
+    anyhow::ensure!(node.connect(target).await, "connect to {target}");
+    let Term::Pid(pong) = node.rpc(target, "erlang", "whereis", vec![Term::atom("pong")], Duration::from_secs(5)).await else {
+        bail!("no pong on {target}");
+    };
+    node.in_process(move |mut ctx: Context| async move {
+        let ping = Term::Tuple(vec![Term::atom("ping"), Term::Pid(ctx.pid().clone())]);
+        let once = |ctx: &mut Context| {
+            ctx.send(&pong, Message::Term(ping.clone()));
+        };
+        for _ in 0..1000 {
+            once(&mut ctx);
+            ctx.recv().await;
+        }
+        let t0 = Instant::now();
+        for _ in 0..n {
+            once(&mut ctx);
+            ctx.recv().await;
+        }
+        t0.elapsed().as_secs_f64() * 1e6 / n as f64
+    })
+    .await
+    .context("rotp ping run")
+}
+
+/// Microseconds per connect from `node` to `target`.
+async fn rotp_connect(node: &Node, target: &Atom, n: u64) -> Result<f64> {
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        // Wait until the last connection is gone and stays gone: a reply still in flight
+        // (rex answering the peer's features_request, say) reconnects, as with erl.
+        loop {
+            if node.nodes(true).is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if node.nodes(true).is_empty() {
+                    break;
+                }
+            }
+            node.disconnect(target);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let t0 = Instant::now();
+        anyhow::ensure!(node.connect(target).await, "connect to {target}");
+        total += t0.elapsed();
+        node.disconnect(target);
+    }
+    Ok(total.as_secs_f64() * 1e6 / n as f64)
+}
+
+type Row = (String, [Option<f64>; 4]);
+
+async fn run(only: &[String]) -> Result<Vec<Row>> {
+    let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+    let dir = std::env::temp_dir().join(format!("rotp-dist-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("rotp_dist_bench.erl"), ERLANG)?;
+    let status = Command::new("erlc").current_dir(&dir).arg("rotp_dist_bench.erl").status()?;
+    anyhow::ensure!(status.success(), "erlc failed");
+    let epmd_port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), epmd_port, &[]);
+    let env = Env { epmd_port, dir: dir.clone(), host: short_host() };
+    // Receivers: an erl node and a rotp node serving sink and pong; a second rotp node sends.
+    let _erl_rx = Guard(env.erl("erl_rx", "rotp_dist_bench:serve()").stdin(Stdio::null()).stdout(Stdio::null()).spawn()?);
+    // The rotp receiver runs in its own OS process, as the erl one does.
+    let _rotp_rx = Guard(
+        Command::new(std::env::current_exe()?)
+            .args(["--serve", "rotp_rx", &epmd_port.to_string()])
+            .stdin(Stdio::null())
+            .spawn()?,
+    );
+    let tx = rotp_node(&env, "rotp_tx").await?;
+    let erl_rx = Atom::from(env.node_name("erl_rx").as_str());
+    eprintln!("waiting for the receiving nodes");
+    for _ in 0..200 {
+        if tx.ping(&erl_rx).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rotp_rx = Atom::from(env.node_name("rotp_rx").as_str());
+    for _ in 0..200 {
+        if tx.ping(&rotp_rx).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut rows = Vec::new();
+    for (label, size) in [("small msgs/s", 0usize), ("1 KB msgs/s", 1024), ("64 KB msgs/s", 65536)] {
+        let key = match size { 0 => "small", 1024 => "1k", _ => "64k" };
+        if !want(key) {
+            continue;
+        }
+        let n = count(size);
+        eprintln!("{label}");
+        let erl_erl = env.erl_figure("erl_tx", &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."))?;
+        let rotp_erl = rotp_throughput(&tx, &erl_rx, n, size).await?;
+        let erl_rotp = env.erl_figure("erl_tx2", &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."))?;
+        let rotp_rotp = rotp_throughput(&tx, &rotp_rx, n, size).await?;
+        rows.push((label.to_owned(), [Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)]));
+    }
+    if want("rtt") {
+        eprintln!("round trips");
+        let erl_erl = env.erl_figure("erl_tx3", &format!("rotp_dist_bench:ping('{erl_rx}', {ROUND_TRIPS}), halt()."))?;
+        let rotp_erl = rotp_ping(&tx, &erl_rx, ROUND_TRIPS).await?;
+        let erl_rotp = env.erl_figure("erl_tx4", &format!("rotp_dist_bench:ping('{rotp_rx}', {ROUND_TRIPS}), halt()."))?;
+        let rotp_rotp = rotp_ping(&tx, &rotp_rx, ROUND_TRIPS).await?;
+        rows.push(("round trip µs".to_owned(), [Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)]));
+    }
+    if want("connect") {
+        eprintln!("connect times");
+        let erl_erl = env.erl_figure("erl_tx5", &format!("rotp_dist_bench:connect('{erl_rx}', {CONNECTS}), halt()."))?;
+        let fresh = rotp_node(&env, "rotp_conn").await?;
+        let rotp_erl = rotp_connect(&fresh, &erl_rx, CONNECTS).await?;
+        let erl_rotp = env.erl_figure("erl_tx6", &format!("rotp_dist_bench:connect('{rotp_rx}', {CONNECTS}), halt()."))?;
+        let rotp_rotp = rotp_connect(&fresh, &rotp_rx, CONNECTS).await?;
+        rows.push(("connect µs".to_owned(), [Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)]));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(rows)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let [flag, name, port] = args.as_slice() {
+        if flag == "--serve" {
+            // The receiving rotp node, in a process of its own (started by the run below).
+            return tokio.block_on(async {
+                let mut config = NodeConfig::new(name, NameKind::Short, Cookie::new(COOKIE));
+                config.epmd_port = port.parse()?;
+                let node = Node::start(config).await?;
+                serve(&node);
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+        }
+    }
+    let only = args;
+    let rows = tokio.block_on(run(&only))?;
+    println!("distribution over loopback, one run: figure (ratio to erl↔erl; > 1 means faster)");
+    println!("{:<16} {:>12} {:>20} {:>20} {:>20}", "scenario", "erl→erl", "rotp→erl", "erl→rotp", "rotp→rotp");
+    for (label, [base, a, b, c]) in rows {
+        let base = base.unwrap_or(0.0);
+        let lower_is_better = label.contains("µs");
+        let cell = |v: Option<f64>| match v {
+            Some(v) if base > 0.0 && v > 0.0 => {
+                let r = if lower_is_better { base / v } else { v / base };
+                format!("{v:.1} ({r:.2}x)")
+            }
+            Some(v) => format!("{v:.1}"),
+            None => "-".to_owned(),
+        };
+        println!("{:<16} {:>12.1} {:>20} {:>20} {:>20}", label, base, cell(a), cell(b), cell(c));
+    }
+    Ok(())
+}

@@ -200,6 +200,8 @@ pub struct Writer {
     fragment_size: usize,
     next_sequence: u64,
     options: EncodeOptions,
+    /// The body of the last fragmented message, kept to avoid an allocation per message.
+    scratch: Vec<u8>,
 }
 
 /// Messages with bodies over this many bytes are sent in fragments of this size, as erts does
@@ -217,6 +219,7 @@ impl Writer {
             fragment_size: FRAGMENT_SIZE,
             next_sequence: 1,
             options: EncodeOptions::minor_version_2(),
+            scratch: Vec::new(),
         }
     }
 
@@ -244,17 +247,24 @@ impl Writer {
             }
             return finish_length(out, start);
         }
-        let mut body = Vec::new();
-        etf::encode_into(&control.to_term(), &mut body, &self.options)?;
-        if let Some(payload) = payload {
-            etf::encode_into(payload, &mut body, &self.options)?;
+        // Encoded in place after a normal header; moved out and fragmented only if too big.
+        let start = out.len();
+        out.extend_from_slice(&[0, 0, 0, 0, 131, 68, 0]);
+        let body_start = out.len();
+        let encoded = etf::encode_into(&control.to_term(), out, &self.options)
+            .and_then(|()| payload.map_or(Ok(()), |p| etf::encode_into(p, out, &self.options)));
+        if let Err(e) = encoded {
+            out.truncate(start);
+            return Err(e.into());
         }
-        if body.len() <= self.fragment_size || !self.flags.contains(DistFlags::FRAGMENTS) {
-            let start = out.len();
-            out.extend_from_slice(&[0, 0, 0, 0, 131, 68, 0]);
-            out.extend_from_slice(&body);
+        let body_len = out.len() - body_start;
+        if body_len <= self.fragment_size || !self.flags.contains(DistFlags::FRAGMENTS) {
             return finish_length(out, start);
         }
+        let mut body = std::mem::take(&mut self.scratch);
+        body.clear();
+        body.extend_from_slice(&out[body_start..]);
+        out.truncate(start);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         let chunks = body.chunks(self.fragment_size);
@@ -270,6 +280,10 @@ impl Writer {
             out.extend_from_slice(chunk);
             finish_length(out, start)?;
             fragment -= 1;
+        }
+        // Kept for the next large message, unless it is huge.
+        if body.capacity() <= 16 * self.fragment_size {
+            self.scratch = body;
         }
         Ok(())
     }

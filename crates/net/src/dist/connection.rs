@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use dist::{ControlMessage, DistFlags, DistMessage, Incoming, Reader, Writer};
 use etf::Term;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -76,8 +77,9 @@ where
     let interval = ticktime / 4;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut reader = Reader::default();
-    let mut buffer = leftover;
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Read straight into the buffer's spare room; consumed packets are split off its front
+    // without moving what follows.
+    let mut buffer = BytesMut::from(&leftover[..]);
     let mut last_read = 0u64;
     let mut silent_ticks = 0u32;
     let mut last_written = 0u64;
@@ -99,11 +101,17 @@ where
                 Err(e) => break 'run Closed::Dist(e),
             }
         }
-        buffer.drain(..used);
+        buffer.advance(used);
+        // Room for at least the packet under way, read in one go when it is large.
+        let wanted = match buffer.get(..4) {
+            Some(len) => 4 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize,
+            None => 0,
+        };
+        buffer.reserve(wanted.saturating_sub(buffer.len()).clamp(64 * 1024, 16 << 20));
         tokio::select! {
-            read = read_half.read(&mut chunk) => match read {
+            read = read_half.read_buf(&mut buffer) => match read {
                 Ok(0) => break Closed::ConnectionClosed,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(e) => break Closed::Io(e),
             },
             _ = ticker.tick() => {

@@ -124,7 +124,12 @@ impl Env {
             .lines()
             .last()
             .and_then(|l| l.trim().parse().ok())
-            .with_context(|| format!("erl {name} printed {text:?} {}", String::from_utf8_lossy(&out.stderr)))
+            .with_context(|| {
+                format!(
+                    "erl {name} printed {text:?} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
     }
 
     fn node_name(&self, name: &str) -> String {
@@ -144,13 +149,23 @@ fn serve(node: &Node) {
     let sink = rt.spawn(|mut ctx| async move {
         loop {
             let m = ctx.recv().await;
-            let Some(Term::Tuple(v)) = m.as_term() else { continue };
-            let [tag, Term::Pid(from), Term::Integer(n)] = v.as_slice() else { continue };
+            let Some(Term::Tuple(v)) = m.as_term() else {
+                continue;
+            };
+            let [tag, Term::Pid(from), Term::Integer(n)] = v.as_slice() else {
+                continue;
+            };
             if tag.as_atom() != Some("start") {
                 continue;
             }
             let from = from.clone();
-            ctx.send(&from, Message::Term(Term::Tuple(vec![Term::atom("ready"), Term::Pid(ctx.pid().clone())])));
+            ctx.send(
+                &from,
+                Message::Term(Term::Tuple(vec![
+                    Term::atom("ready"),
+                    Term::Pid(ctx.pid().clone()),
+                ])),
+            );
             for _ in 0..*n {
                 ctx.recv().await;
             }
@@ -184,9 +199,16 @@ async fn rotp_throughput(node: &Node, target: &Atom, n: u64, size: usize) -> Res
     anyhow::ensure!(node.connect(target).await, "connect to {target}");
     let target = target.clone();
     node.in_process(move |mut ctx: Context| async move {
-        let start = Term::Tuple(vec![Term::atom("start"), Term::Pid(ctx.pid().clone()), Term::Integer(n as i64)]);
-        ctx.send_to_name(&Atom::from("sink"), &target, Message::Term(start)).ok()?;
-        let ready = ctx.receive_timeout(Duration::from_secs(30), |_| true).await?;
+        let start = Term::Tuple(vec![
+            Term::atom("start"),
+            Term::Pid(ctx.pid().clone()),
+            Term::Integer(n as i64),
+        ]);
+        ctx.send_to_name(&Atom::from("sink"), &target, Message::Term(start))
+            .ok()?;
+        let ready = ctx
+            .receive_timeout(Duration::from_secs(30), |_| true)
+            .await?;
         let sink: Pid = match ready.as_term() {
             Some(Term::Tuple(v)) => match v.get(1) {
                 Some(Term::Pid(p)) => p.clone(),
@@ -199,8 +221,10 @@ async fn rotp_throughput(node: &Node, target: &Atom, n: u64, size: usize) -> Res
         for _ in 0..n {
             ctx.send(&sink, Message::Term(msg.clone()));
         }
-        ctx.receive_timeout(Duration::from_secs(300), |m| m.as_term().and_then(Term::as_atom) == Some("done"))
-            .await?;
+        ctx.receive_timeout(Duration::from_secs(300), |m| {
+            m.as_term().and_then(Term::as_atom) == Some("done")
+        })
+        .await?;
         Some(n as f64 / t0.elapsed().as_secs_f64())
     })
     .await
@@ -211,7 +235,16 @@ async fn rotp_throughput(node: &Node, target: &Atom, n: u64, size: usize) -> Res
 /// Microseconds per round trip from a rotp process to `pong` on `target`.
 async fn rotp_ping(node: &Node, target: &Atom, n: u64) -> Result<f64> {
     anyhow::ensure!(node.connect(target).await, "connect to {target}");
-    let Term::Pid(pong) = node.rpc(target, "erlang", "whereis", vec![Term::atom("pong")], Duration::from_secs(5)).await else {
+    let Term::Pid(pong) = node
+        .rpc(
+            target,
+            "erlang",
+            "whereis",
+            vec![Term::atom("pong")],
+            Duration::from_secs(5),
+        )
+        .await
+    else {
         bail!("no pong on {target}");
     };
     node.in_process(move |mut ctx: Context| async move {
@@ -265,13 +298,25 @@ async fn run(only: &[String]) -> Result<Vec<Row>> {
     let dir = std::env::temp_dir().join(format!("rotp-dist-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("rotp_dist_bench.erl"), ERLANG)?;
-    let status = Command::new("erlc").current_dir(&dir).arg("rotp_dist_bench.erl").status()?;
+    let status = Command::new("erlc")
+        .current_dir(&dir)
+        .arg("rotp_dist_bench.erl")
+        .status()?;
     anyhow::ensure!(status.success(), "erlc failed");
     let epmd_port = free_port();
     let _epmd = start_epmd(&otp_epmd(), epmd_port, &[]);
-    let env = Env { epmd_port, dir: dir.clone(), host: short_host() };
+    let env = Env {
+        epmd_port,
+        dir: dir.clone(),
+        host: short_host(),
+    };
     // Receivers: an erl node and a rotp node serving sink and pong; a second rotp node sends.
-    let _erl_rx = Guard(env.erl("erl_rx", "rotp_dist_bench:serve()").stdin(Stdio::null()).stdout(Stdio::null()).spawn()?);
+    let _erl_rx = Guard(
+        env.erl("erl_rx", "rotp_dist_bench:serve()")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
     // The rotp receiver runs in its own OS process, as the erl one does.
     let _rotp_rx = Guard(
         Command::new(std::env::current_exe()?)
@@ -296,35 +341,85 @@ async fn run(only: &[String]) -> Result<Vec<Row>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut rows = Vec::new();
-    for (label, size) in [("small msgs/s", 0usize), ("1 KB msgs/s", 1024), ("64 KB msgs/s", 65536)] {
-        let key = match size { 0 => "small", 1024 => "1k", _ => "64k" };
+    for (label, size) in [
+        ("small msgs/s", 0usize),
+        ("1 KB msgs/s", 1024),
+        ("64 KB msgs/s", 65536),
+    ] {
+        let key = match size {
+            0 => "small",
+            1024 => "1k",
+            _ => "64k",
+        };
         if !want(key) {
             continue;
         }
         let n = count(size);
         eprintln!("{label}");
-        let erl_erl = env.erl_figure("erl_tx", &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."))?;
+        let erl_erl = env.erl_figure(
+            "erl_tx",
+            &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
+        )?;
         let rotp_erl = rotp_throughput(&tx, &erl_rx, n, size).await?;
-        let erl_rotp = env.erl_figure("erl_tx2", &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."))?;
+        let erl_rotp = env.erl_figure(
+            "erl_tx2",
+            &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
+        )?;
         let rotp_rotp = rotp_throughput(&tx, &rotp_rx, n, size).await?;
-        rows.push((label.to_owned(), [Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)]));
+        rows.push((
+            label.to_owned(),
+            [
+                Some(erl_erl),
+                Some(rotp_erl),
+                Some(erl_rotp),
+                Some(rotp_rotp),
+            ],
+        ));
     }
     if want("rtt") {
         eprintln!("round trips");
-        let erl_erl = env.erl_figure("erl_tx3", &format!("rotp_dist_bench:ping('{erl_rx}', {ROUND_TRIPS}), halt()."))?;
+        let erl_erl = env.erl_figure(
+            "erl_tx3",
+            &format!("rotp_dist_bench:ping('{erl_rx}', {ROUND_TRIPS}), halt()."),
+        )?;
         let rotp_erl = rotp_ping(&tx, &erl_rx, ROUND_TRIPS).await?;
-        let erl_rotp = env.erl_figure("erl_tx4", &format!("rotp_dist_bench:ping('{rotp_rx}', {ROUND_TRIPS}), halt()."))?;
+        let erl_rotp = env.erl_figure(
+            "erl_tx4",
+            &format!("rotp_dist_bench:ping('{rotp_rx}', {ROUND_TRIPS}), halt()."),
+        )?;
         let rotp_rotp = rotp_ping(&tx, &rotp_rx, ROUND_TRIPS).await?;
-        rows.push(("round trip µs".to_owned(), [Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)]));
+        rows.push((
+            "round trip µs".to_owned(),
+            [
+                Some(erl_erl),
+                Some(rotp_erl),
+                Some(erl_rotp),
+                Some(rotp_rotp),
+            ],
+        ));
     }
     if want("connect") {
         eprintln!("connect times");
-        let erl_erl = env.erl_figure("erl_tx5", &format!("rotp_dist_bench:connect('{erl_rx}', {CONNECTS}), halt()."))?;
+        let erl_erl = env.erl_figure(
+            "erl_tx5",
+            &format!("rotp_dist_bench:connect('{erl_rx}', {CONNECTS}), halt()."),
+        )?;
         let fresh = rotp_node(&env, "rotp_conn").await?;
         let rotp_erl = rotp_connect(&fresh, &erl_rx, CONNECTS).await?;
-        let erl_rotp = env.erl_figure("erl_tx6", &format!("rotp_dist_bench:connect('{rotp_rx}', {CONNECTS}), halt()."))?;
+        let erl_rotp = env.erl_figure(
+            "erl_tx6",
+            &format!("rotp_dist_bench:connect('{rotp_rx}', {CONNECTS}), halt()."),
+        )?;
         let rotp_rotp = rotp_connect(&fresh, &rotp_rx, CONNECTS).await?;
-        rows.push(("connect µs".to_owned(), [Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)]));
+        rows.push((
+            "connect µs".to_owned(),
+            [
+                Some(erl_erl),
+                Some(rotp_erl),
+                Some(erl_rotp),
+                Some(rotp_rotp),
+            ],
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
@@ -338,7 +433,9 @@ fn main() -> Result<()> {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if let [flag, name, port] = args.as_slice() {
         if flag == "--serve" {
             // The receiving rotp node, in a process of its own (started by the run below).
@@ -355,7 +452,10 @@ fn main() -> Result<()> {
     let only = args;
     let rows = tokio.block_on(run(&only))?;
     println!("distribution over loopback, one run: figure (ratio to erl↔erl; > 1 means faster)");
-    println!("{:<16} {:>12} {:>20} {:>20} {:>20}", "scenario", "erl→erl", "rotp→erl", "erl→rotp", "rotp→rotp");
+    println!(
+        "{:<16} {:>12} {:>20} {:>20} {:>20}",
+        "scenario", "erl→erl", "rotp→erl", "erl→rotp", "rotp→rotp"
+    );
     for (label, [base, a, b, c]) in rows {
         let base = base.unwrap_or(0.0);
         let lower_is_better = label.contains("µs");
@@ -367,7 +467,14 @@ fn main() -> Result<()> {
             Some(v) => format!("{v:.1}"),
             None => "-".to_owned(),
         };
-        println!("{:<16} {:>12.1} {:>20} {:>20} {:>20}", label, base, cell(a), cell(b), cell(c));
+        println!(
+            "{:<16} {:>12.1} {:>20} {:>20} {:>20}",
+            label,
+            base,
+            cell(a),
+            cell(b),
+            cell(c)
+        );
     }
     Ok(())
 }

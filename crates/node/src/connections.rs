@@ -178,7 +178,8 @@ impl Inner {
         let fail = Failed::Other;
         let (alive, host) = crate::name::split(peer.as_str())
             .ok_or_else(|| fail(format!("bad node name {peer}")))?;
-        let addr = std::net::SocketAddr::new(self.resolve(host).await.map_err(fail)?, self.epmd_port);
+        let addr =
+            std::net::SocketAddr::new(self.resolve(host).await.map_err(fail)?, self.epmd_port);
         let info = net::epmd::Client::new(addr)
             .port_please(alive)
             .await
@@ -206,7 +207,13 @@ impl Inner {
 
     /// The IPv4 address of `host`, cached after the first lookup.
     async fn resolve(&self, host: &str) -> Result<std::net::IpAddr, String> {
-        if let Some(ip) = self.conns.hosts.lock().unwrap_or_else(|e| e.into_inner()).get(host) {
+        if let Some(ip) = self
+            .conns
+            .hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+        {
             return Ok(*ip);
         }
         let ip = tokio::net::lookup_host((host, 0))

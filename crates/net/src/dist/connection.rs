@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Buf, BytesMut};
 use dist::{ControlMessage, DistFlags, DistMessage, Incoming, Reader, Writer};
 use etf::Term;
-use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -107,7 +107,11 @@ where
             Some(len) => 4 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize,
             None => 0,
         };
-        buffer.reserve(wanted.saturating_sub(buffer.len()).clamp(64 * 1024, 16 << 20));
+        buffer.reserve(
+            wanted
+                .saturating_sub(buffer.len())
+                .clamp(64 * 1024, 16 << 20),
+        );
         tokio::select! {
             read = read_half.read_buf(&mut buffer) => match read {
                 Ok(0) => break Closed::ConnectionClosed,

@@ -25,6 +25,9 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Handshake::accept(config())
     };
+    if data.first().is_some_and(|b| b & 2 == 2) {
+        hs = hs.with_4_byte_lengths();
+    }
     let mut rest = data.get(1..).unwrap_or(&[]);
     while let Some((&chunk, tail)) = rest.split_first() {
         let take = (usize::from(chunk) + 1).min(tail.len());

@@ -201,6 +201,9 @@ pub struct Handshake {
     state: State,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// Bytes of each message's length: 2 over TCP (`{packet, 2}`), 4 over TLS
+    /// (`inet_tls_dist` sets `{packet, 4}` before the handshake).
+    length_bytes: usize,
 }
 
 impl Handshake {
@@ -212,15 +215,32 @@ impl Handshake {
             state: State::AwaitStatus,
             input: Vec::new(),
             output: Vec::new(),
+            length_bytes: 2,
         };
-        let name = hs.config.name.as_str().as_bytes().to_vec();
+        hs.send_name();
+        hs
+    }
+
+    /// Frames handshake messages with a 4-byte length, as `erl -proto_dist inet_tls` does.
+    /// Call before anything is sent or fed: `send_name` is framed again.
+    pub fn with_4_byte_lengths(mut self) -> Handshake {
+        self.length_bytes = 4;
+        if matches!(self.state, State::AwaitStatus) {
+            self.output.clear();
+            self.send_name();
+        }
+        self
+    }
+
+    /// `send_name`: 'N', Flags:64, Creation:32, NameLen:16, Name.
+    fn send_name(&mut self) {
+        let name = self.config.name.as_str().as_bytes().to_vec();
         let mut m = vec![b'N'];
-        m.extend_from_slice(&hs.config.offered().0.to_be_bytes());
-        m.extend_from_slice(&hs.config.creation.to_be_bytes());
+        m.extend_from_slice(&self.config.offered().0.to_be_bytes());
+        m.extend_from_slice(&self.config.creation.to_be_bytes());
         m.extend_from_slice(&(name.len() as u16).to_be_bytes());
         m.extend_from_slice(&name);
-        hs.send(&m);
-        hs
+        self.send(&m);
     }
 
     /// A peer connected to us: we wait for its `send_name`.
@@ -231,6 +251,7 @@ impl Handshake {
             state: State::AwaitName,
             input: Vec::new(),
             output: Vec::new(),
+            length_bytes: 2,
         }
     }
 
@@ -256,23 +277,34 @@ impl Handshake {
     }
 
     fn send(&mut self, message: &[u8]) {
+        let len = message.len() as u32;
+        let prefix = len.to_be_bytes();
         self.output
-            .extend_from_slice(&(message.len() as u16).to_be_bytes());
+            .extend_from_slice(&prefix[4 - self.length_bytes..]);
         self.output.extend_from_slice(message);
     }
 
-    /// The next complete handshake message, if one has arrived.
-    fn next_message(&mut self) -> Option<Vec<u8>> {
-        if self.input.len() < 2 {
-            return None;
+    /// The next complete handshake message, if one has arrived. Handshake messages are small:
+    /// a length over 64 KiB (possible with 4-byte lengths) is refused, not waited for.
+    fn next_message(&mut self) -> Result<Option<Vec<u8>>, HandshakeError> {
+        let n = self.length_bytes;
+        let Some(prefix) = self.input.get(..n) else {
+            return Ok(None);
+        };
+        let len = prefix
+            .iter()
+            .fold(0usize, |acc, b| acc << 8 | usize::from(*b));
+        if len > usize::from(u16::MAX) {
+            return Err(HandshakeError::Malformed {
+                what: "handshake message longer than 64 KiB",
+            });
         }
-        let len = usize::from(u16::from_be_bytes([self.input[0], self.input[1]]));
-        if self.input.len() < 2 + len {
-            return None;
+        if self.input.len() < n + len {
+            return Ok(None);
         }
-        let message = self.input[2..2 + len].to_vec();
-        self.input.drain(..2 + len);
-        Some(message)
+        let message = self.input[n..n + len].to_vec();
+        self.input.drain(..n + len);
+        Ok(Some(message))
     }
 
     fn fail(&mut self, error: HandshakeError) -> Result<Option<Event>, HandshakeError> {
@@ -294,8 +326,10 @@ impl Handshake {
                 State::AwaitStatusDecision { .. } | State::AwaitAliveAnswer => return Ok(None),
                 _ => {}
             }
-            let Some(message) = self.next_message() else {
-                return Ok(None);
+            let message = match self.next_message() {
+                Ok(Some(message)) => message,
+                Ok(None) => return Ok(None),
+                Err(e) => return self.fail(e),
             };
             if let Some(event) = self.step(&message)? {
                 return Ok(Some(event));
@@ -663,6 +697,26 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn tls_framing_uses_4_byte_lengths() {
+        let mut a =
+            Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h")).with_4_byte_lengths();
+        // 'N', 8 flag bytes, 4 creation bytes, 2 length bytes, "a@h".
+        assert_eq!(&a.take_output()[..5], &[0, 0, 0, 18, b'N']);
+        let mut b = Handshake::accept(config("b@h", "c", 2)).with_4_byte_lengths();
+        let mut a =
+            Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h")).with_4_byte_lengths();
+        let (ea, eb) = run(&mut a, &mut b);
+        assert!(
+            matches!(ea.first(), Some(Ok(Event::Established(_)))),
+            "{ea:?}"
+        );
+        assert!(
+            matches!(eb.first(), Some(Ok(Event::Established(_)))),
+            "{eb:?}"
+        );
     }
 
     #[test]

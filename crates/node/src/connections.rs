@@ -15,6 +15,7 @@ use dist::{ControlMessage, DistFlags, Established, Handshake, Status};
 use etf::{Atom, Pid, Reference, Term};
 use net::dist::{ConnectionStats, Outbound, Sender};
 use runtime::ExitReason;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -42,6 +43,14 @@ pub(crate) struct Up {
     pub(crate) hidden: bool,
     pub(crate) stats: Arc<ConnectionStats>,
 }
+
+/// A distribution socket: TCP, or TLS over TCP.
+pub(crate) trait DistIo: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> DistIo for T {}
+
+/// A boxed distribution socket.
+pub(crate) type Stream = Box<dyn DistIo>;
 
 /// The connection table.
 #[derive(Default)]
@@ -174,7 +183,7 @@ impl Inner {
         self: &Arc<Self>,
         peer: &Atom,
         owner: u64,
-    ) -> Result<(TcpStream, Established, Vec<u8>), Failed> {
+    ) -> Result<(Stream, Established, Vec<u8>), Failed> {
         let fail = Failed::Other;
         let (alive, host) = crate::name::split(peer.as_str())
             .ok_or_else(|| fail(format!("bad node name {peer}")))?;
@@ -185,11 +194,22 @@ impl Inner {
             .await
             .map_err(|e| fail(format!("epmd on {host}: {e}")))?
             .ok_or_else(|| fail(format!("{alive} is not registered with epmd on {host}")))?;
-        let mut stream = TcpStream::connect((addr.ip(), info.port))
+        let tcp = TcpStream::connect((addr.ip(), info.port))
             .await
             .map_err(|e| fail(format!("connect: {e}")))?;
-        stream.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
-        let hs = Handshake::initiate(self.handshake_config(), peer.clone());
+        tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+        let mut stream: Stream = match &self.tls {
+            Some(tls) => Box::new(
+                tls.connect(host, tcp)
+                    .await
+                    .map_err(|e| fail(format!("TLS: {e}")))?,
+            ),
+            None => Box::new(tcp),
+        };
+        let mut hs = Handshake::initiate(self.handshake_config(), peer.clone());
+        if self.tls.is_some() {
+            hs = hs.with_4_byte_lengths();
+        }
         let mut decide = InitiatorDecide {
             inner: self.clone(),
             peer: peer.clone(),
@@ -231,10 +251,27 @@ impl Inner {
     }
 
     /// A peer connected to us.
-    pub(crate) async fn accept(self: Arc<Self>, mut stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
+    pub(crate) async fn accept(self: Arc<Self>, tcp: TcpStream) {
+        let _ = tcp.set_nodelay(true);
+        let mut stream: Stream = match &self.tls {
+            Some(tls) => match tokio::time::timeout(net::dist::SETUP_TIME, tls.accept(tcp)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    tracing::error!("TLS distribution connection refused: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::error!("TLS distribution handshake timed out");
+                    return;
+                }
+            },
+            None => Box::new(tcp),
+        };
         let owner = self.conns.next_owner();
-        let hs = Handshake::accept(self.handshake_config());
+        let mut hs = Handshake::accept(self.handshake_config());
+        if self.tls.is_some() {
+            hs = hs.with_4_byte_lengths();
+        }
         let us = self.runtime.node().clone();
         let inner = self.clone();
         let mut peer_name: Option<Atom> = None;
@@ -352,7 +389,7 @@ impl Inner {
     /// Runs an established connection until it closes.
     fn run(
         self: Arc<Self>,
-        stream: TcpStream,
+        stream: Stream,
         up: Established,
         leftover: Vec<u8>,
         rx: mpsc::UnboundedReceiver<Outbound>,

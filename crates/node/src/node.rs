@@ -41,6 +41,8 @@ pub struct NodeConfig {
     pub ticktime: Duration,
     /// The `epmd` program to start (as `epmd -daemon`) when no EPMD answers.
     pub epmd_program: Option<PathBuf>,
+    /// Distribution over TLS (`-proto_dist inet_tls`), both ways.
+    pub tls: Option<net::dist::DistTls>,
 }
 
 impl NodeConfig {
@@ -57,6 +59,7 @@ impl NodeConfig {
             listen_ports: 0..=0,
             ticktime: Duration::from_secs(60),
             epmd_program: None,
+            tls: None,
         }
     }
 }
@@ -128,6 +131,7 @@ pub(crate) struct Inner {
     pub(crate) hidden: bool,
     pub(crate) epmd_port: u16,
     pub(crate) ticktime: Duration,
+    pub(crate) tls: Option<net::dist::DistTls>,
     pub(crate) conns: Connections,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) functions: RwLock<Functions>,
@@ -163,6 +167,7 @@ impl Node {
             hidden: config.hidden,
             epmd_port: config.epmd_port,
             ticktime: config.ticktime,
+            tls: config.tls.clone(),
             conns: Connections::default(),
             events: broadcast::channel(256).0,
             functions: RwLock::new(Functions::default()),

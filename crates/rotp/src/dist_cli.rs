@@ -11,7 +11,8 @@ use etf::{Atom, Term};
 use node::name::NameKind;
 use node::{Node, NodeConfig, NodeEvent};
 
-/// How the node finds its cookie: `--cookie`, else `RELEASE_COOKIE`, else `~/.erlang.cookie`.
+/// How the node reaches others: its cookie (`--cookie`, else `RELEASE_COOKIE`, else
+/// `~/.erlang.cookie`), the EPMD port, and TLS distribution (`-proto_dist inet_tls`).
 #[derive(Args, Clone, Debug)]
 pub struct CookieArgs {
     /// The magic cookie (default: RELEASE_COOKIE, else ~/.erlang.cookie, created if missing).
@@ -20,6 +21,37 @@ pub struct CookieArgs {
     /// The EPMD port (default: ERL_EPMD_PORT, else 4369).
     #[arg(long)]
     epmd_port: Option<u16>,
+    /// TLS distribution with the options of this file, as erl's -ssl_dist_optfile.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tls_cacert"])]
+    tls_optfile: Option<PathBuf>,
+    /// TLS distribution with this certificate (PEM), for both ends.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM; default: in the certificate file).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require and verify peers' certificates against these authorities (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_cacert: Option<PathBuf>,
+}
+
+/// The TLS the arguments ask for, if any.
+fn tls(args: &CookieArgs) -> Result<Option<net::dist::DistTls>> {
+    if let Some(file) = &args.tls_optfile {
+        return Ok(Some(net::dist::DistTls::from_optfile(file)?));
+    }
+    let Some(cert) = &args.tls_cert else {
+        return Ok(None);
+    };
+    let mutual = args.tls_cacert.is_some();
+    let side = net::dist::TlsOptions {
+        certfile: Some(cert.clone()),
+        keyfile: args.tls_key.clone(),
+        cacertfile: args.tls_cacert.clone(),
+        verify_peer: mutual,
+        fail_if_no_peer_cert: mutual,
+    };
+    Ok(Some(net::dist::DistTls::new(&side, &side)?))
 }
 
 /// `rotp node` options.
@@ -82,6 +114,7 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
     config.listen_ports = min..=args.listen_max.unwrap_or(min).max(min);
     config.ticktime = Duration::from_secs(args.net_ticktime.max(4));
     config.epmd_program = sibling_epmd();
+    config.tls = tls(&args.cookie)?;
     let node = Node::start(config).await?;
     println!(
         "rotp node {} is up (distribution port {}); Ctrl-C stops it",
@@ -134,6 +167,7 @@ async fn client(target: &str, args: &CookieArgs) -> Result<(Node, Atom)> {
     let mut config = NodeConfig::new(&own, kind, cookie(args)?);
     config.hidden = true;
     config.listen = false;
+    config.tls = tls(args)?;
     if let Some(port) = args.epmd_port {
         config.epmd_port = port;
     }

@@ -90,6 +90,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             if n == 0 {
                 return Err(DistIoError::Closed);
             }
+            tracing::trace!("handshake read {:?}", &buf[..n.min(64)]);
             hs.feed(&buf[..n]);
         }
     };

@@ -6,6 +6,8 @@
 
 mod connection;
 mod handshake;
+pub mod tls;
 
 pub use connection::{run, Closed, ConnectionStats, Outbound, Sender};
 pub use handshake::{handshake, Decide, DistIoError, SETUP_TIME};
+pub use tls::{DistTls, TlsError, TlsOptions};

@@ -1,0 +1,185 @@
+//! Distribution over TLS with real `erl -proto_dist inet_tls` nodes, both ways, with mutual
+//! authentication: certificates made here with rcgen; a peer whose certificate is not signed
+//! by the authority is refused.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use etf::Term;
+use net::dist::DistTls;
+use node::name::NameKind;
+use node::{Node, NodeConfig};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use support::*;
+
+/// A CA, a node certificate it signs, and an intruder's self-signed one, as PEM files.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(tag: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!("rotp-tls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct names: a certificate whose subject is its issuer's looks self-signed to ssl.
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "rotp test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let names = vec![short_host(), "localhost".to_owned(), "127.0.0.1".to_owned()];
+        let node_key = KeyPair::generate().unwrap();
+        let mut node_params = CertificateParams::new(names.clone()).unwrap();
+        node_params
+            .distinguished_name
+            .push(DnType::CommonName, "rotp test node");
+        let node = node_params.signed_by(&node_key, &ca, &ca_key).unwrap();
+        let intruder_key = KeyPair::generate().unwrap();
+        let mut intruder_params = CertificateParams::new(names).unwrap();
+        intruder_params
+            .distinguished_name
+            .push(DnType::CommonName, "intruder");
+        let intruder = intruder_params.self_signed(&intruder_key).unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.join(name), text).unwrap();
+        write("ca.pem", ca.pem());
+        write("node.pem", node.pem());
+        write("node.key", node_key.serialize_pem());
+        write("intruder.pem", intruder.pem());
+        write("intruder.key", intruder_key.serialize_pem());
+        for who in ["node", "intruder"] {
+            let p = |f: &str| dir.join(f).display().to_string();
+            let cert = p(&format!("{who}.pem"));
+            let key = p(&format!("{who}.key"));
+            let ca = p("ca.pem");
+            let opts = format!(
+                "[{{server, [{{certfile, \"{cert}\"}}, {{keyfile, \"{key}\"}}, {{cacertfile, \"{ca}\"}}, \
+                   {{verify, verify_peer}}, {{fail_if_no_peer_cert, true}}]}}, \
+                  {{client, [{{certfile, \"{cert}\"}}, {{keyfile, \"{key}\"}}, {{cacertfile, \"{ca}\"}}, \
+                   {{verify, verify_peer}}]}}]."
+            );
+            write(&format!("{who}.opts"), opts);
+        }
+        Pki { dir }
+    }
+
+    fn optfile(&self, who: &str) -> PathBuf {
+        self.dir.join(format!("{who}.opts"))
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn tls_node(name: &str, port: u16, optfile: &Path) -> Node {
+    init_logging();
+    let mut config = NodeConfig::new(name, NameKind::Short, dist::Cookie::new("sesame"));
+    config.epmd_port = port;
+    config.tls = Some(DistTls::from_optfile(optfile).expect("TLS options"));
+    Node::start(config).await.expect("TLS node starts")
+}
+
+fn erl_tls(name: &str, port: u16, optfile: &Path, eval: &str) -> Command {
+    let mut cmd = Command::new("erl");
+    cmd.args([
+        "-sname",
+        name,
+        "-setcookie",
+        "sesame",
+        "-noshell",
+        "-proto_dist",
+        "inet_tls",
+    ])
+    .arg("-ssl_dist_optfile")
+    .arg(optfile)
+    .args(["-eval", eval])
+    .env("ERL_EPMD_PORT", port.to_string())
+    .stdin(Stdio::null());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_distribution_interoperates_with_erl_both_ways() {
+    let pki = Pki::new("both");
+    let (_epmd, port) = epmd();
+    let node = tls_node("rotp_tls", port, &pki.optfile("node")).await;
+    // erl → rotp.
+    let target = node.name().to_string();
+    let eval = format!(
+        "io:format(\"~p ~p~n\", [net_adm:ping('{target}'), rpc:call('{target}', erlang, node, [])]), \
+         register(box, self()), receive stop -> halt() end."
+    );
+    let erl = erl_tls("erl_tls", port, &pki.optfile("node"), &eval)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut erl = Guard(erl);
+    let stdout = erl.0.stdout.take().unwrap();
+    // erl may log notices first (ssl's); the answer is the line that names the node.
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .inspect(|l| eprintln!("erl: {l}"))
+            .find(|l| l.starts_with("pong") || l.starts_with("pang"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(line, Some(format!("pong {target}")));
+    // rotp → erl, over the connection erl made and over a fresh one of ours.
+    let erl_node = node_name("erl_tls");
+    let got = node
+        .rpc(&erl_node, "erlang", "node", vec![], Duration::from_secs(10))
+        .await;
+    assert_eq!(got, Term::Atom(erl_node.clone()));
+    let other = tls_node("rotp_tls2", port, &pki.optfile("node")).await;
+    assert!(other.ping(&erl_node).await);
+    let big = Term::Binary(vec![3; 1 << 20]);
+    let got = other
+        .rpc(
+            &erl_node,
+            "erlang",
+            "byte_size",
+            vec![big],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(got, Term::Integer(1 << 20));
+    // rotp ↔ rotp over TLS.
+    assert!(other.ping(node.name()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_an_acceptable_certificate_is_refused() {
+    let pki = Pki::new("refuse");
+    let (_epmd, port) = epmd();
+    let erl = erl_tls(
+        "erl_guard",
+        port,
+        &pki.optfile("node"),
+        "receive stop -> halt() end.",
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let _erl = Guard(erl);
+    wait_registered(port, "erl_guard").await;
+    let erl_node = node_name("erl_guard");
+    let intruder = tls_node("rotp_intruder", port, &pki.optfile("intruder")).await;
+    assert!(!intruder.ping(&erl_node).await);
+    let friend = tls_node("rotp_friend", port, &pki.optfile("node")).await;
+    assert!(friend.ping(&erl_node).await);
+    // And our node refuses the intruder too.
+    assert!(!intruder.ping(friend.name()).await);
+    assert!(friend.nodes(true).iter().all(|n| n != intruder.name()));
+}

@@ -104,6 +104,8 @@ struct Env {
     epmd_port: u16,
     dir: std::path::PathBuf,
     host: String,
+    /// Extra `erl` arguments (`-proto_dist inet_tls -ssl_dist_optfile F` for TLS runs).
+    erl_args: Vec<String>,
 }
 
 impl Env {
@@ -111,6 +113,7 @@ impl Env {
         let mut cmd = Command::new("erl");
         cmd.current_dir(&self.dir)
             .args(["-sname", name, "-setcookie", COOKIE, "-noshell", "-pa", "."])
+            .args(&self.erl_args)
             .args(["-eval", eval])
             .env("ERL_EPMD_PORT", self.epmd_port.to_string());
         cmd
@@ -138,8 +141,15 @@ impl Env {
 }
 
 async fn rotp_node(env: &Env, name: &str) -> Result<Node> {
+    rotp_node_tls(env.epmd_port, name, None).await
+}
+
+async fn rotp_node_tls(epmd_port: u16, name: &str, tls: Option<&std::path::Path>) -> Result<Node> {
     let mut config = NodeConfig::new(name, NameKind::Short, Cookie::new(COOKIE));
-    config.epmd_port = env.epmd_port;
+    config.epmd_port = epmd_port;
+    if let Some(optfile) = tls {
+        config.tls = Some(net::dist::DistTls::from_optfile(optfile)?);
+    }
     Ok(Node::start(config).await?)
 }
 
@@ -309,6 +319,7 @@ async fn run(only: &[String]) -> Result<Vec<Row>> {
         epmd_port,
         dir: dir.clone(),
         host: short_host(),
+        erl_args: Vec::new(),
     };
     // Receivers: an erl node and a rotp node serving sink and pong; a second rotp node sends.
     let _erl_rx = Guard(
@@ -421,8 +432,54 @@ async fn run(only: &[String]) -> Result<Vec<Row>> {
             ],
         ));
     }
+    if want("tls") {
+        eprintln!("TLS 1 MB msgs/s");
+        rows.push(("TLS 1 MB msgs/s".to_owned(), tls_throughput(&dir, epmd_port).await?));
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
+}
+
+/// 1 MB messages over TLS distribution, every pair: TLS receivers of both kinds, a TLS rotp
+/// sender in this process, and TLS erl senders.
+async fn tls_throughput(dir: &std::path::Path, epmd_port: u16) -> Result<[Option<f64>; 4]> {
+    let pki = harness::pki::TestPki::new("bench");
+    let optfile = pki.optfile("node");
+    let env = Env {
+        epmd_port,
+        dir: dir.to_owned(),
+        host: short_host(),
+        erl_args: vec![
+            "-proto_dist".into(),
+            "inet_tls".into(),
+            "-ssl_dist_optfile".into(),
+            optfile.display().to_string(),
+        ],
+    };
+    let _erl_rx = Guard(env.erl("erl_rx_tls", "rotp_dist_bench:serve()").stdin(Stdio::null()).stdout(Stdio::null()).spawn()?);
+    let _rotp_rx = Guard(
+        Command::new(std::env::current_exe()?)
+            .args(["--serve", "rotp_rx_tls", &epmd_port.to_string(), &optfile.display().to_string()])
+            .stdin(Stdio::null())
+            .spawn()?,
+    );
+    let tx = rotp_node_tls(epmd_port, "rotp_tx_tls", Some(&optfile)).await?;
+    let erl_rx = Atom::from(env.node_name("erl_rx_tls").as_str());
+    let rotp_rx = Atom::from(env.node_name("rotp_rx_tls").as_str());
+    for target in [&erl_rx, &rotp_rx] {
+        for _ in 0..200 {
+            if tx.ping(target).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (n, size) = (500u64, 1usize << 20);
+    let erl_erl = env.erl_figure("erl_tx_tls", &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."))?;
+    let rotp_erl = rotp_throughput(&tx, &erl_rx, n, size).await?;
+    let erl_rotp = env.erl_figure("erl_tx_tls2", &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."))?;
+    let rotp_rotp = rotp_throughput(&tx, &rotp_rx, n, size).await?;
+    Ok([Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)])
 }
 
 fn main() -> Result<()> {
@@ -436,13 +493,13 @@ fn main() -> Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if let [flag, name, port] = args.as_slice() {
-        if flag == "--serve" {
+    if args.first().map(String::as_str) == Some("--serve") && (3..=4).contains(&args.len()) {
+        let (name, port) = (&args[1], &args[2]);
+        let tls = args.get(3).map(std::path::PathBuf::from);
+        {
             // The receiving rotp node, in a process of its own (started by the run below).
             return tokio.block_on(async {
-                let mut config = NodeConfig::new(name, NameKind::Short, Cookie::new(COOKIE));
-                config.epmd_port = port.parse()?;
-                let node = Node::start(config).await?;
+                let node = rotp_node_tls(port.parse()?, name, tls.as_deref()).await?;
                 serve(&node);
                 std::future::pending::<()>().await;
                 Ok(())

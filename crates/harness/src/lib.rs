@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod pki;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -4,79 +4,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use etf::Term;
+use harness::pki::TestPki;
 use net::dist::DistTls;
 use node::name::NameKind;
 use node::{Node, NodeConfig};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use support::*;
-
-/// A CA, a node certificate it signs, and an intruder's self-signed one, as PEM files.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(tag: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("rotp-tls-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        // Distinct names: a certificate whose subject is its issuer's looks self-signed to ssl.
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "rotp test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let names = vec![short_host(), "localhost".to_owned(), "127.0.0.1".to_owned()];
-        let node_key = KeyPair::generate().unwrap();
-        let mut node_params = CertificateParams::new(names.clone()).unwrap();
-        node_params
-            .distinguished_name
-            .push(DnType::CommonName, "rotp test node");
-        let node = node_params.signed_by(&node_key, &ca, &ca_key).unwrap();
-        let intruder_key = KeyPair::generate().unwrap();
-        let mut intruder_params = CertificateParams::new(names).unwrap();
-        intruder_params
-            .distinguished_name
-            .push(DnType::CommonName, "intruder");
-        let intruder = intruder_params.self_signed(&intruder_key).unwrap();
-        let write = |name: &str, text: String| std::fs::write(dir.join(name), text).unwrap();
-        write("ca.pem", ca.pem());
-        write("node.pem", node.pem());
-        write("node.key", node_key.serialize_pem());
-        write("intruder.pem", intruder.pem());
-        write("intruder.key", intruder_key.serialize_pem());
-        for who in ["node", "intruder"] {
-            let p = |f: &str| dir.join(f).display().to_string();
-            let cert = p(&format!("{who}.pem"));
-            let key = p(&format!("{who}.key"));
-            let ca = p("ca.pem");
-            let opts = format!(
-                "[{{server, [{{certfile, \"{cert}\"}}, {{keyfile, \"{key}\"}}, {{cacertfile, \"{ca}\"}}, \
-                   {{verify, verify_peer}}, {{fail_if_no_peer_cert, true}}]}}, \
-                  {{client, [{{certfile, \"{cert}\"}}, {{keyfile, \"{key}\"}}, {{cacertfile, \"{ca}\"}}, \
-                   {{verify, verify_peer}}]}}]."
-            );
-            write(&format!("{who}.opts"), opts);
-        }
-        Pki { dir }
-    }
-
-    fn optfile(&self, who: &str) -> PathBuf {
-        self.dir.join(format!("{who}.opts"))
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 async fn tls_node(name: &str, port: u16, optfile: &Path) -> Node {
     init_logging();
@@ -107,7 +44,7 @@ fn erl_tls(name: &str, port: u16, optfile: &Path, eval: &str) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_distribution_interoperates_with_erl_both_ways() {
-    let pki = Pki::new("both");
+    let pki = TestPki::new("both");
     let (_epmd, port) = epmd();
     let node = tls_node("rotp_tls", port, &pki.optfile("node")).await;
     // erl → rotp.
@@ -160,7 +97,7 @@ async fn tls_distribution_interoperates_with_erl_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_without_an_acceptable_certificate_is_refused() {
-    let pki = Pki::new("refuse");
+    let pki = TestPki::new("refuse");
     let (_epmd, port) = epmd();
     let erl = erl_tls(
         "erl_guard",

@@ -434,7 +434,10 @@ async fn run(only: &[String]) -> Result<Vec<Row>> {
     }
     if want("tls") {
         eprintln!("TLS 1 MB msgs/s");
-        rows.push(("TLS 1 MB msgs/s".to_owned(), tls_throughput(&dir, epmd_port).await?));
+        rows.push((
+            "TLS 1 MB msgs/s".to_owned(),
+            tls_throughput(&dir, epmd_port).await?,
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
@@ -456,10 +459,20 @@ async fn tls_throughput(dir: &std::path::Path, epmd_port: u16) -> Result<[Option
             optfile.display().to_string(),
         ],
     };
-    let _erl_rx = Guard(env.erl("erl_rx_tls", "rotp_dist_bench:serve()").stdin(Stdio::null()).stdout(Stdio::null()).spawn()?);
+    let _erl_rx = Guard(
+        env.erl("erl_rx_tls", "rotp_dist_bench:serve()")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
     let _rotp_rx = Guard(
         Command::new(std::env::current_exe()?)
-            .args(["--serve", "rotp_rx_tls", &epmd_port.to_string(), &optfile.display().to_string()])
+            .args([
+                "--serve",
+                "rotp_rx_tls",
+                &epmd_port.to_string(),
+                &optfile.display().to_string(),
+            ])
             .stdin(Stdio::null())
             .spawn()?,
     );
@@ -475,11 +488,22 @@ async fn tls_throughput(dir: &std::path::Path, epmd_port: u16) -> Result<[Option
         }
     }
     let (n, size) = (500u64, 1usize << 20);
-    let erl_erl = env.erl_figure("erl_tx_tls", &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."))?;
+    let erl_erl = env.erl_figure(
+        "erl_tx_tls",
+        &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
+    )?;
     let rotp_erl = rotp_throughput(&tx, &erl_rx, n, size).await?;
-    let erl_rotp = env.erl_figure("erl_tx_tls2", &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."))?;
+    let erl_rotp = env.erl_figure(
+        "erl_tx_tls2",
+        &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
+    )?;
     let rotp_rotp = rotp_throughput(&tx, &rotp_rx, n, size).await?;
-    Ok([Some(erl_erl), Some(rotp_erl), Some(erl_rotp), Some(rotp_rotp)])
+    Ok([
+        Some(erl_erl),
+        Some(rotp_erl),
+        Some(erl_rotp),
+        Some(rotp_rotp),
+    ])
 }
 
 fn main() -> Result<()> {

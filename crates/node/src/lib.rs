@@ -20,6 +20,7 @@ pub mod functions;
 pub mod name;
 #[allow(clippy::module_inception)]
 mod node;
+mod pg;
 mod services;
 
 pub use functions::{CallResult, Exception, Function};

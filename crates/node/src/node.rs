@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use dist::Cookie;
-use etf::{Atom, Term};
+use etf::{Atom, Pid, Term};
 use runtime::{Context, ExitReason, Message, Runtime};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -135,6 +135,8 @@ pub(crate) struct Inner {
     pub(crate) conns: Connections,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) functions: RwLock<Functions>,
+    /// Started `pg` scopes and their member views.
+    pub(crate) pg_scopes: RwLock<std::collections::HashMap<Atom, crate::pg::Members>>,
     listen_port: Option<u16>,
     _registration: Option<net::epmd::Registration>,
 }
@@ -171,6 +173,7 @@ impl Node {
             conns: Connections::default(),
             events: broadcast::channel(256).0,
             functions: RwLock::new(Functions::default()),
+            pg_scopes: RwLock::default(),
             listen_port: listener
                 .as_ref()
                 .and_then(|l| l.local_addr().ok())
@@ -456,6 +459,66 @@ impl Node {
         })
         .await
         .unwrap_or(Err(ErpcError::Timeout))
+    }
+
+    /// `pg:start(Scope)`: runs the `pg` scope `scope` on this node (idempotent), so its groups
+    /// are shared with every node running the same scope, rotp or BEAM.
+    pub fn pg_start(&self, scope: &str) {
+        let scope = Atom::from(scope);
+        let mut scopes = self
+            .inner
+            .pg_scopes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if !scopes.contains_key(&scope) {
+            let members = crate::pg::start_scope(self, &scope);
+            scopes.insert(scope, members);
+        }
+    }
+
+    async fn pg_request(
+        &self,
+        scope: &str,
+        make: impl FnOnce(oneshot::Sender<()>) -> crate::pg::PgRequest,
+    ) -> bool {
+        self.pg_start(scope);
+        let Some(pid) = self.runtime().whereis(&Atom::from(scope)) else {
+            return false;
+        };
+        let (tx, rx) = oneshot::channel();
+        self.runtime().send(&pid, Message::local(make(tx)));
+        rx.await.is_ok()
+    }
+
+    /// `pg:join(Scope, Group, Pids)`: local processes join `group` (each time they join, they
+    /// are counted once more, as in pg).
+    pub async fn pg_join(&self, scope: &str, group: Term, pids: Vec<Pid>) -> bool {
+        self.pg_request(scope, |done| crate::pg::PgRequest::Join(group, pids, done))
+            .await
+    }
+
+    /// `pg:leave(Scope, Group, Pids)`.
+    pub async fn pg_leave(&self, scope: &str, group: Term, pids: Vec<Pid>) -> bool {
+        self.pg_request(scope, |done| crate::pg::PgRequest::Leave(group, pids, done))
+            .await
+    }
+
+    /// `pg:get_members(Scope, Group)`: members on every node running the scope.
+    pub fn pg_members(&self, scope: &str, group: &Term) -> Vec<Pid> {
+        let scopes = self
+            .inner
+            .pg_scopes
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        scopes
+            .get(&Atom::from(scope))
+            .and_then(|m| {
+                m.read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(group)
+                    .cloned()
+            })
+            .unwrap_or_default()
     }
 
     /// `{Name, Node} ! Term`, from a short-lived process: `false` if the node cannot be

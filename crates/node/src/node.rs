@@ -470,9 +470,9 @@ impl Node {
             .pg_scopes
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        if !scopes.contains_key(&scope) {
-            let members = crate::pg::start_scope(self, &scope);
-            scopes.insert(scope, members);
+        if let std::collections::hash_map::Entry::Vacant(slot) = scopes.entry(scope) {
+            let members = crate::pg::start_scope(self, slot.key());
+            slot.insert(members);
         }
     }
 

@@ -25,6 +25,6 @@ mod services;
 
 pub use functions::{CallResult, Exception, Function};
 pub use node::{
-    epmd_port_from_env, gen_call, ConnectionInfo, ErpcError, Node, NodeConfig, NodeEvent,
-    StartError,
+    epmd_port_from_env, gen_call, ConnectionInfo, EpmdProgram, ErpcError, Node, NodeConfig,
+    NodeEvent, StartError,
 };

@@ -39,8 +39,8 @@ pub struct NodeConfig {
     pub listen_ports: RangeInclusive<u16>,
     /// `net_ticktime`.
     pub ticktime: Duration,
-    /// The `epmd` program to start (as `epmd -daemon`) when no EPMD answers.
-    pub epmd_program: Option<PathBuf>,
+    /// How to start an EPMD when none answers.
+    pub epmd_program: Option<EpmdProgram>,
     /// Distribution over TLS (`-proto_dist inet_tls`), both ways.
     pub tls: Option<net::dist::DistTls>,
 }
@@ -62,6 +62,16 @@ impl NodeConfig {
             tls: None,
         }
     }
+}
+
+/// A program that runs an EPMD when started.
+#[derive(Clone, Debug)]
+pub enum EpmdProgram {
+    /// An `epmd` that detaches with `-daemon` (OTP's or rotp's), as `erl` starts it.
+    Daemon(PathBuf),
+    /// A program that runs an EPMD in the foreground with these arguments (`rotp epmd`): started
+    /// detached from the node, in its own process group, so it outlives the node.
+    Foreground(PathBuf, Vec<String>),
 }
 
 /// The EPMD port `erl` uses: `ERL_EPMD_PORT`, else 4369.
@@ -654,21 +664,35 @@ async fn register(
     })
 }
 
-/// `epmd -daemon` on the configured port, as `erl` starts it.
+/// Starts an EPMD on the configured port, as `erl` starts `epmd -daemon`.
 fn start_epmd(config: &NodeConfig) -> Result<(), String> {
-    let program = config
-        .epmd_program
-        .clone()
-        .ok_or_else(|| "no epmd program configured".to_owned())?;
-    let status = std::process::Command::new(&program)
-        .arg("-daemon")
-        .env("ERL_EPMD_PORT", config.epmd_port.to_string())
-        .status()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{} -daemon: {status}", program.display()))
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let port = config.epmd_port.to_string();
+    match &config.epmd_program {
+        None => Err("no epmd program configured".to_owned()),
+        Some(EpmdProgram::Daemon(program)) => {
+            let status = Command::new(program)
+                .arg("-daemon")
+                .env("ERL_EPMD_PORT", &port)
+                .status()
+                .map_err(|e| format!("{}: {e}", program.display()))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("{} -daemon: {status}", program.display()))
+            }
+        }
+        Some(EpmdProgram::Foreground(program, args)) => Command::new(program)
+            .args(args)
+            .env("ERL_EPMD_PORT", &port)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map(drop)
+            .map_err(|e| format!("{}: {e}", program.display())),
     }
 }
 

@@ -83,11 +83,16 @@ fn cookie(args: &CookieArgs) -> Result<dist::Cookie> {
     Ok(node::cookie::find_cookie(args.cookie.as_deref())?)
 }
 
-/// The `epmd` program beside this one, to start when no EPMD answers.
-fn sibling_epmd() -> Option<PathBuf> {
+/// What to start when no EPMD answers: the `epmd` beside this program (`epmd -daemon`, as
+/// `erl` does), else this program's own `rotp epmd`.
+fn epmd_program() -> Option<node::EpmdProgram> {
     let exe = std::env::current_exe().ok()?;
     let epmd = exe.parent()?.join("epmd");
-    epmd.exists().then_some(epmd)
+    Some(if epmd.exists() {
+        node::EpmdProgram::Daemon(epmd)
+    } else {
+        node::EpmdProgram::Foreground(exe, vec!["epmd".to_owned()])
+    })
 }
 
 /// `rotp node`: runs a node until Ctrl-C or SIGTERM.
@@ -113,7 +118,7 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
     let min = args.listen_min.unwrap_or(0);
     config.listen_ports = min..=args.listen_max.unwrap_or(min).max(min);
     config.ticktime = Duration::from_secs(args.net_ticktime.max(4));
-    config.epmd_program = sibling_epmd();
+    config.epmd_program = epmd_program();
     config.tls = tls(&args.cookie)?;
     let node = Node::start(config).await?;
     println!(

@@ -194,14 +194,14 @@ fn pass_through(bytes: &[u8]) -> Result<DistMessage, DistError> {
     Ok(DistMessage { control, payload })
 }
 
-/// Encodes the packets one connection sends.
+/// Encodes the packets one connection sends. `Sync`: senders encode their own messages in
+/// parallel, as erts encodes in the sending process.
 pub struct Writer {
     flags: DistFlags,
     fragment_size: usize,
-    next_sequence: u64,
+    /// Fragment sequence ids: unique per message on the connection.
+    next_sequence: std::sync::atomic::AtomicU64,
     options: EncodeOptions,
-    /// The body of the last fragmented message, kept to avoid an allocation per message.
-    scratch: Vec<u8>,
 }
 
 /// Messages with bodies over this many bytes are sent in fragments of this size, as erts does
@@ -217,9 +217,8 @@ impl Writer {
         Writer {
             flags,
             fragment_size: FRAGMENT_SIZE,
-            next_sequence: 1,
+            next_sequence: std::sync::atomic::AtomicU64::new(1),
             options: EncodeOptions::minor_version_2(),
-            scratch: Vec::new(),
         }
     }
 
@@ -231,8 +230,9 @@ impl Writer {
 
     /// Appends the packets (each with its 4-byte length) carrying `control` and `payload` to
     /// `out`: fragmented when the peer takes fragments and the message is large.
+    /// Shared by every sender on the connection: each encodes its own messages.
     pub fn write(
-        &mut self,
+        &self,
         control: &ControlMessage,
         payload: Option<&Term>,
         out: &mut Vec<u8>,
@@ -261,12 +261,11 @@ impl Writer {
         if body_len <= self.fragment_size || !self.flags.contains(DistFlags::FRAGMENTS) {
             return finish_length(out, start);
         }
-        let mut body = std::mem::take(&mut self.scratch);
-        body.clear();
-        body.extend_from_slice(&out[body_start..]);
+        let body = out[body_start..].to_vec();
         out.truncate(start);
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
+        let sequence = self
+            .next_sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let chunks = body.chunks(self.fragment_size);
         let mut fragment = chunks.len() as u64;
         for (i, chunk) in chunks.enumerate() {
@@ -280,10 +279,6 @@ impl Writer {
             out.extend_from_slice(chunk);
             finish_length(out, start)?;
             fragment -= 1;
-        }
-        // Kept for the next large message, unless it is huge.
-        if body.capacity() <= 16 * self.fragment_size {
-            self.scratch = body;
         }
         Ok(())
     }

@@ -42,6 +42,8 @@ pub(crate) struct Up {
     pub(crate) flags: DistFlags,
     pub(crate) hidden: bool,
     pub(crate) stats: Arc<ConnectionStats>,
+    /// Senders encode their own messages with it, as erts encodes in the sending process.
+    pub(crate) writer: Arc<dist::Writer>,
 }
 
 /// A distribution socket: TCP, or TLS over TCP.
@@ -83,19 +85,76 @@ impl Inner {
         payload: Option<Term>,
         connect: bool,
     ) -> bool {
-        self.sender(node, connect)
-            .is_some_and(|tx| tx.send(Outbound::Message(control, payload)).is_ok())
+        self.queue(node, control, payload, connect, false)
+    }
+
+    /// [`Inner::send_control`] for a process's own signal: when the connection is busy (over
+    /// [`net::dist::BUSY_LIMIT`] bytes queued), the sender waits for it to drain, as erts
+    /// suspends a process sending to a busy distribution port. The node's own control
+    /// messages never wait (that could deadlock two nodes whose buffers are both full).
+    pub(crate) fn send_from_process(
+        self: &Arc<Self>,
+        node: &Atom,
+        control: ControlMessage,
+        payload: Option<Term>,
+    ) -> bool {
+        self.queue(node, control, payload, true, true)
+    }
+
+    fn queue(
+        self: &Arc<Self>,
+        node: &Atom,
+        control: ControlMessage,
+        payload: Option<Term>,
+        connect: bool,
+        may_wait: bool,
+    ) -> bool {
+        let Some((tx, up)) = self.route(node, connect) else {
+            return false;
+        };
+        let Some((writer, stats)) = up else {
+            // Not up yet: the writer encodes it once the flags are known.
+            return tx.send(Outbound::Message(control, payload)).is_ok();
+        };
+        let mut bytes = Vec::new();
+        if writer
+            .write(&control, payload.as_ref(), &mut bytes)
+            .is_err()
+        {
+            // A term that cannot be encoded is dropped; nothing else is lost.
+            return false;
+        }
+        stats.backlog.add(bytes.len());
+        let queued = tx.send(Outbound::Encoded(bytes)).is_ok();
+        if may_wait && stats.backlog.busy() {
+            wait_while_busy(&stats.backlog);
+        }
+        queued
     }
 
     /// The queue to `node`'s connection; with `connect`, opened (and the connection attempt
     /// started) if there is none.
     pub(crate) fn sender(self: &Arc<Self>, node: &Atom, connect: bool) -> Option<Sender> {
+        self.route(node, connect).map(|(tx, _)| tx)
+    }
+
+    /// The queue to `node`'s connection and, once it is up, its writer and backlog.
+    #[allow(clippy::type_complexity)]
+    fn route(
+        self: &Arc<Self>,
+        node: &Atom,
+        connect: bool,
+    ) -> Option<(Sender, Option<(Arc<dist::Writer>, Arc<ConnectionStats>)>)> {
         if node == self.runtime.node() {
             return None;
         }
         let mut table = self.conns.lock();
         if let Some(conn) = table.get(node) {
-            return Some(conn.tx.clone());
+            let up = match &conn.state {
+                ConnState::Up(up) => Some((up.writer.clone(), up.stats.clone())),
+                ConnState::Pending(_) => None,
+            };
+            return Some((conn.tx.clone(), up));
         }
         if !connect {
             return None;
@@ -113,7 +172,7 @@ impl Inner {
         let inner = self.clone();
         let peer = node.clone();
         tokio::spawn(async move { inner.connect(peer, owner).await });
-        Some(tx)
+        Some((tx, None))
     }
 
     /// The flags of the live connection to `node`.
@@ -404,6 +463,7 @@ impl Inner {
                     flags: up.flags,
                     hidden: up.peer_hidden,
                     stats: stats.clone(),
+                    writer: Arc::new(dist::Writer::new(up.flags)),
                 });
             }
         }
@@ -456,6 +516,21 @@ impl Inner {
     }
 }
 
+/// Waits until a busy connection drains: the sending process is suspended. On a multi-thread
+/// runtime the worker hands its other tasks to another thread while this one waits
+/// (`block_in_place`); elsewhere the thread simply waits.
+fn wait_while_busy(backlog: &net::dist::Backlog) {
+    let limit = std::time::Duration::from_secs(60);
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| backlog.wait(limit));
+        }
+        // A current-thread runtime cannot wait here: its only thread runs the writer.
+        Ok(_) => {}
+        Err(_) => backlog.wait(limit),
+    }
+}
+
 /// Why our attempt to connect failed.
 enum Failed {
     /// The peer answered `nok`: its own attempt to us wins the simultaneous connect.
@@ -494,21 +569,20 @@ static NEXT_UNLINK_ID: AtomicU64 = AtomicU64::new(1);
 impl runtime::Remote for RemoteLink {
     fn send(&self, to: &Pid, message: Term) {
         if let Some(inner) = self.0.upgrade() {
-            inner.send_control(
+            inner.send_from_process(
                 &to.node,
                 ControlMessage::Send {
                     to: to.clone(),
                     token: None,
                 },
                 Some(message),
-                true,
             );
         }
     }
 
     fn send_named(&self, from: &Pid, node: &Atom, name: &Atom, message: Term) {
         if let Some(inner) = self.0.upgrade() {
-            inner.send_control(
+            inner.send_from_process(
                 node,
                 ControlMessage::RegSend {
                     from: from.clone(),
@@ -516,7 +590,6 @@ impl runtime::Remote for RemoteLink {
                     token: None,
                 },
                 Some(message),
-                true,
             );
         }
     }

@@ -18,10 +18,74 @@ use tokio::sync::mpsc;
 // Nearly every value is a `Message`; boxing it would cost an allocation per message.
 #[allow(clippy::large_enum_variant)]
 pub enum Outbound {
-    /// A control message and its payload.
+    /// A control message and its payload, for the writer to encode (queued before the
+    /// connection's flags were known).
     Message(ControlMessage, Option<Term>),
+    /// Packets a sender already encoded with the connection's [`Writer`]; counted in the
+    /// connection's [`Backlog`].
+    Encoded(Vec<u8>),
     /// Close the connection (`erlang:disconnect_node/1`).
     Disconnect,
+}
+
+/// Bytes queued for a connection and not yet written: what lets a sending process wait while
+/// the connection is busy, as erts suspends a process whose distribution buffer is over
+/// `dist_buf_busy_limit`.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    bytes: std::sync::atomic::AtomicUsize,
+    closed: std::sync::atomic::AtomicBool,
+    lock: std::sync::Mutex<()>,
+    drained: std::sync::Condvar,
+}
+
+/// A connection is busy past this many queued bytes (`dist_buf_busy_limit`'s default, 1 MiB).
+pub const BUSY_LIMIT: usize = 1 << 20;
+
+impl Backlog {
+    /// A sender queued `n` bytes.
+    pub fn add(&self, n: usize) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether senders should wait.
+    pub fn busy(&self) -> bool {
+        self.bytes.load(Ordering::Relaxed) > BUSY_LIMIT
+    }
+
+    fn written(&self, n: usize) {
+        let before = self.bytes.fetch_sub(n, Ordering::Relaxed);
+        if before > BUSY_LIMIT / 2 && before - n <= BUSY_LIMIT / 2 {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.drained.notify_all();
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.drained.notify_all();
+    }
+
+    /// Blocks the calling thread until the backlog is below half the limit or the connection
+    /// is gone (bounded by `limit`, so a stalled peer cannot hold a sender forever: the tick
+    /// timeout closes the connection first).
+    pub fn wait(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.bytes.load(Ordering::Relaxed) > BUSY_LIMIT / 2
+            && !self.closed.load(Ordering::Relaxed)
+        {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            guard = match self.drained.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
 }
 
 /// The node's handle for sending on a connection.
@@ -34,6 +98,8 @@ pub struct ConnectionStats {
     pub read: AtomicU64,
     /// Packets written.
     pub written: AtomicU64,
+    /// Bytes senders have queued and the writer has not written yet.
+    pub backlog: Backlog,
 }
 
 /// Why a connection ended.
@@ -74,6 +140,7 @@ where
         tick_rx,
         stats.clone(),
     ));
+    let _close_backlog = CloseOnDrop(stats.clone());
     let interval = ticktime / 4;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut reader = Reader::default();
@@ -151,7 +218,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut ticks: mpsc::UnboundedReceiver<()>,
     stats: Arc<ConnectionStats>,
 ) {
-    let mut writer = Writer::new(flags);
+    let writer = Writer::new(flags);
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         buf.clear();
@@ -166,9 +233,20 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
         };
         let mut packets = u64::from(!buf.is_empty());
+        let mut encoded = 0usize;
         let mut next = first;
         loop {
             match next {
+                Some(Outbound::Encoded(bytes)) => {
+                    encoded += bytes.len();
+                    packets += 1;
+                    if buf.is_empty() && bytes.len() >= 64 * 1024 {
+                        // Large: written as it is, not copied into the batch.
+                        buf = bytes;
+                    } else {
+                        buf.extend_from_slice(&bytes);
+                    }
+                }
                 // A term that cannot be encoded is dropped; nothing else is lost.
                 Some(Outbound::Message(control, payload))
                     if writer.write(&control, payload.as_ref(), &mut buf).is_ok() =>
@@ -195,6 +273,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if out.write_all(&buf).await.is_err() {
             return;
         }
+        stats.backlog.written(encoded);
         stats.written.fetch_add(packets, Ordering::Relaxed);
+        if buf.capacity() > 4 << 20 {
+            buf = Vec::with_capacity(64 * 1024);
+        }
+    }
+}
+
+/// Wakes blocked senders for good when the connection ends.
+struct CloseOnDrop(Arc<ConnectionStats>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.backlog.close();
     }
 }

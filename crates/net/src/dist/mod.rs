@@ -8,6 +8,6 @@ mod connection;
 mod handshake;
 pub mod tls;
 
-pub use connection::{run, Closed, ConnectionStats, Outbound, Sender};
+pub use connection::{run, Backlog, Closed, ConnectionStats, Outbound, Sender, BUSY_LIMIT};
 pub use handshake::{handshake, Decide, DistIoError, SETUP_TIME};
 pub use tls::{DistTls, TlsError, TlsOptions};

@@ -336,7 +336,7 @@ mod tests {
             ),
         ] {
             let mut out = Vec::new();
-            let mut writer = Writer::new(flags).with_fragment_size(fragment);
+            let writer = Writer::new(flags).with_fragment_size(fragment);
             writer.write(&control, Some(&payload), &mut out).unwrap();
             let got = read_all(&mut Reader::default(), &out);
             assert_eq!(got.len(), packets);

@@ -177,7 +177,7 @@ proptest! {
         } else {
             DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0)
         };
-        let mut writer = Writer::new(flags).with_fragment_size(fragment);
+        let writer = Writer::new(flags).with_fragment_size(fragment);
         let mut wire = Vec::new();
         for m in &messages {
             writer.write(&m.control, m.payload.as_ref(), &mut wire).unwrap();

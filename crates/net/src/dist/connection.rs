@@ -133,7 +133,7 @@ where
 {
     let (mut read_half, write_half) = tokio::io::split(stream);
     let (tick_tx, tick_rx) = mpsc::unbounded_channel::<()>();
-    let writer = tokio::spawn(write_loop(
+    let mut writer = tokio::spawn(write_loop(
         write_half,
         flags,
         outbound,
@@ -180,6 +180,9 @@ where
                 .clamp(64 * 1024, 16 << 20),
         );
         tokio::select! {
+            // The writer ends on `Disconnect` or a failed write: the connection ends with it,
+            // without waiting for the peer to answer our FIN.
+            _ = &mut writer => break Closed::Disconnected,
             read = read_half.read_buf(&mut buffer) => match read {
                 Ok(0) => break Closed::ConnectionClosed,
                 Ok(_) => {}
@@ -202,9 +205,6 @@ where
                 }
                 last_written = stats.written.load(Ordering::Relaxed);
             }
-        }
-        if writer.is_finished() {
-            break Closed::Disconnected;
         }
     };
     writer.abort();

@@ -383,3 +383,52 @@ async fn connect_and_disconnect_in_a_loop() {
         assert!(node.nodes(true).is_empty(), "round {round}");
     }
 }
+
+/// A peer that goes silent (SIGSTOP: the socket stays open, nothing comes) is dropped after
+/// `net_ticktime`, and links to it fire with `noconnection`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_dropped_after_net_ticktime() {
+    let (_epmd, port) = epmd();
+    let (erl_guard, erl) = erl_peer("erl_frozen", "sesame", port).await;
+    let mut config = node::NodeConfig::new(
+        "rotp_ticker",
+        node::name::NameKind::Short,
+        dist::Cookie::new("sesame"),
+    );
+    config.epmd_port = port;
+    config.ticktime = Duration::from_secs(4);
+    let node = node::Node::start(config).await.unwrap();
+    let victim = whereis(&node, &erl, "victim").await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    node.runtime().spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        ctx.link(&victim);
+        let exit = ctx
+            .receive_timeout(Duration::from_secs(30), |m| m.as_exit().is_some())
+            .await;
+        let _ = tx.send(exit.and_then(|m| m.as_exit()).map(|(_, r)| r));
+        ExitReason::Normal
+    });
+    assert!(node.ping(&erl).await);
+    let pid = erl_guard.0.id().to_string();
+    let started = std::time::Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let reason = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
+    assert_eq!(reason, Some(ExitReason::NoConnection));
+    // Dropped after about net_ticktime (4 s here), not before three quarters of it.
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

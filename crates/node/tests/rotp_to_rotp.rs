@@ -42,15 +42,16 @@ async fn two_rotp_nodes_ping_call_message_link_and_monitor() {
         .in_process(move |mut ctx| async move {
             ctx.trap_exit(true);
             let me = Term::Pid(ctx.pid().clone());
-            let big = Term::Binary(vec![9; 3 << 20]);
-            ctx.send_to_name(
-                &Atom::from("echo"),
-                &b_name,
-                Message::Term(Term::Tuple(vec![me, big.clone()])),
-            )
-            .unwrap();
-            let back = ctx.receive_timeout(Duration::from_secs(10), |_| true).await;
-            let echoed = back.and_then(|m| m.as_term().cloned()) == Some(big);
+            // 1 MB and 100 MB, fragmented both ways.
+            let mut echoed = true;
+            for size in [1 << 20, 100 << 20] {
+                let big = Term::Binary(vec![9; size]);
+                let msg = Term::Tuple(vec![me.clone(), big.clone()]);
+                ctx.send_to_name(&Atom::from("echo"), &b_name, Message::Term(msg))
+                    .unwrap();
+                let back = ctx.receive_timeout(Duration::from_secs(60), |_| true).await;
+                echoed &= back.and_then(|m| m.as_term().cloned()) == Some(big);
+            }
             ctx.link(&e);
             let watch = ctx.monitor(&e);
             ctx.send(&e, Message::Term(Term::atom("boom")));

@@ -283,10 +283,13 @@ async fn rotp_connect(node: &Node, target: &Atom, n: u64) -> Result<f64> {
     for _ in 0..n {
         // Wait until the last connection is gone and stays gone: a reply still in flight
         // (rex answering the peer's features_request, say) reconnects, as with erl.
+        // (Another node may connect to us meanwhile — erl's services reply to the node that
+        // just left — so only the target's connection is waited for.)
+        let gone = |node: &Node| !node.nodes(true).contains(target);
         loop {
-            if node.nodes(true).is_empty() {
+            if gone(node) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                if node.nodes(true).is_empty() {
+                if gone(node) {
                     break;
                 }
             }

@@ -474,8 +474,10 @@ impl Inner {
         self.conns.changed.notify_waiters();
         let inner = self.clone();
         tokio::spawn(async move {
-            let weak = Arc::downgrade(&inner);
+            // The reader holds the node while the connection lives (the task ends with it).
+            let reader_inner = inner.clone();
             let from = peer.clone();
+            let mut route = runtime::Route::default();
             let closed = net::dist::run(
                 stream,
                 up.flags,
@@ -484,9 +486,7 @@ impl Inner {
                 rx,
                 stats,
                 move |m| {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.dispatch(&from, m);
-                    }
+                    reader_inner.dispatch(&from, m, &mut route);
                 },
             )
             .await;

@@ -15,13 +15,18 @@ use crate::node::Inner;
 struct Go;
 
 impl Inner {
-    pub(crate) fn dispatch(self: &Arc<Self>, peer: &Atom, m: DistMessage) {
+    pub(crate) fn dispatch(
+        self: &Arc<Self>,
+        peer: &Atom,
+        m: DistMessage,
+        route: &mut runtime::Route,
+    ) {
         tracing::trace!("from {peer}: {:?}", m.control);
         let rt = &self.runtime;
         let reason = |t: &Term| ExitReason::from_term(t);
         match (m.control, m.payload) {
             (C::Send { to, .. } | C::SendSender { to, .. }, Some(msg)) => {
-                rt.send(&to, Message::Term(msg));
+                rt.send_routed(route, &to, Message::Term(msg));
             }
             (C::RegSend { to, .. }, Some(msg)) => {
                 // To a name nobody has: dropped, as erts drops it.

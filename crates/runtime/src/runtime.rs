@@ -41,6 +41,11 @@ pub enum BadArg {
     Undefined,
 }
 
+/// The process a sender last delivered to, for [`Runtime::send_routed`]. A dead process's
+/// handle is harmless: delivering to it drops the message, as sending to a dead pid does.
+#[derive(Default)]
+pub struct Route(Option<Arc<Process>>);
+
 /// A node's processes. Cheap to clone; every clone is the same runtime.
 #[derive(Clone)]
 pub struct Runtime {
@@ -197,6 +202,22 @@ impl Runtime {
             if let Message::Term(term) = message.into() {
                 remote.send(to, term);
             }
+        }
+    }
+
+    /// [`Runtime::send`] remembering the target in `route`: messages to the same process skip
+    /// the process table (a distribution connection's reader delivers through one).
+    pub fn send_routed(&self, route: &mut Route, to: &Pid, message: impl Into<Message>) {
+        if let Some(process) = route.0.as_ref().filter(|p| p.pid == *to) {
+            process.deliver(message.into());
+            return;
+        }
+        match self.lookup(to) {
+            Some(process) => {
+                process.deliver(message.into());
+                route.0 = Some(process);
+            }
+            None => self.send(to, message),
         }
     }
 

@@ -234,22 +234,20 @@ impl Node {
 
     /// Connected visible nodes (`nodes()`); with `hidden`, hidden ones too.
     pub fn nodes(&self, hidden: bool) -> Vec<Atom> {
-        let table = self.inner.conns.lock();
-        let mut out: Vec<Atom> = table
-            .iter()
-            .filter(|(_, c)| matches!(&c.state, ConnState::Up(up) if hidden || !up.hidden))
-            .map(|(n, _)| n.clone())
-            .collect();
-        out.sort();
-        out
+        self.connected(|up_hidden| hidden || !up_hidden)
     }
 
     /// Connected hidden nodes (`nodes(hidden)`).
     pub fn hidden_nodes(&self) -> Vec<Atom> {
+        self.connected(|up_hidden| up_hidden)
+    }
+
+    /// The nodes with a live connection whose hiddenness `keep` accepts, sorted.
+    fn connected(&self, keep: impl Fn(bool) -> bool) -> Vec<Atom> {
         let table = self.inner.conns.lock();
         let mut out: Vec<Atom> = table
             .iter()
-            .filter(|(_, c)| matches!(&c.state, ConnState::Up(up) if up.hidden))
+            .filter(|(_, c)| matches!(&c.state, ConnState::Up(up) if keep(up.hidden)))
             .map(|(n, _)| n.clone())
             .collect();
         out.sort();

@@ -44,6 +44,30 @@ fn erl_box(name: &str, port: u16) -> Guard {
     Guard(child)
 }
 
+/// `rotp node --sname NAME` on the EPMD at `port`, once it says it is up: the process and the
+/// node's full name.
+fn rotp_node(port: u16, name: &str) -> (Guard, String) {
+    let node = Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(["node", "--sname", name, "--cookie", "clicookie"])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rotp node");
+    let mut node = Guard(node);
+    let mut banner = String::new();
+    BufReader::new(node.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let target = format!("{name}@{}", short_host());
+    assert!(
+        banner.starts_with(&format!("rotp node {target} is up")),
+        "{banner}"
+    );
+    (node, target)
+}
+
 /// Waits (bounded) until `check` passes.
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -119,24 +143,7 @@ fn ping_rpc_and_send_talk_to_an_erl_node() {
 fn erl_erl_call_and_iex_reach_a_rotp_node() {
     let port = free_port();
     let _epmd = start_epmd(&otp_epmd(), port, &[]);
-    let node = Command::new(env!("CARGO_BIN_EXE_rotp"))
-        .args(["node", "--sname", "cli_rotp", "--cookie", "clicookie"])
-        .env("ERL_EPMD_PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rotp node");
-    let mut node = Guard(node);
-    let mut banner = String::new();
-    BufReader::new(node.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let target = format!("cli_rotp@{}", short_host());
-    assert!(
-        banner.starts_with(&format!("rotp node {target} is up")),
-        "{banner}"
-    );
+    let (_node, target) = rotp_node(port, "cli_rotp");
 
     let erl = Command::new("erl")
         .args(["-sname", "cli_erl", "-setcookie", "clicookie", "-noshell", "-eval"])
@@ -187,24 +194,7 @@ fn erl_erl_call_and_iex_reach_a_rotp_node() {
 #[test]
 fn rotp_node_starts_epmd_and_its_death_is_noconnection_to_erl() {
     let port = free_port();
-    let node = Command::new(env!("CARGO_BIN_EXE_rotp"))
-        .args(["node", "--sname", "cli_lonely", "--cookie", "clicookie"])
-        .env("ERL_EPMD_PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rotp node");
-    let mut node = Guard(node);
-    let mut banner = String::new();
-    BufReader::new(node.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let target = format!("cli_lonely@{}", short_host());
-    assert!(
-        banner.starts_with(&format!("rotp node {target} is up")),
-        "{banner}"
-    );
+    let (mut node, target) = rotp_node(port, "cli_lonely");
     // Our daemon answers on the port and knows the node.
     let names = Command::new(our_epmd())
         .args(["-port", &port.to_string(), "-names"])

@@ -442,6 +442,22 @@ impl Inner {
         if removed {
             self.conns.changed.notify_waiters();
             self.runtime.node_down(peer);
+            self.fire_node_monitors(peer);
+        }
+    }
+
+    /// `{nodedown, Node}` to every process that called `monitor_node(Node, true)`; the
+    /// monitors are spent.
+    pub(crate) fn fire_node_monitors(&self, peer: &Atom) {
+        let fired: Vec<Pid> = {
+            let mut monitors = self.node_monitors.lock().unwrap_or_else(|e| e.into_inner());
+            let (fired, kept) = monitors.drain(..).partition(|(_, n)| n == peer);
+            *monitors = kept;
+            fired.into_iter().map(|(p, _)| p).collect()
+        };
+        for pid in fired {
+            let down = Term::Tuple(vec![Term::atom("nodedown"), Term::Atom(peer.clone())]);
+            self.runtime.send(&pid, runtime::Message::Term(down));
         }
     }
 

@@ -145,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) conns: Connections,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) functions: RwLock<Functions>,
+    /// `monitor_node/2` monitors: the process and the node it watches.
+    pub(crate) node_monitors: std::sync::Mutex<Vec<(Pid, Atom)>>,
     /// Started `pg` scopes and their member views.
     pub(crate) pg_scopes: RwLock<std::collections::HashMap<Atom, crate::pg::Members>>,
     listen_port: Option<u16>,
@@ -184,6 +186,7 @@ impl Node {
             events: broadcast::channel(256).0,
             functions: RwLock::new(Functions::default()),
             pg_scopes: RwLock::default(),
+            node_monitors: std::sync::Mutex::default(),
             listen_port: listener
                 .as_ref()
                 .and_then(|l| l.local_addr().ok())
@@ -322,6 +325,35 @@ impl Node {
             }
         }
         false
+    }
+
+    /// `erlang:monitor_node(Node, true)` for process `pid`: it gets `{nodedown, Node}` when the
+    /// connection goes (at once if it cannot be made); each call is one more monitor.
+    /// `monitor_node(Node, false)` is [`Node::demonitor_node`].
+    pub async fn monitor_node(&self, pid: &Pid, node: &Atom) {
+        if node == self.name() {
+            return;
+        }
+        self.inner
+            .node_monitors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((pid.clone(), node.clone()));
+        if !self.connect(node).await {
+            self.inner.fire_node_monitors(node);
+        }
+    }
+
+    /// `erlang:monitor_node(Node, false)`: removes one of `pid`'s monitors of `node`.
+    pub fn demonitor_node(&self, pid: &Pid, node: &Atom) {
+        let mut monitors = self
+            .inner
+            .node_monitors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = monitors.iter().position(|(p, n)| p == pid && n == node) {
+            monitors.remove(i);
+        }
     }
 
     /// Closes the connection to `node` (`erlang:disconnect_node/1`).

@@ -208,6 +208,14 @@ async fn a_peer_killed_with_sigkill_is_noconnection_for_links_and_monitors() {
     rx.await.unwrap();
     // Let the LINK and MONITOR_P reach erl before it dies.
     assert!(node.ping(&erl).await);
+    // monitor_node: a process told {nodedown, Node} when the connection goes.
+    let (nd_tx, nd_rx) = tokio::sync::oneshot::channel();
+    let nd_watcher = node.runtime().spawn(move |mut ctx| async move {
+        let m = ctx.receive_timeout(Duration::from_secs(30), |_| true).await;
+        let _ = nd_tx.send(m.and_then(|m| m.as_term().cloned()));
+        ExitReason::Normal
+    });
+    node.monitor_node(&nd_watcher, &erl).await;
     let mut events = node.events();
     erl_guard.0.kill().unwrap();
     let down = tokio::time::timeout(Duration::from_secs(30), events.recv()).await;
@@ -224,6 +232,37 @@ async fn a_peer_killed_with_sigkill_is_noconnection_for_links_and_monitors() {
         )
     );
     assert!(node.nodes(true).is_empty());
+    let nodedown = tokio::time::timeout(Duration::from_secs(30), nd_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        nodedown,
+        Some(Term::Tuple(vec![
+            Term::atom("nodedown"),
+            Term::Atom(erl.clone())
+        ]))
+    );
+    // A node that cannot be reached: {nodedown, Node} at once.
+    let nowhere = Atom::from(format!("nobody_here@{}", short_host()).as_str());
+    let (tx2, rx2) = tokio::sync::oneshot::channel();
+    let lonely = node.runtime().spawn(move |mut ctx| async move {
+        let m = ctx.receive_timeout(Duration::from_secs(30), |_| true).await;
+        let _ = tx2.send(m.and_then(|m| m.as_term().cloned()));
+        ExitReason::Normal
+    });
+    node.monitor_node(&lonely, &nowhere).await;
+    let nodedown = tokio::time::timeout(Duration::from_secs(30), rx2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        nodedown,
+        Some(Term::Tuple(vec![
+            Term::atom("nodedown"),
+            Term::Atom(nowhere)
+        ]))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,14 +13,10 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotp_node_stays_in_an_erl_cluster_quietly() {
     let (_epmd, port) = epmd();
-    let mut config = node::NodeConfig::new(
-        "rotp_mesh",
-        node::name::NameKind::Short,
-        dist::Cookie::new("mesh"),
-    );
-    config.epmd_port = port;
-    config.ticktime = Duration::from_secs(4);
-    let node = node::Node::start(config).await.unwrap();
+    let node = rotp_node_with("rotp_mesh", "mesh", port, |c| {
+        c.ticktime = Duration::from_secs(4)
+    })
+    .await;
     let names = ["erl_m_a", "erl_m_b", "erl_m_c"];
     let all: Vec<String> = names
         .iter()

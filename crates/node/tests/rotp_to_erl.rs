@@ -269,14 +269,7 @@ async fn a_peer_killed_with_sigkill_is_noconnection_for_links_and_monitors() {
 async fn a_hidden_rotp_node_is_not_in_erls_nodes() {
     let (_epmd, port) = epmd();
     let (_erl, erl) = erl_peer("erl_hid", "sesame", port).await;
-    let mut config = node::NodeConfig::new(
-        "rotp_hidden",
-        node::name::NameKind::Short,
-        dist::Cookie::new("sesame"),
-    );
-    config.epmd_port = port;
-    config.hidden = true;
-    let node = node::Node::start(config).await.unwrap();
+    let node = rotp_node_with("rotp_hidden", "sesame", port, |c| c.hidden = true).await;
     assert!(node.ping(&erl).await);
     let visible = node
         .rpc(&erl, "erlang", "nodes", vec![], Duration::from_secs(5))
@@ -429,14 +422,10 @@ async fn connect_and_disconnect_in_a_loop() {
 async fn a_silent_peer_is_dropped_after_net_ticktime() {
     let (_epmd, port) = epmd();
     let (erl_guard, erl) = erl_peer("erl_frozen", "sesame", port).await;
-    let mut config = node::NodeConfig::new(
-        "rotp_ticker",
-        node::name::NameKind::Short,
-        dist::Cookie::new("sesame"),
-    );
-    config.epmd_port = port;
-    config.ticktime = Duration::from_secs(4);
-    let node = node::Node::start(config).await.unwrap();
+    let node = rotp_node_with("rotp_ticker", "sesame", port, |c| {
+        c.ticktime = Duration::from_secs(4)
+    })
+    .await;
     let victim = whereis(&node, &erl, "victim").await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     node.runtime().spawn(move |mut ctx| async move {

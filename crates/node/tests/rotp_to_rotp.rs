@@ -137,14 +137,7 @@ async fn a_disconnect_is_noconnection_for_links_on_both_sides() {
 async fn a_hidden_rotp_node_is_hidden_from_another() {
     let (_epmd, port) = epmd();
     let a = rotp_node("rotp_ha", "sesame", port).await;
-    let mut config = node::NodeConfig::new(
-        "rotp_hb",
-        node::name::NameKind::Short,
-        dist::Cookie::new("sesame"),
-    );
-    config.epmd_port = port;
-    config.hidden = true;
-    let b = node::Node::start(config).await.unwrap();
+    let b = rotp_node_with("rotp_hb", "sesame", port, |c| c.hidden = true).await;
     assert!(b.ping(a.name()).await);
     assert!(a.nodes(false).is_empty());
     assert_eq!(a.hidden_nodes(), std::slice::from_ref(b.name()));

@@ -11,16 +11,12 @@ use std::time::Duration;
 use etf::Term;
 use harness::pki::TestPki;
 use net::dist::DistTls;
-use node::name::NameKind;
-use node::{Node, NodeConfig};
+use node::Node;
 use support::*;
 
 async fn tls_node(name: &str, port: u16, optfile: &Path) -> Node {
-    init_logging();
-    let mut config = NodeConfig::new(name, NameKind::Short, dist::Cookie::new("sesame"));
-    config.epmd_port = port;
-    config.tls = Some(DistTls::from_optfile(optfile).expect("TLS options"));
-    Node::start(config).await.expect("TLS node starts")
+    let tls = DistTls::from_optfile(optfile).expect("TLS options");
+    rotp_node_with(name, "sesame", port, |c| c.tls = Some(tls)).await
 }
 
 fn erl_tls(name: &str, port: u16, optfile: &Path, eval: &str) -> Command {

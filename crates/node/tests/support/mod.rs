@@ -27,9 +27,20 @@ pub fn init_logging() {
 
 /// A rotp node with a short name on the EPMD at `epmd_port`.
 pub async fn rotp_node(name: &str, cookie: &str, epmd_port: u16) -> Node {
+    rotp_node_with(name, cookie, epmd_port, |_| {}).await
+}
+
+/// [`rotp_node`] with its configuration changed by `tweak` first (hidden, ticks, TLS…).
+pub async fn rotp_node_with(
+    name: &str,
+    cookie: &str,
+    epmd_port: u16,
+    tweak: impl FnOnce(&mut NodeConfig),
+) -> Node {
     init_logging();
     let mut config = NodeConfig::new(name, NameKind::Short, Cookie::new(cookie));
     config.epmd_port = epmd_port;
+    tweak(&mut config);
     Node::start(config).await.expect("rotp node starts")
 }
 

@@ -37,8 +37,10 @@ where
     Fut: Future<Output = T> + Send + 'static,
 {
     let owner = ctx.pid().clone();
-    let (pid, reference) = ctx.spawn_monitor(move |child| run(owner, child, work));
-    ctx.link(&pid);
+    // Linked and monitored before the task can run: linking afterwards to a task that has
+    // already finished would kill the caller with `noproc`, as `link/1` does in Erlang.
+    let (pid, reference) = ctx.spawn_opt(move |child| run(owner, child, work), true, true);
+    let reference = reference.expect("asked for a monitor");
     Task {
         pid,
         reference,

@@ -501,13 +501,15 @@ mod shutdown {
     use super::*;
     use otp::supervisor::Shutdown;
 
-    /// A worker that traps exits and ignores them: only `kill` stops it.
-    fn stubborn(shutdown: Shutdown, events: Events) -> ChildSpec {
+    /// A worker that traps exits and ignores them: only `kill` stops it. It says on `ready`
+    /// once it traps exits (its start returns before it runs).
+    fn stubborn(shutdown: Shutdown, events: Events, ready: Events) -> ChildSpec {
         ChildSpec::worker("stubborn", move |ctx: &mut Context, _extra| {
-            let events = events.clone();
+            let (events, ready) = (events.clone(), ready.clone());
             Box::pin(async move {
                 let pid = ctx.spawn_link(move |mut c| async move {
                     c.trap_exit(true);
+                    let _ = ready.send("trapping exits".to_owned());
                     loop {
                         let m = c.recv().await;
                         if m.as_exit().is_some() {
@@ -525,16 +527,19 @@ mod shutdown {
         let rt = Runtime::default();
         let (events, mut rx) = mpsc::unbounded_channel();
         let (tx, mut result) = mpsc::unbounded_channel();
+        let (ready_tx, mut ready) = mpsc::unbounded_channel();
         rt.spawn(move |mut ctx| async move {
             let sup = supervisor::start_link(
                 &mut ctx,
                 Flags::new(Strategy::OneForOne),
-                vec![stubborn(shutdown, events)],
+                vec![stubborn(shutdown, events, ready_tx)],
                 None,
             )
             .await
             .unwrap()
             .unwrap();
+            // Only once the child traps exits does the test mean anything.
+            ready.recv().await;
             let child = pid_of(&children(&mut ctx, &sup).await, "stubborn").clone();
             let r = ctx.monitor(&child);
             supervisor::request(

@@ -75,6 +75,29 @@ pub fn wait_listening(port: u16) {
     }
 }
 
+/// Starts `erl -sname NAME -setcookie COOKIE -noshell -eval EVAL` against the EPMD on
+/// `epmd_port`, in the background: its standard output is piped for the test to read, and it
+/// is killed when the guard drops.
+pub fn start_erl(name: &str, cookie: &str, epmd_port: u16, eval: &str) -> Guard {
+    let child = Command::new("erl")
+        .args([
+            "-sname",
+            name,
+            "-setcookie",
+            cookie,
+            "-noshell",
+            "-eval",
+            eval,
+        ])
+        .env("ERL_EPMD_PORT", epmd_port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("erl must be installed to run the interop tests (see README)");
+    Guard(child)
+}
+
 /// Starts an epmd binary in the foreground on `port` with extra arguments.
 pub fn start_epmd(binary: &Path, port: u16, args: &[&str]) -> Guard {
     let child = Command::new(binary)

@@ -21,7 +21,7 @@ const ERL_SIDE: &str = "\
     receive stop -> halt() end.";
 
 async fn erl_peer(name: &str, cookie: &str, port: u16) -> (Guard, Atom) {
-    let guard = erl_background(name, cookie, port, ERL_SIDE);
+    let guard = start_erl(name, cookie, port, ERL_SIDE);
     wait_registered(port, name).await;
     (guard, node_name(name))
 }

@@ -25,23 +25,12 @@ fn stdout(out: &Output) -> String {
 
 /// An erl node whose `box` process prints what it gets, then halts.
 fn erl_box(name: &str, port: u16) -> Guard {
-    let child = Command::new("erl")
-        .args([
-            "-sname",
-            name,
-            "-setcookie",
-            "clicookie",
-            "-noshell",
-            "-eval",
-        ])
-        .arg("register(box, self()), receive M -> io:format(\"got ~p~n\", [M]) end, halt().")
-        .env("ERL_EPMD_PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("erl");
-    Guard(child)
+    start_erl(
+        name,
+        "clicookie",
+        port,
+        "register(box, self()), receive M -> io:format(\"got ~p~n\", [M]) end, halt().",
+    )
 }
 
 /// `rotp node --sname NAME` on the EPMD at `port`, once it says it is up: the process and the

@@ -26,26 +26,6 @@ fn shown(out: &Output, port: u16) -> (String, String, Option<i32>) {
     (clean(&out.stdout), clean(&out.stderr), out.status.code())
 }
 
-fn start_erl(name: &str, epmd_port: u16, eval: &str) -> Guard {
-    let child = Command::new("erl")
-        .args([
-            "-sname",
-            name,
-            "-setcookie",
-            "interop",
-            "-noshell",
-            "-eval",
-            eval,
-        ])
-        .env("ERL_EPMD_PORT", epmd_port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start erl");
-    Guard(child)
-}
-
 fn wait_registered(port: u16, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -62,7 +42,7 @@ fn wait_registered(port: u16, name: &str) {
 fn erl_nodes_register_list_and_ping_through_our_epmd() {
     let port = free_port();
     let _epmd = start_epmd(&our_epmd(), port, &[]);
-    let _a = start_erl("rotp_it_a", port, "timer:sleep(60000), halt().");
+    let _a = start_erl("rotp_it_a", "interop", port, "timer:sleep(60000), halt().");
     wait_registered(port, "rotp_it_a");
     let host = short_host();
     let b = Command::new("erl")
@@ -91,7 +71,7 @@ fn erl_nodes_register_list_and_ping_through_our_epmd() {
 fn our_clients_read_otps_daemon() {
     let port = free_port();
     let _epmd = start_epmd(&otp_epmd(), port, &[]);
-    let _a = start_erl("rotp_it_c", port, "timer:sleep(60000), halt().");
+    let _a = start_erl("rotp_it_c", "interop", port, "timer:sleep(60000), halt().");
     wait_registered(port, "rotp_it_c");
     let theirs = run(&otp_epmd(), port, &["-names"]);
     let ours = run(&our_epmd(), port, &["-names"]);

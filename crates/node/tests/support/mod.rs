@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use dist::Cookie;
 use etf::Atom;
-pub use harness::{free_port, otp_epmd, short_host, start_epmd, Guard};
+// Not every test file uses every piece.
+#[allow(unused_imports)]
+pub use harness::{free_port, otp_epmd, short_host, start_epmd, start_erl, Guard};
 use node::name::NameKind;
 use node::{Node, NodeConfig};
 
@@ -86,27 +88,6 @@ pub async fn erl_eval_args(
         eprintln!("erl {name} stderr: {stderr}");
     }
     stdout
-}
-
-/// Starts `erl -sname NAME` running `eval` in the background (killed on drop).
-pub fn erl_background(name: &str, cookie: &str, epmd_port: u16, eval: &str) -> Guard {
-    let child = Command::new("erl")
-        .args([
-            "-sname",
-            name,
-            "-setcookie",
-            cookie,
-            "-noshell",
-            "-eval",
-            eval,
-        ])
-        .env("ERL_EPMD_PORT", epmd_port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("erl");
-    Guard(child)
 }
 
 /// Waits (bounded) until EPMD at `port` knows `name`.

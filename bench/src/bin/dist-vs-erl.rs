@@ -2,7 +2,10 @@
 //! rotp↔rotp, for small-message throughput from one sender, 1 KB and 64 KB message
 //! throughput, ping-pong round trips, and connect time (EPMD lookup + TCP + handshake).
 //!
-//! `cargo run --release -p rotp-bench --bin dist-vs-erl [SCENARIO...]`
+//! `cargo run --release -p rotp-bench --bin dist-vs-erl [SCENARIO...] [--pair PAIR...]`
+//!
+//! Scenarios: `small 1k 64k rtt connect tls` (default all). `--pair` (`erl-erl`, `rotp-erl`,
+//! `erl-rotp`, `rotp-rotp`) runs only those columns, for profiling one of them.
 //!
 //! Each pair prints its figure and its ratio to erl↔erl (for round trips and connect times,
 //! erl's time over ours: above 1 means rotp is faster).
@@ -306,8 +309,37 @@ async fn rotp_connect(node: &Node, target: &Atom, n: u64) -> Result<f64> {
 
 type Row = (String, [Option<f64>; 4]);
 
-async fn run(only: &[String]) -> Result<Vec<Row>> {
-    let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+/// Which scenarios and which sender→receiver pairs a run measures.
+struct Selection {
+    scenarios: Vec<String>,
+    pairs: Vec<String>,
+}
+
+impl Selection {
+    fn scenario(&self, s: &str) -> bool {
+        self.scenarios.is_empty() || self.scenarios.iter().any(|o| o == s)
+    }
+
+    fn pair(&self, p: &str) -> bool {
+        self.pairs.is_empty() || self.pairs.iter().any(|o| o == p)
+    }
+}
+
+/// Runs `f` when `pair` is selected.
+async fn measure<F: std::future::Future<Output = Result<f64>>>(
+    sel: &Selection,
+    pair: &str,
+    f: impl FnOnce() -> F,
+) -> Result<Option<f64>> {
+    if sel.pair(pair) {
+        f().await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+async fn run(sel: &Selection) -> Result<Vec<Row>> {
+    let want = |s: &str| sel.scenario(s);
     let dir = std::env::temp_dir().join(format!("rotp-dist-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("rotp_dist_bench.erl"), ERLANG)?;
@@ -370,76 +402,80 @@ async fn run(only: &[String]) -> Result<Vec<Row>> {
         }
         let n = count(size);
         eprintln!("{label}");
-        let erl_erl = env.erl_figure(
-            "erl_tx",
-            &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
-        )?;
-        let rotp_erl = rotp_throughput(&tx, &erl_rx, n, size).await?;
-        let erl_rotp = env.erl_figure(
-            "erl_tx2",
-            &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
-        )?;
-        let rotp_rotp = rotp_throughput(&tx, &rotp_rx, n, size).await?;
-        rows.push((
-            label.to_owned(),
-            [
-                Some(erl_erl),
-                Some(rotp_erl),
-                Some(erl_rotp),
-                Some(rotp_rotp),
-            ],
-        ));
+        let erl_erl = measure(sel, "erl-erl", || async {
+            env.erl_figure(
+                "erl_tx",
+                &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
+            )
+        })
+        .await?;
+        let rotp_erl = measure(sel, "rotp-erl", || rotp_throughput(&tx, &erl_rx, n, size)).await?;
+        let erl_rotp = measure(sel, "erl-rotp", || async {
+            env.erl_figure(
+                "erl_tx2",
+                &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
+            )
+        })
+        .await?;
+        let rotp_rotp =
+            measure(sel, "rotp-rotp", || rotp_throughput(&tx, &rotp_rx, n, size)).await?;
+        rows.push((label.to_owned(), [erl_erl, rotp_erl, erl_rotp, rotp_rotp]));
     }
     if want("rtt") {
         eprintln!("round trips");
-        let erl_erl = env.erl_figure(
-            "erl_tx3",
-            &format!("rotp_dist_bench:ping('{erl_rx}', {ROUND_TRIPS}), halt()."),
-        )?;
-        let rotp_erl = rotp_ping(&tx, &erl_rx, ROUND_TRIPS).await?;
-        let erl_rotp = env.erl_figure(
-            "erl_tx4",
-            &format!("rotp_dist_bench:ping('{rotp_rx}', {ROUND_TRIPS}), halt()."),
-        )?;
-        let rotp_rotp = rotp_ping(&tx, &rotp_rx, ROUND_TRIPS).await?;
+        let erl_erl = measure(sel, "erl-erl", || async {
+            env.erl_figure(
+                "erl_tx3",
+                &format!("rotp_dist_bench:ping('{erl_rx}', {ROUND_TRIPS}), halt()."),
+            )
+        })
+        .await?;
+        let rotp_erl = measure(sel, "rotp-erl", || rotp_ping(&tx, &erl_rx, ROUND_TRIPS)).await?;
+        let erl_rotp = measure(sel, "erl-rotp", || async {
+            env.erl_figure(
+                "erl_tx4",
+                &format!("rotp_dist_bench:ping('{rotp_rx}', {ROUND_TRIPS}), halt()."),
+            )
+        })
+        .await?;
+        let rotp_rotp = measure(sel, "rotp-rotp", || rotp_ping(&tx, &rotp_rx, ROUND_TRIPS)).await?;
         rows.push((
             "round trip µs".to_owned(),
-            [
-                Some(erl_erl),
-                Some(rotp_erl),
-                Some(erl_rotp),
-                Some(rotp_rotp),
-            ],
+            [erl_erl, rotp_erl, erl_rotp, rotp_rotp],
         ));
     }
     if want("connect") {
         eprintln!("connect times");
-        let erl_erl = env.erl_figure(
-            "erl_tx5",
-            &format!("rotp_dist_bench:connect('{erl_rx}', {CONNECTS}), halt()."),
-        )?;
+        let erl_erl = measure(sel, "erl-erl", || async {
+            env.erl_figure(
+                "erl_tx5",
+                &format!("rotp_dist_bench:connect('{erl_rx}', {CONNECTS}), halt()."),
+            )
+        })
+        .await?;
         let fresh = rotp_node(&env, "rotp_conn").await?;
-        let rotp_erl = rotp_connect(&fresh, &erl_rx, CONNECTS).await?;
-        let erl_rotp = env.erl_figure(
-            "erl_tx6",
-            &format!("rotp_dist_bench:connect('{rotp_rx}', {CONNECTS}), halt()."),
-        )?;
-        let rotp_rotp = rotp_connect(&fresh, &rotp_rx, CONNECTS).await?;
+        let rotp_erl = measure(sel, "rotp-erl", || rotp_connect(&fresh, &erl_rx, CONNECTS)).await?;
+        let erl_rotp = measure(sel, "erl-rotp", || async {
+            env.erl_figure(
+                "erl_tx6",
+                &format!("rotp_dist_bench:connect('{rotp_rx}', {CONNECTS}), halt()."),
+            )
+        })
+        .await?;
+        let rotp_rotp = measure(sel, "rotp-rotp", || {
+            rotp_connect(&fresh, &rotp_rx, CONNECTS)
+        })
+        .await?;
         rows.push((
             "connect µs".to_owned(),
-            [
-                Some(erl_erl),
-                Some(rotp_erl),
-                Some(erl_rotp),
-                Some(rotp_rotp),
-            ],
+            [erl_erl, rotp_erl, erl_rotp, rotp_rotp],
         ));
     }
     if want("tls") {
         eprintln!("TLS 1 MB msgs/s");
         rows.push((
             "TLS 1 MB msgs/s".to_owned(),
-            tls_throughput(&dir, epmd_port).await?,
+            tls_throughput(sel, &dir, epmd_port).await?,
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -448,7 +484,11 @@ async fn run(only: &[String]) -> Result<Vec<Row>> {
 
 /// 1 MB messages over TLS distribution, every pair: TLS receivers of both kinds, a TLS rotp
 /// sender in this process, and TLS erl senders.
-async fn tls_throughput(dir: &std::path::Path, epmd_port: u16) -> Result<[Option<f64>; 4]> {
+async fn tls_throughput(
+    sel: &Selection,
+    dir: &std::path::Path,
+    epmd_port: u16,
+) -> Result<[Option<f64>; 4]> {
     let pki = harness::pki::TestPki::new("bench");
     let optfile = pki.optfile("node");
     let env = Env {
@@ -491,22 +531,23 @@ async fn tls_throughput(dir: &std::path::Path, epmd_port: u16) -> Result<[Option
         }
     }
     let (n, size) = (500u64, 1usize << 20);
-    let erl_erl = env.erl_figure(
-        "erl_tx_tls",
-        &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
-    )?;
-    let rotp_erl = rotp_throughput(&tx, &erl_rx, n, size).await?;
-    let erl_rotp = env.erl_figure(
-        "erl_tx_tls2",
-        &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
-    )?;
-    let rotp_rotp = rotp_throughput(&tx, &rotp_rx, n, size).await?;
-    Ok([
-        Some(erl_erl),
-        Some(rotp_erl),
-        Some(erl_rotp),
-        Some(rotp_rotp),
-    ])
+    let erl_erl = measure(sel, "erl-erl", || async {
+        env.erl_figure(
+            "erl_tx_tls",
+            &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
+        )
+    })
+    .await?;
+    let rotp_erl = measure(sel, "rotp-erl", || rotp_throughput(&tx, &erl_rx, n, size)).await?;
+    let erl_rotp = measure(sel, "erl-rotp", || async {
+        env.erl_figure(
+            "erl_tx_tls2",
+            &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
+        )
+    })
+    .await?;
+    let rotp_rotp = measure(sel, "rotp-rotp", || rotp_throughput(&tx, &rotp_rx, n, size)).await?;
+    Ok([erl_erl, rotp_erl, erl_rotp, rotp_rotp])
 }
 
 fn main() -> Result<()> {
@@ -533,8 +574,19 @@ fn main() -> Result<()> {
             });
         }
     }
-    let only = args;
-    let rows = tokio.block_on(run(&only))?;
+    let mut sel = Selection {
+        scenarios: Vec::new(),
+        pairs: Vec::new(),
+    };
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        if a == "--pair" {
+            sel.pairs.push(args.next().context("--pair needs a value")?);
+        } else {
+            sel.scenarios.push(a);
+        }
+    }
+    let rows = tokio.block_on(run(&sel))?;
     println!("distribution over loopback, one run: figure (ratio to erl↔erl; > 1 means faster)");
     println!(
         "{:<16} {:>12} {:>20} {:>20} {:>20}",

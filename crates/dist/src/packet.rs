@@ -196,6 +196,7 @@ fn pass_through(bytes: &[u8]) -> Result<DistMessage, DistError> {
 
 /// Encodes the packets one connection sends. `Sync`: senders encode their own messages in
 /// parallel, as erts encodes in the sending process.
+#[derive(Debug)]
 pub struct Writer {
     flags: DistFlags,
     fragment_size: usize,
@@ -220,6 +221,11 @@ impl Writer {
             next_sequence: std::sync::atomic::AtomicU64::new(1),
             options: EncodeOptions::minor_version_2(),
         }
+    }
+
+    /// The flags the connection agreed on.
+    pub fn flags(&self) -> DistFlags {
+        self.flags
     }
 
     /// Sets the fragment size (tests use small ones).

@@ -13,25 +13,26 @@ use std::sync::{Arc, Mutex, Weak};
 
 use dist::{ControlMessage, DistFlags, Established, Handshake, Status};
 use etf::{Atom, Pid, Reference, Term};
-use net::dist::{ConnectionStats, Outbound, Sender};
+use net::dist::Outbox;
 use runtime::ExitReason;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use crate::node::Inner;
 
 /// One entry in the connection table.
 pub(crate) struct Conn {
-    pub(crate) tx: Sender,
+    /// What senders queue for the peer; handed to the connection that comes up.
+    pub(crate) outbox: Arc<Outbox>,
     /// Which attempt (outgoing or accepted) owns the entry.
     pub(crate) owner: u64,
     pub(crate) state: ConnState,
 }
 
 pub(crate) enum ConnState {
-    /// Handshaking; the queue waits for whichever connection comes up.
-    Pending(Option<mpsc::UnboundedReceiver<Outbound>>),
+    /// Handshaking; the queue waits for whichever connection comes up (`claimed` once one
+    /// has).
+    Pending { claimed: bool },
     /// Up.
     Up(Up),
 }
@@ -41,9 +42,6 @@ pub(crate) enum ConnState {
 pub(crate) struct Up {
     pub(crate) flags: DistFlags,
     pub(crate) hidden: bool,
-    pub(crate) stats: Arc<ConnectionStats>,
-    /// Senders encode their own messages with it, as erts encodes in the sending process.
-    pub(crate) writer: Arc<dist::Writer>,
 }
 
 /// A distribution socket: TCP, or TLS over TCP.
@@ -63,6 +61,19 @@ pub(crate) struct Connections {
     pub(crate) changed: tokio::sync::Notify,
     /// Host names already resolved (as `inet_db` caches them).
     hosts: Mutex<HashMap<String, std::net::IpAddr>>,
+}
+
+impl Conn {
+    /// The queue, for the connection that comes up first; `None` once claimed or up.
+    fn claim(&mut self) -> Option<Arc<Outbox>> {
+        match &mut self.state {
+            ConnState::Pending { claimed } if !*claimed => {
+                *claimed = true;
+                Some(self.outbox.clone())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Connections {
@@ -109,77 +120,56 @@ impl Inner {
         connect: bool,
         may_wait: bool,
     ) -> bool {
-        let Some((tx, up)) = self.route(node, connect) else {
+        let Some(outbox) = self.route(node, connect) else {
             return false;
         };
-        let Some((writer, stats)) = up else {
-            // Not up yet: the writer encodes it once the flags are known.
-            return tx.send(Outbound::Message(control, payload)).is_ok();
-        };
-        let mut bytes = Vec::new();
-        if writer
-            .write(&control, payload.as_ref(), &mut bytes)
-            .is_err()
-        {
-            // A term that cannot be encoded is dropped; nothing else is lost.
-            return false;
-        }
-        stats.backlog.add(bytes.len());
-        let queued = tx.send(Outbound::Encoded(bytes)).is_ok();
-        if may_wait && stats.backlog.busy() {
-            wait_while_busy(&stats.backlog);
+        // A term that cannot be encoded is dropped; nothing else is lost.
+        let queued = outbox.send(control, payload).is_ok();
+        if may_wait && outbox.busy() {
+            wait_while_busy(&outbox.stats().backlog);
         }
         queued
     }
 
     /// The queue to `node`'s connection; with `connect`, opened (and the connection attempt
     /// started) if there is none.
-    pub(crate) fn sender(self: &Arc<Self>, node: &Atom, connect: bool) -> Option<Sender> {
-        self.route(node, connect).map(|(tx, _)| tx)
+    pub(crate) fn sender(self: &Arc<Self>, node: &Atom, connect: bool) -> Option<Arc<Outbox>> {
+        self.route(node, connect)
     }
 
-    /// The queue to `node`'s connection and, once it is up, its writer and backlog.
-    #[allow(clippy::type_complexity)]
-    fn route(
-        self: &Arc<Self>,
-        node: &Atom,
-        connect: bool,
-    ) -> Option<(Sender, Option<(Arc<dist::Writer>, Arc<ConnectionStats>)>)> {
+    /// The queue to `node`'s connection.
+    fn route(self: &Arc<Self>, node: &Atom, connect: bool) -> Option<Arc<Outbox>> {
         if node == self.runtime.node() {
             return None;
         }
         let mut table = self.conns.lock();
         if let Some(conn) = table.get(node) {
-            let up = match &conn.state {
-                ConnState::Up(up) => Some((up.writer.clone(), up.stats.clone())),
-                ConnState::Pending(_) => None,
-            };
-            return Some((conn.tx.clone(), up));
+            return Some(conn.outbox.clone());
         }
         if !connect {
             return None;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let outbox = Arc::new(Outbox::new());
         let owner = self.conns.next_owner();
         table.insert(
             node.clone(),
             Conn {
-                tx: tx.clone(),
+                outbox: outbox.clone(),
                 owner,
-                state: ConnState::Pending(Some(rx)),
+                state: ConnState::Pending { claimed: false },
             },
         );
         let inner = self.clone();
         let peer = node.clone();
         tokio::spawn(async move { inner.connect(peer, owner).await });
-        Some((tx, None))
+        Some(outbox)
     }
 
     /// The flags of the live connection to `node`.
     pub(crate) fn flags(&self, node: &Atom) -> Option<DistFlags> {
         match &self.conns.lock().get(node)?.state {
             ConnState::Up(up) => Some(up.flags),
-            ConnState::Pending(_) => None,
+            ConnState::Pending { .. } => None,
         }
     }
 
@@ -202,18 +192,15 @@ impl Inner {
         let result = self.try_connect(&peer, owner).await;
         match result {
             Ok((stream, up, leftover)) => {
-                let rx = {
+                let outbox = {
                     let mut table = self.conns.lock();
                     match table.get_mut(&peer) {
-                        Some(conn) if conn.owner == owner => match &mut conn.state {
-                            ConnState::Pending(rx) => rx.take(),
-                            ConnState::Up(_) => None,
-                        },
+                        Some(conn) if conn.owner == owner => conn.claim(),
                         _ => None,
                     }
                 };
-                match rx {
-                    Some(rx) => self.clone().run(stream, up, leftover, rx, owner),
+                match outbox {
+                    Some(outbox) => self.clone().run(stream, up, leftover, outbox, owner),
                     // The peer's own attempt won the race: ours just closes.
                     None => drop(stream),
                 }
@@ -222,10 +209,9 @@ impl Inner {
                 // The peer's own attempt to us wins (dist_util: the initiator that gets `nok`
                 // waits for it). Keep the queue for it; give up only if it never comes.
                 tokio::time::sleep(net::dist::SETUP_TIME).await;
-                let stale =
-                    self.conns.lock().get(&peer).is_some_and(|c| {
-                        c.owner == owner && matches!(c.state, ConnState::Pending(_))
-                    });
+                let stale = self.conns.lock().get(&peer).is_some_and(|c| {
+                    c.owner == owner && matches!(c.state, ConnState::Pending { .. })
+                });
                 if stale {
                     tracing::info!("connection to {peer}: refused with nok and never replaced");
                     self.forget(&peer, owner);
@@ -344,25 +330,22 @@ impl Inner {
             Ok((up, leftover)) => {
                 let peer = up.peer.clone();
                 let mut replaced = false;
-                let rx = {
+                let outbox = {
                     let mut table = self.conns.lock();
                     match table.get_mut(&peer) {
-                        Some(conn) if conn.owner == owner => match &mut conn.state {
-                            ConnState::Pending(rx) => rx.take(),
-                            ConnState::Up(_) => None,
-                        },
+                        Some(conn) if conn.owner == owner => conn.claim(),
                         // We answered `alive` and the peer says this attempt is the real one:
                         // the old connection is stale (the peer restarted). Replace it.
                         Some(conn) if matches!(conn.state, ConnState::Up(_)) => {
-                            let _ = conn.tx.send(Outbound::Disconnect);
-                            let (tx, rx) = mpsc::unbounded_channel();
+                            conn.outbox.disconnect();
+                            let outbox = Arc::new(Outbox::new());
                             *conn = Conn {
-                                tx,
+                                outbox: outbox.clone(),
                                 owner,
-                                state: ConnState::Pending(None),
+                                state: ConnState::Pending { claimed: true },
                             };
                             replaced = true;
-                            Some(rx)
+                            Some(outbox)
                         }
                         _ => None,
                     }
@@ -370,8 +353,8 @@ impl Inner {
                 if replaced {
                     self.runtime.node_down(&peer);
                 }
-                match rx {
-                    Some(rx) => self.run(stream, up, leftover, rx, owner),
+                match outbox {
+                    Some(outbox) => self.run(stream, up, leftover, outbox, owner),
                     None => drop(stream),
                 }
             }
@@ -389,13 +372,12 @@ impl Inner {
     fn accept_pending(&self, us: &Atom, peer: &Atom, owner: u64) -> Status {
         let mut table = self.conns.lock();
         let new_entry = |table: &mut HashMap<Atom, Conn>| {
-            let (tx, rx) = mpsc::unbounded_channel();
             table.insert(
                 peer.clone(),
                 Conn {
-                    tx,
+                    outbox: Arc::new(Outbox::new()),
                     owner,
-                    state: ConnState::Pending(Some(rx)),
+                    state: ConnState::Pending { claimed: false },
                 },
             );
         };
@@ -406,12 +388,12 @@ impl Inner {
             }
             // We are connecting to it too: the greater name's attempt wins.
             Some(Conn {
-                state: ConnState::Pending(_),
+                state: ConnState::Pending { .. },
                 ..
             }) if us.as_str() > peer.as_str() => Status::Nok,
             Some(
                 conn @ Conn {
-                    state: ConnState::Pending(_),
+                    state: ConnState::Pending { .. },
                     ..
                 },
             ) => {
@@ -467,19 +449,16 @@ impl Inner {
         stream: Stream,
         up: Established,
         leftover: Vec<u8>,
-        rx: mpsc::UnboundedReceiver<Outbound>,
+        outbox: Arc<Outbox>,
         owner: u64,
     ) {
         let peer = up.peer.clone();
-        let stats = Arc::new(ConnectionStats::default());
         {
             let mut table = self.conns.lock();
             if let Some(conn) = table.get_mut(&peer) {
                 conn.state = ConnState::Up(Up {
                     flags: up.flags,
                     hidden: up.peer_hidden,
-                    stats: stats.clone(),
-                    writer: Arc::new(dist::Writer::new(up.flags)),
                 });
             }
         }
@@ -499,8 +478,7 @@ impl Inner {
                 up.flags,
                 leftover,
                 inner.ticktime,
-                rx,
-                stats,
+                outbox,
                 move |m| {
                     reader_inner.dispatch(&from, m, &mut route);
                 },
@@ -573,7 +551,7 @@ impl net::dist::Decide for InitiatorDecide {
             .conns
             .lock()
             .get(&self.peer)
-            .is_some_and(|c| c.owner == self.owner && matches!(c.state, ConnState::Pending(_)))
+            .is_some_and(|c| c.owner == self.owner && matches!(c.state, ConnState::Pending { .. }))
     }
 }
 

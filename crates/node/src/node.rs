@@ -267,10 +267,18 @@ impl Node {
                     node: node.clone(),
                     hidden: up.hidden,
                     flags: up.flags,
-                    packets_read: up.stats.read.load(std::sync::atomic::Ordering::Relaxed),
-                    packets_written: up.stats.written.load(std::sync::atomic::Ordering::Relaxed),
+                    packets_read: c
+                        .outbox
+                        .stats()
+                        .read
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    packets_written: c
+                        .outbox
+                        .stats()
+                        .written
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 }),
-                ConnState::Pending(_) => None,
+                ConnState::Pending { .. } => None,
             })
             .collect();
         out.sort_by(|a, b| a.node.cmp(&b.node));
@@ -358,8 +366,12 @@ impl Node {
 
     /// Closes the connection to `node` (`erlang:disconnect_node/1`).
     pub fn disconnect(&self, node: &Atom) -> bool {
-        let tx = self.inner.conns.lock().get(node).map(|c| c.tx.clone());
-        tx.is_some_and(|tx| tx.send(net::dist::Outbound::Disconnect).is_ok())
+        let outbox = self.inner.conns.lock().get(node).map(|c| c.outbox.clone());
+        outbox.is_some_and(|outbox| {
+            let open = !outbox.is_closed();
+            outbox.disconnect();
+            open
+        })
     }
 
     /// Runs `body` as a process and returns what it returns.

@@ -6,8 +6,10 @@
 
 mod connection;
 mod handshake;
+mod outbox;
 pub mod tls;
 
-pub use connection::{run, Backlog, Closed, ConnectionStats, Outbound, Sender, BUSY_LIMIT};
+pub use connection::{run, Closed};
 pub use handshake::{handshake, Decide, DistIoError, SETUP_TIME};
+pub use outbox::{Backlog, ConnectionStats, NotQueued, Outbox, BUSY_LIMIT};
 pub use tls::{DistTls, TlsError, TlsOptions};

@@ -1,0 +1,418 @@
+//! What a connection has to send: the queue every sender on the node appends to and the
+//! connection's writer drains, one batch per socket write.
+//!
+//! Senders encode their own messages, as erts encodes in the sending process
+//! (`erts_dsig_send`), into a per-thread scratch buffer, then append the bytes under a short
+//! lock; the writer swaps out everything queued at once. Until the handshake has agreed on
+//! flags the messages wait unencoded, and are encoded in order when the connection comes up:
+//! an entry made on a node's first signal (erts auto-connects) queues from the start.
+//!
+//! The bytes queued and not yet written are the connection's backlog: past [`BUSY_LIMIT`] a
+//! sending process waits (`dist_buf_busy_limit`).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use dist::{ControlMessage, DistFlags, Writer};
+use etf::Term;
+
+/// A connection is busy past this many queued bytes (`dist_buf_busy_limit`'s default, 1 MiB).
+pub const BUSY_LIMIT: usize = 1 << 20;
+
+/// Encoded messages this large travel as their own buffer instead of being copied into a batch.
+const OWN_BUFFER: usize = 64 * 1024;
+
+/// A batch buffer takes more small messages while shorter than this.
+const BATCH_LIMIT: usize = 256 * 1024;
+
+thread_local! {
+    /// Where a sender encodes before appending: reused, so a small message costs no allocation.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Why a message was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotQueued {
+    /// The connection has ended.
+    #[error("the connection is closed")]
+    Closed,
+    /// The term cannot be encoded (an atom too long, say); nothing else is lost.
+    #[error("the message cannot be encoded")]
+    Unencodable,
+}
+
+/// Bytes queued for a connection and not yet written: what lets a sending process wait while
+/// the connection is busy, as erts suspends a process whose distribution buffer is over
+/// `dist_buf_busy_limit`.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    bytes: AtomicUsize,
+    closed: AtomicBool,
+    lock: Mutex<()>,
+    drained: Condvar,
+}
+
+impl Backlog {
+    fn add(&self, n: usize) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether senders should wait.
+    pub fn busy(&self) -> bool {
+        self.bytes.load(Ordering::Relaxed) > BUSY_LIMIT
+    }
+
+    fn written(&self, n: usize) {
+        let before = self.bytes.fetch_sub(n, Ordering::Relaxed);
+        if before > BUSY_LIMIT / 2 && before - n <= BUSY_LIMIT / 2 {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.drained.notify_all();
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.drained.notify_all();
+    }
+
+    /// Blocks the calling thread until the backlog is below half the limit or the connection
+    /// is gone (bounded by `limit`, so a stalled peer cannot hold a sender forever: the tick
+    /// timeout closes the connection first).
+    pub fn wait(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.bytes.load(Ordering::Relaxed) > BUSY_LIMIT / 2
+            && !self.closed.load(Ordering::Relaxed)
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            guard = match self.drained.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Packets moved and bytes waiting, for introspection and backpressure.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    /// Packets read.
+    pub read: AtomicU64,
+    /// Packets written.
+    pub written: AtomicU64,
+    /// Bytes senders have queued and the writer has not written yet.
+    pub backlog: Backlog,
+}
+
+/// The queue of one connection (or of a connection still being set up).
+#[derive(Debug, Default)]
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    /// Set once the handshake agreed on flags; senders encode with it from then on.
+    writer: OnceLock<Writer>,
+    /// Wakes the writer when the queue stops being empty.
+    ready: tokio::sync::Notify,
+    stats: ConnectionStats,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Messages queued before the flags were known, in order.
+    unencoded: Vec<(ControlMessage, Option<Term>)>,
+    /// Encoded packets, in order: small ones share a buffer, large ones have their own.
+    buffers: Vec<Vec<u8>>,
+    /// Packets in `buffers`.
+    packets: u64,
+    /// Emptied buffers the writer handed back, for reuse.
+    spare: Vec<Vec<u8>>,
+    disconnect: bool,
+    closed: bool,
+}
+
+/// What the writer takes from the queue in one go.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) buffers: Vec<Vec<u8>>,
+    pub(crate) packets: u64,
+    pub(crate) bytes: usize,
+    pub(crate) disconnect: bool,
+}
+
+impl Outbox {
+    /// An empty queue for a connection whose flags are not known yet.
+    pub fn new() -> Outbox {
+        Outbox::default()
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
+    }
+
+    /// The flags the connection agreed on, once it is up.
+    pub fn flags(&self) -> Option<DistFlags> {
+        self.writer.get().map(Writer::flags)
+    }
+
+    /// Whether senders should wait for the writer (over [`BUSY_LIMIT`] bytes queued).
+    pub fn busy(&self) -> bool {
+        self.stats.backlog.busy()
+    }
+
+    /// Queues a control message and its payload. Encoded here, by the caller, once the
+    /// connection is up; kept as it is until then.
+    pub fn send(&self, control: ControlMessage, payload: Option<Term>) -> Result<(), NotQueued> {
+        let Some(writer) = self.writer.get() else {
+            let mut queue = self.lock();
+            if queue.closed {
+                return Err(NotQueued::Closed);
+            }
+            match self.writer.get() {
+                // It came up meanwhile; the unencoded ones are already encoded.
+                Some(writer) => {
+                    let mut bytes = Vec::new();
+                    writer
+                        .write(&control, payload.as_ref(), &mut bytes)
+                        .map_err(|_| NotQueued::Unencodable)?;
+                    self.append(&mut queue, bytes, 1);
+                }
+                None => queue.unencoded.push((control, payload)),
+            }
+            return Ok(());
+        };
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            writer
+                .write(&control, payload.as_ref(), &mut scratch)
+                .map_err(|_| NotQueued::Unencodable)?;
+            let mut queue = self.lock();
+            if queue.closed {
+                return Err(NotQueued::Closed);
+            }
+            if scratch.len() >= OWN_BUFFER {
+                let bytes = std::mem::take(&mut *scratch);
+                self.append(&mut queue, bytes, 1);
+            } else {
+                self.append_copy(&mut queue, &scratch);
+            }
+            Ok(())
+        })
+    }
+
+    /// Queues a tick (an empty packet).
+    pub(crate) fn tick(&self) {
+        let mut queue = self.lock();
+        if !queue.closed {
+            self.append_copy(&mut queue, &dist::packet::TICK);
+        }
+    }
+
+    /// Asks the writer to close the connection after what is queued
+    /// (`erlang:disconnect_node/1`).
+    pub fn disconnect(&self) {
+        let mut queue = self.lock();
+        queue.disconnect = true;
+        drop(queue);
+        self.ready.notify_one();
+    }
+
+    /// The handshake agreed on `flags`: encodes what waited for them.
+    pub(crate) fn start(&self, flags: DistFlags) {
+        let mut queue = self.lock();
+        if self.writer.set(Writer::new(flags)).is_err() {
+            return;
+        }
+        let Some(writer) = self.writer.get() else {
+            return;
+        };
+        let unencoded = std::mem::take(&mut queue.unencoded);
+        for (control, payload) in unencoded {
+            let mut bytes = Vec::new();
+            // A term that cannot be encoded is dropped; nothing else is lost.
+            if writer.write(&control, payload.as_ref(), &mut bytes).is_ok() {
+                self.append(&mut queue, bytes, 1);
+            }
+        }
+    }
+
+    /// The connection ended: nothing more is queued, waiting senders go on.
+    pub(crate) fn close(&self) {
+        let mut queue = self.lock();
+        queue.closed = true;
+        queue.unencoded.clear();
+        queue.buffers.clear();
+        drop(queue);
+        self.stats.backlog.close();
+        self.ready.notify_one();
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Waits for something to write and takes all of it.
+    pub(crate) async fn next_batch(&self, mut reuse: Vec<Vec<u8>>) -> Batch {
+        loop {
+            {
+                let mut queue = self.lock();
+                for mut buffer in reuse.drain(..) {
+                    if queue.spare.len() < 2 && buffer.capacity() <= BATCH_LIMIT * 2 {
+                        buffer.clear();
+                        queue.spare.push(buffer);
+                    }
+                }
+                if !queue.buffers.is_empty() || queue.disconnect || queue.closed {
+                    let buffers = std::mem::take(&mut queue.buffers);
+                    let bytes = buffers.iter().map(Vec::len).sum();
+                    return Batch {
+                        buffers,
+                        packets: std::mem::take(&mut queue.packets),
+                        bytes,
+                        disconnect: queue.disconnect || queue.closed,
+                    };
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// The writer wrote a batch.
+    pub(crate) fn written(&self, batch: &Batch) {
+        self.stats.backlog.written(batch.bytes);
+        self.stats
+            .written
+            .fetch_add(batch.packets, Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a buffer of `packets` packets as it is.
+    fn append(&self, queue: &mut Queue, bytes: Vec<u8>, packets: u64) {
+        let wake = queue.buffers.is_empty();
+        self.stats.backlog.add(bytes.len());
+        queue.buffers.push(bytes);
+        queue.packets += packets;
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Appends one small packet, copied into the last batch buffer when it has room.
+    fn append_copy(&self, queue: &mut Queue, bytes: &[u8]) {
+        let wake = queue.buffers.is_empty();
+        self.stats.backlog.add(bytes.len());
+        queue.packets += 1;
+        match queue.buffers.last_mut() {
+            Some(last) if last.len() < BATCH_LIMIT => last.extend_from_slice(bytes),
+            _ => {
+                let mut buffer = queue
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(OWN_BUFFER));
+                buffer.extend_from_slice(bytes);
+                queue.buffers.push(buffer);
+            }
+        }
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dist::packet::split_packet;
+    use dist::{Incoming, Reader};
+    use etf::{Atom, Pid};
+
+    fn send(n: i64) -> (ControlMessage, Option<Term>) {
+        let to = Pid {
+            node: Atom::from("peer@h"),
+            id: 1,
+            serial: 0,
+            creation: 1,
+        };
+        (
+            ControlMessage::Send { to, token: None },
+            Some(Term::Integer(n)),
+        )
+    }
+
+    /// The payloads of every message in the queued buffers, in order.
+    fn payloads(buffers: &[Vec<u8>]) -> Vec<Term> {
+        let bytes = buffers.concat();
+        let (mut reader, mut at, mut out) = (Reader::default(), &bytes[..], Vec::new());
+        while let Some((used, body)) = split_packet(at, usize::MAX).unwrap() {
+            if let Incoming::Message(m) = reader.packet(body).unwrap() {
+                out.extend(m.payload);
+            }
+            at = &at[used..];
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn what_waited_for_the_handshake_goes_first_in_order() {
+        let outbox = Outbox::new();
+        for n in 0..3 {
+            let (c, p) = send(n);
+            outbox.send(c, p).unwrap();
+        }
+        assert!(outbox.flags().is_none());
+        outbox.start(DistFlags::DEFAULT);
+        for n in 3..6 {
+            let (c, p) = send(n);
+            outbox.send(c, p).unwrap();
+        }
+        // A large one gets its own buffer, and order holds across buffers.
+        let big = Term::Binary(vec![1; 100_000]);
+        let (c, _) = send(0);
+        outbox.send(c, Some(big.clone())).unwrap();
+        let (c, p) = send(6);
+        outbox.send(c, p).unwrap();
+        let batch = outbox.next_batch(Vec::new()).await;
+        assert_eq!(batch.packets, 8);
+        assert!(!batch.disconnect);
+        let mut want: Vec<Term> = (0..6).map(Term::Integer).collect();
+        want.push(big);
+        want.push(Term::Integer(6));
+        assert_eq!(payloads(&batch.buffers), want);
+        assert!(outbox.busy() || batch.bytes > 0);
+        outbox.written(&batch);
+        assert!(!outbox.busy());
+    }
+
+    #[tokio::test]
+    async fn a_closed_outbox_refuses_and_a_disconnect_is_seen_by_the_writer() {
+        let outbox = Outbox::new();
+        outbox.start(DistFlags::DEFAULT);
+        outbox.disconnect();
+        assert!(outbox.next_batch(Vec::new()).await.disconnect);
+        outbox.close();
+        let (c, p) = send(1);
+        assert_eq!(outbox.send(c, p), Err(NotQueued::Closed));
+        assert!(outbox.is_closed());
+    }
+
+    #[test]
+    fn past_the_busy_limit_senders_are_told_to_wait() {
+        let outbox = Outbox::new();
+        outbox.start(DistFlags::DEFAULT);
+        let (c, _) = send(0);
+        outbox
+            .send(c, Some(Term::Binary(vec![0; BUSY_LIMIT + 1])))
+            .unwrap();
+        assert!(outbox.busy());
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! The `_TT` variants (with a sequential-trace token) are the plain ones with `token: Some(_)`.
 
-use etf::{Atom, Pid, Reference, Term};
+use etf::{Atom, Decoder, EncodeError, Encoder, Pid, Reference, Term};
 use thiserror::Error;
 
 /// A process named in a monitor: by pid, or by registered name on the receiving node.
@@ -152,6 +152,12 @@ pub enum ControlMessage {
 #[error("bad control message: {0}")]
 pub struct ControlError(pub String);
 
+/// The `''` atom in the `Unused` fields.
+fn unused() -> &'static Atom {
+    static UNUSED: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
+    UNUSED.get_or_init(|| Atom::from(""))
+}
+
 fn pid(t: &Term) -> Result<Pid, ControlError> {
     match t {
         Term::Pid(p) => Ok(p.clone()),
@@ -191,6 +197,73 @@ impl ControlMessage {
                 | ControlMessage::SpawnRequest { .. }
                 | ControlMessage::AliasSend { .. }
         )
+    }
+
+    /// Writes the control tuple: the bytes `to_term` encodes to, without building the term
+    /// for the messages every send carries (SEND, SEND_SENDER, REG_SEND, LINK, MONITOR_P,
+    /// DEMONITOR_P).
+    pub fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), EncodeError> {
+        use ControlMessage as C;
+        let to_proc = |enc: &mut Encoder<'_>, to: &ProcessRef| match to {
+            ProcessRef::Pid(p) => enc.pid(p),
+            ProcessRef::Name(n) => enc.atom(n),
+        };
+        match self {
+            C::Send { to, token: None } => {
+                enc.tuple_header(3)?;
+                enc.integer(2);
+                enc.atom(unused())?;
+                enc.pid(to)
+            }
+            C::SendSender {
+                from,
+                to,
+                token: None,
+            } => {
+                enc.tuple_header(3)?;
+                enc.integer(22);
+                enc.pid(from)?;
+                enc.pid(to)
+            }
+            C::RegSend {
+                from,
+                to,
+                token: None,
+            } => {
+                enc.tuple_header(4)?;
+                enc.integer(6);
+                enc.pid(from)?;
+                enc.atom(unused())?;
+                enc.atom(to)
+            }
+            C::Link { from, to } => {
+                enc.tuple_header(3)?;
+                enc.integer(1);
+                enc.pid(from)?;
+                enc.pid(to)
+            }
+            C::MonitorP {
+                from,
+                to,
+                reference,
+            }
+            | C::DemonitorP {
+                from,
+                to,
+                reference,
+            } => {
+                enc.tuple_header(4)?;
+                enc.integer(if matches!(self, C::MonitorP { .. }) {
+                    19
+                } else {
+                    20
+                });
+                enc.pid(from)?;
+                to_proc(enc, to)?;
+                enc.reference(reference)
+            }
+            _ => enc.term(&self.to_term()),
+        }
     }
 
     /// The control tuple.
@@ -311,6 +384,46 @@ impl ControlMessage {
             C::UnlinkId { id, from, to } => Term::Tuple(vec![i(35), id.clone(), p(from), p(to)]),
             C::UnlinkIdAck { id, from, to } => Term::Tuple(vec![i(36), id.clone(), p(from), p(to)]),
         }
+    }
+
+    /// Reads a control tuple from `dec`: what `from_term` of the decoded tuple gives, with the
+    /// ones every send carries (SEND, SEND_SENDER, REG_SEND) read field by field.
+    pub fn decode(dec: &mut Decoder<'_>) -> Result<ControlMessage, crate::DistError> {
+        let mut ahead = dec.clone();
+        if let Some(control) = Self::decode_common(&mut ahead) {
+            *dec = ahead;
+            return Ok(control);
+        }
+        Ok(ControlMessage::from_term(&dec.term()?)?)
+    }
+
+    /// The common control messages in their usual form; `None` for anything else.
+    fn decode_common(dec: &mut Decoder<'_>) -> Option<ControlMessage> {
+        let arity = dec.tuple_header().ok()?;
+        Some(match (dec.integer().ok()?, arity) {
+            (2, 3) => {
+                dec.atom().ok()?;
+                ControlMessage::Send {
+                    to: dec.pid().ok()?,
+                    token: None,
+                }
+            }
+            (22, 3) => ControlMessage::SendSender {
+                from: dec.pid().ok()?,
+                to: dec.pid().ok()?,
+                token: None,
+            },
+            (6, 4) => {
+                let from = dec.pid().ok()?;
+                dec.atom().ok()?;
+                ControlMessage::RegSend {
+                    from,
+                    to: dec.atom().ok()?,
+                    token: None,
+                }
+            }
+            _ => return None,
+        })
     }
 
     /// Reads a control tuple.

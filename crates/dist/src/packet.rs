@@ -166,7 +166,7 @@ fn fragment_ids(body: &[u8]) -> Result<(u64, u64), DistError> {
 /// The control message and payload after a header, decoded with the header's atoms.
 fn decode_message(bytes: &[u8], atoms: &[Option<Atom>]) -> Result<DistMessage, DistError> {
     let mut decoder = Decoder::new(bytes).with_atom_cache(atoms);
-    let control = ControlMessage::from_term(&decoder.term()?)?;
+    let control = ControlMessage::decode(&mut decoder)?;
     let payload = if control.has_payload() {
         Some(decoder.term()?)
     } else {
@@ -246,7 +246,7 @@ impl Writer {
         if !self.flags.contains(DistFlags::DIST_HDR_ATOM_CACHE) {
             let start = out.len();
             out.extend_from_slice(&[0, 0, 0, 0, 112, 131]);
-            etf::encode_into(&control.to_term(), out, &self.options)?;
+            control.encode(&mut etf::Encoder::new(out, &self.options))?;
             if let Some(payload) = payload {
                 out.push(131);
                 etf::encode_into(payload, out, &self.options)?;
@@ -257,8 +257,10 @@ impl Writer {
         let start = out.len();
         out.extend_from_slice(&[0, 0, 0, 0, 131, 68, 0]);
         let body_start = out.len();
-        let encoded = etf::encode_into(&control.to_term(), out, &self.options)
-            .and_then(|()| payload.map_or(Ok(()), |p| etf::encode_into(p, out, &self.options)));
+        let mut enc = etf::Encoder::new(out, &self.options);
+        let encoded = control
+            .encode(&mut enc)
+            .and_then(|()| payload.map_or(Ok(()), |p| enc.term(p)));
         if let Err(e) = encoded {
             out.truncate(start);
             return Err(e.into());

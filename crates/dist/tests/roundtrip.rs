@@ -166,6 +166,15 @@ proptest! {
     }
 
     #[test]
+    fn control_messages_encode_as_their_tuples(c in control(), utf8 in any::<bool>()) {
+        let options = etf::EncodeOptions { utf8_atoms: utf8, compressed: None };
+        let (mut direct, mut via_term) = (Vec::new(), Vec::new());
+        c.encode(&mut etf::Encoder::new(&mut direct, &options)).unwrap();
+        etf::encode_into(&c.to_term(), &mut via_term, &options).unwrap();
+        prop_assert_eq!(direct, via_term);
+    }
+
+    #[test]
     fn messages_survive_the_writer_and_the_reader(
         messages in prop::collection::vec(message(), 1..8),
         fragment in 1usize..2000,

@@ -111,7 +111,10 @@ fn inflate(input: &[u8], size: usize) -> Result<(Vec<u8>, usize), DecodeError> {
 }
 
 /// A decoder over the bytes of one or more terms *without* the version byte, as terms appear
-/// inside distribution messages. Tracks its position so a caller can decode terms back to back.
+/// inside distribution messages. Tracks its position so a caller can decode terms back to back,
+/// or read a tuple piece by piece ([`Decoder::tuple_header`], [`Decoder::integer`],
+/// [`Decoder::pid`]); a clone reads ahead without moving the original.
+#[derive(Clone)]
 pub struct Decoder<'a> {
     input: &'a [u8],
     pos: usize,
@@ -284,18 +287,7 @@ impl<'a> Decoder<'a> {
                 let n = self.u32()? as usize;
                 self.big(n, at)?
             }
-            NEW_PID_EXT | PID_EXT => {
-                let node = self.atom()?;
-                let id = self.u32()?;
-                let serial = self.u32()?;
-                let creation = self.creation(tag == NEW_PID_EXT)?;
-                Term::Pid(Pid {
-                    node,
-                    id,
-                    serial,
-                    creation,
-                })
-            }
+            NEW_PID_EXT | PID_EXT => Term::Pid(self.pid_body(tag)?),
             NEW_PORT_EXT | PORT_EXT | V4_PORT_EXT => {
                 let node = self.atom()?;
                 let id = match tag {
@@ -389,6 +381,52 @@ impl<'a> Decoder<'a> {
         } else {
             Ok(u32::from(self.u8()?))
         }
+    }
+
+    /// A tuple's header: its arity (the elements follow).
+    pub fn tuple_header(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        match self.u8()? {
+            SMALL_TUPLE_EXT => Ok(usize::from(self.u8()?)),
+            LARGE_TUPLE_EXT => Ok(self.u32()? as usize),
+            _ => Err(DecodeError::Invalid { what: "tuple", at }),
+        }
+    }
+
+    /// An integer that fits `INTEGER_EXT` (`SMALL_INTEGER_EXT` or `INTEGER_EXT`).
+    pub fn integer(&mut self) -> Result<i64, DecodeError> {
+        let at = self.pos;
+        match self.u8()? {
+            SMALL_INTEGER_EXT => Ok(i64::from(self.u8()?)),
+            INTEGER_EXT => Ok(i64::from(self.u32()? as i32)),
+            _ => Err(DecodeError::Invalid {
+                what: "small integer",
+                at,
+            }),
+        }
+    }
+
+    /// A pid (`NEW_PID_EXT` or `PID_EXT`).
+    pub fn pid(&mut self) -> Result<Pid, DecodeError> {
+        let at = self.pos;
+        let tag = self.u8()?;
+        if tag != NEW_PID_EXT && tag != PID_EXT {
+            return Err(DecodeError::Invalid { what: "pid", at });
+        }
+        self.pid_body(tag)
+    }
+
+    fn pid_body(&mut self, tag: u8) -> Result<Pid, DecodeError> {
+        let node = self.atom()?;
+        let id = self.u32()?;
+        let serial = self.u32()?;
+        let creation = self.creation(tag == NEW_PID_EXT)?;
+        Ok(Pid {
+            node,
+            id,
+            serial,
+            creation,
+        })
     }
 
     /// An atom term, as pids, ports, references and funs carry their node and module names.

@@ -11,7 +11,7 @@ use num_bigint::Sign;
 
 use crate::error::EncodeError;
 use crate::tag::*;
-use crate::term::{Atom, Fun, Pid, Term};
+use crate::term::{Atom, Fun, Pid, Reference, Term};
 
 /// How to encode, as `term_to_binary/2`'s options.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,11 +60,7 @@ pub fn encode_into(
     out: &mut Vec<u8>,
     options: &EncodeOptions,
 ) -> Result<(), EncodeError> {
-    Encoder {
-        out,
-        utf8_atoms: options.utf8_atoms,
-    }
-    .term(term)
+    Encoder::new(out, options).term(term)
 }
 
 /// Compresses an encoded term (version byte first) the way erts does: zlib into a buffer five
@@ -85,7 +81,10 @@ fn compress(plain: Vec<u8>, level: u32) -> Vec<u8> {
     }
 }
 
-struct Encoder<'a> {
+/// Writes terms, or a term piece by piece, onto the end of a buffer (no version byte): for
+/// callers that encode a tuple from their own fields without building a [`Term`] first, as the
+/// distribution encodes its control messages.
+pub struct Encoder<'a> {
     out: &'a mut Vec<u8>,
     utf8_atoms: bool,
 }
@@ -94,7 +93,30 @@ fn len_u32(len: usize, what: &'static str) -> Result<u32, EncodeError> {
     u32::try_from(len).map_err(|_| EncodeError::TooLarge { what })
 }
 
-impl Encoder<'_> {
+impl<'a> Encoder<'a> {
+    /// An encoder appending to `out` (the `compressed` option is ignored).
+    pub fn new(out: &'a mut Vec<u8>, options: &EncodeOptions) -> Encoder<'a> {
+        Encoder {
+            out,
+            utf8_atoms: options.utf8_atoms,
+        }
+    }
+
+    /// The header of a tuple of `arity` elements; the elements follow.
+    pub fn tuple_header(&mut self, arity: usize) -> Result<(), EncodeError> {
+        match u8::try_from(arity) {
+            Ok(n) => {
+                self.u8(SMALL_TUPLE_EXT);
+                self.u8(n);
+            }
+            Err(_) => {
+                self.u8(LARGE_TUPLE_EXT);
+                self.u32(len_u32(arity, "tuple")?);
+            }
+        }
+        Ok(())
+    }
+
     fn u8(&mut self, v: u8) {
         self.out.push(v);
     }
@@ -107,7 +129,8 @@ impl Encoder<'_> {
         self.out.extend_from_slice(&v.to_be_bytes());
     }
 
-    fn term(&mut self, term: &Term) -> Result<(), EncodeError> {
+    /// A whole term.
+    pub fn term(&mut self, term: &Term) -> Result<(), EncodeError> {
         match term {
             Term::Integer(i) => self.integer(*i),
             Term::BigInt(b) => {
@@ -131,16 +154,7 @@ impl Encoder<'_> {
                 self.out.extend_from_slice(b.bytes());
             }
             Term::Tuple(elements) => {
-                match u8::try_from(elements.len()) {
-                    Ok(n) => {
-                        self.u8(SMALL_TUPLE_EXT);
-                        self.u8(n);
-                    }
-                    Err(_) => {
-                        self.u8(LARGE_TUPLE_EXT);
-                        self.u32(len_u32(elements.len(), "tuple")?);
-                    }
-                }
+                self.tuple_header(elements.len())?;
                 self.terms(elements)?;
             }
             Term::List(elements) if elements.is_empty() => self.u8(NIL_EXT),
@@ -182,18 +196,7 @@ impl Encoder<'_> {
                 }
                 self.u32(port.creation);
             }
-            Term::Reference(r) => {
-                if !(1..=5).contains(&r.id.len()) {
-                    return Err(EncodeError::BadReference { words: r.id.len() });
-                }
-                self.u8(NEWER_REFERENCE_EXT);
-                self.u16(r.id.len() as u16);
-                self.atom(&r.node)?;
-                self.u32(r.creation);
-                for word in &r.id {
-                    self.u32(*word);
-                }
-            }
+            Term::Reference(r) => self.reference(r)?,
             Term::Fun(fun) => self.fun(fun)?,
             Term::Export(e) => {
                 self.u8(EXPORT_EXT);
@@ -216,7 +219,8 @@ impl Encoder<'_> {
         self.terms(elements)
     }
 
-    fn integer(&mut self, i: i64) {
+    /// An integer.
+    pub fn integer(&mut self, i: i64) {
         if (0..=255).contains(&i) {
             self.u8(SMALL_INTEGER_EXT);
             self.u8(i as u8);
@@ -247,15 +251,19 @@ impl Encoder<'_> {
         Ok(())
     }
 
-    fn atom(&mut self, atom: &Atom) -> Result<(), EncodeError> {
+    /// An atom.
+    pub fn atom(&mut self, atom: &Atom) -> Result<(), EncodeError> {
         let name = atom.as_str();
-        let chars = name.chars().count();
-        if chars > Atom::MAX_CHARS {
-            return Err(EncodeError::AtomTooLong { chars });
+        // At most 255 bytes is at most 255 characters: only longer names need counting.
+        if name.len() > Atom::MAX_CHARS {
+            let chars = name.chars().count();
+            if chars > Atom::MAX_CHARS {
+                return Err(EncodeError::AtomTooLong { chars });
+            }
         }
         if !self.utf8_atoms && name.chars().all(|c| (c as u32) < 256) {
             self.u8(ATOM_EXT);
-            self.u16(chars as u16);
+            self.u16(name.chars().count() as u16);
             self.out.extend(name.chars().map(|c| c as u8));
         } else if let Ok(len) = u8::try_from(name.len()) {
             self.u8(SMALL_ATOM_UTF8_EXT);
@@ -269,7 +277,23 @@ impl Encoder<'_> {
         Ok(())
     }
 
-    fn pid(&mut self, pid: &Pid) -> Result<(), EncodeError> {
+    /// A reference (`NEWER_REFERENCE_EXT`).
+    pub fn reference(&mut self, r: &Reference) -> Result<(), EncodeError> {
+        if !(1..=5).contains(&r.id.len()) {
+            return Err(EncodeError::BadReference { words: r.id.len() });
+        }
+        self.u8(NEWER_REFERENCE_EXT);
+        self.u16(r.id.len() as u16);
+        self.atom(&r.node)?;
+        self.u32(r.creation);
+        for word in r.id.iter() {
+            self.u32(*word);
+        }
+        Ok(())
+    }
+
+    /// A pid (`NEW_PID_EXT`).
+    pub fn pid(&mut self, pid: &Pid) -> Result<(), EncodeError> {
         self.u8(NEW_PID_EXT);
         self.atom(&pid.node)?;
         self.u32(pid.id);

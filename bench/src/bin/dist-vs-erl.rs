@@ -307,6 +307,38 @@ async fn rotp_connect(node: &Node, target: &Atom, n: u64) -> Result<f64> {
     Ok(total.as_secs_f64() * 1e6 / n as f64)
 }
 
+/// Waits until each receiving node answers and has registered `sink` and `pong` (an erl
+/// node is reachable before its `-eval` has run).
+async fn wait_serving(tx: &Node, targets: &[&Atom]) -> Result<()> {
+    for target in targets {
+        let mut serving = false;
+        for _ in 0..200 {
+            if tx.ping(target).await {
+                let mut registered = true;
+                for name in ["sink", "pong"] {
+                    let at = tx
+                        .rpc(
+                            target,
+                            "erlang",
+                            "whereis",
+                            vec![Term::atom(name)],
+                            Duration::from_secs(5),
+                        )
+                        .await;
+                    registered &= matches!(at, Term::Pid(_));
+                }
+                if registered {
+                    serving = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::ensure!(serving, "{target} never started serving");
+    }
+    Ok(())
+}
+
 type Row = (String, [Option<f64>; 4]);
 
 /// Which scenarios and which sender→receiver pairs a run measures.
@@ -372,20 +404,9 @@ async fn run(sel: &Selection) -> Result<Vec<Row>> {
     );
     let tx = rotp_node(&env, "rotp_tx").await?;
     let erl_rx = Atom::from(env.node_name("erl_rx").as_str());
-    eprintln!("waiting for the receiving nodes");
-    for _ in 0..200 {
-        if tx.ping(&erl_rx).await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let rotp_rx = Atom::from(env.node_name("rotp_rx").as_str());
-    for _ in 0..200 {
-        if tx.ping(&rotp_rx).await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eprintln!("waiting for the receiving nodes");
+    wait_serving(&tx, &[&erl_rx, &rotp_rx]).await?;
     let mut rows = Vec::new();
     for (label, size) in [
         ("small msgs/s", 0usize),
@@ -522,14 +543,7 @@ async fn tls_throughput(
     let tx = rotp_node_tls(epmd_port, "rotp_tx_tls", Some(&optfile)).await?;
     let erl_rx = Atom::from(env.node_name("erl_rx_tls").as_str());
     let rotp_rx = Atom::from(env.node_name("rotp_rx_tls").as_str());
-    for target in [&erl_rx, &rotp_rx] {
-        for _ in 0..200 {
-            if tx.ping(target).await {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    wait_serving(&tx, &[&erl_rx, &rotp_rx]).await?;
     let (n, size) = (500u64, 1usize << 20);
     let erl_erl = measure(sel, "erl-erl", || async {
         env.erl_figure(

@@ -19,7 +19,8 @@ pub use control::{ControlError, ControlMessage, ProcessRef};
 pub use cookie::Cookie;
 pub use flags::DistFlags;
 pub use handshake::{Established, Event, Handshake, HandshakeConfig, HandshakeError, Status};
-pub use packet::{DistMessage, Incoming, Reader, Writer};
+pub use header::{MessageAtoms, OutputCache};
+pub use packet::{DistMessage, Encoded, Incoming, Reader, Writer};
 
 use thiserror::Error;
 

@@ -10,7 +10,9 @@ use etf::{Atom, Decoder, EncodeOptions, Term};
 
 use crate::control::ControlMessage;
 use crate::flags::DistFlags;
-use crate::header::{read_atom_refs, AtomCache};
+use crate::header::{
+    read_atom_refs, write_atom_refs, AtomCache, HeaderRefs, MessageAtoms, OutputCache,
+};
 use crate::DistError;
 
 /// A message between two nodes: a control message and, for some, a payload term.
@@ -60,6 +62,8 @@ struct Partial {
 /// Decodes the packets one connection receives: its atom cache and unfinished fragments.
 pub struct Reader {
     cache: AtomCache,
+    /// The current message's atom references (kept to save an allocation per message).
+    refs: HeaderRefs,
     partial: HashMap<u64, Partial>,
     max_message: usize,
 }
@@ -81,6 +85,7 @@ impl Reader {
     pub fn new(max_message: usize) -> Reader {
         Reader {
             cache: AtomCache::default(),
+            refs: HeaderRefs::default(),
             partial: HashMap::new(),
             max_message,
         }
@@ -97,17 +102,18 @@ impl Reader {
             [] => Ok(Incoming::Tick),
             [112, rest @ ..] => pass_through(rest).map(Incoming::Message),
             [131, 68, ..] => {
-                let (atoms, at) = read_atom_refs(body, 2, &mut self.cache)?;
-                decode_message(&body[at..], &atoms).map(Incoming::Message)
+                let at = read_atom_refs(body, 2, &mut self.cache, &mut self.refs)?;
+                decode_message(&body[at..], &self.refs.resolve(&self.cache)).map(Incoming::Message)
             }
             [131, 69, ..] => {
                 let (sequence, fragment) = fragment_ids(body)?;
-                let (atoms, at) = read_atom_refs(body, 18, &mut self.cache)?;
+                let at = read_atom_refs(body, 18, &mut self.cache, &mut self.refs)?;
                 if fragment == 0 {
                     return Err(DistError::Malformed("fragment id 0"));
                 }
                 if fragment == 1 {
-                    return decode_message(&body[at..], &atoms).map(Incoming::Message);
+                    return decode_message(&body[at..], &self.refs.resolve(&self.cache))
+                        .map(Incoming::Message);
                 }
                 if self.partial.len() >= MAX_PARTIAL {
                     return Err(DistError::Malformed("too many fragmented messages at once"));
@@ -116,7 +122,7 @@ impl Reader {
                     sequence,
                     Partial {
                         next: fragment - 1,
-                        atoms,
+                        atoms: self.refs.to_atoms(&self.cache),
                         data: body[at..].to_vec(),
                     },
                 );
@@ -164,7 +170,7 @@ fn fragment_ids(body: &[u8]) -> Result<(u64, u64), DistError> {
 }
 
 /// The control message and payload after a header, decoded with the header's atoms.
-fn decode_message(bytes: &[u8], atoms: &[Option<Atom>]) -> Result<DistMessage, DistError> {
+fn decode_message(bytes: &[u8], atoms: &dyn etf::AtomCacheRefs) -> Result<DistMessage, DistError> {
     let mut decoder = Decoder::new(bytes).with_atom_cache(atoms);
     let control = ControlMessage::decode(&mut decoder)?;
     let payload = if control.has_payload() {
@@ -194,8 +200,10 @@ fn pass_through(bytes: &[u8]) -> Result<DistMessage, DistError> {
     Ok(DistMessage { control, payload })
 }
 
-/// Encodes the packets one connection sends. `Sync`: senders encode their own messages in
-/// parallel, as erts encodes in the sending process.
+/// Encodes the packets one connection sends, in two steps: [`Writer::encode`] the message
+/// (any thread, in parallel: erts encodes in the sending process), then [`Writer::frame`] it
+/// with its distribution header, in the order the packets go out (the header's atom cache
+/// references depend on every header before it).
 #[derive(Debug)]
 pub struct Writer {
     flags: DistFlags,
@@ -203,6 +211,33 @@ pub struct Writer {
     /// Fragment sequence ids: unique per message on the connection.
     next_sequence: std::sync::atomic::AtomicU64,
     options: EncodeOptions,
+}
+
+/// A message encoded by [`Writer::encode`] and not framed yet. Reusable: encoding into it
+/// again replaces what it held, keeping its buffers.
+#[derive(Debug, Default, Clone)]
+pub struct Encoded {
+    body: Vec<u8>,
+    atoms: MessageAtoms,
+}
+
+impl Encoded {
+    /// The encoded body's size in bytes.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Whether nothing is encoded.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// Drops a large body's buffer, so a reused `Encoded` does not keep it.
+    pub fn shrink(&mut self, keep: usize) {
+        if self.body.capacity() > keep {
+            self.body = Vec::new();
+        }
+    }
 }
 
 /// Messages with bodies over this many bytes are sent in fragments of this size, as erts does
@@ -234,61 +269,101 @@ impl Writer {
         self
     }
 
-    /// Appends the packets (each with its 4-byte length) carrying `control` and `payload` to
-    /// `out`: fragmented when the peer takes fragments and the message is large.
-    /// Shared by every sender on the connection: each encodes its own messages.
-    pub fn write(
+    fn atom_cache(&self) -> bool {
+        self.flags.contains(DistFlags::DIST_HDR_ATOM_CACHE)
+    }
+
+    /// Encodes `control` and `payload` into `into`: atoms as references to the header the
+    /// message will get when the peer keeps an atom cache, the pass-through form otherwise.
+    pub fn encode(
         &self,
         control: &ControlMessage,
         payload: Option<&Term>,
-        out: &mut Vec<u8>,
+        into: &mut Encoded,
     ) -> Result<(), DistError> {
-        if !self.flags.contains(DistFlags::DIST_HDR_ATOM_CACHE) {
-            let start = out.len();
-            out.extend_from_slice(&[0, 0, 0, 0, 112, 131]);
-            control.encode(&mut etf::Encoder::new(out, &self.options))?;
-            if let Some(payload) = payload {
-                out.push(131);
-                etf::encode_into(payload, out, &self.options)?;
-            }
-            return finish_length(out, start);
-        }
-        // Encoded in place after a normal header; moved out and fragmented only if too big.
-        let start = out.len();
-        out.extend_from_slice(&[0, 0, 0, 0, 131, 68, 0]);
-        let body_start = out.len();
-        let mut enc = etf::Encoder::new(out, &self.options);
-        let encoded = control
-            .encode(&mut enc)
-            .and_then(|()| payload.map_or(Ok(()), |p| enc.term(p)));
-        if let Err(e) = encoded {
-            out.truncate(start);
+        into.body.clear();
+        into.atoms.clear();
+        let Encoded { body, atoms } = into;
+        let result = if self.atom_cache() {
+            let mut enc = etf::Encoder::new(body, &self.options).with_atom_refs(atoms);
+            control
+                .encode(&mut enc)
+                .and_then(|()| payload.map_or(Ok(()), |p| enc.term(p)))
+        } else {
+            body.extend_from_slice(&[112, 131]);
+            control
+                .encode(&mut etf::Encoder::new(body, &self.options))
+                .and_then(|()| {
+                    payload.map_or(Ok(()), |p| {
+                        body.push(131);
+                        etf::encode_into(p, body, &self.options)
+                    })
+                })
+        };
+        if let Err(e) = result {
+            into.body.clear();
+            into.atoms.clear();
             return Err(e.into());
         }
-        let body_len = out.len() - body_start;
-        if body_len <= self.fragment_size || !self.flags.contains(DistFlags::FRAGMENTS) {
+        Ok(())
+    }
+
+    /// Appends the packets (each with its 4-byte length) carrying an encoded message to `out`:
+    /// the header with its atom cache references (recorded in `cache`), fragmented when the
+    /// peer takes fragments and the message is large. Messages must be framed in the order
+    /// they are sent.
+    pub fn frame(
+        &self,
+        message: &Encoded,
+        cache: &mut OutputCache,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DistError> {
+        let body = &message.body;
+        if !self.atom_cache() {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0]);
+            out.extend_from_slice(body);
             return finish_length(out, start);
         }
-        let body = out[body_start..].to_vec();
-        out.truncate(start);
+        if body.len() <= self.fragment_size || !self.flags.contains(DistFlags::FRAGMENTS) {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 131, 68]);
+            write_atom_refs(&message.atoms, cache, out);
+            out.extend_from_slice(body);
+            return finish_length(out, start);
+        }
         let sequence = self
             .next_sequence
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let chunks = body.chunks(self.fragment_size);
         let mut fragment = chunks.len() as u64;
+        out.reserve(body.len() + (fragment as usize) * 22 + 512);
         for (i, chunk) in chunks.enumerate() {
             let start = out.len();
             out.extend_from_slice(&[0, 0, 0, 0, 131, if i == 0 { 69 } else { 70 }]);
             out.extend_from_slice(&sequence.to_be_bytes());
             out.extend_from_slice(&fragment.to_be_bytes());
             if i == 0 {
-                out.push(0); // no atom cache references
+                write_atom_refs(&message.atoms, cache, out);
             }
             out.extend_from_slice(chunk);
             finish_length(out, start)?;
             fragment -= 1;
         }
         Ok(())
+    }
+
+    /// [`Writer::encode`] then [`Writer::frame`].
+    pub fn write(
+        &self,
+        control: &ControlMessage,
+        payload: Option<&Term>,
+        cache: &mut OutputCache,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DistError> {
+        let mut message = Encoded::default();
+        self.encode(control, payload, &mut message)?;
+        self.frame(&message, cache, out)
     }
 }
 
@@ -345,7 +420,14 @@ mod tests {
         ] {
             let mut out = Vec::new();
             let writer = Writer::new(flags).with_fragment_size(fragment);
-            writer.write(&control, Some(&payload), &mut out).unwrap();
+            writer
+                .write(
+                    &control,
+                    Some(&payload),
+                    &mut OutputCache::default(),
+                    &mut out,
+                )
+                .unwrap();
             let got = read_all(&mut Reader::default(), &out);
             assert_eq!(got.len(), packets);
             assert_eq!(
@@ -356,6 +438,35 @@ mod tests {
                 }))
             );
         }
+    }
+
+    #[test]
+    fn atoms_go_through_the_cache_and_cost_two_bytes_once_the_peer_has_them() {
+        let control = ControlMessage::Send {
+            to: pid(1),
+            token: None,
+        };
+        // More distinct atoms than one header can carry: the rest are written in full.
+        let payload = Term::Tuple((0..300).map(|i| Term::atom(&format!("atom_{i}"))).collect());
+        let writer = Writer::new(DistFlags::DEFAULT);
+        let (mut cache, mut reader) = (OutputCache::default(), Reader::default());
+        let mut sizes = Vec::new();
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            writer
+                .write(&control, Some(&payload), &mut cache, &mut out)
+                .unwrap();
+            sizes.push(out.len());
+            assert_eq!(
+                read_all(&mut reader, &out),
+                [Incoming::Message(DistMessage {
+                    control: control.clone(),
+                    payload: Some(payload.clone())
+                })]
+            );
+        }
+        // The second time, the atoms the first header carried are old references.
+        assert!(sizes[1] + 1500 < sizes[0], "{sizes:?}");
     }
 
     #[test]

@@ -3,12 +3,21 @@
 //! pass-through form — with the bytes split into reads anywhere.
 
 use dist::packet::split_packet;
-use dist::{ControlMessage, DistFlags, DistMessage, Incoming, ProcessRef, Reader, Writer};
+use dist::{
+    ControlMessage, DistFlags, DistMessage, Incoming, OutputCache, ProcessRef, Reader, Writer,
+};
 use etf::{Atom, Pid, RefId, Reference, Term};
 use proptest::prelude::*;
 
+/// Atoms from a small set (so messages share them and the atom cache's old references and
+/// entry collisions are exercised), random ones, and long UTF-8 ones (over 255 bytes: the
+/// header's long-atoms form).
 fn atom() -> impl Strategy<Value = Atom> {
-    "[a-z][a-z0-9_@]{0,12}".prop_map(|s| Atom::from(s.as_str()))
+    prop_oneof![
+        4 => "[a-e]{1,2}".prop_map(|s| Atom::from(s.as_str())),
+        4 => "[a-z][a-z0-9_@]{0,12}".prop_map(|s| Atom::from(s.as_str())),
+        1 => "[é€a]{90,120}".prop_map(|s| Atom::from(s.as_str())),
+    ]
 }
 
 fn pid() -> impl Strategy<Value = Pid> {
@@ -176,7 +185,7 @@ proptest! {
 
     #[test]
     fn messages_survive_the_writer_and_the_reader(
-        messages in prop::collection::vec(message(), 1..8),
+        messages in prop::collection::vec(message(), 1..24),
         fragment in 1usize..2000,
         headers in any::<bool>(),
         read_size in 1usize..5000,
@@ -187,9 +196,9 @@ proptest! {
             DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0)
         };
         let writer = Writer::new(flags).with_fragment_size(fragment);
-        let mut wire = Vec::new();
+        let (mut wire, mut cache) = (Vec::new(), OutputCache::default());
         for m in &messages {
-            writer.write(&m.control, m.payload.as_ref(), &mut wire).unwrap();
+            writer.write(&m.control, m.payload.as_ref(), &mut cache, &mut wire).unwrap();
         }
         // Feed the bytes in reads of `read_size`, as a socket would.
         let mut reader = Reader::default();

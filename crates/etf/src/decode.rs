@@ -119,7 +119,34 @@ pub struct Decoder<'a> {
     input: &'a [u8],
     pos: usize,
     options: DecodeOptions,
-    atom_cache: &'a [Option<Atom>],
+    atom_cache: &'a dyn AtomCacheRefs,
+}
+
+/// Resolves `ATOM_CACHE_REF` indexes: the atom list of a distribution header.
+pub trait AtomCacheRefs {
+    /// The atom for reference `index`, if the header has one.
+    fn atom(&self, index: u8) -> Option<&Atom>;
+}
+
+impl AtomCacheRefs for [Option<Atom>] {
+    fn atom(&self, index: u8) -> Option<&Atom> {
+        self.get(usize::from(index))?.as_ref()
+    }
+}
+
+impl AtomCacheRefs for Vec<Option<Atom>> {
+    fn atom(&self, index: u8) -> Option<&Atom> {
+        self.as_slice().atom(index)
+    }
+}
+
+/// No header: every `ATOM_CACHE_REF` is an error.
+struct NoAtomCache;
+
+impl AtomCacheRefs for NoAtomCache {
+    fn atom(&self, _: u8) -> Option<&Atom> {
+        None
+    }
 }
 
 impl<'a> Decoder<'a> {
@@ -134,12 +161,12 @@ impl<'a> Decoder<'a> {
             input,
             pos: 0,
             options,
-            atom_cache: &[],
+            atom_cache: &NoAtomCache,
         }
     }
 
     /// Resolves `ATOM_CACHE_REF` indexes through `cache` (a distribution header's atom list).
-    pub fn with_atom_cache(mut self, cache: &'a [Option<Atom>]) -> Self {
+    pub fn with_atom_cache(mut self, cache: &'a dyn AtomCacheRefs) -> Self {
         self.atom_cache = cache;
         self
     }
@@ -442,9 +469,8 @@ impl<'a> Decoder<'a> {
                 let index = self.u8()?;
                 return self
                     .atom_cache
-                    .get(usize::from(index))
+                    .atom(index)
                     .cloned()
-                    .flatten()
                     .ok_or(DecodeError::AtomCacheRef { index, at });
             }
             _ => {

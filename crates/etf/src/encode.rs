@@ -81,12 +81,21 @@ fn compress(plain: Vec<u8>, level: u32) -> Vec<u8> {
     }
 }
 
+/// Where an [`Encoder`] may write atoms as `ATOM_CACHE_REF` indexes into a distribution
+/// header's atom list instead of their names (erl_ext_dist, "Distribution Header").
+pub trait AtomRefs {
+    /// The index (into the message's header list) to write for `atom`, or `None` to write the
+    /// atom in full.
+    fn index(&mut self, atom: &Atom) -> Option<u8>;
+}
+
 /// Writes terms, or a term piece by piece, onto the end of a buffer (no version byte): for
 /// callers that encode a tuple from their own fields without building a [`Term`] first, as the
 /// distribution encodes its control messages.
 pub struct Encoder<'a> {
     out: &'a mut Vec<u8>,
     utf8_atoms: bool,
+    atom_refs: Option<&'a mut dyn AtomRefs>,
 }
 
 fn len_u32(len: usize, what: &'static str) -> Result<u32, EncodeError> {
@@ -99,7 +108,15 @@ impl<'a> Encoder<'a> {
         Encoder {
             out,
             utf8_atoms: options.utf8_atoms,
+            atom_refs: None,
         }
+    }
+
+    /// Writes atoms as `ATOM_CACHE_REF`s where `refs` gives an index: the encoding of terms
+    /// inside a distribution message whose header carries the atoms.
+    pub fn with_atom_refs(mut self, refs: &'a mut dyn AtomRefs) -> Encoder<'a> {
+        self.atom_refs = Some(refs);
+        self
     }
 
     /// The header of a tuple of `arity` elements; the elements follow.
@@ -260,6 +277,11 @@ impl<'a> Encoder<'a> {
             if chars > Atom::MAX_CHARS {
                 return Err(EncodeError::AtomTooLong { chars });
             }
+        }
+        if let Some(index) = self.atom_refs.as_mut().and_then(|refs| refs.index(atom)) {
+            self.u8(ATOM_CACHE_REF);
+            self.u8(index);
+            return Ok(());
         }
         if !self.utf8_atoms && name.chars().all(|c| (c as u32) < 256) {
             self.u8(ATOM_EXT);

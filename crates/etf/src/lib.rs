@@ -20,8 +20,10 @@ mod term;
 pub mod text;
 
 pub use atom::MAX_INTERNED_ATOMS;
-pub use decode::{decode, decode_prefix, decode_with, DecodeOptions, Decoder, DEFAULT_MAX_DEPTH};
-pub use encode::{encode, encode_into, encode_with, EncodeOptions, Encoder};
+pub use decode::{
+    decode, decode_prefix, decode_with, AtomCacheRefs, DecodeOptions, Decoder, DEFAULT_MAX_DEPTH,
+};
+pub use encode::{encode, encode_into, encode_with, AtomRefs, EncodeOptions, Encoder};
 pub use error::{DecodeError, EncodeError};
 pub use num_bigint::BigInt;
 pub use term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, RefId, Reference, Term};

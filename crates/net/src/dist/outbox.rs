@@ -2,8 +2,9 @@
 //! connection's writer drains, one batch per socket write.
 //!
 //! Senders encode their own messages, as erts encodes in the sending process
-//! (`erts_dsig_send`), into a per-thread scratch buffer, then append the bytes under a short
-//! lock; the writer swaps out everything queued at once. Until the handshake has agreed on
+//! (`erts_dsig_send`), into a per-thread scratch buffer, then frame them (the distribution
+//! header, whose atom cache references depend on every header before it) and append them
+//! under a short lock; the writer swaps out everything queued at once. Until the handshake has agreed on
 //! flags the messages wait unencoded, and are encoded in order when the connection comes up:
 //! an entry made on a node's first signal (erts auto-connects) queues from the start.
 //!
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use dist::{ControlMessage, DistFlags, Writer};
+use dist::{ControlMessage, DistFlags, Encoded, OutputCache, Writer};
 use etf::Term;
 
 /// A connection is busy past this many queued bytes (`dist_buf_busy_limit`'s default, 1 MiB).
@@ -28,8 +29,8 @@ const OWN_BUFFER: usize = 64 * 1024;
 const BATCH_LIMIT: usize = 256 * 1024;
 
 thread_local! {
-    /// Where a sender encodes before appending: reused, so a small message costs no allocation.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Where a sender encodes before framing: reused, so a small message costs no allocation.
+    static SCRATCH: RefCell<Encoded> = RefCell::new(Encoded::default());
 }
 
 /// Why a message was not queued.
@@ -125,8 +126,10 @@ pub struct Outbox {
 struct Queue {
     /// Messages queued before the flags were known, in order.
     unencoded: Vec<(ControlMessage, Option<Term>)>,
-    /// Encoded packets, in order: small ones share a buffer, large ones have their own.
+    /// Framed packets, in order: small ones share a buffer, large ones have their own.
     buffers: Vec<Vec<u8>>,
+    /// What the peer's atom cache holds after the headers framed so far.
+    cache: OutputCache,
     /// Packets in `buffers`.
     packets: u64,
     /// Emptied buffers the writer handed back, for reuse.
@@ -174,34 +177,30 @@ impl Outbox {
                 return Err(NotQueued::Closed);
             }
             match self.writer.get() {
-                // It came up meanwhile; the unencoded ones are already encoded.
+                // It came up meanwhile; the unencoded ones are already sent.
                 Some(writer) => {
-                    let mut bytes = Vec::new();
+                    let mut message = Encoded::default();
                     writer
-                        .write(&control, payload.as_ref(), &mut bytes)
+                        .encode(&control, payload.as_ref(), &mut message)
                         .map_err(|_| NotQueued::Unencodable)?;
-                    self.append(&mut queue, bytes, 1);
+                    self.append(&mut queue, writer, &message);
                 }
                 None => queue.unencoded.push((control, payload)),
             }
             return Ok(());
         };
         SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            scratch.clear();
+            let mut message = scratch.borrow_mut();
             writer
-                .write(&control, payload.as_ref(), &mut scratch)
+                .encode(&control, payload.as_ref(), &mut message)
                 .map_err(|_| NotQueued::Unencodable)?;
             let mut queue = self.lock();
             if queue.closed {
                 return Err(NotQueued::Closed);
             }
-            if scratch.len() >= OWN_BUFFER {
-                let bytes = std::mem::take(&mut *scratch);
-                self.append(&mut queue, bytes, 1);
-            } else {
-                self.append_copy(&mut queue, &scratch);
-            }
+            self.append(&mut queue, writer, &message);
+            drop(queue);
+            message.shrink(4 * OWN_BUFFER);
             Ok(())
         })
     }
@@ -210,7 +209,14 @@ impl Outbox {
     pub(crate) fn tick(&self) {
         let mut queue = self.lock();
         if !queue.closed {
-            self.append_copy(&mut queue, &dist::packet::TICK);
+            let wake = queue.buffers.is_empty();
+            self.stats.backlog.add(dist::packet::TICK.len());
+            queue.packets += 1;
+            let Queue { buffers, spare, .. } = &mut *queue;
+            batch_buffer(buffers, spare).extend_from_slice(&dist::packet::TICK);
+            if wake {
+                self.ready.notify_one();
+            }
         }
     }
 
@@ -233,11 +239,14 @@ impl Outbox {
             return;
         };
         let unencoded = std::mem::take(&mut queue.unencoded);
+        let mut message = Encoded::default();
         for (control, payload) in unencoded {
-            let mut bytes = Vec::new();
             // A term that cannot be encoded is dropped; nothing else is lost.
-            if writer.write(&control, payload.as_ref(), &mut bytes).is_ok() {
-                self.append(&mut queue, bytes, 1);
+            if writer
+                .encode(&control, payload.as_ref(), &mut message)
+                .is_ok()
+            {
+                self.append(&mut queue, writer, &message);
             }
         }
     }
@@ -296,37 +305,52 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a buffer of `packets` packets as it is.
-    fn append(&self, queue: &mut Queue, bytes: Vec<u8>, packets: u64) {
+    /// Frames an encoded message onto the queue: into the batch buffer when small, into a
+    /// buffer of its own when large.
+    fn append(&self, queue: &mut Queue, writer: &Writer, message: &Encoded) {
         let wake = queue.buffers.is_empty();
-        self.stats.backlog.add(bytes.len());
-        queue.buffers.push(bytes);
-        queue.packets += packets;
+        let Queue {
+            buffers,
+            cache,
+            spare,
+            ..
+        } = &mut *queue;
+        let framed = if message.len() >= OWN_BUFFER {
+            let mut own = Vec::new();
+            writer.frame(message, cache, &mut own).map(|()| {
+                let len = own.len();
+                buffers.push(own);
+                len
+            })
+        } else {
+            let buffer = batch_buffer(buffers, spare);
+            let before = buffer.len();
+            let framed = writer.frame(message, cache, buffer);
+            framed.map(|()| buffer.len() - before)
+        };
+        // Framing fails only for a message over 4 GiB: dropped, nothing else is lost.
+        if let Ok(len) = framed {
+            self.stats.backlog.add(len);
+            queue.packets += 1;
+        }
         if wake {
             self.ready.notify_one();
         }
     }
+}
 
-    /// Appends one small packet, copied into the last batch buffer when it has room.
-    fn append_copy(&self, queue: &mut Queue, bytes: &[u8]) {
-        let wake = queue.buffers.is_empty();
-        self.stats.backlog.add(bytes.len());
-        queue.packets += 1;
-        match queue.buffers.last_mut() {
-            Some(last) if last.len() < BATCH_LIMIT => last.extend_from_slice(bytes),
-            _ => {
-                let mut buffer = queue
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(OWN_BUFFER));
-                buffer.extend_from_slice(bytes);
-                queue.buffers.push(buffer);
-            }
-        }
-        if wake {
-            self.ready.notify_one();
-        }
+/// The buffer small packets are appended to: the last one while it has room.
+fn batch_buffer<'q>(buffers: &'q mut Vec<Vec<u8>>, spare: &mut Vec<Vec<u8>>) -> &'q mut Vec<u8> {
+    let has_room = buffers.last().is_some_and(|last| last.len() < BATCH_LIMIT);
+    if !has_room {
+        buffers.push(
+            spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(OWN_BUFFER)),
+        );
     }
+    let last = buffers.len() - 1;
+    &mut buffers[last]
 }
 
 #[cfg(test)]

@@ -25,6 +25,10 @@ pub const BUSY_LIMIT: usize = 1 << 20;
 /// Encoded messages this large travel as their own buffer instead of being copied into a batch.
 const OWN_BUFFER: usize = 64 * 1024;
 
+/// A sender's scratch buffer is kept for the next message up to this size (so messages of a
+/// megabyte or two do not allocate and fault in their buffer each time).
+const KEEP_SCRATCH: usize = 4 << 20;
+
 /// A batch buffer takes more small messages while shorter than this.
 const BATCH_LIMIT: usize = 256 * 1024;
 
@@ -200,7 +204,7 @@ impl Outbox {
             }
             self.append(&mut queue, writer, &message);
             drop(queue);
-            message.shrink(4 * OWN_BUFFER);
+            message.shrink(KEEP_SCRATCH);
             Ok(())
         })
     }

@@ -2,7 +2,7 @@
 //! message's terms use through `ATOM_CACHE_REF`, with new atoms for the connection's 2048-entry
 //! cache. Shared by normal (`131, 68`) and first-fragment (`131, 69`) headers.
 //!
-//! Both directions: [`read_atom_refs`] keeps the receiving side's cache, [`OutputCache`] mirrors
+//! Both directions: the reader keeps the receiving side's cache, [`OutputCache`] mirrors
 //! what the peer's cache holds from the atoms we sent, so an atom the peer already has costs
 //! two bytes (as erts's `erts_encode_dist_ext` with its `ErtsAtomCacheMap`).
 
@@ -58,7 +58,7 @@ impl Default for OutputCache {
 }
 
 /// The atoms one message refers to through its header, in reference order: filled while the
-/// message is encoded ([`AtomRefs`]), turned into a header by [`write_atom_refs`].
+/// message is encoded ([`AtomRefs`]), turned into a header when the message is framed.
 ///
 /// Reused from message to message (one per sending thread): it keeps the atoms it has seen by
 /// cache entry, so an atom met again costs no reference-count traffic.

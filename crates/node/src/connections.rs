@@ -52,6 +52,13 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> DistIo for T {}
 /// A boxed distribution socket.
 pub(crate) type Stream = Box<dyn DistIo>;
 
+/// A connection's socket, with a handle for busy polling when it is plain TCP (a TLS reader
+/// cannot read past the record layer).
+pub(crate) struct Socket {
+    stream: Stream,
+    busy_poll: Option<net::dist::BusyPoll>,
+}
+
 /// The connection table.
 #[derive(Default)]
 pub(crate) struct Connections {
@@ -191,7 +198,7 @@ impl Inner {
     async fn connect(self: Arc<Self>, peer: Atom, owner: u64) {
         let result = self.try_connect(&peer, owner).await;
         match result {
-            Ok((stream, up, leftover)) => {
+            Ok((socket, up, leftover)) => {
                 let outbox = {
                     let mut table = self.conns.lock();
                     match table.get_mut(&peer) {
@@ -200,9 +207,9 @@ impl Inner {
                     }
                 };
                 match outbox {
-                    Some(outbox) => self.clone().run(stream, up, leftover, outbox, owner),
+                    Some(outbox) => self.clone().run(socket, up, leftover, outbox, owner),
                     // The peer's own attempt won the race: ours just closes.
-                    None => drop(stream),
+                    None => drop(socket),
                 }
             }
             Err(Failed::Nok) => {
@@ -228,7 +235,7 @@ impl Inner {
         self: &Arc<Self>,
         peer: &Atom,
         owner: u64,
-    ) -> Result<(Stream, Established, Vec<u8>), Failed> {
+    ) -> Result<(Socket, Established, Vec<u8>), Failed> {
         let fail = Failed::Other;
         let (alive, host) = crate::name::split(peer.as_str())
             .ok_or_else(|| fail(format!("bad node name {peer}")))?;
@@ -243,6 +250,10 @@ impl Inner {
             .await
             .map_err(|e| fail(format!("connect: {e}")))?;
         tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+        let busy_poll = match &self.tls {
+            None => net::dist::BusyPoll::new(&tcp).ok(),
+            Some(_) => None,
+        };
         let mut stream: Stream = match &self.tls {
             Some(tls) => Box::new(
                 tls.connect(host, tcp)
@@ -261,7 +272,7 @@ impl Inner {
             owner,
         };
         match net::dist::handshake(&mut stream, hs, &mut decide, net::dist::SETUP_TIME).await {
-            Ok((up, leftover)) => Ok((stream, up, leftover)),
+            Ok((up, leftover)) => Ok((Socket { stream, busy_poll }, up, leftover)),
             Err(net::dist::DistIoError::Handshake(dist::HandshakeError::Refused {
                 status: "nok",
                 ..
@@ -298,6 +309,10 @@ impl Inner {
     /// A peer connected to us.
     pub(crate) async fn accept(self: Arc<Self>, tcp: TcpStream) {
         let _ = tcp.set_nodelay(true);
+        let busy_poll = match &self.tls {
+            None => net::dist::BusyPoll::new(&tcp).ok(),
+            Some(_) => None,
+        };
         let mut stream: Stream = match &self.tls {
             Some(tls) => match tokio::time::timeout(net::dist::SETUP_TIME, tls.accept(tcp)).await {
                 Ok(Ok(s)) => Box::new(s),
@@ -354,7 +369,9 @@ impl Inner {
                     self.runtime.node_down(&peer);
                 }
                 match outbox {
-                    Some(outbox) => self.run(stream, up, leftover, outbox, owner),
+                    Some(outbox) => {
+                        self.run(Socket { stream, busy_poll }, up, leftover, outbox, owner)
+                    }
                     None => drop(stream),
                 }
             }
@@ -446,7 +463,7 @@ impl Inner {
     /// Runs an established connection until it closes.
     fn run(
         self: Arc<Self>,
-        stream: Stream,
+        socket: Socket,
         up: Established,
         leftover: Vec<u8>,
         outbox: Arc<Outbox>,
@@ -474,11 +491,12 @@ impl Inner {
             let from = peer.clone();
             let mut route = runtime::Route::default();
             let closed = net::dist::run(
-                stream,
+                socket.stream,
                 up.flags,
                 leftover,
                 inner.ticktime,
                 outbox,
+                socket.busy_poll,
                 move |m| {
                     reader_inner.dispatch(&from, m, &mut route);
                 },

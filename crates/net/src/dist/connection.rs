@@ -28,13 +28,61 @@ pub enum Closed {
     Dist(dist::DistError),
 }
 
-/// Runs a connection until it ends: `incoming` gets each message in arrival order.
+/// How long a reader polls its socket before it sleeps, once it has handed on what it read.
+///
+/// Waking a thread that slept costs tens of microseconds on a virtual machine (the idle CPU
+/// halts), more than a whole round trip takes otherwise; the BEAM's schedulers spin before they
+/// sleep for the same reason (`+sbwt`, busy wait threshold).
+pub const BUSY_POLL: Duration = Duration::from_micros(50);
+
+/// A second handle on a TCP connection's socket, for [`run`]'s reader to poll it without going
+/// through the runtime's readiness events while a reply is likely on its way.
+#[derive(Debug)]
+pub struct BusyPoll(std::net::TcpStream);
+
+impl BusyPoll {
+    /// A handle on `tcp`'s socket (a duplicate of its descriptor, non-blocking like it).
+    pub fn new(tcp: &tokio::net::TcpStream) -> std::io::Result<BusyPoll> {
+        use std::os::fd::AsFd;
+        Ok(BusyPoll(std::net::TcpStream::from(
+            tcp.as_fd().try_clone_to_owned()?,
+        )))
+    }
+
+    /// Reads what has arrived, for up to [`BUSY_POLL`]: `Ok(0)` if nothing came (or the
+    /// peer closed; the next async read tells which).
+    fn poll_for(&self, buffer: &mut BytesMut) -> std::io::Result<usize> {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + BUSY_POLL;
+        let start = buffer.len();
+        buffer.resize(start + 64 * 1024, 0);
+        let result = loop {
+            match (&self.0).read(&mut buffer[start..]) {
+                Ok(n) => break Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() >= deadline {
+                        break Ok(0);
+                    }
+                    std::hint::spin_loop();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        buffer.truncate(start + *result.as_ref().unwrap_or(&0));
+        result
+    }
+}
+
+/// Runs a connection until it ends: `incoming` gets each message in arrival order. With
+/// `busy_poll`, the reader polls the socket for a moment before it sleeps (see [`BUSY_POLL`]).
 pub async fn run<S, F>(
     stream: S,
     flags: DistFlags,
     leftover: Vec<u8>,
     ticktime: Duration,
     outbox: Arc<Outbox>,
+    busy_poll: Option<BusyPoll>,
     mut incoming: F,
 ) -> Closed
 where
@@ -55,6 +103,7 @@ where
     let mut last_read = 0u64;
     let mut silent_ticks = 0u32;
     let mut last_written = 0u64;
+    let mut queued_mark = outbox.queued();
     let closed = 'run: loop {
         // Every whole packet in the buffer first.
         let mut used = 0;
@@ -74,6 +123,22 @@ where
             }
         }
         buffer.advance(used);
+        if let (Some(poll), true) = (&busy_poll, used > 0) {
+            // Talking: we sent the peer something since the last packets we read (requests and
+            // replies). Then the peer's next packet is likely on its way: let what we handed on
+            // run, and look for it before sleeping. A node that only receives (a stream of
+            // casts) never spins.
+            let talking = outbox.queued() != queued_mark;
+            queued_mark = outbox.queued();
+            if talking {
+                tokio::task::yield_now().await;
+                match poll.poll_for(&mut buffer) {
+                    Ok(0) => {}
+                    Ok(_) => continue,
+                    Err(e) => break Closed::Io(e),
+                }
+            }
+        }
         // Room for at least the packet under way, read in one go when it is large.
         let wanted = match buffer.get(..4) {
             Some(len) => 4 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize,

@@ -9,7 +9,7 @@ mod handshake;
 mod outbox;
 pub mod tls;
 
-pub use connection::{run, Closed};
+pub use connection::{run, BusyPoll, Closed, BUSY_POLL};
 pub use handshake::{handshake, Decide, DistIoError, SETUP_TIME};
 pub use outbox::{Backlog, ConnectionStats, NotQueued, Outbox, BUSY_LIMIT};
 pub use tls::{DistTls, TlsError, TlsOptions};

@@ -124,6 +124,8 @@ pub struct Outbox {
     /// Wakes the writer when the queue stops being empty.
     ready: tokio::sync::Notify,
     stats: ConnectionStats,
+    /// Messages queued so far (the reader busy-polls only while we are answering the peer).
+    queued: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -160,6 +162,11 @@ impl Outbox {
     /// The connection's counters.
     pub fn stats(&self) -> &ConnectionStats {
         &self.stats
+    }
+
+    /// How many messages have been queued so far.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// The flags the connection agreed on, once it is up.
@@ -336,6 +343,7 @@ impl Outbox {
         if let Ok(len) = framed {
             self.stats.backlog.add(len);
             queue.packets += 1;
+            self.queued.fetch_add(1, Ordering::Relaxed);
         }
         if wake {
             self.ready.notify_one();

@@ -118,12 +118,23 @@ impl Reader {
                 if self.partial.len() >= MAX_PARTIAL {
                     return Err(DistError::Malformed("too many fragmented messages at once"));
                 }
+                // Fragments count down to 1, and none is larger than the first: room for the
+                // next few at once, so a message of a few fragments is copied once while it is
+                // put together (never more than 8 times what has arrived: a peer announcing many
+                // fragments does not get memory for them up front).
+                let first = &body[at..];
+                let whole = first
+                    .len()
+                    .saturating_mul(usize::try_from(fragment.min(8)).unwrap_or(8))
+                    .min(self.max_message);
+                let mut data = Vec::with_capacity(whole);
+                data.extend_from_slice(first);
                 self.partial.insert(
                     sequence,
                     Partial {
                         next: fragment - 1,
                         atoms: self.refs.to_atoms(&self.cache),
-                        data: body[at..].to_vec(),
+                        data,
                     },
                 );
                 Ok(Incoming::Partial)

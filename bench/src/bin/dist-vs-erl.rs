@@ -341,6 +341,34 @@ async fn wait_serving(tx: &Node, targets: &[&Atom]) -> Result<()> {
 
 type Row = (String, [Option<f64>; 4]);
 
+/// Messages/s of `size` bytes from each kind of sender to each kind of receiver (`erl_rx`,
+/// `rotp_rx`): erl→erl, rotp→erl, erl→rotp, rotp→rotp. `tag` keeps the erl senders' names apart.
+async fn throughputs(
+    sel: &Selection,
+    env: &Env,
+    tx: &Node,
+    [erl_rx, rotp_rx]: [&Atom; 2],
+    n: u64,
+    size: usize,
+    tag: &str,
+) -> Result<[Option<f64>; 4]> {
+    let erl_sender = |name: String, target: &Atom| {
+        let eval = format!("rotp_dist_bench:throughput('{target}', {n}, {size}), halt().");
+        async move { env.erl_figure(&name, &eval) }
+    };
+    let erl_erl = measure(sel, "erl-erl", || {
+        erl_sender(format!("erl_tx{tag}"), erl_rx)
+    })
+    .await?;
+    let rotp_erl = measure(sel, "rotp-erl", || rotp_throughput(tx, erl_rx, n, size)).await?;
+    let erl_rotp = measure(sel, "erl-rotp", || {
+        erl_sender(format!("erl_tx2{tag}"), rotp_rx)
+    })
+    .await?;
+    let rotp_rotp = measure(sel, "rotp-rotp", || rotp_throughput(tx, rotp_rx, n, size)).await?;
+    Ok([erl_erl, rotp_erl, erl_rotp, rotp_rotp])
+}
+
 /// Which scenarios and which sender→receiver pairs a run measures.
 struct Selection {
     scenarios: Vec<String>,
@@ -423,24 +451,8 @@ async fn run(sel: &Selection) -> Result<Vec<Row>> {
         }
         let n = count(size);
         eprintln!("{label}");
-        let erl_erl = measure(sel, "erl-erl", || async {
-            env.erl_figure(
-                "erl_tx",
-                &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
-            )
-        })
-        .await?;
-        let rotp_erl = measure(sel, "rotp-erl", || rotp_throughput(&tx, &erl_rx, n, size)).await?;
-        let erl_rotp = measure(sel, "erl-rotp", || async {
-            env.erl_figure(
-                "erl_tx2",
-                &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
-            )
-        })
-        .await?;
-        let rotp_rotp =
-            measure(sel, "rotp-rotp", || rotp_throughput(&tx, &rotp_rx, n, size)).await?;
-        rows.push((label.to_owned(), [erl_erl, rotp_erl, erl_rotp, rotp_rotp]));
+        let figures = throughputs(sel, &env, &tx, [&erl_rx, &rotp_rx], n, size, "").await?;
+        rows.push((label.to_owned(), figures));
     }
     if want("rtt") {
         eprintln!("round trips");
@@ -545,23 +557,7 @@ async fn tls_throughput(
     let rotp_rx = Atom::from(env.node_name("rotp_rx_tls").as_str());
     wait_serving(&tx, &[&erl_rx, &rotp_rx]).await?;
     let (n, size) = (500u64, 1usize << 20);
-    let erl_erl = measure(sel, "erl-erl", || async {
-        env.erl_figure(
-            "erl_tx_tls",
-            &format!("rotp_dist_bench:throughput('{erl_rx}', {n}, {size}), halt()."),
-        )
-    })
-    .await?;
-    let rotp_erl = measure(sel, "rotp-erl", || rotp_throughput(&tx, &erl_rx, n, size)).await?;
-    let erl_rotp = measure(sel, "erl-rotp", || async {
-        env.erl_figure(
-            "erl_tx_tls2",
-            &format!("rotp_dist_bench:throughput('{rotp_rx}', {n}, {size}), halt()."),
-        )
-    })
-    .await?;
-    let rotp_rotp = measure(sel, "rotp-rotp", || rotp_throughput(&tx, &rotp_rx, n, size)).await?;
-    Ok([erl_erl, rotp_erl, erl_rotp, rotp_rotp])
+    throughputs(sel, &env, &tx, [&erl_rx, &rotp_rx], n, size, "_tls").await
 }
 
 fn main() -> Result<()> {

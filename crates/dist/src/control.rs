@@ -152,6 +152,14 @@ pub enum ControlMessage {
 #[error("bad control message: {0}")]
 pub struct ControlError(pub String);
 
+/// `{Op, FromPid, ToPid}`.
+fn pid_pair(enc: &mut Encoder<'_>, op: i64, from: &Pid, to: &Pid) -> Result<(), EncodeError> {
+    enc.tuple_header(3)?;
+    enc.integer(op);
+    enc.pid(from)?;
+    enc.pid(to)
+}
+
 /// The `''` atom in the `Unused` fields.
 fn unused() -> &'static Atom {
     static UNUSED: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
@@ -219,12 +227,7 @@ impl ControlMessage {
                 from,
                 to,
                 token: None,
-            } => {
-                enc.tuple_header(3)?;
-                enc.integer(22);
-                enc.pid(from)?;
-                enc.pid(to)
-            }
+            } => pid_pair(enc, 22, from, to),
             C::RegSend {
                 from,
                 to,
@@ -236,12 +239,7 @@ impl ControlMessage {
                 enc.atom(unused())?;
                 enc.atom(to)
             }
-            C::Link { from, to } => {
-                enc.tuple_header(3)?;
-                enc.integer(1);
-                enc.pid(from)?;
-                enc.pid(to)
-            }
+            C::Link { from, to } => pid_pair(enc, 1, from, to),
             C::MonitorP {
                 from,
                 to,

@@ -607,8 +607,12 @@ fn main() -> Result<()> {
         let lower_is_better = label.contains("µs");
         let cell = |v: Option<f64>| match v {
             Some(v) if base > 0.0 && v > 0.0 => {
-                let r = if lower_is_better { base / v } else { v / base };
-                format!("{v:.1} ({r:.2}x)")
+                let r = if lower_is_better {
+                    rotp_bench::ratio(base, v)
+                } else {
+                    rotp_bench::ratio(v, base)
+                };
+                format!("{v:.1} ({r})")
             }
             Some(v) => format!("{v:.1}"),
             None => "-".to_owned(),

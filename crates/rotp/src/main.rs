@@ -8,6 +8,12 @@
 
 mod dist_cli;
 
+/// mimalloc rather than glibc's malloc: glibc trims the top of a thread's heap whenever a large
+/// block is freed, so a node receiving 64 KB messages faulted every page of each one in afresh
+/// (64 KB distribution throughput ran at 0.3x erl's; with mimalloc, at par; BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

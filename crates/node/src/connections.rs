@@ -684,7 +684,7 @@ impl runtime::Remote for RemoteLink {
             if !inner.send_control(&to.node, monitor, None, true) {
                 inner
                     .runtime
-                    .remote_down(to, from, reference, &ExitReason::NoConnection);
+                    .remote_down(from, reference, &ExitReason::NoConnection);
             }
         }
     }
@@ -700,9 +700,44 @@ impl runtime::Remote for RemoteLink {
         }
     }
 
-    fn down(&self, from: &Pid, to: &Pid, reference: &Reference, reason: &ExitReason) {
+    fn monitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference) {
         if let Some(inner) = self.0.upgrade() {
-            let from_ref = dist::ProcessRef::Pid(from.clone());
+            let monitor = ControlMessage::MonitorP {
+                from: from.clone(),
+                to: dist::ProcessRef::Name(name.clone()),
+                reference: reference.clone(),
+            };
+            if !inner.send_control(node, monitor, None, true) {
+                inner
+                    .runtime
+                    .remote_down(from, reference, &ExitReason::NoConnection);
+            }
+        }
+    }
+
+    fn demonitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference) {
+        if let Some(inner) = self.0.upgrade() {
+            let demonitor = ControlMessage::DemonitorP {
+                from: from.clone(),
+                to: dist::ProcessRef::Name(name.clone()),
+                reference: reference.clone(),
+            };
+            inner.send_control(node, demonitor, None, false);
+        }
+    }
+
+    fn down(
+        &self,
+        from: Result<&Pid, &Atom>,
+        to: &Pid,
+        reference: &Reference,
+        reason: &ExitReason,
+    ) {
+        if let Some(inner) = self.0.upgrade() {
+            let from_ref = match from {
+                Ok(pid) => dist::ProcessRef::Pid(pid.clone()),
+                Err(name) => dist::ProcessRef::Name(name.clone()),
+            };
             inner.exit_like(
                 &to.node,
                 ControlMessage::MonitorPExit {

@@ -84,21 +84,16 @@ impl Inner {
             },
             (
                 C::MonitorPExit {
-                    from: ProcessRef::Pid(from),
                     to,
                     reference,
                     reason: r,
+                    ..
                 },
                 _,
-            ) => rt.remote_down(&from, &to, &reference, &reason(&r)),
-            (
-                C::PayloadMonitorPExit {
-                    from: ProcessRef::Pid(from),
-                    to,
-                    reference,
-                },
-                Some(r),
-            ) => rt.remote_down(&from, &to, &reference, &reason(&r)),
+            ) => rt.remote_down(&to, &reference, &reason(&r)),
+            (C::PayloadMonitorPExit { to, reference, .. }, Some(r)) => {
+                rt.remote_down(&to, &reference, &reason(&r))
+            }
             (
                 C::SpawnRequest {
                     req_id,

@@ -196,7 +196,7 @@ fn info_item(info: &runtime::ProcessInfo, item: &str) -> Option<Term> {
         "monitors" => Term::List(
             info.monitors
                 .iter()
-                .map(|p| Term::Tuple(vec![Term::atom("process"), Term::Pid(p.clone())]))
+                .map(|object| Term::Tuple(vec![Term::atom("process"), object.clone()]))
                 .collect(),
         ),
         "trap_exit" => Term::atom(if info.trap_exit { "true" } else { "false" }),

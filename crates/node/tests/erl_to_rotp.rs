@@ -103,14 +103,15 @@ async fn a_wrong_cookie_gets_pang_and_nothing_else_is_disturbed() {
     assert_eq!(out.trim(), "pong");
 }
 
-/// erl links to and monitors rotp processes: their exits reach erl with their reasons, and an
-/// erl process's `exit/2` reaches a rotp one.
+/// erl links to and monitors rotp processes (by pid and by registered name): their exits reach
+/// erl with their reasons, and an erl process's `exit/2` reaches a rotp one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erl_links_monitors_and_exits_rotp_processes() {
     let (_epmd, port) = epmd();
     let node = rotp_node("rotp_lm", "sesame", port).await;
-    // `doomed` and `doomed2` end with the reason they are sent; `target` is only killed.
-    for name in ["doomed", "doomed2", "target"] {
+    // `doomed`, `doomed2` and `named` end with the reason they are sent; `target` is only
+    // killed.
+    for name in ["doomed", "doomed2", "named", "target"] {
         let pid = node.runtime().spawn(|mut ctx| async move {
             let m = ctx.recv().await;
             ExitReason::from_term(m.as_term().unwrap_or(&Term::atom("normal")))
@@ -126,16 +127,19 @@ async fn erl_links_monitors_and_exits_rotp_processes() {
          D2 = rpc:call(N, erlang, whereis, [doomed2]), \
          T = rpc:call(N, erlang, whereis, [target]), \
          link(D), M = monitor(process, D2), Mt = monitor(process, T), \
-         D ! boom, D2 ! bang, exit(T, kill), \
+         Mn = monitor(process, {{named, N}}), Mx = monitor(process, {{nobody, N}}), \
+         D ! boom, D2 ! bang, exit(T, kill), {{named, N}} ! byname, \
          io:format(\"~p~n\", [receive {{'EXIT', D, R1}} -> R1 after 5000 -> timeout end]), \
          io:format(\"~p~n\", [receive {{'DOWN', M, process, D2, R2}} -> R2 after 5000 -> timeout end]), \
          io:format(\"~p~n\", [receive {{'DOWN', Mt, process, T, R3}} -> R3 after 5000 -> timeout end]), \
+         io:format(\"~p~n\", [receive {{'DOWN', Mn, process, {{named, N}}, R4}} -> R4 after 5000 -> timeout end]), \
+         io:format(\"~p~n\", [receive {{'DOWN', Mx, process, {{nobody, N}}, R5}} -> R5 after 5000 -> timeout end]), \
          halt()."
     );
     let out = erl_eval("erl_lm", "sesame", port, &eval).await;
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
-        ["boom", "bang", "killed"],
+        ["boom", "bang", "killed", "byname", "noproc"],
         "{out}"
     );
 }

@@ -177,6 +177,88 @@ async fn links_and_monitors_to_erl_processes_carry_exit_reasons() {
     assert_eq!(seen.1, Some((victim2, ExitReason::atom("bang"))));
 }
 
+/// `erlang:process_info(whereis(Name), monitored_by)` on `erl`.
+async fn monitored_by(node: &node::Node, erl: &Atom, pid: &Pid) -> Term {
+    node.rpc(
+        erl,
+        "erlang",
+        "process_info",
+        vec![Term::Pid(pid.clone()), Term::atom("monitored_by")],
+        Duration::from_secs(5),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_by_registered_name_on_erl_name_it_in_down() {
+    let (_epmd, port) = epmd();
+    let (_erl, erl) = erl_peer("erl_named", "sesame", port).await;
+    let node = rotp_node("rotp_named", "sesame", port).await;
+    let victim = whereis(&node, &erl, "victim").await;
+    let victim2 = whereis(&node, &erl, "victim2").await;
+    let (set_tx, set_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+    let (e, v) = (erl.clone(), victim.clone());
+    let watcher = node.runtime().spawn(move |mut ctx| async move {
+        let (victim_name, other) = (Atom::from("victim"), Atom::from("victim2"));
+        let watch = ctx.monitor_name(&victim_name, &e);
+        let dropped = ctx.monitor_name(&other, &e);
+        let nobody = ctx.monitor_name(&Atom::from("nobody"), &e);
+        let _ = set_tx.send(());
+        let _ = go_rx.await;
+        let was_on = ctx.demonitor(&dropped, true);
+        let die = Term::Tuple(vec![Term::atom("die"), Term::atom("boom")]);
+        ctx.send(&v, Message::Term(die));
+        let mut downs = Vec::new();
+        for r in [watch, nobody] {
+            let down = ctx
+                .receive_timeout(Duration::from_secs(10), |m| m.is_down_for(&r))
+                .await;
+            downs.push(
+                down.and_then(|m| m.as_down_object())
+                    .map(|(_, o, r)| (o, r)),
+            );
+        }
+        let _ = seen_tx.send((was_on, downs));
+        ExitReason::Normal
+    });
+    set_rx.await.unwrap();
+    // MONITOR_P with a name reached erl: the process holding the name is monitored by us.
+    let me = Term::List(vec![Term::Pid(watcher.clone())]);
+    let mut watched = Term::List(vec![]);
+    for _ in 0..100 {
+        watched = monitored_by(&node, &erl, &victim2).await;
+        if watched == Term::Tuple(vec![Term::atom("monitored_by"), me.clone()]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(watched, Term::Tuple(vec![Term::atom("monitored_by"), me]));
+    go_tx.send(()).unwrap();
+    let (was_on, downs) = seen_rx.await.unwrap();
+    assert!(was_on);
+    let named = |n: &str| Term::Tuple(vec![Term::atom(n), Term::Atom(erl.clone())]);
+    assert_eq!(
+        downs,
+        vec![
+            Some((named("victim"), ExitReason::atom("boom"))),
+            Some((named("nobody"), ExitReason::NoProc)),
+        ]
+    );
+    // DEMONITOR_P with the name took the other monitor off.
+    let none = Term::Tuple(vec![Term::atom("monitored_by"), Term::List(vec![])]);
+    let mut left = Term::List(vec![]);
+    for _ in 0..100 {
+        left = monitored_by(&node, &erl, &victim2).await;
+        if left == none {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, none);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_killed_with_sigkill_is_noconnection_for_links_and_monitors() {
     let (_epmd, port) = epmd();

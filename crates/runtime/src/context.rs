@@ -12,7 +12,7 @@ use etf::{Atom, Pid, Reference};
 
 use crate::exit::ExitReason;
 use crate::message::Message;
-use crate::process::Process;
+use crate::process::{Process, Watched};
 use crate::runtime::{BadArg, Runtime};
 
 /// The running process's handle on itself and the runtime.
@@ -189,11 +189,17 @@ impl Context {
         self.runtime.monitor(&self.me, pid, self.handle(pid))
     }
 
+    /// `monitor(process, {RegName, Node})` (`monitor(process, RegName)` when `node` is this
+    /// node): watches the process registered as `name` there when the monitor is set; its
+    /// `'DOWN'` message names `{RegName, Node}` (see [`Message::as_down_object`]).
+    pub fn monitor_name(&self, name: &Atom, node: &Atom) -> Reference {
+        self.runtime.monitor_name(&self.me, name, node)
+    }
+
     /// `demonitor(Ref, [flush])` when `flush`, else `demonitor(Ref)`; whether the monitor was on.
     pub fn demonitor(&mut self, reference: &Reference, flush: bool) -> bool {
         if flush {
-            self.inbox
-                .retain(|m| !matches!(m.as_down(), Some((r, _, _)) if r == *reference));
+            self.inbox.retain(|m| !m.is_down_for(reference));
             self.me.set_inbox_len(self.inbox.len());
         }
         self.runtime
@@ -264,7 +270,10 @@ impl Context {
                     .rel()
                     .monitored_by
                     .insert(r.clone(), me.pid.clone());
-                me.lock().rel().monitors.insert(r, child.pid.clone());
+                me.lock()
+                    .rel()
+                    .monitors
+                    .insert(r, Watched::Pid(child.pid.clone()));
             }
         });
         (pid, reference)

@@ -67,28 +67,41 @@ impl Message {
         }
     }
 
-    /// `{'DOWN', Ref, process, Pid, Reason}`: a monitored process ended.
-    pub fn down(reference: &Reference, pid: &Pid, reason: &ExitReason) -> Message {
+    /// `{'DOWN', Ref, process, Object, Reason}`: a monitored process ended. `object` is its
+    /// pid, or `{RegName, Node}` for a monitor set by name.
+    pub fn down(reference: &Reference, object: Term, reason: &ExitReason) -> Message {
         Message::Term(Term::Tuple(vec![
             Term::atom("DOWN"),
             Term::Reference(reference.clone()),
             Term::atom("process"),
-            Term::Pid(pid.clone()),
+            object,
             reason.to_term(),
         ]))
     }
 
-    /// The reference, pid and reason of a `'DOWN'` message.
+    /// The reference, pid and reason of a `'DOWN'` message for a monitor set on a pid.
     pub fn as_down(&self) -> Option<(Reference, Pid, ExitReason)> {
+        match self.as_down_object()? {
+            (r, Term::Pid(p), reason) => Some((r, p, reason)),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the `'DOWN'` message of the monitor `reference`.
+    pub fn is_down_for(&self, reference: &Reference) -> bool {
+        matches!(self.as_term(), Some(Term::Tuple(v))
+            if v.len() == 5 && v[0].as_atom() == Some("DOWN")
+                && matches!(&v[1], Term::Reference(r) if r == reference))
+    }
+
+    /// The reference, monitored object (a pid, or `{RegName, Node}` for a monitor set by
+    /// name) and reason of any `'DOWN'` message.
+    pub fn as_down_object(&self) -> Option<(Reference, Term, ExitReason)> {
         match self.as_term()? {
-            Term::Tuple(v) if v.len() == 5 && v[0].as_atom() == Some("DOWN") => {
-                match (&v[1], &v[3]) {
-                    (Term::Reference(r), Term::Pid(p)) => {
-                        Some((r.clone(), p.clone(), ExitReason::from_term(&v[4])))
-                    }
-                    _ => None,
-                }
-            }
+            Term::Tuple(v) if v.len() == 5 && v[0].as_atom() == Some("DOWN") => match &v[1] {
+                Term::Reference(r) => Some((r.clone(), v[3].clone(), ExitReason::from_term(&v[4]))),
+                _ => None,
+            },
             _ => None,
         }
     }

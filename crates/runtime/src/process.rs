@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
-use etf::{Atom, Pid, Reference};
+use etf::{Atom, Pid, Reference, Term};
 use futures::task::AtomicWaker;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -58,10 +58,47 @@ pub(crate) struct State {
 #[derive(Default)]
 pub(crate) struct Relations {
     pub(crate) links: FxHashSet<Pid>,
-    /// Monitors this process holds: reference → monitored process.
-    pub(crate) monitors: FxHashMap<Reference, Pid>,
+    /// Monitors this process holds: reference → what it watches.
+    pub(crate) monitors: FxHashMap<Reference, Watched>,
     /// Monitors on this process: reference → watcher.
     pub(crate) monitored_by: FxHashMap<Reference, Pid>,
+    /// Of those, the ones another node set by registered name: the name, which their
+    /// `MONITOR_P_EXIT` must carry (erts matches a monitor by name only to its name).
+    pub(crate) monitored_by_name: FxHashMap<Reference, Atom>,
+}
+
+/// What a monitor watches (`erlang:monitor(process, Item)`): a pid, or a registered name,
+/// which OTP resolves once, when the monitor is set, and names in the `'DOWN'` message as
+/// `{RegName, Node}`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Watched {
+    /// `monitor(process, Pid)`, local or remote.
+    Pid(Pid),
+    /// A name registered on this node, and the process that held it when the monitor was set.
+    LocalName(Atom, Pid),
+    /// `monitor(process, {RegName, Node})` for another node: that node resolves the name.
+    RemoteName(Atom, Atom),
+}
+
+impl Watched {
+    /// The node of the watched process.
+    pub(crate) fn node(&self) -> &Atom {
+        match self {
+            Watched::Pid(pid) | Watched::LocalName(_, pid) => &pid.node,
+            Watched::RemoteName(_, node) => node,
+        }
+    }
+
+    /// How the `'DOWN'` message and `process_info(_, monitors)` name it: the pid, or
+    /// `{RegName, Node}`.
+    pub(crate) fn object(&self) -> Term {
+        match self {
+            Watched::Pid(pid) => Term::Pid(pid.clone()),
+            Watched::LocalName(name, Pid { node, .. }) | Watched::RemoteName(name, node) => {
+                Term::Tuple(vec![Term::Atom(name.clone()), Term::Atom(node.clone())])
+            }
+        }
+    }
 }
 
 impl State {
@@ -142,6 +179,20 @@ impl Process {
             if let Some(waker) = waker {
                 waker.wake();
             }
+        }
+    }
+
+    /// The process its monitor `reference` watches ended with `reason`: the monitor is taken
+    /// off and a `'DOWN'` message queued, unless the monitor was already dropped.
+    pub(crate) fn monitor_fired(&self, reference: &Reference, reason: &ExitReason) {
+        let mut state = self.lock();
+        let Some(watched) = state.rel_mut().and_then(|r| r.monitors.remove(reference)) else {
+            return;
+        };
+        let waker = state.push(Message::down(reference, watched.object(), reason));
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 

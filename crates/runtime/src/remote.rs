@@ -8,7 +8,7 @@
 use etf::{Atom, Pid, Reference, Term};
 
 use crate::exit::ExitReason;
-use crate::message::Message;
+use crate::process::Watched;
 use crate::runtime::Runtime;
 
 /// What the node layer does for signals to processes on other nodes. Each call corresponds to
@@ -32,8 +32,16 @@ pub trait Remote: Send + Sync + 'static {
     fn monitor(&self, from: &Pid, to: &Pid, reference: &Reference);
     /// `DEMONITOR_P`.
     fn demonitor(&self, from: &Pid, to: &Pid, reference: &Reference);
-    /// `MONITOR_P_EXIT`: `from`, monitored by the remote `to` through `reference`, ended.
-    fn down(&self, from: &Pid, to: &Pid, reference: &Reference, reason: &ExitReason);
+    /// `MONITOR_P` with a registered name as `ToProc` (`monitor(process, {Name, Node})`). If
+    /// the node cannot be reached, the node layer answers with [`Runtime::remote_down`] and
+    /// `noconnection`.
+    fn monitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference);
+    /// `DEMONITOR_P` with a registered name as `ToProc`.
+    fn demonitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference);
+    /// `MONITOR_P_EXIT`: a process monitored by the remote `to` through `reference` ended.
+    /// `from` is its pid, or `Err(name)` when the monitor was set by registered name: erts
+    /// matches a monitor by name only to a `MONITOR_P_EXIT` that carries the name.
+    fn down(&self, from: Result<&Pid, &Atom>, to: &Pid, reference: &Reference, reason: &ExitReason);
 }
 
 impl Runtime {
@@ -110,22 +118,21 @@ impl Runtime {
             .is_some_and(|process| {
                 let mut state = process.lock();
                 if state.alive {
-                    state
-                        .rel()
-                        .monitored_by
-                        .insert(reference.clone(), watcher.clone());
+                    let r = state.rel();
+                    r.monitored_by.insert(reference.clone(), watcher.clone());
+                    if let Err(name) = target {
+                        r.monitored_by_name.insert(reference.clone(), name.clone());
+                    }
                 }
                 state.alive
             });
         if !watching {
             if let Some(remote) = self.remote_for(watcher) {
-                let from = pid.unwrap_or_else(|| Pid {
-                    node: self.node().clone(),
-                    id: 0,
-                    serial: 0,
-                    creation: 0,
-                });
-                remote.down(&from, watcher, reference, &ExitReason::NoProc);
+                let from = match (target, &pid) {
+                    (Err(name), _) => Err(name),
+                    (Ok(_), Some(pid)) | (Ok(pid), None) => Ok(pid),
+                };
+                remote.down(from, watcher, reference, &ExitReason::NoProc);
             }
         }
     }
@@ -139,6 +146,7 @@ impl Runtime {
         if let Some(process) = pid.and_then(|p| self.lookup(&p)) {
             if let Some(r) = process.lock().rel_mut() {
                 r.monitored_by.remove(reference);
+                r.monitored_by_name.remove(reference);
             }
         }
     }
@@ -165,31 +173,17 @@ impl Runtime {
                 state
                     .rel()
                     .monitors
-                    .insert(reference.clone(), child.clone());
+                    .insert(reference.clone(), Watched::Pid(child.clone()));
             }
         }
     }
 
-    /// `MONITOR_P_EXIT`: the remote process `from` that local `watcher` monitors ended.
-    pub fn remote_down(
-        &self,
-        from: &Pid,
-        watcher: &Pid,
-        reference: &Reference,
-        reason: &ExitReason,
-    ) {
+    /// `MONITOR_P_EXIT`: the remote process that local `watcher` monitors through
+    /// `reference` ended. The `'DOWN'` message names what the monitor was set on (a pid, or
+    /// `{RegName, Node}`), as erts builds it from its own record of the monitor.
+    pub fn remote_down(&self, watcher: &Pid, reference: &Reference, reason: &ExitReason) {
         if let Some(process) = self.lookup(watcher) {
-            let mut state = process.lock();
-            if state
-                .rel_mut()
-                .is_some_and(|r| r.monitors.remove(reference).is_some())
-            {
-                let waker = state.push(Message::down(reference, from, reason));
-                drop(state);
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            }
+            process.monitor_fired(reference, reason);
         }
     }
 
@@ -210,20 +204,23 @@ impl Runtime {
                     .filter(|p| p.node == *node)
                     .cloned()
                     .collect();
-                let downs: Vec<(Reference, Pid)> = r
+                let downs: Vec<Reference> = r
                     .monitors
                     .iter()
-                    .filter(|(_, p)| p.node == *node)
-                    .map(|(k, p)| (k.clone(), p.clone()))
+                    .filter(|(_, watched)| watched.node() == node)
+                    .map(|(reference, _)| reference.clone())
                     .collect();
                 r.monitored_by.retain(|_, watcher| watcher.node != *node);
+                let monitored_by = &r.monitored_by;
+                r.monitored_by_name
+                    .retain(|reference, _| monitored_by.contains_key(reference));
                 (links, downs)
             };
             for linked in links {
                 process.exit_signal(&linked, &ExitReason::NoConnection, true);
             }
-            for (reference, target) in downs {
-                self.remote_down(&target, &pid, &reference, &ExitReason::NoConnection);
+            for reference in downs {
+                process.monitor_fired(&reference, &ExitReason::NoConnection);
             }
         }
     }

@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use etf::{Atom, Pid, Reference};
+use etf::{Atom, Pid, Reference, Term};
 use futures::FutureExt;
 use rustc_hash::FxHashMap;
 use thiserror::Error;
@@ -13,7 +13,7 @@ use thiserror::Error;
 use crate::context::Context;
 use crate::exit::ExitReason;
 use crate::message::Message;
-use crate::process::{ExitOutcome, Process};
+use crate::process::{ExitOutcome, Process, Watched};
 use crate::remote::Remote;
 use crate::timer::TimerKeeper;
 
@@ -179,7 +179,9 @@ impl Runtime {
                 + TASK_OVERHEAD,
             reductions: process.work(),
             links: relations.map_or_else(Vec::new, |r| r.links.iter().cloned().collect()),
-            monitors: relations.map_or_else(Vec::new, |r| r.monitors.values().cloned().collect()),
+            monitors: relations.map_or_else(Vec::new, |r| {
+                r.monitors.values().map(Watched::object).collect()
+            }),
             monitored_by: relations
                 .map_or_else(Vec::new, |r| r.monitored_by.values().cloned().collect()),
             trap_exit: state.trap_exit,
@@ -336,7 +338,7 @@ impl Runtime {
     /// monitors `'DOWN'` messages (Erlang reference manual, "Processes", "Sending signals").
     fn terminate(&self, process: &Arc<Process>, reason: ExitReason) {
         let pid = process.pid.clone();
-        let (links, watchers, watching, name) = {
+        let (links, watchers, named_by, watching, name) = {
             let mut state = process.lock();
             state.alive = false;
             state.queue.clear();
@@ -344,6 +346,7 @@ impl Runtime {
             (
                 relations.links,
                 relations.monitored_by,
+                relations.monitored_by_name,
                 relations.monitors,
                 state.name.take(),
             )
@@ -359,16 +362,8 @@ impl Runtime {
                 names.remove(&name);
             }
         }
-        for (reference, target) in watching {
-            if let Some(remote) = self.remote_for(&target) {
-                remote.demonitor(&pid, &target, &reference);
-                continue;
-            }
-            if let Some(target) = self.lookup(&target) {
-                if let Some(r) = target.lock().rel_mut() {
-                    r.monitored_by.remove(&reference);
-                }
-            }
+        for (reference, watched) in watching {
+            self.unwatch(&pid, &reference, &watched, &|p| self.lookup(p));
         }
         for linked in links {
             if let Some(remote) = self.remote_for(&linked) {
@@ -381,21 +376,15 @@ impl Runtime {
         }
         for (reference, watcher) in watchers {
             if let Some(remote) = self.remote_for(&watcher) {
-                remote.down(&pid, &watcher, &reference, &reason);
+                let from = match named_by.get(&reference) {
+                    Some(name) => Err(name),
+                    None => Ok(&pid),
+                };
+                remote.down(from, &watcher, &reference, &reason);
                 continue;
             }
             if let Some(watcher) = self.lookup(&watcher) {
-                let mut state = watcher.lock();
-                if state
-                    .rel_mut()
-                    .is_some_and(|r| r.monitors.remove(&reference).is_some())
-                {
-                    let waker = state.push(Message::down(&reference, &pid, &reason));
-                    drop(state);
-                    if let Some(waker) = waker {
-                        waker.wake();
-                    }
-                }
+                watcher.monitor_fired(&reference, &reason);
             }
         }
     }
@@ -452,29 +441,109 @@ impl Runtime {
     ) -> Reference {
         let reference = self.make_ref();
         if let Some(remote) = self.remote_for(b) {
-            a.lock().rel().monitors.insert(reference.clone(), b.clone());
+            a.lock()
+                .rel()
+                .monitors
+                .insert(reference.clone(), Watched::Pid(b.clone()));
             remote.monitor(&a.pid, b, &reference);
             return reference;
         }
-        let watching = match other {
-            Some(other) => {
-                let mut state = other.lock();
-                if state.alive {
-                    state
-                        .rel()
-                        .monitored_by
-                        .insert(reference.clone(), a.pid.clone());
+        self.watch_local(a, &reference, Watched::Pid(b.clone()), other);
+        reference
+    }
+
+    /// `a` monitors whatever process is registered as `name` on `node`
+    /// (`monitor(process, {RegName, Node})`, or `monitor(process, RegName)` for this node): the
+    /// name is resolved once, now; the `'DOWN'` message names `{RegName, Node}`, with `noproc`
+    /// at once if nothing is registered, `noconnection` if the node cannot be reached.
+    pub(crate) fn monitor_name(&self, a: &Arc<Process>, name: &Atom, node: &Atom) -> Reference {
+        let reference = self.make_ref();
+        if node != self.node() {
+            let watched = Watched::RemoteName(name.clone(), node.clone());
+            match self.remote_for_node(node) {
+                Some(remote) => {
+                    a.lock().rel().monitors.insert(reference.clone(), watched);
+                    remote.monitor_name(&a.pid, name, node, &reference);
                 }
-                state.alive
+                None => a.deliver(Message::down(
+                    &reference,
+                    watched.object(),
+                    &ExitReason::NoConnection,
+                )),
             }
-            None => false,
-        };
-        if watching {
-            a.lock().rel().monitors.insert(reference.clone(), b.clone());
-        } else {
-            a.deliver(Message::down(&reference, b, &ExitReason::NoProc));
+            return reference;
+        }
+        match self.whereis(name) {
+            Some(pid) => {
+                let holder = self.lookup(&pid);
+                self.watch_local(a, &reference, Watched::LocalName(name.clone(), pid), holder);
+            }
+            None => {
+                let object = Term::Tuple(vec![Term::Atom(name.clone()), Term::Atom(node.clone())]);
+                a.deliver(Message::down(&reference, object, &ExitReason::NoProc));
+            }
         }
         reference
+    }
+
+    /// Sets a monitor of `a` on a local process (`holder`, its handle if it is alive): a
+    /// `'DOWN'` with `noproc` at once if it is gone.
+    fn watch_local(
+        &self,
+        a: &Arc<Process>,
+        reference: &Reference,
+        watched: Watched,
+        holder: Option<Arc<Process>>,
+    ) {
+        let watching = holder.is_some_and(|holder| {
+            let mut state = holder.lock();
+            if state.alive {
+                state
+                    .rel()
+                    .monitored_by
+                    .insert(reference.clone(), a.pid.clone());
+            }
+            state.alive
+        });
+        if watching {
+            a.lock().rel().monitors.insert(reference.clone(), watched);
+        } else {
+            a.deliver(Message::down(
+                reference,
+                watched.object(),
+                &ExitReason::NoProc,
+            ));
+        }
+    }
+
+    /// Takes down the far end of a monitor that `watcher` held and has dropped: the watched
+    /// process's record of it, or a `DEMONITOR_P` to its node. `resolve` finds a local
+    /// process's handle (the caller may have it cached).
+    fn unwatch(
+        &self,
+        watcher: &Pid,
+        reference: &Reference,
+        watched: &Watched,
+        resolve: &dyn Fn(&Pid) -> Option<Arc<Process>>,
+    ) {
+        let pid = match watched {
+            Watched::RemoteName(name, node) => {
+                if let Some(remote) = self.remote_for_node(node) {
+                    remote.demonitor_name(watcher, name, node, reference);
+                }
+                return;
+            }
+            Watched::Pid(pid) | Watched::LocalName(_, pid) => pid,
+        };
+        if let Some(remote) = self.remote_for(pid) {
+            remote.demonitor(watcher, pid, reference);
+            return;
+        }
+        if let Some(holder) = resolve(pid) {
+            if let Some(r) = holder.lock().rel_mut() {
+                r.monitored_by.remove(reference);
+            }
+        }
     }
 
     /// Removes a monitor (`demonitor/2`); with `flush`, also a `'DOWN'` message it already sent.
@@ -484,31 +553,24 @@ impl Runtime {
         a: &Arc<Process>,
         reference: &Reference,
         flush: bool,
-        resolve: impl FnOnce(&Pid) -> Option<Arc<Process>>,
+        resolve: impl Fn(&Pid) -> Option<Arc<Process>>,
     ) -> bool {
-        let target = {
+        let watched = {
             let mut state = a.lock();
-            let target = state.rel_mut().and_then(|r| r.monitors.remove(reference));
+            let watched = state.rel_mut().and_then(|r| r.monitors.remove(reference));
             if flush {
-                state
-                    .queue
-                    .retain(|m| !matches!(m.as_down(), Some((r, _, _)) if r == *reference));
+                state.queue.retain(|m| !m.is_down_for(reference));
             }
-            target
+            watched
         };
         // With the monitor gone from `a`, a `'DOWN'` can no longer be sent for it.
-        if let Some(target) = &target {
-            if let Some(remote) = self.remote_for(target) {
-                remote.demonitor(&a.pid, target, reference);
-                return true;
+        match watched {
+            Some(watched) => {
+                self.unwatch(&a.pid, reference, &watched, &resolve);
+                true
             }
+            None => false,
         }
-        if let Some(other) = target.as_ref().and_then(resolve) {
-            if let Some(r) = other.lock().rel_mut() {
-                r.monitored_by.remove(reference);
-            }
-        }
-        target.is_some()
     }
 
     /// Sends an exit signal from process `from` (`exit/2`).
@@ -553,8 +615,9 @@ pub struct ProcessInfo {
     pub reductions: u64,
     /// Linked processes.
     pub links: Vec<Pid>,
-    /// Processes it monitors.
-    pub monitors: Vec<Pid>,
+    /// What it monitors, as `process_info(Pid, monitors)` names it: a pid, or
+    /// `{RegName, Node}` for a monitor set by name.
+    pub monitors: Vec<Term>,
     /// Processes that monitor it.
     pub monitored_by: Vec<Pid>,
     /// Whether it traps exits.

@@ -37,7 +37,7 @@ async fn process_info_reports_name_status_queue_links_and_monitors() {
     let info = info.expect("the process settles waiting with two messages");
     assert_eq!(info.registered_name, Some(Atom::from("inspected")));
     assert_eq!(info.links, vec![peer.clone()]);
-    assert_eq!(info.monitors, vec![peer.clone()]);
+    assert_eq!(info.monitors, vec![etf::Term::Pid(peer.clone())]);
     assert_eq!(info.current_behaviour.as_deref(), Some("gen_server"));
     assert_eq!(info.initial_call, "my_app:init/1");
     assert!(!info.trap_exit);

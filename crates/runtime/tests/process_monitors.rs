@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use etf::Term;
+use etf::{Atom, Term};
 use runtime::{ExitReason, Runtime};
 use tokio::sync::mpsc;
 
@@ -58,4 +58,57 @@ async fn demonitor_with_flush_removes_a_down_already_sent() {
     let (was_on, next) = rx.recv().await.unwrap();
     assert!(!was_on, "the monitor had fired already");
     assert_eq!(next, Some(Term::atom("marker")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_by_name_names_the_process_in_down() {
+    let rt = Runtime::default();
+    let node = rt.node().clone();
+    let server = rt.spawn(|mut ctx| async move {
+        ctx.recv().await;
+        ExitReason::atom("asked")
+    });
+    rt.register(Atom::from("server"), &server).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (s, n, rt2) = (server.clone(), node.clone(), rt.clone());
+    rt.spawn(move |mut ctx| async move {
+        let name = Atom::from("server");
+        let kept = ctx.monitor_name(&name, &n);
+        let dropped = ctx.monitor_name(&name, &n);
+        let info = || rt2.process_info(&s).map(|i| i.monitored_by.len());
+        let before = info();
+        assert!(ctx.demonitor(&dropped, true));
+        let after = info();
+        let nobody = ctx.monitor_name(&Atom::from("nobody"), &n);
+        let elsewhere = ctx.monitor_name(&name, &Atom::from("other@host"));
+        ctx.send(&s, Term::atom("stop"));
+        let mut downs = Vec::new();
+        for r in [kept, nobody, elsewhere] {
+            let down = ctx
+                .receive_timeout(Duration::from_secs(5), |m| m.is_down_for(&r))
+                .await;
+            downs.push(
+                down.and_then(|m| m.as_down_object())
+                    .map(|(_, o, r)| (o, r)),
+            );
+        }
+        let _ = tx.send((before, after, downs));
+        ExitReason::Normal
+    });
+    let (before, after, downs) = rx.recv().await.unwrap();
+    assert_eq!((before, after), (Some(2), Some(1)));
+    let named =
+        |name: &str, node: &Atom| Term::Tuple(vec![Term::atom(name), Term::Atom(node.clone())]);
+    assert_eq!(
+        downs,
+        vec![
+            Some((named("server", &node), ExitReason::atom("asked"))),
+            Some((named("nobody", &node), ExitReason::NoProc)),
+            // Not distributed: another node cannot be reached.
+            Some((
+                named("server", &Atom::from("other@host")),
+                ExitReason::NoConnection
+            )),
+        ]
+    );
 }

@@ -7,13 +7,6 @@
 
 use std::process::Command;
 
-/// Every benchmark binary (each uses this crate, so links it) allocates as the `rotp` binary
-/// does (see its `main.rs`): glibc's malloc hands the pages of a freed 64 KB message back to
-/// the kernel and faults them in again for the next one, which cost 64 KB distribution
-/// throughput two thirds of its speed.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::{bail, Context, Result};
 use etf::Term;
 

@@ -561,6 +561,8 @@ async fn tls_throughput(
 }
 
 fn main() -> Result<()> {
+    // Allocate as the `rotp` binary does (node::malloc), in the receiving node too.
+    node::malloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()

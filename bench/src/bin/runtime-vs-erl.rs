@@ -375,6 +375,8 @@ async fn rust_side(only: &[String]) -> Vec<(String, f64)> {
 }
 
 fn main() -> Result<()> {
+    // Allocate as the `rotp` binary does (node::malloc).
+    node::malloc::keep_freed_memory();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -8,12 +8,6 @@
 
 mod dist_cli;
 
-/// mimalloc rather than glibc's malloc: glibc trims the top of a thread's heap whenever a large
-/// block is freed, so a node receiving 64 KB messages faulted every page of each one in afresh
-/// (64 KB distribution throughput ran at 0.3x erl's; with mimalloc, at par; BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,6 +117,8 @@ enum TermCmd {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: large messages keep their memory (node::malloc).
+    node::malloc::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {

@@ -9,10 +9,12 @@
 //! parse back. A local fun prints as `#Fun<Module.OldIndex.OldUniq>` and has no text to parse.
 
 mod parse;
+mod pretty;
 mod print;
 
 pub use parse::{parse, ParseError};
-pub use print::{pretty, write};
+pub use pretty::pretty;
+pub use print::write;
 
 /// The node name Erlang gives a node that is not distributed.
 pub const NONODE: &str = "nonode@nohost";

@@ -18,7 +18,8 @@ fn node() -> impl Strategy<Value = Atom> {
     "[a-z]{1,8}@[a-z]{1,8}".prop_map(Atom::from)
 }
 
-fn leaf() -> impl Strategy<Value = Term> {
+/// Leaves without pids, ports or references.
+fn plain_leaf() -> impl Strategy<Value = Term> {
     prop_oneof![
         any::<i64>().prop_map(Term::Integer),
         (0i64..300).prop_map(Term::Integer),
@@ -35,9 +36,23 @@ fn leaf() -> impl Strategy<Value = Term> {
             .prop_map(Term::Float),
         atom().prop_map(Term::Atom),
         prop::collection::vec(any::<u8>(), 0..50).prop_map(Term::Binary),
+        "[ -~]{1,30}".prop_map(|s| Term::Binary(s.into_bytes())),
         (prop::collection::vec(any::<u8>(), 1..10), 1u8..8)
             .prop_map(|(b, bits)| Term::BitBinary(BitBinary::new(b, bits).expect("valid"))),
-        (node(), 0u32..32768, 0u32..8192, any::<u32>()).prop_map(|(node, id, serial, creation)| {
+        (atom(), atom(), any::<u8>()).prop_map(|(module, function, arity)| Term::Export(Export {
+            module,
+            function,
+            arity
+        })),
+        "[a-z ]{0,20}".prop_map(|s| Term::charlist(&s)),
+        Just(Term::NIL),
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = Term> {
+    prop_oneof![
+        3 => plain_leaf(),
+        1 => (node(), 0u32..32768, 0u32..8192, any::<u32>()).prop_map(|(node, id, serial, creation)| {
             Term::Pid(Pid {
                 node,
                 id,
@@ -45,13 +60,13 @@ fn leaf() -> impl Strategy<Value = Term> {
                 creation,
             })
         }),
-        (
+        1 => (
             node(),
             prop_oneof![0u64..(1 << 28), (1u64 << 32)..(1u64 << 40)],
             any::<u32>()
         )
             .prop_map(|(node, id, creation)| Term::Port(Port { node, id, creation })),
-        (
+        1 => (
             node(),
             any::<u32>(),
             0u32..(1 << 18),
@@ -63,20 +78,22 @@ fn leaf() -> impl Strategy<Value = Term> {
                 creation,
                 id: etf::RefId::from([a, b, c])
             })),
-        (atom(), atom(), any::<u8>()).prop_map(|(module, function, arity)| Term::Export(Export {
-            module,
-            function,
-            arity
-        })),
-        "[a-z ]{0,20}".prop_map(|s| Term::charlist(&s)),
-        Just(Term::NIL),
     ]
 }
 
 /// Terms of every kind, nested a few levels, with maps small enough (≤ 32 keys) that OTP writes
 /// their keys in term order.
 pub fn term() -> impl Strategy<Value = Term> {
-    leaf().prop_recursive(4, 64, 8, |inner| {
+    nested(leaf())
+}
+
+/// [`term`] without pids, ports or references (see [`has_identifiers`]).
+pub fn plain_term() -> impl Strategy<Value = Term> {
+    nested(plain_leaf())
+}
+
+fn nested(leaf: impl Strategy<Value = Term> + 'static) -> impl Strategy<Value = Term> {
+    leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..8).prop_map(Term::Tuple),
             prop::collection::vec(inner.clone(), 0..8).prop_map(Term::List),

@@ -95,6 +95,26 @@ fn ping_rpc_and_send_talk_to_an_erl_node() {
         ],
     );
     assert_eq!(stdout(&out), "\"hello\"\n");
+    // A result too long for a line breaks as erl's `io:format("~p~n", [R])` breaks it.
+    let out = rotp(
+        port,
+        &[
+            "rpc",
+            &target,
+            "erlang",
+            "list_to_tuple",
+            "[[state, [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,\
+             27,28,29,30], #{name => <<\"a long binary value here\">>, list => \"defghijklmnop\"}]]",
+            "--cookie",
+            "clicookie",
+        ],
+    );
+    assert_eq!(
+        stdout(&out),
+        "{state,[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,\n\
+         \x20       27,28,29,30],\n\
+         \x20      #{list => \"defghijklmnop\",name => <<\"a long binary value here\">>}}\n"
+    );
     let out = rotp(
         port,
         &["rpc", &target, "nosuch", "f", "[]", "--cookie", "clicookie"],

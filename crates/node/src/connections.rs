@@ -578,6 +578,42 @@ pub(crate) struct RemoteLink(pub(crate) Weak<Inner>);
 
 static NEXT_UNLINK_ID: AtomicU64 = AtomicU64::new(1);
 
+impl RemoteLink {
+    /// `MONITOR_P` (`on`) or `DEMONITOR_P` from `from` to `to` on `node`. A monitor the node
+    /// cannot carry (no connection and none to be made) fires at once with `noconnection`.
+    fn monitor_p(
+        &self,
+        from: &Pid,
+        node: &Atom,
+        to: dist::ProcessRef,
+        reference: &Reference,
+        on: bool,
+    ) {
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        let (pid, r) = (from.clone(), reference.clone());
+        let control = if on {
+            ControlMessage::MonitorP {
+                from: pid,
+                to,
+                reference: r,
+            }
+        } else {
+            ControlMessage::DemonitorP {
+                from: pid,
+                to,
+                reference: r,
+            }
+        };
+        if !inner.send_control(node, control, None, on) && on {
+            inner
+                .runtime
+                .remote_down(from, reference, &ExitReason::NoConnection);
+        }
+    }
+}
+
 impl runtime::Remote for RemoteLink {
     fn send(&self, to: &Pid, message: Term) {
         if let Some(inner) = self.0.upgrade() {
@@ -675,55 +711,43 @@ impl runtime::Remote for RemoteLink {
     }
 
     fn monitor(&self, from: &Pid, to: &Pid, reference: &Reference) {
-        if let Some(inner) = self.0.upgrade() {
-            let monitor = ControlMessage::MonitorP {
-                from: from.clone(),
-                to: dist::ProcessRef::Pid(to.clone()),
-                reference: reference.clone(),
-            };
-            if !inner.send_control(&to.node, monitor, None, true) {
-                inner
-                    .runtime
-                    .remote_down(from, reference, &ExitReason::NoConnection);
-            }
-        }
+        self.monitor_p(
+            from,
+            &to.node,
+            dist::ProcessRef::Pid(to.clone()),
+            reference,
+            true,
+        );
     }
 
     fn demonitor(&self, from: &Pid, to: &Pid, reference: &Reference) {
-        if let Some(inner) = self.0.upgrade() {
-            let demonitor = ControlMessage::DemonitorP {
-                from: from.clone(),
-                to: dist::ProcessRef::Pid(to.clone()),
-                reference: reference.clone(),
-            };
-            inner.send_control(&to.node, demonitor, None, false);
-        }
+        self.monitor_p(
+            from,
+            &to.node,
+            dist::ProcessRef::Pid(to.clone()),
+            reference,
+            false,
+        );
     }
 
     fn monitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference) {
-        if let Some(inner) = self.0.upgrade() {
-            let monitor = ControlMessage::MonitorP {
-                from: from.clone(),
-                to: dist::ProcessRef::Name(name.clone()),
-                reference: reference.clone(),
-            };
-            if !inner.send_control(node, monitor, None, true) {
-                inner
-                    .runtime
-                    .remote_down(from, reference, &ExitReason::NoConnection);
-            }
-        }
+        self.monitor_p(
+            from,
+            node,
+            dist::ProcessRef::Name(name.clone()),
+            reference,
+            true,
+        );
     }
 
     fn demonitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference) {
-        if let Some(inner) = self.0.upgrade() {
-            let demonitor = ControlMessage::DemonitorP {
-                from: from.clone(),
-                to: dist::ProcessRef::Name(name.clone()),
-                reference: reference.clone(),
-            };
-            inner.send_control(node, demonitor, None, false);
-        }
+        self.monitor_p(
+            from,
+            node,
+            dist::ProcessRef::Name(name.clone()),
+            reference,
+            false,
+        );
     }
 
     fn down(

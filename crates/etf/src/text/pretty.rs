@@ -391,27 +391,27 @@ impl Layout {
         items: &[Node],
         tail: Option<&Node>,
         col0: isize,
-        mut col: isize,
+        col: isize,
         ind: usize,
         depth: isize,
         sep: char,
-        mut w: isize,
+        w: isize,
     ) {
-        for (n, item) in items.iter().enumerate() {
-            let d = last_depth(n + 1 < items.len(), depth);
-            if item.is_text() && self.joins(item, col, d, w) {
-                out.push(',');
-                item.write(out);
-                col += 1 + item.len;
-                w += 1 + item.len;
-            } else {
-                out.push_str(",\n");
-                indent(out, ind);
-                let width = self.pp_element(out, item, col0, ind, d, 0);
-                col = col0 + width;
-                w = width;
-            }
-        }
+        let run = self.run(items, Node::is_text, col0, col, depth, w, |item, broken| {
+            out.push(',');
+            Some(match broken {
+                None => {
+                    item.write(out);
+                    item.len
+                }
+                Some(d) => {
+                    out.push('\n');
+                    indent(out, ind);
+                    self.pp_element(out, item, col0, ind, d, 0)
+                }
+            })
+        });
+        let (col, w) = run.unwrap_or((col, w));
         if let Some(tail) = tail {
             out.push(sep);
             let d = depth + 1;
@@ -463,22 +463,59 @@ impl Layout {
         };
         let width = self.pp_pair(out, first, col, ind, last_depth(!rest.is_empty(), depth), w);
         // OTP carries the first pair's width alone, not the line so far, into the rest.
-        let (mut col_now, mut w) = (col + width, width);
-        for (n, pair) in rest.iter().enumerate() {
-            let d = last_depth(n + 1 < rest.len(), depth);
-            if pair.is_text_pair() && self.joins(pair, col_now, d, w) {
+        self.run(
+            rest,
+            Node::is_text_pair,
+            col,
+            col + width,
+            depth,
+            width,
+            |pair, broken| {
                 out.push(',');
-                pair.write(out);
-                col_now += 1 + pair.len;
-                w += 1 + pair.len;
+                Some(match broken {
+                    None => {
+                        pair.write(out);
+                        pair.len
+                    }
+                    Some(d) => {
+                        out.push('\n');
+                        indent(out, ind);
+                        self.pp_pair(out, pair, col, ind, d, 0)
+                    }
+                })
+            },
+        );
+    }
+
+    /// The elements after a container's first (`pp_tail/10`, `pp_pairs_tail/9` and their dry
+    /// runs): each joins the current line if `shares` allows and it fits, else starts a new
+    /// line at `col0`. `put` prints or checks one, told the closing depth when it starts a
+    /// line, and gives its width (`None`: the dry run failed). The column and line width
+    /// where the run ends.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        items: &[Node],
+        shares: fn(&Node) -> bool,
+        col0: isize,
+        mut col: isize,
+        depth: isize,
+        mut w: isize,
+        mut put: impl FnMut(&Node, Option<isize>) -> Option<isize>,
+    ) -> Option<(isize, isize)> {
+        for (n, item) in items.iter().enumerate() {
+            let d = last_depth(n + 1 < items.len(), depth);
+            if shares(item) && self.joins(item, col, d, w) {
+                put(item, None)?;
+                col += 1 + item.len;
+                w += 1 + item.len;
             } else {
-                out.push_str(",\n");
-                indent(out, ind);
-                let width = self.pp_pair(out, pair, col, ind, d, 0);
-                col_now = col + width;
+                let width = put(item, Some(d))?;
+                col = col0 + width;
                 w = width;
             }
         }
+        Some((col, w))
     }
 
     /// One association: on its line if it fits, else the value on the next line, indented by
@@ -609,23 +646,25 @@ impl Layout {
         items: &[Node],
         tail: Option<&Node>,
         col0: isize,
-        mut col: isize,
+        col: isize,
         depth: isize,
-        mut w: isize,
+        w: isize,
     ) -> bool {
-        for (n, item) in items.iter().enumerate() {
-            let d = last_depth(n + 1 < items.len(), depth);
-            if item.is_text() && self.joins(item, col, d, w) {
-                col += 1 + item.len;
-                w += 1 + item.len;
-            } else {
-                let Some(width) = self.check_element(item, col0, d, 0) else {
-                    return false;
-                };
-                col = col0 + width;
-                w = width;
-            }
-        }
+        let run = self.run(
+            items,
+            Node::is_text,
+            col0,
+            col,
+            depth,
+            w,
+            |item, broken| match broken {
+                None => Some(0),
+                Some(d) => self.check_element(item, col0, d, 0),
+            },
+        );
+        let Some((col, w)) = run else {
+            return false;
+        };
         match tail {
             None => true,
             Some(tail) => {
@@ -656,21 +695,19 @@ impl Layout {
             return false;
         };
         // Unlike the layout, the dry run carries the line so far.
-        let (mut col_now, mut w) = (col + width, w + width);
-        for (n, pair) in rest.iter().enumerate() {
-            let d = last_depth(n + 1 < rest.len(), depth);
-            if pair.is_text_pair() && self.joins(pair, col_now, d, w) {
-                col_now += 1 + pair.len;
-                w += 1 + pair.len;
-            } else {
-                let Some(width) = self.check_pair(pair, col, d, 0) else {
-                    return false;
-                };
-                col_now = col + width;
-                w = width;
-            }
-        }
-        true
+        self.run(
+            rest,
+            Node::is_text_pair,
+            col,
+            col + width,
+            depth,
+            w + width,
+            |pair, broken| match broken {
+                None => Some(0),
+                Some(d) => self.check_pair(pair, col, d, 0),
+            },
+        )
+        .is_some()
     }
 
     fn check_pair(&self, pair: &Node, col: isize, depth: isize, w: isize) -> Option<isize> {

@@ -8,16 +8,18 @@
 //! distribution throughput ran at a third of erl's. BEAM's own allocators keep their carriers
 //! for the same reason.
 //!
-//! [`keep_freed_memory`] sets both thresholds to the ceilings glibc's dynamic tuning itself
-//! reaches after it has seen a 32 MiB block freed (`DEFAULT_MMAP_THRESHOLD_MAX`, and twice
-//! that for trimming), from the start. Measured with `dist-vs-erl 64k` (BENCHMARKS.md): 0.3–0.5×
-//! erl's throughput before, 0.9–1.2× after; small-message figures unchanged. mimalloc and
-//! jemalloc were tried instead: both fixed 64 KB messages, and both made one-to-one messaging
-//! between local processes slower (0.4× and 0.9× of erl's, against 1.3× with glibc).
+//! [`keep_freed_memory`] sets the mmap threshold to 8 MiB and the trim threshold to twice that
+//! (as glibc's dynamic tuning pairs them), from the start. Measured with `dist-vs-erl 64k`
+//! (BENCHMARKS.md): 0.3–0.5× erl's throughput before, 0.8–1.3× after; small messages
+//! unchanged. Why 8 MiB, from `runtime-vs-erl` (three runs each): at 32 MiB (the ceiling of
+//! glibc's own tuning) one-to-one messaging ran 15 % slower, because a mailbox queue growing
+//! through 16–32 MiB was copied where `mremap` had moved it; at 1 MiB spawn + exit ran 12 %
+//! slower. mimalloc and jemalloc were tried instead of tuning: both fixed 64 KB messages, and
+//! both made one-to-one messaging slower (0.4× and 0.9× of erl's, against 1.3× with glibc).
 
-/// Largest block served from the heap rather than by `mmap` (glibc's
-/// `DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit targets).
-pub const MMAP_THRESHOLD: usize = 32 << 20;
+/// Largest block served from the heap rather than by `mmap`: large enough for messages'
+/// buffers, small enough that huge vectors still grow by `mremap`.
+pub const MMAP_THRESHOLD: usize = 8 << 20;
 
 /// Free space a heap keeps at its top before giving pages back (twice the mmap threshold, as
 /// glibc's dynamic tuning sets it).

@@ -1,10 +1,13 @@
 //! Distribution against the BEAM's, in one run over loopback: erl↔erl, rotp→erl, erl→rotp and
 //! rotp↔rotp, for small-message throughput from one sender, 1 KB and 64 KB message
 //! throughput, ping-pong round trips, and connect time (EPMD lookup + TCP + handshake).
+//! `accept` times the acceptor's side alone: one bare client (rotp's sans-IO handshake on a
+//! socket, no node behind it) against the erl receiver (in the erl→erl column) and the rotp
+//! receiver (in the erl→rotp column).
 //!
 //! `cargo run --release -p rotp-bench --bin dist-vs-erl [SCENARIO...] [--pair PAIR...]`
 //!
-//! Scenarios: `small 1k 64k rtt connect tls` (default all). `--pair` (`erl-erl`, `rotp-erl`,
+//! Scenarios: `small 1k 64k rtt connect accept tls` (default all). `--pair` (`erl-erl`, `rotp-erl`,
 //! `erl-rotp`, `rotp-rotp`) runs only those columns, for profiling one of them.
 //!
 //! Each pair prints its figure and its ratio to erl↔erl (for round trips and connect times,
@@ -312,6 +315,40 @@ async fn rotp_connect(node: &Node, target: &Atom, n: u64) -> Result<f64> {
     Ok(total.as_secs_f64() * 1e6 / n as f64)
 }
 
+/// Microseconds per handshake with `target`'s acceptor from a bare client: TCP connect and the
+/// handshake (as a hidden node, a fresh name each time), nothing else. Neither side's node
+/// layer is in it on the client's side, so the same client measures erl's acceptor and ours.
+async fn accept_probe(env: &Env, target: &Atom, n: u64) -> Result<f64> {
+    let short = target.as_str().split('@').next().unwrap_or_default();
+    let epmd = net::epmd::Client::localhost(env.epmd_port);
+    let port = epmd
+        .port_please(short)
+        .await?
+        .with_context(|| format!("{target} is not registered"))?
+        .port;
+    let mut total = Duration::ZERO;
+    for i in 0..n {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let config = dist::HandshakeConfig {
+            name: Atom::from(env.node_name(&format!("probe{i}")).as_str()),
+            creation: i as u32 + 1,
+            flags: dist::DistFlags::DEFAULT,
+            hidden: true,
+            required: dist::DistFlags::REQUIRED,
+            cookie: Cookie::new(COOKIE),
+            challenge: 0x5eed_0000 + i as u32,
+        };
+        let t0 = Instant::now();
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.set_nodelay(true)?;
+        let hs = dist::Handshake::initiate(config, target.clone());
+        let mut ok = |_: &Atom, _: u32| dist::Status::Ok;
+        net::dist::handshake(&mut tcp, hs, &mut ok, net::dist::SETUP_TIME, None).await?;
+        total += t0.elapsed();
+    }
+    Ok(total.as_secs_f64() * 1e6 / n as f64)
+}
+
 /// Waits until each receiving node answers and has registered `sink` and `pong` (an erl
 /// node is reachable before its `-eval` has run).
 async fn wait_serving(tx: &Node, targets: &[&Atom]) -> Result<()> {
@@ -508,6 +545,12 @@ async fn run(sel: &Selection) -> Result<Vec<Row>> {
             "connect µs".to_owned(),
             [erl_erl, rotp_erl, erl_rotp, rotp_rotp],
         ));
+    }
+    if want("accept") {
+        eprintln!("acceptor's handshake times");
+        let erl = measure(sel, "erl-erl", || accept_probe(&env, &erl_rx, CONNECTS)).await?;
+        let rotp = measure(sel, "erl-rotp", || accept_probe(&env, &rotp_rx, CONNECTS)).await?;
+        rows.push(("accept µs".to_owned(), [erl, None, rotp, None]));
     }
     if want("tls") {
         eprintln!("TLS 1 MB msgs/s");

@@ -271,7 +271,8 @@ impl Inner {
             peer: peer.clone(),
             owner,
         };
-        match net::dist::handshake(&mut stream, hs, &mut decide, net::dist::SETUP_TIME).await {
+        let setup = net::dist::SETUP_TIME;
+        match net::dist::handshake(&mut stream, hs, &mut decide, setup, busy_poll.as_ref()).await {
             Ok((up, leftover)) => Ok((Socket { stream, busy_poll }, up, leftover)),
             Err(net::dist::DistIoError::Handshake(dist::HandshakeError::Refused {
                 status: "nok",
@@ -339,8 +340,9 @@ impl Inner {
             peer_name = Some(peer.clone());
             inner.accept_pending(&us, peer, owner)
         };
+        let setup = net::dist::SETUP_TIME;
         let result =
-            net::dist::handshake(&mut stream, hs, &mut decide, net::dist::SETUP_TIME).await;
+            net::dist::handshake(&mut stream, hs, &mut decide, setup, busy_poll.as_ref()).await;
         match result {
             Ok((up, leftover)) => {
                 let peer = up.peer.clone();

@@ -52,25 +52,30 @@ impl BusyPoll {
     /// Reads what has arrived, for up to [`BUSY_POLL`]: `Ok(0)` if nothing came (or the
     /// peer closed; the next async read tells which).
     fn poll_for(&self, buffer: &mut BytesMut) -> std::io::Result<usize> {
-        use std::io::Read;
-        let deadline = std::time::Instant::now() + BUSY_POLL;
         let start = buffer.len();
         buffer.resize(start + 64 * 1024, 0);
-        let result = loop {
-            match (&self.0).read(&mut buffer[start..]) {
-                Ok(n) => break Ok(n),
+        let result = self.poll_into(&mut buffer[start..]);
+        buffer.truncate(start + *result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// [`BusyPoll::poll_for`] into a slice.
+    pub(crate) fn poll_into(&self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + BUSY_POLL;
+        loop {
+            match (&self.0).read(buffer) {
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if std::time::Instant::now() >= deadline {
-                        break Ok(0);
+                        return Ok(0);
                     }
                     std::hint::spin_loop();
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
+                Err(e) => return Err(e),
             }
-        };
-        buffer.truncate(start + *result.as_ref().unwrap_or(&0));
-        result
+        }
     }
 }
 

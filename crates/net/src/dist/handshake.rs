@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use dist::{Established, Event, Handshake, HandshakeError, Status};
+
+use crate::dist::BusyPoll;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -46,19 +48,24 @@ impl<F: FnMut(&etf::Atom, u32) -> Status> Decide for F {
     }
 }
 
-/// Runs the handshake to the end: the result and the bytes read past it.
+/// Runs the handshake to the end: the result and the bytes read past it. With `busy_poll`
+/// (a plain TCP stream's second handle), each wait for the peer's answer starts by polling the
+/// socket for a moment, as a connection's reader does while talking (see
+/// [`BUSY_POLL`](crate::dist::BUSY_POLL)).
 pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     mut hs: Handshake,
     decide: &mut (dyn Decide + Send),
     timeout: Duration,
+    busy_poll: Option<&BusyPoll>,
 ) -> Result<(Established, Vec<u8>), DistIoError> {
     let run = async {
         let mut buf = vec![0u8; 4096];
         loop {
             let polled = hs.poll();
             let out = hs.take_output();
-            if !out.is_empty() {
+            let wrote = !out.is_empty();
+            if wrote {
                 stream.write_all(&out).await?;
             }
             match polled? {
@@ -85,6 +92,13 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
                     continue;
                 }
                 None => {}
+            }
+            if let Some(busy) = busy_poll.filter(|_| wrote) {
+                let n = busy.poll_into(&mut buf)?;
+                if n > 0 {
+                    hs.feed(&buf[..n]);
+                    continue;
+                }
             }
             let n = stream.read(&mut buf).await?;
             if n == 0 {

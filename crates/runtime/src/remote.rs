@@ -128,11 +128,7 @@ impl Runtime {
             });
         if !watching {
             if let Some(remote) = self.remote_for(watcher) {
-                let from = match (target, &pid) {
-                    (Err(name), _) => Err(name),
-                    (Ok(_), Some(pid)) | (Ok(pid), None) => Ok(pid),
-                };
-                remote.down(from, watcher, reference, &ExitReason::NoProc);
+                remote.down(target, watcher, reference, &ExitReason::NoProc);
             }
         }
     }

@@ -15,6 +15,7 @@ fn main() {
         .spawn(move || {
             let opts = etf::DecodeOptions {
                 max_depth: usize::MAX,
+                ..Default::default()
             };
             let t = etf::decode_with(&bytes, &opts).unwrap();
             match what.as_str() {

@@ -75,6 +75,23 @@ impl Atom {
         Atom(atom)
     }
 
+    /// The atom with this name *without* adding it to the table: the shared atom if the name
+    /// is interned already, else a private copy that compares and hashes as the interned one
+    /// would. For names a stranger makes up before proving who it is (a distribution peer's
+    /// name before the cookie is checked): they cost memory only while they are in use, never
+    /// a slot in the table (`binary_to_existing_atom/2`'s reasoning).
+    pub fn transient(name: &str) -> Atom {
+        if let Some(shared) = table().read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Atom(shared.clone());
+        }
+        Atom(Arc::from(name))
+    }
+
+    /// How many atoms the table holds (`erlang:system_info(atom_count)`).
+    pub fn count() -> usize {
+        table().read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// The atom's name.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -132,5 +149,18 @@ mod tests {
         assert!(Arc::ptr_eq(&a.0, &b.0));
         assert_eq!(a, b);
         assert_ne!(a, Atom::new("other"));
+    }
+
+    #[test]
+    fn transient_atoms_equal_interned_ones_and_take_no_slot() {
+        let t = Atom::transient("transient_atom_test_never_interned");
+        let interned = |name: &str| table().read().unwrap().contains(name);
+        assert!(!interned("transient_atom_test_never_interned"));
+        assert_eq!(t, Atom::new("transient_atom_test_never_interned"));
+        let interned = Atom::new("interned_atom_test_2");
+        let shared = Atom::transient("interned_atom_test_2");
+        assert!(Arc::ptr_eq(&shared.0, &interned.0));
+        assert_eq!(t.as_str(), "transient_atom_test_never_interned");
+        assert!(Atom::count() > 0);
     }
 }

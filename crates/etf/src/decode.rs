@@ -25,12 +25,16 @@ pub const DEFAULT_MAX_DEPTH: usize = 512;
 pub struct DecodeOptions {
     /// The deepest nesting of tuples, lists, maps and funs accepted.
     pub max_depth: usize,
+    /// The most bytes a compressed term may inflate to (besides the bound its compressed size
+    /// sets): what a connection allows itself for one message.
+    pub max_inflated: usize,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
             max_depth: DEFAULT_MAX_DEPTH,
+            max_inflated: usize::MAX,
         }
     }
 }
@@ -60,6 +64,14 @@ pub fn decode_prefix(bytes: &[u8], options: &DecodeOptions) -> Result<(Term, usi
     if bytes.get(1) == Some(&COMPRESSED) {
         let mut header = Decoder::with_options(&bytes[2..], *options);
         let size = header.u32()? as usize;
+        if size > options.max_inflated {
+            return Err(DecodeError::Compressed {
+                reason: format!(
+                    "declares {size} bytes, more than the {} allowed",
+                    options.max_inflated
+                ),
+            });
+        }
         let (inflated, used) = inflate(&bytes[6..], size)?;
         let mut body = Decoder::with_options(&inflated, *options);
         let term = body.term()?;
@@ -118,6 +130,9 @@ fn inflate(input: &[u8], size: usize) -> Result<(Vec<u8>, usize), DecodeError> {
 pub struct Decoder<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Items that open containers still wait for and have not started: each needs at least a
+    /// byte, so there can never be more of them than bytes left.
+    pending: usize,
     options: DecodeOptions,
     atom_cache: &'a dyn AtomCacheRefs,
 }
@@ -160,6 +175,7 @@ impl<'a> Decoder<'a> {
         Decoder {
             input,
             pos: 0,
+            pending: 0,
             options,
             atom_cache: &NoAtomCache,
         }
@@ -216,30 +232,39 @@ impl<'a> Decoder<'a> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
-    /// A count of items that each take at least one byte: checked against what remains, so a
-    /// lying count fails before anything is allocated for it.
-    fn count(&mut self, n: usize) -> Result<usize, DecodeError> {
+    /// Adds `n` items to the ones open containers wait for, after checking the bytes left could
+    /// hold them all (each takes at least a byte), so a lying count fails before anything is
+    /// allocated for it, however deep it sits.
+    fn expect_items(&mut self, n: usize) -> Result<(), DecodeError> {
         let rest = self.input.len() - self.pos;
-        if n > rest {
+        let pending = self.pending.saturating_add(n);
+        if pending > rest {
             return Err(DecodeError::Truncated {
                 at: self.pos,
-                needed: n - rest,
+                needed: pending - rest,
             });
         }
-        Ok(n)
+        self.pending = pending;
+        Ok(())
     }
 
     /// Decodes one term. Iterative: containers wait on an explicit stack rather than the call
     /// stack, so nesting costs heap, not stack, up to [`DecodeOptions::max_depth`].
     pub fn term(&mut self) -> Result<Term, DecodeError> {
         let mut stack: Vec<Frame> = Vec::new();
+        let outer = self.pending;
         loop {
+            if !stack.is_empty() {
+                // The innermost container's next item starts here.
+                self.pending -= 1;
+            }
             let Some(mut value) = self.item(&mut stack)? else {
                 continue; // a container opened
             };
             // Hand the value to the innermost open container, closing every container it fills.
             loop {
                 let Some(top) = stack.last_mut() else {
+                    debug_assert_eq!(self.pending, outer);
                     return Ok(value);
                 };
                 top.items.push(value);
@@ -382,7 +407,12 @@ impl<'a> Decoder<'a> {
         want: usize,
         at: usize,
     ) -> Result<Option<Term>, DecodeError> {
-        let items = Vec::with_capacity(self.count(want)?);
+        self.expect_items(want)?;
+        // Room for the first items only: the rest is allocated as they actually arrive, so the
+        // memory taken follows the input decoded, not the counts it claims (a term's value is
+        // many times the size of its encoding: reserving for every item the bytes left could
+        // hold, at every level, once asked for tens of gigabytes).
+        let items = Vec::with_capacity(want.min(RESERVE_ITEMS));
         let frame = Frame {
             kind,
             items,
@@ -582,6 +612,9 @@ impl<'a> Decoder<'a> {
         self.open(stack, Kind::Fun(Box::new(fun), end), num_free, at)
     }
 }
+
+/// How many items a container reserves room for before they arrive.
+const RESERVE_ITEMS: usize = 1024;
 
 /// A container whose elements are still arriving.
 struct Frame {

@@ -114,6 +114,41 @@ fn lying_lengths_fail_before_allocating() {
 }
 
 #[test]
+fn nested_counts_are_checked_together_before_anything_is_reserved() {
+    // 64 lists, one inside the other, each claiming nearly all the bytes that follow: alone
+    // each count fits what is left, together they cannot. Once, every level reserved room for
+    // its whole count (64 x 1 MiB x the size of a term). Now the second header is refused.
+    let rest = 1 << 20;
+    let mut bytes = vec![131u8];
+    for level in 0..64u32 {
+        bytes.push(108);
+        bytes.extend_from_slice(&(rest - 5 * level - 5).to_be_bytes());
+    }
+    bytes.extend(std::iter::repeat_n(106u8, rest as usize));
+    match decode(&bytes) {
+        Err(etf::DecodeError::Truncated { at, .. }) => assert!(at < 16, "refused at {at}"),
+        other => panic!("{other:?}"),
+    }
+    // A compressed term may not inflate past what its reader allows.
+    let packed = encode_with(
+        &Term::Binary(vec![7; 1000]),
+        &EncodeOptions {
+            compressed: Some(6),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let options = etf::DecodeOptions {
+        max_inflated: 500,
+        ..Default::default()
+    };
+    assert!(matches!(
+        etf::decode_with(&packed, &options),
+        Err(etf::DecodeError::Compressed { .. })
+    ));
+}
+
+#[test]
 fn compressed_size_that_lies_is_an_error() {
     let plain = encode(&Term::Binary(vec![7; 1000])).unwrap();
     let packed = encode_with(

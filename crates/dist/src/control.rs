@@ -166,29 +166,42 @@ fn unused() -> &'static Atom {
     UNUSED.get_or_init(|| Atom::from(""))
 }
 
+/// A term in an error message: at most 200 characters, as erts logs a bad distribution
+/// message (`%.200T`), so a huge term costs nothing to report.
+fn show(t: &Term) -> String {
+    etf::text::write_limited(t, 200)
+}
+
 fn pid(t: &Term) -> Result<Pid, ControlError> {
     match t {
         Term::Pid(p) => Ok(p.clone()),
-        other => Err(ControlError(format!("expected a pid, got {other}"))),
+        other => Err(ControlError(format!("expected a pid, got {}", show(other)))),
     }
 }
 
 fn reference(t: &Term) -> Result<Reference, ControlError> {
     match t {
         Term::Reference(r) => Ok(r.clone()),
-        other => Err(ControlError(format!("expected a reference, got {other}"))),
+        other => Err(ControlError(format!(
+            "expected a reference, got {}",
+            show(other)
+        ))),
     }
 }
 
 fn atom(t: &Term) -> Result<Atom, ControlError> {
     match t {
         Term::Atom(a) => Ok(a.clone()),
-        other => Err(ControlError(format!("expected an atom, got {other}"))),
+        other => Err(ControlError(format!(
+            "expected an atom, got {}",
+            show(other)
+        ))),
     }
 }
 
 fn proc_ref(t: &Term) -> Result<ProcessRef, ControlError> {
-    ProcessRef::from_term(t).ok_or_else(|| ControlError(format!("expected a pid or name, got {t}")))
+    ProcessRef::from_term(t)
+        .ok_or_else(|| ControlError(format!("expected a pid or name, got {}", show(t))))
 }
 
 impl ControlMessage {
@@ -428,10 +441,10 @@ impl ControlMessage {
     pub fn from_term(term: &Term) -> Result<ControlMessage, ControlError> {
         use ControlMessage as C;
         let Term::Tuple(f) = term else {
-            return Err(ControlError(format!("not a tuple: {term}")));
+            return Err(ControlError(format!("not a tuple: {}", show(term))));
         };
         let Some(Term::Integer(op)) = f.first() else {
-            return Err(ControlError(format!("no operation: {term}")));
+            return Err(ControlError(format!("no operation: {}", show(term))));
         };
         let n = f.len();
         let arity = |want: usize| {
@@ -439,7 +452,8 @@ impl ControlMessage {
                 Ok(())
             } else {
                 Err(ControlError(format!(
-                    "operation {op} with {n} elements: {term}"
+                    "operation {op} with {n} elements: {}",
+                    show(term)
                 )))
             }
         };
@@ -578,12 +592,14 @@ impl ControlMessage {
                 arity(if *op == 29 { 6 } else { 7 })?;
                 let Term::Tuple(mfa) = &f[4] else {
                     return Err(ControlError(format!(
-                        "spawn request without {{M, F, A}}: {term}"
+                        "spawn request without {{M, F, A}}: {}",
+                        show(term)
                     )));
                 };
                 let [m, fun, Term::Integer(a)] = mfa.as_slice() else {
                     return Err(ControlError(format!(
-                        "spawn request without {{M, F, A}}: {term}"
+                        "spawn request without {{M, F, A}}: {}",
+                        show(term)
                     )));
                 };
                 C::SpawnRequest {
@@ -600,7 +616,7 @@ impl ControlMessage {
             31 | 32 => {
                 arity(if *op == 31 { 5 } else { 6 })?;
                 let Term::Integer(flags) = f[3] else {
-                    return Err(ControlError(format!("spawn reply flags: {term}")));
+                    return Err(ControlError(format!("spawn reply flags: {}", show(term))));
                 };
                 C::SpawnReply {
                     req_id: reference(&f[1])?,
@@ -627,7 +643,12 @@ impl ControlMessage {
                     C::UnlinkIdAck { id, from, to }
                 }
             }
-            _ => return Err(ControlError(format!("unknown operation {op}: {term}"))),
+            _ => {
+                return Err(ControlError(format!(
+                    "unknown operation {op}: {}",
+                    show(term)
+                )))
+            }
         })
     }
 }

@@ -478,7 +478,8 @@ impl Handshake {
 
     fn established(&self, peer: Atom, peer_flags: DistFlags, creation: u32) -> Event {
         Event::Established(Established {
-            peer,
+            // The cookie is proved: the name joins the atom table.
+            peer: Atom::new(peer.as_str()),
             peer_creation: creation,
             flags: self.config.offered() & peer_flags,
             peer_hidden: !peer_flags.contains(DistFlags::PUBLISHED),
@@ -514,7 +515,9 @@ impl Handshake {
                 what: "send_name's node name",
             });
         }
-        let name = Atom::from(name);
+        // Not interned until the peer has proved it knows the cookie: a stranger's made-up
+        // names must not fill the atom table (see `established`).
+        let name = Atom::transient(name);
         self.peer = Some(name.clone());
         let flags = flags.expand_mandatory_25();
         let missing = flags.missing(self.config.required);

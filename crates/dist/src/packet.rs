@@ -65,7 +65,12 @@ pub struct Reader {
     /// The current message's atom references (kept to save an allocation per message).
     refs: HeaderRefs,
     partial: HashMap<u64, Partial>,
+    /// Bytes held by `partial`, all messages together.
+    partial_bytes: usize,
     max_message: usize,
+    /// The connection uses distribution headers (`131, 68`…); without them each packet is the
+    /// pass-through form.
+    headers: bool,
 }
 
 /// The largest message a [`Reader`] reassembles by default: 1 GiB.
@@ -87,8 +92,25 @@ impl Reader {
             cache: AtomCache::default(),
             refs: HeaderRefs::default(),
             partial: HashMap::new(),
+            partial_bytes: 0,
             max_message,
+            headers: true,
         }
+    }
+
+    /// Reads packets as a connection that agreed on `flags` sends them: with distribution
+    /// headers when it took `DIST_HDR_ATOM_CACHE` or `FRAGMENTS`, else in the pass-through form
+    /// (erts's `erts_prepare_dist_ext`: each form is refused where the other is due).
+    pub fn for_flags(mut self, flags: DistFlags) -> Reader {
+        self.headers =
+            flags.contains(DistFlags::DIST_HDR_ATOM_CACHE) || flags.contains(DistFlags::FRAGMENTS);
+        self
+    }
+
+    /// What may still be buffered or inflated for one message: the connection's allowance less
+    /// what unfinished fragmented messages already hold.
+    fn allowance(&self) -> usize {
+        self.max_message.saturating_sub(self.partial_bytes)
     }
 
     /// The largest message this reader accepts.
@@ -100,7 +122,13 @@ impl Reader {
     pub fn packet(&mut self, body: &[u8]) -> Result<Incoming, DistError> {
         match body {
             [] => Ok(Incoming::Tick),
-            [112, rest @ ..] => pass_through(rest).map(Incoming::Message),
+            // erts skips the pass-through byte without looking at it.
+            [_, rest @ ..] if !self.headers => {
+                pass_through(rest, self.allowance()).map(Incoming::Message)
+            }
+            [112, ..] => Err(DistError::Malformed(
+                "a pass-through packet on a connection with distribution headers",
+            )),
             [131, 68, ..] => {
                 let at = read_atom_refs(body, 2, &mut self.cache, &mut self.refs)?;
                 decode_message(&body[at..], &self.refs.resolve(&self.cache)).map(Incoming::Message)
@@ -123,12 +151,19 @@ impl Reader {
                 // put together (never more than 8 times what has arrived: a peer announcing many
                 // fragments does not get memory for them up front).
                 let first = &body[at..];
+                if first.len() > self.allowance() {
+                    return Err(DistError::TooLarge {
+                        size: self.partial_bytes + first.len(),
+                        max: self.max_message,
+                    });
+                }
                 let whole = first
                     .len()
                     .saturating_mul(usize::try_from(fragment.min(8)).unwrap_or(8))
-                    .min(self.max_message);
+                    .min(self.allowance());
                 let mut data = Vec::with_capacity(whole);
                 data.extend_from_slice(first);
+                self.partial_bytes += first.len();
                 self.partial.insert(
                     sequence,
                     Partial {
@@ -147,13 +182,16 @@ impl Reader {
                 if fragment != partial.next {
                     return Err(DistError::Malformed("fragment out of order"));
                 }
-                if partial.data.len() + body.len() - 18 > self.max_message {
+                // All unfinished messages together stay within the connection's allowance.
+                let size = self.partial_bytes + body.len() - 18;
+                if size > self.max_message {
                     return Err(DistError::TooLarge {
-                        size: partial.data.len() + body.len() - 18,
+                        size,
                         max: self.max_message,
                     });
                 }
                 partial.data.extend_from_slice(&body[18..]);
+                self.partial_bytes = size;
                 partial.next -= 1;
                 if fragment > 1 {
                     return Ok(Incoming::Partial);
@@ -162,6 +200,7 @@ impl Reader {
                     .partial
                     .remove(&sequence)
                     .ok_or(DistError::Malformed("fragment of an unknown message"))?;
+                self.partial_bytes -= partial.data.len();
                 decode_message(&partial.data, &partial.atoms).map(Incoming::Message)
             }
             _ => Err(DistError::Malformed("not a distribution message")),
@@ -195,9 +234,13 @@ fn decode_message(bytes: &[u8], atoms: &dyn etf::AtomCacheRefs) -> Result<DistMe
     Ok(DistMessage { control, payload })
 }
 
-/// The pass-through form: each term with its own version byte.
-fn pass_through(bytes: &[u8]) -> Result<DistMessage, DistError> {
-    let options = etf::DecodeOptions::default();
+/// The pass-through form: each term with its own version byte (and so possibly compressed:
+/// never inflated past `allowance` bytes).
+fn pass_through(bytes: &[u8], allowance: usize) -> Result<DistMessage, DistError> {
+    let options = etf::DecodeOptions {
+        max_inflated: allowance,
+        ..Default::default()
+    };
     let (control, used) = etf::decode_prefix(bytes, &options)?;
     let control = ControlMessage::from_term(&control)?;
     let rest = &bytes[used..];
@@ -219,6 +262,8 @@ fn pass_through(bytes: &[u8]) -> Result<DistMessage, DistError> {
 pub struct Writer {
     flags: DistFlags,
     fragment_size: usize,
+    /// The largest packet body: what a 4-byte length can say.
+    max_packet: usize,
     /// Fragment sequence ids: unique per message on the connection.
     next_sequence: std::sync::atomic::AtomicU64,
     options: EncodeOptions,
@@ -255,6 +300,10 @@ impl Encoded {
 /// (`ERTS_DIST_FRAGMENT_SIZE`, 64 KiB).
 pub const FRAGMENT_SIZE: usize = 64 * 1024;
 
+/// The most a distribution header can take: 255 atom cache references, each a new entry with a
+/// name of 255 characters in UTF-8.
+const MAX_HEADER: usize = 1 << 19;
+
 /// A tick: an empty packet.
 pub const TICK: [u8; 4] = [0; 4];
 
@@ -264,6 +313,7 @@ impl Writer {
         Writer {
             flags,
             fragment_size: FRAGMENT_SIZE,
+            max_packet: u32::MAX as usize,
             next_sequence: std::sync::atomic::AtomicU64::new(1),
             options: EncodeOptions::minor_version_2(),
         }
@@ -272,6 +322,12 @@ impl Writer {
     /// The flags the connection agreed on.
     pub fn flags(&self) -> DistFlags {
         self.flags
+    }
+
+    /// Lowers the largest packet body from 4 GiB (tests use small ones).
+    pub fn with_max_packet(mut self, size: usize) -> Writer {
+        self.max_packet = size.min(u32::MAX as usize);
+        self
     }
 
     /// Sets the fragment size (tests use small ones).
@@ -284,8 +340,16 @@ impl Writer {
         self.flags.contains(DistFlags::DIST_HDR_ATOM_CACHE)
     }
 
+    /// Packets carry distribution headers (without atom cache references when the peer keeps
+    /// no atom cache): erts writes the pass-through form only to a peer that took neither
+    /// `DIST_HDR_ATOM_CACHE` nor `FRAGMENTS`.
+    fn headers(&self) -> bool {
+        self.atom_cache() || self.flags.contains(DistFlags::FRAGMENTS)
+    }
+
     /// Encodes `control` and `payload` into `into`: atoms as references to the header the
-    /// message will get when the peer keeps an atom cache, the pass-through form otherwise.
+    /// message will get when the peer keeps an atom cache, in full otherwise, and in the
+    /// pass-through form to a peer that takes no headers.
     pub fn encode(
         &self,
         control: &ControlMessage,
@@ -295,8 +359,11 @@ impl Writer {
         into.body.clear();
         into.atoms.clear();
         let Encoded { body, atoms } = into;
-        let result = if self.atom_cache() {
-            let mut enc = etf::Encoder::new(body, &self.options).with_atom_refs(atoms);
+        let result = if self.headers() {
+            let mut enc = etf::Encoder::new(body, &self.options);
+            if self.atom_cache() {
+                enc = enc.with_atom_refs(atoms);
+            }
             control
                 .encode(&mut enc)
                 .and_then(|()| payload.map_or(Ok(()), |p| enc.term(p)))
@@ -330,7 +397,19 @@ impl Writer {
         out: &mut Vec<u8>,
     ) -> Result<(), DistError> {
         let body = &message.body;
-        if !self.atom_cache() {
+        // Checked before anything is written: a message too large for one packet must leave
+        // neither half a packet in `out` nor entries in `cache` that the peer never saw.
+        let whole = !self.headers()
+            || body.len() <= self.fragment_size
+            || !self.flags.contains(DistFlags::FRAGMENTS);
+        let max = self.max_packet.saturating_sub(MAX_HEADER);
+        if whole && body.len() > max {
+            return Err(DistError::TooLarge {
+                size: body.len(),
+                max,
+            });
+        }
+        if !self.headers() {
             let start = out.len();
             out.extend_from_slice(&[0, 0, 0, 0]);
             out.extend_from_slice(body);
@@ -420,14 +499,13 @@ mod tests {
             token: None,
         };
         let payload = Term::Binary(vec![7; 10_000]);
+        let no_cache = DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0);
+        let pass_through = DistFlags(no_cache.0 & !DistFlags::FRAGMENTS.0);
         for (flags, fragment, packets) in [
             (DistFlags::DEFAULT, FRAGMENT_SIZE, 1),
             (DistFlags::DEFAULT, 1000, 11),
-            (
-                DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0),
-                1000,
-                1,
-            ),
+            (no_cache, 1000, 11),
+            (pass_through, 1000, 1),
         ] {
             let mut out = Vec::new();
             let writer = Writer::new(flags).with_fragment_size(fragment);
@@ -439,7 +517,7 @@ mod tests {
                     &mut out,
                 )
                 .unwrap();
-            let got = read_all(&mut Reader::default(), &out);
+            let got = read_all(&mut Reader::default().for_flags(flags), &out);
             assert_eq!(got.len(), packets);
             assert_eq!(
                 got.last(),
@@ -478,6 +556,107 @@ mod tests {
         }
         // The second time, the atoms the first header carried are old references.
         assert!(sizes[1] + 1500 < sizes[0], "{sizes:?}");
+    }
+
+    #[test]
+    fn a_message_too_large_for_a_packet_leaves_nothing_behind() {
+        let writer = Writer::new(DistFlags(DistFlags::DEFAULT.0 & !DistFlags::FRAGMENTS.0))
+            .with_max_packet(MAX_HEADER + 1000);
+        let control = ControlMessage::Send {
+            to: pid(1),
+            token: None,
+        };
+        let big = Term::Tuple(vec![Term::atom("never_sent"), Term::Binary(vec![0; 2000])]);
+        let small = Term::Tuple(vec![Term::atom("never_sent"), Term::atom("ok")]);
+        let (mut cache, mut out) = (OutputCache::default(), vec![1, 2, 3]);
+        assert!(matches!(
+            writer.write(&control, Some(&big), &mut cache, &mut out),
+            Err(DistError::TooLarge { .. })
+        ));
+        assert_eq!(out, [1, 2, 3]);
+        // The cache did not take the failed message's atoms: the next message names them anew,
+        // and a reader that never saw the failed one decodes it.
+        out.clear();
+        writer
+            .write(&control, Some(&small), &mut cache, &mut out)
+            .unwrap();
+        assert_eq!(
+            read_all(&mut Reader::default(), &out),
+            [Incoming::Message(DistMessage {
+                control,
+                payload: Some(small)
+            })]
+        );
+    }
+
+    #[test]
+    fn each_form_is_refused_where_the_other_is_due() {
+        let control = ControlMessage::Send {
+            to: pid(1),
+            token: None,
+        };
+        let pass_through = DistFlags(
+            DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0 & !DistFlags::FRAGMENTS.0,
+        );
+        let framed = |flags| {
+            let mut out = Vec::new();
+            Writer::new(flags)
+                .write(
+                    &control,
+                    Some(&Term::atom("x")),
+                    &mut OutputCache::default(),
+                    &mut out,
+                )
+                .unwrap();
+            out[4..].to_vec()
+        };
+        let (plain, headed) = (framed(pass_through), framed(DistFlags::DEFAULT));
+        assert_eq!(plain[0], 112);
+        // OTP 25 kills a connection with headers that gets a pass-through packet.
+        assert!(Reader::default().packet(&plain).is_err());
+        assert!(Reader::default()
+            .for_flags(pass_through)
+            .packet(&headed)
+            .is_err());
+        assert!(Reader::default()
+            .for_flags(pass_through)
+            .packet(&plain)
+            .is_ok());
+    }
+
+    #[test]
+    fn unfinished_fragments_share_one_allowance() {
+        let control = ControlMessage::Send {
+            to: pid(1),
+            token: None,
+        };
+        let writer = Writer::new(DistFlags::DEFAULT).with_fragment_size(1500);
+        let mut reader = Reader::new(5000);
+        let mut cache = OutputCache::default();
+        // Each message alone fits the 5000 bytes; the first fragments of four at once do not.
+        let mut results = Vec::new();
+        for _ in 0..4 {
+            let mut out = Vec::new();
+            writer
+                .write(
+                    &control,
+                    Some(&Term::Binary(vec![1; 3000])),
+                    &mut cache,
+                    &mut out,
+                )
+                .unwrap();
+            let (_, first) = split_packet(&out, usize::MAX).unwrap().unwrap();
+            results.push(reader.packet(first));
+        }
+        assert!(matches!(
+            results[..3],
+            [
+                Ok(Incoming::Partial),
+                Ok(Incoming::Partial),
+                Ok(Incoming::Partial)
+            ]
+        ));
+        assert!(matches!(results[3], Err(DistError::TooLarge { .. })));
     }
 
     #[test]

@@ -187,13 +187,16 @@ proptest! {
     fn messages_survive_the_writer_and_the_reader(
         messages in prop::collection::vec(message(), 1..24),
         fragment in 1usize..2000,
-        headers in any::<bool>(),
+        form in 0u8..3,
         read_size in 1usize..5000,
     ) {
-        let flags = if headers {
-            DistFlags::DEFAULT
-        } else {
-            DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0)
+        // Headers with an atom cache, headers without (fragments only), pass-through.
+        let flags = match form {
+            0 => DistFlags::DEFAULT,
+            1 => DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0),
+            _ => DistFlags(
+                DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0 & !DistFlags::FRAGMENTS.0,
+            ),
         };
         let writer = Writer::new(flags).with_fragment_size(fragment);
         let (mut wire, mut cache) = (Vec::new(), OutputCache::default());
@@ -201,7 +204,7 @@ proptest! {
             writer.write(&m.control, m.payload.as_ref(), &mut cache, &mut wire).unwrap();
         }
         // Feed the bytes in reads of `read_size`, as a socket would.
-        let mut reader = Reader::default();
+        let mut reader = Reader::default().for_flags(flags);
         let mut buffer = Vec::new();
         let mut got = Vec::new();
         for chunk in wire.chunks(read_size) {

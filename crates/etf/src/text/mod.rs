@@ -14,7 +14,7 @@ mod print;
 
 pub use parse::{parse, ParseError};
 pub use pretty::pretty;
-pub use print::write;
+pub use print::{write, write_limited};
 
 /// The node name Erlang gives a node that is not distributed.
 pub const NONODE: &str = "nonode@nohost";

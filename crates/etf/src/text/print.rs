@@ -89,6 +89,93 @@ impl fmt::Display for Term {
     }
 }
 
+/// [`write()`] cut short: at most about `max` characters, then `...`. For logs of terms that
+/// came from elsewhere: the work done is bounded by `max` however large the term, and an
+/// integer too long to show is never converted to decimal (for a bignum of megabytes that
+/// alone takes minutes): it is shown as `...` too.
+pub fn write_limited(term: &Term, max: usize) -> String {
+    let mut sink = Limited {
+        out: String::new(),
+        room: max,
+    };
+    if limited(term, &mut sink).is_err() {
+        sink.out.push_str("...");
+    }
+    sink.out
+}
+
+/// A string that refuses to grow past its room.
+struct Limited {
+    out: String,
+    room: usize,
+}
+
+impl Write for Limited {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.len() > self.room {
+            let mut cut = self.room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.out.push_str(&s[..cut]);
+            self.room = 0;
+            return Err(fmt::Error);
+        }
+        self.room -= s.len();
+        self.out.push_str(s);
+        Ok(())
+    }
+}
+
+/// Writes `term` into `sink` as `~w`, containers piece by piece so the sink's room stops the
+/// walk early.
+fn limited(term: &Term, sink: &mut Limited) -> fmt::Result {
+    let items = |sink: &mut Limited, items: &[Term]| {
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                sink.write_char(',')?;
+            }
+            limited(item, sink)?;
+        }
+        Ok(())
+    };
+    match term {
+        // Three bits and a bit more per decimal digit.
+        Term::BigInt(b) if b.bits() / 3 > sink.room as u64 => Err(fmt::Error),
+        Term::Tuple(v) => {
+            sink.write_char('{')?;
+            items(sink, v)?;
+            sink.write_char('}')
+        }
+        Term::List(v) => {
+            sink.write_char('[')?;
+            items(sink, v)?;
+            sink.write_char(']')
+        }
+        Term::ImproperList(v, tail) => {
+            sink.write_char('[')?;
+            items(sink, v)?;
+            sink.write_char('|')?;
+            limited(tail, sink)?;
+            sink.write_char(']')
+        }
+        Term::Map(map) => {
+            sink.write_str("#{")?;
+            for (n, (k, v)) in map.iter().enumerate() {
+                if n > 0 {
+                    sink.write_char(',')?;
+                }
+                limited(k, sink)?;
+                sink.write_str(" => ")?;
+                limited(v, sink)?;
+            }
+            sink.write_char('}')
+        }
+        // Everything else is bounded by its own size, and binaries stop at the sink's room.
+        other => write!(sink, "{other}"),
+    }
+}
+
 fn comma_separated<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
     for (n, item) in items.iter().enumerate() {
         if n > 0 {
@@ -292,6 +379,26 @@ fn float(x: f64) -> String {
         format!("{sign}{scientific}")
     } else {
         format!("{sign}{plain}")
+    }
+}
+
+#[cfg(test)]
+mod limited_tests {
+    use super::*;
+
+    #[test]
+    fn long_terms_are_cut_and_huge_integers_never_converted() {
+        let list = Term::List((0..100_000).map(Term::Integer).collect());
+        let text = write_limited(&list, 20);
+        assert_eq!(text, "[0,1,2,3,4,5,6,7,8,9...");
+        // A 5 MB bignum: converting it to decimal would take minutes.
+        let huge = Term::from_bigint(num_bigint::BigInt::from_bytes_le(
+            num_bigint::Sign::Plus,
+            &vec![0xa5; 5 << 20],
+        ));
+        let text = write_limited(&Term::Tuple(vec![Term::atom("x"), huge]), 200);
+        assert_eq!(text, "{x,...");
+        assert_eq!(write_limited(&Term::atom("ok"), 200), "ok");
     }
 }
 

@@ -339,11 +339,12 @@ async fn accept_probe(env: &Env, target: &Atom, n: u64) -> Result<f64> {
             challenge: 0x5eed_0000 + i as u32,
         };
         let t0 = Instant::now();
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         tcp.set_nodelay(true)?;
+        let mut stream = net::dist::DistStream::from(tcp);
         let hs = dist::Handshake::initiate(config, target.clone());
         let mut ok = |_: &Atom, _: u32| dist::Status::Ok;
-        net::dist::handshake(&mut tcp, hs, &mut ok, net::dist::SETUP_TIME, None).await?;
+        net::dist::handshake(&mut stream, hs, &mut ok, net::dist::SETUP_TIME).await?;
         total += t0.elapsed();
     }
     Ok(total.as_secs_f64() * 1e6 / n as f64)

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use dist::{ControlMessage, DistFlags, Established, Handshake, Status};
+use dist::{ControlMessage, DistFlags, Established, Handshake, HandshakeError, Status};
 use etf::{Atom, Pid, Reference, Term};
-use net::dist::Outbox;
+use net::dist::{DistStream, Outbox};
 use runtime::ExitReason;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::node::Inner;
 
@@ -44,23 +44,7 @@ pub(crate) struct Up {
     pub(crate) hidden: bool,
 }
 
-/// A distribution socket: TCP, or TLS over TCP.
-pub(crate) trait DistIo: AsyncRead + AsyncWrite + Send + Unpin {}
-
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> DistIo for T {}
-
-/// A boxed distribution socket.
-pub(crate) type Stream = Box<dyn DistIo>;
-
-/// A connection's socket, with a handle for busy polling when it is plain TCP (a TLS reader
-/// cannot read past the record layer).
-pub(crate) struct Socket {
-    stream: Stream,
-    busy_poll: Option<net::dist::BusyPoll>,
-}
-
 /// The connection table.
-#[derive(Default)]
 pub(crate) struct Connections {
     pub(crate) table: Mutex<HashMap<Atom, Conn>>,
     next_owner: AtomicU64,
@@ -68,7 +52,29 @@ pub(crate) struct Connections {
     pub(crate) changed: tokio::sync::Notify,
     /// Host names already resolved (as `inet_db` caches them).
     hosts: Mutex<HashMap<String, std::net::IpAddr>>,
+    /// Handshakes with peers that connected to us and have not proved the cookie yet.
+    accepting: Arc<tokio::sync::Semaphore>,
+    /// Refused connection attempts, logged at a bounded rate.
+    pub(crate) refusals: crate::log::RateLimited,
 }
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            table: Mutex::default(),
+            next_owner: AtomicU64::default(),
+            changed: tokio::sync::Notify::new(),
+            hosts: Mutex::default(),
+            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING)),
+            refusals: crate::log::RateLimited::default(),
+        }
+    }
+}
+
+/// At most this many peers that connected to us may be in their handshake at once; more are
+/// closed at once. Each costs a task and a few kilobytes until it proves the cookie or
+/// `net_setuptime` passes, so strangers together cannot take more than this many of them.
+pub(crate) const MAX_ACCEPTING: usize = 256;
 
 impl Conn {
     /// The queue, for the connection that comes up first; `None` once claimed or up.
@@ -103,20 +109,26 @@ impl Inner {
         payload: Option<Term>,
         connect: bool,
     ) -> bool {
-        self.queue(node, control, payload, connect, false)
+        self.queue(node, control, payload, connect)
     }
 
-    /// [`Inner::send_control`] for a process's own signal: when the connection is busy (over
-    /// [`net::dist::BUSY_LIMIT`] bytes queued), the sender waits for it to drain, as erts
-    /// suspends a process sending to a busy distribution port. The node's own control
-    /// messages never wait (that could deadlock two nodes whose buffers are both full).
+    /// [`Inner::send_control`] for a process's own message: when the connection is busy (over
+    /// [`net::dist::BUSY_LIMIT`] bytes queued) the sender is to wait for it to drain, as erts
+    /// suspends a process sending to a busy distribution port: the wait is returned, for the
+    /// process to await. The node's own control messages never wait (that could deadlock two
+    /// nodes whose buffers are both full).
     pub(crate) fn send_from_process(
         self: &Arc<Self>,
         node: &Atom,
         control: ControlMessage,
         payload: Option<Term>,
-    ) -> bool {
-        self.queue(node, control, payload, true, true)
+    ) -> Option<runtime::Busy> {
+        let outbox = self.route(node, true)?;
+        // A term that cannot be encoded is dropped; nothing else is lost.
+        let _ = outbox.send(control, payload);
+        outbox.busy().then(|| {
+            Box::pin(async move { outbox.stats().backlog.drained().await }) as runtime::Busy
+        })
     }
 
     fn queue(
@@ -125,17 +137,12 @@ impl Inner {
         control: ControlMessage,
         payload: Option<Term>,
         connect: bool,
-        may_wait: bool,
     ) -> bool {
         let Some(outbox) = self.route(node, connect) else {
             return false;
         };
         // A term that cannot be encoded is dropped; nothing else is lost.
-        let queued = outbox.send(control, payload).is_ok();
-        if may_wait && outbox.busy() {
-            wait_while_busy(&outbox.stats().backlog);
-        }
-        queued
+        outbox.send(control, payload).is_ok()
     }
 
     /// The queue to `node`'s connection; with `connect`, opened (and the connection attempt
@@ -153,7 +160,7 @@ impl Inner {
         if let Some(conn) = table.get(node) {
             return Some(conn.outbox.clone());
         }
-        if !connect {
+        if !connect || *self.down.borrow() {
             return None;
         }
         let outbox = Arc::new(Outbox::new());
@@ -198,7 +205,7 @@ impl Inner {
     async fn connect(self: Arc<Self>, peer: Atom, owner: u64) {
         let result = self.try_connect(&peer, owner).await;
         match result {
-            Ok((socket, up, leftover)) => {
+            Ok((stream, up, leftover)) => {
                 let outbox = {
                     let mut table = self.conns.lock();
                     match table.get_mut(&peer) {
@@ -207,9 +214,9 @@ impl Inner {
                     }
                 };
                 match outbox {
-                    Some(outbox) => self.clone().run(socket, up, leftover, outbox, owner),
+                    Some(outbox) => self.clone().run(stream, up, leftover, outbox, owner),
                     // The peer's own attempt won the race: ours just closes.
-                    None => drop(socket),
+                    None => drop(stream),
                 }
             }
             Err(Failed::Nok) => {
@@ -220,22 +227,44 @@ impl Inner {
                     c.owner == owner && matches!(c.state, ConnState::Pending { .. })
                 });
                 if stale {
-                    tracing::info!("connection to {peer}: refused with nok and never replaced");
+                    tracing::debug!("connection to {peer}: refused with nok and never replaced");
                     self.forget(&peer, owner);
                 }
             }
             Err(Failed::Other(e)) => {
-                tracing::info!("connection to {peer} failed: {e}");
+                // erl says nothing of a failed auto-connect either: the caller sees `pang`,
+                // `noconnection`.
+                tracing::debug!("connection to {peer} failed: {e}");
                 self.forget(&peer, owner);
             }
         }
     }
 
+    /// Our set-up of a connection to `peer`, every step of it — the host's address, EPMD's
+    /// answer, the TCP and TLS connects and the handshake — within `net_setuptime` in all, as
+    /// erts times the whole set-up, so a host whose EPMD or node never answers cannot leave
+    /// the connection pending (and what is queued for it waiting) for ever.
     async fn try_connect(
         self: &Arc<Self>,
         peer: &Atom,
         owner: u64,
-    ) -> Result<(Socket, Established, Vec<u8>), Failed> {
+    ) -> Result<(DistStream, Established, Vec<u8>), Failed> {
+        let deadline = Instant::now() + net::dist::SETUP_TIME;
+        match tokio::time::timeout_at(deadline, self.set_up(peer, owner, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failed::Other(format!(
+                "not set up within net_setuptime ({:?})",
+                net::dist::SETUP_TIME
+            ))),
+        }
+    }
+
+    async fn set_up(
+        self: &Arc<Self>,
+        peer: &Atom,
+        owner: u64,
+        deadline: Instant,
+    ) -> Result<(DistStream, Established, Vec<u8>), Failed> {
         let fail = Failed::Other;
         let (alive, host) = crate::name::split(peer.as_str())
             .ok_or_else(|| fail(format!("bad node name {peer}")))?;
@@ -250,20 +279,16 @@ impl Inner {
             .await
             .map_err(|e| fail(format!("connect: {e}")))?;
         tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
-        let busy_poll = match &self.tls {
-            None => net::dist::BusyPoll::new(&tcp).ok(),
-            Some(_) => None,
-        };
-        let mut stream: Stream = match &self.tls {
-            Some(tls) => Box::new(
+        let mut stream = match &self.tls {
+            Some(tls) => DistStream::from(
                 tls.connect(host, tcp)
                     .await
                     .map_err(|e| fail(format!("TLS: {e}")))?,
             ),
-            None => Box::new(tcp),
+            None => DistStream::from(tcp),
         };
         let mut hs = Handshake::initiate(self.handshake_config(), peer.clone());
-        if self.tls.is_some() {
+        if stream.is_tls() {
             hs = hs.with_4_byte_lengths();
         }
         let mut decide = InitiatorDecide {
@@ -271,10 +296,10 @@ impl Inner {
             peer: peer.clone(),
             owner,
         };
-        let setup = net::dist::SETUP_TIME;
-        match net::dist::handshake(&mut stream, hs, &mut decide, setup, busy_poll.as_ref()).await {
-            Ok((up, leftover)) => Ok((Socket { stream, busy_poll }, up, leftover)),
-            Err(net::dist::DistIoError::Handshake(dist::HandshakeError::Refused {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match net::dist::handshake(&mut stream, hs, &mut decide, left).await {
+            Ok((up, leftover)) => Ok((stream, up, leftover)),
+            Err(net::dist::DistIoError::Handshake(HandshakeError::Refused {
                 status: "nok",
                 ..
             })) => Err(Failed::Nok),
@@ -307,79 +332,31 @@ impl Inner {
         Ok(ip)
     }
 
-    /// A peer connected to us.
+    /// A peer connected to us. Until it has proved it knows the cookie it costs at most its
+    /// own connection: a bounded number of handshakes run at once, each within
+    /// `net_setuptime` (TLS included), its name is not interned, and a failure touches only
+    /// its own table entry.
     pub(crate) async fn accept(self: Arc<Self>, tcp: TcpStream) {
+        let Ok(_permit) = self.conns.accepting.clone().try_acquire_owned() else {
+            self.conns.refusals.warn(format_args!(
+                "distribution connection refused: {MAX_ACCEPTING} handshakes already under way"
+            ));
+            return;
+        };
         let _ = tcp.set_nodelay(true);
-        let busy_poll = match &self.tls {
-            None => net::dist::BusyPoll::new(&tcp).ok(),
-            Some(_) => None,
-        };
-        let mut stream: Stream = match &self.tls {
-            Some(tls) => match tokio::time::timeout(net::dist::SETUP_TIME, tls.accept(tcp)).await {
-                Ok(Ok(s)) => Box::new(s),
-                Ok(Err(e)) => {
-                    tracing::error!("TLS distribution connection refused: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::error!("TLS distribution handshake timed out");
-                    return;
-                }
-            },
-            None => Box::new(tcp),
-        };
+        let deadline = Instant::now() + net::dist::SETUP_TIME;
         let owner = self.conns.next_owner();
-        let mut hs = Handshake::accept(self.handshake_config());
-        if self.tls.is_some() {
-            hs = hs.with_4_byte_lengths();
-        }
-        let us = self.runtime.node().clone();
-        let inner = self.clone();
         let mut peer_name: Option<Atom> = None;
-        let mut decide = |peer: &Atom, _creation: u32| {
-            peer_name = Some(peer.clone());
-            inner.accept_pending(&us, peer, owner)
-        };
-        let setup = net::dist::SETUP_TIME;
-        let result =
-            net::dist::handshake(&mut stream, hs, &mut decide, setup, busy_poll.as_ref()).await;
+        let result = tokio::time::timeout_at(
+            deadline,
+            self.accept_handshake(tcp, owner, deadline, &mut peer_name),
+        )
+        .await
+        .unwrap_or(Err(net::dist::DistIoError::Timeout(net::dist::SETUP_TIME)));
         match result {
-            Ok((up, leftover)) => {
-                let peer = up.peer.clone();
-                let mut replaced = false;
-                let outbox = {
-                    let mut table = self.conns.lock();
-                    match table.get_mut(&peer) {
-                        Some(conn) if conn.owner == owner => conn.claim(),
-                        // We answered `alive` and the peer says this attempt is the real one:
-                        // the old connection is stale (the peer restarted). Replace it.
-                        Some(conn) if matches!(conn.state, ConnState::Up(_)) => {
-                            conn.outbox.disconnect();
-                            let outbox = Arc::new(Outbox::new());
-                            *conn = Conn {
-                                outbox: outbox.clone(),
-                                owner,
-                                state: ConnState::Pending { claimed: true },
-                            };
-                            replaced = true;
-                            Some(outbox)
-                        }
-                        _ => None,
-                    }
-                };
-                if replaced {
-                    self.runtime.node_down(&peer);
-                }
-                match outbox {
-                    Some(outbox) => {
-                        self.run(Socket { stream, busy_poll }, up, leftover, outbox, owner)
-                    }
-                    None => drop(stream),
-                }
-            }
+            Ok((stream, up, leftover)) => self.accepted(stream, up, leftover, owner),
             Err(e) => {
-                // What erl logs for the same refusal (bad cookie, missing flags…).
-                tracing::error!("{e}");
+                self.refused(&e);
                 if let Some(peer) = peer_name {
                     self.forget(&peer, owner);
                 }
@@ -387,8 +364,96 @@ impl Inner {
         }
     }
 
+    /// The TLS handshake if the node runs TLS, then the distribution handshake.
+    async fn accept_handshake(
+        self: &Arc<Self>,
+        tcp: TcpStream,
+        owner: u64,
+        deadline: Instant,
+        peer_name: &mut Option<Atom>,
+    ) -> Result<(DistStream, Established, Vec<u8>), net::dist::DistIoError> {
+        let mut stream = match &self.tls {
+            Some(tls) => DistStream::from(tls.accept(tcp).await?),
+            None => DistStream::from(tcp),
+        };
+        let mut hs = Handshake::accept(self.handshake_config());
+        if stream.is_tls() {
+            hs = hs.with_4_byte_lengths();
+        }
+        let us = self.runtime.node().clone();
+        let inner = self.clone();
+        let mut decide = |peer: &Atom, _creation: u32| {
+            *peer_name = Some(peer.clone());
+            inner.accept_pending(&us, peer, owner)
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (up, leftover) = net::dist::handshake(&mut stream, hs, &mut decide, left).await?;
+        Ok((stream, up, leftover))
+    }
+
+    /// A handshake a peer started failed: what erl logs for the same refusal (a bad cookie,
+    /// missing flags), at a bounded rate; anything else (garbage, a peer that went away, our
+    /// own `nok` in a simultaneous connect) only at debug level, as erl logs nothing for it.
+    fn refused(&self, e: &net::dist::DistIoError) {
+        use net::dist::DistIoError as E;
+        match e {
+            E::Handshake(
+                HandshakeError::InvalidChallengeReply { .. } | HandshakeError::MissingFlags { .. },
+            ) => self.conns.refusals.error(format_args!("{e}")),
+            _ => tracing::debug!("distribution handshake with a peer that connected failed: {e}"),
+        }
+    }
+
+    /// A peer that connected to us is up: its connection takes the entry's queue, or replaces
+    /// a stale connection the peer says is gone.
+    fn accepted(
+        self: &Arc<Self>,
+        stream: DistStream,
+        up: Established,
+        leftover: Vec<u8>,
+        owner: u64,
+    ) {
+        let peer = up.peer.clone();
+        let mut replaced = false;
+        let outbox = {
+            let mut table = self.conns.lock();
+            match table.get_mut(&peer) {
+                Some(conn) if conn.owner == owner => conn.claim(),
+                // We answered `alive` and the peer says this attempt is the real one: the old
+                // connection is stale (the peer restarted). Replace it.
+                Some(conn) if matches!(conn.state, ConnState::Up(_)) => {
+                    conn.outbox.disconnect();
+                    let outbox = Arc::new(Outbox::new());
+                    *conn = Conn {
+                        outbox: outbox.clone(),
+                        owner,
+                        state: ConnState::Pending { claimed: true },
+                    };
+                    replaced = true;
+                    Some(outbox)
+                }
+                _ => None,
+            }
+        };
+        if replaced {
+            self.runtime.node_down(&peer);
+        }
+        match outbox {
+            Some(outbox) => self.clone().run(stream, up, leftover, outbox, owner),
+            None => drop(stream),
+        }
+    }
+
     /// `net_kernel`'s `accept_pending`: the status for a peer that is connecting to us.
     fn accept_pending(&self, us: &Atom, peer: &Atom, owner: u64) -> Status {
+        if peer == us {
+            // net_kernel cannot make a connection to its own node (`new_connection/1` fails
+            // with badarg): it logs this and answers `nok`.
+            self.conns
+                .refusals
+                .error(format_args!("** Cannot get connection id for node {peer}"));
+            return Status::Nok;
+        }
         let mut table = self.conns.lock();
         let new_entry = |table: &mut HashMap<Atom, Conn>| {
             table.insert(
@@ -429,22 +494,28 @@ impl Inner {
         }
     }
 
-    /// An attempt failed: drop its entry if it still owns it, and fire `noconnection`.
+    /// An attempt failed or a connection ended: drop its entry if it still owns it, and fire
+    /// `noconnection` for what went through it. An entry that never came up and never carried
+    /// a signal (a stranger's failed handshake) has nothing to fire: the process table is
+    /// not even looked at.
     fn forget(&self, peer: &Atom, owner: u64) {
         let removed = {
             let mut table = self.conns.lock();
-            if table.get(peer).is_some_and(|c| c.owner == owner) {
-                table.remove(peer);
-                true
-            } else {
-                false
+            match table.get(peer) {
+                Some(c) if c.owner == owner => {
+                    let used = matches!(c.state, ConnState::Up(_)) || c.outbox.ever_queued();
+                    table.remove(peer);
+                    Some(used)
+                }
+                _ => None,
             }
         };
-        if removed {
-            self.conns.changed.notify_waiters();
+        let Some(used) = removed else { return };
+        self.conns.changed.notify_waiters();
+        if used {
             self.runtime.node_down(peer);
-            self.fire_node_monitors(peer);
         }
+        self.fire_node_monitors(peer);
     }
 
     /// `{nodedown, Node}` to every process that called `monitor_node(Node, true)`; the
@@ -465,7 +536,7 @@ impl Inner {
     /// Runs an established connection until it closes.
     fn run(
         self: Arc<Self>,
-        socket: Socket,
+        stream: DistStream,
         up: Established,
         leftover: Vec<u8>,
         outbox: Arc<Outbox>,
@@ -481,7 +552,10 @@ impl Inner {
                 });
             }
         }
-        tracing::info!("nodeup {peer}");
+        tracing::info!(
+            "nodeup {peer}{}",
+            if up.peer_hidden { " (hidden)" } else { "" }
+        );
         let _ = self
             .events
             .send(crate::NodeEvent::Up(peer.clone(), up.peer_hidden));
@@ -493,18 +567,15 @@ impl Inner {
             let from = peer.clone();
             let mut route = runtime::Route::default();
             let closed = net::dist::run(
-                socket.stream,
+                stream,
                 up.flags,
                 leftover,
                 inner.ticktime,
                 outbox,
-                socket.busy_poll,
-                move |m| {
-                    reader_inner.dispatch(&from, m, &mut route);
-                },
+                move |m| reader_inner.dispatch(&from, m, &mut route),
             )
             .await;
-            tracing::info!("nodedown {peer}: {closed:?}");
+            crate::log::nodedown(&peer, &closed);
             inner.forget(&peer, owner);
             let _ = inner.events.send(crate::NodeEvent::Down(peer.clone()));
         });
@@ -527,21 +598,6 @@ impl Inner {
         } else {
             self.send_control(node, plain, None, connect);
         }
-    }
-}
-
-/// Waits until a busy connection drains: the sending process is suspended. On a multi-thread
-/// runtime the worker hands its other tasks to another thread while this one waits
-/// (`block_in_place`); elsewhere the thread simply waits.
-fn wait_while_busy(backlog: &net::dist::Backlog) {
-    let limit = std::time::Duration::from_secs(60);
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| backlog.wait(limit));
-        }
-        // A current-thread runtime cannot wait here: its only thread runs the writer.
-        Ok(_) => {}
-        Err(_) => backlog.wait(limit),
     }
 }
 
@@ -617,31 +673,33 @@ impl RemoteLink {
 }
 
 impl runtime::Remote for RemoteLink {
-    fn send(&self, to: &Pid, message: Term) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.send_from_process(
-                &to.node,
-                ControlMessage::Send {
-                    to: to.clone(),
-                    token: None,
-                },
-                Some(message),
-            );
-        }
+    fn send(&self, to: &Pid, message: Term) -> Option<runtime::Busy> {
+        self.0.upgrade()?.send_from_process(
+            &to.node,
+            ControlMessage::Send {
+                to: to.clone(),
+                token: None,
+            },
+            Some(message),
+        )
     }
 
-    fn send_named(&self, from: &Pid, node: &Atom, name: &Atom, message: Term) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.send_from_process(
-                node,
-                ControlMessage::RegSend {
-                    from: from.clone(),
-                    to: name.clone(),
-                    token: None,
-                },
-                Some(message),
-            );
-        }
+    fn send_named(
+        &self,
+        from: &Pid,
+        node: &Atom,
+        name: &Atom,
+        message: Term,
+    ) -> Option<runtime::Busy> {
+        self.0.upgrade()?.send_from_process(
+            node,
+            ControlMessage::RegSend {
+                from: from.clone(),
+                to: name.clone(),
+                token: None,
+            },
+            Some(message),
+        )
     }
 
     fn link(&self, from: &Pid, to: &Pid) {

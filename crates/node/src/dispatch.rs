@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use dist::{ControlMessage as C, DistMessage, ProcessRef};
 use etf::{Atom, Pid, Reference, Term};
+use net::dist::Invalid;
 use runtime::{ExitReason, Message};
 
 use crate::functions::{apply, stack, Exception};
@@ -14,17 +15,86 @@ use crate::node::Inner;
 /// Tells a spawned process that its links and monitors are in place.
 struct Go;
 
+/// Where a pid named in a signal from a peer lives, as erts classes it when it decodes one.
+#[derive(PartialEq)]
+enum Whose {
+    /// A process of this node (this incarnation).
+    Ours,
+    /// A pid with this node's name and another creation: an old incarnation's.
+    OldIncarnation,
+    /// Any other node's.
+    Other,
+}
+
 impl Inner {
+    fn whose(&self, pid: &Pid) -> Whose {
+        if pid.node != *self.runtime.node() {
+            Whose::Other
+        } else if pid.creation == self.runtime.creation() {
+            Whose::Ours
+        } else {
+            Whose::OldIncarnation
+        }
+    }
+
+    /// What erts refuses before it applies a signal (`erts_net_message`): a link, unlink,
+    /// exit or monitor whose sender is not a process of the peer, or whose target is not one of
+    /// ours; a spawn request from one of our own processes. Such a message ends the
+    /// connection. Messages to a pid that is not ours are dropped later, as erts drops them.
+    fn check(&self, peer: &Atom, control: &C) -> Result<(), Invalid> {
+        let from_peer = |from: &Pid| from.node == *peer;
+        let to_us = |to: &Pid| self.whose(to) != Whose::Other;
+        let ok = match control {
+            C::Link { from, to }
+            | C::Unlink { from, to }
+            | C::UnlinkId { from, to, .. }
+            | C::UnlinkIdAck { from, to, .. }
+            | C::Exit2 { from, to, .. }
+            | C::PayloadExit2 { from, to, .. } => from_peer(from) && to_us(to),
+            // erts wants a process of this very incarnation here.
+            C::Exit { from, to, .. } | C::PayloadExit { from, to, .. } => {
+                from_peer(from) && self.whose(to) == Whose::Ours
+            }
+            C::MonitorP { from, to, .. } | C::DemonitorP { from, to, .. } => {
+                from_peer(from)
+                    && match to {
+                        ProcessRef::Pid(p) => to_us(p),
+                        ProcessRef::Name(_) => true,
+                    }
+            }
+            C::MonitorPExit { to, .. } | C::PayloadMonitorPExit { to, .. } => to_us(to),
+            C::SpawnRequest { from, .. } => self.whose(from) != Whose::Ours,
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Invalid(etf::text::write_limited(&control.to_term(), 200)))
+        }
+    }
+
+    /// Applies a message from `peer`; a message erts would refuse ends the connection.
     pub(crate) fn dispatch(
         self: &Arc<Self>,
         peer: &Atom,
         m: DistMessage,
         route: &mut runtime::Route,
-    ) {
-        tracing::trace!("from {peer}: {:?}", m.control);
+    ) -> Result<(), Invalid> {
+        tracing::trace!(
+            "from {peer}: {}",
+            etf::text::write_limited(&m.control.to_term(), 200)
+        );
+        if let Err(invalid) = self.check(peer, &m.control) {
+            tracing::error!("{invalid}");
+            return Err(invalid);
+        }
         let rt = &self.runtime;
         let reason = |t: &Term| ExitReason::from_term(t);
         match (m.control, m.payload) {
+            // To a process of a third node, or of an old incarnation of ours: dropped, as erts
+            // drops it (never relayed).
+            (C::Send { to, .. } | C::SendSender { to, .. }, Some(_))
+                if self.whose(&to) != Whose::Ours => {}
             (C::Send { to, .. } | C::SendSender { to, .. }, Some(msg)) => {
                 rt.send_routed(route, &to, Message::Term(msg));
             }
@@ -55,6 +125,9 @@ impl Inner {
             (C::PayloadExit { from, to, .. }, Some(r)) => {
                 rt.remote_exit(&from, &to, &reason(&r), true)
             }
+            // To an old incarnation of ours: dropped.
+            (C::Exit2 { to, .. } | C::PayloadExit2 { to, .. }, _)
+                if self.whose(&to) != Whose::Ours => {}
             (
                 C::Exit2 {
                     from,
@@ -131,8 +204,12 @@ impl Inner {
             }
             // Aliases, group leaders, node links and acks need nothing from us; anything else
             // malformed is dropped without disturbing the connection.
-            (other, _) => tracing::debug!("ignored from {peer}: {other:?}"),
+            (other, _) => tracing::debug!(
+                "ignored from {peer}: {}",
+                etf::text::write_limited(&other.to_term(), 200)
+            ),
         }
+        Ok(())
     }
 
     /// `SPAWN_REQUEST`: runs `Module:Function(Args)` in a new process, linked to and/or

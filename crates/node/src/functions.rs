@@ -227,7 +227,7 @@ fn system_info(node: &Node, key: &str) -> Option<Term> {
             Term::Integer(cores)
         }
         "wordsize" => Term::Integer(8),
-        "atom_count" => Term::Integer(0),
+        "atom_count" => Term::Integer(Atom::count() as i64),
         "atom_limit" => Term::Integer(etf::MAX_INTERNED_ATOMS as i64),
         "creation" => Term::Integer(i64::from(node.runtime().creation())),
         _ => return None,

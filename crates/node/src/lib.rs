@@ -19,6 +19,7 @@ mod connections;
 pub mod cookie;
 mod dispatch;
 pub mod functions;
+mod log;
 pub mod malloc;
 pub mod name;
 #[allow(clippy::module_inception)]

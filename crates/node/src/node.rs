@@ -103,6 +103,9 @@ pub enum StartError {
     /// EPMD refused the name: another node has it (erl prints the same).
     #[error("the name {0} seems to be in use by another Erlang node")]
     NameInUse(String),
+    /// The kernel's supervision tree did not start.
+    #[error("the kernel's services did not start: {0:?}")]
+    Kernel(ExitReason),
 }
 
 /// Something that happened to a connection (`net_kernel:monitor_nodes/1`).
@@ -150,12 +153,19 @@ pub(crate) struct Inner {
     /// Started `pg` scopes and their member views.
     pub(crate) pg_scopes: RwLock<std::collections::HashMap<Atom, crate::pg::Members>>,
     listen_port: Option<u16>,
-    _registration: Option<net::epmd::Registration>,
+    /// The name's EPMD registration, dropped (unregistering it) when the node goes down.
+    registration: std::sync::Mutex<Option<net::epmd::Registration>>,
+    /// Set when the node has gone down (its kernel tree ended).
+    pub(crate) down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Node {
     pub(crate) fn from_inner(inner: Arc<Inner>) -> Node {
         Node { inner }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// Starts a node: it listens, registers with EPMD and runs `net_kernel` and `rex`.
@@ -191,28 +201,56 @@ impl Node {
                 .as_ref()
                 .and_then(|l| l.local_addr().ok())
                 .map(|a| a.port()),
-            _registration: registration,
+            registration: std::sync::Mutex::new(registration),
+            down: tokio::sync::watch::channel(false).0,
         });
         runtime.set_remote(Arc::new(RemoteLink(Arc::downgrade(&inner))));
         if let Some(listener) = listener {
-            let weak = Arc::downgrade(&inner);
-            tokio::spawn(async move {
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    match weak.upgrade() {
-                        Some(inner) => {
-                            tokio::spawn(inner.accept(stream));
-                        }
-                        None => return,
-                    }
-                }
-            });
+            let down = inner.down.subscribe();
+            tokio::spawn(accept_loop(listener, Arc::downgrade(&inner), down));
         }
         let node = Node { inner };
-        crate::services::start(&node);
+        crate::services::start(&node)
+            .await
+            .map_err(StartError::Kernel)?;
         Ok(node)
+    }
+
+    /// The node goes down, as an erl node whose kernel ended halts: it stops listening, leaves
+    /// EPMD, and closes its connections (peers see `nodedown`). Its processes carry on as a
+    /// plain runtime; [`Node::down`] resolves for whoever runs the node (the `rotp node`
+    /// binary exits).
+    pub(crate) fn halt(&self) {
+        self.inner.down.send_replace(true);
+        drop(
+            self.inner
+                .registration
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        let outboxes: Vec<_> = self
+            .inner
+            .conns
+            .lock()
+            .values()
+            .map(|c| c.outbox.clone())
+            .collect();
+        for outbox in outboxes {
+            outbox.disconnect();
+        }
+    }
+
+    /// Resolves once the node has gone down: its kernel's supervision tree ended (a service
+    /// died, and `kernel_sup` allows no restart), as erl halts with "Kernel pid terminated".
+    pub async fn down(&self) {
+        let mut down = self.inner.down.subscribe();
+        let _ = down.wait_for(|d| *d).await;
+    }
+
+    /// Whether the node has gone down (see [`Node::down`]).
+    pub fn is_down(&self) -> bool {
+        *self.inner.down.borrow()
     }
 
     /// The node's name.
@@ -514,18 +552,25 @@ impl Node {
     }
 
     /// `pg:start(Scope)`: runs the `pg` scope `scope` on this node (idempotent), so its groups
-    /// are shared with every node running the same scope, rotp or BEAM.
-    pub fn pg_start(&self, scope: &str) {
+    /// are shared with every node running the same scope, rotp or BEAM. The scope runs under
+    /// `kernel_safe_sup`, as OTP runs its default scope: it is restarted if it dies. `false`
+    /// if it could not be started (the name is taken by another process).
+    pub async fn pg_start(&self, scope: &str) -> bool {
         let scope = Atom::from(scope);
-        let mut scopes = self
-            .inner
-            .pg_scopes
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        if let std::collections::hash_map::Entry::Vacant(slot) = scopes.entry(scope) {
-            let members = crate::pg::start_scope(self, slot.key());
-            slot.insert(members);
+        if self.runtime().whereis(&scope).is_some() {
+            return true;
         }
+        let spec = crate::pg::child_spec(self, &scope);
+        self.in_process(move |mut ctx| async move {
+            let kernel_safe_sup = otp::gen_server::ServerRef::Name(Atom::from("kernel_safe_sup"));
+            let response =
+                otp::supervisor::request(&mut ctx, kernel_safe_sup, otp::supervisor::Request::StartChild(spec))
+                    .await;
+            matches!(response, otp::supervisor::Response::Ok(_))
+                || matches!(&response, otp::supervisor::Response::Error(t) if t.as_atom() == Some("already_present"))
+        })
+        .await
+        .unwrap_or(false)
     }
 
     async fn pg_request(
@@ -533,7 +578,9 @@ impl Node {
         scope: &str,
         make: impl FnOnce(oneshot::Sender<()>) -> crate::pg::PgRequest,
     ) -> bool {
-        self.pg_start(scope);
+        if !self.pg_start(scope).await {
+            return false;
+        }
         let Some(pid) = self.runtime().whereis(&Atom::from(scope)) else {
             return false;
         };
@@ -652,6 +699,40 @@ pub async fn gen_call(
     match reply {
         Message::Term(Term::Tuple(mut v)) => v.pop(),
         _ => None,
+    }
+}
+
+/// Accepts distribution connections until the node goes away or goes down. When `accept`
+/// fails (out of file descriptors: the connection stays in the backlog and the socket stays
+/// readable) it waits before trying again, from 10 ms doubling to 1 s, instead of spinning.
+/// (OTP 25's acceptor does spin here: `inet_tcp_dist:accept_loop/2` exits on the error and
+/// net_kernel starts another at once.)
+async fn accept_loop(
+    listener: TcpListener,
+    node: std::sync::Weak<Inner>,
+    mut down: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = down.wait_for(|d| *d) => return,
+        };
+        let Some(inner) = node.upgrade() else { return };
+        match accepted {
+            Ok((stream, _)) => {
+                backoff = Duration::ZERO;
+                tokio::spawn(inner.accept(stream));
+            }
+            Err(e) => {
+                backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                inner.conns.refusals.warn(format_args!(
+                    "cannot accept distribution connections: {e}; trying again in {backoff:?}"
+                ));
+                drop(inner);
+                tokio::time::sleep(backoff).await;
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use etf::{Atom, Pid, Reference, Term};
+use otp::supervisor::{ChildSpec, Shutdown};
 use runtime::{Context, ExitReason, Message};
 
 use crate::{Node, NodeEvent};
@@ -58,17 +59,37 @@ pub(crate) enum PgRequest {
     Leave(Term, Vec<Pid>, tokio::sync::oneshot::Sender<()>),
 }
 
-/// Starts scope `scope` on `node` and returns its member view.
-pub(crate) fn start_scope(node: &Node, scope: &Atom) -> Members {
-    let members: Members = Arc::default();
-    let view = members.clone();
-    let (scope_name, n) = (scope.clone(), node.clone());
-    let events = node.events();
-    let pid = node
-        .runtime()
-        .spawn(move |ctx| run(ctx, n, scope_name, view, events));
-    let _ = node.runtime().register(scope.clone(), &pid);
-    members
+/// Scope `scope` on `node` as a child of `kernel_safe_sup` (`pg:start_link(Scope)`): a
+/// permanent worker with a 1 s shutdown, registered as the scope. Each start publishes a fresh
+/// member view: a restarted scope knows only what it learns anew.
+pub(crate) fn child_spec(node: &Node, scope: &Atom) -> ChildSpec {
+    let (node, id) = (node.clone(), scope.clone());
+    let scope = scope.clone();
+    ChildSpec::worker(id.as_str(), move |ctx, _| {
+        let (n, scope_name) = (node.clone(), scope.clone());
+        Box::pin(async move {
+            let members: Members = Arc::default();
+            let view = members.clone();
+            let events = n.events();
+            let node = n.clone();
+            let name = scope_name.clone();
+            let pid = ctx.spawn_link(move |c| run(c, node, name, view, events));
+            if ctx.runtime().register(scope_name.clone(), &pid).is_err() {
+                ctx.exit(&pid, ExitReason::Kill);
+                return Err(ExitReason::Other(Term::Tuple(vec![
+                    Term::atom("already_started"),
+                    Term::Atom(scope_name),
+                ])));
+            }
+            n.inner()
+                .pg_scopes
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(scope_name, members);
+            Ok(Some(pid))
+        })
+    })
+    .shutdown(Shutdown::Timeout(std::time::Duration::from_secs(1)))
 }
 
 struct Scope {
@@ -89,6 +110,9 @@ async fn run(
     mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
 ) -> ExitReason {
     ctx.set_behaviour("gen_server", "pg:init/1");
+    // pg does not trap exits (OTP 25's pg.erl does not either), but as a service of the node
+    // it never waits for a busy connection: its joins and leaves are queued all the same.
+    ctx.set_suspend_on_busy(false);
     let mut scope = Scope {
         name: name.clone(),
         me: ctx.pid().clone(),

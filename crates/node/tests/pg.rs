@@ -14,7 +14,7 @@ use support::*;
 async fn pg_groups_are_shared_with_erl() {
     let (_epmd, port) = epmd();
     let node = rotp_node("rotp_pg", "sesame", port).await;
-    node.pg_start("pg");
+    assert!(node.pg_start("pg").await);
     let member = node.runtime().spawn(|mut ctx| async move {
         ctx.recv().await;
         ExitReason::Normal

@@ -173,6 +173,8 @@ struct Child {
 
 /// The supervisor's state.
 pub struct State {
+    /// `{local, Name}` or the pid, as its reports name it.
+    me: Term,
     flags: Flags,
     children: Vec<Child>,
     restarts: VecDeque<Instant>,
@@ -216,6 +218,8 @@ pub struct Args {
     pub flags: Flags,
     /// Children, started in this order.
     pub children: Vec<ChildSpec>,
+    /// The name the supervisor is registered under, for its reports.
+    pub name: Option<Atom>,
 }
 
 /// `Supervisor.start_link/2`.
@@ -225,7 +229,16 @@ pub async fn start_link(
     children: Vec<ChildSpec>,
     name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
-    gen_server::start_link(ctx, Supervisor, Args { flags, children }, name).await
+    let registered = match &name {
+        Some(Name::Local(n)) => Some(n.clone()),
+        _ => None,
+    };
+    let args = Args {
+        flags,
+        children,
+        name: registered,
+    };
+    gen_server::start_link(ctx, Supervisor, args, name).await
 }
 
 /// Sends a request to a supervisor and waits for the answer.
@@ -369,6 +382,18 @@ async fn start_children(
     Ok(())
 }
 
+/// A supervisor report, as OTP's `supervisor:report_error/4` logs it: the supervisor, what
+/// happened, why, and the child it happened to.
+fn report(supervisor: &Term, context: &str, reason: &ExitReason, id: &Atom, pid: &Pid) {
+    tracing::error!(
+        "SUPERVISOR REPORT supervisor: {} errorContext: {context} reason: {} offender: [{{pid,{}}},{{id,{}}}]",
+        etf::text::write_limited(supervisor, 200),
+        etf::text::write_limited(&reason.to_term(), 200),
+        Term::Pid(pid.clone()),
+        Term::Atom(id.clone()),
+    );
+}
+
 impl GenServer for Supervisor {
     type Args = Args;
     type State = State;
@@ -378,7 +403,12 @@ impl GenServer for Supervisor {
 
     async fn init(&self, args: Args, ctx: &mut Context) -> Init<State> {
         ctx.trap_exit(true);
+        let me = match args.name {
+            Some(name) => Term::Tuple(vec![Term::atom("local"), Term::Atom(name)]),
+            None => Term::Pid(ctx.pid().clone()),
+        };
         let mut state = State {
+            me,
             flags: args.flags,
             children: args
                 .children
@@ -478,7 +508,17 @@ impl GenServer for Supervisor {
             return NoReply::Continue; // not a child of ours (any more)
         };
         state.children[i].pid = None;
-        if !restarts(state.children[i].spec.restart, &reason) {
+        let restart = state.children[i].spec.restart;
+        if restart == Restart::Permanent || !reason.is_normal_or_shutdown() {
+            report(
+                &state.me,
+                "child_terminated",
+                &reason,
+                &state.children[i].spec.id,
+                &pid,
+            );
+        }
+        if !restarts(restart, &reason) {
             if state.children[i].spec.restart == Restart::Temporary {
                 state.children.remove(i);
             }
@@ -486,6 +526,14 @@ impl GenServer for Supervisor {
         }
         if !state.allow_restart() {
             // reached_max_restart_intensity: stop everything (terminate does, in reverse order).
+            let intensity = ExitReason::Other(Term::atom("reached_max_restart_intensity"));
+            report(
+                &state.me,
+                "shutdown",
+                &intensity,
+                &state.children[i].spec.id,
+                &pid,
+            );
             return NoReply::Stop(ExitReason::Shutdown);
         }
         let range = match state.flags.strategy {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use etf::{Atom, Term};
 use node::name::NameKind;
-use node::{Node, NodeConfig, NodeEvent};
+use node::{Node, NodeConfig};
 
 /// How the node reaches others: its cookie (`--cookie`, else `RELEASE_COOKIE`, else
 /// `~/.erlang.cookie`), the EPMD port, and TLS distribution (`-proto_dist inet_tls`).
@@ -95,16 +95,59 @@ fn epmd_program() -> Option<node::EpmdProgram> {
     })
 }
 
-/// `rotp node`: runs a node until Ctrl-C or SIGTERM.
-pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
-    // Connection refusals and node up/down, as erl logs them (RUST_LOG changes the level).
+/// The node's console: by default one plain line per event (`nodeup a@host`, refusals with
+/// the texts erl uses), information on standard output and warnings and errors on standard
+/// error; with `RUST_LOG` set, tracing's own format at the levels it asks for, on standard
+/// error.
+fn console() {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .event_format(PlainLines)
+        .with_writer(
+            std::io::stderr
+                .with_max_level(tracing::Level::WARN)
+                .or_else(std::io::stdout),
         )
-        .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// An event as a plain line: its message (and fields), `warning:` or `error:` first when it is
+/// one.
+struct PlainLines;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for PlainLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        match *event.metadata().level() {
+            tracing::Level::ERROR => write!(writer, "error: ")?,
+            tracing::Level::WARN => write!(writer, "warning: ")?,
+            _ => {}
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// `rotp node`: runs a node until Ctrl-C or SIGTERM, or until it goes down (exit status 1, as
+/// erl's when its kernel ends).
+pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
+    console();
     let (name, kind) = match (&args.sname, &args.name) {
         (Some(s), _) => (s.clone(), NameKind::Short),
         (None, Some(n)) => (n.clone(), NameKind::Long),
@@ -126,23 +169,12 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
         node.name(),
         node.listen_port().unwrap_or(0)
     );
-    let mut events = node.events();
-    tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            match event {
-                NodeEvent::Up(n, hidden) => {
-                    println!("nodeup {n}{}", if hidden { " (hidden)" } else { "" })
-                }
-                NodeEvent::Down(n) => println!("nodedown {n}"),
-            }
-        }
-    });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),
+        _ = term.recv() => Ok(ExitCode::SUCCESS),
+        () = node.down() => Ok(ExitCode::from(1)),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A hidden client node that reaches `target`: short or long names as the target's host.

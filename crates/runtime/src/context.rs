@@ -25,6 +25,12 @@ pub struct Context {
     /// Messages taken from the shared queue and not yet received: only this process touches
     /// them, so they are scanned without the lock (see [`Context::receive`]).
     inbox: VecDeque<Message>,
+    /// The busy connection the process last sent to, which it waits for at its next receive
+    /// (erts suspends a sender to a busy distribution port).
+    busy: std::cell::RefCell<Option<crate::Busy>>,
+    /// Whether sending to a busy connection suspends this process (see
+    /// [`Context::set_suspend_on_busy`]).
+    suspend_on_busy: std::cell::Cell<bool>,
 }
 
 impl Context {
@@ -34,6 +40,43 @@ impl Context {
             me,
             last_sent: std::cell::RefCell::new(None),
             inbox: VecDeque::new(),
+            busy: std::cell::RefCell::new(None),
+            suspend_on_busy: std::cell::Cell::new(true),
+        }
+    }
+
+    /// Whether a send to a busy distribution connection suspends this process (on by
+    /// default, as in erts). The node's own services (`net_kernel`, `rex`, `pg` scopes) turn
+    /// it off: one peer that stops reading must not stop them for every other node; their
+    /// messages to it are queued regardless, bounded by the connection's hard limit.
+    pub fn set_suspend_on_busy(&self, on: bool) {
+        self.suspend_on_busy.set(on);
+        if !on {
+            self.busy.borrow_mut().take();
+        }
+    }
+
+    /// Remembers that the last send went to a busy connection.
+    fn sent(&self, busy: Option<crate::Busy>) {
+        if let Some(busy) = busy.filter(|_| self.suspend_on_busy.get()) {
+            *self.busy.borrow_mut() = Some(busy);
+        }
+    }
+
+    /// Waits while the connection the process last sent to is busy (a suspended sender).
+    async fn wait_if_busy(&mut self) {
+        if let Some(busy) = self.busy.get_mut().take() {
+            busy.await;
+        }
+    }
+
+    /// `erlang:yield/0`: lets other processes run; a process that sent to a busy connection
+    /// waits here for it to drain. A process that sends in a loop without receiving calls this
+    /// now and then, so a peer that reads slowly slows it down rather than filling memory.
+    pub async fn yield_now(&mut self) {
+        match self.busy.get_mut().take() {
+            Some(busy) => busy.await,
+            None => tokio::task::yield_now().await,
         }
     }
 
@@ -70,7 +113,7 @@ impl Context {
         if let Some(process) = self.handle(to) {
             process.deliver(message.into());
         } else {
-            self.runtime.send(to, message);
+            self.sent(self.runtime.send_busy(to, message.into()));
         }
     }
 
@@ -88,7 +131,7 @@ impl Context {
         if let (Some(remote), Message::Term(term)) =
             (self.runtime.remote_for_node(node), message.into())
         {
-            remote.send_named(&self.me.pid, node, name, term);
+            self.sent(remote.send_named(&self.me.pid, node, name, term));
         }
         Ok(())
     }
@@ -107,6 +150,7 @@ impl Context {
     /// scans that without the lock, so a busy receiver takes the lock once per batch, not once
     /// per message.
     pub async fn receive(&mut self, mut matches: impl FnMut(&Message) -> bool) -> Message {
+        self.wait_if_busy().await;
         let me = &*self.me;
         let inbox = &mut self.inbox;
         let mut scanned = 0;
@@ -152,6 +196,9 @@ impl Context {
         timeout: Duration,
         matches: impl FnMut(&Message) -> bool,
     ) -> Option<Message> {
+        // The timer starts once a suspended sender is resumed, as it would reach its receive
+        // only then.
+        self.wait_if_busy().await;
         self.runtime.timed_receive();
         tokio::time::timeout(timeout, self.receive(matches))
             .await
@@ -277,6 +324,16 @@ impl Context {
             }
         });
         (pid, reference)
+    }
+}
+
+impl Drop for Context {
+    /// A process that ends right after sending to a busy connection still waits for it before
+    /// it exits (it would have been suspended at the send).
+    fn drop(&mut self) {
+        if let Some(busy) = self.busy.get_mut().take() {
+            self.me.lock().busy_at_exit = Some(busy);
+        }
     }
 }
 

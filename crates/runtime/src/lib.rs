@@ -32,5 +32,5 @@ mod timer;
 pub use context::{blocking, Context};
 pub use exit::ExitReason;
 pub use message::Message;
-pub use remote::Remote;
+pub use remote::{Busy, Remote};
 pub use runtime::{BadArg, ProcessInfo, Route, Runtime, Status, NONODE};

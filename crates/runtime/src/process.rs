@@ -51,6 +51,9 @@ pub(crate) struct State {
     pub(crate) behaviour: Option<Box<(String, String)>>,
     /// The size of the process's own future, measured at spawn.
     pub(crate) body_size: usize,
+    /// A busy connection the process sent to just before its code ended: it waits for it
+    /// before it exits.
+    pub(crate) busy_at_exit: Option<crate::Busy>,
 }
 
 /// A process's links and monitors (Fx-hashed: the keys are our own pids and references, and a
@@ -157,6 +160,7 @@ impl Process {
                 initial_call: "",
                 behaviour: None,
                 body_size: 0,
+                busy_at_exit: None,
             }),
             doomed_flag: AtomicBool::new(false),
             doom: AtomicWaker::new(),

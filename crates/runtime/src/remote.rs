@@ -5,19 +5,29 @@
 //! processes keep their order; a link or monitor to a node that goes away fires with
 //! `noconnection`).
 
+use std::future::Future;
+use std::pin::Pin;
+
 use etf::{Atom, Pid, Reference, Term};
 
 use crate::exit::ExitReason;
 use crate::process::Watched;
 use crate::runtime::Runtime;
 
+/// A sender's wait for a busy connection: erts suspends a process that sends to a distribution
+/// port over its busy limit until the port has drained (the message itself is queued first).
+/// The process waits at its next receive (or [`Context::yield_now`](crate::Context::yield_now),
+/// or before it exits), without holding a thread.
+pub type Busy = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// What the node layer does for signals to processes on other nodes. Each call corresponds to
 /// a distribution control message; none may block.
 pub trait Remote: Send + Sync + 'static {
-    /// `SEND`: a message to a remote pid.
-    fn send(&self, to: &Pid, message: Term);
-    /// `REG_SEND`: a message to a name on another node (`{Name, Node} ! Msg`).
-    fn send_named(&self, from: &Pid, node: &Atom, name: &Atom, message: Term);
+    /// `SEND`: a message to a remote pid; [`Busy`] when the connection is over its busy limit.
+    fn send(&self, to: &Pid, message: Term) -> Option<Busy>;
+    /// `REG_SEND`: a message to a name on another node (`{Name, Node} ! Msg`); [`Busy`] when
+    /// the connection is over its busy limit.
+    fn send_named(&self, from: &Pid, node: &Atom, name: &Atom, message: Term) -> Option<Busy>;
     /// `LINK`. If the node cannot be reached, the node layer answers with
     /// [`Runtime::remote_exit`] and `noconnection`.
     fn link(&self, from: &Pid, to: &Pid);

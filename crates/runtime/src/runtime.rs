@@ -196,14 +196,24 @@ impl Runtime {
 
     /// Sends a message (`Pid ! Msg`); to a dead process it is dropped, as in Erlang.
     pub fn send(&self, to: &Pid, message: impl Into<Message>) {
+        let _ = self.send_busy(to, message.into());
+    }
+
+    /// [`Runtime::send`], saying when the message went to a busy connection (the sending
+    /// process should wait: [`crate::Busy`]).
+    pub(crate) fn send_busy(&self, to: &Pid, message: Message) -> Option<crate::Busy> {
         if let Some(process) = self.lookup(to) {
-            process.deliver(message.into());
+            process.deliver(message);
+            None
         } else if let Some(remote) = self.remote_for(to) {
             // Only terms can leave the node; a Rust value sent to another node is dropped, as a
             // message to a process that cannot receive it.
-            if let Message::Term(term) = message.into() {
-                remote.send(to, term);
+            match message {
+                Message::Term(term) => remote.send(to, term),
+                _ => None,
             }
+        } else {
+            None
         }
     }
 
@@ -320,7 +330,7 @@ impl Runtime {
         }
         let task = async move {
             let run = AssertUnwindSafe(body).catch_unwind();
-            let reason = tokio::select! {
+            let mut reason = tokio::select! {
                 biased;
                 reason = doomed(&process) => reason,
                 result = run => match result {
@@ -328,6 +338,14 @@ impl Runtime {
                     Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
                 },
             };
+            let busy = process.lock().busy_at_exit.take();
+            if let Some(busy) = busy {
+                tokio::select! {
+                    biased;
+                    doom = doomed(&process) => reason = doom,
+                    () = busy => {}
+                }
+            }
             runtime.terminate(&process, reason);
         };
         tokio::spawn(task);

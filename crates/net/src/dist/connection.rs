@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use dist::{DistFlags, DistMessage, Incoming, Reader};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::outbox::{Batch, Outbox};
+use super::stream::DistStream;
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -26,82 +27,41 @@ pub enum Closed {
     Io(std::io::Error),
     /// The peer sent a packet that could not be read.
     Dist(dist::DistError),
+    /// The peer sent a message erts refuses (a signal from a process of another node than the
+    /// peer, to a process of a third node…).
+    Invalid(Invalid),
+    /// More than [`HARD_LIMIT`](super::HARD_LIMIT) bytes waited for a peer that does not read.
+    Overloaded,
 }
 
-/// How long a reader polls its socket before it sleeps, once it has handed on what it read.
-///
-/// Waking a thread that slept costs tens of microseconds on a virtual machine (the idle CPU
-/// halts), more than a whole round trip takes otherwise; the BEAM's schedulers spin before they
-/// sleep for the same reason (`+sbwt`, busy wait threshold).
-pub const BUSY_POLL: Duration = Duration::from_micros(50);
+/// A distribution message that reads well but that erts refuses: the connection is closed, as
+/// erts closes it after logging `Invalid distribution message` (`erts_net_message`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("Invalid distribution message: {0}")]
+pub struct Invalid(pub String);
 
-/// A second handle on a TCP connection's socket, for [`run`]'s reader to poll it without going
-/// through the runtime's readiness events while a reply is likely on its way.
-#[derive(Debug)]
-pub struct BusyPoll(std::net::TcpStream);
-
-impl BusyPoll {
-    /// A handle on `tcp`'s socket (a duplicate of its descriptor, non-blocking like it).
-    pub fn new(tcp: &tokio::net::TcpStream) -> std::io::Result<BusyPoll> {
-        use std::os::fd::AsFd;
-        Ok(BusyPoll(std::net::TcpStream::from(
-            tcp.as_fd().try_clone_to_owned()?,
-        )))
-    }
-
-    /// Reads what has arrived, for up to [`BUSY_POLL`]: `Ok(0)` if nothing came (or the
-    /// peer closed; the next async read tells which).
-    fn poll_for(&self, buffer: &mut BytesMut) -> std::io::Result<usize> {
-        let start = buffer.len();
-        buffer.resize(start + 64 * 1024, 0);
-        let result = self.poll_into(&mut buffer[start..]);
-        buffer.truncate(start + *result.as_ref().unwrap_or(&0));
-        result
-    }
-
-    /// [`BusyPoll::poll_for`] into a slice.
-    pub(crate) fn poll_into(&self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        use std::io::Read;
-        let deadline = std::time::Instant::now() + BUSY_POLL;
-        loop {
-            match (&self.0).read(buffer) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if std::time::Instant::now() >= deadline {
-                        return Ok(0);
-                    }
-                    std::hint::spin_loop();
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-/// Runs a connection until it ends: `incoming` gets each message in arrival order. With
-/// `busy_poll`, the reader polls the socket for a moment before it sleeps (see [`BUSY_POLL`]).
-pub async fn run<S, F>(
-    stream: S,
+/// Runs a connection until it ends: `incoming` gets each message in arrival order. Over plain
+/// TCP the reader polls the socket for a moment before it sleeps while it is talking with the
+/// peer (see [`BUSY_POLL`](super::BUSY_POLL)).
+pub async fn run<F>(
+    stream: DistStream,
     flags: DistFlags,
     leftover: Vec<u8>,
     ticktime: Duration,
     outbox: Arc<Outbox>,
-    busy_poll: Option<BusyPoll>,
     mut incoming: F,
 ) -> Closed
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-    F: FnMut(DistMessage) + Send,
+    F: FnMut(DistMessage) -> Result<(), Invalid> + Send,
 {
-    let (mut read_half, write_half) = tokio::io::split(stream);
+    let (mut read_half, write_half) = stream.split();
     outbox.start(flags);
     let _close = CloseOnDrop(outbox.clone());
     let mut writer = tokio::spawn(write_loop(write_half, outbox.clone()));
     let stats = outbox.stats();
     let interval = ticktime / 4;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    let mut reader = Reader::default();
+    let mut reader = Reader::default().for_flags(flags);
     // Read straight into the buffer's spare room; consumed packets are split off its front
     // without moving what follows.
     let mut buffer = BytesMut::from(&leftover[..]);
@@ -117,7 +77,11 @@ where
                 Ok(Some((n, body))) => {
                     stats.read.fetch_add(1, Ordering::Relaxed);
                     match reader.packet(body) {
-                        Ok(Incoming::Message(m)) => incoming(m),
+                        Ok(Incoming::Message(m)) => {
+                            if let Err(invalid) = incoming(m) {
+                                break 'run Closed::Invalid(invalid);
+                            }
+                        }
                         Ok(Incoming::Tick | Incoming::Partial) => {}
                         Err(e) => break 'run Closed::Dist(e),
                     }
@@ -128,7 +92,7 @@ where
             }
         }
         buffer.advance(used);
-        if let (Some(poll), true) = (&busy_poll, used > 0) {
+        if used > 0 && read_half.can_busy_poll() {
             // Talking: we sent the peer something since the last packets we read (requests and
             // replies). Then the peer's next packet is likely on its way: let what we handed on
             // run, and look for it before sleeping. A node that only receives (a stream of
@@ -137,7 +101,7 @@ where
             queued_mark = outbox.queued();
             if talking {
                 tokio::task::yield_now().await;
-                match poll.poll_for(&mut buffer) {
+                match read_half.busy_poll(&mut buffer) {
                     Ok(0) => {}
                     Ok(_) => continue,
                     Err(e) => break Closed::Io(e),
@@ -158,6 +122,9 @@ where
             // The writer ends on `Disconnect` or a failed write: the connection ends with it,
             // without waiting for the peer to answer our FIN.
             _ = &mut writer => break Closed::Disconnected,
+            // Too much queued for a peer that does not read: the writer may be stuck in a write
+            // that will never finish, so nothing waits for it.
+            _ = outbox.aborted() => break Closed::Overloaded,
             read = read_half.read_buf(&mut buffer) => match read {
                 Ok(0) => break Closed::ConnectionClosed,
                 Ok(_) => {}

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use dist::{Established, Event, Handshake, HandshakeError, Status};
 
-use crate::dist::BusyPoll;
+use crate::dist::DistStream;
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a handshake may take (`net_setuptime`, 7 s by default in `net_kernel`).
 pub const SETUP_TIME: Duration = Duration::from_secs(7);
@@ -48,16 +48,14 @@ impl<F: FnMut(&etf::Atom, u32) -> Status> Decide for F {
     }
 }
 
-/// Runs the handshake to the end: the result and the bytes read past it. With `busy_poll`
-/// (a plain TCP stream's second handle), each wait for the peer's answer starts by polling the
-/// socket for a moment, as a connection's reader does while talking (see
-/// [`BUSY_POLL`](crate::dist::BUSY_POLL)).
-pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
+/// Runs the handshake to the end: the result and the bytes read past it. Over plain TCP each
+/// wait for the peer's answer starts by polling the socket for a moment, as a connection's
+/// reader does while talking (see [`BUSY_POLL`](crate::dist::BUSY_POLL)).
+pub async fn handshake(
+    stream: &mut DistStream,
     mut hs: Handshake,
     decide: &mut (dyn Decide + Send),
     timeout: Duration,
-    busy_poll: Option<&BusyPoll>,
 ) -> Result<(Established, Vec<u8>), DistIoError> {
     let run = async {
         let mut buf = vec![0u8; 4096];
@@ -93,8 +91,8 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 None => {}
             }
-            if let Some(busy) = busy_poll.filter(|_| wrote) {
-                let n = busy.poll_into(&mut buf)?;
+            if wrote {
+                let n = stream.busy_poll(&mut buf)?;
                 if n > 0 {
                     hs.feed(&buf[..n]);
                     continue;
@@ -104,7 +102,9 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             if n == 0 {
                 return Err(DistIoError::Closed);
             }
-            tracing::trace!("handshake read {:?}", &buf[..n.min(64)]);
+            // Only the size: the bytes hold challenge digests (MD5 of the cookie and a
+            // challenge), which an offline brute force could turn back into the cookie.
+            tracing::trace!("handshake read {n} bytes");
             hs.feed(&buf[..n]);
         }
     };

@@ -7,9 +7,11 @@
 mod connection;
 mod handshake;
 mod outbox;
+mod stream;
 pub mod tls;
 
-pub use connection::{run, BusyPoll, Closed, BUSY_POLL};
+pub use connection::{run, Closed, Invalid};
 pub use handshake::{handshake, Decide, DistIoError, SETUP_TIME};
-pub use outbox::{Backlog, ConnectionStats, NotQueued, Outbox, BUSY_LIMIT};
+pub use outbox::{Backlog, ConnectionStats, NotQueued, Outbox, BUSY_LIMIT, HARD_LIMIT};
+pub use stream::{DistStream, BUSY_POLL};
 pub use tls::{DistTls, TlsError, TlsOptions};

@@ -13,14 +13,23 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, OnceLock};
 
 use dist::{ControlMessage, DistFlags, Encoded, OutputCache, Writer};
 use etf::Term;
 
 /// A connection is busy past this many queued bytes (`dist_buf_busy_limit`'s default, 1 MiB).
 pub const BUSY_LIMIT: usize = 1 << 20;
+
+/// Past this many bytes queued and not written the peer is taken to have stopped reading, and
+/// the connection is dropped (erts has no such limit: its senders are suspended at the busy
+/// limit; ours are too, but a process's own sends and the node's control messages go out
+/// before it waits, so only this bounds what a peer that never reads can make us hold).
+pub const HARD_LIMIT: usize = 128 << 20;
+
+/// A message waiting for the handshake counts as this many bytes besides its payload's
+/// binaries (a rough size: it is encoded only once the flags are known).
+const UNENCODED_OVERHEAD: usize = 64;
 
 /// Encoded messages this large travel as their own buffer instead of being copied into a batch.
 const OWN_BUFFER: usize = 64 * 1024;
@@ -46,17 +55,21 @@ pub enum NotQueued {
     /// The term cannot be encoded (an atom too long, say); nothing else is lost.
     #[error("the message cannot be encoded")]
     Unencodable,
+    /// More than [`HARD_LIMIT`] bytes wait for a peer that does not read them: the connection
+    /// is aborted.
+    #[error("the peer does not read: over {HARD_LIMIT} bytes queued")]
+    Overloaded,
 }
 
 /// Bytes queued for a connection and not yet written: what lets a sending process wait while
 /// the connection is busy, as erts suspends a process whose distribution buffer is over
-/// `dist_buf_busy_limit`.
+/// `dist_buf_busy_limit`. The wait is asynchronous: a suspended process holds no thread, so
+/// however many wait for one stalled peer, the node's other connections and processes run on.
 #[derive(Debug, Default)]
 pub struct Backlog {
     bytes: AtomicUsize,
     closed: AtomicBool,
-    lock: Mutex<()>,
-    drained: Condvar,
+    drained: tokio::sync::Notify,
 }
 
 impl Backlog {
@@ -64,42 +77,40 @@ impl Backlog {
         self.bytes.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Bytes queued and not yet written.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// Whether senders should wait.
     pub fn busy(&self) -> bool {
-        self.bytes.load(Ordering::Relaxed) > BUSY_LIMIT
+        self.bytes() > BUSY_LIMIT
     }
 
     fn written(&self, n: usize) {
         let before = self.bytes.fetch_sub(n, Ordering::Relaxed);
         if before > BUSY_LIMIT / 2 && before - n <= BUSY_LIMIT / 2 {
-            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.drained.notify_all();
+            self.drained.notify_waiters();
         }
     }
 
     fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.drained.notify_all();
+        self.drained.notify_waiters();
     }
 
-    /// Blocks the calling thread until the backlog is below half the limit or the connection
-    /// is gone (bounded by `limit`, so a stalled peer cannot hold a sender forever: the tick
-    /// timeout closes the connection first).
-    pub fn wait(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        while self.bytes.load(Ordering::Relaxed) > BUSY_LIMIT / 2
-            && !self.closed.load(Ordering::Relaxed)
-        {
-            let now = Instant::now();
-            if now >= deadline {
+    /// Waits until the backlog is below half the limit or the connection is gone (a stalled
+    /// peer is dropped by the tick timeout, which ends every wait on it).
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before looking, so a drain between the look and the wait wakes us.
+            notified.as_mut().enable();
+            if self.bytes() <= BUSY_LIMIT / 2 || self.closed.load(Ordering::Relaxed) {
                 return;
             }
-            guard = match self.drained.wait_timeout(guard, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+            notified.await;
         }
     }
 }
@@ -126,12 +137,18 @@ pub struct Outbox {
     stats: ConnectionStats,
     /// Messages queued so far (the reader busy-polls only while we are answering the peer).
     queued: AtomicU64,
+    /// Set when the connection must end at once, whatever is queued (see [`HARD_LIMIT`]).
+    aborted: AtomicBool,
+    /// Wakes the connection's reader when it is aborted.
+    abort: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
     /// Messages queued before the flags were known, in order.
     unencoded: Vec<(ControlMessage, Option<Term>)>,
+    /// What they count for in the backlog.
+    unencoded_bytes: usize,
     /// Framed packets, in order: small ones share a buffer, large ones have their own.
     buffers: Vec<Vec<u8>>,
     /// What the peer's atom cache holds after the headers framed so far.
@@ -169,6 +186,12 @@ impl Outbox {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// Whether anything was ever queued here (a connection that never carried a signal has
+    /// no links or monitors to fire when it goes).
+    pub fn ever_queued(&self) -> bool {
+        self.queued() > 0
+    }
+
     /// The flags the connection agreed on, once it is up.
     pub fn flags(&self) -> Option<DistFlags> {
         self.writer.get().map(Writer::flags)
@@ -182,6 +205,10 @@ impl Outbox {
     /// Queues a control message and its payload. Encoded here, by the caller, once the
     /// connection is up; kept as it is until then.
     pub fn send(&self, control: ControlMessage, payload: Option<Term>) -> Result<(), NotQueued> {
+        if self.stats.backlog.bytes() > HARD_LIMIT {
+            self.abort();
+            return Err(NotQueued::Overloaded);
+        }
         let Some(writer) = self.writer.get() else {
             let mut queue = self.lock();
             if queue.closed {
@@ -196,7 +223,14 @@ impl Outbox {
                         .map_err(|_| NotQueued::Unencodable)?;
                     self.append(&mut queue, writer, &message);
                 }
-                None => queue.unencoded.push((control, payload)),
+                None => {
+                    // Counted in the backlog, so senders to a node still being set up wait too.
+                    let size = UNENCODED_OVERHEAD + payload.as_ref().map_or(0, binary_bytes);
+                    self.stats.backlog.add(size);
+                    queue.unencoded_bytes += size;
+                    queue.unencoded.push((control, payload));
+                    self.queued.fetch_add(1, Ordering::Relaxed);
+                }
             }
             return Ok(());
         };
@@ -250,6 +284,9 @@ impl Outbox {
             return;
         };
         let unencoded = std::mem::take(&mut queue.unencoded);
+        self.stats
+            .backlog
+            .written(std::mem::take(&mut queue.unencoded_bytes));
         let mut message = Encoded::default();
         for (control, payload) in unencoded {
             // A term that cannot be encoded is dropped; nothing else is lost.
@@ -262,11 +299,36 @@ impl Outbox {
         }
     }
 
+    /// Ends the connection at once, dropping what is queued: its reader stops (see
+    /// [`Outbox::aborted`]) and so does the writer, even one blocked writing to a peer that
+    /// does not read.
+    pub fn abort(&self) {
+        if !self.aborted.swap(true, Ordering::Relaxed) {
+            tracing::warn!("distribution connection aborted: {}", NotQueued::Overloaded);
+        }
+        self.close();
+        self.abort.notify_waiters();
+    }
+
+    /// Resolves once [`Outbox::abort`] is called.
+    pub(crate) async fn aborted(&self) {
+        loop {
+            let notified = self.abort.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.aborted.load(Ordering::Relaxed) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// The connection ended: nothing more is queued, waiting senders go on.
     pub(crate) fn close(&self) {
         let mut queue = self.lock();
         queue.closed = true;
         queue.unencoded.clear();
+        queue.unencoded_bytes = 0;
         queue.buffers.clear();
         drop(queue);
         self.stats.backlog.close();
@@ -348,6 +410,22 @@ impl Outbox {
         if wake {
             self.ready.notify_one();
         }
+    }
+}
+
+/// The bytes of the binaries in `term`: what dominates a waiting message's size.
+fn binary_bytes(term: &Term) -> usize {
+    match term {
+        Term::Binary(b) => b.len(),
+        Term::Tuple(v) | Term::List(v) => v.iter().map(binary_bytes).sum(),
+        Term::ImproperList(v, tail) => {
+            v.iter().map(binary_bytes).sum::<usize>() + binary_bytes(tail)
+        }
+        Term::Map(m) => m
+            .iter()
+            .map(|(k, v)| binary_bytes(k) + binary_bytes(v))
+            .sum(),
+        _ => 0,
     }
 }
 

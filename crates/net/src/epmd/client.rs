@@ -32,7 +32,21 @@ pub enum ClientError {
     /// EPMD refused to register the name (taken, or invalid).
     #[error("EPMD refused to register the name (result {0})")]
     Refused(u8),
+    /// The reply goes on past what such a reply can hold: not an EPMD, or a broken one.
+    #[error("EPMD at {addr}: the reply is longer than {max} bytes")]
+    TooLong {
+        /// Where EPMD was.
+        addr: SocketAddr,
+        /// The most such a reply may take.
+        max: usize,
+    },
 }
+
+/// The longest `PORT2_RESP`: a name and an extra field of 65 535 bytes each, and the fixed part.
+const MAX_PORT2_REPLY: usize = 2 * 65_535 + 16;
+
+/// The longest `NAMES_RESP` read: a few tens of thousands of nodes.
+const MAX_NAMES_REPLY: usize = 1 << 20;
 
 /// A client of one EPMD.
 #[derive(Clone, Copy, Debug)]
@@ -81,18 +95,29 @@ impl Client {
         Ok(stream)
     }
 
-    /// Sends a request and reads the reply until EPMD closes the connection.
-    pub async fn request(&self, request: &Request) -> Result<Vec<u8>, ClientError> {
-        let mut stream = self.send(request).await?;
+    /// Sends a request and reads the reply until EPMD closes the connection, refusing a reply
+    /// longer than `max` bytes (a peer that sends forever costs no more than that).
+    pub async fn request(&self, request: &Request, max: usize) -> Result<Vec<u8>, ClientError> {
+        let stream = self.send(request).await?;
         let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).await.map_err(self.io())?;
+        stream
+            .take(max as u64 + 1)
+            .read_to_end(&mut reply)
+            .await
+            .map_err(self.io())?;
+        if reply.len() > max {
+            return Err(ClientError::TooLong {
+                addr: self.addr,
+                max,
+            });
+        }
         Ok(reply)
     }
 
     /// `PORT_PLEASE2_REQ`: the node's port and versions, or `None` if it is not registered.
     pub async fn port_please(&self, name: &str) -> Result<Option<NodeInfo>, ClientError> {
         let reply = self
-            .request(&Request::Port2(name.as_bytes().to_vec()))
+            .request(&Request::Port2(name.as_bytes().to_vec()), MAX_PORT2_REPLY)
             .await?;
         msg::parse_port2_reply(&reply).map_err(|source| ClientError::Reply {
             addr: self.addr,
@@ -116,7 +141,7 @@ impl Client {
 
     /// `NAMES_REQ`: EPMD's port and its text as sent.
     pub async fn names_text(&self) -> Result<(u32, String), ClientError> {
-        let reply = self.request(&Request::Names).await?;
+        let reply = self.request(&Request::Names, MAX_NAMES_REPLY).await?;
         let (port, text) = msg::parse_names_reply(&reply).map_err(|source| ClientError::Reply {
             addr: self.addr,
             source,

@@ -342,3 +342,27 @@ fn idle_connections_time_out_after_packet_timeout() {
         );
     }
 }
+
+#[test]
+fn a_client_that_pauses_a_second_is_served_under_packet_timeout_1_by_both() {
+    // epmd_srv.c closes a connection when `mod_time + packet_timeout < time(NULL)`, in whole
+    // seconds: a request whose bytes come 1.2 s apart, the first just after a second boundary,
+    // is still served under `-packet_timeout 1`.
+    let request = framed(&[122, b'n', b'o', b'b', b'o', b'd', b'y']);
+    for binary in [otp_epmd(), our_epmd()] {
+        let port = free_port();
+        let _d = start_epmd(&binary, port, &["-packet_timeout", "1"]);
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let into_second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_millis();
+        std::thread::sleep(Duration::from_millis(u64::from(1000 - into_second) + 20));
+        s.write_all(&request[..3]).unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        s.write_all(&request[3..]).unwrap();
+        let (reply, _) = read_reply(&mut s, Duration::from_secs(3));
+        // PORT2_RESP, result 1: no such node.
+        assert_eq!(reply, [119, 1], "{binary:?}");
+    }
+}

@@ -257,3 +257,68 @@ fn systemd_socket_activation_serves_on_the_socket_passed_in() {
     };
     assert_eq!(tail(&ours), tail(&otp));
 }
+
+/// Runs `epmd ARGS` with its standard output on one end of a datagram socket pair, and returns
+/// what its first `write(2)` carried: a reader of a pipe that takes only the first chunk it
+/// gets sees no more than that.
+fn first_write(binary: &std::path::Path, port: u16, args: &[&str]) -> Vec<u8> {
+    let (ours, theirs) = std::os::unix::net::UnixDatagram::pair().expect("socket pair");
+    let status = Command::new(binary)
+        .args(["-port", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::os::fd::OwnedFd::from(theirs))
+        .status()
+        .expect("run epmd");
+    assert!(status.code().is_some(), "{binary:?} {args:?}: {status}");
+    ours.set_nonblocking(true).expect("non-blocking");
+    let mut datagram = vec![0u8; 1 << 16];
+    let n = ours.recv(&mut datagram).unwrap_or(0);
+    datagram.truncate(n);
+    datagram
+}
+
+#[test]
+fn every_printing_command_writes_its_whole_output_at_once_as_otp_does() {
+    let port = free_port();
+    let _epmd = start_epmd(&our_epmd(), port, &[]);
+    // Two names held by open ALIVE2 connections.
+    let mut held = Vec::new();
+    for (name, node_port) in [("one", 5001u16), ("two", 5002)] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut body = vec![120];
+        body.extend_from_slice(&node_port.to_be_bytes());
+        body.extend_from_slice(&[77, 0, 0, 6, 0, 5]);
+        body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(&[0, 0]);
+        let mut request = (body.len() as u16).to_be_bytes().to_vec();
+        request.extend_from_slice(&body);
+        s.write_all(&request).unwrap();
+        held.push(s);
+    }
+    wait_registered(port, "two");
+    for binary in [otp_epmd(), our_epmd()] {
+        let names = String::from_utf8_lossy(&first_write(&binary, port, &["-names"]))
+            .replace(&port.to_string(), "PORT");
+        assert_eq!(
+            names,
+            "epmd: up and running on port PORT with data:\nname two at port 5002\nname one at port 5001\n",
+            "{binary:?}"
+        );
+        let dump = first_write(&binary, port, &["-dump"]);
+        let dump = String::from_utf8_lossy(&dump);
+        assert!(
+            dump.contains("up and running") && dump.contains("one") && dump.contains("two"),
+            "{binary:?}: {dump:?}"
+        );
+        // Without -relaxed_command_check the daemon refuses both.
+        let stop = first_write(&binary, port, &["-stop", "nobody"]);
+        assert_eq!(stop, b"epmd: local epmd responded with <>\n", "{binary:?}");
+        let kill = first_write(&binary, port, &["-kill"]);
+        assert_eq!(
+            kill, b"Killing not allowed - living nodes in database.\n",
+            "{binary:?}"
+        );
+    }
+}

@@ -363,6 +363,18 @@ fn is_local_peer(socket: &Socket, peer: SocketAddr) -> bool {
     }
 }
 
+/// How long until epmd_srv.c would close a connection last active in second `mod_secs`: it
+/// closes one when `mod_time + packet_timeout < time(NULL)`, in whole seconds, so at the first
+/// second boundary past `mod_secs + packet_timeout + 1`. A client that pauses one second under
+/// `-packet_timeout 1` is still served, as by OTP's epmd. (OTP looks at the clock only when its
+/// `select` returns, every second or five, so it may close a little later than this.)
+fn until_packet_timeout(mod_secs: u64, packet_timeout: Duration) -> Duration {
+    let close_at = UNIX_EPOCH + Duration::from_secs(mod_secs + packet_timeout.as_secs() + 1);
+    close_at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -498,6 +510,8 @@ async fn serve(
     // Set when the connection registers a node: STOP_REQ closes it through this.
     let mut stop: Option<oneshot::Receiver<()>> = None;
     let mut buf = [0u8; epmd::server::INBUF_SIZE];
+    // The last activity, in whole seconds of the wall clock, as epmd_srv.c keeps `mod_time`.
+    let mut mod_secs = now_secs();
     loop {
         if let Some(reply) = pending.take() {
             match act(&mut stream, reply, &shared, &mut stop, id).await {
@@ -511,7 +525,7 @@ async fn serve(
             if conn.keeps_alive() {
                 Some(stream.read(&mut buf[..limit]).await)
             } else {
-                let timeout = shared.config.packet_timeout;
+                let timeout = until_packet_timeout(mod_secs, shared.config.packet_timeout);
                 tokio::time::timeout(timeout, stream.read(&mut buf[..limit]))
                     .await
                     .ok()
@@ -544,6 +558,7 @@ async fn serve(
                 break;
             }
         };
+        mod_secs = now_secs();
         match conn.handle_data(&buf[..n]) {
             Framed::Incomplete => {}
             Framed::Close(why) => {

@@ -172,10 +172,37 @@ fn read_fill(stream: &mut TcpStream, buf: &mut [u8]) -> Option<usize> {
 }
 
 fn interactive(config: &DaemonConfig, what: Interactive) -> ExitCode {
+    let mut out = Vec::new();
+    let code = converse(config, what, &mut out);
+    emit(&out);
+    code
+}
+
+/// Writes what a command prints in one `write(2)`, as OTP's epmd does through stdio's buffer
+/// (it exits without flushing before, so a pipe gets the whole text at once: a reader that
+/// takes only the first chunk it gets still sees every line). Rust's `stdout` would write
+/// line by line.
+fn emit(text: &[u8]) {
+    use std::os::fd::AsFd;
+    if text.is_empty() {
+        return;
+    }
+    match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => {
+            let _ = std::fs::File::from(fd).write_all(text);
+        }
+        Err(_) => {
+            let _ = std::io::stdout().write_all(text);
+        }
+    }
+}
+
+/// Talks to the local epmd for an interactive command, with what to print in `out`.
+fn converse(config: &DaemonConfig, what: Interactive, out: &mut Vec<u8>) -> ExitCode {
     let silent = matches!(what, Interactive::Names { silent: true });
     if let Interactive::Stop(name) = &what {
         if name.len() > 1000 {
-            print!("epmd: Name too long!");
+            out.extend_from_slice(b"epmd: Name too long!");
             return ExitCode::from(1);
         }
     }
@@ -189,16 +216,15 @@ fn interactive(config: &DaemonConfig, what: Interactive) -> ExitCode {
         Interactive::Stop(name) => Request::Stop(name.as_bytes().to_vec()),
     };
     if stream.write_all(&request.encode()).is_err() {
-        println!("epmd: Can't write to epmd");
+        out.extend_from_slice(b"epmd: Can't write to epmd\n");
         return ExitCode::from(1);
     }
-    let mut out = std::io::stdout().lock();
     match what {
         Interactive::Names { .. } | Interactive::Dump => {
             let mut port = [0u8; 4];
             if read_fill(&mut stream, &mut port) != Some(4) {
                 if !silent {
-                    println!("epmd: no response from local epmd");
+                    out.extend_from_slice(b"epmd: no response from local epmd\n");
                 }
                 return ExitCode::from(1);
             }
@@ -210,26 +236,29 @@ fn interactive(config: &DaemonConfig, what: Interactive) -> ExitCode {
                 "epmd: up and running on port {} with data:",
                 u32::from_be_bytes(port)
             );
-            let mut rest = Vec::new();
-            let _ = stream.read_to_end(&mut rest);
-            let _ = out.write_all(&rest);
+            let _ = stream.read_to_end(out);
             ExitCode::SUCCESS
         }
-        Interactive::Kill => answer(&mut stream, 2, |reply| match reply {
+        Interactive::Kill => answer(&mut stream, 2, out, |reply| match reply {
             b"OK" => ("Killed".to_owned(), 0),
             _ => (
                 "Killing not allowed - living nodes in database.".to_owned(),
                 1,
             ),
         }),
-        Interactive::Stop(_) => answer(&mut stream, 7, |reply| {
+        Interactive::Stop(_) => answer(&mut stream, 7, out, |reply| {
             (String::from_utf8_lossy(reply).into_owned(), 0)
         }),
     }
 }
 
-/// Reads a fixed-size answer and prints what epmd_cli.c prints for it.
-fn answer(stream: &mut TcpStream, len: usize, full: impl Fn(&[u8]) -> (String, u8)) -> ExitCode {
+/// Reads a fixed-size answer and prints (into `out`) what epmd_cli.c prints for it.
+fn answer(
+    stream: &mut TcpStream,
+    len: usize,
+    out: &mut Vec<u8>,
+    full: impl Fn(&[u8]) -> (String, u8),
+) -> ExitCode {
     let mut buf = vec![0u8; len];
     let (line, code) = match read_fill(stream, &mut buf) {
         Some(n) if n == len => full(&buf),
@@ -242,6 +271,6 @@ fn answer(stream: &mut TcpStream, len: usize, full: impl Fn(&[u8]) -> (String, u
         ),
         None => ("epmd: failed to read answer from local epmd".to_owned(), 1),
     };
-    println!("{line}");
+    let _ = writeln!(out, "{line}");
     ExitCode::from(code)
 }

@@ -52,8 +52,9 @@ pub(crate) struct Connections {
     pub(crate) changed: tokio::sync::Notify,
     /// Host names already resolved (as `inet_db` caches them).
     hosts: Mutex<HashMap<String, std::net::IpAddr>>,
-    /// Handshakes with peers that connected to us and have not proved the cookie yet.
-    accepting: Arc<tokio::sync::Semaphore>,
+    /// Handshakes with peers that connected to us and have not proved the cookie yet, oldest
+    /// first: dropping an entry's sender ends that handshake.
+    accepting: Mutex<std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>,
     /// Refused connection attempts, logged at a bounded rate.
     pub(crate) refusals: crate::log::RateLimited,
 }
@@ -65,15 +66,16 @@ impl Default for Connections {
             next_owner: AtomicU64::default(),
             changed: tokio::sync::Notify::new(),
             hosts: Mutex::default(),
-            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING)),
+            accepting: Mutex::default(),
             refusals: crate::log::RateLimited::default(),
         }
     }
 }
 
-/// At most this many peers that connected to us may be in their handshake at once; more are
-/// closed at once. Each costs a task and a few kilobytes until it proves the cookie or
-/// `net_setuptime` passes, so strangers together cannot take more than this many of them.
+/// At most this many peers that connected to us may be in their handshake at once: each costs a
+/// task and a few kilobytes until it proves the cookie or `net_setuptime` passes. One more
+/// ends the oldest, which has had the longest to finish: a stranger holding many silent
+/// connections open cannot lock out a real peer, whose handshake takes a millisecond.
 pub(crate) const MAX_ACCEPTING: usize = 256;
 
 impl Conn {
@@ -337,22 +339,37 @@ impl Inner {
     /// `net_setuptime` (TLS included), its name is not interned, and a failure touches only
     /// its own table entry.
     pub(crate) async fn accept(self: Arc<Self>, tcp: TcpStream) {
-        let Ok(_permit) = self.conns.accepting.clone().try_acquire_owned() else {
-            self.conns.refusals.warn(format_args!(
-                "distribution connection refused: {MAX_ACCEPTING} handshakes already under way"
-            ));
-            return;
-        };
+        let owner = self.conns.next_owner();
+        let (slot, mut evicted) = tokio::sync::oneshot::channel();
+        {
+            let mut accepting = self
+                .conns
+                .accepting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if accepting.len() >= MAX_ACCEPTING {
+                accepting.pop_front();
+                self.conns.refusals.warn(format_args!(
+                    "{MAX_ACCEPTING} distribution handshakes under way: the oldest is dropped"
+                ));
+            }
+            accepting.push_back((owner, slot));
+        }
         let _ = tcp.set_nodelay(true);
         let deadline = Instant::now() + net::dist::SETUP_TIME;
-        let owner = self.conns.next_owner();
         let mut peer_name: Option<Atom> = None;
-        let result = tokio::time::timeout_at(
-            deadline,
-            self.accept_handshake(tcp, owner, deadline, &mut peer_name),
-        )
-        .await
-        .unwrap_or(Err(net::dist::DistIoError::Timeout(net::dist::SETUP_TIME)));
+        let handshake = self.accept_handshake(tcp, owner, deadline, &mut peer_name);
+        let result = tokio::select! {
+            result = tokio::time::timeout_at(deadline, handshake) => {
+                result.unwrap_or(Err(net::dist::DistIoError::Timeout(net::dist::SETUP_TIME)))
+            }
+            _ = &mut evicted => Err(net::dist::DistIoError::Closed),
+        };
+        self.conns
+            .accepting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(o, _)| *o != owner);
         match result {
             Ok((stream, up, leftover)) => self.accepted(stream, up, leftover, owner),
             Err(e) => {

@@ -798,6 +798,8 @@ fn start_epmd(config: &NodeConfig) -> Result<(), String> {
             let status = Command::new(program)
                 .arg("-daemon")
                 .env("ERL_EPMD_PORT", &port)
+                // The daemon outlives the node and has no use for the cookie.
+                .env_remove("RELEASE_COOKIE")
                 .status()
                 .map_err(|e| format!("{}: {e}", program.display()))?;
             if status.success() {
@@ -809,6 +811,7 @@ fn start_epmd(config: &NodeConfig) -> Result<(), String> {
         Some(EpmdProgram::Foreground(program, args)) => Command::new(program)
             .args(args)
             .env("ERL_EPMD_PORT", &port)
+            .env_remove("RELEASE_COOKIE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -11,6 +11,8 @@ use etf::Atom;
 #[allow(unused_imports)]
 pub use harness::{free_port, otp_epmd, short_host, start_epmd, start_erl, Guard};
 use node::name::NameKind;
+pub mod raw;
+
 use node::{Node, NodeConfig};
 
 /// OTP's epmd on a free port.

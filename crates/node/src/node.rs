@@ -130,6 +130,8 @@ pub struct ConnectionInfo {
     pub packets_read: u64,
     /// Packets written (ticks included).
     pub packets_written: u64,
+    /// Bytes queued for the peer and not yet written.
+    pub backlog: usize,
 }
 
 /// A running node. Cheap to clone.
@@ -315,6 +317,7 @@ impl Node {
                         .stats()
                         .written
                         .load(std::sync::atomic::Ordering::Relaxed),
+                    backlog: c.outbox.stats().backlog.bytes(),
                 }),
                 ConnState::Pending { .. } => None,
             })

@@ -35,7 +35,8 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
     let processes = node.runtime().processes().len();
     let threads = raw::threads();
 
-    let mut flooder = RawPeer::connect(port, &target, raw::config("flooder@127.0.0.1", COOKIE)).await;
+    let mut flooder =
+        RawPeer::connect(port, &target, raw::config("flooder@127.0.0.1", COOKIE)).await;
     let from = flooder.pid(1);
     let mut burst = Vec::new();
     for tag in 0..200_000 {
@@ -74,7 +75,11 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
         ),
     )
     .await;
-    assert_eq!(out.trim(), format!("{{pong,{target},{target}}} true"), "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("{{pong,{target},{target}}} true"),
+        "{out}"
+    );
     assert!(
         raw::threads() <= threads + 4,
         "{} threads, {threads} before",
@@ -86,7 +91,11 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
     // writing to it, and every waiting sender goes on.
     let mut dropped = false;
     while flooded.elapsed() < Duration::from_secs(30) {
-        if !node.nodes(true).iter().any(|n| n.as_str() == "flooder@127.0.0.1") {
+        if !node
+            .nodes(true)
+            .iter()
+            .any(|n| n.as_str() == "flooder@127.0.0.1")
+        {
             dropped = true;
             break;
         }
@@ -120,7 +129,11 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
     assert!(sent.is_some());
     let mut gone = false;
     for _ in 0..100 {
-        if !node.nodes(true).iter().any(|n| n.as_str() == "sink@127.0.0.1") {
+        if !node
+            .nodes(true)
+            .iter()
+            .any(|n| n.as_str() == "sink@127.0.0.1")
+        {
             gone = true;
             break;
         }
@@ -128,7 +141,10 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
     }
     assert!(gone, "the connection outlived its hard limit");
     let grown = raw::resident_kib().saturating_sub(rss);
-    assert!(grown < 200 << 10, "{grown} KiB more resident after the abort");
+    assert!(
+        grown < 200 << 10,
+        "{grown} KiB more resident after the abort"
+    );
     drop(sink);
 
     let out = erl_eval(

@@ -46,7 +46,11 @@ async fn healthy(node: &node::Node, port: u16, base: &Baseline, after: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
         fds = raw::open_fds();
     }
-    assert!(fds <= base.fds, "after {after}: {fds} descriptors open, {} before", base.fds);
+    assert!(
+        fds <= base.fds,
+        "after {after}: {fds} descriptors open, {} before",
+        base.fds
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +106,10 @@ async fn own_name(node: &node::Node, port: u16, target: &Atom) {
     assert!(
         matches!(
             result,
-            Err(net::dist::DistIoError::Handshake(HandshakeError::Refused { status: "nok", .. }))
+            Err(net::dist::DistIoError::Handshake(HandshakeError::Refused {
+                status: "nok",
+                ..
+            }))
         ),
         "{:?}",
         result.err()
@@ -120,7 +127,10 @@ async fn one_descriptor_per_connection(port: u16, target: &Atom) {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let opened = raw::open_fds() - before;
-    assert_eq!(opened, 20, "{opened} descriptors for 10 connections (10 of them the peers')");
+    assert_eq!(
+        opened, 20,
+        "{opened} descriptors for 10 connections (10 of them the peers')"
+    );
 }
 
 /// SEND and SEND_SENDER to a pid of a third node are dropped, as erts drops them: the node does
@@ -137,11 +147,16 @@ async fn send_to_a_third_node(node: &node::Node, epmd_port: u16, port: u16, targ
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = third.0.stdout.take().unwrap();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
-    let hex = rx.recv_timeout(Duration::from_secs(20)).expect("the sink's pid");
+    let hex = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the sink's pid");
     let Term::Pid(sink) = etf::decode(&hex::decode(hex.trim()).unwrap()).unwrap() else {
         panic!("not a pid: {hex}")
     };
@@ -156,10 +171,14 @@ async fn send_to_a_third_node(node: &node::Node, epmd_port: u16, port: u16, targ
         to: sink.clone(),
         token: None,
     };
-    peer.send(&send_sender, Some(&Term::atom("relayed_too"))).await;
+    peer.send(&send_sender, Some(&Term::atom("relayed_too")))
+        .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(rx.try_recv().is_err(), "the third node got a message");
-    assert!(!node.nodes(true).contains(&sink.node), "we connected to the third node");
+    assert!(
+        !node.nodes(true).contains(&sink.node),
+        "we connected to the third node"
+    );
     drop(peer);
 }
 
@@ -191,7 +210,8 @@ async fn signals_from_elsewhere(node: &node::Node, port: u16, target: &Atom) {
         },
     ];
     for signal in signals {
-        let mut peer = RawPeer::connect(port, target, raw::config("forger@127.0.0.1", COOKIE)).await;
+        let mut peer =
+            RawPeer::connect(port, target, raw::config("forger@127.0.0.1", COOKIE)).await;
         peer.send(&signal, None).await;
         assert!(
             peer.closed_within(Duration::from_secs(5)).await,
@@ -275,7 +295,10 @@ async fn strangers(node: &node::Node, port: u16, target: &Atom) {
     }
     let grown = Atom::count() - before;
     assert!(grown < 100, "the atom table grew by {grown}");
-    assert!(node.nodes(true).iter().all(|n| !n.as_str().starts_with("stranger_")));
+    assert!(node
+        .nodes(true)
+        .iter()
+        .all(|n| !n.as_str().starts_with("stranger_")));
 }
 
 /// Three hundred connections that say nothing: the oldest are dropped as new ones come, so a

@@ -48,7 +48,12 @@ async fn a_peer_that_links_to_rex_and_net_kernel_and_halts_leaves_them_running()
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rt.whereis(&Atom::from("rex")), Some(rex.clone()));
     assert_eq!(rt.whereis(&Atom::from("net_kernel")), Some(kernel));
-    assert!(rt.process_info(&rex).unwrap().links.iter().all(|p| p.node != erl));
+    assert!(rt
+        .process_info(&rex)
+        .unwrap()
+        .links
+        .iter()
+        .all(|p| p.node != erl));
     assert!(!node.is_down());
     let out = erl_eval(
         "erl_after",
@@ -113,6 +118,9 @@ async fn a_pg_scope_that_dies_is_restarted_by_kernel_safe_sup() {
         ExitReason::Normal
     });
     let group = etf::Term::atom("g");
-    assert!(node.pg_join("restarting", group.clone(), vec![member.clone()]).await);
+    assert!(
+        node.pg_join("restarting", group.clone(), vec![member.clone()])
+            .await
+    );
     assert_eq!(node.pg_members("restarting", &group), [member]);
 }

@@ -110,7 +110,13 @@ impl RawPeer {
     }
 
     /// `{'$gen_call', {From, Tag}, {call, M, F, Args, user}}` to `rex`, as `rpc:call` sends it.
-    pub fn rex_call(&self, from: &Pid, tag: i64, module: &str, function: &str) -> (ControlMessage, Term) {
+    pub fn rex_call(
+        &self,
+        from: &Pid,
+        tag: i64,
+        module: &str,
+        function: &str,
+    ) -> (ControlMessage, Term) {
         let call = Term::Tuple(vec![
             Term::atom("$gen_call"),
             Term::Tuple(vec![Term::Pid(from.clone()), Term::Integer(tag)]),

@@ -238,3 +238,133 @@ fn rotp_node_starts_epmd_and_its_death_is_noconnection_to_erl() {
         .args(["-port", &port.to_string(), "-kill"])
         .output();
 }
+
+/// `rotp node --sname NAME` with both its outputs read line by line into channels.
+fn rotp_node_lines(
+    port: u16,
+    name: &str,
+) -> (
+    Guard,
+    std::sync::mpsc::Receiver<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let mut node = Guard(
+        Command::new(env!("CARGO_BIN_EXE_rotp"))
+            .args(["node", "--sname", name, "--cookie", "clicookie"])
+            .env("ERL_EPMD_PORT", port.to_string())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rotp node"),
+    );
+    let lines = |r: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(r).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let out = lines(Box::new(node.0.stdout.take().unwrap()));
+    let err = lines(Box::new(node.0.stderr.take().unwrap()));
+    let banner = out.recv_timeout(Duration::from_secs(20)).expect("banner");
+    assert!(banner.contains("is up"), "{banner}");
+    (node, out, err)
+}
+
+#[test]
+fn the_node_console_says_each_nodeup_and_nodedown_once() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let (_node, out, err) = rotp_node_lines(port, "cli_console");
+    let target = format!("cli_console@{}", short_host());
+    let peer = format!("erl_visitor@{}", short_host());
+    let erl = Command::new("erl")
+        .args([
+            "-sname",
+            "erl_visitor",
+            "-setcookie",
+            "clicookie",
+            "-noshell",
+            "-eval",
+        ])
+        .arg(format!("pong = net_adm:ping('{target}'), halt()."))
+        .env("ERL_EPMD_PORT", port.to_string())
+        .output()
+        .expect("erl");
+    assert!(erl.status.success());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.iter().any(|l: &String| l.starts_with("nodedown")) {
+        assert!(Instant::now() < deadline, "no nodedown line: {seen:?}");
+        if let Ok(line) = out.recv_timeout(Duration::from_millis(100)) {
+            seen.push(line);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    seen.extend(out.try_iter());
+    let errors: Vec<String> = err.try_iter().collect();
+    let about_peer: Vec<&String> = seen
+        .iter()
+        .chain(errors.iter())
+        .filter(|l| l.contains(&peer))
+        .collect();
+    assert_eq!(about_peer.len(), 2, "{about_peer:?}");
+    assert_eq!(about_peer[0], &format!("nodeup {peer}"));
+    assert!(
+        about_peer[1].starts_with(&format!("nodedown {peer} (")),
+        "{about_peer:?}"
+    );
+}
+
+#[test]
+fn a_node_whose_rex_is_killed_goes_down_loudly_as_erl_does() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let (mut node, _out, err) = rotp_node_lines(port, "cli_doomed");
+    let target = format!("cli_doomed@{}", short_host());
+    let _ = Command::new("erl")
+        .args([
+            "-sname",
+            "erl_doom",
+            "-setcookie",
+            "clicookie",
+            "-noshell",
+            "-eval",
+        ])
+        .arg(format!(
+            "exit(rpc:call('{target}', erlang, whereis, [rex]), kill), timer:sleep(200), halt()."
+        ))
+        .env("ERL_EPMD_PORT", port.to_string())
+        .output()
+        .expect("erl");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = node.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the node is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    // Everything it wrote before it exited (the reader ends at the pipe's end).
+    let mut errors = Vec::new();
+    while let Ok(line) = err.recv_timeout(Duration::from_secs(5)) {
+        errors.push(line);
+    }
+    assert!(
+        errors.iter().any(|l| l.contains(
+            "Kernel pid terminated (application_controller) ({application_terminated,kernel,shutdown})"
+        )),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("errorContext: child_terminated")),
+        "{errors:?}"
+    );
+}

@@ -16,6 +16,8 @@ use node::{Node, NodeConfig};
 #[derive(Args, Clone, Debug)]
 pub struct CookieArgs {
     /// The magic cookie (default: RELEASE_COOKIE, else ~/.erlang.cookie, created if missing).
+    /// Visible in `ps` to every user of the machine, as `erl -setcookie` is: prefer the cookie
+    /// file or RELEASE_COOKIE.
     #[arg(long)]
     cookie: Option<String>,
     /// The EPMD port (default: ERL_EPMD_PORT, else 4369).

@@ -60,3 +60,23 @@ pub fn ratio(a: f64, b: f64) -> String {
         format!("{:.2}x", a / b)
     }
 }
+
+/// The machine a benchmark runs on, in one line: CPU model, cores, kernel, OTP. Figures from
+/// different machines are not to be compared, so every benchmark prints this first.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned());
+    let otp = erl_eval(
+        "io:format(\"~s (erts ~s)\", [erlang:system_info(otp_release), erlang:system_info(version)]), halt().",
+    )
+    .unwrap_or_else(|_| "no erl".to_owned());
+    format!("machine: {model}, {cores} cores, Linux {kernel}, OTP {otp}")
+}

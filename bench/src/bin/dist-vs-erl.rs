@@ -26,13 +26,19 @@ use runtime::{Context, Message};
 
 const COOKIE: &str = "bench";
 
-/// Messages per throughput run, by payload size.
+/// Messages per throughput run, by payload size (times `ROTP_BENCH_SCALE`, default 1, for
+/// longer runs while profiling).
 fn count(size: usize) -> u64 {
-    match size {
-        0 => 1_000_000,
-        1024 => 200_000,
-        _ => 10_000,
-    }
+    let scale = std::env::var("ROTP_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    scale
+        * match size {
+            0 => 1_000_000,
+            1024 => 200_000,
+            _ => 10_000,
+        }
 }
 const ROUND_TRIPS: u64 = 20_000;
 const CONNECTS: u64 = 50;
@@ -211,7 +217,7 @@ fn payload(size: usize) -> Term {
     if size == 0 {
         Term::atom("small")
     } else {
-        Term::Binary(vec![7; size])
+        Term::Binary(vec![7; size].into())
     }
 }
 
@@ -241,6 +247,7 @@ async fn rotp_throughput(node: &Node, target: &Atom, n: u64, size: usize) -> Res
         let t0 = Instant::now();
         for _ in 0..n {
             ctx.send(&sink, Message::Term(msg.clone()));
+            ctx.wait_if_busy().await;
         }
         ctx.receive_timeout(Duration::from_secs(300), |m| {
             m.as_term().and_then(Term::as_atom) == Some("done")
@@ -635,6 +642,7 @@ fn main() -> Result<()> {
             });
         }
     }
+    println!("{}", rotp_bench::machine());
     let mut sel = Selection {
         scenarios: Vec::new(),
         pairs: Vec::new(),

@@ -140,6 +140,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    println!("{}", rotp_bench::machine());
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let ours = match args.ours {
         Some(p) => p,

@@ -20,6 +20,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    println!("{}", rotp_bench::machine());
     let terms = rotp_bench::mixed_terms(1)?;
     let encoded: Vec<Vec<u8>> = terms.iter().map(etf::encode).collect::<Result<_, _>>()?;
     let bytes: usize = encoded.iter().map(Vec::len).sum();
@@ -43,7 +44,12 @@ fn main() -> Result<()> {
 
     // Erlang, on the very same bytes.
     let file = std::env::temp_dir().join(format!("rotp-etf-bench-{}.bin", std::process::id()));
-    let list = Term::List(encoded.iter().cloned().map(Term::Binary).collect());
+    let list = Term::List(
+        encoded
+            .iter()
+            .map(|b| Term::Binary(b.clone().into()))
+            .collect(),
+    );
     std::fs::write(&file, etf::encode(&list)?)?;
     let expr = format!(
         "{{ok, B}} = file:read_file(\"{}\"), Bins = binary_to_term(B), Terms = [binary_to_term(X) || X <- Bins], \

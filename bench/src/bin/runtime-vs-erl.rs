@@ -380,6 +380,7 @@ fn main() -> Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    println!("{}", rotp_bench::machine());
     // Scenario names on the command line run only those.
     let only: Vec<String> = std::env::args().skip(1).collect();
     let ours = tokio.block_on(rust_side(&only));

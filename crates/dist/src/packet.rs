@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use etf::{Atom, Decoder, EncodeOptions, Term};
+use etf::{Atom, Bytes, Decoder, EncodeOptions, Term};
 
 use crate::control::ControlMessage;
 use crate::flags::DistFlags;
@@ -113,6 +113,11 @@ impl Reader {
         self.max_message.saturating_sub(self.partial_bytes)
     }
 
+    /// Whether a fragmented message is being put back together (more fragments are due).
+    pub fn reassembling(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
     /// The largest message this reader accepts.
     pub fn max_message(&self) -> usize {
         self.max_message
@@ -201,7 +206,10 @@ impl Reader {
                     .remove(&sequence)
                     .ok_or(DistError::Malformed("fragment of an unknown message"))?;
                 self.partial_bytes -= partial.data.len();
-                decode_message(&partial.data, &partial.atoms).map(Incoming::Message)
+                // The whole message in a buffer of its own: its large binaries are slices of
+                // it, not copies.
+                let whole = etf::Bytes::from(partial.data);
+                decode_with(Decoder::shared(&whole), &partial.atoms).map(Incoming::Message)
             }
             _ => Err(DistError::Malformed("not a distribution message")),
         }
@@ -221,7 +229,15 @@ fn fragment_ids(body: &[u8]) -> Result<(u64, u64), DistError> {
 
 /// The control message and payload after a header, decoded with the header's atoms.
 fn decode_message(bytes: &[u8], atoms: &dyn etf::AtomCacheRefs) -> Result<DistMessage, DistError> {
-    let mut decoder = Decoder::new(bytes).with_atom_cache(atoms);
+    decode_with(Decoder::new(bytes), atoms)
+}
+
+/// [`decode_message`] with the decoder given.
+fn decode_with(
+    decoder: Decoder<'_>,
+    atoms: &dyn etf::AtomCacheRefs,
+) -> Result<DistMessage, DistError> {
+    let mut decoder = decoder.with_atom_cache(atoms);
     let control = ControlMessage::decode(&mut decoder)?;
     let payload = if control.has_payload() {
         Some(decoder.term()?)
@@ -303,6 +319,12 @@ pub const FRAGMENT_SIZE: usize = 64 * 1024;
 /// The most a distribution header can take: 255 atom cache references, each a new entry with a
 /// name of 255 characters in UTF-8.
 const MAX_HEADER: usize = 1 << 19;
+
+/// A piece of a framed message: a packet's header, or a stretch of the body after it.
+enum Piece<'a> {
+    Header(&'a [u8]),
+    Body(std::ops::Range<usize>),
+}
 
 /// A tick: an empty packet.
 pub const TICK: [u8; 4] = [0; 4];
@@ -397,6 +419,44 @@ impl Writer {
         out: &mut Vec<u8>,
     ) -> Result<(), DistError> {
         let body = &message.body;
+        out.reserve(body.len() + 64);
+        self.frame_pieces(body, &message.atoms, cache, &mut |piece| match piece {
+            Piece::Header(h) => out.extend_from_slice(h),
+            Piece::Body(range) => out.extend_from_slice(&body[range]),
+        })
+    }
+
+    /// [`Writer::frame`] without copying the body: the packets go to `out` as buffers, each
+    /// header a small one of its own and each stretch of the body a slice of it (taken out of
+    /// `message`), for a vectored write. For large messages, which erts too writes from the
+    /// binaries themselves rather than from a copy.
+    pub fn frame_shared(
+        &self,
+        message: &mut Encoded,
+        cache: &mut OutputCache,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), DistError> {
+        let body = Bytes::from(std::mem::take(&mut message.body));
+        let framed = self.frame_pieces(&body, &message.atoms, cache, &mut |piece| match piece {
+            Piece::Header(h) => out.push(Bytes::copy_from_slice(h)),
+            Piece::Body(range) => out.push(body.slice(range)),
+        });
+        if framed.is_err() {
+            // Give the body back, as `frame` leaves it.
+            message.body = body.to_vec();
+        }
+        framed
+    }
+
+    /// The packets of a message as pieces in order: headers (with their length filled in)
+    /// and ranges of the body.
+    fn frame_pieces(
+        &self,
+        body: &[u8],
+        atoms: &MessageAtoms,
+        cache: &mut OutputCache,
+        emit: &mut dyn FnMut(Piece<'_>),
+    ) -> Result<(), DistError> {
         // Checked before anything is written: a message too large for one packet must leave
         // neither half a packet in `out` nor entries in `cache` that the peer never saw.
         let whole = !self.headers()
@@ -409,36 +469,43 @@ impl Writer {
                 max,
             });
         }
+        let mut header = Vec::with_capacity(64);
+        let mut packet = |header: &mut Vec<u8>, range: std::ops::Range<usize>| {
+            let len = (header.len() - 4 + range.len()) as u32;
+            header[..4].copy_from_slice(&len.to_be_bytes());
+            emit(Piece::Header(header));
+            if !range.is_empty() {
+                emit(Piece::Body(range));
+            }
+        };
         if !self.headers() {
-            let start = out.len();
-            out.extend_from_slice(&[0, 0, 0, 0]);
-            out.extend_from_slice(body);
-            return finish_length(out, start);
+            header.extend_from_slice(&[0, 0, 0, 0]);
+            packet(&mut header, 0..body.len());
+            return Ok(());
         }
-        if body.len() <= self.fragment_size || !self.flags.contains(DistFlags::FRAGMENTS) {
-            let start = out.len();
-            out.extend_from_slice(&[0, 0, 0, 0, 131, 68]);
-            write_atom_refs(&message.atoms, cache, out);
-            out.extend_from_slice(body);
-            return finish_length(out, start);
+        if whole {
+            header.extend_from_slice(&[0, 0, 0, 0, 131, 68]);
+            write_atom_refs(atoms, cache, &mut header);
+            packet(&mut header, 0..body.len());
+            return Ok(());
         }
         let sequence = self
             .next_sequence
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let chunks = body.chunks(self.fragment_size);
-        let mut fragment = chunks.len() as u64;
-        out.reserve(body.len() + (fragment as usize) * 22 + 512);
-        for (i, chunk) in chunks.enumerate() {
-            let start = out.len();
-            out.extend_from_slice(&[0, 0, 0, 0, 131, if i == 0 { 69 } else { 70 }]);
-            out.extend_from_slice(&sequence.to_be_bytes());
-            out.extend_from_slice(&fragment.to_be_bytes());
+        let count = body.len().div_ceil(self.fragment_size);
+        for i in 0..count {
+            header.clear();
+            header.extend_from_slice(&[0, 0, 0, 0, 131, if i == 0 { 69 } else { 70 }]);
+            header.extend_from_slice(&sequence.to_be_bytes());
+            header.extend_from_slice(&((count - i) as u64).to_be_bytes());
             if i == 0 {
-                write_atom_refs(&message.atoms, cache, out);
+                write_atom_refs(atoms, cache, &mut header);
             }
-            out.extend_from_slice(chunk);
-            finish_length(out, start)?;
-            fragment -= 1;
+            let from = i * self.fragment_size;
+            packet(
+                &mut header,
+                from..(from + self.fragment_size).min(body.len()),
+            );
         }
         Ok(())
     }
@@ -455,17 +522,6 @@ impl Writer {
         self.encode(control, payload, &mut message)?;
         self.frame(&message, cache, out)
     }
-}
-
-/// Fills in the 4-byte length of the packet that starts at `start`.
-fn finish_length(out: &mut [u8], start: usize) -> Result<(), DistError> {
-    let len = out.len() - start - 4;
-    let len32 = u32::try_from(len).map_err(|_| DistError::TooLarge {
-        size: len,
-        max: u32::MAX as usize,
-    })?;
-    out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
-    Ok(())
 }
 
 #[cfg(test)]
@@ -498,7 +554,7 @@ mod tests {
             to: Atom::from("rex"),
             token: None,
         };
-        let payload = Term::Binary(vec![7; 10_000]);
+        let payload = Term::Binary(vec![7; 10_000].into());
         let no_cache = DistFlags(DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0);
         let pass_through = DistFlags(no_cache.0 & !DistFlags::FRAGMENTS.0);
         for (flags, fragment, packets) in [
@@ -559,6 +615,42 @@ mod tests {
     }
 
     #[test]
+    fn shared_framing_writes_the_same_bytes_without_copying_the_body() {
+        let control = ControlMessage::Send {
+            to: pid(1),
+            token: None,
+        };
+        let payload = Term::Tuple(vec![
+            Term::atom("big"),
+            Term::Binary(vec![5; 150_000].into()),
+        ]);
+        for flags in [
+            DistFlags::DEFAULT,
+            DistFlags(DistFlags::DEFAULT.0 & !DistFlags::FRAGMENTS.0),
+            DistFlags(
+                DistFlags::DEFAULT.0 & !DistFlags::DIST_HDR_ATOM_CACHE.0 & !DistFlags::FRAGMENTS.0,
+            ),
+        ] {
+            // Two writers: each numbers its fragmented messages from 1.
+            let (writer, other) = (Writer::new(flags), Writer::new(flags));
+            let mut message = Encoded::default();
+            writer
+                .encode(&control, Some(&payload), &mut message)
+                .unwrap();
+            let (mut a, mut b) = (OutputCache::default(), OutputCache::default());
+            let mut copied = Vec::new();
+            writer.frame(&message, &mut a, &mut copied).unwrap();
+            let mut pieces = Vec::new();
+            other
+                .frame_shared(&mut message, &mut b, &mut pieces)
+                .unwrap();
+            // (Not assert_eq: a difference would print 300 KB.)
+            assert!(pieces.concat() == copied, "{flags:?}: the bytes differ");
+            assert!(message.is_empty());
+        }
+    }
+
+    #[test]
     fn a_message_too_large_for_a_packet_leaves_nothing_behind() {
         let writer = Writer::new(DistFlags(DistFlags::DEFAULT.0 & !DistFlags::FRAGMENTS.0))
             .with_max_packet(MAX_HEADER + 1000);
@@ -566,7 +658,10 @@ mod tests {
             to: pid(1),
             token: None,
         };
-        let big = Term::Tuple(vec![Term::atom("never_sent"), Term::Binary(vec![0; 2000])]);
+        let big = Term::Tuple(vec![
+            Term::atom("never_sent"),
+            Term::Binary(vec![0; 2000].into()),
+        ]);
         let small = Term::Tuple(vec![Term::atom("never_sent"), Term::atom("ok")]);
         let (mut cache, mut out) = (OutputCache::default(), vec![1, 2, 3]);
         assert!(matches!(
@@ -640,7 +735,7 @@ mod tests {
             writer
                 .write(
                     &control,
-                    Some(&Term::Binary(vec![1; 3000])),
+                    Some(&Term::Binary(vec![1; 3000].into())),
                     &mut cache,
                     &mut out,
                 )

@@ -46,7 +46,7 @@ fn term() -> impl Strategy<Value = Term> {
     let leaf = prop_oneof![
         any::<i64>().prop_map(Term::Integer),
         atom().prop_map(Term::Atom),
-        prop::collection::vec(any::<u8>(), 0..300).prop_map(Term::Binary),
+        prop::collection::vec(any::<u8>(), 0..300).prop_map(|b| Term::Binary(b.into())),
         pid().prop_map(Term::Pid),
         reference().prop_map(Term::Reference),
     ];

@@ -7,6 +7,7 @@
 
 use std::io::Read;
 
+use bytes::Bytes;
 use num_bigint::{BigInt, Sign};
 
 use crate::error::DecodeError;
@@ -73,7 +74,8 @@ pub fn decode_prefix(bytes: &[u8], options: &DecodeOptions) -> Result<(Term, usi
             });
         }
         let (inflated, used) = inflate(&bytes[6..], size)?;
-        let mut body = Decoder::with_options(&inflated, *options);
+        let inflated = Bytes::from(inflated);
+        let mut body = Decoder::shared_with_options(&inflated, *options);
         let term = body.term()?;
         if body.pos != inflated.len() {
             return Err(DecodeError::Compressed {
@@ -129,6 +131,9 @@ fn inflate(input: &[u8], size: usize) -> Result<(Vec<u8>, usize), DecodeError> {
 #[derive(Clone)]
 pub struct Decoder<'a> {
     input: &'a [u8],
+    /// The input as a shared buffer, when the caller has one: large binaries are then slices
+    /// of it rather than copies.
+    shared: Option<&'a Bytes>,
     pos: usize,
     /// Items that open containers still wait for and have not started: each needs at least a
     /// byte, so there can never be more of them than bytes left.
@@ -174,11 +179,29 @@ impl<'a> Decoder<'a> {
     pub fn with_options(input: &'a [u8], options: DecodeOptions) -> Self {
         Decoder {
             input,
+            shared: None,
             pos: 0,
             pending: 0,
             options,
             atom_cache: &NoAtomCache,
         }
+    }
+
+    /// A decoder over a shared buffer: a binary in it that is large, and a good part of the
+    /// buffer, becomes a slice of the buffer instead of a copy. That is erts's rule for a
+    /// binary in a distribution message (`dec_term`, `BINARY_EXT`): over 64 bytes and over a
+    /// quarter of the message, so a small binary kept for long does not pin a large message.
+    pub fn shared(input: &'a Bytes) -> Self {
+        let mut decoder = Self::new(input);
+        decoder.shared = Some(input);
+        decoder
+    }
+
+    /// [`Decoder::shared`] with explicit limits.
+    pub fn shared_with_options(input: &'a Bytes, options: DecodeOptions) -> Self {
+        let mut decoder = Self::with_options(input, options);
+        decoder.shared = Some(input);
+        decoder
     }
 
     /// Resolves `ATOM_CACHE_REF` indexes through `cache` (a distribution header's atom list).
@@ -301,7 +324,14 @@ impl<'a> Decoder<'a> {
             }
             BINARY_EXT => {
                 let len = self.u32()? as usize;
-                Term::Binary(self.take(len)?.to_vec())
+                let start = self.pos;
+                let bytes = self.take(len)?;
+                Term::Binary(match self.shared {
+                    Some(all) if len > SHARE_OVER && len.saturating_mul(4) > all.len() => {
+                        all.slice(start..start + len)
+                    }
+                    _ => Bytes::copy_from_slice(bytes),
+                })
             }
             BIT_BINARY_EXT => self.bit_binary(at)?,
             SMALL_TUPLE_EXT => {
@@ -553,7 +583,7 @@ impl<'a> Decoder<'a> {
         let bytes = self.take(len)?.to_vec();
         Ok(match BitBinary::new(bytes.clone(), bits) {
             Some(b) => Term::BitBinary(b),
-            None => Term::Binary(bytes),
+            None => Term::Binary(bytes.into()),
         })
     }
 
@@ -612,6 +642,10 @@ impl<'a> Decoder<'a> {
         self.open(stack, Kind::Fun(Box::new(fun), end), num_free, at)
     }
 }
+
+/// Binaries up to this size are always copied out of a shared input (erts's
+/// `ERL_ONHEAP_BIN_LIMIT`: they live on the process heap).
+const SHARE_OVER: usize = 64;
 
 /// How many items a container reserves room for before they arrive.
 const RESERVE_ITEMS: usize = 1024;

@@ -20,6 +20,7 @@ mod term;
 pub mod text;
 
 pub use atom::MAX_INTERNED_ATOMS;
+pub use bytes::Bytes;
 pub use decode::{
     decode, decode_prefix, decode_with, AtomCacheRefs, DecodeOptions, Decoder, DEFAULT_MAX_DEPTH,
 };

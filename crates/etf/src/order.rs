@@ -117,7 +117,7 @@ fn split_list(t: &Term) -> (&[Term], Option<&Term>) {
 
 fn bits_of(t: &Term) -> (&[u8], u64) {
     match t {
-        Term::Binary(v) => (v.as_slice(), v.len() as u64 * 8),
+        Term::Binary(v) => (&v[..], v.len() as u64 * 8),
         Term::BitBinary(b) => (b.bytes(), b.bit_len()),
         _ => (&[], 0),
     }
@@ -202,7 +202,7 @@ mod tests {
             Term::Map(Default::default()),
             Term::NIL,
             Term::List(vec![Term::Integer(1)]),
-            Term::Binary(vec![]),
+            Term::Binary(bytes::Bytes::new()),
         ];
         for w in order.windows(2) {
             assert_eq!(

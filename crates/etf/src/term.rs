@@ -5,6 +5,7 @@
 //! in Erlang's map-key order, so two terms are `==` exactly when Erlang's `=:=` says so (floats
 //! aside: `NaN` cannot come from Erlang).
 
+use bytes::Bytes;
 use num_bigint::BigInt;
 use num_traits::ToPrimitive;
 
@@ -22,8 +23,10 @@ pub enum Term {
     Float(f64),
     /// An atom.
     Atom(Atom),
-    /// A binary: a bitstring whose length is a whole number of bytes.
-    Binary(Vec<u8>),
+    /// A binary: a bitstring whose length is a whole number of bytes. Reference-counted, as
+    /// the BEAM's refc binaries: cloning a term, sending it to a process or another node, and
+    /// decoding a large binary out of a received message copy no bytes.
+    Binary(Bytes),
     /// A bitstring whose length is not a whole number of bytes.
     BitBinary(BitBinary),
     /// A tuple.

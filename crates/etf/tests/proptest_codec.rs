@@ -131,7 +131,7 @@ fn nested_counts_are_checked_together_before_anything_is_reserved() {
     }
     // A compressed term may not inflate past what its reader allows.
     let packed = encode_with(
-        &Term::Binary(vec![7; 1000]),
+        &Term::Binary(vec![7; 1000].into()),
         &EncodeOptions {
             compressed: Some(6),
             ..Default::default()
@@ -150,9 +150,9 @@ fn nested_counts_are_checked_together_before_anything_is_reserved() {
 
 #[test]
 fn compressed_size_that_lies_is_an_error() {
-    let plain = encode(&Term::Binary(vec![7; 1000])).unwrap();
+    let plain = encode(&Term::Binary(vec![7; 1000].into())).unwrap();
     let packed = encode_with(
-        &Term::Binary(vec![7; 1000]),
+        &Term::Binary(vec![7; 1000].into()),
         &EncodeOptions {
             compressed: Some(6),
             ..Default::default()
@@ -219,7 +219,10 @@ fn bad_atoms_are_typed_errors() {
 fn huge_binary_segments_in_text_are_refused() {
     let err = text::parse("<<1:4000000000>>").unwrap_err();
     assert!(err.message.contains("segment"), "{err}");
-    assert_eq!(text::parse("<<1:16>>").unwrap(), Term::Binary(vec![0, 1]));
+    assert_eq!(
+        text::parse("<<1:16>>").unwrap(),
+        Term::Binary(vec![0, 1].into())
+    );
 }
 
 #[test]
@@ -231,9 +234,12 @@ fn binary_segments_pack_as_the_bit_syntax_does() {
     );
     assert_eq!(
         text::parse("<<5:3, 1:5>>").unwrap(),
-        Term::Binary(vec![0b1010_0001])
+        Term::Binary(vec![0b1010_0001].into())
     );
-    assert_eq!(text::parse("<<256:16>>").unwrap(), Term::Binary(vec![1, 0]));
+    assert_eq!(
+        text::parse("<<256:16>>").unwrap(),
+        Term::Binary(vec![1, 0].into())
+    );
     assert_eq!(
         encode(&text::parse("<<1:20>>").unwrap()).unwrap(),
         [131, 77, 0, 0, 0, 3, 4, 0, 0, 16]

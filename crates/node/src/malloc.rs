@@ -39,7 +39,11 @@ pub fn keep_freed_memory() -> bool {
             let ok = unsafe { libc::mallopt(param, value) };
             ok == 1
         };
-        set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) & set(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        let trim = std::env::var("XTRIM")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(TRIM_THRESHOLD);
+        set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) & set(libc::M_TRIM_THRESHOLD, trim)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {

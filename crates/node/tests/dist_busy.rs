@@ -28,7 +28,7 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
         "flood",
         "reply",
         0,
-        Arc::new(|_, _| Box::pin(async { Ok(Term::Binary(vec![7; 256])) })),
+        Arc::new(|_, _| Box::pin(async { Ok(Term::Binary(vec![7; 256].into())) })),
     );
     let target = node.name().clone();
     let port = node.listen_port().unwrap();
@@ -121,7 +121,7 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
     let sent = node
         .in_process(move |ctx| async move {
             for _ in 0..40 {
-                ctx.send(&to, Term::Binary(vec![1; 16 << 20]));
+                ctx.send(&to, Term::Binary(vec![1; 16 << 20].into()));
             }
             ExitReason::Normal
         })

@@ -129,7 +129,12 @@ async fn rotp_pings_calls_and_messages_erl() {
         let back = node
             .in_process(move |mut ctx| async move {
                 let me = Term::Pid(ctx.pid().clone());
-                let blob = Term::Binary((0..size).map(|i| (i % 251) as u8).collect());
+                let blob = Term::Binary(
+                    (0..size)
+                        .map(|i| (i % 251) as u8)
+                        .collect::<Vec<u8>>()
+                        .into(),
+                );
                 let msg = Term::Tuple(vec![me, blob.clone()]);
                 ctx.send_to_name(&Atom::from("echo"), &e, Message::Term(msg))
                     .unwrap();

@@ -45,7 +45,7 @@ async fn two_rotp_nodes_ping_call_message_link_and_monitor() {
             // 1 MB and 100 MB, fragmented both ways.
             let mut echoed = true;
             for size in [1 << 20, 100 << 20] {
-                let big = Term::Binary(vec![9; size]);
+                let big = Term::Binary(vec![9; size].into());
                 let msg = Term::Tuple(vec![me.clone(), big.clone()]);
                 ctx.send_to_name(&Atom::from("echo"), &b_name, Message::Term(msg))
                     .unwrap();

@@ -76,7 +76,7 @@ async fn tls_distribution_interoperates_with_erl_both_ways() {
     assert_eq!(got, Term::Atom(erl_node.clone()));
     let other = tls_node("rotp_tls2", port, &pki.optfile("node")).await;
     assert!(other.ping(&erl_node).await);
-    let big = Term::Binary(vec![3; 1 << 20]);
+    let big = Term::Binary(vec![3; 1 << 20].into());
     let got = other
         .rpc(
             &erl_node,

@@ -63,8 +63,12 @@ impl Context {
         }
     }
 
-    /// Waits while the connection the process last sent to is busy (a suspended sender).
-    async fn wait_if_busy(&mut self) {
+    /// Waits while the connection the process last sent to is busy, as erts suspends a
+    /// process sending to a busy distribution port; returns at once otherwise. Receives do this
+    /// first; a process that sends in a loop without receiving calls it after each send, so a
+    /// peer that reads slowly slows the sender instead of filling memory (past the
+    /// connection's hard limit the connection is dropped).
+    pub async fn wait_if_busy(&mut self) {
         if let Some(busy) = self.busy.get_mut().take() {
             busy.await;
         }

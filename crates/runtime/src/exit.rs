@@ -39,7 +39,7 @@ impl ExitReason {
             ExitReason::NoConnection => Term::atom("noconnection"),
             ExitReason::Panic(msg) => Term::Tuple(vec![
                 Term::atom("panic"),
-                Term::Binary(msg.clone().into_bytes()),
+                Term::Binary(msg.clone().into_bytes().into()),
             ]),
             ExitReason::Other(t) => t.clone(),
         }

@@ -2,6 +2,7 @@
 //! no operators but a leading sign), plus the pid, port and reference forms [`super::write`]
 //! prints.
 
+use bytes::Bytes;
 use num_bigint::BigInt;
 use num_traits::Num;
 use thiserror::Error;
@@ -575,7 +576,7 @@ impl Parser<'_> {
     fn binary(&mut self) -> Result<Term, ParseError> {
         let mut bits = BitWriter::default();
         if self.eat(">>") {
-            return Ok(Term::Binary(Vec::new()));
+            return Ok(Term::Binary(Bytes::new()));
         }
         loop {
             self.skip_space();
@@ -704,7 +705,7 @@ impl BitWriter {
     fn finish(self) -> Term {
         match BitBinary::new(self.bytes.clone(), (self.bits % 8) as u8) {
             Some(b) => Term::BitBinary(b),
-            None => Term::Binary(self.bytes),
+            None => Term::Binary(self.bytes.into()),
         }
     }
 }

@@ -35,8 +35,8 @@ fn plain_leaf() -> impl Strategy<Value = Term> {
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(Term::Float),
         atom().prop_map(Term::Atom),
-        prop::collection::vec(any::<u8>(), 0..50).prop_map(Term::Binary),
-        "[ -~]{1,30}".prop_map(|s| Term::Binary(s.into_bytes())),
+        prop::collection::vec(any::<u8>(), 0..50).prop_map(|b| Term::Binary(b.into())),
+        "[ -~]{1,30}".prop_map(|s| Term::Binary(s.into_bytes().into())),
         (prop::collection::vec(any::<u8>(), 1..10), 1u8..8)
             .prop_map(|(b, bits)| Term::BitBinary(BitBinary::new(b, bits).expect("valid"))),
         (atom(), atom(), any::<u8>()).prop_map(|(module, function, arity)| Term::Export(Export {

@@ -92,15 +92,23 @@ where
             }
         }
         buffer.advance(used);
-        if used > 0 && read_half.can_busy_poll() {
+        if read_half.can_busy_poll() {
             // Talking: we sent the peer something since the last packets we read (requests and
             // replies). Then the peer's next packet is likely on its way: let what we handed on
-            // run, and look for it before sleeping. A node that only receives (a stream of
-            // casts) never spins.
-            let talking = outbox.queued() != queued_mark;
-            queued_mark = outbox.queued();
-            if talking {
-                tokio::task::yield_now().await;
+            // run, and look for it before sleeping. In the middle of a message (part of a
+            // packet in, or the first fragments of a large message) the rest is on its way
+            // too. A node that only receives small messages (a stream of casts) never spins.
+            let talking = used > 0 && outbox.queued() != queued_mark;
+            if used > 0 {
+                queued_mark = outbox.queued();
+            }
+            let mid_message = !buffer.is_empty() || reader.reassembling();
+            if talking || mid_message {
+                if used > 0 {
+                    // What we handed on runs first (tokio keeps the process we woke in this
+                    // thread's next slot, where no other thread may take it).
+                    tokio::task::yield_now().await;
+                }
                 match read_half.busy_poll(&mut buffer) {
                     Ok(0) => {}
                     Ok(_) => continue,
@@ -157,10 +165,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, outbox: Arc<Outbox>) {
     let mut batch = Batch::default();
     loop {
         batch = outbox.next_batch(std::mem::take(&mut batch.buffers)).await;
-        for buffer in &batch.buffers {
-            if out.write_all(buffer).await.is_err() {
-                return;
-            }
+        // Flushed each time: over TLS a write may leave records in the TLS layer when the
+        // socket is full, and they would wait there for the next batch (with nothing more to
+        // send, a tick 15 s later: rotp→erl over TLS stalled now and then for that long).
+        if write_all_vectored(&mut out, &batch.buffers).await.is_err() || out.flush().await.is_err()
+        {
+            return;
         }
         outbox.written(&batch);
         if batch.disconnect {
@@ -168,6 +178,29 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, outbox: Arc<Outbox>) {
             return;
         }
     }
+}
+
+/// Writes every chunk, as few `writev(2)`s as the socket takes (the pieces of a large message
+/// go out from where they are, as erts writes a message's binaries with an I/O vector).
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    chunks: &[super::outbox::Chunk],
+) -> std::io::Result<()> {
+    if let [one] = chunks {
+        return out.write_all(one.as_slice()).await;
+    }
+    let mut slices: Vec<std::io::IoSlice<'_>> = chunks
+        .iter()
+        .map(|c| std::io::IoSlice::new(c.as_slice()))
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match out.write_vectored(rest).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => std::io::IoSlice::advance_slices(&mut rest, n),
+        }
+    }
+    Ok(())
 }
 
 /// Closes the queue for good when the connection ends: senders stop queueing, waiting ones

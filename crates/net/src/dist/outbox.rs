@@ -150,7 +150,7 @@ struct Queue {
     /// What they count for in the backlog.
     unencoded_bytes: usize,
     /// Framed packets, in order: small ones share a buffer, large ones have their own.
-    buffers: Vec<Vec<u8>>,
+    buffers: Vec<Chunk>,
     /// What the peer's atom cache holds after the headers framed so far.
     cache: OutputCache,
     /// Packets in `buffers`.
@@ -161,10 +161,30 @@ struct Queue {
     closed: bool,
 }
 
+/// A buffer of queued packets: a batch of small ones copied together, or a piece of a large
+/// message (a header, or a stretch of its body shared with the encoder, never copied).
+#[derive(Debug)]
+pub(crate) enum Chunk {
+    /// Small packets, whole.
+    Batch(Vec<u8>),
+    /// Part of a large message.
+    Shared(etf::Bytes),
+}
+
+impl Chunk {
+    /// The bytes to write.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Chunk::Batch(v) => v,
+            Chunk::Shared(b) => b,
+        }
+    }
+}
+
 /// What the writer takes from the queue in one go.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
-    pub(crate) buffers: Vec<Vec<u8>>,
+    pub(crate) buffers: Vec<Chunk>,
     pub(crate) packets: u64,
     pub(crate) bytes: usize,
     pub(crate) disconnect: bool,
@@ -221,7 +241,7 @@ impl Outbox {
                     writer
                         .encode(&control, payload.as_ref(), &mut message)
                         .map_err(|_| NotQueued::Unencodable)?;
-                    self.append(&mut queue, writer, &message);
+                    self.append(&mut queue, writer, &mut message);
                 }
                 None => {
                     // Counted in the backlog, so senders to a node still being set up wait too.
@@ -243,7 +263,7 @@ impl Outbox {
             if queue.closed {
                 return Err(NotQueued::Closed);
             }
-            self.append(&mut queue, writer, &message);
+            self.append(&mut queue, writer, &mut message);
             drop(queue);
             message.shrink(KEEP_SCRATCH);
             Ok(())
@@ -294,7 +314,7 @@ impl Outbox {
                 .encode(&control, payload.as_ref(), &mut message)
                 .is_ok()
             {
-                self.append(&mut queue, writer, &message);
+                self.append(&mut queue, writer, &mut message);
             }
         }
     }
@@ -341,19 +361,21 @@ impl Outbox {
     }
 
     /// Waits for something to write and takes all of it.
-    pub(crate) async fn next_batch(&self, mut reuse: Vec<Vec<u8>>) -> Batch {
+    pub(crate) async fn next_batch(&self, mut reuse: Vec<Chunk>) -> Batch {
         loop {
             {
                 let mut queue = self.lock();
-                for mut buffer in reuse.drain(..) {
-                    if queue.spare.len() < 2 && buffer.capacity() <= BATCH_LIMIT * 2 {
-                        buffer.clear();
-                        queue.spare.push(buffer);
+                for chunk in reuse.drain(..) {
+                    if let Chunk::Batch(mut buffer) = chunk {
+                        if queue.spare.len() < 2 && buffer.capacity() <= BATCH_LIMIT * 2 {
+                            buffer.clear();
+                            queue.spare.push(buffer);
+                        }
                     }
                 }
                 if !queue.buffers.is_empty() || queue.disconnect || queue.closed {
                     let buffers = std::mem::take(&mut queue.buffers);
-                    let bytes = buffers.iter().map(Vec::len).sum();
+                    let bytes = buffers.iter().map(|c| c.as_slice().len()).sum();
                     return Batch {
                         buffers,
                         packets: std::mem::take(&mut queue.packets),
@@ -378,9 +400,9 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Frames an encoded message onto the queue: into the batch buffer when small, into a
-    /// buffer of its own when large.
-    fn append(&self, queue: &mut Queue, writer: &Writer, message: &Encoded) {
+    /// Frames an encoded message onto the queue: into the batch buffer when small; when large,
+    /// as pieces that share its body (taken out of `message`), for a vectored write.
+    fn append(&self, queue: &mut Queue, writer: &Writer, message: &mut Encoded) {
         let wake = queue.buffers.is_empty();
         let Queue {
             buffers,
@@ -389,10 +411,10 @@ impl Outbox {
             ..
         } = &mut *queue;
         let framed = if message.len() >= OWN_BUFFER {
-            let mut own = Vec::new();
-            writer.frame(message, cache, &mut own).map(|()| {
-                let len = own.len();
-                buffers.push(own);
+            let mut pieces = Vec::new();
+            writer.frame_shared(message, cache, &mut pieces).map(|()| {
+                let len = pieces.iter().map(|p| p.len()).sum();
+                buffers.extend(pieces.into_iter().map(Chunk::Shared));
                 len
             })
         } else {
@@ -429,18 +451,20 @@ fn binary_bytes(term: &Term) -> usize {
     }
 }
 
-/// The buffer small packets are appended to: the last one while it has room.
-fn batch_buffer<'q>(buffers: &'q mut Vec<Vec<u8>>, spare: &mut Vec<Vec<u8>>) -> &'q mut Vec<u8> {
-    let has_room = buffers.last().is_some_and(|last| last.len() < BATCH_LIMIT);
+/// The buffer small packets are appended to: the last one while it is a batch with room.
+fn batch_buffer<'q>(buffers: &'q mut Vec<Chunk>, spare: &mut Vec<Vec<u8>>) -> &'q mut Vec<u8> {
+    let has_room = matches!(buffers.last(), Some(Chunk::Batch(last)) if last.len() < BATCH_LIMIT);
     if !has_room {
-        buffers.push(
+        buffers.push(Chunk::Batch(
             spare
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(OWN_BUFFER)),
-        );
+        ));
     }
-    let last = buffers.len() - 1;
-    &mut buffers[last]
+    match buffers.last_mut() {
+        Some(Chunk::Batch(last)) => last,
+        _ => unreachable!("a batch was just made the last buffer"),
+    }
 }
 
 #[cfg(test)]
@@ -464,8 +488,8 @@ mod tests {
     }
 
     /// The payloads of every message in the queued buffers, in order.
-    fn payloads(buffers: &[Vec<u8>]) -> Vec<Term> {
-        let bytes = buffers.concat();
+    fn payloads(buffers: &[Chunk]) -> Vec<Term> {
+        let bytes: Vec<u8> = buffers.iter().flat_map(|c| c.as_slice().to_vec()).collect();
         let (mut reader, mut at, mut out) = (Reader::default(), &bytes[..], Vec::new());
         while let Some((used, body)) = split_packet(at, usize::MAX).unwrap() {
             if let Incoming::Message(m) = reader.packet(body).unwrap() {
@@ -490,7 +514,7 @@ mod tests {
             outbox.send(c, p).unwrap();
         }
         // A large one gets its own buffer, and order holds across buffers.
-        let big = Term::Binary(vec![1; 100_000]);
+        let big = Term::Binary(vec![1; 100_000].into());
         let (c, _) = send(0);
         outbox.send(c, Some(big.clone())).unwrap();
         let (c, p) = send(6);
@@ -525,7 +549,7 @@ mod tests {
         outbox.start(DistFlags::DEFAULT);
         let (c, _) = send(0);
         outbox
-            .send(c, Some(Term::Binary(vec![0; BUSY_LIMIT + 1])))
+            .send(c, Some(Term::Binary(vec![0; BUSY_LIMIT + 1].into())))
             .unwrap();
         assert!(outbox.busy());
     }

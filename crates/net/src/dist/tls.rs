@@ -233,7 +233,7 @@ fn text_of(term: &etf::Term) -> Option<String> {
                 _ => None,
             })
             .collect(),
-        etf::Term::Binary(b) => String::from_utf8(b.clone()).ok(),
+        etf::Term::Binary(b) => String::from_utf8(b.to_vec()).ok(),
         _ => None,
     }
 }

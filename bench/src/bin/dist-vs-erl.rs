@@ -7,7 +7,11 @@
 //!
 //! `cargo run --release -p rotp-bench --bin dist-vs-erl [SCENARIO...] [--pair PAIR...]`
 //!
-//! Scenarios: `small 1k 64k rtt connect accept tls` (default all). `--pair` (`erl-erl`, `rotp-erl`,
+//! `erpc`, `erpc1m` and `cast` have an erl client call into an erl node and a rotp node (the
+//! erl→erl and erl→rotp columns): `erpc:call(T, erlang, node, [])` back to back, `erpc:call`
+//! with a 1 MB binary argument, and `rpc:cast`.
+//!
+//! Scenarios: `small 1k 64k rtt erpc erpc1m cast connect accept tls` (default all). `--pair` (`erl-erl`, `rotp-erl`,
 //! `erl-rotp`, `rotp-rotp`) runs only those columns, for profiling one of them.
 //!
 //! Each pair prints its figure and its ratio to erl↔erl (for round trips and connect times,
@@ -26,14 +30,18 @@ use runtime::{Context, Message};
 
 const COOKIE: &str = "bench";
 
-/// Messages per throughput run, by payload size (times `ROTP_BENCH_SCALE`, default 1, for
-/// longer runs while profiling).
-fn count(size: usize) -> u64 {
-    let scale = std::env::var("ROTP_BENCH_SCALE")
+/// `ROTP_BENCH_SCALE` (default 1): how many times the usual count of messages and calls to
+/// run, for longer runs while profiling.
+fn scale() -> u64 {
+    std::env::var("ROTP_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    scale
+        .unwrap_or(1)
+}
+
+/// Messages per throughput run, by payload size (times [`scale`]).
+fn count(size: usize) -> u64 {
+    scale()
         * match size {
             0 => 1_000_000,
             1024 => 200_000,
@@ -41,11 +49,16 @@ fn count(size: usize) -> u64 {
         }
 }
 const ROUND_TRIPS: u64 = 20_000;
+/// erl client calls per run: `erpc:call` with no argument, with a 1 MB one, and `rpc:cast`.
+const ERPC_CALLS: u64 = 20_000;
+const ERPC_BIG_CALLS: u64 = 1_000;
+const CASTS: u64 = 100_000;
 const CONNECTS: u64 = 50;
 
 const ERLANG: &str = r#"
 -module(rotp_dist_bench).
--export([serve/0, sink_loop/0, pong_loop/0, throughput/3, ping/2, connect/2]).
+-export([serve/0, sink_loop/0, pong_loop/0, throughput/3, ping/2, connect/2,
+         size/1, erpc_calls/3, casts/2]).
 
 %% The receiving side: `sink` counts messages, `pong` answers pings.
 serve() ->
@@ -115,6 +128,46 @@ settle(Node) ->
     end.
 
 gone(Node) -> not lists:member(Node, nodes(connected)).
+
+%% What the erl client calls with a large argument, on both kinds of node.
+size(B) -> byte_size(B).
+
+%% Calls/s of erpc:call(Node, ...) back to back from this one process: erlang:node/0 with no
+%% argument (Size 0), or size/1 with a binary of Size bytes.
+erpc_calls(Node, N, Size) ->
+    true = net_kernel:connect_node(Node),
+    Call = case Size of
+               0 -> fun() -> erpc:call(Node, erlang, node, []) end;
+               _ -> Bin = binary:copy(<<7>>, Size),
+                    fun() -> Size = erpc:call(Node, rotp_dist_bench, size, [Bin]) end
+           end,
+    calls(Call, 100),
+    T0 = erlang:monotonic_time(microsecond),
+    calls(Call, N),
+    T1 = erlang:monotonic_time(microsecond),
+    io:format("~p~n", [N / ((T1 - T0) / 1000000)]).
+
+calls(_, 0) -> ok;
+calls(F, N) -> F(), calls(F, N - 1).
+
+%% Casts/s: N rpc:cast(Node, erlang, node, []), a call behind each thousand (without it the
+%% client's own backlog of spawn replies, not the target, sets the pace: its rate falls
+%% tenfold between 100 000 and 500 000 casts in a row, whatever the target).
+casts(Node, N) ->
+    true = net_kernel:connect_node(Node),
+    T0 = erlang:monotonic_time(microsecond),
+    cast_batches(Node, N div 1000),
+    T1 = erlang:monotonic_time(microsecond),
+    io:format("~p~n", [N / ((T1 - T0) / 1000000)]).
+
+cast_batches(_, 0) -> ok;
+cast_batches(Node, B) ->
+    cast_n(Node, 1000),
+    Node = rpc:call(Node, erlang, node, []),
+    cast_batches(Node, B - 1).
+
+cast_n(_, 0) -> ok;
+cast_n(Node, N) -> true = rpc:cast(Node, erlang, node, []), cast_n(Node, N - 1).
 "#;
 
 struct Env {
@@ -170,8 +223,22 @@ async fn rotp_node_tls(epmd_port: u16, name: &str, tls: Option<&std::path::Path>
     Ok(Node::start(config).await?)
 }
 
-/// The receiving side on a rotp node: `sink` and `pong`, as the Erlang module's.
+/// The receiving side on a rotp node: `sink` and `pong`, as the Erlang module's, and
+/// `rotp_dist_bench:size/1` for the erl client's calls.
 fn serve(node: &Node) {
+    node.register_function(
+        "rotp_dist_bench",
+        "size",
+        1,
+        std::sync::Arc::new(|_, args| {
+            Box::pin(async move {
+                match args.as_slice() {
+                    [Term::Binary(b)] => Ok(Term::Integer(b.len() as i64)),
+                    _ => Err(node::Exception::Error(Term::atom("badarg"))),
+                }
+            })
+        }),
+    );
     let rt = node.runtime();
     let sink = rt.spawn(|mut ctx| async move {
         loop {
@@ -526,6 +593,46 @@ async fn run(sel: &Selection) -> Result<Vec<Row>> {
             "round trip µs".to_owned(),
             [erl_erl, rotp_erl, erl_rotp, rotp_rotp],
         ));
+    }
+    if want("erpc") || want("erpc1m") || want("cast") {
+        eprintln!("an erl client calling into an erl node and a rotp node");
+        let scenarios = [
+            (
+                "erpc",
+                "erpc calls/s",
+                format!("erpc_calls(~, {}, 0)", ERPC_CALLS * scale()),
+            ),
+            (
+                "erpc1m",
+                "erpc 1 MB arg/s",
+                format!("erpc_calls(~, {}, {})", ERPC_BIG_CALLS * scale(), 1 << 20),
+            ),
+            (
+                "cast",
+                "rpc:cast/s",
+                format!("casts(~, {})", CASTS * scale()),
+            ),
+        ];
+        for (i, (scenario, label, call)) in scenarios.into_iter().enumerate() {
+            if !want(scenario) {
+                continue;
+            }
+            let eval = |target: &Atom| {
+                format!(
+                    "rotp_dist_bench:{}, halt().",
+                    call.replace('~', &format!("'{target}'"))
+                )
+            };
+            let erl_erl = measure(sel, "erl-erl", || async {
+                env.erl_figure(&format!("erl_client{i}a"), &eval(&erl_rx))
+            })
+            .await?;
+            let erl_rotp = measure(sel, "erl-rotp", || async {
+                env.erl_figure(&format!("erl_client{i}b"), &eval(&rotp_rx))
+            })
+            .await?;
+            rows.push((label.to_owned(), [erl_erl, None, erl_rotp, None]));
+        }
     }
     if want("connect") {
         eprintln!("connect times");

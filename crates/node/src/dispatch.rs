@@ -12,9 +12,6 @@ use runtime::{ExitReason, Message};
 use crate::functions::{apply, stack, Exception};
 use crate::node::Inner;
 
-/// Tells a spawned process that its links and monitors are in place.
-struct Go;
-
 /// Where a pid named in a signal from a peer lives, as erts classes it when it decodes one.
 #[derive(PartialEq)]
 enum Whose {
@@ -241,26 +238,25 @@ impl Inner {
         let link = opts.iter().any(|o| o.as_atom() == Some("link"));
         let monitor = opts.iter().any(|o| o.as_atom() == Some("monitor"));
         let node = crate::Node::from_inner(self.clone());
-        let pid = self.runtime.spawn(move |mut ctx| async move {
-            ctx.receive(|m| m.downcast_ref::<Go>().is_some()).await;
-            run_spawned(&node, module, function, args).await
-        });
-        if link {
-            self.runtime.remote_link(&from, &pid);
-        }
-        if monitor {
-            self.runtime.remote_monitor(&from, Ok(&pid), &req_id);
-        }
         let flags = i64::from(link) | (i64::from(monitor) << 1);
-        let reply = C::SpawnReply {
-            req_id,
-            to: from,
-            flags,
-            result: Term::Pid(pid.clone()),
-            token: None,
-        };
-        self.send_control(peer, reply, None, false);
-        self.runtime.send(&pid, Message::local(Go));
+        let requester = from.clone();
+        let monitor_ref = req_id.clone();
+        self.runtime.spawn_remote(
+            move |_| async move { run_spawned(&node, module, function, args).await },
+            &requester,
+            link,
+            monitor.then_some(&monitor_ref),
+            |pid| {
+                let reply = C::SpawnReply {
+                    req_id,
+                    to: from,
+                    flags,
+                    result: Term::Pid(pid.clone()),
+                    token: None,
+                };
+                self.send_control(peer, reply, None, false);
+            },
+        );
     }
 
     fn spawn_error(self: &Arc<Self>, peer: &Atom, req_id: Reference, to: Pid, error: &str) {

@@ -157,6 +157,40 @@ impl Runtime {
         }
     }
 
+    /// A process for another node's `SPAWN_REQUEST`: linked to and/or monitored by the remote
+    /// `requester` (the monitor under `monitor`, the request's reference) before it can run,
+    /// and `before_run` called with its pid first, to queue the `SPAWN_REPLY`, so that the
+    /// reply goes out before anything the process sends, as erts replies before it schedules
+    /// the process (`erl_create_process`).
+    pub fn spawn_remote<F, Fut>(
+        &self,
+        body: F,
+        requester: &Pid,
+        link: bool,
+        monitor: Option<&Reference>,
+        before_run: impl FnOnce(&Pid),
+    ) -> Pid
+    where
+        F: FnOnce(crate::Context) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ExitReason> + Send + 'static,
+    {
+        self.spawn_with(body, |process| {
+            {
+                let mut state = process.lock();
+                if link {
+                    state.rel().links.insert(requester.clone());
+                }
+                if let Some(reference) = monitor {
+                    state
+                        .rel()
+                        .monitored_by
+                        .insert(reference.clone(), requester.clone());
+                }
+            }
+            before_run(&process.pid);
+        })
+    }
+
     /// `SPAWN_REPLY` for a spawn that local `owner` asked of another node with `link` and/or
     /// `monitor`: the remote side has set them up, so the local side records them (the
     /// monitor under the request's reference, as `spawn_request/5` does).

@@ -70,7 +70,8 @@ where
     let mut last_written = 0u64;
     let mut queued_mark = outbox.queued();
     let closed = 'run: loop {
-        // Every whole packet in the buffer first.
+        // Every whole packet in the buffer first; what they make us send goes out together.
+        outbox.hold_wakeups();
         let mut used = 0;
         loop {
             match dist::packet::split_packet(&buffer[used..], reader.max_message()) {
@@ -92,7 +93,9 @@ where
             }
         }
         buffer.advance(used);
-        if read_half.can_busy_poll() {
+        if !read_half.can_busy_poll() {
+            let _ = outbox.release_wakeups();
+        } else {
             // Talking: we sent the peer something since the last packets we read (requests and
             // replies). Then the peer's next packet is likely on its way: let what we handed on
             // run, and look for it before sleeping. In the middle of a message (part of a
@@ -103,12 +106,18 @@ where
                 queued_mark = outbox.queued();
             }
             let mid_message = !buffer.is_empty() || reader.reassembling();
+            if (talking || mid_message) && used > 0 {
+                // What we handed on runs first (tokio keeps the process we woke in this
+                // thread's next slot, where no other thread may take it); what it sends at
+                // once joins the batch's replies.
+                tokio::task::yield_now().await;
+            }
+            // The writer goes before we poll: woken from here it waits in this thread's next
+            // slot, which no other thread may take, until we stop.
+            if outbox.release_wakeups() {
+                tokio::task::yield_now().await;
+            }
             if talking || mid_message {
-                if used > 0 {
-                    // What we handed on runs first (tokio keeps the process we woke in this
-                    // thread's next slot, where no other thread may take it).
-                    tokio::task::yield_now().await;
-                }
                 match read_half.busy_poll(&mut buffer) {
                     Ok(0) => {}
                     Ok(_) => continue,

@@ -137,6 +137,12 @@ pub struct Outbox {
     stats: ConnectionStats,
     /// Messages queued so far (the reader busy-polls only while we are answering the peer).
     queued: AtomicU64,
+    /// Set while the connection's reader hands on a batch of packets: the writer is woken once
+    /// at its end, so the replies to a batch (and what the processes it woke sent at once) go
+    /// out in one write, as erts's port task writes what a scheduler queued.
+    hold: AtomicBool,
+    /// A wake-up was held back.
+    held: AtomicBool,
     /// Set when the connection must end at once, whatever is queued (see [`HARD_LIMIT`]).
     aborted: AtomicBool,
     /// Wakes the connection's reader when it is aborted.
@@ -285,6 +291,35 @@ impl Outbox {
         }
     }
 
+    /// Holds back waking the writer until [`Outbox::release_wakeups`].
+    pub(crate) fn hold_wakeups(&self) {
+        self.hold.store(true, Ordering::Relaxed);
+    }
+
+    /// Wakes the writer if something was queued since [`Outbox::hold_wakeups`]: whether it
+    /// did.
+    pub(crate) fn release_wakeups(&self) -> bool {
+        self.hold.store(false, Ordering::SeqCst);
+        let held = self.held.swap(false, Ordering::SeqCst);
+        if held {
+            self.ready.notify_one();
+        }
+        held
+    }
+
+    /// Wakes the writer for a queue that stopped being empty, unless wake-ups are held.
+    fn wake_writer(&self) {
+        if self.hold.load(Ordering::SeqCst) {
+            self.held.store(true, Ordering::SeqCst);
+            // Released meanwhile: the release may have missed this one.
+            if !self.hold.load(Ordering::SeqCst) && self.held.swap(false, Ordering::SeqCst) {
+                self.ready.notify_one();
+            }
+        } else {
+            self.ready.notify_one();
+        }
+    }
+
     /// Asks the writer to close the connection after what is queued
     /// (`erlang:disconnect_node/1`).
     pub fn disconnect(&self) {
@@ -430,7 +465,7 @@ impl Outbox {
             self.queued.fetch_add(1, Ordering::Relaxed);
         }
         if wake {
-            self.ready.notify_one();
+            self.wake_writer();
         }
     }
 }

@@ -25,12 +25,6 @@ pub struct Context {
     /// Messages taken from the shared queue and not yet received: only this process touches
     /// them, so they are scanned without the lock (see [`Context::receive`]).
     inbox: VecDeque<Message>,
-    /// The busy connection the process last sent to, which it waits for at its next receive
-    /// (erts suspends a sender to a busy distribution port).
-    busy: std::cell::RefCell<Option<crate::Busy>>,
-    /// Whether sending to a busy connection suspends this process (see
-    /// [`Context::set_suspend_on_busy`]).
-    suspend_on_busy: std::cell::Cell<bool>,
 }
 
 impl Context {
@@ -40,8 +34,6 @@ impl Context {
             me,
             last_sent: std::cell::RefCell::new(None),
             inbox: VecDeque::new(),
-            busy: std::cell::RefCell::new(None),
-            suspend_on_busy: std::cell::Cell::new(true),
         }
     }
 
@@ -50,17 +42,33 @@ impl Context {
     /// it off: one peer that stops reading must not stop them for every other node; their
     /// messages to it are queued regardless, bounded by the connection's hard limit.
     pub fn set_suspend_on_busy(&self, on: bool) {
-        self.suspend_on_busy.set(on);
+        let mut state = self.me.lock();
+        state.never_suspend = !on;
         if !on {
-            self.busy.borrow_mut().take();
+            state.busy = None;
+            self.me.set_busy(false);
         }
     }
 
-    /// Remembers that the last send went to a busy connection.
+    /// Remembers that the last send went to a busy connection (rare: the process's state is
+    /// locked only then).
     fn sent(&self, busy: Option<crate::Busy>) {
-        if let Some(busy) = busy.filter(|_| self.suspend_on_busy.get()) {
-            *self.busy.borrow_mut() = Some(busy);
+        if let Some(busy) = busy {
+            let mut state = self.me.lock();
+            if !state.never_suspend {
+                state.busy = Some(Box::new(busy));
+                self.me.set_busy(true);
+            }
         }
+    }
+
+    /// The wait for the busy connection the process last sent to, if there is one.
+    fn take_busy(&self) -> Option<crate::Busy> {
+        if !self.me.is_busy() {
+            return None;
+        }
+        self.me.set_busy(false);
+        self.me.lock().busy.take().map(|b| *b)
     }
 
     /// Waits while the connection the process last sent to is busy, as erts suspends a
@@ -69,7 +77,7 @@ impl Context {
     /// peer that reads slowly slows the sender instead of filling memory (past the
     /// connection's hard limit the connection is dropped).
     pub async fn wait_if_busy(&mut self) {
-        if let Some(busy) = self.busy.get_mut().take() {
+        if let Some(busy) = self.take_busy() {
             busy.await;
         }
     }
@@ -78,7 +86,7 @@ impl Context {
     /// waits here for it to drain. A process that sends in a loop without receiving calls this
     /// now and then, so a peer that reads slowly slows it down rather than filling memory.
     pub async fn yield_now(&mut self) {
-        match self.busy.get_mut().take() {
+        match self.take_busy() {
             Some(busy) => busy.await,
             None => tokio::task::yield_now().await,
         }
@@ -154,7 +162,6 @@ impl Context {
     /// scans that without the lock, so a busy receiver takes the lock once per batch, not once
     /// per message.
     pub async fn receive(&mut self, mut matches: impl FnMut(&Message) -> bool) -> Message {
-        self.wait_if_busy().await;
         let me = &*self.me;
         let inbox = &mut self.inbox;
         let mut scanned = 0;
@@ -162,6 +169,11 @@ impl Context {
         // process being killed).
         let guard = WaitingGuard(me);
         let message = std::future::poll_fn(|cx| loop {
+            // A sender to a busy connection waits here first. The wait is polled where it is
+            // kept, so that every process's future does not carry room for it.
+            if me.is_busy() && me.poll_busy(cx).is_pending() {
+                return Poll::Pending;
+            }
             if let Some(offset) = inbox.iter().skip(scanned).position(&mut matches) {
                 if let Some(message) = inbox.remove(scanned + offset) {
                     me.took_message(inbox.len());
@@ -328,16 +340,6 @@ impl Context {
             }
         });
         (pid, reference)
-    }
-}
-
-impl Drop for Context {
-    /// A process that ends right after sending to a busy connection still waits for it before
-    /// it exits (it would have been suspended at the send).
-    fn drop(&mut self) {
-        if let Some(busy) = self.busy.get_mut().take() {
-            self.me.lock().busy_at_exit = Some(busy);
-        }
     }
 }
 

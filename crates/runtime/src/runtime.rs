@@ -330,7 +330,7 @@ impl Runtime {
         }
         let task = async move {
             let run = AssertUnwindSafe(body).catch_unwind();
-            let mut reason = tokio::select! {
+            let reason = tokio::select! {
                 biased;
                 reason = doomed(&process) => reason,
                 result = run => match result {
@@ -338,12 +338,18 @@ impl Runtime {
                     Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
                 },
             };
-            let busy = process.lock().busy_at_exit.take();
-            if let Some(busy) = busy {
-                tokio::select! {
-                    biased;
-                    doom = doomed(&process) => reason = doom,
-                    () = busy => {}
+            // A process whose code ended right after a send to a busy connection waits for it
+            // before it exits, in a task of its own: every process's task would otherwise
+            // carry room for this rare wait.
+            if process.is_busy() {
+                process.set_busy(false);
+                let busy = process.lock().busy.take().map(|b| *b);
+                if let Some(busy) = busy {
+                    tokio::spawn(async move {
+                        let reason = wait_at_exit(&process, busy, reason).await;
+                        runtime.terminate(&process, reason);
+                    });
+                    return;
                 }
             }
             runtime.terminate(&process, reason);
@@ -644,6 +650,16 @@ pub struct ProcessInfo {
     pub initial_call: String,
     /// The OTP behaviour it runs.
     pub current_behaviour: Option<String>,
+}
+
+/// A process whose code ended right after it sent to a busy connection waits for that
+/// connection before it exits, unless an exit signal kills it meanwhile.
+async fn wait_at_exit(process: &Process, busy: crate::Busy, reason: ExitReason) -> ExitReason {
+    tokio::select! {
+        biased;
+        doom = doomed(process) => doom,
+        () = busy => reason,
+    }
 }
 
 /// Resolves when an exit signal dooms the process.

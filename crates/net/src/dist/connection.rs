@@ -93,8 +93,9 @@ where
             }
         }
         buffer.advance(used);
+        outbox.end_hold();
         if !read_half.can_busy_poll() {
-            let _ = outbox.release_wakeups();
+            outbox.wake_held();
         } else {
             // Talking: we sent the peer something since the last packets we read (requests and
             // replies). Then the peer's next packet is likely on its way: let what we handed on
@@ -106,15 +107,15 @@ where
                 queued_mark = outbox.queued();
             }
             let mid_message = !buffer.is_empty() || reader.reassembling();
+            // What we queued waits for the batch's processes: they run at the yield (tokio
+            // keeps the one we woke last in this thread's next slot, where no other thread
+            // may take it), and what they send at once joins it.
             if (talking || mid_message) && used > 0 {
-                // What we handed on runs first (tokio keeps the process we woke in this
-                // thread's next slot, where no other thread may take it); what it sends at
-                // once joins the batch's replies.
                 tokio::task::yield_now().await;
             }
             // The writer goes before we poll: woken from here it waits in this thread's next
             // slot, which no other thread may take, until we stop.
-            if outbox.release_wakeups() {
+            if outbox.wake_held() {
                 tokio::task::yield_now().await;
             }
             if talking || mid_message {

@@ -44,6 +44,9 @@ const BATCH_LIMIT: usize = 256 * 1024;
 thread_local! {
     /// Where a sender encodes before framing: reused, so a small message costs no allocation.
     static SCRATCH: RefCell<Encoded> = RefCell::new(Encoded::default());
+    /// The outbox (by address) whose reader is handing on a batch of packets on this thread:
+    /// what that batch queues to it wakes the writer once, at the batch's end.
+    static HOLDING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Why a message was not queued.
@@ -137,11 +140,7 @@ pub struct Outbox {
     stats: ConnectionStats,
     /// Messages queued so far (the reader busy-polls only while we are answering the peer).
     queued: AtomicU64,
-    /// Set while the connection's reader hands on a batch of packets: the writer is woken once
-    /// at its end, so the replies to a batch (and what the processes it woke sent at once) go
-    /// out in one write, as erts's port task writes what a scheduler queued.
-    hold: AtomicBool,
-    /// A wake-up was held back.
+    /// A wake-up was held back (see [`Outbox::hold_wakeups`]).
     held: AtomicBool,
     /// Set when the connection must end at once, whatever is queued (see [`HARD_LIMIT`]).
     aborted: AtomicBool,
@@ -291,30 +290,36 @@ impl Outbox {
         }
     }
 
-    /// Holds back waking the writer until [`Outbox::release_wakeups`].
+    /// The connection's reader is about to hand on a batch of packets, on this thread: what
+    /// the batch makes the node queue here (replies, `SPAWN_REPLY`s) wakes the writer only at
+    /// [`Outbox::wake_held`], so that with what the processes it woke send at once (a
+    /// call's result) it goes out in one write, as erts's port task writes what a scheduler
+    /// queued. Other senders are not held.
     pub(crate) fn hold_wakeups(&self) {
-        self.hold.store(true, Ordering::Relaxed);
+        HOLDING.with(|h| h.set(self as *const Outbox as usize));
     }
 
-    /// Wakes the writer if something was queued since [`Outbox::hold_wakeups`]: whether it
-    /// did.
-    pub(crate) fn release_wakeups(&self) -> bool {
-        self.hold.store(false, Ordering::SeqCst);
-        let held = self.held.swap(false, Ordering::SeqCst);
+    /// The batch is handed on: senders on this thread wake the writer again. What the batch
+    /// queued still waits for [`Outbox::wake_held`] (what others append behind it meanwhile
+    /// waits with it: the queue is not empty, so they do not wake the writer).
+    pub(crate) fn end_hold(&self) {
+        HOLDING.with(|h| h.set(0));
+    }
+
+    /// Wakes the writer for what the last batch queued, if it queued anything: whether it did.
+    pub(crate) fn wake_held(&self) -> bool {
+        let held = self.held.swap(false, Ordering::Relaxed);
         if held {
             self.ready.notify_one();
         }
         held
     }
 
-    /// Wakes the writer for a queue that stopped being empty, unless wake-ups are held.
+    /// Wakes the writer for a queue that stopped being empty, unless it is this thread's
+    /// reader's batch that filled it.
     fn wake_writer(&self) {
-        if self.hold.load(Ordering::SeqCst) {
-            self.held.store(true, Ordering::SeqCst);
-            // Released meanwhile: the release may have missed this one.
-            if !self.hold.load(Ordering::SeqCst) && self.held.swap(false, Ordering::SeqCst) {
-                self.ready.notify_one();
-            }
+        if HOLDING.with(|h| h.get()) == self as *const Outbox as usize {
+            self.held.store(true, Ordering::Relaxed);
         } else {
             self.ready.notify_one();
         }

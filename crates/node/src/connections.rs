@@ -520,7 +520,7 @@ impl Inner {
             let mut table = self.conns.lock();
             match table.get(peer) {
                 Some(c) if c.owner == owner => {
-                    let used = matches!(c.state, ConnState::Up(_)) || c.outbox.ever_queued();
+                    let used = matches!(c.state, ConnState::Up(_)) || !c.outbox.close_if_unused();
                     table.remove(peer);
                     Some(used)
                 }

@@ -211,10 +211,20 @@ impl Outbox {
         self.queued.load(Ordering::Relaxed)
     }
 
-    /// Whether anything was ever queued here (a connection that never carried a signal has
-    /// no links or monitors to fire when it goes).
-    pub fn ever_queued(&self) -> bool {
-        self.queued() > 0
+    /// Closes a queue nothing was ever queued to, at once with the check, so that a sender
+    /// racing with it is refused (and fires `noconnection` itself) rather than queueing to a
+    /// connection that is gone: whether it closed it. A queue that carried something is left
+    /// open (its links and monitors must be fired).
+    pub fn close_if_unused(&self) -> bool {
+        let mut queue = self.lock();
+        if self.queued() > 0 {
+            return false;
+        }
+        queue.closed = true;
+        drop(queue);
+        self.stats.backlog.close();
+        self.ready.notify_one();
+        true
     }
 
     /// The flags the connection agreed on, once it is up.

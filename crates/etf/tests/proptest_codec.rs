@@ -130,14 +130,7 @@ fn nested_counts_are_checked_together_before_anything_is_reserved() {
         other => panic!("{other:?}"),
     }
     // A compressed term may not inflate past what its reader allows.
-    let packed = encode_with(
-        &Term::Binary(vec![7; 1000].into()),
-        &EncodeOptions {
-            compressed: Some(6),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let packed = compressed_sevens();
     let options = etf::DecodeOptions {
         max_inflated: 500,
         ..Default::default()
@@ -148,17 +141,22 @@ fn nested_counts_are_checked_together_before_anything_is_reserved() {
     ));
 }
 
-#[test]
-fn compressed_size_that_lies_is_an_error() {
-    let plain = encode(&Term::Binary(vec![7; 1000].into())).unwrap();
-    let packed = encode_with(
+/// A binary of 1000 sevens, compressed.
+fn compressed_sevens() -> Vec<u8> {
+    encode_with(
         &Term::Binary(vec![7; 1000].into()),
         &EncodeOptions {
             compressed: Some(6),
             ..Default::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn compressed_size_that_lies_is_an_error() {
+    let plain = encode(&Term::Binary(vec![7; 1000].into())).unwrap();
+    let packed = compressed_sevens();
     assert_eq!(packed[1], 80);
     let declared = u32::from_be_bytes(packed[2..6].try_into().unwrap()) as usize;
     assert_eq!(declared, plain.len() - 1);

@@ -51,17 +51,12 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
     let flooded = Instant::now();
 
     // The replies pile up: their senders wait, and nothing else does.
-    let mut busy = false;
-    for _ in 0..200 {
-        busy = node
-            .connections()
+    let busy = eventually(Duration::from_secs(10), || {
+        node.connections()
             .iter()
-            .any(|c| c.node.as_str() == "flooder@127.0.0.1" && c.backlog > net::dist::BUSY_LIMIT);
-        if busy {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .any(|c| c.node.as_str() == "flooder@127.0.0.1" && c.backlog > net::dist::BUSY_LIMIT)
+    })
+    .await;
     assert!(busy, "the flooder's connection never got busy");
     let out = erl_eval(
         "erl_bystander",
@@ -89,28 +84,22 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
 
     // The flooder says nothing more: it is dropped after net_ticktime although we are stuck
     // writing to it, and every waiting sender goes on.
-    let mut dropped = false;
-    while flooded.elapsed() < Duration::from_secs(30) {
-        if !node
-            .nodes(true)
-            .iter()
-            .any(|n| n.as_str() == "flooder@127.0.0.1")
-        {
-            dropped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(dropped, "the silent flooder was never dropped");
-    let mut left = usize::MAX;
-    for _ in 0..200 {
-        left = node.runtime().processes().len();
-        if left <= processes {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(left <= processes, "{left} processes, {processes} before");
+    let gone = |name: &'static str| {
+        let node = node.clone();
+        move || !node.nodes(true).iter().any(|n| n.as_str() == name)
+    };
+    let left = Duration::from_secs(30).saturating_sub(flooded.elapsed());
+    assert!(
+        eventually(left, gone("flooder@127.0.0.1")).await,
+        "the silent flooder was never dropped"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || node.runtime().processes().len()
+            <= processes)
+        .await,
+        "{} processes, {processes} before",
+        node.runtime().processes().len()
+    );
     drop(flooder);
 
     // A process sending 16 MiB messages to a peer that never reads, without ever waiting:
@@ -127,19 +116,10 @@ async fn a_peer_that_floods_and_never_reads_slows_only_itself() {
         })
         .await;
     assert!(sent.is_some());
-    let mut gone = false;
-    for _ in 0..100 {
-        if !node
-            .nodes(true)
-            .iter()
-            .any(|n| n.as_str() == "sink@127.0.0.1")
-        {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(gone, "the connection outlived its hard limit");
+    assert!(
+        eventually(Duration::from_secs(5), gone("sink@127.0.0.1")).await,
+        "the connection outlived its hard limit"
+    );
     let grown = raw::resident_kib().saturating_sub(rss);
     assert!(
         grown < 200 << 10,

@@ -52,15 +52,13 @@ fn port2_reply(port: u16) -> Vec<u8> {
     reply
 }
 
-/// Links a process to a pid on `far@127.0.0.1` and pings that node: the ping fails and the
-/// link fires `noconnection`, both within `net_setuptime` and a little.
-async fn unreachable(node: &node::Node, what: &str) {
-    let far = Atom::from("far@127.0.0.1");
-    let started = Instant::now();
+/// A process on `node` that traps exits and links to pid `id` of `far@127.0.0.1`: the reason
+/// of the exit signal it gets.
+fn linked_to_far(node: &node::Node, id: u32) -> tokio::sync::oneshot::Receiver<Option<ExitReason>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let remote = Pid {
-        node: far.clone(),
-        id: 1,
+        node: Atom::from("far@127.0.0.1"),
+        id,
         serial: 0,
         creation: 1,
     };
@@ -71,6 +69,15 @@ async fn unreachable(node: &node::Node, what: &str) {
         let _ = tx.send(m.as_exit().map(|(_, r)| r));
         ExitReason::Normal
     });
+    rx
+}
+
+/// Links a process to a pid on `far@127.0.0.1` and pings that node: the ping fails and the
+/// link fires `noconnection`, both within `net_setuptime` and a little.
+async fn unreachable(node: &node::Node, what: &str) {
+    let far = Atom::from("far@127.0.0.1");
+    let started = Instant::now();
+    let rx = linked_to_far(node, 1);
     assert!(!node.ping(&far).await, "{what}: pong");
     let exit = tokio::time::timeout(Duration::from_secs(20), rx)
         .await
@@ -154,20 +161,7 @@ async fn a_connection_that_fails_at_once_still_fires_what_raced_with_it() {
     let port = fake_epmd(|s| async move { drop(s) }).await;
     let node = client("reset_epmd", port, false).await;
     for attempt in 0..50u32 {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let remote = Pid {
-            node: Atom::from("far@127.0.0.1"),
-            id: attempt,
-            serial: 0,
-            creation: 1,
-        };
-        node.runtime().spawn(move |mut ctx| async move {
-            ctx.trap_exit(true);
-            ctx.link(&remote);
-            let m = ctx.receive(|m: &Message| m.as_exit().is_some()).await;
-            let _ = tx.send(m.as_exit().map(|(_, r)| r));
-            ExitReason::Normal
-        });
+        let rx = linked_to_far(&node, attempt);
         let exit = tokio::time::timeout(Duration::from_secs(10), rx).await;
         assert!(
             matches!(exit, Ok(Ok(Some(ExitReason::NoConnection)))),

@@ -39,12 +39,7 @@ async fn a_peer_that_links_to_rex_and_net_kernel_and_halts_leaves_them_running()
     assert_eq!(out.trim(), "true", "{out}");
     // The halted peer's noconnection reached both: they trapped it.
     let erl = node_name("erl_linker");
-    for _ in 0..100 {
-        if !node.nodes(true).contains(&erl) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(eventually(Duration::from_secs(5), || !node.nodes(true).contains(&erl)).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rt.whereis(&Atom::from("rex")), Some(rex.clone()));
     assert_eq!(rt.whereis(&Atom::from("net_kernel")), Some(kernel));
@@ -102,15 +97,11 @@ async fn a_pg_scope_that_dies_is_restarted_by_kernel_safe_sup() {
     let scope = Atom::from("restarting");
     let first = node.runtime().whereis(&scope).unwrap();
     node.runtime().exit(&first, ExitReason::Kill);
-    let mut second = None;
-    for _ in 0..100 {
-        second = node.runtime().whereis(&scope).filter(|p| *p != first);
-        if second.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(second.is_some(), "restarted under a new pid");
+    let restarted = eventually(Duration::from_secs(2), || {
+        node.runtime().whereis(&scope).is_some_and(|p| p != first)
+    })
+    .await;
+    assert!(restarted, "restarted under a new pid");
     assert!(!node.is_down());
     // And it serves: a member joins and is seen.
     let member = node.runtime().spawn(|mut ctx| async move {

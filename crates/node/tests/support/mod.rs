@@ -103,3 +103,17 @@ pub async fn wait_registered(port: u16, name: &str) {
     }
     panic!("{name} never registered with EPMD");
 }
+
+/// Polls `check` every 50 ms until it holds or `within` has passed: whether it held.
+pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -369,9 +369,8 @@ impl Outbox {
         }
     }
 
-    /// Ends the connection at once, dropping what is queued: its reader stops (see
-    /// [`Outbox::aborted`]) and so does the writer, even one blocked writing to a peer that
-    /// does not read.
+    /// Ends the connection at once, dropping what is queued: its reader stops, and so does the
+    /// writer, even one blocked writing to a peer that does not read.
     pub fn abort(&self) {
         if !self.aborted.swap(true, Ordering::Relaxed) {
             tracing::warn!("distribution connection aborted: {}", NotQueued::Overloaded);

@@ -111,7 +111,11 @@ impl Inner {
         payload: Option<Term>,
         connect: bool,
     ) -> bool {
-        self.queue(node, control, payload, connect)
+        let Some(outbox) = self.route(node, connect) else {
+            return false;
+        };
+        // A term that cannot be encoded is dropped; nothing else is lost.
+        outbox.send(control, payload).is_ok()
     }
 
     /// [`Inner::send_control`] for a process's own message: when the connection is busy (over
@@ -131,20 +135,6 @@ impl Inner {
         outbox.busy().then(|| {
             Box::pin(async move { outbox.stats().backlog.drained().await }) as runtime::Busy
         })
-    }
-
-    fn queue(
-        self: &Arc<Self>,
-        node: &Atom,
-        control: ControlMessage,
-        payload: Option<Term>,
-        connect: bool,
-    ) -> bool {
-        let Some(outbox) = self.route(node, connect) else {
-            return false;
-        };
-        // A term that cannot be encoded is dropped; nothing else is lost.
-        outbox.send(control, payload).is_ok()
     }
 
     /// The queue to `node`'s connection; with `connect`, opened (and the connection attempt

@@ -62,33 +62,31 @@ impl Context {
         }
     }
 
-    /// The wait for the busy connection the process last sent to, if there is one.
-    fn take_busy(&self) -> Option<crate::Busy> {
-        if !self.me.is_busy() {
-            return None;
-        }
-        self.me.set_busy(false);
-        self.me.lock().busy.take().map(|b| *b)
-    }
-
     /// Waits while the connection the process last sent to is busy, as erts suspends a
     /// process sending to a busy distribution port; returns at once otherwise. Receives do this
     /// first; a process that sends in a loop without receiving calls it after each send, so a
     /// peer that reads slowly slows the sender instead of filling memory (past the
     /// connection's hard limit the connection is dropped).
     pub async fn wait_if_busy(&mut self) {
-        if let Some(busy) = self.take_busy() {
-            busy.await;
-        }
+        let me = &*self.me;
+        std::future::poll_fn(|cx| {
+            if me.is_busy() {
+                me.poll_busy(cx)
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
     }
 
     /// `erlang:yield/0`: lets other processes run; a process that sent to a busy connection
     /// waits here for it to drain. A process that sends in a loop without receiving calls this
     /// now and then, so a peer that reads slowly slows it down rather than filling memory.
     pub async fn yield_now(&mut self) {
-        match self.take_busy() {
-            Some(busy) => busy.await,
-            None => tokio::task::yield_now().await,
+        if self.me.is_busy() {
+            self.wait_if_busy().await;
+        } else {
+            tokio::task::yield_now().await;
         }
     }
 

@@ -14,6 +14,7 @@ mod atom;
 mod decode;
 mod encode;
 mod error;
+mod key;
 pub mod order;
 pub mod tag;
 mod term;
@@ -26,5 +27,6 @@ pub use decode::{
 };
 pub use encode::{encode, encode_into, encode_with, AtomRefs, EncodeOptions, Encoder};
 pub use error::{DecodeError, EncodeError};
+pub use key::TermKey;
 pub use num_bigint::BigInt;
 pub use term::{Atom, BitBinary, Export, Fun, Map, Pid, Port, RefId, Reference, Term};

@@ -540,6 +540,23 @@ impl Inner {
         }
     }
 
+    /// `{nodeup | nodedown, Node, #{connection_id => Id}}` to `monitor_nodes` watchers.
+    fn tell_watchers(&self, what: &str, peer: &Atom, connection: u64) {
+        let info = etf::Map::from_entries([(
+            Term::atom("connection_id"),
+            Term::Integer(connection as i64),
+        )]);
+        let message = Term::Tuple(vec![Term::atom(what), Term::Atom(peer.clone()), Term::Map(info)]);
+        let watchers = self
+            .node_watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for pid in watchers {
+            self.runtime.send(&pid, runtime::Message::Term(message.clone()));
+        }
+    }
+
     /// Runs an established connection until it closes.
     fn run(
         self: Arc<Self>,
@@ -566,6 +583,10 @@ impl Inner {
         let _ = self
             .events
             .send(crate::NodeEvent::Up(peer.clone(), up.peer_hidden));
+        let visible = !up.peer_hidden && !self.hidden;
+        if visible {
+            self.tell_watchers("nodeup", &peer, owner);
+        }
         self.conns.changed.notify_waiters();
         let inner = self.clone();
         tokio::spawn(async move {
@@ -584,6 +605,9 @@ impl Inner {
             .await;
             crate::log::nodedown(&peer, &closed);
             inner.forget(&peer, owner);
+            if visible {
+                inner.tell_watchers("nodedown", &peer, owner);
+            }
             let _ = inner.events.send(crate::NodeEvent::Down(peer.clone()));
         });
     }

@@ -76,6 +76,11 @@ pub(crate) async fn apply(
     if let Some(f) = node.function(module, function, args.len()) {
         return f(node.clone(), args).await;
     }
+    if module.as_str() == "global" {
+        if let Some(result) = crate::global::builtin(node, function.as_str(), &args).await {
+            return result;
+        }
+    }
     builtin(node, module, function, &args).ok_or_else(|| undef(module, function, &args))?
 }
 

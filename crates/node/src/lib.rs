@@ -19,6 +19,7 @@ mod connections;
 pub mod cookie;
 mod dispatch;
 pub mod functions;
+pub mod global;
 mod log;
 pub mod malloc;
 pub mod name;

@@ -152,6 +152,10 @@ pub(crate) struct Inner {
     pub(crate) functions: RwLock<Functions>,
     /// `monitor_node/2` monitors: the process and the node it watches.
     pub(crate) node_monitors: std::sync::Mutex<Vec<(Pid, Atom)>>,
+    /// Processes told of visible nodes coming and going (`net_kernel:monitor_nodes/1`).
+    pub(crate) node_watchers: std::sync::Mutex<Vec<Pid>>,
+    /// What `global_name_server` shares with readers.
+    pub(crate) global: Arc<crate::global::Shared>,
     /// Started `pg` scopes and their member views.
     pub(crate) pg_scopes: RwLock<std::collections::HashMap<Atom, crate::pg::Members>>,
     listen_port: Option<u16>,
@@ -199,6 +203,8 @@ impl Node {
             functions: RwLock::new(Functions::default()),
             pg_scopes: RwLock::default(),
             node_monitors: std::sync::Mutex::default(),
+            node_watchers: std::sync::Mutex::default(),
+            global: Arc::default(),
             listen_port: listener
                 .as_ref()
                 .and_then(|l| l.local_addr().ok())
@@ -391,6 +397,26 @@ impl Node {
         if !self.connect(node).await {
             self.inner.fire_node_monitors(node);
         }
+    }
+
+    /// `net_kernel:monitor_nodes(On)` for process `pid`: it gets `{nodeup, Node, Info}` when
+    /// a visible node connects, before any message from it, and `{nodedown, Node, Info}` when
+    /// it goes, after the last (`Info` is `#{connection_id => Id}`).
+    pub fn monitor_nodes(&self, pid: &Pid, on: bool) {
+        let mut watchers = self
+            .inner
+            .node_watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        watchers.retain(|p| p != pid);
+        if on {
+            watchers.push(pid.clone());
+        }
+    }
+
+    /// The node's `global` (cluster-wide names and locks).
+    pub fn global(&self) -> crate::global::Global {
+        crate::global::Global::new(self)
     }
 
     /// `erlang:monitor_node(Node, false)`: removes one of `pid`'s monitors of `node`.

@@ -4,13 +4,14 @@
 //! ```text
 //! kernel_sup          one_for_all, intensity 0       (its end is the node's end)
 //! ├── rex             rpc:call through the rex server, as erl_call and rpc:block_call use it
+//! ├── global_name_server  cluster-wide names and locks (the `global` module)
 //! ├── net_sup         one_for_all, intensity 0
 //! │   └── net_kernel  answers is_auth, which net_adm:ping/1 asks
 //! └── kernel_safe_sup one_for_one, 4 restarts an hour
 //!     └── pg scopes   started with Node::pg_start
 //! ```
 //!
-//! `net_kernel` and `rex` trap exits, as OTP's do: a peer that links to them and goes away
+//! `net_kernel`, `rex` and `global_name_server` trap exits, as OTP's do: a peer that links to them and goes away
 //! does not take them down. If one dies anyway, `kernel_sup`'s intensity of 0 stops the whole
 //! tree and the node goes down, loudly, as an erl node halts with "Kernel pid terminated".
 //! None of them waits for a busy connection: one peer that stops reading does not stop them
@@ -56,6 +57,7 @@ pub(crate) async fn start(node: &Node) -> Result<(), ExitReason> {
         ctx.set_behaviour("application_master", "application_master:init/4");
         let children = vec![
             worker(&n, "rex", rex),
+            crate::global::child_spec(&n),
             ChildSpec::supervisor("net_sup", {
                 let n = n.clone();
                 move |ctx, _| {

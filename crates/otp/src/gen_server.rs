@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use etf::{Atom, Pid, Reference, Term};
 
-use crate::registry::Registry;
+use std::sync::Arc;
+
+use crate::via::Via;
 use runtime::{Context, ExitReason, Message};
 use thiserror::Error;
 
@@ -75,24 +77,66 @@ impl From {
     }
 }
 
-/// A server to call: its pid, its registered name, or a key in a [`Registry`].
-#[derive(Clone, Debug, PartialEq)]
+/// A server to call: its pid, its registered name, or a name in a [`Via`] registry.
+#[derive(Clone, Debug)]
 pub enum ServerRef {
     /// A pid.
     Pid(Pid),
     /// A locally registered name.
     Name(Atom),
-    /// `{via, Registry, Key}`.
-    Via(Registry, Term),
+    /// `{via, Module, Name}`.
+    Via(Arc<dyn Via>, Term),
 }
 
-/// A name to start a server under: local, or `{via, Registry, Key}`.
+impl PartialEq for ServerRef {
+    fn eq(&self, other: &ServerRef) -> bool {
+        match (self, other) {
+            (ServerRef::Pid(a), ServerRef::Pid(b)) => a == b,
+            (ServerRef::Name(a), ServerRef::Name(b)) => a == b,
+            (ServerRef::Via(r, a), ServerRef::Via(s, b)) => r.module() == s.module() && a == b,
+            _ => false,
+        }
+    }
+}
+
+impl ServerRef {
+    /// `{via, Module, Name}`.
+    pub fn via(registry: impl Via, name: Term) -> ServerRef {
+        ServerRef::Via(Arc::new(registry), name)
+    }
+}
+
+/// A name to start a server under: local, or `{via, Module, Name}`.
 #[derive(Clone, Debug)]
 pub enum Name {
     /// `{local, Name}`.
     Local(Atom),
-    /// `{via, Registry, Key}` (the registry must have unique keys).
-    Via(Registry, Term),
+    /// `{via, Module, Name}` (a registry with unique names).
+    Via(Arc<dyn Via>, Term),
+}
+
+impl Name {
+    /// `{via, Module, Name}`.
+    pub fn via(registry: impl Via, name: Term) -> Name {
+        Name::Via(Arc::new(registry), name)
+    }
+
+    /// The name as gen_server's reports show it: `{local, Name}` or `{via, Module, Name}`.
+    pub fn to_term(&self) -> Term {
+        match self {
+            Name::Local(n) => Term::Tuple(vec![Term::atom("local"), Term::Atom(n.clone())]),
+            Name::Via(r, n) => Term::Tuple(vec![Term::atom("via"), Term::Atom(r.module()), n.clone()]),
+        }
+    }
+}
+
+impl std::convert::From<&Name> for ServerRef {
+    fn from(name: &Name) -> ServerRef {
+        match name {
+            Name::Local(n) => ServerRef::Name(n.clone()),
+            Name::Via(r, n) => ServerRef::Via(r.clone(), n.clone()),
+        }
+    }
 }
 
 impl std::convert::From<Atom> for Name {
@@ -124,8 +168,8 @@ impl ServerRef {
         match self {
             ServerRef::Pid(p) => Term::Pid(p.clone()),
             ServerRef::Name(n) => Term::Atom(n.clone()),
-            ServerRef::Via(_, key) => {
-                Term::Tuple(vec![Term::atom("via"), Term::atom("Registry"), key.clone()])
+            ServerRef::Via(registry, key) => {
+                Term::Tuple(vec![Term::atom("via"), Term::Atom(registry.module()), key.clone()])
             }
         }
     }
@@ -135,7 +179,7 @@ impl ServerRef {
         match self {
             ServerRef::Pid(p) => Some(p.clone()),
             ServerRef::Name(n) => ctx.runtime().whereis(n),
-            ServerRef::Via(registry, key) => registry.whereis(key),
+            ServerRef::Via(registry, key) => registry.whereis_name(key),
         }
     }
 }
@@ -344,10 +388,7 @@ async fn serve<G: GenServer>(
                 .register(atom.clone())
                 .err()
                 .map(|_| ctx.runtime().whereis(atom)),
-            Name::Via(registry, key) => registry
-                .register(&ctx, key, Term::NIL)
-                .err()
-                .map(|e| Some(e.0)),
+            Name::Via(registry, key) => registry.register_name(&mut ctx, key).await.err(),
         };
         if let Some(owner) = taken {
             // `{already_started, Pid}` as gen_server says it.

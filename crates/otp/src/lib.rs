@@ -10,6 +10,8 @@ pub mod gen_server;
 pub mod registry;
 pub mod supervisor;
 pub mod task;
+pub mod via;
 
 pub use gen_server::{CallError, CallReply, From, GenServer, Init, Name, NoReply, ServerRef};
 pub use registry::Registry;
+pub use via::Via;

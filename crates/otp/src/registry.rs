@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use etf::{Pid, Term};
+use etf::{Pid, Term, TermKey};
 use runtime::{Context, ExitReason, Message};
 
 /// Whether a key has at most one process, or any number.
@@ -32,16 +32,6 @@ struct Inner {
     keys: Keys,
     pid: std::sync::OnceLock<Pid>,
     partitions: Vec<RwLock<HashMap<TermKey, Vec<Entry>>>>,
-}
-
-/// A term as a hash-map key, by its external encoding (equal terms encode equally).
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct TermKey(Vec<u8>);
-
-impl TermKey {
-    fn new(term: &Term) -> TermKey {
-        TermKey(etf::encode(term).unwrap_or_default())
-    }
 }
 
 /// `register/3` on a unique registry whose key another process has.
@@ -158,7 +148,7 @@ impl Registry {
         for i in 0..self.inner.partitions.len() {
             for (k, entries) in self.read(i).iter() {
                 if entries.iter().any(|(p, _)| p == pid) {
-                    if let Ok(term) = etf::decode(&k.0) {
+                    if let Some(term) = k.term() {
                         out.push(term);
                     }
                 }
@@ -219,5 +209,36 @@ impl std::fmt::Debug for Registry {
 impl PartialEq for Registry {
     fn eq(&self, other: &Registry) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// `{via, Registry, Key}` names: the process that starts takes the key (a unique registry),
+/// with `nil` as its value, and loses it when it exits.
+impl crate::via::Via for Registry {
+    fn module(&self) -> etf::Atom {
+        etf::Atom::from("Elixir.Registry")
+    }
+
+    fn register_name<'a>(
+        &'a self,
+        ctx: &'a mut Context,
+        name: &'a Term,
+    ) -> crate::via::ViaFuture<'a, Result<(), Option<Pid>>> {
+        Box::pin(async move {
+            self.register(ctx, name, Term::NIL)
+                .map_err(|AlreadyRegistered(holder)| Some(holder))
+        })
+    }
+
+    fn unregister_name<'a>(
+        &'a self,
+        ctx: &'a mut Context,
+        name: &'a Term,
+    ) -> crate::via::ViaFuture<'a, ()> {
+        Box::pin(async move { self.unregister(ctx, name) })
+    }
+
+    fn whereis_name(&self, name: &Term) -> Option<Pid> {
+        self.whereis(name)
     }
 }

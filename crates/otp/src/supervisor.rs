@@ -219,7 +219,7 @@ pub struct Args {
     /// Children, started in this order.
     pub children: Vec<ChildSpec>,
     /// The name the supervisor is registered under, for its reports.
-    pub name: Option<Atom>,
+    pub name: Option<Name>,
 }
 
 /// `Supervisor.start_link/2`.
@@ -229,14 +229,10 @@ pub async fn start_link(
     children: Vec<ChildSpec>,
     name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
-    let registered = match &name {
-        Some(Name::Local(n)) => Some(n.clone()),
-        _ => None,
-    };
     let args = Args {
         flags,
         children,
-        name: registered,
+        name: name.clone(),
     };
     gen_server::start_link(ctx, Supervisor, args, name).await
 }
@@ -404,7 +400,7 @@ impl GenServer for Supervisor {
     async fn init(&self, args: Args, ctx: &mut Context) -> Init<State> {
         ctx.trap_exit(true);
         let me = match args.name {
-            Some(name) => Term::Tuple(vec![Term::atom("local"), Term::Atom(name)]),
+            Some(name) => name.to_term(),
             None => Term::Pid(ctx.pid().clone()),
         };
         let mut state = State {

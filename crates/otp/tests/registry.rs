@@ -127,14 +127,14 @@ async fn servers_can_be_named_via_a_registry() {
         ctx.trap_exit(true);
         let registry = Registry::start_link(&mut ctx, Keys::Unique, 1);
         let key = Term::Tuple(vec![Term::atom("echo"), Term::Integer(1)]);
-        let name = Name::Via(registry.clone(), key.clone());
+        let name = Name::via(registry.clone(), key.clone());
         let pid = gen_server::start_link(&mut ctx, Echo, (), Some(name.clone()))
             .await
             .unwrap()
             .unwrap();
         let answer: Term = call(
             &mut ctx,
-            otp::ServerRef::Via(registry.clone(), key.clone()),
+            otp::ServerRef::via(registry.clone(), key.clone()),
             Term::atom("hi"),
             gen_server::DEFAULT_TIMEOUT,
         )

@@ -117,3 +117,27 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Evaluates Erlang expressions on the erl node `on`, through `via`'s rpc (`erl_scan`,
+/// `erl_parse`, `erl_eval` there): the value of the last one, or the `{badrpc, _}`.
+pub async fn erl_run(via: &Node, on: &Atom, code: &str) -> etf::Term {
+    use etf::Term;
+    let long = Duration::from_secs(60);
+    let chars = Term::List(code.chars().map(|c| Term::Integer(c as i64)).collect());
+    let scanned = via.rpc(on, "erl_scan", "string", vec![chars], long).await;
+    let Term::Tuple(s) = &scanned else { return scanned };
+    let parsed = via
+        .rpc(on, "erl_parse", "parse_exprs", vec![s[1].clone()], long)
+        .await;
+    let Term::Tuple(p) = &parsed else { return parsed };
+    if p[0].as_atom() != Some("ok") {
+        return parsed;
+    }
+    let value = via
+        .rpc(on, "erl_eval", "exprs", vec![p[1].clone(), Term::NIL], long)
+        .await;
+    match value {
+        Term::Tuple(v) if v.len() == 3 && v[0].as_atom() == Some("value") => v[1].clone(),
+        other => other,
+    }
+}

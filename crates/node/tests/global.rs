@@ -1,0 +1,247 @@
+//! `global` in mixed clusters of real erl nodes and rotp nodes: names registered on either
+//! side are seen on every node, clashes when partitions join are resolved as OTP resolves
+//! them, locks exclude each other across nodes, and names go with their process or node.
+
+mod support;
+
+use std::time::Duration;
+
+use etf::{Pid, Term};
+use runtime::ExitReason;
+use support::*;
+
+/// A process that lives until killed.
+fn sleeper(node: &node::Node) -> Pid {
+    node.runtime().spawn(|mut ctx| async move {
+        loop {
+            let _ = ctx.recv().await;
+        }
+    })
+}
+
+fn name(text: &str) -> Term {
+    etf::text::parse(text).expect("term")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_registered_on_erl_and_rotp_are_seen_on_both() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_gn", "gsesame", port).await;
+    let target = node.name().to_string();
+    let eval = format!(
+            "N = '{target}', pong = net_adm:ping(N), ok = global:sync(), \
+             yes = global:register_name({{cache, 1}}, self()), \
+             io:format(\"~p~n\", [rpc:call(N, global, whereis_name, [{{cache, 1}}]) =:= self()]), \
+             W = fun W(0) -> undefined; W(K) -> case global:whereis_name(from_rotp) of \
+                 undefined -> timer:sleep(100), W(K - 1); P -> P end end, \
+             P = W(100), io:format(\"~p~n\", [node(P)]), \
+             io:format(\"~p~n\", [global:register_name(from_rotp, self())]), \
+             halt()."
+    );
+    let erl = tokio::spawn(async move { erl_eval("erl_gn", "gsesame", port, &eval).await });
+    let global = node.global();
+    let cache = name("{cache, 1}");
+    assert!(
+        eventually(Duration::from_secs(20), || global.whereis_name(&cache).is_some()).await,
+        "erl's name reached rotp"
+    );
+    let holder = global.whereis_name(&cache).unwrap();
+    assert_eq!(holder.node, node_name("erl_gn"));
+    let mine = sleeper(&node);
+    assert!(global.register_name(Term::atom("from_rotp"), &mine).await);
+    let out = erl.await.unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["true", target.as_str(), "no"], "{out}");
+    // The erl node is gone: so are its names.
+    assert!(
+        eventually(Duration::from_secs(10), || global.whereis_name(&cache).is_none()).await,
+        "the halted node's name went"
+    );
+    assert_eq!(global.whereis_name(&Term::atom("from_rotp")), Some(mine.clone()));
+    node.runtime().exit(&mine, ExitReason::Kill);
+    assert!(eventually(Duration::from_secs(5), || global.registered_names().is_empty()).await);
+}
+
+/// Starts an erl node that waits to be driven by rpc, and waits until EPMD knows it.
+async fn erl_node(name: &str, cookie: &str, port: u16) -> (Guard, etf::Atom) {
+    let guard = start_erl(name, cookie, port, "timer:sleep(infinity).");
+    wait_registered(port, name).await;
+    (guard, node_name(name))
+}
+
+/// `global:whereis_name(Name)` as `on` sees it (by rpc from `via`).
+async fn whereis_on(via: &node::Node, on: &etf::Atom, name: &Term) -> Term {
+    via.rpc(on, "global", "whereis_name", vec![name.clone()], Duration::from_secs(30))
+        .await
+}
+
+/// Waits (bounded) until `check` holds for what `on` answers.
+async fn until_on(via: &node::Node, on: &etf::Atom, name: &Term, check: impl Fn(&Term) -> bool) -> Term {
+    let mut last = Term::NIL;
+    for _ in 0..200 {
+        last = whereis_on(via, on, name).await;
+        if check(&last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_three_erl_and_two_rotp_nodes_every_name_is_seen_everywhere_until_its_node_dies() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_g5x", "g5", port).await;
+    let y = rotp_node("rotp_g5y", "g5", port).await;
+    let (mut guard_a, a) = erl_node("erl_g5a", "g5", port).await;
+    let (_gb, b) = erl_node("erl_g5b", "g5", port).await;
+    let (_gc, c) = erl_node("erl_g5c", "g5", port).await;
+    // x meets a and y; b and c meet a: global connects everybody to everybody.
+    assert!(x.ping(&a).await && x.ping(y.name()).await);
+    for n in [&b, &c] {
+        let pong = erl_run(&x, n, &format!("net_adm:ping('{a}').")).await;
+        assert_eq!(pong.as_atom(), Some("pong"));
+    }
+    let all = [x.name().clone(), y.name().clone(), a.clone(), b.clone(), c.clone()];
+    for n in [&a, &b, &c] {
+        assert_eq!(erl_run(&x, n, "global:sync().").await.as_atom(), Some("ok"));
+    }
+    x.global().sync().await;
+    y.global().sync().await;
+    assert!(
+        eventually(Duration::from_secs(20), || y.nodes(false).len() == 4 && x.nodes(false).len() == 4).await,
+        "a full mesh: x sees {:?}, y sees {:?}",
+        x.nodes(false),
+        y.nodes(false)
+    );
+    // One name from each node.
+    let mut holders = Vec::new();
+    for (i, n) in all.iter().enumerate() {
+        let key = name(&format!("{{cache, {i}}}"));
+        let (yes, pid) = if *n == *x.name() {
+            let pid = sleeper(&x);
+            (x.global().register_name(key.clone(), &pid).await, pid)
+        } else if *n == *y.name() {
+            let pid = sleeper(&y);
+            (y.global().register_name(key.clone(), &pid).await, pid)
+        } else {
+            let code = format!(
+                "P = spawn(timer, sleep, [infinity]), {{global:register_name({{cache, {i}}}, P), P}}."
+            );
+            match erl_run(&x, n, &code).await {
+                Term::Tuple(v) => match v.as_slice() {
+                    [yes, Term::Pid(p)] => (yes.as_atom() == Some("yes"), p.clone()),
+                    _ => panic!("{v:?}"),
+                },
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(yes, "{n} registered {key:?}");
+        holders.push((key, pid));
+    }
+    // Every node sees every name, right after the registration returned (it is made on all).
+    for n in &all {
+        for (key, pid) in &holders {
+            let seen = whereis_on(&x, n, key).await;
+            assert_eq!(seen, Term::Pid(pid.clone()), "{n} sees {key:?}");
+        }
+        let names = x.rpc(n, "global", "registered_names", vec![], Duration::from_secs(10)).await;
+        assert!(matches!(&names, Term::List(v) if v.len() == 5), "{n}: {names:?}");
+    }
+    // A name is held by one process at a time: taking a taken name fails everywhere.
+    let again = sleeper(&y);
+    assert!(!y.global().register_name(holders[2].0.clone(), &again).await);
+    let no = erl_run(&x, &b, "global:register_name({cache, 0}, self()).").await;
+    assert_eq!(no.as_atom(), Some("no"));
+    // a dies: its name goes everywhere, the others stay.
+    let _ = guard_a.0.kill();
+    let (key_a, _) = &holders[2];
+    assert!(eventually(Duration::from_secs(20), || x.global().whereis_name(key_a).is_none()).await);
+    assert!(eventually(Duration::from_secs(20), || y.global().whereis_name(key_a).is_none()).await);
+    for n in [&b, &c] {
+        let seen = until_on(&x, n, key_a, |t| t.as_atom() == Some("undefined")).await;
+        assert_eq!(seen.as_atom(), Some("undefined"), "{n} forgot a's name");
+        let other = whereis_on(&x, n, &holders[0].0).await;
+        assert_eq!(other, Term::Pid(holders[0].1.clone()));
+    }
+    // A name goes when its process ends, on every node.
+    x.runtime().exit(&holders[0].1, ExitReason::Kill);
+    for n in [&b, &c] {
+        let seen = until_on(&x, n, &holders[0].0, |t| t.as_atom() == Some("undefined")).await;
+        assert_eq!(seen.as_atom(), Some("undefined"), "{n} forgot x's name");
+    }
+    assert!(eventually(Duration::from_secs(5), || y.global().whereis_name(&holders[0].0).is_none()).await);
+}
+
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clash_when_partitions_join_is_resolved_as_otp_resolves_it() {
+    let (_epmd, port) = epmd();
+    // Two partitions, {erl_ga, rotp_gx} and {rotp_gy, zerl_gb}, each registering both names.
+    let x = rotp_node("rotp_gx", "gclash", port).await;
+    let y = rotp_node("rotp_gy", "gclash", port).await;
+    let (_ga, a) = erl_node("erl_ga", "gclash", port).await;
+    let (_gb, b) = erl_node("zerl_gb", "gclash", port).await;
+    assert!(x.ping(&a).await && y.ping(&b).await);
+    assert_eq!(erl_run(&x, &a, "global:sync().").await.as_atom(), Some("ok"));
+    assert_eq!(erl_run(&y, &b, "global:sync().").await.as_atom(), Some("ok"));
+    x.global().sync().await;
+    y.global().sync().await;
+    let (one, two) = (Term::atom("clash_one"), Term::atom("clash_two"));
+    // clash_one: erl_ga's process against rotp_gy's; clash_two: rotp_gx's against zerl_gb's.
+    let register_on_erl = |via: node::Node, on: etf::Atom, n: &'static str| async move {
+        let code = format!("P = spawn(timer, sleep, [infinity]), yes = global:register_name({n}, P), P.");
+        match erl_run(&via, &on, &code).await {
+            Term::Pid(p) => p,
+            other => panic!("{other:?}"),
+        }
+    };
+    let one_a = register_on_erl(x.clone(), a.clone(), "clash_one").await;
+    let one_y = sleeper(&y);
+    assert!(y.global().register_name(one.clone(), &one_y).await);
+    let two_x = sleeper(&x);
+    assert!(x.global().register_name(two.clone(), &two_x).await);
+    let two_b = register_on_erl(y.clone(), b.clone(), "clash_two").await;
+    // Watch both losers-to-be.
+    let (watch, mut downs) = tokio::sync::mpsc::unbounded_channel();
+    for (via, pid) in [(y.clone(), one_y.clone()), (y.clone(), two_b.clone())] {
+        let watch = watch.clone();
+        via.runtime().spawn(move |mut ctx| async move {
+            let reference = ctx.monitor(&pid);
+            loop {
+                let m = ctx.recv().await;
+                if let Some((r, p, reason)) = m.as_down() {
+                    if r == reference {
+                        let _ = watch.send((p, reason));
+                        return ExitReason::Normal;
+                    }
+                }
+            }
+        });
+    }
+    // The partitions join. rotp_gx < rotp_gy, so rotp_gx resolves both clashes, each on the
+    // holder's node: clash_one by rpc on erl_ga (OTP's random_exit_name), clash_two on
+    // rotp_gx itself. The process on the greater node is killed and the other keeps the name.
+    assert!(x.ping(y.name()).await);
+    let mut killed = Vec::new();
+    for _ in 0..2 {
+        let (pid, reason) = tokio::time::timeout(Duration::from_secs(30), downs.recv())
+            .await
+            .expect("a loser is killed")
+            .unwrap();
+        assert_eq!(reason, ExitReason::Killed, "{pid:?}");
+        killed.push(pid);
+    }
+    killed.sort_by_key(|p| p.node.to_string());
+    assert_eq!(killed, [one_y.clone(), two_b.clone()]);
+    for n in [x.name().clone(), y.name().clone(), a.clone(), b.clone()] {
+        let seen_one = until_on(&x, &n, &one, |t| *t == Term::Pid(one_a.clone())).await;
+        assert_eq!(seen_one, Term::Pid(one_a.clone()), "{n} sees clash_one's winner");
+        let seen_two = until_on(&x, &n, &two, |t| *t == Term::Pid(two_x.clone())).await;
+        assert_eq!(seen_two, Term::Pid(two_x.clone()), "{n} sees clash_two's winner");
+    }
+    // And the partitions are one fully connected cluster.
+    assert!(eventually(Duration::from_secs(20), || x.nodes(false).len() == 3 && y.nodes(false).len() == 3).await);
+    let nodes = erl_run(&x, &b, "lists:sort(nodes()).").await;
+    assert!(matches!(&nodes, Term::List(v) if v.len() == 3), "{nodes:?}");
+}

@@ -245,3 +245,146 @@ async fn a_clash_when_partitions_join_is_resolved_as_otp_resolves_it() {
     let nodes = erl_run(&x, &b, "lists:sort(nodes()).").await;
     assert!(matches!(&nodes, Term::List(v) if v.len() == 3), "{nodes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trans_holding_a_lock_blocks_another_nodes_trans_on_it() {
+    use node::global::{LockId, Retries};
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gl", "glock", port).await;
+    let (_ga, a) = erl_node("erl_gl", "glock", port).await;
+    assert!(x.ping(&a).await);
+    assert_eq!(erl_run(&x, &a, "global:sync().").await.as_atom(), Some("ok"));
+    x.global().sync().await;
+    // rotp holds {res, Requester} for 1.5 s in a trans; erl, another requester, tries once
+    // (aborted), then waits for it (infinite retries) and gets it only after rotp let go.
+    let (held, mut held_rx) = tokio::sync::oneshot::channel();
+    let (released, released_rx) = tokio::sync::oneshot::channel::<std::time::Instant>();
+    let global = x.global();
+    x.runtime().spawn(move |mut ctx| async move {
+        let id = LockId::new(Term::atom("res"), Term::atom("rotp_side"));
+        let got = global
+            .trans(&mut ctx, &id, None, Retries::Infinity, async |_ctx: &mut runtime::Context| {
+                let _ = held.send(());
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            })
+            .await;
+        let _ = released.send(std::time::Instant::now());
+        assert!(got.is_some());
+        ExitReason::Normal
+    });
+    tokio::time::timeout(Duration::from_secs(10), &mut held_rx).await.unwrap().unwrap();
+    let once = erl_run(&x, &a, "global:trans({res, erl_side}, fun() -> got end, [node() | nodes()], 0).").await;
+    assert_eq!(once.as_atom(), Some("aborted"));
+    let waited = erl_run(&x, &a, "global:trans({res, erl_side}, fun() -> got end).").await;
+    let after = std::time::Instant::now();
+    assert_eq!(waited.as_atom(), Some("got"));
+    let released_at = released_rx.await.unwrap();
+    assert!(after >= released_at, "erl's trans ran only once rotp's had let go");
+    // The other way round: erl holds it (a process that sets it and waits), rotp's trans with
+    // no retries is aborted, and with retries it gets it once the holder is gone.
+    let holder = erl_run(
+        &x,
+        &a,
+        "Me = self(), P = spawn(fun() -> true = global:set_lock({res, erl_holder}), Me ! set, timer:sleep(1000) end), \
+         receive set -> P end.",
+    )
+    .await;
+    assert!(matches!(holder, Term::Pid(_)), "{holder:?}");
+    let global = x.global();
+    let outcome = x
+        .in_process(move |mut ctx| async move {
+            let id = LockId::new(Term::atom("res"), Term::atom("rotp_again"));
+            let once = global.trans(&mut ctx, &id, None, Retries::Times(0), async |_: &mut runtime::Context| ()).await;
+            let later = global.trans(&mut ctx, &id, None, Retries::Infinity, async |_: &mut runtime::Context| 42).await;
+            (once, later)
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, (None, Some(42)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_nodes_stay_out_of_global() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gh", "ghidden", port).await;
+    let pid = sleeper(&x);
+    assert!(x.global().register_name(Term::atom("visible_only"), &pid).await);
+    let target = x.name().to_string();
+    let out = erl_eval_args(
+        "erl_gh",
+        "ghidden",
+        port,
+        &format!(
+            "pong = net_adm:ping('{target}'), timer:sleep(1500), \
+             io:format(\"~p ~p~n\", [global:whereis_name(visible_only), global:registered_names()]), \
+             io:format(\"~p~n\", [gen_server:call({{global_name_server, '{target}'}}, get_known)]), halt()."
+        ),
+        &["-hidden"],
+    )
+    .await;
+    // Neither side counts the other among its known nodes.
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["undefined []", "[]"], "{out}");
+}
+
+struct Echo;
+
+impl otp::GenServer for Echo {
+    type Args = ();
+    type State = ();
+    type Call = Term;
+    type Reply = Term;
+    type Cast = ();
+
+    async fn init(&self, _: (), _ctx: &mut runtime::Context) -> otp::Init<()> {
+        otp::Init::Ok(())
+    }
+
+    async fn handle_call(
+        &self,
+        t: Term,
+        _from: &otp::From,
+        _s: &mut (),
+        _ctx: &mut runtime::Context,
+    ) -> otp::CallReply<Term> {
+        otp::CallReply::Reply(t)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gv", "gvia", port).await;
+    let (_ga, a) = erl_node("erl_gv", "gvia", port).await;
+    assert!(x.ping(&a).await);
+    assert_eq!(erl_run(&x, &a, "global:sync().").await.as_atom(), Some("ok"));
+    x.global().sync().await;
+    let global = x.global();
+    let key = name("{cache, 42}");
+    let (g, k) = (global.clone(), key.clone());
+    let (first, second, answer) = x
+        .in_process(move |mut ctx| async move {
+            ctx.trap_exit(true);
+            let first = otp::gen_server::start_link(&mut ctx, Echo, (), Some(g.via(k.clone())))
+                .await
+                .expect("started")
+                .expect("a pid");
+            let second = otp::gen_server::start_link(&mut ctx, Echo, (), Some(g.via(k.clone()))).await;
+            let answer: Term = otp::gen_server::call(
+                &mut ctx,
+                otp::ServerRef::via(g.clone(), k.clone()),
+                Term::atom("hi"),
+                Duration::from_secs(5),
+            )
+            .await;
+            (first, second.err(), answer)
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer, Term::atom("hi"));
+    let taken = ExitReason::Other(Term::Tuple(vec![Term::atom("already_started"), Term::Pid(first.clone())]));
+    assert_eq!(second, Some(taken));
+    assert_eq!(whereis_on(&x, &a, &key).await, Term::Pid(first.clone()));
+    // erl's `{global, Name}` sends reach it.
+    let sent = erl_run(&x, &a, "global:send({cache, 42}, hello).").await;
+    assert_eq!(sent, Term::Pid(first));
+}

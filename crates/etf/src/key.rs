@@ -27,7 +27,10 @@ mod tests {
     #[test]
     fn keys_match_exactly_equal_terms() {
         let t = |s: &str| crate::text::parse(s).expect("term");
-        assert_eq!(TermKey::new(&t("{cache, 1}")), TermKey::new(&t("{cache, 1}")));
+        assert_eq!(
+            TermKey::new(&t("{cache, 1}")),
+            TermKey::new(&t("{cache, 1}"))
+        );
         assert_ne!(TermKey::new(&t("1")), TermKey::new(&t("1.0")));
         assert_ne!(TermKey::new(&t("{a}")), TermKey::new(&t("{b}")));
     }

@@ -546,14 +546,19 @@ impl Inner {
             Term::atom("connection_id"),
             Term::Integer(connection as i64),
         )]);
-        let message = Term::Tuple(vec![Term::atom(what), Term::Atom(peer.clone()), Term::Map(info)]);
+        let message = Term::Tuple(vec![
+            Term::atom(what),
+            Term::Atom(peer.clone()),
+            Term::Map(info),
+        ]);
         let watchers = self
             .node_watchers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         for pid in watchers {
-            self.runtime.send(&pid, runtime::Message::Term(message.clone()));
+            self.runtime
+                .send(&pid, runtime::Message::Term(message.clone()));
         }
     }
 

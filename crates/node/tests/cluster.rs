@@ -1,5 +1,5 @@
 //! A rotp node in a cluster of three erl nodes (full mesh, `global` running with OTP 25's
-//! defaults), with a short `net_ticktime` so ticks and their timeouts are exercised many
+//! defaults and every node registering a global name), with a short `net_ticktime` so ticks and their timeouts are exercised many
 //! times: everybody stays connected, and no erl logs an error or warning while they run.
 //! The issue's full bar — 10 minutes with OTP 25's default tick time — is the ignored test
 //! below: `cargo test -p node --test cluster -- --ignored` (its last result is in
@@ -43,7 +43,8 @@ async fn stays_in_an_erl_cluster(ticktime: Option<u64>, run: Duration) {
     let mut erls = Vec::new();
     for name in names {
         let eval = format!(
-            "timer:sleep(1000), [net_adm:ping(N) || N <- [{}]], timer:sleep({}), \
+            "timer:sleep(1000), [net_adm:ping(N) || N <- [{}]], \
+             yes = global:register_name({{mesh, node()}}, self()), timer:sleep({}), \
              io:format(\"~p~n\", [lists:sort(nodes())]), timer:sleep(5000), halt().",
             all.join(", "),
             run.as_millis()
@@ -66,9 +67,21 @@ async fn stays_in_an_erl_cluster(ticktime: Option<u64>, run: Duration) {
     // Through the run, over several tick periods: connected to all three.
     let checks = 4;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // global answers: the erl nodes' names reach rotp, and rotp's reach them.
+    let own = node.runtime().spawn(|mut ctx| async move {
+        loop {
+            let _ = ctx.recv().await;
+        }
+    });
+    let key = etf::Term::Tuple(vec![
+        etf::Term::atom("mesh"),
+        etf::Term::Atom(node.name().clone()),
+    ]);
+    assert!(node.global().register_name(key, &own).await);
     for _ in 0..checks {
         tokio::time::sleep(run / (checks + 1)).await;
         assert_eq!(node.nodes(false).len(), 3, "{:?}", node.nodes(true));
+        assert_eq!(node.global().registered_names().len(), 4);
     }
     let outputs = tokio::task::spawn_blocking(move || {
         erls.into_iter()

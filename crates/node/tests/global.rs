@@ -29,7 +29,7 @@ async fn names_registered_on_erl_and_rotp_are_seen_on_both() {
     let node = rotp_node("rotp_gn", "gsesame", port).await;
     let target = node.name().to_string();
     let eval = format!(
-            "N = '{target}', pong = net_adm:ping(N), ok = global:sync(), \
+        "N = '{target}', pong = net_adm:ping(N), ok = global:sync(), \
              yes = global:register_name({{cache, 1}}, self()), \
              io:format(\"~p~n\", [rpc:call(N, global, whereis_name, [{{cache, 1}}]) =:= self()]), \
              W = fun W(0) -> undefined; W(K) -> case global:whereis_name(from_rotp) of \
@@ -42,7 +42,10 @@ async fn names_registered_on_erl_and_rotp_are_seen_on_both() {
     let global = node.global();
     let cache = name("{cache, 1}");
     assert!(
-        eventually(Duration::from_secs(20), || global.whereis_name(&cache).is_some()).await,
+        eventually(Duration::from_secs(20), || global
+            .whereis_name(&cache)
+            .is_some())
+        .await,
         "erl's name reached rotp"
     );
     let holder = global.whereis_name(&cache).unwrap();
@@ -54,12 +57,23 @@ async fn names_registered_on_erl_and_rotp_are_seen_on_both() {
     assert_eq!(lines, ["true", target.as_str(), "no"], "{out}");
     // The erl node is gone: so are its names.
     assert!(
-        eventually(Duration::from_secs(10), || global.whereis_name(&cache).is_none()).await,
+        eventually(Duration::from_secs(10), || global
+            .whereis_name(&cache)
+            .is_none())
+        .await,
         "the halted node's name went"
     );
-    assert_eq!(global.whereis_name(&Term::atom("from_rotp")), Some(mine.clone()));
+    assert_eq!(
+        global.whereis_name(&Term::atom("from_rotp")),
+        Some(mine.clone())
+    );
     node.runtime().exit(&mine, ExitReason::Kill);
-    assert!(eventually(Duration::from_secs(5), || global.registered_names().is_empty()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || global
+            .registered_names()
+            .is_empty())
+        .await
+    );
 }
 
 /// Starts an erl node that waits to be driven by rpc, and waits until EPMD knows it.
@@ -71,12 +85,23 @@ async fn erl_node(name: &str, cookie: &str, port: u16) -> (Guard, etf::Atom) {
 
 /// `global:whereis_name(Name)` as `on` sees it (by rpc from `via`).
 async fn whereis_on(via: &node::Node, on: &etf::Atom, name: &Term) -> Term {
-    via.rpc(on, "global", "whereis_name", vec![name.clone()], Duration::from_secs(30))
-        .await
+    via.rpc(
+        on,
+        "global",
+        "whereis_name",
+        vec![name.clone()],
+        Duration::from_secs(30),
+    )
+    .await
 }
 
 /// Waits (bounded) until `check` holds for what `on` answers.
-async fn until_on(via: &node::Node, on: &etf::Atom, name: &Term, check: impl Fn(&Term) -> bool) -> Term {
+async fn until_on(
+    via: &node::Node,
+    on: &etf::Atom,
+    name: &Term,
+    check: impl Fn(&Term) -> bool,
+) -> Term {
     let mut last = Term::NIL;
     for _ in 0..200 {
         last = whereis_on(via, on, name).await;
@@ -102,14 +127,22 @@ async fn in_three_erl_and_two_rotp_nodes_every_name_is_seen_everywhere_until_its
         let pong = erl_run(&x, n, &format!("net_adm:ping('{a}').")).await;
         assert_eq!(pong.as_atom(), Some("pong"));
     }
-    let all = [x.name().clone(), y.name().clone(), a.clone(), b.clone(), c.clone()];
+    let all = [
+        x.name().clone(),
+        y.name().clone(),
+        a.clone(),
+        b.clone(),
+        c.clone(),
+    ];
     for n in [&a, &b, &c] {
         assert_eq!(erl_run(&x, n, "global:sync().").await.as_atom(), Some("ok"));
     }
     x.global().sync().await;
     y.global().sync().await;
     assert!(
-        eventually(Duration::from_secs(20), || y.nodes(false).len() == 4 && x.nodes(false).len() == 4).await,
+        eventually(Duration::from_secs(20), || y.nodes(false).len() == 4
+            && x.nodes(false).len() == 4)
+        .await,
         "a full mesh: x sees {:?}, y sees {:?}",
         x.nodes(false),
         y.nodes(false)
@@ -145,8 +178,19 @@ async fn in_three_erl_and_two_rotp_nodes_every_name_is_seen_everywhere_until_its
             let seen = whereis_on(&x, n, key).await;
             assert_eq!(seen, Term::Pid(pid.clone()), "{n} sees {key:?}");
         }
-        let names = x.rpc(n, "global", "registered_names", vec![], Duration::from_secs(10)).await;
-        assert!(matches!(&names, Term::List(v) if v.len() == 5), "{n}: {names:?}");
+        let names = x
+            .rpc(
+                n,
+                "global",
+                "registered_names",
+                vec![],
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(
+            matches!(&names, Term::List(v) if v.len() == 5),
+            "{n}: {names:?}"
+        );
     }
     // A name is held by one process at a time: taking a taken name fails everywhere.
     let again = sleeper(&y);
@@ -156,8 +200,20 @@ async fn in_three_erl_and_two_rotp_nodes_every_name_is_seen_everywhere_until_its
     // a dies: its name goes everywhere, the others stay.
     let _ = guard_a.0.kill();
     let (key_a, _) = &holders[2];
-    assert!(eventually(Duration::from_secs(20), || x.global().whereis_name(key_a).is_none()).await);
-    assert!(eventually(Duration::from_secs(20), || y.global().whereis_name(key_a).is_none()).await);
+    assert!(
+        eventually(Duration::from_secs(20), || x
+            .global()
+            .whereis_name(key_a)
+            .is_none())
+        .await
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || y
+            .global()
+            .whereis_name(key_a)
+            .is_none())
+        .await
+    );
     for n in [&b, &c] {
         let seen = until_on(&x, n, key_a, |t| t.as_atom() == Some("undefined")).await;
         assert_eq!(seen.as_atom(), Some("undefined"), "{n} forgot a's name");
@@ -170,9 +226,14 @@ async fn in_three_erl_and_two_rotp_nodes_every_name_is_seen_everywhere_until_its
         let seen = until_on(&x, n, &holders[0].0, |t| t.as_atom() == Some("undefined")).await;
         assert_eq!(seen.as_atom(), Some("undefined"), "{n} forgot x's name");
     }
-    assert!(eventually(Duration::from_secs(5), || y.global().whereis_name(&holders[0].0).is_none()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || y
+            .global()
+            .whereis_name(&holders[0].0)
+            .is_none())
+        .await
+    );
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clash_when_partitions_join_is_resolved_as_otp_resolves_it() {
@@ -183,14 +244,21 @@ async fn a_clash_when_partitions_join_is_resolved_as_otp_resolves_it() {
     let (_ga, a) = erl_node("erl_ga", "gclash", port).await;
     let (_gb, b) = erl_node("zerl_gb", "gclash", port).await;
     assert!(x.ping(&a).await && y.ping(&b).await);
-    assert_eq!(erl_run(&x, &a, "global:sync().").await.as_atom(), Some("ok"));
-    assert_eq!(erl_run(&y, &b, "global:sync().").await.as_atom(), Some("ok"));
+    assert_eq!(
+        erl_run(&x, &a, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
+    assert_eq!(
+        erl_run(&y, &b, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
     x.global().sync().await;
     y.global().sync().await;
     let (one, two) = (Term::atom("clash_one"), Term::atom("clash_two"));
     // clash_one: erl_ga's process against rotp_gy's; clash_two: rotp_gx's against zerl_gb's.
     let register_on_erl = |via: node::Node, on: etf::Atom, n: &'static str| async move {
-        let code = format!("P = spawn(timer, sleep, [infinity]), yes = global:register_name({n}, P), P.");
+        let code =
+            format!("P = spawn(timer, sleep, [infinity]), yes = global:register_name({n}, P), P.");
         match erl_run(&via, &on, &code).await {
             Term::Pid(p) => p,
             other => panic!("{other:?}"),
@@ -236,12 +304,24 @@ async fn a_clash_when_partitions_join_is_resolved_as_otp_resolves_it() {
     assert_eq!(killed, [one_y.clone(), two_b.clone()]);
     for n in [x.name().clone(), y.name().clone(), a.clone(), b.clone()] {
         let seen_one = until_on(&x, &n, &one, |t| *t == Term::Pid(one_a.clone())).await;
-        assert_eq!(seen_one, Term::Pid(one_a.clone()), "{n} sees clash_one's winner");
+        assert_eq!(
+            seen_one,
+            Term::Pid(one_a.clone()),
+            "{n} sees clash_one's winner"
+        );
         let seen_two = until_on(&x, &n, &two, |t| *t == Term::Pid(two_x.clone())).await;
-        assert_eq!(seen_two, Term::Pid(two_x.clone()), "{n} sees clash_two's winner");
+        assert_eq!(
+            seen_two,
+            Term::Pid(two_x.clone()),
+            "{n} sees clash_two's winner"
+        );
     }
     // And the partitions are one fully connected cluster.
-    assert!(eventually(Duration::from_secs(20), || x.nodes(false).len() == 3 && y.nodes(false).len() == 3).await);
+    assert!(
+        eventually(Duration::from_secs(20), || x.nodes(false).len() == 3
+            && y.nodes(false).len() == 3)
+        .await
+    );
     let nodes = erl_run(&x, &b, "lists:sort(nodes()).").await;
     assert!(matches!(&nodes, Term::List(v) if v.len() == 3), "{nodes:?}");
 }
@@ -253,7 +333,10 @@ async fn a_trans_holding_a_lock_blocks_another_nodes_trans_on_it() {
     let x = rotp_node("rotp_gl", "glock", port).await;
     let (_ga, a) = erl_node("erl_gl", "glock", port).await;
     assert!(x.ping(&a).await);
-    assert_eq!(erl_run(&x, &a, "global:sync().").await.as_atom(), Some("ok"));
+    assert_eq!(
+        erl_run(&x, &a, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
     x.global().sync().await;
     // rotp holds {res, Requester} for 1.5 s in a trans; erl, another requester, tries once
     // (aborted), then waits for it (infinite retries) and gets it only after rotp let go.
@@ -263,23 +346,40 @@ async fn a_trans_holding_a_lock_blocks_another_nodes_trans_on_it() {
     x.runtime().spawn(move |mut ctx| async move {
         let id = LockId::new(Term::atom("res"), Term::atom("rotp_side"));
         let got = global
-            .trans(&mut ctx, &id, None, Retries::Infinity, async |_ctx: &mut runtime::Context| {
-                let _ = held.send(());
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-            })
+            .trans(
+                &mut ctx,
+                &id,
+                None,
+                Retries::Infinity,
+                async |_ctx: &mut runtime::Context| {
+                    let _ = held.send(());
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                },
+            )
             .await;
         let _ = released.send(std::time::Instant::now());
         assert!(got.is_some());
         ExitReason::Normal
     });
-    tokio::time::timeout(Duration::from_secs(10), &mut held_rx).await.unwrap().unwrap();
-    let once = erl_run(&x, &a, "global:trans({res, erl_side}, fun() -> got end, [node() | nodes()], 0).").await;
+    tokio::time::timeout(Duration::from_secs(10), &mut held_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    let once = erl_run(
+        &x,
+        &a,
+        "global:trans({res, erl_side}, fun() -> got end, [node() | nodes()], 0).",
+    )
+    .await;
     assert_eq!(once.as_atom(), Some("aborted"));
     let waited = erl_run(&x, &a, "global:trans({res, erl_side}, fun() -> got end).").await;
     let after = std::time::Instant::now();
     assert_eq!(waited.as_atom(), Some("got"));
     let released_at = released_rx.await.unwrap();
-    assert!(after >= released_at, "erl's trans ran only once rotp's had let go");
+    assert!(
+        after >= released_at,
+        "erl's trans ran only once rotp's had let go"
+    );
     // The other way round: erl holds it (a process that sets it and waits), rotp's trans with
     // no retries is aborted, and with retries it gets it once the holder is gone.
     let holder = erl_run(
@@ -294,8 +394,24 @@ async fn a_trans_holding_a_lock_blocks_another_nodes_trans_on_it() {
     let outcome = x
         .in_process(move |mut ctx| async move {
             let id = LockId::new(Term::atom("res"), Term::atom("rotp_again"));
-            let once = global.trans(&mut ctx, &id, None, Retries::Times(0), async |_: &mut runtime::Context| ()).await;
-            let later = global.trans(&mut ctx, &id, None, Retries::Infinity, async |_: &mut runtime::Context| 42).await;
+            let once = global
+                .trans(
+                    &mut ctx,
+                    &id,
+                    None,
+                    Retries::Times(0),
+                    async |_: &mut runtime::Context| (),
+                )
+                .await;
+            let later = global
+                .trans(
+                    &mut ctx,
+                    &id,
+                    None,
+                    Retries::Infinity,
+                    async |_: &mut runtime::Context| 42,
+                )
+                .await;
             (once, later)
         })
         .await
@@ -308,7 +424,11 @@ async fn hidden_nodes_stay_out_of_global() {
     let (_epmd, port) = epmd();
     let x = rotp_node("rotp_gh", "ghidden", port).await;
     let pid = sleeper(&x);
-    assert!(x.global().register_name(Term::atom("visible_only"), &pid).await);
+    assert!(
+        x.global()
+            .register_name(Term::atom("visible_only"), &pid)
+            .await
+    );
     let target = x.name().to_string();
     let out = erl_eval_args(
         "erl_gh",
@@ -323,7 +443,11 @@ async fn hidden_nodes_stay_out_of_global() {
     )
     .await;
     // Neither side counts the other among its known nodes.
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["undefined []", "[]"], "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["undefined []", "[]"],
+        "{out}"
+    );
 }
 
 struct Echo;
@@ -356,7 +480,10 @@ async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
     let x = rotp_node("rotp_gv", "gvia", port).await;
     let (_ga, a) = erl_node("erl_gv", "gvia", port).await;
     assert!(x.ping(&a).await);
-    assert_eq!(erl_run(&x, &a, "global:sync().").await.as_atom(), Some("ok"));
+    assert_eq!(
+        erl_run(&x, &a, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
     x.global().sync().await;
     let global = x.global();
     let key = name("{cache, 42}");
@@ -368,7 +495,8 @@ async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
                 .await
                 .expect("started")
                 .expect("a pid");
-            let second = otp::gen_server::start_link(&mut ctx, Echo, (), Some(g.via(k.clone()))).await;
+            let second =
+                otp::gen_server::start_link(&mut ctx, Echo, (), Some(g.via(k.clone()))).await;
             let answer: Term = otp::gen_server::call(
                 &mut ctx,
                 otp::ServerRef::via(g.clone(), k.clone()),
@@ -381,7 +509,10 @@ async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
         .await
         .unwrap();
     assert_eq!(answer, Term::atom("hi"));
-    let taken = ExitReason::Other(Term::Tuple(vec![Term::atom("already_started"), Term::Pid(first.clone())]));
+    let taken = ExitReason::Other(Term::Tuple(vec![
+        Term::atom("already_started"),
+        Term::Pid(first.clone()),
+    ]));
     assert_eq!(second, Some(taken));
     assert_eq!(whereis_on(&x, &a, &key).await, Term::Pid(first.clone()));
     // erl's `{global, Name}` sends reach it.

@@ -125,7 +125,9 @@ impl Name {
     pub fn to_term(&self) -> Term {
         match self {
             Name::Local(n) => Term::Tuple(vec![Term::atom("local"), Term::Atom(n.clone())]),
-            Name::Via(r, n) => Term::Tuple(vec![Term::atom("via"), Term::Atom(r.module()), n.clone()]),
+            Name::Via(r, n) => {
+                Term::Tuple(vec![Term::atom("via"), Term::Atom(r.module()), n.clone()])
+            }
         }
     }
 }
@@ -168,9 +170,11 @@ impl ServerRef {
         match self {
             ServerRef::Pid(p) => Term::Pid(p.clone()),
             ServerRef::Name(n) => Term::Atom(n.clone()),
-            ServerRef::Via(registry, key) => {
-                Term::Tuple(vec![Term::atom("via"), Term::Atom(registry.module()), key.clone()])
-            }
+            ServerRef::Via(registry, key) => Term::Tuple(vec![
+                Term::atom("via"),
+                Term::Atom(registry.module()),
+                key.clone(),
+            ]),
         }
     }
 

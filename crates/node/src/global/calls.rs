@@ -143,7 +143,10 @@ pub(crate) async fn set_lock_on_nodes(
     // Probe the local table first (`local_lock_check/2`), when there are other nodes to ask.
     if nodes.len() > 1
         && nodes.contains(ctx.runtime().node())
-        && shared.read().can_set_lock(&id.resource, &id.requester).is_none()
+        && shared
+            .read()
+            .can_set_lock(&id.resource, &id.requester)
+            .is_none()
     {
         return false;
     }
@@ -174,7 +177,11 @@ pub(crate) async fn del_lock(ctx: &mut Context, id: &LockId, nodes: &[Atom]) {
 /// locks the boss while the others are still held.
 pub(crate) async fn delete_global_lock(ctx: &mut Context, id: &LockId, nodes: &[Atom]) {
     let boss = super::terms::the_boss(nodes);
-    let others: Vec<Atom> = nodes.iter().filter(|n| Some(*n) != boss.as_ref()).cloned().collect();
+    let others: Vec<Atom> = nodes
+        .iter()
+        .filter(|n| Some(*n) != boss.as_ref())
+        .cloned()
+        .collect();
     del_lock(ctx, id, &others).await;
     if let Some(boss) = boss {
         del_lock(ctx, id, &[boss]).await;
@@ -183,7 +190,11 @@ pub(crate) async fn delete_global_lock(ctx: &mut Context, id: &LockId, nodes: &[
 
 /// `random_sleep(Times)`: up to 1/8 s the first time, doubling each time up to 8 s.
 pub(crate) async fn random_sleep(times: u32) {
-    let max_ms: u64 = if times > 5 { 8000 } else { ((1u64 << times) * 1000) / 8 };
+    let max_ms: u64 = if times > 5 {
+        8000
+    } else {
+        ((1u64 << times) * 1000) / 8
+    };
     tokio::time::sleep(Duration::from_millis(1 + random_below(max_ms.max(1)))).await;
 }
 

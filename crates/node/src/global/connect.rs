@@ -106,10 +106,18 @@ impl Server {
             return;
         }
         // An init_connect that came before the nodeup is handled after this.
-        if let Some((vsn, init, his_tag)) = self.sessions.get_mut(node).and_then(|s| s.pre_connect.take()) {
+        if let Some((vsn, init, his_tag)) = self
+            .sessions
+            .get_mut(node)
+            .and_then(|s| s.pre_connect.take())
+        {
             let again = tagged(
                 "init_connect",
-                vec![Term::Tuple(vec![Term::Integer(vsn), his_tag]), Term::Atom(node.clone()), init],
+                vec![
+                    Term::Tuple(vec![Term::Integer(vsn), his_tag]),
+                    Term::Atom(node.clone()),
+                    init,
+                ],
             );
             let cast = tagged("$gen_cast", vec![again]);
             self.ctx.send(self.ctx.pid(), Message::Term(cast));
@@ -123,7 +131,11 @@ impl Server {
         ));
         let locker = tagged(
             "locker",
-            vec![Term::atom("no_longer_a_pid"), known, Term::Pid(self.locker.clone())],
+            vec![
+                Term::atom("no_longer_a_pid"),
+                known,
+                Term::Pid(self.locker.clone()),
+            ],
         );
         let init = tagged(
             "init_connect",
@@ -239,7 +251,10 @@ impl Server {
     }
 
     fn send_cancel_connect_message(&self, node: &Atom, his_tag: &Term) {
-        let message = tagged("cancel_connect", vec![Term::Atom(self.me()), his_tag.clone()]);
+        let message = tagged(
+            "cancel_connect",
+            vec![Term::Atom(self.me()), his_tag.clone()],
+        );
         self.volatile_send(node, message);
     }
 
@@ -251,7 +266,13 @@ impl Server {
             tag,
             then,
         });
-        if self.pending.get(node).is_some_and(|v| *v >= VERIFY_CONNECT_VSN) && self.my_tag(node) == tag && tag.is_some() {
+        if self
+            .pending
+            .get(node)
+            .is_some_and(|v| *v >= VERIFY_CONNECT_VSN)
+            && self.my_tag(node) == tag
+            && tag.is_some()
+        {
             let his = self.his_tag(node);
             self.send_cancel_connect_message(node, &his);
         }
@@ -281,7 +302,10 @@ impl Server {
         cast(
             &self.ctx,
             node,
-            tagged("exchange", vec![Term::Atom(self.me()), names_term, Term::NIL, his]),
+            tagged(
+                "exchange",
+                vec![Term::Atom(self.me()), names_term, Term::NIL, his],
+            ),
         );
         let session = self.session(node);
         session.lock_id = Some(lock);
@@ -368,13 +392,22 @@ impl Server {
                 .read()
                 .names_ext
                 .iter()
-                .map(|(n, p, r)| Term::Tuple(vec![n.clone(), Term::Pid(p.clone()), Term::Atom(r.clone())]))
+                .map(|(n, p, r)| {
+                    Term::Tuple(vec![n.clone(), Term::Pid(p.clone()), Term::Atom(r.clone())])
+                })
                 .collect(),
         )
     }
 
     /// `{resolved, Node, HisResolved, HisKnown, _, NamesExt, MyTag}`.
-    pub(crate) fn resolved_cast(&mut self, node: &Atom, his_resolved: &Term, his_known: &Term, names_ext: &Term, tag: &Term) {
+    pub(crate) fn resolved_cast(
+        &mut self,
+        node: &Atom,
+        his_resolved: &Term,
+        his_known: &Term,
+        names_ext: &Term,
+        tag: &Term,
+    ) {
         if self.my_tag(node).is_none() || self.my_tag(node) != tag_of(tag) {
             return self.cancel_locker(node, tag_of(tag), Vec::new());
         }
@@ -408,12 +441,27 @@ impl Server {
             listed.extend(v.iter().cloned());
         }
         let new_nodes = self.node_vsn_list(&listed);
-        let his_known_nodes: Vec<Atom> = self.node_vsn_list(his_known_items(his_known)).into_iter().map(|(n, _)| n).collect();
+        let his_known_nodes: Vec<Atom> = self
+            .node_vsn_list(his_known_items(his_known))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         self.sync_others(&his_known_nodes);
         let session = self.session(node);
         let extra = vec![
-            tagged("vsn", vec![session.prot_vsn.map_or(Term::atom("undefined"), Term::Integer)]),
-            tagged("lock", vec![session.lock_id.as_ref().map_or(Term::atom("undefined"), LockId::to_term)]),
+            tagged(
+                "vsn",
+                vec![session
+                    .prot_vsn
+                    .map_or(Term::atom("undefined"), Term::Integer)],
+            ),
+            tagged(
+                "lock",
+                vec![session
+                    .lock_id
+                    .as_ref()
+                    .map_or(Term::atom("undefined"), LockId::to_term)],
+            ),
         ];
         self.do_ops(&ops, names_ext, &extra);
         self.tell_syncers(node);
@@ -426,17 +474,32 @@ impl Server {
                 .map(|(n, v)| Term::Tuple(vec![Term::Atom(n.clone()), Term::Integer(*v)]))
                 .collect(),
         );
-        let plain_nodes = Term::List(new_nodes.iter().map(|(n, _)| Term::Atom(n.clone())).collect());
+        let plain_nodes = Term::List(
+            new_nodes
+                .iter()
+                .map(|(n, _)| Term::Atom(n.clone()))
+                .collect(),
+        );
         let me = Term::Atom(self.me());
         let extra_term = Term::List(extra);
         let casts = self
             .known
             .iter()
             .map(|(n, v)| {
-                let nodes = if *v >= POP_VSN { new_nodes_term.clone() } else { plain_nodes.clone() };
+                let nodes = if *v >= POP_VSN {
+                    new_nodes_term.clone()
+                } else {
+                    plain_nodes.clone()
+                };
                 let message = tagged(
                     "new_nodes",
-                    vec![me.clone(), ops_term(&ops), names_ext.clone(), nodes, extra_term.clone()],
+                    vec![
+                        me.clone(),
+                        ops_term(&ops),
+                        names_ext.clone(),
+                        nodes,
+                        extra_term.clone(),
+                    ],
                 );
                 (n.clone(), message)
             })
@@ -463,7 +526,14 @@ impl Server {
 
     /// `{new_nodes, Node, Ops, NamesExt, Nodes, ExtraInfo}`: a node of our partition joined
     /// another; connect to its nodes and take its operations.
-    pub(crate) fn new_nodes(&mut self, node: &Atom, ops: &Term, names_ext: &Term, nodes: &Term, extra: &Term) {
+    pub(crate) fn new_nodes(
+        &mut self,
+        node: &Atom,
+        ops: &Term,
+        names_ext: &Term,
+        nodes: &Term,
+        extra: &Term,
+    ) {
         let items: Vec<Term> = match nodes {
             Term::List(v) => v.clone(),
             _ => Vec::new(),

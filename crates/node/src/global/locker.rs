@@ -214,7 +214,10 @@ impl Locker {
 
     /// `{global, lists:sort([self(), HisTheLocker])}`.
     fn lock_id(&self, his_locker: &Pid) -> LockId {
-        let mut pids = [Term::Pid(self.ctx.pid().clone()), Term::Pid(his_locker.clone())];
+        let mut pids = [
+            Term::Pid(self.ctx.pid().clone()),
+            Term::Pid(his_locker.clone()),
+        ];
         pids.sort_by(etf::order::term_cmp);
         LockId::new(Term::atom("global"), Term::List(pids.to_vec()))
     }
@@ -254,14 +257,21 @@ impl Locker {
     async fn select_node(&mut self) {
         let use_remote = self.local.is_empty();
         let known = self.known.clone();
-        let list = if use_remote { &mut self.remote } else { &mut self.local };
+        let list = if use_remote {
+            &mut self.remote
+        } else {
+            &mut self.local
+        };
         list.retain(|h| !known.contains(&h.node));
         if list.is_empty() {
             return;
         }
         let him = list[random_below(list.len() as u64) as usize].clone();
         let id = self.lock_id(&him.locker);
-        if !self.lock_nodes_safely(&id, std::slice::from_ref(&him.node)).await {
+        if !self
+            .lock_nodes_safely(&id, std::slice::from_ref(&him.node))
+            .await
+        {
             return;
         }
         let mut known = vec![self.me(), him.node.clone()];
@@ -279,7 +289,12 @@ impl Locker {
             let message = self
                 .ctx
                 .receive(|m| {
-                    if let Some(LockerMsg::Cancel { node: n, tag: Some(t), .. }) = m.downcast_ref() {
+                    if let Some(LockerMsg::Cancel {
+                        node: n,
+                        tag: Some(t),
+                        ..
+                    }) = m.downcast_ref()
+                    {
                         return *n == node && *t == my_tag;
                     }
                     lock_set_from(m, &node).is_some()
@@ -397,7 +412,12 @@ impl Locker {
             del_lock(&mut self.ctx, id, &first).await;
             return false;
         }
-        let rest: Vec<Atom> = self.known.iter().filter(|n| !first.contains(n)).cloned().collect();
+        let rest: Vec<Atom> = self
+            .known
+            .iter()
+            .filter(|n| !first.contains(n))
+            .cloned()
+            .collect();
         if !set_lock_on_nodes(&mut self.ctx, &self.shared, id, &rest).await {
             let mut so_far = first;
             so_far.extend(second);
@@ -411,7 +431,9 @@ impl Locker {
 /// A `{lock_set, P, IsSet, _[, Tag]}` from `node`'s locker: whether set, and its tag.
 fn lock_set_from(message: &Message, node: &Atom) -> Option<(bool, Option<i64>)> {
     let rest = super::terms::untag(message.as_term()?, "lock_set")?;
-    let Some(Term::Pid(p)) = rest.first() else { return None };
+    let Some(Term::Pid(p)) = rest.first() else {
+        return None;
+    };
     if p.node != *node {
         return None;
     }

@@ -154,7 +154,8 @@ impl Global {
     /// `global:register_name/2`: `pid` takes `name` on every node, clashes to be resolved by
     /// [`Resolve::RandomExit`]; `false` (`no`) if the name is taken, or `pid` has a name.
     pub async fn register_name(&self, name: Term, pid: &Pid) -> bool {
-        self.register(name, pid, Resolve::RandomExit.to_term(), false).await
+        self.register(name, pid, Resolve::RandomExit.to_term(), false)
+            .await
     }
 
     /// `global:register_name/3` with one of OTP's resolve functions.
@@ -164,7 +165,8 @@ impl Global {
 
     /// `global:re_register_name/2`: `pid` takes `name`, whoever had it.
     pub async fn re_register_name(&self, name: Term, pid: &Pid) {
-        self.register(name, pid, Resolve::RandomExit.to_term(), true).await;
+        self.register(name, pid, Resolve::RandomExit.to_term(), true)
+            .await;
     }
 
     async fn register(&self, name: Term, pid: &Pid, method: Term, re: bool) -> bool {
@@ -313,7 +315,11 @@ impl otp::Via for Global {
         })
     }
 
-    fn unregister_name<'a>(&'a self, _: &'a mut Context, name: &'a Term) -> otp::via::ViaFuture<'a, ()> {
+    fn unregister_name<'a>(
+        &'a self,
+        _: &'a mut Context,
+        name: &'a Term,
+    ) -> otp::via::ViaFuture<'a, ()> {
         Box::pin(async move { Global::unregister_name(self, name).await })
     }
 
@@ -333,10 +339,14 @@ pub(crate) async fn builtin(node: &Node, function: &str, args: &[Term]) -> Optio
             .whereis_name(name)
             .map_or_else(|| Term::atom("undefined"), Term::Pid)),
         ("registered_names", []) => Ok(Term::List(global.registered_names())),
-        ("register_name", [name, Term::Pid(pid)]) => Ok(yes_no(global.register_name(name.clone(), pid).await)),
-        ("register_name", [name, Term::Pid(pid), method]) => {
-            Ok(yes_no(global.register(name.clone(), pid, method.clone(), false).await))
+        ("register_name", [name, Term::Pid(pid)]) => {
+            Ok(yes_no(global.register_name(name.clone(), pid).await))
         }
+        ("register_name", [name, Term::Pid(pid), method]) => Ok(yes_no(
+            global
+                .register(name.clone(), pid, method.clone(), false)
+                .await,
+        )),
         ("re_register_name", [name, Term::Pid(pid)]) => {
             global.re_register_name(name.clone(), pid).await;
             Ok(Term::atom("yes"))

@@ -53,10 +53,18 @@ impl Server {
     }
 
     /// `{lost_connection, NodeA, XCreationA, OpIdA, NodeB}`: A lost B.
-    pub(crate) fn lost_connection(&mut self, message: &Term, a: &Atom, xcre: &Term, op: i64, b: &Atom) {
+    pub(crate) fn lost_connection(
+        &mut self,
+        message: &Term,
+        a: &Atom,
+        xcre: &Term,
+        op: i64,
+        b: &Atom,
+    ) {
         let key = (a.clone(), b.clone());
         let now = Instant::now();
-        self.lost.retain(|_, (_, _, at)| now.duration_since(*at) < LOST_CONNECTION_MEMORY);
+        self.lost
+            .retain(|_, (_, _, at)| now.duration_since(*at) < LOST_CONNECTION_MEMORY);
         if let Some((x, seen, _)) = self.lost.get(&key) {
             if x == xcre && op <= *seen {
                 return;
@@ -74,7 +82,10 @@ impl Server {
             self.node.disconnect(&rm);
             "disconnected old"
         } else {
-            self.volatile_send(&rm, tagged("remove_connection", vec![Term::Atom(me.clone())]));
+            self.volatile_send(
+                &rm,
+                tagged("remove_connection", vec![Term::Atom(me.clone())]),
+            );
             "requested disconnect from"
         };
         tracing::warn!(

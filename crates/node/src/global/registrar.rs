@@ -47,7 +47,9 @@ pub(crate) async fn run(mut ctx: Context, shared: Arc<Shared>) -> ExitReason {
                 re,
                 done,
             } => {
-                let free = re || (shared.where_(ctx.runtime(), &name).is_none() && check_dupname(&shared, &name, &pid));
+                let free = re
+                    || (shared.where_(ctx.runtime(), &name).is_none()
+                        && check_dupname(&shared, &name, &pid));
                 if free {
                     let request = tagged("register", vec![name, Term::Pid(pid), method]);
                     let _ = multi_call(&mut ctx, &nodes, &request).await;

@@ -102,12 +102,18 @@ pub(crate) async fn resolve_it(node: &Node, args: &[Term]) -> Term {
             }
             Resolve::RandomNotify => {
                 let (min, max) = minmax(&p1, &p2);
-                ctx.send(&max, Message::Term(tagged("global_name_conflict", vec![name])));
+                ctx.send(
+                    &max,
+                    Message::Term(tagged("global_name_conflict", vec![name])),
+                );
                 Term::Pid(min)
             }
             Resolve::NotifyAll => {
                 let conflict = |other: &Pid| {
-                    tagged("global_name_conflict", vec![name.clone(), Term::Pid(other.clone())])
+                    tagged(
+                        "global_name_conflict",
+                        vec![name.clone(), Term::Pid(other.clone())],
+                    )
                 };
                 ctx.send(&p1, Message::Term(conflict(&p2)));
                 ctx.send(&p2, Message::Term(conflict(&p1)));
@@ -133,7 +139,11 @@ impl Op {
         match self {
             Op::Insert(name, pid, method) => tagged(
                 "insert",
-                vec![Term::Tuple(vec![name.clone(), Term::Pid(pid.clone()), method.clone()])],
+                vec![Term::Tuple(vec![
+                    name.clone(),
+                    Term::Pid(pid.clone()),
+                    method.clone(),
+                ])],
             ),
             Op::Delete(name) => tagged("delete", vec![name.clone()]),
         }
@@ -167,7 +177,9 @@ pub(crate) async fn resolver(
 ) -> ExitReason {
     ctx.set_behaviour("global", "global:resolver/2");
     ctx.set_suspend_on_busy(false);
-    let message = ctx.receive(|m| m.downcast_ref::<ResolveNames>().is_some()).await;
+    let message = ctx
+        .receive(|m| m.downcast_ref::<ResolveNames>().is_some())
+        .await;
     let Ok(ResolveNames(names)) = message.downcast::<ResolveNames>() else {
         return ExitReason::Normal;
     };
@@ -198,12 +210,23 @@ async fn exchange_names(
         match ours {
             Some(e) if e.pid == pid => {}
             Some(e) if node_less(&me, peer) => {
-                let args = vec![e.method.clone(), name.clone(), Term::Pid(pid.clone()), Term::Pid(e.pid.clone())];
+                let args = vec![
+                    e.method.clone(),
+                    name.clone(),
+                    Term::Pid(pid.clone()),
+                    Term::Pid(e.pid.clone()),
+                ];
                 let outcome = if e.pid.node == me {
                     resolve_it(node, &args).await
                 } else {
-                    node.rpc(&e.pid.node, "global", "resolve_it", args, Duration::from_secs(3600))
-                        .await
+                    node.rpc(
+                        &e.pid.node,
+                        "global",
+                        "resolve_it",
+                        args,
+                        Duration::from_secs(3600),
+                    )
+                    .await
                 };
                 match &outcome {
                     Term::Pid(p) if *p == pid => ops.push(Op::Insert(name, pid, method)),

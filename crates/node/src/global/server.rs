@@ -61,12 +61,7 @@ pub(crate) struct Server {
     pub(crate) lost: HashMap<(Atom, Atom), (Term, i64, Instant)>,
 }
 
-pub(crate) async fn run(
-    ctx: Context,
-    parent: Pid,
-    node: Node,
-    shared: Arc<Shared>,
-) -> ExitReason {
+pub(crate) async fn run(ctx: Context, parent: Pid, node: Node, shared: Arc<Shared>) -> ExitReason {
     ctx.trap_exit(true);
     ctx.set_suspend_on_busy(false);
     ctx.set_behaviour("gen_server", "global:init/1");
@@ -121,7 +116,11 @@ impl Server {
                     return reason;
                 }
                 if from == self.locker || from == self.registrar {
-                    let who = if from == self.locker { "locker_died" } else { "registrar_died" };
+                    let who = if from == self.locker {
+                        "locker_died"
+                    } else {
+                        "registrar_died"
+                    };
                     return ExitReason::Other(tagged(
                         who,
                         vec![tagged("EXIT", vec![Term::Pid(from), reason.to_term()])],
@@ -267,7 +266,10 @@ impl Server {
             // Sent by nodes before R14A; the 'DOWN' messages do the work now.
             (Some("async_del_name" | "async_del_lock"), [_, _]) => {}
             (Some("lock_set"), [Term::Pid(pid), _set, _known, tag]) => {
-                if self.my_tag(&pid.node).is_some_and(|t| Term::Integer(t) == *tag) {
+                if self
+                    .my_tag(&pid.node)
+                    .is_some_and(|t| Term::Integer(t) == *tag)
+                {
                     self.ctx.send(&self.locker, Message::Term(request.clone()));
                 }
             }
@@ -302,7 +304,9 @@ impl Server {
                 self.handle_nodedown(node, NodeDown::Disconnected);
             }
             (Some("whereis"), [name, from]) => {
-                let Some((pid, tag)) = from_of(from) else { return };
+                let Some((pid, tag)) = from_of(from) else {
+                    return;
+                };
                 if self.shared.read().is_lock_set(&Term::atom("global")) {
                     // `send_again/1`: ask again once global's lock may be gone.
                     let message = message.clone();
@@ -314,7 +318,12 @@ impl Server {
                     });
                 } else {
                     let found = self.shared.where_(self.ctx.runtime(), name);
-                    reply(&self.ctx, &pid, tag, found.map_or(Term::atom("undefined"), Term::Pid));
+                    reply(
+                        &self.ctx,
+                        &pid,
+                        tag,
+                        found.map_or(Term::atom("undefined"), Term::Pid),
+                    );
                 }
             }
             (Some("lost_connection"), [Term::Atom(a), xcre, Term::Integer(op), Term::Atom(b)]) => {
@@ -352,7 +361,9 @@ impl Server {
                 .read()
                 .names_ext
                 .iter()
-                .map(|(n, p, r)| Term::Tuple(vec![n.clone(), Term::Pid(p.clone()), Term::Atom(r.clone())]))
+                .map(|(n, p, r)| {
+                    Term::Tuple(vec![n.clone(), Term::Pid(p.clone()), Term::Atom(r.clone())])
+                })
                 .collect(),
         )
     }
@@ -360,7 +371,14 @@ impl Server {
     // ---- names ----
 
     /// `ins_name/6`.
-    pub(crate) fn ins_name(&mut self, name: &Term, pid: &Pid, method: &Term, by: Inserter, extra: &[Term]) {
+    pub(crate) fn ins_name(
+        &mut self,
+        name: &Term,
+        pid: &Pid,
+        method: &Term,
+        by: Inserter,
+        extra: &[Term],
+    ) {
         self.delete_global_name_keep_pid(name);
         self.insert_global_name(name, pid, method, by, extra);
     }
@@ -386,7 +404,14 @@ impl Server {
         self.insert_global_name(name, pid, method, by, extra);
     }
 
-    fn insert_global_name(&mut self, name: &Term, pid: &Pid, method: &Term, by: Inserter, extra: &[Term]) {
+    fn insert_global_name(
+        &mut self,
+        name: &Term,
+        pid: &Pid,
+        method: &Term,
+        by: Inserter,
+        extra: &[Term],
+    ) {
         let monitor = self.ctx.monitor(pid);
         let key = TermKey::new(name);
         {
@@ -400,7 +425,10 @@ impl Server {
                     monitor: monitor.clone(),
                 },
             );
-            t.pid_names.entry(pid.clone()).or_default().push(key.clone());
+            t.pid_names
+                .entry(pid.clone())
+                .or_default()
+                .push(key.clone());
             t.ref_names.insert(monitor, key);
         }
         if !self.lock_still_set(by, extra) {
@@ -451,7 +479,11 @@ impl Server {
                 }
             }
             t.ref_names.remove(&e.monitor);
-            match t.names_ext.iter().position(|(n, p, _)| *n == e.name && *p == e.pid) {
+            match t
+                .names_ext
+                .iter()
+                .position(|(n, p, _)| *n == e.name && *p == e.pid)
+            {
                 Some(i) => {
                     let (_, _, reg_node) = t.names_ext.remove(i);
                     reg_node == *self.node.name() && !t.has_name(&e.pid)
@@ -474,7 +506,10 @@ impl Server {
                     let monitor = self.ctx.monitor(pid);
                     let key = TermKey::new(&id.resource);
                     let mut t = self.shared.write();
-                    t.ref_locks.entry(monitor.clone()).or_default().push(key.clone());
+                    t.ref_locks
+                        .entry(monitor.clone())
+                        .or_default()
+                        .push(key.clone());
                     let lock = t.locks.entry(key).or_insert_with(|| Lock {
                         requester: id.requester.clone(),
                         holders: Vec::new(),
@@ -505,7 +540,9 @@ impl Server {
         let global = TermKey::new(&Term::atom("global"));
         let released = {
             let mut t = self.shared.write();
-            let Some(lock) = t.locks.get_mut(key) else { return };
+            let Some(lock) = t.locks.get_mut(key) else {
+                return;
+            };
             let Some(i) = lock.holders.iter().position(|(p, _)| p == pid) else {
                 return;
             };

@@ -20,7 +20,9 @@ pub(crate) fn start(ctx: &Context, node: &Node, nodes: Vec<Atom>, from: Pid, tag
         }
         while !waiting.is_empty() {
             let message = c.recv().await;
-            let Some(term) = message.as_term() else { continue };
+            let Some(term) = message.as_term() else {
+                continue;
+            };
             if let Some([Term::Atom(down)]) = untag(term, "nodedown") {
                 node.demonitor_node(&me, down);
                 waiting.retain(|n| n != down);

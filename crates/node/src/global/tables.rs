@@ -63,7 +63,11 @@ impl Tables {
 
     /// `can_set_lock/1`: the holders when `{resource, requester}` may be locked (none yet, or
     /// the same requester), `None` when another requester holds it.
-    pub(crate) fn can_set_lock(&self, resource: &Term, requester: &Term) -> Option<Vec<(Pid, Reference)>> {
+    pub(crate) fn can_set_lock(
+        &self,
+        resource: &Term,
+        requester: &Term,
+    ) -> Option<Vec<(Pid, Reference)>> {
         match self.locks.get(&TermKey::new(resource)) {
             None => Some(Vec::new()),
             Some(lock) if lock.requester == *requester => Some(lock.holders.clone()),

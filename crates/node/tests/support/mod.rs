@@ -125,11 +125,15 @@ pub async fn erl_run(via: &Node, on: &Atom, code: &str) -> etf::Term {
     let long = Duration::from_secs(60);
     let chars = Term::List(code.chars().map(|c| Term::Integer(c as i64)).collect());
     let scanned = via.rpc(on, "erl_scan", "string", vec![chars], long).await;
-    let Term::Tuple(s) = &scanned else { return scanned };
+    let Term::Tuple(s) = &scanned else {
+        return scanned;
+    };
     let parsed = via
         .rpc(on, "erl_parse", "parse_exprs", vec![s[1].clone()], long)
         .await;
-    let Term::Tuple(p) = &parsed else { return parsed };
+    let Term::Tuple(p) = &parsed else {
+        return parsed;
+    };
     if p[0].as_atom() != Some("ok") {
         return parsed;
     }

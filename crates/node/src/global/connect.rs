@@ -376,13 +376,13 @@ impl Server {
             ),
         );
         let session = self.session(node);
-        match session.save_ops.replace(SaveOps::Ops(ops)) {
-            Some(SaveOps::Resolved {
-                his_known,
-                names_ext,
-                his_resolved,
-            }) => self.resolved(node, his_resolved, &his_known, &names_ext),
-            _ => {}
+        if let Some(SaveOps::Resolved {
+            his_known,
+            names_ext,
+            his_resolved,
+        }) = session.save_ops.replace(SaveOps::Ops(ops))
+        {
+            self.resolved(node, his_resolved, &his_known, &names_ext);
         }
     }
 

@@ -162,9 +162,7 @@ impl Locker {
             }
             Err(m) => m,
         };
-        let Some(term) = message.as_term() else {
-            return None;
-        };
+        let term = message.as_term()?;
         // `{lock_set, Pid, IsSet, HisKnown[, MyTag]}`, forwarded by the server.
         if let Some(rest) = super::terms::untag(term, "lock_set") {
             if let (Some(Term::Pid(pid)), Some(set)) = (rest.first(), rest.get(1)) {

@@ -183,7 +183,7 @@ impl Global {
 
     /// `global:unregister_name/1`.
     pub async fn unregister_name(&self, name: &Term) {
-        if self.shared().read().lookup(name).is_none() {
+        if self.whereis_name(name).is_none() {
             return;
         }
         let (done, answer) = oneshot::channel();

@@ -36,7 +36,15 @@ fn node_name(name: &str) -> String {
 /// An erl node that waits to be called.
 fn erl_member(port: u16, name: &str) -> Guard {
     let child = Command::new("erl")
-        .args(["-sname", name, "-setcookie", COOKIE, "-noshell", "-eval", "timer:sleep(infinity)."])
+        .args([
+            "-sname",
+            name,
+            "-setcookie",
+            COOKIE,
+            "-noshell",
+            "-eval",
+            "timer:sleep(infinity).",
+        ])
         .env("ERL_EPMD_PORT", port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -74,7 +82,15 @@ fn erl_client(port: u16, name: &str, members: &[String]) -> Result<f64> {
         n = cycles()
     );
     let out = Command::new("erl")
-        .args(["-sname", name, "-setcookie", COOKIE, "-noshell", "-eval", &eval])
+        .args([
+            "-sname",
+            name,
+            "-setcookie",
+            COOKIE,
+            "-noshell",
+            "-eval",
+            &eval,
+        ])
         .env("ERL_EPMD_PORT", port.to_string())
         .stdin(Stdio::null())
         .output()?;
@@ -83,7 +99,12 @@ fn erl_client(port: u16, name: &str, members: &[String]) -> Result<f64> {
         .lines()
         .last()
         .and_then(|l| l.trim().parse().ok())
-        .with_context(|| format!("erl {name} printed {text:?} {}", String::from_utf8_lossy(&out.stderr)))
+        .with_context(|| {
+            format!(
+                "erl {name} printed {text:?} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 /// The same cycles from a process of `node`.
@@ -122,7 +143,11 @@ async fn round(round: usize) -> Result<(f64, f64, f64)> {
     let _members = [erl_member(port, &b), erl_member(port, &c)];
     registered(port, &b).await?;
     registered(port, &c).await?;
-    let erl_only = erl_client(port, &format!("ge{round}a"), &[node_name(&b), node_name(&c)])?;
+    let erl_only = erl_client(
+        port,
+        &format!("ge{round}a"),
+        &[node_name(&b), node_name(&c)],
+    )?;
     // Two erl nodes and a rotp node.
     let port = free_port();
     let _epmd = start_epmd(&otp_epmd(), port, &[]);
@@ -132,7 +157,11 @@ async fn round(round: usize) -> Result<(f64, f64, f64)> {
     let mut config = NodeConfig::new(&c, NameKind::Short, Cookie::new(COOKIE));
     config.epmd_port = port;
     let rotp = Node::start(config).await?;
-    let with_rotp = erl_client(port, &format!("gr{round}a"), &[node_name(&b), rotp.name().to_string()])?;
+    let with_rotp = erl_client(
+        port,
+        &format!("gr{round}a"),
+        &[node_name(&b), rotp.name().to_string()],
+    )?;
     // The rotp node as the client, with the two erl nodes.
     let a = format!("gr{round}d");
     let _more = [erl_member(port, &a)];
@@ -149,22 +178,33 @@ async fn round(round: usize) -> Result<(f64, f64, f64)> {
 fn main() -> Result<()> {
     node::malloc::keep_freed_memory();
     let rounds: usize = std::env::args().nth(1).map_or(Ok(2), |r| r.parse())?;
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     println!("{}", rotp_bench::machine());
     println!(
         "global register_name + whereis_name + unregister_name from one process, cycles/s \
          ({} per figure; ratio to three erl nodes, > 1 means faster)",
         cycles()
     );
-    println!("{:<6} {:>14} {:>26} {:>26}", "round", "3 erl", "2 erl + rotp, erl client", "2 erl + rotp, rotp client");
+    println!(
+        "{:<6} {:>14} {:>26} {:>26}",
+        "round", "3 erl", "2 erl + rotp, erl client", "2 erl + rotp, rotp client"
+    );
     for r in 0..rounds {
         let (erl_only, with_rotp, from_rotp) = tokio.block_on(round(r))?;
         println!(
             "{:<6} {:>14.1} {:>26} {:>26}",
             r + 1,
             erl_only,
-            format!("{with_rotp:.1} ({})", rotp_bench::ratio(with_rotp, erl_only)),
-            format!("{from_rotp:.1} ({})", rotp_bench::ratio(from_rotp, erl_only)),
+            format!(
+                "{with_rotp:.1} ({})",
+                rotp_bench::ratio(with_rotp, erl_only)
+            ),
+            format!(
+                "{from_rotp:.1} ({})",
+                rotp_bench::ratio(from_rotp, erl_only)
+            ),
         );
     }
     Ok(())

@@ -519,3 +519,81 @@ async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
     let sent = erl_run(&x, &a, "global:send({cache, 42}, hello).").await;
     assert_eq!(sent, Term::Pid(first));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_leaves_and_rejoins_gets_the_names_back_in_sync() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gr", "grejoin", port).await;
+    let (_ga, a) = erl_node("erl_gr", "grejoin", port).await;
+    assert!(x.ping(&a).await);
+    assert_eq!(
+        erl_run(&x, &a, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
+    x.global().sync().await;
+    let ours = sleeper(&x);
+    assert!(
+        x.global()
+            .register_name(Term::atom("rotp_side"), &ours)
+            .await
+    );
+    let theirs = erl_run(
+        &x,
+        &a,
+        "P = spawn(timer, sleep, [infinity]), yes = global:register_name(erl_side, P), P.",
+    )
+    .await;
+    let Term::Pid(theirs) = theirs else {
+        panic!("{theirs:?}")
+    };
+    assert_eq!(
+        x.global().whereis_name(&Term::atom("erl_side")),
+        Some(theirs.clone())
+    );
+    // The connection goes: each side forgets the other's names and keeps its own.
+    assert!(x.disconnect(&a));
+    assert!(
+        eventually(Duration::from_secs(10), || x
+            .global()
+            .whereis_name(&Term::atom("erl_side"))
+            .is_none())
+        .await
+    );
+    assert_eq!(
+        x.global().whereis_name(&Term::atom("rotp_side")),
+        Some(ours.clone())
+    );
+    // While apart, each side registers one more name.
+    let later = sleeper(&x);
+    assert!(
+        x.global()
+            .register_name(Term::atom("rotp_later"), &later)
+            .await
+    );
+    // erl is driven through a hidden helper of its own, so that no visible connection is
+    // made behind global's back.
+    let script = format!(
+        "A = '{a}', true = net_kernel:connect_node(A), \
+         erpc:call(A, fun() -> P = spawn(timer, sleep, [infinity]), yes = global:register_name(erl_later, P) end), \
+         io:format(\"~p~n\", [erpc:call(A, global, whereis_name, [rotp_side])]), halt()."
+    );
+    let out = erl_eval_args("erl_gr_helper", "grejoin", port, &script, &["-hidden"]).await;
+    assert_eq!(out.trim(), "undefined", "{out}");
+    // They meet again: all four names on both sides.
+    assert!(x.ping(&a).await);
+    x.global().sync().await;
+    for key in ["rotp_side", "rotp_later", "erl_side", "erl_later"] {
+        let k = Term::atom(key);
+        assert!(
+            eventually(Duration::from_secs(20), || x
+                .global()
+                .whereis_name(&k)
+                .is_some())
+            .await,
+            "rotp sees {key}"
+        );
+        let seen = until_on(&x, &a, &k, |t| matches!(t, Term::Pid(_))).await;
+        assert!(matches!(seen, Term::Pid(_)), "erl sees {key}: {seen:?}");
+        assert_eq!(seen, Term::Pid(x.global().whereis_name(&k).unwrap()));
+    }
+}

@@ -359,7 +359,7 @@ impl Server {
         }
         let known = self.known_list(self.node_vsn(node));
         let his = self.his_tag(node);
-        let names_ext = self.shared_names_ext();
+        let names_ext = self.names_ext();
         cast(
             &self.ctx,
             node,
@@ -384,19 +384,6 @@ impl Server {
         {
             self.resolved(node, his_resolved, &his_known, &names_ext);
         }
-    }
-
-    fn shared_names_ext(&self) -> Term {
-        Term::List(
-            self.shared
-                .read()
-                .names_ext
-                .iter()
-                .map(|(n, p, r)| {
-                    Term::Tuple(vec![n.clone(), Term::Pid(p.clone()), Term::Atom(r.clone())])
-                })
-                .collect(),
-        )
     }
 
     /// `{resolved, Node, HisResolved, HisKnown, _, NamesExt, MyTag}`.

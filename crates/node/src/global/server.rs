@@ -355,7 +355,8 @@ impl Server {
         );
     }
 
-    fn names_ext(&self) -> Term {
+    /// `global_names_ext` as `[{Name, Pid, RegNode}]`.
+    pub(crate) fn names_ext(&self) -> Term {
         Term::List(
             self.shared
                 .read()

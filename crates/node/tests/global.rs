@@ -597,3 +597,55 @@ async fn a_node_that_leaves_and_rejoins_gets_the_names_back_in_sync() {
         assert_eq!(seen, Term::Pid(x.global().whereis_name(&k).unwrap()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonsense_sent_to_global_name_server_leaves_it_serving() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gz", "gjunk", port).await;
+    let server = x
+        .runtime()
+        .whereis(&etf::Atom::from("global_name_server"))
+        .unwrap();
+    let target = x.name().to_string();
+    // Messages, casts and calls of every shape global's protocol has, with wrong contents.
+    let out = erl_eval(
+        "erl_gz",
+        "gjunk",
+        port,
+        &format!(
+            "N = '{target}', S = {{global_name_server, N}}, pong = net_adm:ping(N), \
+             Junk = [{{}}, {{nodeup}}, {{nodedown, 1, 2}}, {{whereis, a, b}}, {{lost_connection, a, b, c, d}}, \
+                     {{lost_connection, N, 1, 2, N}}, {{remove_connection, 7}}, {{cancel_connect, N, x}}, \
+                     {{init_connect_ack, N, 1, 2}}, {{prepare_shutdown, 1, 2}}, {{'$gen_call', x, y}}, \
+                     {{'$gen_call', {{self(), t}}, {{}}}}, {{'$gen_call', {{self(), t}}, {{set_lock, 1}}}}, \
+                     {{'$gen_call', {{self(), t}}, {{del_lock, {{}}}}}}, {{'$gen_call', {{self(), t}}, {{sync, x}}}}, \
+                     {{'$gen_call', {{self(), t}}, {{register, n, self(), m}}}}, {{'$gen_call', {{self(), t}}, {{register, n, x, m}}}}], \
+             Casts = [{{}}, {{init_connect, 1, N, x}}, {{init_connect, {{9, t}}, N, {{locker, a, b, c}}}}, \
+                      {{init_connect, {{8, 1}}, 'other@h', {{locker, a, b, self()}}}}, {{exchange, N, x, y, z}}, \
+                      {{resolved, N, x, y, z, w, v}}, {{new_nodes, N, [x], y, [{{a, b}}, 1], z}}, \
+                      {{new_nodes, N, [{{insert, {{k, self(), m}}}}, {{delete, q}}], [], [], [{{lock, x}}]}}, \
+                      {{in_sync, N, x}}, {{lock_set, self(), true, [], 1}}, {{lock_set, self(), true, []}}, \
+                      {{async_del_name, a, b}}, {{exchange_ops, a, b, c, d}}], \
+             [S ! J || J <- Junk], [gen_server:cast(S, C) || C <- Casts], \
+             timer:sleep(500), \
+             io:format(\"~p~n\", [rpc:call(N, global, whereis_name, [k])]), \
+             io:format(\"~p~n\", [gen_server:call(S, get_protocol_version)]), halt()."
+        ),
+    )
+    .await;
+    // (The forged `lost_connection` naming us as both ends makes erl drop its connection to
+    // us, as it would for an erl node; its next call connects again.)
+    assert_eq!(out.lines().last(), Some("8"), "{out}");
+    assert_eq!(
+        x.runtime().whereis(&etf::Atom::from("global_name_server")),
+        Some(server)
+    );
+    assert!(!x.is_down());
+    // And it still registers names.
+    let pid = sleeper(&x);
+    assert!(
+        x.global()
+            .register_name(Term::atom("after_junk"), &pid)
+            .await
+    );
+}

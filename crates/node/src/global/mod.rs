@@ -98,7 +98,10 @@ pub(crate) fn child_spec(node: &Node) -> ChildSpec {
             let parent = ctx.pid().clone();
             let shared = node.inner().global.clone();
             let n = node.clone();
-            let pid = ctx.spawn_link(move |c| server::run(c, parent, n, shared));
+            // The start returns once the server's helpers are up, as gen_server's init
+            // returns before start_link does.
+            let (ready, started) = oneshot::channel();
+            let pid = ctx.spawn_link(move |c| server::run(c, parent, n, shared, ready));
             ctx.runtime()
                 .register(Atom::from(terms::SERVER), &pid)
                 .map_err(|_| {
@@ -108,6 +111,7 @@ pub(crate) fn child_spec(node: &Node) -> ChildSpec {
                         Term::atom(terms::SERVER),
                     ]))
                 })?;
+            started.await.map_err(|_| ExitReason::NoProc)?;
             Ok(Some(pid))
         })
     })

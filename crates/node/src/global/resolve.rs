@@ -238,7 +238,7 @@ async fn exchange_names(
                     Term::Tuple(v) if v.first().and_then(Term::as_atom) == Some("badrpc") => {
                         tracing::info!(
                             "global: badrpc {} received when conflicting name {} was found",
-                            etf::text::write_limited(&v[1], 200),
+                            etf::text::write_limited(v.get(1).unwrap_or(&Term::NIL), 200),
                             etf::text::write_limited(&name, 200)
                         );
                         ops.push(Op::Insert(name, pid, method));

@@ -61,7 +61,13 @@ pub(crate) struct Server {
     pub(crate) lost: HashMap<(Atom, Atom), (Term, i64, Instant)>,
 }
 
-pub(crate) async fn run(ctx: Context, parent: Pid, node: Node, shared: Arc<Shared>) -> ExitReason {
+pub(crate) async fn run(
+    ctx: Context,
+    parent: Pid,
+    node: Node,
+    shared: Arc<Shared>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> ExitReason {
     ctx.trap_exit(true);
     ctx.set_suspend_on_busy(false);
     ctx.set_behaviour("gen_server", "global:init/1");
@@ -76,6 +82,7 @@ pub(crate) async fn run(ctx: Context, parent: Pid, node: Node, shared: Arc<Share
         move |c| super::registrar::run(c, shared)
     });
     *shared.registrar.lock().unwrap_or_else(|e| e.into_inner()) = Some(registrar.clone());
+    let _ = ready.send(());
     // Bits 32 and up random, as global.erl's `creation_extension`.
     let creation_extension = (super::calls::random_below(1 << 59) as i64) & !0xffff_ffff;
     let mut server = Server {
@@ -190,7 +197,10 @@ impl Server {
             }
             return;
         };
-        match (v.first().and_then(Term::as_atom), &v[1..]) {
+        match (
+            v.first().and_then(Term::as_atom),
+            v.get(1..).unwrap_or_default(),
+        ) {
             (Some("register"), [name, Term::Pid(pid), method]) => {
                 self.ins_name(name, pid, method, Inserter::Pid(&from), &[]);
                 answer(self, Term::atom("yes"));
@@ -237,7 +247,10 @@ impl Server {
             Term::Atom(a) => Some(a.clone()),
             _ => None,
         };
-        match (v.first().and_then(Term::as_atom), &v[1..]) {
+        match (
+            v.first().and_then(Term::as_atom),
+            v.get(1..).unwrap_or_default(),
+        ) {
             (Some("init_connect"), [vsn, node, init]) => {
                 if let Some(node) = node_of(node) {
                     self.init_connect(vsn, &node, init);
@@ -285,7 +298,10 @@ impl Server {
             return self.unexpected("handle_info", message);
         };
         let me = self.me();
-        match (v.first().and_then(Term::as_atom), &v[1..]) {
+        match (
+            v.first().and_then(Term::as_atom),
+            v.get(1..).unwrap_or_default(),
+        ) {
             (Some("nodeup"), [Term::Atom(node), _info]) => {
                 if *node != me && self.connect_all {
                     self.handle_nodeup(node);

@@ -649,3 +649,244 @@ async fn nonsense_sent_to_global_name_server_leaves_it_serving() {
             .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_resolvers_run_on_rotp_as_otp_runs_them() {
+    let (_epmd, port) = epmd();
+    // rotp_gq < zerl_gq: rotp resolves, running its own holders' resolve functions.
+    let x = rotp_node("rotp_gq", "gnotify", port).await;
+    let (_ga, a) = erl_node("zerl_gq", "gnotify", port).await;
+    // A collector on rotp gets what the erl processes are sent.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let collector = x.runtime().spawn(move |mut ctx| async move {
+        loop {
+            if let Some(t) = ctx.recv().await.as_term() {
+                let _ = tx.send(t.clone());
+            }
+        }
+    });
+    x.runtime()
+        .register(etf::Atom::from("collector"), &collector)
+        .unwrap();
+    let (tx2, mut local) = tokio::sync::mpsc::unbounded_channel();
+    let mut ours = Vec::new();
+    for key in ["notify_all", "notify_one"] {
+        let tx2 = tx2.clone();
+        let pid = x.runtime().spawn(move |mut ctx| async move {
+            loop {
+                if let Some(t) = ctx.recv().await.as_term() {
+                    let _ = tx2.send((key, t.clone()));
+                }
+            }
+        });
+        ours.push(pid);
+    }
+    use node::global::Resolve;
+    assert!(
+        x.global()
+            .register_name_with(Term::atom("notify_all"), &ours[0], Resolve::NotifyAll)
+            .await
+    );
+    assert!(
+        x.global()
+            .register_name_with(Term::atom("notify_one"), &ours[1], Resolve::RandomNotify)
+            .await
+    );
+    // erl, not yet connected to rotp, registers the same names: its processes forward what
+    // they get to the collector (their messages to rotp connect the partitions only then).
+    let me = x.name().to_string();
+    let script = format!(
+        "F = fun(K) -> spawn(fun() -> receive M -> {{collector, '{me}'}} ! {{K, M}} end end) end, \
+         A = F(notify_all), B = F(notify_one), \
+         yes = global:register_name(notify_all, A, fun global:notify_all_name/3), \
+         yes = global:register_name(notify_one, B, fun global:random_notify_name/3), {{A, B}}."
+    );
+    // Driven through a hidden helper of its own, so that no visible connection joins the
+    // partitions before the names are in.
+    let helper = format!(
+        "A = '{a}', true = net_kernel:connect_node(A), \
+         {{ok, T, _}} = erl_scan:string(\"{}\"), {{ok, E}} = erl_parse:parse_exprs(T), \
+         {{value, V, _}} = erpc:call(A, erl_eval, exprs, [E, []]), io:format(\"~p~n\", [V]), halt().",
+        script.replace('"', "\\\"")
+    );
+    let out = erl_eval_args("erl_gq_helper", "gnotify", port, &helper, &["-hidden"]).await;
+    assert!(out.trim().starts_with("{<"), "{out}");
+    assert!(x.ping(&a).await);
+    // notify_all_name: both holders hear of the other, and the name is gone everywhere.
+    // random_notify_name: the holder on the greater node (zerl_gq) is told and loses it.
+    let mut erl_heard = Vec::new();
+    for _ in 0..2 {
+        let t = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("erl's holders are told")
+            .unwrap();
+        erl_heard.push(etf::text::write(&t));
+    }
+    erl_heard.sort();
+    assert!(
+        erl_heard[0].starts_with("{notify_all,{global_name_conflict,notify_all,<"),
+        "{erl_heard:?}"
+    );
+    assert_eq!(
+        erl_heard[1],
+        "{notify_one,{global_name_conflict,notify_one}}"
+    );
+    let (key, t) = tokio::time::timeout(Duration::from_secs(20), local.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key, "notify_all");
+    assert!(
+        etf::text::write(&t).starts_with("{global_name_conflict,notify_all,<"),
+        "{t:?}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), local.recv())
+            .await
+            .is_err(),
+        "notify_one's winner is not told"
+    );
+    let seen = until_on(&x, &a, &Term::atom("notify_one"), |t| {
+        *t == Term::Pid(ours[1].clone())
+    })
+    .await;
+    assert_eq!(seen, Term::Pid(ours[1].clone()));
+    let gone = until_on(&x, &a, &Term::atom("notify_all"), |t| {
+        t.as_atom() == Some("undefined")
+    })
+    .await;
+    assert_eq!(gone.as_atom(), Some("undefined"));
+    assert_eq!(x.global().whereis_name(&Term::atom("notify_all")), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_is_passed_on_to_prevent_overlapping_partitions() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gp", "gpart", port).await;
+    let (_ga, a) = erl_node("erl_gpa", "gpart", port).await;
+    let (_gb, b) = erl_node("erl_gpb", "gpart", port).await;
+    let (_gc, c) = erl_node("erl_gpc", "gpart", port).await;
+    assert!(x.ping(&a).await && x.ping(&b).await && x.ping(&c).await);
+    for n in [&a, &b, &c] {
+        assert_eq!(erl_run(&x, n, "global:sync().").await.as_atom(), Some("ok"));
+    }
+    x.global().sync().await;
+    let sees = |x: node::Node, n: etf::Atom| async move {
+        match erl_run(&x, &n, "lists:sort(nodes()).").await {
+            Term::List(v) => v
+                .iter()
+                .filter_map(|t| t.as_atom().map(str::to_owned))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // global meshes them: everybody sees everybody.
+    let mut meshed = false;
+    for _ in 0..100 {
+        let mut all = true;
+        for n in [&a, &b, &c] {
+            all &= sees(x.clone(), n.clone()).await.len() == 3;
+        }
+        if all {
+            meshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(meshed, "a full mesh");
+    // rotp drops b: it tells a and c, which drop b too, so that no partition overlaps another.
+    assert!(x.disconnect(&b));
+    let mut apart = false;
+    for _ in 0..100 {
+        let (sa, sc) = (
+            sees(x.clone(), a.clone()).await,
+            sees(x.clone(), c.clone()).await,
+        );
+        if !sa.contains(&b.to_string()) && !sc.contains(&b.to_string()) {
+            apart = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(apart, "a and c dropped b");
+    // erl's news reach rotp the same way: a drops c, and rotp drops c.
+    assert_eq!(
+        erl_run(&x, &a, &format!("erlang:disconnect_node('{c}')."))
+            .await
+            .as_atom(),
+        Some("true")
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || !x.nodes(false).contains(&c)).await,
+        "rotp dropped c: {:?}",
+        x.nodes(false)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_child_named_via_global_keeps_its_name_across_restarts() {
+    use otp::supervisor::{self, ChildSpec, Flags, Strategy};
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gs", "gsup", port).await;
+    let (_ga, a) = erl_node("erl_gs", "gsup", port).await;
+    assert!(x.ping(&a).await);
+    assert_eq!(
+        erl_run(&x, &a, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
+    x.global().sync().await;
+    let global = x.global();
+    let key = name("{cache, media_1}");
+    let (g, k) = (global.clone(), key.clone());
+    let child = ChildSpec::worker("cache", move |ctx, _| {
+        let name = g.via(k.clone());
+        Box::pin(async move { otp::gen_server::start_link(ctx, Echo, (), Some(name)).await })
+    });
+    let flags = Flags {
+        strategy: Strategy::OneForOne,
+        max_restarts: 3,
+        max_seconds: Duration::from_secs(5),
+    };
+    let sup_name = global.via(Term::atom("cache_sup"));
+    x.runtime().spawn(move |mut ctx| async move {
+        let _ = supervisor::start_link(&mut ctx, flags, vec![child], Some(sup_name)).await;
+        loop {
+            let _ = ctx.recv().await;
+        }
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || global
+            .whereis_name(&key)
+            .is_some())
+        .await
+    );
+    let first = global.whereis_name(&key).unwrap();
+    assert!(global.whereis_name(&Term::atom("cache_sup")).is_some());
+    // erl kills it; the supervisor's restart takes the name again, and erl sees the new pid.
+    let killed = erl_run(&x, &a, "exit(global:whereis_name({cache, media_1}), kill).").await;
+    assert_eq!(killed.as_atom(), Some("true"));
+    assert!(
+        eventually(Duration::from_secs(10), || global
+            .whereis_name(&key)
+            .is_some_and(|p| p != first))
+        .await,
+        "restarted under the same name"
+    );
+    let second = global.whereis_name(&key).unwrap();
+    let seen = until_on(&x, &a, &key, |t| *t == Term::Pid(second.clone())).await;
+    assert_eq!(seen, Term::Pid(second));
+    // Registered by rpc, as erl asks another node to (`rpc:call(N, global, register_name, ...)`).
+    let by_rpc = erl_run(
+        &x,
+        &a,
+        &format!(
+            "rpc:call('{}', global, register_name, [by_rpc, spawn(timer, sleep, [infinity])]).",
+            x.name()
+        ),
+    )
+    .await;
+    assert_eq!(by_rpc.as_atom(), Some("yes"));
+    assert!(global
+        .whereis_name(&Term::atom("by_rpc"))
+        .is_some_and(|p| p.node == a));
+}

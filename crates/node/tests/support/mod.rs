@@ -11,6 +11,7 @@ use etf::Atom;
 #[allow(unused_imports)]
 pub use harness::{free_port, otp_epmd, short_host, start_epmd, start_erl, Guard};
 use node::name::NameKind;
+pub mod global;
 pub mod raw;
 
 use node::{Node, NodeConfig};

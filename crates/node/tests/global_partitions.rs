@@ -1,0 +1,355 @@
+//! `global` when partitions meet and part, with real erl nodes: clashes over a name resolved
+//! as OTP resolves them (by OTP's resolvers on erl and rotp's own), a node that leaves and
+//! comes back gets the names again, and a lost connection is passed on so that partitions do
+//! not overlap ("prevent overlapping partitions", OTP 25's default).
+
+mod support;
+
+use std::time::Duration;
+
+use etf::Term;
+use runtime::ExitReason;
+use support::global::*;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clash_when_partitions_join_is_resolved_as_otp_resolves_it() {
+    let (_epmd, port) = epmd();
+    // Two partitions, {erl_ga, rotp_gx} and {rotp_gy, zerl_gb}, each registering both names.
+    let x = rotp_node("rotp_gx", "gclash", port).await;
+    let y = rotp_node("rotp_gy", "gclash", port).await;
+    let (_ga, a) = erl_node("erl_ga", "gclash", port).await;
+    let (_gb, b) = erl_node("zerl_gb", "gclash", port).await;
+    assert!(x.ping(&a).await && y.ping(&b).await);
+    assert_eq!(
+        erl_run(&x, &a, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
+    assert_eq!(
+        erl_run(&y, &b, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
+    x.global().sync().await;
+    y.global().sync().await;
+    let (one, two) = (Term::atom("clash_one"), Term::atom("clash_two"));
+    // clash_one: erl_ga's process against rotp_gy's; clash_two: rotp_gx's against zerl_gb's.
+    let register_on_erl = |via: node::Node, on: etf::Atom, n: &'static str| async move {
+        let code =
+            format!("P = spawn(timer, sleep, [infinity]), yes = global:register_name({n}, P), P.");
+        match erl_run(&via, &on, &code).await {
+            Term::Pid(p) => p,
+            other => panic!("{other:?}"),
+        }
+    };
+    let one_a = register_on_erl(x.clone(), a.clone(), "clash_one").await;
+    let one_y = sleeper(&y);
+    assert!(y.global().register_name(one.clone(), &one_y).await);
+    let two_x = sleeper(&x);
+    assert!(x.global().register_name(two.clone(), &two_x).await);
+    let two_b = register_on_erl(y.clone(), b.clone(), "clash_two").await;
+    // Watch both losers-to-be.
+    let (watch, mut downs) = tokio::sync::mpsc::unbounded_channel();
+    for (via, pid) in [(y.clone(), one_y.clone()), (y.clone(), two_b.clone())] {
+        let watch = watch.clone();
+        via.runtime().spawn(move |mut ctx| async move {
+            let reference = ctx.monitor(&pid);
+            loop {
+                let m = ctx.recv().await;
+                if let Some((r, p, reason)) = m.as_down() {
+                    if r == reference {
+                        let _ = watch.send((p, reason));
+                        return ExitReason::Normal;
+                    }
+                }
+            }
+        });
+    }
+    // The partitions join. rotp_gx < rotp_gy, so rotp_gx resolves both clashes, each on the
+    // holder's node: clash_one by rpc on erl_ga (OTP's random_exit_name), clash_two on
+    // rotp_gx itself. The process on the greater node is killed and the other keeps the name.
+    assert!(x.ping(y.name()).await);
+    let mut killed = Vec::new();
+    for _ in 0..2 {
+        let (pid, reason) = tokio::time::timeout(Duration::from_secs(30), downs.recv())
+            .await
+            .expect("a loser is killed")
+            .unwrap();
+        assert_eq!(reason, ExitReason::Killed, "{pid:?}");
+        killed.push(pid);
+    }
+    killed.sort_by_key(|p| p.node.to_string());
+    assert_eq!(killed, [one_y.clone(), two_b.clone()]);
+    for n in [x.name().clone(), y.name().clone(), a.clone(), b.clone()] {
+        let seen_one = until_on(&x, &n, &one, |t| *t == Term::Pid(one_a.clone())).await;
+        assert_eq!(
+            seen_one,
+            Term::Pid(one_a.clone()),
+            "{n} sees clash_one's winner"
+        );
+        let seen_two = until_on(&x, &n, &two, |t| *t == Term::Pid(two_x.clone())).await;
+        assert_eq!(
+            seen_two,
+            Term::Pid(two_x.clone()),
+            "{n} sees clash_two's winner"
+        );
+    }
+    // And the partitions are one fully connected cluster.
+    assert!(
+        eventually(Duration::from_secs(20), || x.nodes(false).len() == 3
+            && y.nodes(false).len() == 3)
+        .await
+    );
+    let nodes = erl_run(&x, &b, "lists:sort(nodes()).").await;
+    assert!(matches!(&nodes, Term::List(v) if v.len() == 3), "{nodes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_leaves_and_rejoins_gets_the_names_back_in_sync() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gr", "grejoin", port).await;
+    let (_ga, a) = erl_node("erl_gr", "grejoin", port).await;
+    assert!(x.ping(&a).await);
+    assert_eq!(
+        erl_run(&x, &a, "global:sync().").await.as_atom(),
+        Some("ok")
+    );
+    x.global().sync().await;
+    let ours = sleeper(&x);
+    assert!(
+        x.global()
+            .register_name(Term::atom("rotp_side"), &ours)
+            .await
+    );
+    let theirs = erl_run(
+        &x,
+        &a,
+        "P = spawn(timer, sleep, [infinity]), yes = global:register_name(erl_side, P), P.",
+    )
+    .await;
+    let Term::Pid(theirs) = theirs else {
+        panic!("{theirs:?}")
+    };
+    assert_eq!(
+        x.global().whereis_name(&Term::atom("erl_side")),
+        Some(theirs.clone())
+    );
+    // The connection goes: each side forgets the other's names and keeps its own.
+    assert!(x.disconnect(&a));
+    assert!(
+        eventually(Duration::from_secs(10), || x
+            .global()
+            .whereis_name(&Term::atom("erl_side"))
+            .is_none())
+        .await
+    );
+    assert_eq!(
+        x.global().whereis_name(&Term::atom("rotp_side")),
+        Some(ours.clone())
+    );
+    // While apart, each side registers one more name.
+    let later = sleeper(&x);
+    assert!(
+        x.global()
+            .register_name(Term::atom("rotp_later"), &later)
+            .await
+    );
+    // erl is driven through a hidden helper of its own, so that no visible connection is
+    // made behind global's back.
+    let script = format!(
+        "A = '{a}', true = net_kernel:connect_node(A), \
+         erpc:call(A, fun() -> P = spawn(timer, sleep, [infinity]), yes = global:register_name(erl_later, P) end), \
+         io:format(\"~p~n\", [erpc:call(A, global, whereis_name, [rotp_side])]), halt()."
+    );
+    let out = erl_eval_args("erl_gr_helper", "grejoin", port, &script, &["-hidden"]).await;
+    assert_eq!(out.trim(), "undefined", "{out}");
+    // They meet again: all four names on both sides.
+    assert!(x.ping(&a).await);
+    x.global().sync().await;
+    for key in ["rotp_side", "rotp_later", "erl_side", "erl_later"] {
+        let k = Term::atom(key);
+        assert!(
+            eventually(Duration::from_secs(20), || x
+                .global()
+                .whereis_name(&k)
+                .is_some())
+            .await,
+            "rotp sees {key}"
+        );
+        let seen = until_on(&x, &a, &k, |t| matches!(t, Term::Pid(_))).await;
+        assert!(matches!(seen, Term::Pid(_)), "erl sees {key}: {seen:?}");
+        assert_eq!(seen, Term::Pid(x.global().whereis_name(&k).unwrap()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_resolvers_run_on_rotp_as_otp_runs_them() {
+    let (_epmd, port) = epmd();
+    // rotp_gq < zerl_gq: rotp resolves, running its own holders' resolve functions.
+    let x = rotp_node("rotp_gq", "gnotify", port).await;
+    let (_ga, a) = erl_node("zerl_gq", "gnotify", port).await;
+    // A collector on rotp gets what the erl processes are sent.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let collector = x.runtime().spawn(move |mut ctx| async move {
+        loop {
+            if let Some(t) = ctx.recv().await.as_term() {
+                let _ = tx.send(t.clone());
+            }
+        }
+    });
+    x.runtime()
+        .register(etf::Atom::from("collector"), &collector)
+        .unwrap();
+    let (tx2, mut local) = tokio::sync::mpsc::unbounded_channel();
+    let mut ours = Vec::new();
+    for key in ["notify_all", "notify_one"] {
+        let tx2 = tx2.clone();
+        let pid = x.runtime().spawn(move |mut ctx| async move {
+            loop {
+                if let Some(t) = ctx.recv().await.as_term() {
+                    let _ = tx2.send((key, t.clone()));
+                }
+            }
+        });
+        ours.push(pid);
+    }
+    use node::global::Resolve;
+    assert!(
+        x.global()
+            .register_name_with(Term::atom("notify_all"), &ours[0], Resolve::NotifyAll)
+            .await
+    );
+    assert!(
+        x.global()
+            .register_name_with(Term::atom("notify_one"), &ours[1], Resolve::RandomNotify)
+            .await
+    );
+    // erl, not yet connected to rotp, registers the same names: its processes forward what
+    // they get to the collector (their messages to rotp connect the partitions only then).
+    let me = x.name().to_string();
+    let script = format!(
+        "F = fun(K) -> spawn(fun() -> receive M -> {{collector, '{me}'}} ! {{K, M}} end end) end, \
+         A = F(notify_all), B = F(notify_one), \
+         yes = global:register_name(notify_all, A, fun global:notify_all_name/3), \
+         yes = global:register_name(notify_one, B, fun global:random_notify_name/3), {{A, B}}."
+    );
+    // Driven through a hidden helper of its own, so that no visible connection joins the
+    // partitions before the names are in.
+    let helper = format!(
+        "A = '{a}', true = net_kernel:connect_node(A), \
+         {{ok, T, _}} = erl_scan:string(\"{}\"), {{ok, E}} = erl_parse:parse_exprs(T), \
+         {{value, V, _}} = erpc:call(A, erl_eval, exprs, [E, []]), io:format(\"~p~n\", [V]), halt().",
+        script.replace('"', "\\\"")
+    );
+    let out = erl_eval_args("erl_gq_helper", "gnotify", port, &helper, &["-hidden"]).await;
+    assert!(out.trim().starts_with("{<"), "{out}");
+    assert!(x.ping(&a).await);
+    // notify_all_name: both holders hear of the other, and the name is gone everywhere.
+    // random_notify_name: the holder on the greater node (zerl_gq) is told and loses it.
+    let mut erl_heard = Vec::new();
+    for _ in 0..2 {
+        let t = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("erl's holders are told")
+            .unwrap();
+        erl_heard.push(etf::text::write(&t));
+    }
+    erl_heard.sort();
+    assert!(
+        erl_heard[0].starts_with("{notify_all,{global_name_conflict,notify_all,<"),
+        "{erl_heard:?}"
+    );
+    assert_eq!(
+        erl_heard[1],
+        "{notify_one,{global_name_conflict,notify_one}}"
+    );
+    let (key, t) = tokio::time::timeout(Duration::from_secs(20), local.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key, "notify_all");
+    assert!(
+        etf::text::write(&t).starts_with("{global_name_conflict,notify_all,<"),
+        "{t:?}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), local.recv())
+            .await
+            .is_err(),
+        "notify_one's winner is not told"
+    );
+    let seen = until_on(&x, &a, &Term::atom("notify_one"), |t| {
+        *t == Term::Pid(ours[1].clone())
+    })
+    .await;
+    assert_eq!(seen, Term::Pid(ours[1].clone()));
+    let gone = until_on(&x, &a, &Term::atom("notify_all"), |t| {
+        t.as_atom() == Some("undefined")
+    })
+    .await;
+    assert_eq!(gone.as_atom(), Some("undefined"));
+    assert_eq!(x.global().whereis_name(&Term::atom("notify_all")), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_is_passed_on_to_prevent_overlapping_partitions() {
+    let (_epmd, port) = epmd();
+    let x = rotp_node("rotp_gp", "gpart", port).await;
+    let (_ga, a) = erl_node("erl_gpa", "gpart", port).await;
+    let (_gb, b) = erl_node("erl_gpb", "gpart", port).await;
+    let (_gc, c) = erl_node("erl_gpc", "gpart", port).await;
+    assert!(x.ping(&a).await && x.ping(&b).await && x.ping(&c).await);
+    for n in [&a, &b, &c] {
+        assert_eq!(erl_run(&x, n, "global:sync().").await.as_atom(), Some("ok"));
+    }
+    x.global().sync().await;
+    let sees = |x: node::Node, n: etf::Atom| async move {
+        match erl_run(&x, &n, "lists:sort(nodes()).").await {
+            Term::List(v) => v
+                .iter()
+                .filter_map(|t| t.as_atom().map(str::to_owned))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // global meshes them: everybody sees everybody.
+    let mut meshed = false;
+    for _ in 0..100 {
+        let mut all = true;
+        for n in [&a, &b, &c] {
+            all &= sees(x.clone(), n.clone()).await.len() == 3;
+        }
+        if all {
+            meshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(meshed, "a full mesh");
+    // rotp drops b: it tells a and c, which drop b too, so that no partition overlaps another.
+    assert!(x.disconnect(&b));
+    let mut apart = false;
+    for _ in 0..100 {
+        let (sa, sc) = (
+            sees(x.clone(), a.clone()).await,
+            sees(x.clone(), c.clone()).await,
+        );
+        if !sa.contains(&b.to_string()) && !sc.contains(&b.to_string()) {
+            apart = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(apart, "a and c dropped b");
+    // erl's news reach rotp the same way: a drops c, and rotp drops c.
+    assert_eq!(
+        erl_run(&x, &a, &format!("erlang:disconnect_node('{c}')."))
+            .await
+            .as_atom(),
+        Some("true")
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || !x.nodes(false).contains(&c)).await,
+        "rotp dropped c: {:?}",
+        x.nodes(false)
+    );
+}

@@ -191,15 +191,8 @@ async fn in_three_erl_and_two_rotp_nodes_every_name_is_seen_everywhere_until_its
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trans_holding_a_lock_blocks_another_nodes_trans_on_it() {
     use node::global::{LockId, Retries};
-    let (_epmd, port) = epmd();
-    let x = rotp_node("rotp_gl", "glock", port).await;
-    let (_ga, a) = erl_node("erl_gl", "glock", port).await;
-    assert!(x.ping(&a).await);
-    assert_eq!(
-        erl_run(&x, &a, "global:sync().").await.as_atom(),
-        Some("ok")
-    );
-    x.global().sync().await;
+    let pair = synced_pair("rotp_gl", "erl_gl", "glock").await;
+    let (x, a) = (pair.x.clone(), pair.a.clone());
     // rotp holds {res, Requester} for 1.5 s in a trans; erl, another requester, tries once
     // (aborted), then waits for it (infinite retries) and gets it only after rotp let go.
     let (held, mut held_rx) = tokio::sync::oneshot::channel();
@@ -338,15 +331,8 @@ impl otp::GenServer for Echo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
-    let (_epmd, port) = epmd();
-    let x = rotp_node("rotp_gv", "gvia", port).await;
-    let (_ga, a) = erl_node("erl_gv", "gvia", port).await;
-    assert!(x.ping(&a).await);
-    assert_eq!(
-        erl_run(&x, &a, "global:sync().").await.as_atom(),
-        Some("ok")
-    );
-    x.global().sync().await;
+    let pair = synced_pair("rotp_gv", "erl_gv", "gvia").await;
+    let (x, a) = (pair.x.clone(), pair.a.clone());
     let global = x.global();
     let key = name("{cache, 42}");
     let (g, k) = (global.clone(), key.clone());
@@ -437,15 +423,8 @@ async fn nonsense_sent_to_global_name_server_leaves_it_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervised_child_named_via_global_keeps_its_name_across_restarts() {
     use otp::supervisor::{self, ChildSpec, Flags, Strategy};
-    let (_epmd, port) = epmd();
-    let x = rotp_node("rotp_gs", "gsup", port).await;
-    let (_ga, a) = erl_node("erl_gs", "gsup", port).await;
-    assert!(x.ping(&a).await);
-    assert_eq!(
-        erl_run(&x, &a, "global:sync().").await.as_atom(),
-        Some("ok")
-    );
-    x.global().sync().await;
+    let pair = synced_pair("rotp_gs", "erl_gs", "gsup").await;
+    let (x, a) = (pair.x.clone(), pair.a.clone());
     let global = x.global();
     let key = name("{cache, media_1}");
     let (g, k) = (global.clone(), key.clone());

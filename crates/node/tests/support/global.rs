@@ -55,3 +55,39 @@ pub async fn until_on(
     }
     last
 }
+
+/// A rotp node and an erl node on a fresh EPMD, connected, with global in sync on both.
+pub struct Pair {
+    pub x: node::Node,
+    pub a: etf::Atom,
+    pub port: u16,
+    _erl: Guard,
+    _epmd: Guard,
+}
+
+pub async fn synced_pair(rotp: &str, erl: &str, cookie: &str) -> Pair {
+    let (epmd, port) = epmd();
+    let x = rotp_node(rotp, cookie, port).await;
+    let (guard, a) = erl_node(erl, cookie, port).await;
+    assert!(x.ping(&a).await);
+    sync_all(&x, std::slice::from_ref(&a)).await;
+    Pair {
+        x,
+        a,
+        port,
+        _erl: guard,
+        _epmd: epmd,
+    }
+}
+
+/// `global:sync()` on each erl node of `erls` (by rpc from `x`) and on `x`.
+pub async fn sync_all(x: &node::Node, erls: &[etf::Atom]) {
+    for n in erls {
+        assert_eq!(
+            erl_run(x, n, "global:sync().").await.as_atom(),
+            Some("ok"),
+            "{n} synced"
+        );
+    }
+    x.global().sync().await;
+}

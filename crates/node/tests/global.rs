@@ -365,7 +365,37 @@ async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
     assert_eq!(whereis_on(&x, &a, &key).await, Term::Pid(first.clone()));
     // erl's `{global, Name}` sends reach it.
     let sent = erl_run(&x, &a, "global:send({cache, 42}, hello).").await;
-    assert_eq!(sent, Term::Pid(first));
+    assert_eq!(sent, Term::Pid(first.clone()));
+    // re_register_name moves the name to another process, on every node.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let other = x.runtime().spawn(move |mut ctx| async move {
+        loop {
+            if let Some(t) = ctx.recv().await.as_term() {
+                let _ = tx.send(t.clone());
+            }
+        }
+    });
+    global.re_register_name(key.clone(), &other).await;
+    assert_eq!(whereis_on(&x, &a, &key).await, Term::Pid(other.clone()));
+    // Global::send reaches the holder, and says who it was; a name nobody has is an error.
+    let g = global.clone();
+    let k = key.clone();
+    let to = x
+        .in_process(move |ctx| async move {
+            (
+                g.send(&ctx, &k, Term::atom("via_rust")),
+                g.send(&ctx, &Term::atom("nobody"), Term::atom("lost")),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(to.0, Ok(other));
+    assert_eq!(to.1, Err(node::global::NotRegistered(Term::atom("nobody"))));
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Term::atom("via_rust"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

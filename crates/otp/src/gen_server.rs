@@ -8,11 +8,10 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use etf::{Atom, Pid, Reference, Term};
-
-use std::sync::Arc;
 
 use crate::via::Via;
 use runtime::{Context, ExitReason, Message};

@@ -513,14 +513,7 @@ impl Server {
 
     /// `{new_nodes, Node, Ops, NamesExt, Nodes, ExtraInfo}`: a node of our partition joined
     /// another; connect to its nodes and take its operations.
-    pub(crate) fn new_nodes(
-        &mut self,
-        node: &Atom,
-        ops: &Term,
-        names_ext: &Term,
-        nodes: &Term,
-        extra: &Term,
-    ) {
+    pub(crate) fn new_nodes(&mut self, ops: &Term, names_ext: &Term, nodes: &Term, extra: &Term) {
         let items: Vec<Term> = match nodes {
             Term::List(v) => v.clone(),
             _ => Vec::new(),
@@ -532,7 +525,6 @@ impl Server {
             Term::List(v) => v.clone(),
             _ => Vec::new(),
         };
-        let _ = node;
         self.do_ops(&ops_of(ops), names_ext, &extra);
         self.tell_locker(LockerMsg::AddToKnown(added));
     }

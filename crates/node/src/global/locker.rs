@@ -127,11 +127,9 @@ impl Locker {
     }
 
     async fn message(&mut self, message: Message) -> Option<ExitReason> {
-        if let Some((_, reason)) = message.as_exit() {
-            if message.as_exit().map(|(p, _)| p) == Some(self.server.clone()) {
-                return Some(reason);
-            }
-            return None;
+        if let Some((from, reason)) = message.as_exit() {
+            // The server's end is ours; other exits (of the trapped kind) are nobody's business.
+            return (from == self.server).then_some(reason);
         }
         let message = match message.downcast::<LockerMsg>() {
             Ok(m) => {

@@ -99,9 +99,11 @@ fn check_dupname(shared: &Shared, name: &Term, pid: &Pid) -> bool {
     let mut names = vec![name.clone()];
     names.extend(
         tables
-            .names
-            .values()
-            .filter(|e| e.pid == *pid)
+            .pid_names
+            .get(pid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| tables.names.get(k))
             .map(|e| e.name.clone()),
     );
     tracing::error!(

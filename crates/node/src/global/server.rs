@@ -266,10 +266,10 @@ impl Server {
                     self.resolved_cast(&node, his_resolved, his_known, names_ext, tag);
                 }
             }
-            (Some("new_nodes"), [node, ops, names_ext, nodes, extra]) => {
-                if let Some(node) = node_of(node) {
-                    self.new_nodes(&node, ops, names_ext, nodes, extra);
-                }
+            // The sender only marks the operations as a node's: the lock they need is checked by
+            // the id in ExtraInfo (`lock_still_set/3`).
+            (Some("new_nodes"), [Term::Atom(_), ops, names_ext, nodes, extra]) => {
+                self.new_nodes(ops, names_ext, nodes, extra);
             }
             (Some("in_sync"), [node, _is_known]) => {
                 if let Some(node) = node_of(node) {
@@ -585,8 +585,14 @@ impl Server {
 
     /// A process that held names or locks ended (or its node went).
     fn down(&mut self, reference: &Reference) {
-        let locks = self.shared.write().ref_locks.remove(reference);
-        for key in locks.unwrap_or_default() {
+        let keys = self
+            .shared
+            .read()
+            .ref_locks
+            .get(reference)
+            .cloned()
+            .unwrap_or_default();
+        for key in keys {
             let holder = self.shared.read().locks.get(&key).and_then(|l| {
                 l.holders
                     .iter()
@@ -594,13 +600,6 @@ impl Server {
                     .map(|(p, _)| p.clone())
             });
             if let Some(pid) = holder {
-                // Put back the index entry remove_lock expects, then remove the holder.
-                self.shared
-                    .write()
-                    .ref_locks
-                    .entry(reference.clone())
-                    .or_default()
-                    .push(key.clone());
                 self.remove_lock(&key, &pid, true);
             }
         }

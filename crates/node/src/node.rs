@@ -501,13 +501,27 @@ impl Node {
             Term::List(args),
             Term::atom("user"),
         ]);
-        let node = node.clone();
-        self.in_process(move |ctx| async move {
-            gen_call(ctx, &Atom::from("rex"), &node, request, timeout).await
-        })
-        .await
-        .flatten()
-        .unwrap_or_else(|| badrpc("timeout"))
+        let rex = otp::ServerRef::Remote(Atom::from("rex"), node.clone());
+        let (server, call) = (rex.clone(), request.clone());
+        let reply = self
+            .in_process(move |mut ctx| async move {
+                otp::gen_server::try_call_term(&mut ctx, server, call, timeout).await
+            })
+            .await;
+        // What rpc:call returns when rex cannot answer (rpc.erl's `rpc_check/1`).
+        match reply {
+            Some(Ok(reply)) => reply,
+            Some(Err(otp::CallError::NodeDown(_))) => badrpc("nodedown"),
+            Some(Err(otp::CallError::Timeout)) | None => badrpc("timeout"),
+            Some(Err(e)) => {
+                let millis = Term::Integer(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+                let exit = e.exit_reason_for(&rex, vec![request, millis]).to_term();
+                Term::Tuple(vec![
+                    Term::atom("badrpc"),
+                    Term::Tuple(vec![Term::atom("EXIT"), exit]),
+                ])
+            }
+        }
     }
 
     /// `erpc:call(Node, M, F, Args, Timeout)`: runs the call in a process the peer spawns for
@@ -705,7 +719,9 @@ fn erpc_result(tag: &etf::Reference, reason: Term) -> Result<Term, ErpcError> {
 }
 
 /// `gen:call({Name, Node}, '$gen_call', Request, Timeout)` from process `ctx`: the reply, or
-/// `None` on a timeout.
+/// `None` when there is none (a timeout, no such server, or the node went: the server is
+/// monitored, so the last two end the call at once). [`otp::gen_server::try_call_term`] says
+/// which.
 pub async fn gen_call(
     mut ctx: Context,
     name: &Atom,
@@ -713,22 +729,10 @@ pub async fn gen_call(
     request: Term,
     timeout: Duration,
 ) -> Option<Term> {
-    let tag = ctx.make_ref();
-    let from = Term::Tuple(vec![
-        Term::Pid(ctx.pid().clone()),
-        Term::Reference(tag.clone()),
-    ]);
-    let call = Term::Tuple(vec![Term::atom("$gen_call"), from, request]);
-    ctx.send_to_name(name, node, Message::Term(call)).ok()?;
-    let reply = ctx
-        .receive_timeout(timeout, |m| {
-            matches!(m.as_term(), Some(Term::Tuple(v)) if v.len() == 2 && v[0] == Term::Reference(tag.clone()))
-        })
-        .await?;
-    match reply {
-        Message::Term(Term::Tuple(mut v)) => v.pop(),
-        _ => None,
-    }
+    let server = otp::ServerRef::Remote(name.clone(), node.clone());
+    otp::gen_server::try_call_term(&mut ctx, server, request, timeout)
+        .await
+        .ok()
 }
 
 /// Accepts distribution connections until the node goes away or goes down. When `accept`

@@ -10,42 +10,77 @@ use std::time::Duration;
 
 use etf::Term;
 use otp::application::{self, Stopped};
+use otp::gen_server::{CallReply, GenServer, Init, NoReply};
 use otp::supervisor::{ChildSpec, Flags, Strategy};
-use runtime::{Context, ExitReason, Runtime};
+use runtime::{Context, ExitReason, Message, Runtime};
 
-/// A worker that announces itself, crashes after `crash_after` ticks, and says goodbye when
-/// its supervisor shuts it down.
+/// A worker that announces itself, ticks every 300 ms, crashes at tick `crash_after` (never
+/// when 0), and says goodbye when its supervisor shuts it down.
+#[derive(Clone)]
+struct Ticker {
+    name: &'static str,
+    crash_after: u32,
+}
+
+/// The next tick, 300 ms from now.
+fn tick_later(ctx: &Context) {
+    let (runtime, me) = (ctx.runtime().clone(), ctx.pid().clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        runtime.send(&me, Message::Term(Term::atom("tick")));
+    });
+}
+
+impl GenServer for Ticker {
+    type Args = ();
+    type State = u32;
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+
+    async fn init(&self, _: (), ctx: &mut Context) -> Init<u32> {
+        // Trapping exits, the server gets its supervisor's shutdown through `terminate`.
+        ctx.trap_exit(true);
+        println!(
+            "  {} started as {}",
+            self.name,
+            Term::Pid(ctx.pid().clone())
+        );
+        tick_later(ctx);
+        Init::Ok(0)
+    }
+
+    async fn handle_call(
+        &self,
+        _: (),
+        _: &otp::From,
+        _: &mut u32,
+        _: &mut Context,
+    ) -> CallReply<()> {
+        CallReply::Reply(())
+    }
+
+    async fn handle_info(&self, message: Message, ticks: &mut u32, ctx: &mut Context) -> NoReply {
+        if message.as_term() == Some(&Term::atom("tick")) {
+            *ticks += 1;
+            if *ticks == self.crash_after {
+                println!("  {} crashes!", self.name);
+                return NoReply::Stop(ExitReason::atom("boom"));
+            }
+            tick_later(ctx);
+        }
+        NoReply::Continue
+    }
+
+    async fn terminate(&self, reason: &ExitReason, _: &mut u32, _: &mut Context) {
+        if *reason != ExitReason::atom("boom") {
+            println!("  {} stopping: {}", self.name, reason.to_term());
+        }
+    }
+}
+
 fn worker(name: &'static str, crash_after: u32) -> ChildSpec {
-    ChildSpec::worker(name, move |ctx: &mut Context, _extra| {
-        Box::pin(async move {
-            let me = ctx.pid().clone();
-            let pid = ctx.spawn_link(move |mut c| async move {
-                c.trap_exit(true);
-                println!("  {name} started as {}", Term::Pid(c.pid().clone()));
-                c.send(&me, Term::atom("up"));
-                for tick in 1.. {
-                    if let Some(m) = c
-                        .receive_timeout(Duration::from_millis(300), |m| m.as_exit().is_some())
-                        .await
-                    {
-                        let (_, reason) = m
-                            .as_exit()
-                            .unwrap_or((c.pid().clone(), ExitReason::Shutdown));
-                        println!("  {name} stopping: {}", reason.to_term());
-                        return reason;
-                    }
-                    if tick == crash_after {
-                        println!("  {name} crashes!");
-                        return ExitReason::atom("boom");
-                    }
-                }
-                ExitReason::Normal
-            });
-            ctx.receive(|m| m.as_term() == Some(&Term::atom("up")))
-                .await;
-            Ok(Some(pid))
-        })
-    })
+    ChildSpec::gen_server(name, Ticker { name, crash_after }, ())
 }
 
 #[tokio::main]

@@ -95,6 +95,41 @@ impl ChildSpec {
         }
     }
 
+    /// `{MyServer, args}`: a GenServer worker started with `gen_server::start_link(server,
+    /// args)` each time (Elixir's `child_spec/1` of a `use GenServer` module, id and all).
+    pub fn gen_server<G>(id: &str, server: G, args: G::Args) -> ChildSpec
+    where
+        G: GenServer + Clone,
+        G::Args: Clone + Sync,
+    {
+        ChildSpec::gen_server_named(id, server, args, None)
+    }
+
+    /// [`ChildSpec::gen_server`] registered under `name` (`{local, Name}` or `{via, M, N}`).
+    pub fn gen_server_named<G>(id: &str, server: G, args: G::Args, name: Option<Name>) -> ChildSpec
+    where
+        G: GenServer + Clone,
+        G::Args: Clone + Sync,
+    {
+        ChildSpec::worker(id, move |ctx, _| {
+            let (server, args, name) = (server.clone(), args.clone(), name.clone());
+            Box::pin(async move { gen_server::start_link(ctx, server, args, name).await })
+        })
+    }
+
+    /// A supervisor child with these flags and children (`{Supervisor, children}`).
+    pub fn supervisor_of(
+        id: &str,
+        flags: Flags,
+        children: Vec<ChildSpec>,
+        name: Option<Name>,
+    ) -> ChildSpec {
+        ChildSpec::supervisor(id, move |ctx, _| {
+            let (children, name) = (children.clone(), name.clone());
+            Box::pin(async move { start_link(ctx, flags, children, name).await })
+        })
+    }
+
     /// The same spec with another restart policy.
     pub fn restart(mut self, restart: Restart) -> ChildSpec {
         self.restart = restart;

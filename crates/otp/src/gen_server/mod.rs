@@ -15,6 +15,12 @@ use etf::{Atom, Pid, Reference, Term};
 
 use crate::via::Via;
 use runtime::{Context, ExitReason, Message};
+
+mod handle;
+mod term;
+
+pub use handle::Handle;
+pub use term::{call_term, cast_term, try_call_term};
 use thiserror::Error;
 
 /// What `init` decides (`init/1`'s return values).
@@ -55,7 +61,18 @@ pub enum NoReply {
 #[derive(Clone, Debug)]
 pub struct From {
     pid: Pid,
-    tag: Reference,
+    tag: Tag,
+}
+
+/// How the caller waits for its reply.
+#[derive(Clone, Debug)]
+enum Tag {
+    /// A rotp caller: a Rust value, in a `ReplyEnvelope`.
+    Local(Reference),
+    /// A caller that sent `{'$gen_call', {Pid, Tag}, Request}` (erl, iex, another node, or a
+    /// term call): `{Tag, Reply}`, whatever the tag is (a reference, or OTP 25's
+    /// `[alias | Ref]`).
+    Term(Term),
 }
 
 impl From {
@@ -64,15 +81,41 @@ impl From {
         &self.pid
     }
 
-    /// Sends the reply to a call the server answered with [`CallReply::NoReply`].
+    /// Sends the reply to a call the server answered with [`CallReply::NoReply`]. A caller
+    /// that called with a term gets the reply as a term: `reply` must then be a [`Term`] (see
+    /// [`From::reply_term`] for a server whose replies convert).
     pub fn reply<R: Send + 'static>(&self, ctx: &Context, reply: R) {
-        ctx.send(
-            &self.pid,
-            Message::local(ReplyEnvelope {
-                tag: self.tag.clone(),
-                reply: Box::new(reply),
-            }),
-        );
+        match &self.tag {
+            Tag::Local(tag) => ctx.send(
+                &self.pid,
+                Message::local(ReplyEnvelope {
+                    tag: tag.clone(),
+                    reply: Box::new(reply),
+                }),
+            ),
+            Tag::Term(_) => match (Box::new(reply) as Box<dyn Any>).downcast::<Term>() {
+                Ok(term) => self.reply_term(ctx, *term),
+                Err(_) => tracing::warn!(
+                    "a reply to {:?}, which called with a term, is not a term: not sent",
+                    self.pid
+                ),
+            },
+        }
+    }
+
+    /// Sends a reply that is a term, to either kind of caller.
+    pub fn reply_term(&self, ctx: &Context, reply: Term) {
+        match &self.tag {
+            Tag::Local(_) => self.reply(ctx, reply),
+            Tag::Term(tag) => ctx.send(
+                &self.pid,
+                Message::Term(Term::Tuple(vec![tag.clone(), reply])),
+            ),
+        }
+    }
+
+    fn is_term(&self) -> bool {
+        matches!(self.tag, Tag::Term(_))
     }
 }
 
@@ -85,6 +128,8 @@ pub enum ServerRef {
     Name(Atom),
     /// `{via, Module, Name}`.
     Via(Arc<dyn Via>, Term),
+    /// `{Name, Node}`: a name registered on a node (this one or another).
+    Remote(Atom, Atom),
 }
 
 impl PartialEq for ServerRef {
@@ -93,6 +138,7 @@ impl PartialEq for ServerRef {
             (ServerRef::Pid(a), ServerRef::Pid(b)) => a == b,
             (ServerRef::Name(a), ServerRef::Name(b)) => a == b,
             (ServerRef::Via(r, a), ServerRef::Via(s, b)) => r.module() == s.module() && a == b,
+            (ServerRef::Remote(a, n), ServerRef::Remote(b, m)) => a == b && n == m,
             _ => false,
         }
     }
@@ -165,10 +211,14 @@ impl std::convert::From<Atom> for ServerRef {
 }
 
 impl ServerRef {
-    fn to_term(&self) -> Term {
+    /// The server as `gen_server:call`'s exit reasons name it.
+    pub fn to_term(&self) -> Term {
         match self {
             ServerRef::Pid(p) => Term::Pid(p.clone()),
             ServerRef::Name(n) => Term::Atom(n.clone()),
+            ServerRef::Remote(n, node) => {
+                Term::Tuple(vec![Term::Atom(n.clone()), Term::Atom(node.clone())])
+            }
             ServerRef::Via(registry, key) => Term::Tuple(vec![
                 Term::atom("via"),
                 Term::Atom(registry.module()),
@@ -177,12 +227,27 @@ impl ServerRef {
         }
     }
 
-    /// The pid behind the reference, if there is one now.
+    /// The pid behind the reference, if there is one now (a name on another node has none
+    /// here: it is called by name).
     pub fn resolve(&self, ctx: &Context) -> Option<Pid> {
         match self {
             ServerRef::Pid(p) => Some(p.clone()),
             ServerRef::Name(n) => ctx.runtime().whereis(n),
             ServerRef::Via(registry, key) => registry.whereis_name(key),
+            ServerRef::Remote(n, node) if node == ctx.runtime().node() => ctx.runtime().whereis(n),
+            ServerRef::Remote(..) => None,
+        }
+    }
+
+    /// Whether the server is another node's (its requests and replies must be terms).
+    pub fn is_remote(&self, ctx: &Context) -> bool {
+        match self {
+            ServerRef::Pid(p) => p.node != *ctx.runtime().node(),
+            ServerRef::Remote(_, node) => node != ctx.runtime().node(),
+            ServerRef::Via(registry, key) => registry
+                .whereis_name(key)
+                .is_some_and(|p| p.node != *ctx.runtime().node()),
+            ServerRef::Name(_) => false,
         }
     }
 }
@@ -204,22 +269,40 @@ pub enum CallError {
     /// The reply was not of the type the caller expected.
     #[error("reply of an unexpected type")]
     BadReply,
+    /// The server's node went away (or could not be reached) before it replied.
+    #[error("node {0} is down")]
+    NodeDown(Atom),
+    /// A call to another node's server must be a term, and expect a term.
+    #[error("a call to another node's server must be a term")]
+    NotATerm,
 }
 
 impl CallError {
     /// The reason a caller exits with: `{Reason, {gen_server, call, [Server, Request]}}` (the
     /// request shown as `'$rust'`: a Rust value has no term).
     pub fn exit_reason(&self, server: &ServerRef) -> ExitReason {
+        self.exit_reason_for(server, vec![Term::atom("$rust")])
+    }
+
+    /// [`CallError::exit_reason`] with the call's arguments as `gen_server:call/3` lists
+    /// them: `{Reason, {gen_server, call, [Server | Args]}}`.
+    pub fn exit_reason_for(&self, server: &ServerRef, args: Vec<Term>) -> ExitReason {
         let reason = match self {
             CallError::Timeout => Term::atom("timeout"),
             CallError::NoProc => Term::atom("noproc"),
             CallError::Exited(r) => r.to_term(),
             CallError::BadReply => Term::atom("bad_reply"),
+            CallError::NodeDown(node) => {
+                Term::Tuple(vec![Term::atom("nodedown"), Term::Atom(node.clone())])
+            }
+            CallError::NotATerm => Term::atom("badarg"),
         };
+        let mut list = vec![server.to_term()];
+        list.extend(args);
         let location = Term::Tuple(vec![
             Term::atom("gen_server"),
             Term::atom("call"),
-            Term::List(vec![server.to_term(), Term::atom("$rust")]),
+            Term::List(list),
         ]);
         ExitReason::Other(Term::Tuple(vec![reason, location]))
     }
@@ -260,6 +343,34 @@ pub trait GenServer: Send + Sync + Sized + 'static {
     type Reply: Send + 'static;
     /// Requests `handle_cast` handles.
     type Cast: Send + 'static;
+
+    /// A request that came as a term (`{'$gen_call', From, Request}`: from erl, iex, another
+    /// node, or [`call_term`]) as this server's `Call`, or `None` to leave the message to
+    /// `handle_info`. By default a server whose `Call` is [`Term`] takes every term request.
+    fn call_from_term(request: &Term) -> Option<Self::Call> {
+        (Box::new(request.clone()) as Box<dyn Any>)
+            .downcast::<Self::Call>()
+            .ok()
+            .map(|r| *r)
+    }
+
+    /// The reply to a term request, as a term (`None`: the caller gets no reply). By default a
+    /// `Reply` that is a [`Term`].
+    fn reply_to_term(reply: Self::Reply) -> Option<Term> {
+        (Box::new(reply) as Box<dyn Any>)
+            .downcast::<Term>()
+            .ok()
+            .map(|r| *r)
+    }
+
+    /// A cast that came as a term (`{'$gen_cast', Request}`), or `None` to leave it to
+    /// `handle_info`. By default a server whose `Cast` is [`Term`] takes every term cast.
+    fn cast_from_term(request: &Term) -> Option<Self::Cast> {
+        (Box::new(request.clone()) as Box<dyn Any>)
+            .downcast::<Self::Cast>()
+            .ok()
+            .map(|r| *r)
+    }
 
     /// `init/1`.
     fn init(
@@ -460,20 +571,7 @@ async fn dispatch<G: GenServer>(
                 from.reply(ctx, WrongRequest);
                 return Dispatch::Step(NoReply::Continue);
             };
-            return Dispatch::Step(
-                match server.handle_call(*request, &from, state, ctx).await {
-                    CallReply::Reply(reply) => {
-                        from.reply(ctx, reply);
-                        NoReply::Continue
-                    }
-                    CallReply::NoReply => NoReply::Continue,
-                    CallReply::StopReply(reason, reply) => {
-                        from.reply(ctx, reply);
-                        NoReply::Stop(reason)
-                    }
-                    CallReply::Stop(reason) => NoReply::Stop(reason),
-                },
-            );
+            return Dispatch::Step(handle_call(server, *request, &from, state, ctx).await);
         }
         Err(other) => other,
     };
@@ -497,7 +595,63 @@ async fn dispatch<G: GenServer>(
             return Dispatch::Stopped(reason);
         }
     }
+    // Calls and casts that came as terms, when the server takes them.
+    if let Some(term) = message.as_term() {
+        match term::request(term) {
+            Some(term::Request::Call(pid, tag, request)) => {
+                if let Some(request) = G::call_from_term(request) {
+                    let from = From {
+                        pid,
+                        tag: Tag::Term(tag),
+                    };
+                    return Dispatch::Step(handle_call(server, request, &from, state, ctx).await);
+                }
+            }
+            Some(term::Request::Cast(request)) => {
+                if let Some(request) = G::cast_from_term(request) {
+                    return Dispatch::Step(server.handle_cast(request, state, ctx).await);
+                }
+            }
+            None => {}
+        }
+    }
     Dispatch::Step(server.handle_info(message, state, ctx).await)
+}
+
+/// Runs `handle_call` and sends what it replies: a Rust value to a rotp caller, a term to a
+/// caller that called with a term.
+async fn handle_call<G: GenServer>(
+    server: &G,
+    request: G::Call,
+    from: &From,
+    state: &mut G::State,
+    ctx: &mut Context,
+) -> NoReply {
+    let send = |ctx: &Context, reply: G::Reply| {
+        if from.is_term() {
+            match G::reply_to_term(reply) {
+                Some(term) => from.reply_term(ctx, term),
+                None => tracing::warn!(
+                    "{}: a reply to a term call has no term form: not sent",
+                    std::any::type_name::<G>()
+                ),
+            }
+        } else {
+            from.reply(ctx, reply);
+        }
+    };
+    match server.handle_call(request, from, state, ctx).await {
+        CallReply::Reply(reply) => {
+            send(ctx, reply);
+            NoReply::Continue
+        }
+        CallReply::NoReply => NoReply::Continue,
+        CallReply::StopReply(reason, reply) => {
+            send(ctx, reply);
+            NoReply::Stop(reason)
+        }
+        CallReply::Stop(reason) => NoReply::Stop(reason),
+    }
 }
 
 /// The default call timeout (`gen_server:call/2`).
@@ -511,11 +665,22 @@ pub async fn try_call<Req: Send + 'static, R: Send + 'static>(
     timeout: Duration,
 ) -> Result<R, CallError> {
     let server = server.into();
+    if server.is_remote(ctx) {
+        // Another node's server: the request and the reply travel as terms.
+        let request = (Box::new(request) as Box<dyn Any>)
+            .downcast::<Term>()
+            .map_err(|_| CallError::NotATerm)?;
+        let reply = term::try_call_term(ctx, server, *request, timeout).await?;
+        return (Box::new(reply) as Box<dyn Any>)
+            .downcast::<R>()
+            .map(|r| *r)
+            .map_err(|_| CallError::NotATerm);
+    }
     let pid = server.resolve(ctx).ok_or(CallError::NoProc)?;
     let tag = ctx.monitor(&pid);
     let from = From {
         pid: ctx.pid().clone(),
-        tag: tag.clone(),
+        tag: Tag::Local(tag.clone()),
     };
     ctx.send(
         &pid,
@@ -572,8 +737,17 @@ pub async fn call<Req: Send + 'static, R: Send + 'static>(
 
 /// `GenServer.cast/2`: fire and forget; to a name nobody has, nothing happens.
 pub fn cast<Req: Send + 'static>(ctx: &Context, server: impl Into<ServerRef>, request: Req) {
+    let server = server.into();
+    if server.is_remote(ctx) {
+        // Another node's server takes terms only: anything else is dropped, as a cast to
+        // nowhere is.
+        if let Ok(request) = (Box::new(request) as Box<dyn Any>).downcast::<Term>() {
+            term::cast_term(ctx, server, *request);
+        }
+        return;
+    }
     let message = Message::local(CastEnvelope(Box::new(request)));
-    if let Some(pid) = server.into().resolve(ctx) {
+    if let Some(pid) = server.resolve(ctx) {
         ctx.send(&pid, message);
     }
 }

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod application;
 pub mod dynamic_supervisor;
 pub mod gen_server;
+pub mod gen_stage;
 pub mod registry;
 pub mod supervisor;
 pub mod task;

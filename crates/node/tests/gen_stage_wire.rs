@@ -1,0 +1,220 @@
+//! GenStage over the wire, with real erl nodes speaking gen_stage's message protocol from
+//! plain Erlang (no Elixir library needed): a rotp consumer of an erl producer, an erl
+//! consumer of a rotp producer, demand never exceeded, events in order, and a subscription
+//! ended by the node's loss as its cancel mode says.
+
+mod support;
+
+use std::time::Duration;
+
+use etf::{Atom, Term};
+use otp::gen_server::ServerRef;
+use otp::gen_stage::{
+    self, CancelMode, CancelReason, ConsumerOptions, GenStage, Init, ProducerOptions, Return,
+    SubscribeOptions, Subscription,
+};
+use runtime::Context;
+use support::global::erl_node;
+use support::*;
+use tokio::sync::mpsc;
+
+/// Integers 0, 1, 2... as asked; to other nodes they go as integers.
+struct Numbers;
+
+impl GenStage for Numbers {
+    type Args = ();
+    type State = i64;
+    type Event = i64;
+
+    fn event_to_term(event: i64) -> Option<Term> {
+        Some(Term::Integer(event))
+    }
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
+        Init::Producer(0, ProducerOptions::default())
+    }
+
+    async fn handle_demand(&self, demand: usize, next: &mut i64, _: &mut Context) -> Return<i64> {
+        let events = (*next..*next + demand as i64).collect();
+        *next += demand as i64;
+        Return::NoReply(events)
+    }
+}
+
+/// Reports the events it gets (terms) and how its subscriptions end.
+struct Report {
+    to: ServerRef,
+    opts: SubscribeOptions,
+    out: mpsc::UnboundedSender<Result<Vec<Term>, CancelReason>>,
+}
+
+impl GenStage for Report {
+    type Args = ();
+    type State = ();
+    type Event = Term;
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+        Init::Consumer(
+            (),
+            ConsumerOptions {
+                subscribe_to: vec![(self.to.clone(), self.opts.clone())],
+            },
+        )
+    }
+
+    async fn handle_events(
+        &self,
+        events: Vec<Term>,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<Term> {
+        let _ = self.out.send(Ok(events));
+        Return::NoReply(vec![])
+    }
+
+    async fn handle_cancel(
+        &self,
+        reason: CancelReason,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<Term> {
+        let _ = self.out.send(Err(reason));
+        Return::NoReply(vec![])
+    }
+}
+
+/// An erl producer of integers speaking the protocol, registered as `producer`; it keeps the
+/// largest single ask and answers `{max_ask, From}`.
+const ERL_PRODUCER: &str = "Me = spawn(fun() -> \
+    L = fun L(Next, Max) -> receive \
+        {'$gen_producer', {_C, _Ref}, {subscribe, _, _}} -> L(Next, Max); \
+        {'$gen_producer', {C, Ref}, {ask, D}} -> \
+            C ! {'$gen_consumer', {self(), Ref}, lists:seq(Next, Next + D - 1)}, L(Next + D, max(D, Max)); \
+        {'$gen_producer', {_C, _Ref}, {cancel, _}} -> L(Next, Max); \
+        {max_ask, From} -> From ! {max_ask, Max}, L(Next, Max) \
+    end end, L(0, 0) end), \
+    register(producer, Me).";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotp_consumer_takes_an_erl_producers_events_in_order_and_outlives_its_node_when_temporary(
+) {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_gsw1", "gstage", port).await;
+    let (mut guard, a) = erl_node("erl_gsw1", "gstage", port).await;
+    assert!(node.ping(&a).await);
+    assert_eq!(
+        erl_run(&node, &a, ERL_PRODUCER).await.as_atom(),
+        Some("true")
+    );
+    let (out, mut events) = mpsc::unbounded_channel();
+    let report = Report {
+        to: ServerRef::Remote(Atom::from("producer"), a.clone()),
+        opts: SubscribeOptions::demand(10, 5).cancel(CancelMode::Temporary),
+        out,
+    };
+    let consumer = node
+        .in_process(move |mut ctx| async move {
+            let pid = gen_stage::start_link(&mut ctx, report, (), None)
+                .await
+                .unwrap()
+                .unwrap();
+            ctx.trap_exit(true);
+            tokio::spawn(async move {
+                loop {
+                    let _ = ctx.recv().await;
+                }
+            });
+            pid
+        })
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 100 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(batch.len() <= 5, "batches of at most max - min: {batch:?}");
+        got.extend(batch);
+    }
+    let expected: Vec<Term> = (0..got.len() as i64).map(Term::Integer).collect();
+    assert!(got == expected, "in order, none lost");
+    let max_ask = erl_run(
+        &node,
+        &a,
+        "producer ! {max_ask, self()}, receive {max_ask, M} -> M end.",
+    )
+    .await;
+    assert_eq!(
+        max_ask,
+        Term::Integer(10),
+        "never more than max_demand asked at once"
+    );
+    // The producer's node goes: the temporary subscription is cancelled with noconnection,
+    // and the consumer carries on.
+    let _ = guard.0.kill();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Ok(_) => continue,
+            Err(reason) => {
+                assert_eq!(reason, CancelReason::Down(Term::atom("noconnection")));
+                break;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(node.runtime().is_alive(&consumer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erl_consumer_takes_a_rotp_producers_events_within_its_demand() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_gsw2", "gstage", port).await;
+    let started = node
+        .in_process(|mut ctx| async move {
+            let ok = gen_stage::start_link(&mut ctx, Numbers, (), gen_stage::local("numbers"))
+                .await
+                .is_ok();
+            ctx.trap_exit(true);
+            tokio::spawn(async move {
+                loop {
+                    let _ = ctx.recv().await;
+                }
+            });
+            ok
+        })
+        .await;
+    assert_eq!(started, Some(true));
+    let target = node.name().to_string();
+    // The erl consumer asks 7 at a time, once the last 7 are in; it counts what arrives
+    // beyond what it asked for.
+    let script = format!(
+        "P = {{numbers, '{target}'}}, Ref = monitor(process, P), \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{subscribe, nil, [{{max_demand, 7}}]}}}}, \
+         Ask = fun() -> P ! {{'$gen_producer', {{self(), Ref}}, {{ask, 7}}}} end, Ask(), \
+         L = fun L(Got, Owed) when length(Got) >= 35 -> {{lists:reverse(Got), Owed}}; \
+                 L(Got, Owed) -> receive {{'$gen_consumer', {{_, Ref}}, Es}} -> \
+                     Left = Owed - length(Es), \
+                     Left < 0 andalso io:format(\"excess~n\"), \
+                     case Left of 0 -> Ask(), L(lists:reverse(Es) ++ Got, 7); _ -> L(lists:reverse(Es) ++ Got, Left) end \
+                 after 5000 -> {{timeout, Got}} end end, \
+         {{Events, _}} = L([], 7), io:format(\"~w~n\", [Events]), \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{cancel, done}}}}, \
+         receive {{'$gen_consumer', {{_, Ref}}, {{cancel, R}}}} -> io:format(\"~p~n\", [R]) after 5000 -> io:format(\"no cancel~n\") end, \
+         halt()."
+    );
+    let out = erl_eval("erl_gsw2", "gstage", port, &script).await;
+    let expected: Vec<String> = (0..35).map(|i| i.to_string()).collect();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [format!("[{}]", expected.join(",")).as_str(), "done"],
+        "{out}"
+    );
+}

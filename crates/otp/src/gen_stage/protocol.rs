@@ -1,0 +1,125 @@
+//! GenStage's message protocol, as Elixir's `gen_stage` sends it (`lib/gen_stage.ex`):
+//!
+//! ```text
+//! consumer → producer  {'$gen_producer', {ConsumerPid, Ref}, {subscribe, Current, Opts}}
+//!                      {'$gen_producer', {ConsumerPid, Ref}, {ask, Demand}}
+//!                      {'$gen_producer', {ConsumerPid, Ref}, {cancel, Reason}}
+//! producer → consumer  {'$gen_consumer', {ProducerPid, Ref}, Events}          (a list)
+//!                      {'$gen_consumer', {ProducerPid, Ref}, {cancel, Reason}}
+//! ```
+//!
+//! `Ref` is the consumer's monitor of the producer; it names the subscription on both sides.
+//! Between two rotp stages of one node the events travel as Rust values ([`LocalEvents`]).
+
+use std::any::Any;
+
+use etf::{Pid, Reference, Term};
+
+/// A message for a producer.
+pub(crate) enum ToProducer<'a> {
+    /// `{subscribe, Current, Opts}`: `Current` is `nil`, or `{Ref, Reason}`, a subscription of
+    /// the same consumer to cancel first (a resubscription).
+    Subscribe {
+        current: &'a Term,
+    },
+    Ask(i64),
+    Cancel(&'a Term),
+}
+
+/// A message for a consumer.
+pub(crate) enum ToConsumer<'a> {
+    Events(&'a [Term]),
+    Cancel(&'a Term),
+}
+
+fn from(pid: &Pid, reference: &Reference) -> Term {
+    Term::Tuple(vec![
+        Term::Pid(pid.clone()),
+        Term::Reference(reference.clone()),
+    ])
+}
+
+fn tuple(tag: &str, rest: Term) -> Term {
+    Term::Tuple(vec![Term::atom(tag), rest])
+}
+
+/// `{'$gen_producer', {Pid, Ref}, Message}`.
+pub(crate) fn to_producer(pid: &Pid, reference: &Reference, message: Term) -> Term {
+    Term::Tuple(vec![
+        Term::atom("$gen_producer"),
+        from(pid, reference),
+        message,
+    ])
+}
+
+/// `{'$gen_consumer', {Pid, Ref}, Message}`.
+pub(crate) fn to_consumer(pid: &Pid, reference: &Reference, message: Term) -> Term {
+    Term::Tuple(vec![
+        Term::atom("$gen_consumer"),
+        from(pid, reference),
+        message,
+    ])
+}
+
+pub(crate) fn subscribe(opts: Term) -> Term {
+    Term::Tuple(vec![Term::atom("subscribe"), Term::atom("nil"), opts])
+}
+
+pub(crate) fn ask(demand: usize) -> Term {
+    tuple("ask", Term::Integer(demand as i64))
+}
+
+pub(crate) fn cancel(reason: Term) -> Term {
+    tuple("cancel", reason)
+}
+
+/// The `{Pid, Ref}` and body of a `'$gen_producer'` or `'$gen_consumer'` message.
+fn parts<'a>(term: &'a Term, label: &str) -> Option<(Pid, Reference, &'a Term)> {
+    let Term::Tuple(v) = term else { return None };
+    let [l, Term::Tuple(f), body] = v.as_slice() else {
+        return None;
+    };
+    if l.as_atom() != Some(label) {
+        return None;
+    }
+    match f.as_slice() {
+        [Term::Pid(p), Term::Reference(r)] => Some((p.clone(), r.clone(), body)),
+        _ => None,
+    }
+}
+
+/// Reads a message for a producer.
+pub(crate) fn read_to_producer(term: &Term) -> Option<(Pid, Reference, ToProducer<'_>)> {
+    let (pid, reference, body) = parts(term, "$gen_producer")?;
+    let Term::Tuple(b) = body else { return None };
+    let message = match (
+        b.first().and_then(Term::as_atom),
+        b.get(1..).unwrap_or_default(),
+    ) {
+        (Some("subscribe"), [current, Term::List(_)]) => ToProducer::Subscribe { current },
+        (Some("ask"), [Term::Integer(n)]) => ToProducer::Ask(*n),
+        (Some("cancel"), [reason]) => ToProducer::Cancel(reason),
+        _ => return None,
+    };
+    Some((pid, reference, message))
+}
+
+/// Reads a message for a consumer.
+pub(crate) fn read_to_consumer(term: &Term) -> Option<(Pid, Reference, ToConsumer<'_>)> {
+    let (pid, reference, body) = parts(term, "$gen_consumer")?;
+    let message = match body {
+        Term::List(events) => ToConsumer::Events(events),
+        Term::Tuple(b) if b.len() == 2 && b[0].as_atom() == Some("cancel") => {
+            ToConsumer::Cancel(&b[1])
+        }
+        _ => return None,
+    };
+    Some((pid, reference, message))
+}
+
+/// Events between two rotp stages of one node: a `Vec` of the producer's event type.
+pub(crate) struct LocalEvents {
+    pub(crate) producer: Pid,
+    pub(crate) reference: Reference,
+    pub(crate) events: Box<dyn Any + Send>,
+}

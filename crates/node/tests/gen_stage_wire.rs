@@ -24,7 +24,8 @@ struct Numbers;
 impl GenStage for Numbers {
     type Args = ();
     type State = i64;
-    type Event = i64;
+    type In = ();
+    type Out = i64;
 
     fn event_to_term(event: i64) -> Option<Term> {
         Some(Term::Integer(event))
@@ -51,7 +52,8 @@ struct Report {
 impl GenStage for Report {
     type Args = ();
     type State = ();
-    type Event = Term;
+    type In = Term;
+    type Out = ();
 
     async fn init(&self, _: (), _: &mut Context) -> Init<()> {
         Init::Consumer(
@@ -68,7 +70,7 @@ impl GenStage for Report {
         _: &Subscription,
         _: &mut (),
         _: &mut Context,
-    ) -> Return<Term> {
+    ) -> Return<()> {
         let _ = self.out.send(Ok(events));
         Return::NoReply(vec![])
     }
@@ -79,7 +81,7 @@ impl GenStage for Report {
         _: &Subscription,
         _: &mut (),
         _: &mut Context,
-    ) -> Return<Term> {
+    ) -> Return<()> {
         let _ = self.out.send(Err(reason));
         Return::NoReply(vec![])
     }

@@ -26,7 +26,8 @@ struct Counter {
 impl GenStage for Counter {
     type Args = ();
     type State = u64;
-    type Event = u64;
+    type In = ();
+    type Out = u64;
 
     async fn init(&self, _: (), _: &mut Context) -> Init<u64> {
         Init::Producer(0, self.options.clone())
@@ -67,7 +68,8 @@ struct Sink {
 impl GenStage for Sink {
     type Args = ();
     type State = ();
-    type Event = u64;
+    type In = u64;
+    type Out = ();
 
     async fn init(&self, _: (), _: &mut Context) -> Init<()> {
         Init::Consumer(
@@ -101,7 +103,7 @@ impl GenStage for Sink {
         from: &Subscription,
         _: &mut (),
         ctx: &mut Context,
-    ) -> Return<u64> {
+    ) -> Return<()> {
         let _ = self.log.send(format!("events {events:?}"));
         if let Some(n) = self.manual {
             gen_stage::ask(ctx, from, n);
@@ -115,7 +117,7 @@ impl GenStage for Sink {
         _: &Subscription,
         _: &mut (),
         _: &mut Context,
-    ) -> Return<u64> {
+    ) -> Return<()> {
         let _ = self.log.send(format!("cancel {reason:?}"));
         Return::NoReply(vec![])
     }
@@ -383,4 +385,143 @@ async fn a_full_buffer_keeps_the_first_or_the_last_events() {
         assert!(started.await.unwrap());
         assert_eq!(next(&mut rx).await, expected, "{keep:?}");
     }
+}
+
+/// Doubles what it gets and hands it on.
+struct Doubler {
+    to: ServerRef,
+    opts: SubscribeOptions,
+}
+
+impl GenStage for Doubler {
+    type Args = ();
+    type State = ();
+    type In = u64;
+    type Out = u64;
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+        Init::ProducerConsumer(
+            (),
+            ProducerOptions::unbounded(),
+            ConsumerOptions {
+                subscribe_to: vec![(self.to.clone(), self.opts.clone())],
+            },
+        )
+    }
+
+    async fn handle_events(
+        &self,
+        events: Vec<u64>,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<u64> {
+        Return::NoReply(events.into_iter().map(|e| e * 2).collect())
+    }
+}
+
+/// Asks for `total` events once (manual demand), logs them, and asks no more.
+struct Budget {
+    log: Log,
+    to: ServerRef,
+    total: usize,
+}
+
+impl GenStage for Budget {
+    type Args = ();
+    type State = ();
+    type In = u64;
+    type Out = ();
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+        Init::Consumer(
+            (),
+            ConsumerOptions {
+                subscribe_to: vec![(self.to.clone(), SubscribeOptions::default())],
+            },
+        )
+    }
+
+    async fn handle_subscribe(
+        &self,
+        _: Role,
+        from: &Subscription,
+        _: &mut (),
+        ctx: &mut Context,
+    ) -> Demand {
+        gen_stage::ask(ctx, from, self.total);
+        Demand::Manual
+    }
+
+    async fn handle_events(
+        &self,
+        events: Vec<u64>,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<()> {
+        for e in events {
+            let _ = self.log.send(format!("event {e}"));
+        }
+        Return::NoReply(vec![])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_consumer_asks_upstream_only_as_fast_as_downstream_asks() {
+    let rt = Runtime::default();
+    let (log, mut rx) = mpsc::unbounded_channel();
+    let (exits, mut exit_rx) = mpsc::unbounded_channel();
+    let producer = Counter {
+        log: log.clone(),
+        stop_after: u64::MAX,
+        options: ProducerOptions::default(),
+    };
+    rt.spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        gen_stage::start_link(&mut ctx, producer, (), gen_stage::local("counter"))
+            .await
+            .unwrap();
+        let doubler = Doubler {
+            to: producer_ref(),
+            opts: SubscribeOptions::demand(4, 2),
+        };
+        gen_stage::start_link(&mut ctx, doubler, (), gen_stage::local("doubler"))
+            .await
+            .unwrap();
+        let sink = Budget {
+            log,
+            to: ServerRef::Name(Atom::from("doubler")),
+            total: 6,
+        };
+        gen_stage::start_link(&mut ctx, sink, (), None)
+            .await
+            .unwrap();
+        loop {
+            if let Some((_, reason)) = ctx.recv().await.as_exit() {
+                let _ = exits.send(reason);
+            }
+        }
+    });
+    let (mut demanded, mut events) = (0usize, Vec::new());
+    while events.len() < 6 {
+        let line = next(&mut rx).await;
+        match line.strip_prefix("demand ") {
+            Some(d) => demanded += d.parse::<usize>().unwrap(),
+            None => events.push(line),
+        }
+    }
+    let expected: Vec<String> = (0..6).map(|i| format!("event {}", i * 2)).collect();
+    assert_eq!(events, expected);
+    // Once it settles, the doubler holds at most its max_demand of 4 from upstream beyond the
+    // 6 that went downstream, and nothing more goes down.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(line) = rx.try_recv() {
+        match line.strip_prefix("demand ") {
+            Some(d) => demanded += d.parse::<usize>().unwrap(),
+            None => panic!("more than asked went downstream: {line}"),
+        }
+    }
+    assert!(demanded <= 6 + 4, "asked upstream for {demanded}");
+    assert!(exit_rx.try_recv().is_err(), "nothing crashed");
 }

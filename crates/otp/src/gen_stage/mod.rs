@@ -4,18 +4,20 @@
 //! each other.
 //!
 //! A stage is a process whose [`GenStage::init`] says what it is: a producer (it makes events
-//! in [`GenStage::handle_demand`]) or a consumer (it takes them in
-//! [`GenStage::handle_events`]). A consumer subscribes to producers ([`ConsumerOptions`]'s
+//! in [`GenStage::handle_demand`]), a consumer (it takes them in [`GenStage::handle_events`]),
+//! or a producer_consumer (what `handle_events` returns goes on to its own consumers). A consumer subscribes to producers ([`ConsumerOptions`]'s
 //! `subscribe_to`, or [`sync_subscribe`]) with a `max_demand` and `min_demand`: it asks for
 //! `max_demand` events, and asks again, topping up to `max_demand`, whenever what it still
 //! expects falls to `min_demand`. A producer hands events to the consumers that asked for
 //! most (`GenStage.DemandDispatcher`) and buffers what nobody asked for yet.
 //!
-//! Not yet here (issue 13 goes on): producer_consumers, the broadcast and partition
+//! Not yet here (issue 13 goes on): the broadcast and partition
 //! dispatchers, `demand: :accumulate`, `GenStage.call` and friends, ConsumerSupervisor,
 //! streams and the pipeline builder.
 
+mod consumer;
 mod demand;
+mod producer;
 mod protocol;
 mod stage;
 
@@ -34,6 +36,10 @@ pub use stage::start_link;
 pub enum Init<S> {
     /// `{:producer, state, opts}`.
     Producer(S, ProducerOptions),
+    /// `{:producer_consumer, state, opts}`: it takes events from its producers and hands what
+    /// `handle_events` makes to its consumers, asking upstream only as fast as downstream asks.
+    /// Its buffer is unbounded by default (`buffer_size: :infinity`).
+    ProducerConsumer(S, ProducerOptions, ConsumerOptions),
     /// `{:consumer, state, opts}`.
     Consumer(S, ConsumerOptions),
     /// `{:stop, reason}`.
@@ -50,6 +56,16 @@ pub struct ProducerOptions {
     pub buffer_size: Option<usize>,
     /// Which events a full buffer keeps (`buffer_keep`, `Last` by default).
     pub buffer_keep: BufferKeep,
+}
+
+impl ProducerOptions {
+    /// A producer_consumer's defaults: an unbounded buffer.
+    pub fn unbounded() -> ProducerOptions {
+        ProducerOptions {
+            buffer_size: None,
+            ..ProducerOptions::default()
+        }
+    }
 }
 
 impl Default for ProducerOptions {
@@ -215,27 +231,31 @@ pub enum Return<E> {
     Stop(ExitReason),
 }
 
-/// A stage's callbacks; `Self::Event` is what it makes or takes.
+/// A stage's callbacks. `Self::In` is what it takes (a consumer's or producer_consumer's
+/// events), `Self::Out` what it makes (a producer's or producer_consumer's); a stage that does
+/// not take or make events can say `()`.
 pub trait GenStage: Send + Sync + Sized + 'static {
     /// What `init` gets.
     type Args: Send + 'static;
     /// The stage's state.
     type State: Send + 'static;
-    /// Its events.
-    type Event: Send + 'static;
+    /// The events it takes.
+    type In: Send + 'static;
+    /// The events it makes.
+    type Out: Send + 'static;
 
-    /// An event from a stage of another node, or of another event type: `None` drops it with
-    /// an error. By default an `Event` that is [`Term`] takes it as it is.
-    fn event_from_term(event: Term) -> Option<Self::Event> {
+    /// An event from a stage of another node: `None` drops it with an error. By default an
+    /// `In` that is [`Term`] takes it as it is.
+    fn event_from_term(event: Term) -> Option<Self::In> {
         (Box::new(event) as Box<dyn std::any::Any>)
-            .downcast::<Self::Event>()
+            .downcast::<Self::In>()
             .ok()
             .map(|e| *e)
     }
 
     /// An event for a stage of another node: `None` drops it with an error. By default an
-    /// `Event` that is [`Term`].
-    fn event_to_term(event: Self::Event) -> Option<Term> {
+    /// `Out` that is [`Term`].
+    fn event_to_term(event: Self::Out) -> Option<Term> {
         (Box::new(event) as Box<dyn std::any::Any>)
             .downcast::<Term>()
             .ok()
@@ -255,18 +275,18 @@ pub trait GenStage: Send + Sync + Sized + 'static {
         _demand: usize,
         _state: &mut Self::State,
         _ctx: &mut Context,
-    ) -> impl Future<Output = Return<Self::Event>> + Send {
+    ) -> impl Future<Output = Return<Self::Out>> + Send {
         async { Return::NoReply(Vec::new()) }
     }
 
     /// `handle_events/3`: events from a producer.
     fn handle_events(
         &self,
-        _events: Vec<Self::Event>,
+        _events: Vec<Self::In>,
         _from: &Subscription,
         _state: &mut Self::State,
         _ctx: &mut Context,
-    ) -> impl Future<Output = Return<Self::Event>> + Send {
+    ) -> impl Future<Output = Return<Self::Out>> + Send {
         async { Return::NoReply(Vec::new()) }
     }
 
@@ -288,7 +308,7 @@ pub trait GenStage: Send + Sync + Sized + 'static {
         _from: &Subscription,
         _state: &mut Self::State,
         _ctx: &mut Context,
-    ) -> impl Future<Output = Return<Self::Event>> + Send {
+    ) -> impl Future<Output = Return<Self::Out>> + Send {
         async { Return::NoReply(Vec::new()) }
     }
 
@@ -298,7 +318,7 @@ pub trait GenStage: Send + Sync + Sized + 'static {
         _message: Message,
         _state: &mut Self::State,
         _ctx: &mut Context,
-    ) -> impl Future<Output = Return<Self::Event>> + Send {
+    ) -> impl Future<Output = Return<Self::Out>> + Send {
         async { Return::NoReply(Vec::new()) }
     }
 

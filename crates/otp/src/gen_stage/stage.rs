@@ -1,7 +1,7 @@
-//! The stage process: a producer's consumers, demand and buffer, or a consumer's producers and
-//! their demand, around the behaviour's callbacks (`lib/gen_stage.ex`'s `handle_info/2`
-//! clauses for `'$gen_producer'` and `'$gen_consumer'`, `producer_subscribe`, `producer_cancel`,
-//! `consumer_subscribe`, `consumer_receive`, `consumer_cancel`).
+//! The stage process: what it is (producer, producer_consumer or consumer), its start, and the
+//! routing of its messages (`lib/gen_stage.ex`'s `init/1` and `handle_info/2` clauses for
+//! `'$gen_producer'` and `'$gen_consumer'`). The producer side is `producer.rs`, the consumer
+//! side `consumer.rs`.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -9,11 +9,11 @@ use etf::{Pid, Reference, Term};
 use runtime::{Context, ExitReason, Message};
 use tokio::sync::oneshot;
 
-use super::demand::{split_batches, DemandDispatcher};
-use super::protocol::{self, LocalEvents, ToConsumer, ToProducer};
+use super::demand::DemandDispatcher;
+use super::protocol::{self, LocalEvents, ToConsumer};
 use super::{
-    BufferKeep, CancelMode, CancelReason, Demand, GenStage, Init, ProducerOptions, Return, Role,
-    SubscribeError, SubscribeOptions, Subscription,
+    CancelMode, CancelReason, GenStage, Init, ProducerOptions, Return, SubscribeError,
+    SubscribeOptions,
 };
 use crate::gen_server::{Name, ServerRef};
 
@@ -60,33 +60,60 @@ pub async fn start_link<G: GenStage>(
     }
 }
 
-struct Producer<E> {
-    options: ProducerOptions,
+/// A producer's side: its subscriptions, their demand, and the buffer.
+pub(super) struct Producer<E> {
+    pub(super) options: ProducerOptions,
     /// Subscriptions by reference: the consumer and our monitor of it.
-    consumers: HashMap<Reference, (Pid, Reference)>,
+    pub(super) consumers: HashMap<Reference, (Pid, Reference)>,
     /// Our monitors of consumers, to their subscription.
-    monitors: HashMap<Reference, Reference>,
-    dispatcher: DemandDispatcher,
-    buffer: VecDeque<E>,
+    pub(super) monitors: HashMap<Reference, Reference>,
+    pub(super) dispatcher: DemandDispatcher,
+    pub(super) buffer: VecDeque<E>,
+}
+
+impl<E> Producer<E> {
+    fn new(options: ProducerOptions) -> Producer<E> {
+        Producer {
+            options,
+            consumers: HashMap::new(),
+            monitors: HashMap::new(),
+            dispatcher: DemandDispatcher::default(),
+            buffer: VecDeque::new(),
+        }
+    }
 }
 
 /// A consumer's subscription: the producer, the cancel mode, and its demand (`None`: manual).
-struct Upstream {
-    to: ServerRef,
-    cancel: CancelMode,
-    demand: Option<(usize, usize, usize)>,
+pub(super) struct Upstream {
+    pub(super) to: ServerRef,
+    pub(super) cancel: CancelMode,
+    pub(super) demand: Option<(usize, usize, usize)>,
 }
 
-enum Side<E> {
-    Producer(Producer<E>),
-    Consumer(HashMap<Reference, Upstream>),
+/// What waits in a producer_consumer until downstream asks: events from a producer, or the
+/// cancellation of a subscription that came behind them.
+pub(super) enum Queued<E> {
+    Events(Pid, Reference, Vec<E>),
+    Cancel(Reference, Upstream, CancelReason),
 }
 
-struct Stage<G: GenStage> {
-    stage: G,
-    state: G::State,
-    side: Side<G::Event>,
+/// A producer_consumer's queue and the downstream demand not met yet.
+pub(super) struct Pc<E> {
+    pub(super) queue: VecDeque<Queued<E>>,
+    pub(super) demand: usize,
 }
+
+pub(super) struct Stage<G: GenStage> {
+    pub(super) stage: G,
+    pub(super) state: G::State,
+    /// A producer's (or producer_consumer's) side.
+    pub(super) producer: Option<Producer<G::Out>>,
+    /// A consumer's (or producer_consumer's) side: its subscriptions.
+    pub(super) upstream: Option<HashMap<Reference, Upstream>>,
+    pub(super) pc: Option<Pc<G::In>>,
+}
+
+pub(super) type Step = Result<(), ExitReason>;
 
 async fn run<G: GenStage>(
     stage: G,
@@ -112,21 +139,27 @@ async fn run<G: GenStage>(
             return reason;
         }
     }
-    let (state, side, subscribe_to) = match stage.init(args, &mut ctx).await {
-        Init::Producer(state, options) => (
-            state,
-            Side::Producer(Producer {
-                options,
-                consumers: HashMap::new(),
-                monitors: HashMap::new(),
-                dispatcher: DemandDispatcher::default(),
-                buffer: VecDeque::new(),
-            }),
-            Vec::new(),
-        ),
-        Init::Consumer(state, options) => {
-            (state, Side::Consumer(HashMap::new()), options.subscribe_to)
+    let (state, producer, upstream, pc, subscribe_to) = match stage.init(args, &mut ctx).await {
+        Init::Producer(state, options) => {
+            (state, Some(Producer::new(options)), None, None, Vec::new())
         }
+        Init::ProducerConsumer(state, options, consumer) => (
+            state,
+            Some(Producer::new(options)),
+            Some(HashMap::new()),
+            Some(Pc {
+                queue: VecDeque::new(),
+                demand: 0,
+            }),
+            consumer.subscribe_to,
+        ),
+        Init::Consumer(state, options) => (
+            state,
+            None,
+            Some(HashMap::new()),
+            None,
+            options.subscribe_to,
+        ),
         Init::Stop(reason) => {
             let _ = ack.send(Err(reason.clone()));
             return reason;
@@ -136,7 +169,13 @@ async fn run<G: GenStage>(
             return ExitReason::Normal;
         }
     };
-    let mut s = Stage { stage, state, side };
+    let mut s = Stage {
+        stage,
+        state,
+        producer,
+        upstream,
+        pc,
+    };
     for (to, opts) in subscribe_to {
         // A refused subscription (bad options) is logged and the stage starts without it, as
         // `consumer_init_subscribe/2` does; a producer that is not alive stops it.
@@ -148,7 +187,7 @@ async fn run<G: GenStage>(
     let _ = ack.send(Ok(true));
     loop {
         let message = ctx.recv().await;
-        let step = s.message(&mut ctx, message, Some(&parent)).await;
+        let step = s.message(&mut ctx, message, &parent).await;
         if let Err(reason) = step {
             s.stage.terminate(&reason, &mut s.state, &mut ctx).await;
             return reason;
@@ -156,19 +195,16 @@ async fn run<G: GenStage>(
     }
 }
 
-type Step = Result<(), ExitReason>;
-
 impl<G: GenStage> Stage<G> {
-    async fn message(&mut self, ctx: &mut Context, message: Message, parent: Option<&Pid>) -> Step {
+    async fn message(&mut self, ctx: &mut Context, message: Message, parent: &Pid) -> Step {
         if let Some((from, reason)) = message.as_exit() {
-            if Some(&from) == parent {
+            if from == *parent {
                 return Err(reason);
             }
         }
         let message = match message.downcast::<Request>() {
             Ok(Request::Subscribe { to, opts, done }) => {
-                let result = self.subscribe(ctx, to, opts).await;
-                let (answer, step) = match result {
+                let (answer, step) = match self.subscribe(ctx, to, opts).await {
                     Ok(reference) => (Ok(reference), Ok(())),
                     Err(Err(e)) => (Err(e), Ok(())),
                     Err(Ok(stop)) => (Err(SubscribeError::NoAnswer), Err(stop)),
@@ -185,7 +221,7 @@ impl<G: GenStage> Stage<G> {
         }
         let message = match message.downcast::<LocalEvents>() {
             Ok(local) => {
-                let events = match local.events.downcast::<Vec<G::Event>>() {
+                let events = match local.events.downcast::<Vec<G::In>>() {
                     Ok(events) => *events,
                     Err(_) => {
                         tracing::error!(
@@ -226,8 +262,8 @@ impl<G: GenStage> Stage<G> {
                         self.events(ctx, pid, reference, events).await
                     }
                     ToConsumer::Cancel(reason) => {
-                        self.consumer_cancel(ctx, &reference, CancelReason::Cancel(reason.clone()))
-                            .await
+                        let reason = CancelReason::Cancel(reason.clone());
+                        self.consumer_cancel(ctx, &reference, reason).await
                     }
                 };
             }
@@ -237,7 +273,7 @@ impl<G: GenStage> Stage<G> {
     }
 
     /// What a callback returned: events to dispatch, or stop.
-    async fn returned(&mut self, ctx: &mut Context, r: Return<G::Event>) -> Step {
+    pub(super) async fn returned(&mut self, ctx: &mut Context, r: Return<G::Out>) -> Step {
         match r {
             Return::NoReply(events) => {
                 self.dispatch(ctx, events);
@@ -247,422 +283,32 @@ impl<G: GenStage> Stage<G> {
         }
     }
 
-    // ---- producer ----
-
-    async fn for_producer(
-        &mut self,
-        ctx: &mut Context,
-        consumer: Pid,
-        reference: Reference,
-        m: ToProducer<'_>,
-    ) -> Step {
-        let Side::Producer(p) = &mut self.side else {
-            tracing::error!(
-                "GenStage consumer {:?} received $gen_producer message",
-                ctx.pid()
-            );
-            return Ok(());
-        };
-        match m {
-            ToProducer::Subscribe { current } => {
-                if let Term::Tuple(c) = current {
-                    if let [Term::Reference(old), reason] = c.as_slice() {
-                        let (old, reason) = (old.clone(), reason.clone());
-                        self.producer_cancel(ctx, &old, CancelReason::Cancel(reason))
-                            .await?;
-                    }
-                }
-                let Side::Producer(p) = &mut self.side else {
-                    return Ok(());
-                };
-                if p.consumers.contains_key(&reference) {
-                    tracing::error!(
-                        "GenStage producer {:?} received duplicated subscription from: {consumer:?}",
-                        ctx.pid()
-                    );
-                    let cancel = protocol::to_consumer(
-                        ctx.pid(),
-                        &reference,
-                        protocol::cancel(Term::atom("duplicated_subscription")),
-                    );
-                    ctx.send(&consumer, Message::Term(cancel));
-                    return Ok(());
-                }
-                let monitor = ctx.monitor(&consumer);
-                p.monitors.insert(monitor.clone(), reference.clone());
-                p.consumers
-                    .insert(reference.clone(), (consumer.clone(), monitor));
-                let from = Subscription {
-                    to: ServerRef::Pid(consumer.clone()),
-                    reference: reference.clone(),
-                };
-                let _ = self
-                    .stage
-                    .handle_subscribe(Role::Consumer, &from, &mut self.state, ctx)
-                    .await;
-                if let Side::Producer(p) = &mut self.side {
-                    p.dispatcher.subscribe(consumer, reference);
-                }
-                Ok(())
-            }
-            ToProducer::Ask(counter) => {
-                if !p.consumers.contains_key(&reference) {
-                    let cancel = protocol::to_consumer(
-                        ctx.pid(),
-                        &reference,
-                        protocol::cancel(Term::atom("unknown_subscription")),
-                    );
-                    ctx.send(&consumer, Message::Term(cancel));
-                    return Ok(());
-                }
-                let counter = usize::try_from(counter).unwrap_or(0);
-                let demand = p.dispatcher.ask(counter, &consumer, &reference);
-                self.take_from_buffer_or_handle_demand(ctx, demand).await
-            }
-            ToProducer::Cancel(reason) => {
-                self.producer_cancel(ctx, &reference, CancelReason::Cancel(reason.clone()))
-                    .await
-            }
-        }
-    }
-
-    async fn take_from_buffer_or_handle_demand(
-        &mut self,
-        ctx: &mut Context,
-        mut demand: usize,
-    ) -> Step {
-        if let Side::Producer(p) = &mut self.side {
-            let n = demand.min(p.buffer.len());
-            if n > 0 {
-                let events: Vec<G::Event> = p.buffer.drain(..n).collect();
-                demand -= n;
-                self.dispatch(ctx, events);
-            }
-        }
-        if demand == 0 {
-            return Ok(());
-        }
-        let r = self.stage.handle_demand(demand, &mut self.state, ctx).await;
-        self.returned(ctx, r).await
-    }
-
-    /// Sends events to the consumers that asked, and buffers the rest.
-    fn dispatch(&mut self, ctx: &Context, events: Vec<G::Event>) {
-        if events.is_empty() {
-            return;
-        }
-        let Side::Producer(p) = &mut self.side else {
-            tracing::error!(
-                "GenStage consumer {:?} cannot dispatch events (an empty list must be returned)",
-                ctx.pid()
-            );
-            return;
-        };
-        let (sends, rest) = p.dispatcher.dispatch(events);
-        for (pid, reference, events) in sends {
-            if pid.node == *ctx.runtime().node() {
-                let local = LocalEvents {
-                    producer: ctx.pid().clone(),
-                    reference,
-                    events: Box::new(events),
-                };
-                ctx.send(&pid, Message::local(local));
-            } else {
-                let terms: Vec<Term> = events.into_iter().filter_map(G::event_to_term).collect();
-                let message = protocol::to_consumer(ctx.pid(), &reference, Term::List(terms));
-                ctx.send(&pid, Message::Term(message));
-            }
-        }
-        let mut excess = 0;
-        for event in rest {
-            match (p.options.buffer_size, p.options.buffer_keep) {
-                (Some(0), _) => excess += 1,
-                (Some(max), BufferKeep::First) if p.buffer.len() >= max => excess += 1,
-                (Some(max), BufferKeep::Last) if p.buffer.len() >= max => {
-                    p.buffer.pop_front();
-                    p.buffer.push_back(event);
-                    excess += 1;
-                }
-                _ => p.buffer.push_back(event),
-            }
-        }
-        if excess > 0 {
-            tracing::warn!(
-                "GenStage producer {:?} has discarded {excess} events from buffer",
-                ctx.pid()
-            );
-        }
-    }
-
-    /// `producer_cancel/4`.
-    async fn producer_cancel(
-        &mut self,
-        ctx: &mut Context,
-        reference: &Reference,
-        reason: CancelReason,
-    ) -> Step {
-        let Side::Producer(p) = &mut self.side else {
-            return Ok(());
-        };
-        let Some((pid, monitor)) = p.consumers.remove(reference) else {
-            return Ok(());
-        };
-        p.monitors.remove(&monitor);
-        ctx.demonitor(&monitor, true);
-        let why = match &reason {
-            CancelReason::Cancel(r) | CancelReason::Down(r) => r.clone(),
-        };
-        let cancel = protocol::to_consumer(ctx.pid(), reference, protocol::cancel(why));
-        ctx.send(&pid, Message::Term(cancel));
-        let from = Subscription {
-            to: ServerRef::Pid(pid),
-            reference: reference.clone(),
-        };
-        let r = self
-            .stage
-            .handle_cancel(reason, &from, &mut self.state, ctx)
-            .await;
-        if let Side::Producer(p) = &mut self.side {
-            p.dispatcher.cancel(reference);
-        }
-        self.returned(ctx, r).await
-    }
-
+    /// A monitor fired: a producer we consume from, a consumer of ours, or neither.
     async fn down(&mut self, ctx: &mut Context, monitor: &Reference, reason: Term) -> Step {
-        enum Whose {
-            Producer,
-            Consumer(Reference),
-            Nobody,
-        }
-        let whose = match &self.side {
-            Side::Consumer(producers) if producers.contains_key(monitor) => Whose::Producer,
-            Side::Producer(p) => p
-                .monitors
-                .get(monitor)
-                .cloned()
-                .map_or(Whose::Nobody, Whose::Consumer),
-            _ => Whose::Nobody,
-        };
-        match whose {
-            Whose::Producer => {
-                self.consumer_cancel(ctx, monitor, CancelReason::Down(reason))
-                    .await
-            }
-            Whose::Consumer(reference) => {
-                self.producer_cancel(ctx, &reference, CancelReason::Down(reason))
-                    .await
-            }
-            Whose::Nobody => {
-                let down = Message::down(
-                    monitor,
-                    Term::atom("undefined"),
-                    &ExitReason::from_term(&reason),
-                );
-                let r = self.stage.handle_info(down, &mut self.state, ctx).await;
-                self.returned(ctx, r).await
-            }
-        }
-    }
-
-    // ---- consumer ----
-
-    /// `consumer_subscribe/4`: `Ok(reference)`, `Err(Err(e))` for a refused subscription, or
-    /// `Err(Ok(reason))` when the consumer must stop (a permanent or transient subscription to
-    /// a stage that is not alive).
-    async fn subscribe(
-        &mut self,
-        ctx: &mut Context,
-        to: ServerRef,
-        opts: SubscribeOptions,
-    ) -> Result<Reference, Result<ExitReason, SubscribeError>> {
-        if matches!(self.side, Side::Producer(_)) {
-            tracing::error!(
-                "GenStage producer {:?} cannot be subscribed to another stage: {to:?}",
-                ctx.pid()
-            );
-            return Err(Err(SubscribeError::NotAConsumer));
-        }
-        let (max, min) = opts.validate().map_err(|message| {
-            tracing::error!(
-                "GenStage consumer {:?} subscribe received invalid option: {message}",
-                ctx.pid()
-            );
-            Err(SubscribeError::BadOpts(message))
-        })?;
-        let reference = match &to {
-            ServerRef::Remote(name, node) if node != ctx.runtime().node() => {
-                ctx.monitor_name(name, node)
-            }
-            other => match other.resolve(ctx) {
-                Some(pid) => ctx.monitor(&pid),
-                None => {
-                    if opts.cancel == CancelMode::Temporary {
-                        return Ok(ctx.make_ref());
-                    }
-                    tracing::error!(
-                        "GenStage consumer {} was not able to subscribe to the process {} because that process is not alive",
-                        std::any::type_name::<G>(),
-                        etf::text::write_limited(&other.to_term(), 200)
-                    );
-                    return Err(Ok(ExitReason::NoProc));
-                }
-            },
-        };
-        let to = match to {
-            ServerRef::Remote(name, node) if node != *ctx.runtime().node() => {
-                ServerRef::Remote(name, node)
-            }
-            other => other.resolve(ctx).map_or(other, ServerRef::Pid),
-        };
-        send_to(
-            ctx,
-            &to,
-            protocol::to_producer(ctx.pid(), &reference, protocol::subscribe(opts.to_term())),
-        );
-        let from = Subscription {
-            to: to.clone(),
-            reference: reference.clone(),
-        };
-        let demand = self
-            .stage
-            .handle_subscribe(Role::Producer, &from, &mut self.state, ctx)
-            .await;
-        let demand = match demand {
-            Demand::Automatic => {
-                send_to(
-                    ctx,
-                    &to,
-                    protocol::to_producer(ctx.pid(), &reference, protocol::ask(max)),
-                );
-                Some((max, min, max))
-            }
-            Demand::Manual => None,
-        };
-        if let Side::Consumer(producers) = &mut self.side {
-            producers.insert(
-                reference.clone(),
-                Upstream {
-                    to,
-                    cancel: opts.cancel,
-                    demand,
-                },
-            );
-        }
-        Ok(reference)
-    }
-
-    /// Events from a producer (`consumer_receive` and `consumer_dispatch`).
-    async fn events(
-        &mut self,
-        ctx: &mut Context,
-        producer: Pid,
-        reference: Reference,
-        events: Vec<G::Event>,
-    ) -> Step {
-        let Side::Consumer(producers) = &mut self.side else {
-            tracing::error!(
-                "GenStage producer {:?} received $gen_consumer message",
-                ctx.pid()
-            );
-            return Ok(());
-        };
-        let Some(upstream) = producers.get_mut(&reference) else {
-            let cancel = protocol::to_producer(
-                ctx.pid(),
-                &reference,
-                protocol::cancel(Term::atom("unknown_subscription")),
-            );
-            ctx.send(&producer, Message::Term(cancel));
-            return Ok(());
-        };
-        // The producer's first message gives its pid (for a subscription to `{Name, Node}`).
-        upstream.to = ServerRef::Pid(producer.clone());
-        let from = Subscription {
-            to: upstream.to.clone(),
-            reference: reference.clone(),
-        };
-        let batches = match upstream.demand {
-            Some((demand, min, max)) => {
-                let (batches, demand, excess) = split_batches(events, min, max, demand);
-                upstream.demand = Some((demand, min, max));
-                if excess > 0 {
-                    tracing::error!(
-                        "GenStage consumer {:?} has received {excess} events in excess from: {producer:?}",
-                        ctx.pid()
-                    );
-                }
-                batches
-            }
-            None => vec![(events, 0)],
-        };
-        for (batch, ask) in batches {
-            match self
-                .stage
-                .handle_events(batch, &from, &mut self.state, ctx)
-                .await
-            {
-                Return::NoReply(out) => self.dispatch(ctx, out),
-                Return::Stop(reason) => return Err(reason),
-            }
-            if ask > 0 {
-                super::ask(ctx, &from, ask);
-            }
-        }
-        Ok(())
-    }
-
-    /// `consumer_cancel/4` and `invoke_cancel/4`.
-    async fn consumer_cancel(
-        &mut self,
-        ctx: &mut Context,
-        reference: &Reference,
-        reason: CancelReason,
-    ) -> Step {
-        let Side::Consumer(producers) = &mut self.side else {
-            return Ok(());
-        };
-        let Some(upstream) = producers.remove(reference) else {
-            return Ok(());
-        };
-        ctx.demonitor(reference, true);
-        let from = Subscription {
-            to: upstream.to.clone(),
-            reference: reference.clone(),
-        };
-        let why = match &reason {
-            CancelReason::Cancel(r) | CancelReason::Down(r) => r.clone(),
-        };
-        match self
-            .stage
-            .handle_cancel(reason, &from, &mut self.state, ctx)
-            .await
+        if self
+            .upstream
+            .as_ref()
+            .is_some_and(|u| u.contains_key(monitor))
         {
-            Return::Stop(reason) => return Err(reason),
-            Return::NoReply(out) => self.dispatch(ctx, out),
+            return self
+                .consumer_cancel(ctx, monitor, CancelReason::Down(reason))
+                .await;
         }
-        let stop = match upstream.cancel {
-            CancelMode::Permanent => true,
-            CancelMode::Transient => !is_transient_shutdown(&why),
-            CancelMode::Temporary => false,
-        };
-        if stop && why.as_atom() != Some("already_subscribed") {
-            tracing::info!(
-                "GenStage consumer {:?} is stopping after receiving cancel from producer {:?} with reason: {}",
-                ctx.pid(),
-                upstream.to,
-                etf::text::write_limited(&why, 200)
-            );
-            return Err(ExitReason::from_term(&why));
+        let consumer = self
+            .producer
+            .as_ref()
+            .and_then(|p| p.monitors.get(monitor).cloned());
+        if let Some(reference) = consumer {
+            return self
+                .producer_cancel(ctx, &reference, CancelReason::Down(reason))
+                .await;
         }
-        Ok(())
-    }
-}
-
-/// `normal`, `shutdown` or `{shutdown, _}`.
-fn is_transient_shutdown(reason: &Term) -> bool {
-    match reason {
-        Term::Atom(a) => matches!(a.as_str(), "normal" | "shutdown"),
-        Term::Tuple(v) => v.len() == 2 && v[0].as_atom() == Some("shutdown"),
-        _ => false,
+        let down = Message::down(
+            monitor,
+            Term::atom("undefined"),
+            &ExitReason::from_term(&reason),
+        );
+        let r = self.stage.handle_info(down, &mut self.state, ctx).await;
+        self.returned(ctx, r).await
     }
 }

@@ -155,16 +155,11 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
         (None, Some(n)) => (n.clone(), NameKind::Long),
         (None, None) => bail!("give --sname or --name"),
     };
-    let mut config = NodeConfig::new(&name, kind, cookie(&args.cookie)?);
+    let mut config = node_config(&name, kind, &args.cookie)?;
     config.hidden = args.hidden;
-    if let Some(port) = args.cookie.epmd_port {
-        config.epmd_port = port;
-    }
     let min = args.listen_min.unwrap_or(0);
     config.listen_ports = min..=args.listen_max.unwrap_or(min).max(min);
     config.ticktime = Duration::from_secs(args.net_ticktime.max(4));
-    config.epmd_program = epmd_program();
-    config.tls = tls(&args.cookie)?;
     let node = Node::start(config).await?;
     println!(
         "rotp node {} is up (distribution port {}); Ctrl-C stops it",
@@ -179,8 +174,20 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
     }
 }
 
+/// A node named `name` with the cookie, EPMD and TLS the options say, starting an EPMD if
+/// none answers.
+pub(crate) fn node_config(name: &str, kind: NameKind, args: &CookieArgs) -> Result<NodeConfig> {
+    let mut config = NodeConfig::new(name, kind, cookie(args)?);
+    if let Some(port) = args.epmd_port {
+        config.epmd_port = port;
+    }
+    config.epmd_program = epmd_program();
+    config.tls = tls(args)?;
+    Ok(config)
+}
+
 /// A hidden client node that reaches `target`: short or long names as the target's host.
-async fn client(target: &str, args: &CookieArgs) -> Result<(Node, Atom)> {
+pub(crate) async fn client(target: &str, args: &CookieArgs) -> Result<(Node, Atom)> {
     let target = if target.contains('@') {
         target.to_owned()
     } else {

@@ -7,6 +7,7 @@
 //! * `rotp ping|rpc|send`: talk to any node, as `net_adm:ping/1`, `rpc:call/4` and `!` do.
 
 mod dist_cli;
+mod stage_cli;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -75,6 +76,11 @@ enum Cmd {
         #[command(flatten)]
         cookie: dist_cli::CookieArgs,
     },
+    /// GenStage taps: host a producer of integers, or print a producer's events.
+    Stage {
+        #[command(subcommand)]
+        command: StageCmd,
+    },
     /// Send a term to a registered name on a node ({Name, Node} ! Term).
     Send {
         /// The node, NAME@HOST (or NAME for this host).
@@ -87,6 +93,16 @@ enum Cmd {
         #[command(flatten)]
         cookie: dist_cli::CookieArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum StageCmd {
+    /// Run a node hosting a producer of FIRST..LAST (as GenStage.from_enumerable), until the
+    /// range is exhausted and its consumers have been told.
+    Produce(stage_cli::ProduceArgs),
+    /// Subscribe to a producer on a node (Elixir's, erl's or rotp's) and print its events, one
+    /// ~w per line.
+    Subscribe(stage_cli::SubscribeArgs),
 }
 
 #[derive(Subcommand)]
@@ -153,6 +169,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             term,
             cookie,
         } => runtime()?.block_on(dist_cli::send(&node, &name, &term, &cookie)),
+        Cmd::Stage { command } => runtime()?.block_on(async move {
+            match command {
+                StageCmd::Produce(args) => stage_cli::produce(args).await,
+                StageCmd::Subscribe(args) => stage_cli::subscribe(args).await,
+            }
+        }),
         Cmd::Names { host, port } => runtime()?.block_on(names(host, epmd_port(port))),
         Cmd::Epmd {
             port,

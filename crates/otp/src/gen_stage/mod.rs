@@ -13,10 +13,11 @@
 //!
 //! Not yet here (issue 13 goes on): the broadcast and partition
 //! dispatchers, `demand: :accumulate`, `GenStage.call` and friends, ConsumerSupervisor,
-//! streams and the pipeline builder.
+//! streams and the pipeline builder. [`from_enumerable`] makes terms only.
 
 mod consumer;
 mod demand;
+mod enumerable;
 mod producer;
 mod protocol;
 mod stage;
@@ -30,6 +31,7 @@ use thiserror::Error;
 
 use crate::gen_server::{Name, ServerRef};
 
+pub use enumerable::from_enumerable;
 pub use stage::start_link;
 
 /// What `init` says the stage is.

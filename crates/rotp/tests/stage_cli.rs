@@ -1,0 +1,198 @@
+//! `rotp stage produce` and `rotp stage subscribe` against erl stages speaking gen_stage's
+//! protocol from plain Erlang, and against each other, on a real EPMD on a free port.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use support::*;
+
+/// OTP's epmd on a free port.
+fn epmd() -> (Guard, u16) {
+    let port = free_port();
+    (start_epmd(&otp_epmd(), port, &[]), port)
+}
+
+/// Waits (bounded) until the EPMD at `port` knows `name`.
+fn wait_registered(port: u16, name: &str) {
+    for _ in 0..400 {
+        let names = Command::new(otp_epmd())
+            .args(["-port", &port.to_string(), "-names"])
+            .output()
+            .expect("epmd -names");
+        if String::from_utf8_lossy(&names.stdout).contains(&format!("name {name} at port")) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{name} never registered");
+}
+
+fn rotp(port: u16, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(args)
+        .env("ERL_EPMD_PORT", port.to_string())
+        .env_remove("RELEASE_COOKIE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("rotp runs")
+}
+
+/// `rotp stage produce` once it says it is up.
+fn producer(port: u16, sname: &str, name: &str, range: &str) -> Guard {
+    let child = Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args([
+            "stage",
+            "produce",
+            "--sname",
+            sname,
+            "--cookie",
+            "stagecookie",
+            "--name",
+            name,
+            "--range",
+            range,
+        ])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rotp stage produce");
+    let mut guard = Guard(child);
+    let mut banner = String::new();
+    BufReader::new(guard.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    assert!(
+        banner.contains(&format!("producer {name} holds")),
+        "{banner}"
+    );
+    guard
+}
+
+#[test]
+fn an_erl_consumer_takes_a_rotp_stage_produce_range_and_sees_it_end() {
+    let (_epmd, port) = epmd();
+    let mut p = producer(port, "stage_p1", "numbers", "1..25");
+    let target = format!("stage_p1@{}", short_host());
+    // Asks 10 at a time until the producer goes (its monitor fires with `normal`).
+    let script = format!(
+        "P = {{numbers, '{target}'}}, Ref = monitor(process, P), \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{subscribe, nil, [{{max_demand, 10}}]}}}}, \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{ask, 10}}}}, \
+         L = fun L(Got, Owed) -> receive \
+             {{'$gen_consumer', {{_, Ref}}, Es}} when is_list(Es) -> \
+                 Left = Owed - length(Es), \
+                 case Left of 0 -> P ! {{'$gen_producer', {{self(), Ref}}, {{ask, 10}}}}, L(Got ++ Es, 10); \
+                     _ -> L(Got ++ Es, Left) end; \
+             {{'DOWN', Ref, _, _, Why}} -> {{Got, Why}} \
+             after 10000 -> {{Got, timeout}} end end, \
+         io:format(\"~w~n\", [L([], 10)]), halt()."
+    );
+    let out = Command::new("erl")
+        .args([
+            "-sname",
+            "stage_e1",
+            "-setcookie",
+            "stagecookie",
+            "-noshell",
+            "-eval",
+            &script,
+        ])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("erl");
+    let expected: Vec<String> = (1..=25).map(|i| i.to_string()).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{{[{}],normal}}", expected.join(","))
+    );
+    let status = p.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn rotp_stage_subscribe_prints_an_erl_producers_events_and_cancels_after_count() {
+    let (_epmd, port) = epmd();
+    // An erl producer of integers that prints how its subscription ended.
+    let script = "Me = self(), P = spawn(fun() -> \
+        L = fun L(Next) -> receive \
+            {'$gen_producer', _, {subscribe, _, _}} -> L(Next); \
+            {'$gen_producer', {C, Ref}, {ask, D}} -> \
+                C ! {'$gen_consumer', {self(), Ref}, lists:seq(Next, Next + D - 1)}, L(Next + D); \
+            {'$gen_producer', _, {cancel, Why}} -> Me ! {cancelled, Why} \
+        end end, L(100) end), \
+        register(producer, P), \
+        receive {cancelled, Why} -> io:format(\"cancelled ~p~n\", [Why]) after 30000 -> io:format(\"no cancel~n\") end, \
+        halt().";
+    let mut erl = start_erl("stage_e2", "stagecookie", port, script);
+    wait_registered(port, "stage_e2");
+    let target = format!("stage_e2@{}", short_host());
+    let out = rotp(
+        port,
+        &[
+            "stage",
+            "subscribe",
+            &target,
+            "producer",
+            "--cookie",
+            "stagecookie",
+            "--max-demand",
+            "4",
+            "--count",
+            "9",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Vec<String> = (100..109).map(|i| i.to_string()).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let mut said = String::new();
+    BufReader::new(erl.0.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said.trim(), "cancelled normal");
+}
+
+#[test]
+fn rotp_stage_subscribe_reads_rotp_stage_produce_to_its_end() {
+    let (_epmd, port) = epmd();
+    let mut p = producer(port, "stage_p3", "ticks", "5..1");
+    let target = format!("stage_p3@{}", short_host());
+    let out = rotp(
+        port,
+        &[
+            "stage",
+            "subscribe",
+            &target,
+            "ticks",
+            "--cookie",
+            "stagecookie",
+            "--max-demand",
+            "2",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        ["5", "4", "3", "2", "1"]
+    );
+    assert!(p.0.wait().unwrap().success());
+}

@@ -1,0 +1,310 @@
+//! A GenStage pipeline against the same pipeline on the BEAM, in one run: a producer of
+//! integers → a producer_consumer doubling them → one adding 1 → a consumer summing, all on
+//! one node, at `max_demand` 1000 and at 10 (`min_demand` half of it).
+//!
+//! `cargo run --release -p rotp-bench --bin stage-vs-erl [EVENTS]` (default 10 000 000 at
+//! `max_demand` 1000, a tenth of it at 10).
+//!
+//! The BEAM side is plain Erlang processes speaking gen_stage's own messages
+//! (`'$gen_producer'`/`'$gen_consumer'`) with its demand rules: a consumer asks `max_demand`,
+//! then tops up to it whenever what it expects falls to `min_demand`; a producer_consumer
+//! handles what it got from upstream only while downstream has asked for more. Elixir's
+//! `gen_stage` library itself is not on a CI machine; with it, the same pipeline written with
+//! `GenStage` would be the fairer comparison (BENCHMARKS.md says what was run).
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use etf::Atom;
+use otp::gen_server::ServerRef;
+use otp::gen_stage::{
+    self, ConsumerOptions, GenStage, Init, ProducerOptions, Return, SubscribeOptions, Subscription,
+};
+use runtime::{Context, ExitReason, Runtime};
+
+const ERLANG: &str = r#"
+-module(rotp_stage_bench).
+-export([run/2]).
+
+%% Microseconds to push N events through the pipeline at Max demand, and their sum.
+run(N, Max) ->
+    Min = Max div 2,
+    Me = self(),
+    P = spawn_link(fun() -> producer(0, N) end),
+    Pc1 = spawn_link(fun() -> pc(P, Max, Min, fun(X) -> X * 2 end) end),
+    Pc2 = spawn_link(fun() -> pc(Pc1, Max, Min, fun(X) -> X + 1 end) end),
+    T0 = erlang:monotonic_time(microsecond),
+    spawn_link(fun() -> consumer(Pc2, Max, Min, N, Me) end),
+    receive {sum, S} ->
+        T1 = erlang:monotonic_time(microsecond),
+        io:format("~p ~p~n", [T1 - T0, S])
+    end.
+
+subscribe(To, Max) ->
+    Ref = monitor(process, To),
+    To ! {'$gen_producer', {self(), Ref}, {subscribe, nil, [{max_demand, Max}]}},
+    To ! {'$gen_producer', {self(), Ref}, {ask, Max}},
+    Ref.
+
+%% A consumer's accounting: Pending events expected; once it falls to Min, ask up to Max.
+reask(To, Ref, Pending, Min, Max) when Pending =< Min ->
+    To ! {'$gen_producer', {self(), Ref}, {ask, Max - Pending}},
+    Max;
+reask(_, _, Pending, _, _) -> Pending.
+
+producer(Next, Last) ->
+    receive
+        {'$gen_producer', _, {subscribe, _, _}} -> producer(Next, Last);
+        {'$gen_producer', {C, Ref}, {ask, D}} ->
+            K = min(D, Last - Next),
+            C ! {'$gen_consumer', {self(), Ref}, lists:seq(Next, Next + K - 1)},
+            producer(Next + K, Last)
+    end.
+
+%% Upstream events wait in Queue until downstream has asked (Demand > 0).
+pc(Up, Max, Min, F) ->
+    Ref = subscribe(Up, Max),
+    receive {'$gen_producer', {Down, DRef}, {subscribe, _, _}} -> ok end,
+    pc_loop(Up, Ref, Max, Min, F, Down, DRef, Max, 0, []).
+
+pc_loop(Up, Ref, Max, Min, F, Down, DRef, Pending, Demand, Queue) ->
+    receive
+        {'$gen_consumer', {_, Ref}, Es} ->
+            pc_take(Up, Ref, Max, Min, F, Down, DRef, Pending, Demand, Queue ++ Es);
+        {'$gen_producer', {_, DRef}, {ask, D}} ->
+            pc_take(Up, Ref, Max, Min, F, Down, DRef, Pending, Demand + D, Queue)
+    end.
+
+pc_take(Up, Ref, Max, Min, F, Down, DRef, Pending, Demand, Queue) when Demand > 0, Queue =/= [] ->
+    {Now, Later} = split(min(Demand, length(Queue)), Queue),
+    Down ! {'$gen_consumer', {self(), DRef}, [F(X) || X <- Now]},
+    Pending1 = reask(Up, Ref, Pending - length(Now), Min, Max),
+    pc_take(Up, Ref, Max, Min, F, Down, DRef, Pending1, Demand - length(Now), Later);
+pc_take(Up, Ref, Max, Min, F, Down, DRef, Pending, Demand, Queue) ->
+    pc_loop(Up, Ref, Max, Min, F, Down, DRef, Pending, Demand, Queue).
+
+split(K, L) when K >= length(L) -> {L, []};
+split(K, L) -> lists:split(K, L).
+
+consumer(Up, Max, Min, N, Report) ->
+    Ref = subscribe(Up, Max),
+    consumer_loop(Up, Ref, Max, Min, N, Report, Max, 0).
+
+consumer_loop(_, _, _, _, 0, Report, _, Sum) -> Report ! {sum, Sum};
+consumer_loop(Up, Ref, Max, Min, N, Report, Pending, Sum) ->
+    receive
+        {'$gen_consumer', {_, Ref}, Es} ->
+            S = lists:foldl(fun(X, A) -> X + A end, Sum, Es),
+            Pending1 = reask(Up, Ref, Pending - length(Es), Min, Max),
+            consumer_loop(Up, Ref, Max, Min, N - length(Es), Report, Pending1, S)
+    end.
+"#;
+
+/// Integers 0..n as asked; it stops when they are out.
+struct Numbers(i64);
+
+impl GenStage for Numbers {
+    type Args = ();
+    type State = i64;
+    type In = ();
+    type Out = i64;
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
+        Init::Producer(0, ProducerOptions::default())
+    }
+
+    async fn handle_demand(&self, demand: usize, next: &mut i64, _: &mut Context) -> Return<i64> {
+        let k = (demand as i64).min(self.0 - *next);
+        let events = (*next..*next + k).collect();
+        *next += k;
+        Return::NoReply(events)
+    }
+}
+
+/// A producer_consumer applying `f`.
+struct Map {
+    to: &'static str,
+    f: fn(i64) -> i64,
+    demand: SubscribeOptions,
+}
+
+impl GenStage for Map {
+    type Args = ();
+    type State = ();
+    type In = i64;
+    type Out = i64;
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+        let to = ServerRef::Name(Atom::from(self.to));
+        Init::ProducerConsumer(
+            (),
+            ProducerOptions::unbounded(),
+            ConsumerOptions {
+                subscribe_to: vec![(to, self.demand.clone())],
+            },
+        )
+    }
+
+    async fn handle_events(
+        &self,
+        events: Vec<i64>,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<i64> {
+        Return::NoReply(events.into_iter().map(self.f).collect())
+    }
+}
+
+/// Sums what it gets; says so once it has `n` events.
+struct Sum {
+    n: usize,
+    demand: SubscribeOptions,
+    done: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<i64>>>,
+}
+
+impl GenStage for Sum {
+    type Args = ();
+    type State = (usize, i64);
+    type In = i64;
+    type Out = ();
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<(usize, i64)> {
+        let to = ServerRef::Name(Atom::from("add"));
+        Init::Consumer(
+            (0, 0),
+            ConsumerOptions {
+                subscribe_to: vec![(to, self.demand.clone())],
+            },
+        )
+    }
+
+    async fn handle_events(
+        &self,
+        events: Vec<i64>,
+        _: &Subscription,
+        s: &mut (usize, i64),
+        _: &mut Context,
+    ) -> Return<()> {
+        s.0 += events.len();
+        s.1 += events.iter().sum::<i64>();
+        if s.0 >= self.n {
+            if let Some(done) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = done.send(s.1);
+            }
+        }
+        Return::NoReply(Vec::new())
+    }
+}
+
+/// Seconds for rotp's pipeline, and the sum.
+async fn rotp(n: usize, max: usize) -> Result<(f64, i64)> {
+    let rt = Runtime::default();
+    let demand = SubscribeOptions::demand(max, max / 2);
+    let (done, sum) = tokio::sync::oneshot::channel();
+    let sink = Sum {
+        n,
+        demand: demand.clone(),
+        done: std::sync::Mutex::new(Some(done)),
+    };
+    let (started, ready) = tokio::sync::oneshot::channel();
+    rt.spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        let stages = async {
+            gen_stage::start_link(&mut ctx, Numbers(n as i64), (), gen_stage::local("numbers"))
+                .await?;
+            let double = Map {
+                to: "numbers",
+                f: |x| x * 2,
+                demand: demand.clone(),
+            };
+            gen_stage::start_link(&mut ctx, double, (), gen_stage::local("double")).await?;
+            let add = Map {
+                to: "double",
+                f: |x| x + 1,
+                demand,
+            };
+            gen_stage::start_link(&mut ctx, add, (), gen_stage::local("add")).await?;
+            let t0 = Instant::now();
+            gen_stage::start_link(&mut ctx, sink, (), None).await?;
+            Ok::<_, ExitReason>(t0)
+        };
+        let _ = started.send(stages.await.map_err(|e| etf::text::write(&e.to_term())));
+        loop {
+            let _ = ctx.recv().await;
+        }
+    });
+    let t0 = ready
+        .await?
+        .map_err(|e| anyhow::anyhow!("the pipeline did not start: {e}"))?;
+    let sum = sum.await?;
+    Ok((t0.elapsed().as_secs_f64(), sum))
+}
+
+/// Seconds for the BEAM's pipeline, and the sum.
+fn erl(dir: &std::path::Path, n: usize, max: usize) -> Result<(f64, i64)> {
+    let out = Command::new("erl")
+        .current_dir(dir)
+        .args([
+            "-noshell",
+            "-pa",
+            ".",
+            "-eval",
+            &format!("rotp_stage_bench:run({n}, {max}), halt()."),
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    let micros: f64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .with_context(|| format!("erl printed {text:?}"))?;
+    let sum: i64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .context("erl's sum")?;
+    Ok((micros / 1e6, sum))
+}
+
+fn main() -> Result<()> {
+    node::malloc::keep_freed_memory();
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(Ok(10_000_000), |a| a.parse())?;
+    let dir = std::env::temp_dir().join(format!("rotp-stage-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("rotp_stage_bench.erl"), ERLANG)?;
+    anyhow::ensure!(
+        Command::new("erlc")
+            .current_dir(&dir)
+            .arg("rotp_stage_bench.erl")
+            .status()?
+            .success(),
+        "erlc failed"
+    );
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!("{}", rotp_bench::machine());
+    println!("pipeline producer → ×2 → +1 → sum, events/s (ratio to the BEAM's; > 1 means faster)");
+    println!(
+        "{:<12} {:>12} {:>16} {:>22}",
+        "max_demand", "events", "BEAM", "rotp"
+    );
+    for (max, events) in [(1000, n), (10, n / 10)] {
+        let expected: i64 = (0..events as i64).map(|x| 2 * x + 1).sum();
+        let (beam, beam_sum) = erl(&dir, events, max)?;
+        let (ours, our_sum) = tokio.block_on(rotp(events, max))?;
+        anyhow::ensure!(
+            beam_sum == expected && our_sum == expected,
+            "sums: erl {beam_sum}, rotp {our_sum}, expected {expected}"
+        );
+        let (b, r) = (events as f64 / beam, events as f64 / ours);
+        println!(
+            "{max:<12} {events:>12} {b:>16.0} {:>22}",
+            format!("{r:.0} ({})", rotp_bench::ratio(r, b))
+        );
+    }
+    Ok(())
+}

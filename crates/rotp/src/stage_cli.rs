@@ -81,7 +81,7 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
     } else {
         (last..=first).rev().map(Term::Integer).collect()
     };
-    println!(
+    let banner = format!(
         "rotp node {} is up; producer {name} holds {} events",
         node.name(),
         events.len()
@@ -90,13 +90,17 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
         .in_process(move |mut ctx| async move {
             ctx.trap_exit(true);
             match gen_stage::from_enumerable(&mut ctx, events, gen_stage::local(&name)).await {
-                Ok(Some(pid)) => loop {
-                    if let Some((from, reason)) = ctx.recv().await.as_exit() {
-                        if from == pid {
-                            break Ok(reason);
+                Ok(Some(pid)) => {
+                    // Up and registered: consumers may come.
+                    println!("{banner}");
+                    loop {
+                        if let Some((from, reason)) = ctx.recv().await.as_exit() {
+                            if from == pid {
+                                break Ok(reason);
+                            }
                         }
                     }
-                },
+                }
                 Ok(None) => Ok(ExitReason::Normal),
                 Err(reason) => Err(reason),
             }
@@ -104,12 +108,11 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
         .await;
     match ended {
         Some(Ok(ExitReason::Normal)) => {
-            // Consumers learn of the end from their monitors: let those signals go out before
-            // the connections close.
+            // Consumers learn of the end from their monitors: those signals go out before the
+            // connections close.
             for peer in node.nodes(true) {
-                node.disconnect(&peer);
+                close(&node, &peer).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
             Ok(ExitCode::SUCCESS)
         }
         Some(Ok(reason)) => bail!(
@@ -127,7 +130,8 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
 /// What the printing consumer tells the command.
 enum Seen {
     Event(String),
-    Cancelled,
+    /// The subscription ended: after `--count` (`None`), or the producer's reason.
+    Cancelled(Option<Term>),
 }
 
 /// Prints what it gets, and cancels after `count` events.
@@ -169,7 +173,7 @@ impl GenStage for Printer {
         }
         if self.count.is_some_and(|k| *seen >= k) {
             gen_stage::cancel(ctx, from, Term::atom("normal"));
-            let _ = self.out.send(Seen::Cancelled);
+            let _ = self.out.send(Seen::Cancelled(None));
             return Return::Stop(ExitReason::Normal);
         }
         Return::NoReply(Vec::new())
@@ -177,12 +181,13 @@ impl GenStage for Printer {
 
     async fn handle_cancel(
         &self,
-        _: CancelReason,
+        reason: CancelReason,
         _: &Subscription,
         _: &mut usize,
         _: &mut Context,
     ) -> Return<()> {
-        let _ = self.out.send(Seen::Cancelled);
+        let (CancelReason::Cancel(why) | CancelReason::Down(why)) = reason;
+        let _ = self.out.send(Seen::Cancelled(Some(why)));
         Return::Stop(ExitReason::Normal)
     }
 }
@@ -229,13 +234,42 @@ pub async fn subscribe(args: SubscribeArgs) -> Result<ExitCode> {
             args.producer
         );
     }
+    let mut printed = 0;
+    let mut missing = false;
     while let Some(s) = seen.recv().await {
         match s {
-            Seen::Event(line) => println!("{line}"),
-            Seen::Cancelled => break,
+            Seen::Event(line) => {
+                printed += 1;
+                println!("{line}");
+            }
+            Seen::Cancelled(why) => {
+                // A name nobody has there: the monitor says `noproc` before any event.
+                missing = printed == 0 && why.as_ref().and_then(Term::as_atom) == Some("noproc");
+                break;
+            }
         }
     }
-    // Let the cancellation go out before the connection closes.
-    node.disconnect(&target);
+    // The cancellation goes out before the connection closes.
+    close(&node, &target).await;
+    if missing {
+        eprintln!(
+            "rotp: no process is registered as {} on {target}",
+            args.producer
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Closes the connection to `peer` once what is queued for it is written (a disconnect writes
+/// the queue first), waiting (up to 5 s) until it is gone: the program may end then without
+/// losing a message.
+async fn close(node: &Node, peer: &Atom) {
+    node.disconnect(peer);
+    for _ in 0..500 {
+        if !node.nodes(true).contains(peer) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

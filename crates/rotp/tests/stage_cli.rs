@@ -131,6 +131,38 @@ fn rotp_stage_subscribe_prints_an_erl_producers_events_and_cancels_after_count()
     let mut erl = start_erl("stage_e2", "stagecookie", port, script);
     wait_registered(port, "stage_e2");
     let target = format!("stage_e2@{}", short_host());
+    // Before the producer is registered there, the tap says so and fails.
+    let early = rotp(
+        port,
+        &[
+            "stage",
+            "subscribe",
+            &target,
+            "not_yet",
+            "--cookie",
+            "stagecookie",
+        ],
+    );
+    assert_eq!(early.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&early.stderr).contains("no process is registered as not_yet"));
+    for _ in 0..200 {
+        let found = rotp(
+            port,
+            &[
+                "rpc",
+                &target,
+                "erlang",
+                "whereis",
+                "[producer]",
+                "--cookie",
+                "stagecookie",
+            ],
+        );
+        if String::from_utf8_lossy(&found.stdout).starts_with('<') {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let out = rotp(
         port,
         &[

@@ -111,7 +111,13 @@ impl<G: GenStage> Stage<G> {
             .upstream
             .as_ref()
             .is_some_and(|u| u.contains_key(&reference));
-        if let (Some(pc), true) = (&mut self.pc, known) {
+        if let Some(pc) = &mut self.pc {
+            if !known {
+                let cancel = protocol::cancel(Term::atom("unknown_subscription"));
+                let cancel = protocol::to_producer(ctx.pid(), &reference, cancel);
+                ctx.send(&producer, Message::Term(cancel));
+                return Ok(());
+            }
             pc.queue
                 .push_back(Queued::Events(producer, reference, events));
             return self.take_pc_events(ctx).await;
@@ -163,7 +169,8 @@ impl<G: GenStage> Stage<G> {
         };
         let Some(upstream) = producers.get_mut(&reference) else {
             if self.pc.is_some() {
-                // Queued, and the producer went meanwhile: the events are still handled.
+                // Queued in a producer_consumer, and the producer went meanwhile: the events
+                // are still handled (`send_pc_events/3`).
                 let from = Subscription {
                     to: ServerRef::Pid(producer),
                     reference,

@@ -166,6 +166,28 @@ impl Name {
         Name::Via(Arc::new(registry), name)
     }
 
+    /// Registers the calling process under the name, as a starting server does:
+    /// `{already_started, Pid}` when another process has it.
+    pub async fn register(&self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let taken = match self {
+            Name::Local(atom) => ctx
+                .register(atom.clone())
+                .err()
+                .map(|_| ctx.runtime().whereis(atom)),
+            Name::Via(registry, key) => registry.register_name(ctx, key).await.err(),
+        };
+        match taken {
+            None => Ok(()),
+            Some(owner) => {
+                let owner = owner.map_or(Term::atom("undefined"), Term::Pid);
+                Err(ExitReason::Other(Term::Tuple(vec![
+                    Term::atom("already_started"),
+                    owner,
+                ])))
+            }
+        }
+    }
+
     /// The name as gen_server's reports show it: `{local, Name}` or `{via, Module, Name}`.
     pub fn to_term(&self) -> Term {
         match self {
@@ -497,17 +519,7 @@ async fn serve<G: GenServer>(
     let ack =
         |ctx: &Context, result| ctx.send(&parent, Message::local((me.clone(), InitAck { result })));
     if let Some(name) = name {
-        let taken = match &name {
-            Name::Local(atom) => ctx
-                .register(atom.clone())
-                .err()
-                .map(|_| ctx.runtime().whereis(atom)),
-            Name::Via(registry, key) => registry.register_name(&mut ctx, key).await.err(),
-        };
-        if let Some(owner) = taken {
-            // `{already_started, Pid}` as gen_server says it.
-            let owner = owner.map_or(Term::atom("undefined"), Term::Pid);
-            let reason = ExitReason::Other(Term::Tuple(vec![Term::atom("already_started"), owner]));
+        if let Err(reason) = name.register(&mut ctx).await {
             ack(&ctx, Err(Some(reason.clone())));
             return reason;
         }

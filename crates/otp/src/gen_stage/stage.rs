@@ -125,16 +125,7 @@ async fn run<G: GenStage>(
 ) -> ExitReason {
     ctx.set_behaviour("gen_stage", std::any::type_name::<G>());
     if let Some(name) = &name {
-        let taken = match name {
-            Name::Local(atom) => ctx
-                .register(atom.clone())
-                .err()
-                .map(|_| ctx.runtime().whereis(atom)),
-            Name::Via(registry, key) => registry.register_name(&mut ctx, key).await.err(),
-        };
-        if let Some(owner) = taken {
-            let owner = owner.map_or(Term::atom("undefined"), Term::Pid);
-            let reason = ExitReason::Other(Term::Tuple(vec![Term::atom("already_started"), owner]));
+        if let Err(reason) = name.register(&mut ctx).await {
             let _ = ack.send(Err(reason.clone()));
             return reason;
         }

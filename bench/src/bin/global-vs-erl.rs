@@ -35,23 +35,7 @@ fn node_name(name: &str) -> String {
 
 /// An erl node that waits to be called.
 fn erl_member(port: u16, name: &str) -> Guard {
-    let child = Command::new("erl")
-        .args([
-            "-sname",
-            name,
-            "-setcookie",
-            COOKIE,
-            "-noshell",
-            "-eval",
-            "timer:sleep(infinity).",
-        ])
-        .env("ERL_EPMD_PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("erl");
-    Guard(child)
+    harness::start_erl(name, COOKIE, port, "timer:sleep(infinity).")
 }
 
 /// Waits until EPMD knows `name`.

@@ -58,6 +58,17 @@ impl GenStage for Counter {
     }
 }
 
+impl Counter {
+    /// A counter that never stops, with the default buffer.
+    fn endless(log: &Log) -> Counter {
+        Counter {
+            log: log.clone(),
+            stop_after: u64::MAX,
+            options: ProducerOptions::default(),
+        }
+    }
+}
+
 /// Logs each batch; with `manual`, asks `manual` at a time itself.
 struct Sink {
     log: Log,
@@ -163,11 +174,7 @@ fn start(rt: &Runtime, producer: Counter, sink: Option<Sink>) -> mpsc::Unbounded
 async fn a_consumer_asks_for_max_demand_then_tops_up_at_min_demand() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
-    let producer = Counter {
-        log: log.clone(),
-        stop_after: u64::MAX,
-        options: ProducerOptions::default(),
-    };
+    let producer = Counter::endless(&log);
     let sink = Sink {
         log,
         to: vec![(producer_ref(), SubscribeOptions::demand(10, 5))],
@@ -176,8 +183,6 @@ async fn a_consumer_asks_for_max_demand_then_tops_up_at_min_demand() {
     let mut exits = start(&rt, producer, Some(sink));
     assert_eq!(next(&mut exits).await, "producer true");
     assert_eq!(next(&mut exits).await, "consumer Ok(true)");
-    // 10 asked; handled in batches of max - min = 5; each batch brings the expected demand down
-    // to min, so the consumer asks for 5 more each time.
     // 10 asked; handled in batches of max - min = 5; each batch brings the expected demand down
     // to min, so the consumer asks for 5 more each time (when the producer hears of each ask
     // depends on the timing; their sizes do not).
@@ -200,11 +205,7 @@ async fn a_consumer_asks_for_max_demand_then_tops_up_at_min_demand() {
 async fn manual_demand_asks_only_when_the_consumer_says() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
-    let producer = Counter {
-        log: log.clone(),
-        stop_after: u64::MAX,
-        options: ProducerOptions::default(),
-    };
+    let producer = Counter::endless(&log);
     let sink = Sink {
         log,
         to: vec![(producer_ref(), SubscribeOptions::default())],
@@ -472,11 +473,7 @@ async fn a_producer_consumer_asks_upstream_only_as_fast_as_downstream_asks() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
     let (exits, mut exit_rx) = mpsc::unbounded_channel();
-    let producer = Counter {
-        log: log.clone(),
-        stop_after: u64::MAX,
-        options: ProducerOptions::default(),
-    };
+    let producer = Counter::endless(&log);
     rt.spawn(move |mut ctx| async move {
         ctx.trap_exit(true);
         gen_stage::start_link(&mut ctx, producer, (), gen_stage::local("counter"))

@@ -110,7 +110,7 @@ impl GenStage for Numbers {
     type In = ();
     type Out = i64;
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<i64, Self::Out> {
         Init::Producer(0, ProducerOptions::default())
     }
 
@@ -135,7 +135,7 @@ impl GenStage for Map {
     type In = i64;
     type Out = i64;
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<(), Self::Out> {
         let to = ServerRef::Name(Atom::from(self.to));
         Init::ProducerConsumer(
             (),
@@ -170,7 +170,7 @@ impl GenStage for Sum {
     type In = i64;
     type Out = ();
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<(usize, i64)> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<(usize, i64), Self::Out> {
         let to = ServerRef::Name(Atom::from("add"));
         Init::Consumer(
             (0, 0),

@@ -31,7 +31,7 @@ impl GenStage for Numbers {
         Some(Term::Integer(event))
     }
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<i64, Self::Out> {
         Init::Producer(0, ProducerOptions::default())
     }
 
@@ -55,7 +55,7 @@ impl GenStage for Report {
     type In = Term;
     type Out = ();
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<(), Self::Out> {
         Init::Consumer(
             (),
             ConsumerOptions {

@@ -117,6 +117,19 @@ impl ChildSpec {
         })
     }
 
+    /// `{MyStage, args}`: a GenStage worker started with `gen_stage::start_link(stage, args,
+    /// name)` each time.
+    pub fn gen_stage<G>(id: &str, stage: G, args: G::Args, name: Option<Name>) -> ChildSpec
+    where
+        G: crate::gen_stage::GenStage + Clone,
+        G::Args: Clone + Sync,
+    {
+        ChildSpec::worker(id, move |ctx, _| {
+            let (stage, args, name) = (stage.clone(), args.clone(), name.clone());
+            Box::pin(async move { crate::gen_stage::start_link(ctx, stage, args, name).await })
+        })
+    }
+
     /// A supervisor child with these flags and children (`{Supervisor, children}`).
     pub fn supervisor_of(
         id: &str,
@@ -415,7 +428,7 @@ async fn start_children(
 
 /// A supervisor report, as OTP's `supervisor:report_error/4` logs it: the supervisor, what
 /// happened, why, and the child it happened to.
-fn report(supervisor: &Term, context: &str, reason: &ExitReason, id: &Atom, pid: &Pid) {
+pub(crate) fn report(supervisor: &Term, context: &str, reason: &ExitReason, id: &Atom, pid: &Pid) {
     tracing::error!(
         "SUPERVISOR REPORT supervisor: {} errorContext: {context} reason: {} offender: [{{pid,{}}},{{id,{}}}]",
         etf::text::write_limited(supervisor, 200),

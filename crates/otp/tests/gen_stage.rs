@@ -2,6 +2,7 @@
 //! accounting with min/max demand, manual demand, cancel modes, subscribing to a stage that is
 //! not alive, and the producer's buffer keeping the first or the last events.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use etf::{Atom, Term};
@@ -20,7 +21,7 @@ type Log = mpsc::UnboundedSender<String>;
 struct Counter {
     log: Log,
     stop_after: u64,
-    options: ProducerOptions,
+    options: Arc<dyn Fn() -> ProducerOptions<u64> + Send + Sync>,
 }
 
 impl GenStage for Counter {
@@ -29,8 +30,8 @@ impl GenStage for Counter {
     type In = ();
     type Out = u64;
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<u64> {
-        Init::Producer(0, self.options.clone())
+    async fn init(&self, _: (), _: &mut Context) -> Init<u64, Self::Out> {
+        Init::Producer(0, (self.options)())
     }
 
     async fn handle_demand(&self, demand: usize, next: &mut u64, _: &mut Context) -> Return<u64> {
@@ -64,7 +65,7 @@ impl Counter {
         Counter {
             log: log.clone(),
             stop_after: u64::MAX,
-            options: ProducerOptions::default(),
+            options: Arc::new(ProducerOptions::default),
         }
     }
 }
@@ -82,7 +83,7 @@ impl GenStage for Sink {
     type In = u64;
     type Out = ();
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<(), Self::Out> {
         Init::Consumer(
             (),
             ConsumerOptions {
@@ -94,6 +95,7 @@ impl GenStage for Sink {
     async fn handle_subscribe(
         &self,
         role: Role,
+        _opts: &SubscribeOptions,
         from: &Subscription,
         _: &mut (),
         ctx: &mut Context,
@@ -242,7 +244,7 @@ async fn cancel_modes_decide_whether_the_consumer_outlives_its_producer() {
         let producer = Counter {
             log: log.clone(),
             stop_after: 2,
-            options: ProducerOptions::default(),
+            options: Arc::new(ProducerOptions::default),
         };
         let opts = SubscribeOptions::demand(2, 1).cancel(mode);
         let sink = Sink {
@@ -348,10 +350,7 @@ async fn a_full_buffer_keeps_the_first_or_the_last_events() {
     ] {
         let rt = Runtime::default();
         let (log, mut rx) = mpsc::unbounded_channel();
-        let options = ProducerOptions {
-            buffer_size: Some(3),
-            buffer_keep: keep,
-        };
+        let options = Arc::new(move || ProducerOptions::default().buffer(Some(3), keep));
         // Nobody has asked yet: five events emitted, three kept.
         let producer = Counter {
             log: log.clone(),
@@ -400,7 +399,7 @@ impl GenStage for Doubler {
     type In = u64;
     type Out = u64;
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<(), Self::Out> {
         Init::ProducerConsumer(
             (),
             ProducerOptions::unbounded(),
@@ -434,7 +433,7 @@ impl GenStage for Budget {
     type In = u64;
     type Out = ();
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<()> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<(), Self::Out> {
         Init::Consumer(
             (),
             ConsumerOptions {
@@ -446,6 +445,7 @@ impl GenStage for Budget {
     async fn handle_subscribe(
         &self,
         _: Role,
+        _opts: &SubscribeOptions,
         from: &Subscription,
         _: &mut (),
         ctx: &mut Context,

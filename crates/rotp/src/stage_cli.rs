@@ -148,7 +148,7 @@ impl GenStage for Printer {
     type In = Term;
     type Out = ();
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<usize> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<usize, Self::Out> {
         Init::Consumer(
             0,
             ConsumerOptions {

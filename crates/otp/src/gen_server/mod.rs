@@ -17,7 +17,7 @@ use crate::via::Via;
 use runtime::{Context, ExitReason, Message};
 
 mod handle;
-mod term;
+pub(crate) mod term;
 
 pub use handle::Handle;
 pub use term::{call_term, cast_term, try_call_term};
@@ -111,6 +111,35 @@ impl From {
                 &self.pid,
                 Message::Term(Term::Tuple(vec![tag.clone(), reply])),
             ),
+        }
+    }
+
+    /// The caller of a `{'$gen_call', {Pid, Tag}, Request}`.
+    pub(crate) fn from_term_call(pid: Pid, tag: Term) -> From {
+        From {
+            pid,
+            tag: Tag::Term(tag),
+        }
+    }
+
+    /// Sends a reply that is already boxed (a stage's `CallReturn`): as it is to a rotp caller,
+    /// as a term to a term caller.
+    pub(crate) fn reply_boxed(&self, ctx: &Context, reply: Box<dyn Any + Send>) {
+        match &self.tag {
+            Tag::Local(tag) => ctx.send(
+                &self.pid,
+                Message::local(ReplyEnvelope {
+                    tag: tag.clone(),
+                    reply,
+                }),
+            ),
+            Tag::Term(_) => match reply.downcast::<Term>() {
+                Ok(term) => self.reply_term(ctx, *term),
+                Err(_) => tracing::warn!(
+                    "a reply to {:?}, which called with a term, is not a term: not sent",
+                    self.pid
+                ),
+            },
         }
     }
 
@@ -330,12 +359,12 @@ impl CallError {
     }
 }
 
-struct CallEnvelope {
-    from: From,
-    request: Box<dyn Any + Send>,
+pub(crate) struct CallEnvelope {
+    pub(crate) from: From,
+    pub(crate) request: Box<dyn Any + Send>,
 }
 
-struct CastEnvelope(Box<dyn Any + Send>);
+pub(crate) struct CastEnvelope(pub(crate) Box<dyn Any + Send>);
 
 /// The reply to a call whose request is not of the server's `Call` type.
 struct WrongRequest;
@@ -345,8 +374,8 @@ struct ReplyEnvelope {
     reply: Box<dyn Any + Send>,
 }
 
-struct StopEnvelope {
-    reason: ExitReason,
+pub(crate) struct StopEnvelope {
+    pub(crate) reason: ExitReason,
 }
 
 struct InitAck {

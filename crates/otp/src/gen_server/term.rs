@@ -11,7 +11,7 @@ use runtime::{Context, ExitReason, Message};
 use super::{CallError, ServerRef};
 
 /// A request that came as a term.
-pub(super) enum Request<'a> {
+pub(crate) enum Request<'a> {
     /// `{'$gen_call', {Pid, Tag}, Request}`.
     Call(Pid, Term, &'a Term),
     /// `{'$gen_cast', Request}`.
@@ -19,7 +19,7 @@ pub(super) enum Request<'a> {
 }
 
 /// Reads `term` as a `gen_server` request.
-pub(super) fn request(term: &Term) -> Option<Request<'_>> {
+pub(crate) fn request(term: &Term) -> Option<Request<'_>> {
     let Term::Tuple(v) = term else { return None };
     match v.as_slice() {
         [label, Term::Tuple(from), request] if label.as_atom() == Some("$gen_call") => {

@@ -6,13 +6,11 @@
 use etf::{Pid, Reference, Term};
 use runtime::{Context, ExitReason, Message};
 
-use super::demand::split_batches;
-use super::protocol;
+use super::batches::split_batches;
+use super::options::{CancelMode, SubscribeOptions};
+use super::protocol::{self, LocalSubscribe};
 use super::stage::{send_to, Queued, Stage, Step, Upstream};
-use super::{
-    CancelMode, CancelReason, Demand, GenStage, Return, Role, SubscribeError, SubscribeOptions,
-    Subscription,
-};
+use super::{CancelReason, Demand, GenStage, Return, Role, SubscribeError, Subscription};
 use crate::gen_server::ServerRef;
 
 impl<G: GenStage> Stage<G> {
@@ -22,6 +20,7 @@ impl<G: GenStage> Stage<G> {
     pub(super) async fn subscribe(
         &mut self,
         ctx: &mut Context,
+        current: Option<(Reference, Term)>,
         to: ServerRef,
         opts: SubscribeOptions,
     ) -> Result<Reference, Result<ExitReason, SubscribeError>> {
@@ -61,18 +60,32 @@ impl<G: GenStage> Stage<G> {
                 }
             }
         };
-        send_to(
-            ctx,
-            &to,
-            protocol::to_producer(ctx.pid(), &reference, protocol::subscribe(opts.to_term())),
-        );
+        match (&to, &opts.selector) {
+            (ServerRef::Pid(pid), Some(_)) if pid.node == *ctx.runtime().node() => {
+                let subscribe = LocalSubscribe {
+                    consumer: ctx.pid().clone(),
+                    reference: reference.clone(),
+                    current,
+                    opts: opts.clone(),
+                };
+                ctx.send(pid, Message::local(subscribe));
+            }
+            _ => {
+                let subscribe = protocol::subscribe(&current, opts.to_term());
+                send_to(
+                    ctx,
+                    &to,
+                    protocol::to_producer(ctx.pid(), &reference, subscribe),
+                );
+            }
+        }
         let from = Subscription {
             to: to.clone(),
             reference: reference.clone(),
         };
         let demand = match self
             .stage
-            .handle_subscribe(Role::Producer, &from, &mut self.state, ctx)
+            .handle_subscribe(Role::Producer, &opts, &from, &mut self.state, ctx)
             .await
         {
             Demand::Automatic => {

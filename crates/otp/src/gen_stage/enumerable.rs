@@ -27,7 +27,7 @@ where
     type In = ();
     type Out = Term;
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<Option<I>> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<Option<I>, Term> {
         let events = self.events.lock().unwrap_or_else(|e| e.into_inner()).take();
         Init::Producer(events, ProducerOptions::default())
     }

@@ -11,179 +11,63 @@
 //! expects falls to `min_demand`. A producer hands events to the consumers that asked for
 //! most (`GenStage.DemandDispatcher`) and buffers what nobody asked for yet.
 //!
-//! Not yet here (issue 13 goes on): the broadcast and partition
-//! dispatchers, `demand: :accumulate`, `GenStage.call` and friends, ConsumerSupervisor,
-//! streams and the pipeline builder. [`from_enumerable`] makes terms only.
+//! Producers hand events out through a [`Dispatcher`]: [`DemandDispatcher`] (the default),
+//! [`BroadcastDispatcher`] or [`PartitionDispatcher`]. Around the stages: [`call`] and
+//! [`cast`] (a stage is a gen_server too), [`demand`] for `demand: :accumulate`,
+//! [`ConsumerSupervisor`] (a child per event), [`stream`] (a stage's events as a Rust
+//! `Stream`), [`from_enumerable`], and [`Pipeline`], a typed builder of supervised pipelines.
 
+mod api;
+mod batches;
+mod calls;
 mod consumer;
-mod demand;
+mod consumer_supervisor;
+pub mod dispatcher;
 mod enumerable;
+mod options;
+mod pipeline;
 mod producer;
 mod protocol;
 mod stage;
+mod stream;
 
 use std::future::Future;
-use std::time::Duration;
 
-use etf::{Atom, Pid, Reference, Term};
+use etf::{Reference, Term};
 use runtime::{Context, ExitReason, Message};
-use thiserror::Error;
 
-use crate::gen_server::{Name, ServerRef};
+use crate::gen_server::{From, ServerRef};
 
+pub use api::{
+    ask, async_resubscribe, async_subscribe, call, cancel, cast, demand, demand_mode,
+    estimate_buffered_count, local, sync_resubscribe, sync_subscribe, try_call, SubscribeError,
+};
+pub use consumer_supervisor::{ConsumerSupervisor, ConsumerSupervisorOptions, EventStartFn};
+pub use dispatcher::{
+    BroadcastDispatcher, DemandDispatcher, Dispatcher, PartitionDispatcher, Partitions, Selector,
+};
 pub use enumerable::from_enumerable;
+pub use options::{
+    BufferKeep, CancelMode, ConsumerOptions, DemandMode, ProducerOptions, SubscribeOptions,
+};
+pub use pipeline::{Pipeline, PipelineSpec};
 pub use stage::start_link;
+pub use stream::{stream, Stream};
 
 /// What `init` says the stage is.
-pub enum Init<S> {
+pub enum Init<S, E> {
     /// `{:producer, state, opts}`.
-    Producer(S, ProducerOptions),
+    Producer(S, ProducerOptions<E>),
     /// `{:producer_consumer, state, opts}`: it takes events from its producers and hands what
     /// `handle_events` makes to its consumers, asking upstream only as fast as downstream asks.
     /// Its buffer is unbounded by default (`buffer_size: :infinity`).
-    ProducerConsumer(S, ProducerOptions, ConsumerOptions),
+    ProducerConsumer(S, ProducerOptions<E>, ConsumerOptions),
     /// `{:consumer, state, opts}`.
     Consumer(S, ConsumerOptions),
     /// `{:stop, reason}`.
     Stop(ExitReason),
     /// `:ignore`.
     Ignore,
-}
-
-/// A producer's options.
-#[derive(Clone, Debug)]
-pub struct ProducerOptions {
-    /// Events kept for consumers that have not asked yet (`buffer_size`, 10 000 by default;
-    /// `None` is `:infinity`).
-    pub buffer_size: Option<usize>,
-    /// Which events a full buffer keeps (`buffer_keep`, `Last` by default).
-    pub buffer_keep: BufferKeep,
-}
-
-impl ProducerOptions {
-    /// A producer_consumer's defaults: an unbounded buffer.
-    pub fn unbounded() -> ProducerOptions {
-        ProducerOptions {
-            buffer_size: None,
-            ..ProducerOptions::default()
-        }
-    }
-}
-
-impl Default for ProducerOptions {
-    fn default() -> Self {
-        ProducerOptions {
-            buffer_size: Some(10_000),
-            buffer_keep: BufferKeep::Last,
-        }
-    }
-}
-
-/// `buffer_keep`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BufferKeep {
-    /// `:first`: new events that do not fit are dropped.
-    First,
-    /// `:last`: the oldest events make room.
-    Last,
-}
-
-/// A consumer's options: the producers it subscribes to when it starts.
-#[derive(Clone, Debug, Default)]
-pub struct ConsumerOptions {
-    /// `subscribe_to`.
-    pub subscribe_to: Vec<(ServerRef, SubscribeOptions)>,
-}
-
-/// What a consumer does when a subscription is cancelled (`cancel:`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CancelMode {
-    /// `:permanent` (the default): the consumer stops with the reason.
-    Permanent,
-    /// `:transient`: it stops unless the reason is `normal`, `shutdown` or `{shutdown, _}`.
-    Transient,
-    /// `:temporary`: it carries on.
-    Temporary,
-}
-
-/// A subscription's options.
-#[derive(Clone, Debug)]
-pub struct SubscribeOptions {
-    /// `max_demand` (1000 by default).
-    pub max_demand: usize,
-    /// `min_demand` (`max_demand / 2` by default).
-    pub min_demand: Option<usize>,
-    /// `cancel`.
-    pub cancel: CancelMode,
-}
-
-impl Default for SubscribeOptions {
-    fn default() -> Self {
-        SubscribeOptions {
-            max_demand: 1000,
-            min_demand: None,
-            cancel: CancelMode::Permanent,
-        }
-    }
-}
-
-impl SubscribeOptions {
-    /// `max_demand: max, min_demand: min`.
-    pub fn demand(max: usize, min: usize) -> SubscribeOptions {
-        SubscribeOptions {
-            max_demand: max,
-            min_demand: Some(min),
-            ..SubscribeOptions::default()
-        }
-    }
-
-    /// The same with another cancel mode.
-    pub fn cancel(mut self, cancel: CancelMode) -> SubscribeOptions {
-        self.cancel = cancel;
-        self
-    }
-
-    /// Elixir's checks (`GenStage.Utils.validate_integer/6`): `(max, min)`, or the message
-    /// Elixir gives.
-    pub(crate) fn validate(&self) -> Result<(usize, usize), String> {
-        let max = self.max_demand;
-        if max < 1 {
-            return Err(format!(
-                "expected :max_demand to be equal to or greater than 1, got: {max}"
-            ));
-        }
-        let min = self.min_demand.unwrap_or(max / 2);
-        if min > max - 1 {
-            return Err(format!(
-                "expected :min_demand to be equal to or less than {}, got: {min}",
-                max - 1
-            ));
-        }
-        Ok((max, min))
-    }
-
-    /// The options as the subscribe message carries them (a keyword list).
-    pub(crate) fn to_term(&self) -> Term {
-        let cancel = match self.cancel {
-            CancelMode::Permanent => "permanent",
-            CancelMode::Transient => "transient",
-            CancelMode::Temporary => "temporary",
-        };
-        let mut opts = vec![
-            Term::Tuple(vec![
-                Term::atom("max_demand"),
-                Term::Integer(self.max_demand as i64),
-            ]),
-            Term::Tuple(vec![Term::atom("cancel"), Term::atom(cancel)]),
-        ];
-        if let Some(min) = self.min_demand {
-            opts.push(Term::Tuple(vec![
-                Term::atom("min_demand"),
-                Term::Integer(min as i64),
-            ]));
-        }
-        Term::List(opts)
-    }
 }
 
 /// One subscription, as both ends name it: `{pid, ref}` (the other stage, and the consumer's
@@ -233,6 +117,25 @@ pub enum Return<E> {
     Stop(ExitReason),
 }
 
+/// What `handle_call` returns: `{:reply, reply, events, state}`, `{:noreply, events, state}`
+/// (reply later with [`From::reply`]), or `{:stop, reason, reply, state}`. A reply to a caller
+/// on another node (or one that called with a term) must be a [`Term`].
+pub enum CallReturn<E> {
+    /// Reply, and dispatch the events.
+    Reply(Box<dyn std::any::Any + Send>, Vec<E>),
+    /// Reply later; dispatch the events.
+    NoReply(Vec<E>),
+    /// Reply (if there is a reply), then stop.
+    Stop(ExitReason, Option<Box<dyn std::any::Any + Send>>),
+}
+
+impl<E> CallReturn<E> {
+    /// `{:reply, reply, events, state}`.
+    pub fn reply<R: Send + 'static>(reply: R, events: Vec<E>) -> CallReturn<E> {
+        CallReturn::Reply(Box::new(reply), events)
+    }
+}
+
 /// A stage's callbacks. `Self::In` is what it takes (a consumer's or producer_consumer's
 /// events), `Self::Out` what it makes (a producer's or producer_consumer's); a stage that does
 /// not take or make events can say `()`.
@@ -269,7 +172,7 @@ pub trait GenStage: Send + Sync + Sized + 'static {
         &self,
         args: Self::Args,
         ctx: &mut Context,
-    ) -> impl Future<Output = Init<Self::State>> + Send;
+    ) -> impl Future<Output = Init<Self::State, Self::Out>> + Send;
 
     /// `handle_demand/2`: consumers asked for `demand` more events.
     fn handle_demand(
@@ -292,10 +195,12 @@ pub trait GenStage: Send + Sync + Sized + 'static {
         async { Return::NoReply(Vec::new()) }
     }
 
-    /// `handle_subscribe/4`: a subscription starts. A consumer may take `Manual` demand.
+    /// `handle_subscribe/4`: a subscription starts, with the options the consumer gave. A
+    /// consumer may take `Manual` demand.
     fn handle_subscribe(
         &self,
         _role: Role,
+        _opts: &SubscribeOptions,
         _from: &Subscription,
         _state: &mut Self::State,
         _ctx: &mut Context,
@@ -308,6 +213,39 @@ pub trait GenStage: Send + Sync + Sized + 'static {
         &self,
         _reason: CancelReason,
         _from: &Subscription,
+        _state: &mut Self::State,
+        _ctx: &mut Context,
+    ) -> impl Future<Output = Return<Self::Out>> + Send {
+        async { Return::NoReply(Vec::new()) }
+    }
+
+    /// `handle_call/3`: a [`call`] (`GenStage.call/3`). A request from a rotp process of this
+    /// node comes as the Rust value it sent (`Message::Local`), one from elsewhere as a term.
+    /// By default the stage stops with `{bad_call, Request}`, as a GenServer without the clause
+    /// crashes.
+    fn handle_call(
+        &self,
+        request: Message,
+        _from: &From,
+        _state: &mut Self::State,
+        _ctx: &mut Context,
+    ) -> impl Future<Output = CallReturn<Self::Out>> + Send {
+        async move {
+            let request = request
+                .as_term()
+                .cloned()
+                .unwrap_or(Term::atom("undefined"));
+            CallReturn::Stop(
+                ExitReason::from_term(&Term::Tuple(vec![Term::atom("bad_call"), request])),
+                None,
+            )
+        }
+    }
+
+    /// `handle_cast/2`: a [`cast`] (`GenStage.cast/2`), as `handle_call` gets its request.
+    fn handle_cast(
+        &self,
+        _request: Message,
         _state: &mut Self::State,
         _ctx: &mut Context,
     ) -> impl Future<Output = Return<Self::Out>> + Send {
@@ -333,80 +271,4 @@ pub trait GenStage: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = ()> + Send {
         async {}
     }
-}
-
-/// Why a subscription could not be made.
-#[derive(Clone, Debug, PartialEq, Error)]
-#[non_exhaustive]
-pub enum SubscribeError {
-    /// The options are not valid (`{:error, {:bad_opts, message}}`).
-    #[error("bad options: {0}")]
-    BadOpts(String),
-    /// The stage is a producer (`{:error, :not_a_consumer}`).
-    #[error("not a consumer")]
-    NotAConsumer,
-    /// The stage did not answer.
-    #[error("the consumer did not answer")]
-    NoAnswer,
-}
-
-/// Asks a consumer stage to subscribe to `to` (`GenStage.sync_subscribe/3`): the subscription's
-/// reference once the consumer has sent its subscription.
-pub async fn sync_subscribe(
-    ctx: &mut Context,
-    consumer: &Pid,
-    to: impl Into<ServerRef>,
-    opts: SubscribeOptions,
-    timeout: Duration,
-) -> Result<Reference, SubscribeError> {
-    let (done, answer) = tokio::sync::oneshot::channel();
-    ctx.send(
-        consumer,
-        Message::local(stage::Request::Subscribe {
-            to: to.into(),
-            opts,
-            done: Some(done),
-        }),
-    );
-    match tokio::time::timeout(timeout, answer).await {
-        Ok(Ok(result)) => result,
-        _ => Err(SubscribeError::NoAnswer),
-    }
-}
-
-/// `GenStage.async_subscribe/2`.
-pub fn async_subscribe(
-    ctx: &Context,
-    consumer: &Pid,
-    to: impl Into<ServerRef>,
-    opts: SubscribeOptions,
-) {
-    ctx.send(
-        consumer,
-        Message::local(stage::Request::Subscribe {
-            to: to.into(),
-            opts,
-            done: None,
-        }),
-    );
-}
-
-/// `GenStage.ask/3`, from the consumer of a subscription with manual demand.
-pub fn ask(ctx: &Context, subscription: &Subscription, demand: usize) {
-    if demand > 0 {
-        let ask = protocol::to_producer(ctx.pid(), &subscription.reference, protocol::ask(demand));
-        stage::send_to(ctx, &subscription.to, ask);
-    }
-}
-
-/// `GenStage.cancel/3`, from the consumer of a subscription.
-pub fn cancel(ctx: &Context, subscription: &Subscription, reason: Term) {
-    let cancel =
-        protocol::to_producer(ctx.pid(), &subscription.reference, protocol::cancel(reason));
-    stage::send_to(ctx, &subscription.to, cancel);
-}
-
-/// A stage name (`{local, Name}`), for [`start_link`].
-pub fn local(name: &str) -> Option<Name> {
-    Some(Name::Local(Atom::from(name)))
 }

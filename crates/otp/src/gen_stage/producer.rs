@@ -1,14 +1,16 @@
 //! A producer's side of a stage (a producer, or a producer_consumer's downstream side):
-//! subscriptions from consumers, their demand through the dispatcher, the buffer
-//! (`lib/gen_stage.ex`'s `producer_subscribe`, `producer_cancel`, `dispatch_events`,
-//! `take_from_buffer`, `buffer_events`).
+//! subscriptions from consumers, their demand through the dispatcher, the buffer, and
+//! `demand: :accumulate` (`lib/gen_stage.ex`'s `producer_subscribe`, `producer_cancel`,
+//! `handle_dispatcher_result`, `dispatch_events`, `take_from_buffer`, `buffer_events`).
 
 use etf::{Pid, Reference, Term};
 use runtime::{Context, Message};
 
+use super::dispatcher::Deliveries;
+use super::options::{BufferKeep, SubscribeOptions};
 use super::protocol::{self, LocalEvents, ToProducer};
-use super::stage::{Stage, Step};
-use super::{BufferKeep, CancelReason, GenStage, Role, Subscription};
+use super::stage::{Accumulated, Stage, Step};
+use super::{CancelReason, GenStage, Role, Subscription};
 use crate::gen_server::ServerRef;
 
 impl<G: GenStage> Stage<G> {
@@ -27,72 +29,141 @@ impl<G: GenStage> Stage<G> {
             );
             return Ok(());
         }
-        let refuse = |ctx: &Context, why: &str| {
-            let cancel =
-                protocol::to_consumer(ctx.pid(), &reference, protocol::cancel(Term::atom(why)));
-            ctx.send(&consumer, Message::Term(cancel));
-        };
         match m {
-            ToProducer::Subscribe { current } => {
-                // A resubscription cancels the subscription it replaces first.
-                if let Term::Tuple(c) = current {
-                    if let [Term::Reference(old), reason] = c.as_slice() {
-                        let (old, reason) = (old.clone(), reason.clone());
-                        self.producer_cancel(ctx, &old, CancelReason::Cancel(reason))
-                            .await?;
-                    }
-                }
-                let Some(p) = &mut self.producer else {
-                    return Ok(());
+            ToProducer::Subscribe { current, opts } => {
+                let current = match current {
+                    Term::Tuple(c) => match c.as_slice() {
+                        [Term::Reference(old), reason] => Some((old.clone(), reason.clone())),
+                        _ => None,
+                    },
+                    _ => None,
                 };
-                if p.consumers.contains_key(&reference) {
-                    tracing::error!(
-                        "GenStage producer {:?} received duplicated subscription from: {consumer:?}",
-                        ctx.pid()
-                    );
-                    refuse(ctx, "duplicated_subscription");
-                    return Ok(());
-                }
-                let monitor = ctx.monitor(&consumer);
-                p.monitors.insert(monitor.clone(), reference.clone());
-                p.consumers
-                    .insert(reference.clone(), (consumer.clone(), monitor));
-                let from = Subscription {
-                    to: ServerRef::Pid(consumer.clone()),
-                    reference: reference.clone(),
-                };
-                let _ = self
-                    .stage
-                    .handle_subscribe(Role::Consumer, &from, &mut self.state, ctx)
-                    .await;
-                if let Some(p) = &mut self.producer {
-                    p.dispatcher.subscribe(consumer, reference);
-                }
-                Ok(())
+                let opts = SubscribeOptions::from_term(opts);
+                self.producer_subscribe(ctx, consumer, reference, current, opts)
+                    .await
             }
             ToProducer::Ask(counter) => {
                 let Some(p) = &mut self.producer else {
                     return Ok(());
                 };
                 if !p.consumers.contains_key(&reference) {
-                    refuse(ctx, "unknown_subscription");
+                    refuse(
+                        ctx,
+                        &consumer,
+                        &reference,
+                        Term::atom("unknown_subscription"),
+                    );
                     return Ok(());
                 }
                 let counter = usize::try_from(counter).unwrap_or(0);
-                let demand = p.dispatcher.ask(counter, &consumer, &reference);
-                if let Some(pc) = &mut self.pc {
-                    // A producer_consumer meets demand from its buffer, then from its queue.
-                    pc.demand += demand;
-                    self.take_from_buffer(ctx);
-                    return self.take_pc_events(ctx).await;
-                }
-                self.take_from_buffer_or_handle_demand(ctx, demand).await
+                let mut out = Deliveries::default();
+                let demand = p.dispatcher.ask(counter, &consumer, &reference, &mut out);
+                self.dispatcher_result(ctx, demand, out).await
             }
             ToProducer::Cancel(reason) => {
                 let reason = CancelReason::Cancel(reason.clone());
                 self.producer_cancel(ctx, &reference, reason).await
             }
         }
+    }
+
+    /// A consumer subscribes (`{subscribe, Current, Opts}`): a resubscription cancels the
+    /// subscription it replaces first; then `handle_subscribe`, then the dispatcher, which may
+    /// refuse it.
+    pub(super) async fn producer_subscribe(
+        &mut self,
+        ctx: &mut Context,
+        consumer: Pid,
+        reference: Reference,
+        current: Option<(Reference, Term)>,
+        opts: Result<SubscribeOptions, String>,
+    ) -> Step {
+        let Some(p) = &mut self.producer else {
+            tracing::error!(
+                "GenStage consumer {:?} received $gen_producer message",
+                ctx.pid()
+            );
+            return Ok(());
+        };
+        if p.consumers.contains_key(&reference) {
+            tracing::error!(
+                "GenStage producer {:?} received duplicated subscription from: {consumer:?}",
+                ctx.pid()
+            );
+            refuse(
+                ctx,
+                &consumer,
+                &reference,
+                Term::atom("duplicated_subscription"),
+            );
+            return Ok(());
+        }
+        if let Some((old, reason)) = current {
+            self.producer_cancel(ctx, &old, CancelReason::Cancel(reason))
+                .await?;
+        }
+        let opts = match opts {
+            Ok(opts) => opts,
+            Err(message) => {
+                tracing::error!(
+                    "GenStage producer {:?} refused a subscription from {consumer:?}: {message}",
+                    ctx.pid()
+                );
+                let why = Term::Tuple(vec![
+                    Term::atom("bad_opts"),
+                    Term::Binary(message.into_bytes().into()),
+                ]);
+                refuse(ctx, &consumer, &reference, why);
+                return Ok(());
+            }
+        };
+        let Some(p) = &mut self.producer else {
+            return Ok(());
+        };
+        let monitor = ctx.monitor(&consumer);
+        p.monitors.insert(monitor.clone(), reference.clone());
+        p.consumers
+            .insert(reference.clone(), (consumer.clone(), monitor));
+        let from = Subscription {
+            to: ServerRef::Pid(consumer.clone()),
+            reference: reference.clone(),
+        };
+        let _ = self
+            .stage
+            .handle_subscribe(Role::Consumer, &opts, &from, &mut self.state, ctx)
+            .await;
+        // The dispatcher after the callback: it may make demand, and the stage must know of the
+        // consumer by then.
+        let Some(p) = &mut self.producer else {
+            return Ok(());
+        };
+        match p.dispatcher.subscribe(&opts, &consumer, &reference) {
+            Ok(demand) => {
+                self.dispatcher_result(ctx, demand, Deliveries::default())
+                    .await
+            }
+            Err(reason) => {
+                self.producer_cancel(ctx, &reference, CancelReason::Cancel(reason))
+                    .await
+            }
+        }
+    }
+
+    /// `handle_dispatcher_result/2`: what the dispatcher handed out goes; the demand it gives
+    /// is met from the buffer, then by `handle_demand` (a producer_consumer: from its queue).
+    pub(super) async fn dispatcher_result(
+        &mut self,
+        ctx: &mut Context,
+        demand: usize,
+        out: Deliveries<G::Out>,
+    ) -> Step {
+        self.deliver(ctx, out);
+        if let Some(pc) = &mut self.pc {
+            pc.demand += demand;
+            self.take_from_buffer(ctx);
+            return self.take_pc_events(ctx).await;
+        }
+        self.take_from_buffer_or_handle_demand(ctx, demand).await
     }
 
     /// A producer_consumer's buffered events, as far as its downstream demand goes.
@@ -108,8 +179,8 @@ impl<G: GenStage> Stage<G> {
     }
 
     /// `take_from_buffer_or_handle_demand/2`: buffered events first, then `handle_demand` for
-    /// the rest.
-    async fn take_from_buffer_or_handle_demand(
+    /// the rest (kept while the producer accumulates demand).
+    pub(super) async fn take_from_buffer_or_handle_demand(
         &mut self,
         ctx: &mut Context,
         mut demand: usize,
@@ -125,12 +196,16 @@ impl<G: GenStage> Stage<G> {
         if demand == 0 {
             return Ok(());
         }
+        if let Some(kept) = self.producer.as_mut().and_then(|p| p.accumulated.as_mut()) {
+            kept.push(Accumulated::Demand(demand));
+            return Ok(());
+        }
         let r = self.stage.handle_demand(demand, &mut self.state, ctx).await;
         self.returned(ctx, r).await
     }
 
     /// Sends events to the consumers that asked, and buffers the rest (a producer_consumer's
-    /// downstream demand goes down by what was sent).
+    /// downstream demand goes down by what was sent). An accumulating producer keeps them.
     pub(super) fn dispatch(&mut self, ctx: &Context, events: Vec<G::Out>) {
         if events.is_empty() {
             return;
@@ -143,27 +218,22 @@ impl<G: GenStage> Stage<G> {
             );
             return;
         };
-        let (sends, rest) = p.dispatcher.dispatch(events);
+        if let Some(kept) = &mut p.accumulated {
+            kept.push(Accumulated::Dispatch(events));
+            return;
+        }
+        let mut out = Deliveries::default();
+        let rest = p.dispatcher.dispatch(events, &mut out);
         if let Some(pc) = &mut self.pc {
             pc.demand = pc.demand.saturating_sub(total - rest.len());
         }
-        for (pid, reference, events) in sends {
-            if pid.node == *ctx.runtime().node() {
-                let local = LocalEvents {
-                    producer: ctx.pid().clone(),
-                    reference,
-                    events: Box::new(events),
-                };
-                ctx.send(&pid, Message::local(local));
-            } else {
-                let terms: Vec<Term> = events.into_iter().filter_map(G::event_to_term).collect();
-                let message = protocol::to_consumer(ctx.pid(), &reference, Term::List(terms));
-                ctx.send(&pid, Message::Term(message));
-            }
-        }
+        self.deliver(ctx, out);
+        let Some(p) = &mut self.producer else {
+            return;
+        };
         let mut excess = 0;
         for event in rest {
-            match (p.options.buffer_size, p.options.buffer_keep) {
+            match (p.buffer_size, p.buffer_keep) {
                 (Some(0), _) => excess += 1,
                 (Some(max), BufferKeep::First) if p.buffer.len() >= max => excess += 1,
                 (Some(max), BufferKeep::Last) if p.buffer.len() >= max => {
@@ -180,6 +250,43 @@ impl<G: GenStage> Stage<G> {
                 ctx.pid()
             );
         }
+    }
+
+    /// Sends what a dispatcher handed out: a `Vec` to a rotp stage of this node, terms to any
+    /// other; and the asks the producer makes of itself.
+    fn deliver(&self, ctx: &Context, out: Deliveries<G::Out>) {
+        for (pid, reference, events) in out.sends {
+            if pid.node == *ctx.runtime().node() {
+                let local = LocalEvents {
+                    producer: ctx.pid().clone(),
+                    reference,
+                    events: Box::new(events),
+                };
+                ctx.send(&pid, Message::local(local));
+            } else {
+                let terms: Vec<Term> = events.into_iter().filter_map(G::event_to_term).collect();
+                let message = protocol::to_consumer(ctx.pid(), &reference, Term::List(terms));
+                ctx.send(&pid, Message::Term(message));
+            }
+        }
+        for (pid, reference, demand) in out.asks {
+            let ask = protocol::to_producer(&pid, &reference, protocol::ask(demand));
+            ctx.send(ctx.pid(), Message::Term(ask));
+        }
+    }
+
+    /// `producer_demand/2`, forward: what accumulated is handled in the order it came.
+    pub(super) async fn forward_demand(&mut self, ctx: &mut Context) -> Step {
+        let Some(kept) = self.producer.as_mut().and_then(|p| p.accumulated.take()) else {
+            return Ok(());
+        };
+        for k in kept {
+            match k {
+                Accumulated::Demand(d) => self.take_from_buffer_or_handle_demand(ctx, d).await?,
+                Accumulated::Dispatch(events) => self.dispatch(ctx, events),
+            }
+        }
+        Ok(())
     }
 
     /// `producer_cancel/4`: a consumer's subscription ends (it cancelled, or went).
@@ -200,19 +307,28 @@ impl<G: GenStage> Stage<G> {
         let why = match &reason {
             CancelReason::Cancel(r) | CancelReason::Down(r) => r.clone(),
         };
-        let cancel = protocol::to_consumer(ctx.pid(), reference, protocol::cancel(why));
-        ctx.send(&pid, Message::Term(cancel));
+        refuse(ctx, &pid, reference, why);
         let from = Subscription {
-            to: ServerRef::Pid(pid),
+            to: ServerRef::Pid(pid.clone()),
             reference: reference.clone(),
         };
         let r = self
             .stage
             .handle_cancel(reason, &from, &mut self.state, ctx)
             .await;
-        if let Some(p) = &mut self.producer {
-            p.dispatcher.cancel(reference);
-        }
-        self.returned(ctx, r).await
+        self.returned(ctx, r).await?;
+        // The dispatcher after the callback, as for a subscription.
+        let Some(p) = &mut self.producer else {
+            return Ok(());
+        };
+        let demand = p.dispatcher.cancel(&pid, reference);
+        self.dispatcher_result(ctx, demand, Deliveries::default())
+            .await
     }
+}
+
+/// `{'$gen_consumer', {self(), Ref}, {cancel, Why}}` to a consumer.
+fn refuse(ctx: &Context, consumer: &Pid, reference: &Reference, why: Term) {
+    let cancel = protocol::to_consumer(ctx.pid(), reference, protocol::cancel(why));
+    ctx.send(consumer, Message::Term(cancel));
 }

@@ -9,11 +9,14 @@
 //! ```
 //!
 //! `Ref` is the consumer's monitor of the producer; it names the subscription on both sides.
-//! Between two rotp stages of one node the events travel as Rust values ([`LocalEvents`]).
+//! Between two rotp stages of one node the events travel as Rust values ([`LocalEvents`]), and
+//! a subscription whose options hold a Rust closure as a [`LocalSubscribe`].
 
 use std::any::Any;
 
 use etf::{Pid, Reference, Term};
+
+use super::SubscribeOptions;
 
 /// A message for a producer.
 pub(crate) enum ToProducer<'a> {
@@ -21,6 +24,7 @@ pub(crate) enum ToProducer<'a> {
     /// the same consumer to cancel first (a resubscription).
     Subscribe {
         current: &'a Term,
+        opts: &'a Term,
     },
     Ask(i64),
     Cancel(&'a Term),
@@ -61,8 +65,13 @@ pub(crate) fn to_consumer(pid: &Pid, reference: &Reference, message: Term) -> Te
     ])
 }
 
-pub(crate) fn subscribe(opts: Term) -> Term {
-    Term::Tuple(vec![Term::atom("subscribe"), Term::atom("nil"), opts])
+/// `{subscribe, Current, Opts}`: `Current` is `nil` or `{Ref, Reason}`.
+pub(crate) fn subscribe(current: &Option<(Reference, Term)>, opts: Term) -> Term {
+    let current = match current {
+        Some((r, reason)) => Term::Tuple(vec![Term::Reference(r.clone()), reason.clone()]),
+        None => Term::atom("nil"),
+    };
+    Term::Tuple(vec![Term::atom("subscribe"), current, opts])
 }
 
 pub(crate) fn ask(demand: usize) -> Term {
@@ -96,7 +105,9 @@ pub(crate) fn read_to_producer(term: &Term) -> Option<(Pid, Reference, ToProduce
         b.first().and_then(Term::as_atom),
         b.get(1..).unwrap_or_default(),
     ) {
-        (Some("subscribe"), [current, Term::List(_)]) => ToProducer::Subscribe { current },
+        (Some("subscribe"), [current, opts @ Term::List(_)]) => {
+            ToProducer::Subscribe { current, opts }
+        }
         (Some("ask"), [Term::Integer(n)]) => ToProducer::Ask(*n),
         (Some("cancel"), [reason]) => ToProducer::Cancel(reason),
         _ => return None,
@@ -122,4 +133,13 @@ pub(crate) struct LocalEvents {
     pub(crate) producer: Pid,
     pub(crate) reference: Reference,
     pub(crate) events: Box<dyn Any + Send>,
+}
+
+/// A subscription between two rotp stages of one node whose options hold what has no term
+/// form (a [`Selector`](super::Selector)): the subscribe message, with the options as they are.
+pub(crate) struct LocalSubscribe {
+    pub(crate) consumer: Pid,
+    pub(crate) reference: Reference,
+    pub(crate) current: Option<(Reference, Term)>,
+    pub(crate) opts: SubscribeOptions,
 }

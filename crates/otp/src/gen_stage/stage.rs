@@ -9,18 +9,18 @@ use etf::{Pid, Reference, Term};
 use runtime::{Context, ExitReason, Message};
 use tokio::sync::oneshot;
 
-use super::demand::DemandDispatcher;
-use super::protocol::{self, LocalEvents, ToConsumer};
-use super::{
-    CancelMode, CancelReason, GenStage, Init, ProducerOptions, Return, SubscribeError,
-    SubscribeOptions,
-};
-use crate::gen_server::{Name, ServerRef};
+use super::dispatcher::Dispatcher;
+use super::options::{BufferKeep, CancelMode, DemandMode, ProducerOptions, SubscribeOptions};
+use super::protocol::{self, LocalEvents, LocalSubscribe, ToConsumer};
+use super::{CancelReason, GenStage, Init, Return, SubscribeError};
+use crate::gen_server::{self, CallEnvelope, CastEnvelope, Name, ServerRef, StopEnvelope};
 
 /// A local request to a stage.
 pub(crate) enum Request {
     /// `sync_subscribe` / `async_subscribe`.
     Subscribe {
+        /// A subscription to cancel first (a resubscription).
+        current: Option<(Reference, Term)>,
         to: ServerRef,
         opts: SubscribeOptions,
         done: Option<oneshot::Sender<Result<Reference, SubscribeError>>>,
@@ -49,9 +49,21 @@ pub async fn start_link<G: GenStage>(
     args: G::Args,
     name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason> {
+    start_link_with(ctx, stage, args, name, Vec::new()).await
+}
+
+/// [`start_link`], the stage subscribing to `also` after what its `init` subscribes to (a
+/// pipeline's wiring).
+pub(crate) async fn start_link_with<G: GenStage>(
+    ctx: &mut Context,
+    stage: G,
+    args: G::Args,
+    name: Option<Name>,
+    also: Vec<(ServerRef, SubscribeOptions)>,
+) -> Result<Option<Pid>, ExitReason> {
     let (ack, started) = oneshot::channel();
     let parent = ctx.pid().clone();
-    let pid = ctx.spawn_link(move |c| run(stage, args, name, parent, c, ack));
+    let pid = ctx.spawn_link(move |c| run(stage, args, name, also, parent, c, ack));
     match started.await {
         Ok(Ok(true)) => Ok(Some(pid)),
         Ok(Ok(false)) => Ok(None),
@@ -62,23 +74,34 @@ pub async fn start_link<G: GenStage>(
 
 /// A producer's side: its subscriptions, their demand, and the buffer.
 pub(super) struct Producer<E> {
-    pub(super) options: ProducerOptions,
+    pub(super) buffer_size: Option<usize>,
+    pub(super) buffer_keep: BufferKeep,
     /// Subscriptions by reference: the consumer and our monitor of it.
     pub(super) consumers: HashMap<Reference, (Pid, Reference)>,
     /// Our monitors of consumers, to their subscription.
     pub(super) monitors: HashMap<Reference, Reference>,
-    pub(super) dispatcher: DemandDispatcher,
+    pub(super) dispatcher: Box<dyn Dispatcher<E>>,
     pub(super) buffer: VecDeque<E>,
+    /// `demand: :accumulate`: demand and dispatches kept, in order, until `:forward`.
+    pub(super) accumulated: Option<Vec<Accumulated<E>>>,
+}
+
+/// What an accumulating producer keeps (`{:demand, n}` and `{:dispatch, events, length}`).
+pub(super) enum Accumulated<E> {
+    Demand(usize),
+    Dispatch(Vec<E>),
 }
 
 impl<E> Producer<E> {
-    fn new(options: ProducerOptions) -> Producer<E> {
+    fn new(options: ProducerOptions<E>) -> Producer<E> {
         Producer {
-            options,
+            buffer_size: options.buffer_size,
+            buffer_keep: options.buffer_keep,
             consumers: HashMap::new(),
             monitors: HashMap::new(),
-            dispatcher: DemandDispatcher::default(),
+            dispatcher: options.dispatcher,
             buffer: VecDeque::new(),
+            accumulated: (options.demand == DemandMode::Accumulate).then(Vec::new),
         }
     }
 }
@@ -119,6 +142,7 @@ async fn run<G: GenStage>(
     stage: G,
     args: G::Args,
     name: Option<Name>,
+    also: Vec<(ServerRef, SubscribeOptions)>,
     parent: Pid,
     mut ctx: Context,
     ack: oneshot::Sender<Result<bool, ExitReason>>,
@@ -133,6 +157,12 @@ async fn run<G: GenStage>(
     let (state, producer, upstream, pc, subscribe_to) = match stage.init(args, &mut ctx).await {
         Init::Producer(state, options) => {
             (state, Some(Producer::new(options)), None, None, Vec::new())
+        }
+        Init::ProducerConsumer(_, options, _) if options.demand == DemandMode::Accumulate => {
+            // `:demand` is a producer's option only (`init_producer_consumer/3`).
+            let reason = bad_opts("unknown options [demand: :accumulate]");
+            let _ = ack.send(Err(reason.clone()));
+            return reason;
         }
         Init::ProducerConsumer(state, options, consumer) => (
             state,
@@ -167,10 +197,10 @@ async fn run<G: GenStage>(
         upstream,
         pc,
     };
-    for (to, opts) in subscribe_to {
+    for (to, opts) in subscribe_to.into_iter().chain(also) {
         // A refused subscription (bad options) is logged and the stage starts without it, as
         // `consumer_init_subscribe/2` does; a producer that is not alive stops it.
-        if let Err(Ok(reason)) = s.subscribe(&mut ctx, to, opts).await {
+        if let Err(Ok(reason)) = s.subscribe(&mut ctx, None, to, opts).await {
             let _ = ack.send(Err(reason.clone()));
             return reason;
         }
@@ -194,8 +224,13 @@ impl<G: GenStage> Stage<G> {
             }
         }
         let message = match message.downcast::<Request>() {
-            Ok(Request::Subscribe { to, opts, done }) => {
-                let (answer, step) = match self.subscribe(ctx, to, opts).await {
+            Ok(Request::Subscribe {
+                current,
+                to,
+                opts,
+                done,
+            }) => {
+                let (answer, step) = match self.subscribe(ctx, current, to, opts).await {
                     Ok(reference) => (Ok(reference), Ok(())),
                     Err(Err(e)) => (Err(e), Ok(())),
                     Err(Ok(stop)) => (Err(SubscribeError::NoAnswer), Err(stop)),
@@ -204,6 +239,39 @@ impl<G: GenStage> Stage<G> {
                     let _ = done.send(answer);
                 }
                 return step;
+            }
+            Err(m) => m,
+        };
+        let message = match message.downcast::<CallEnvelope>() {
+            Ok(CallEnvelope { from, request }) => {
+                return self.call(ctx, Message::Local(request), from).await;
+            }
+            Err(m) => m,
+        };
+        let message = match message.downcast::<CastEnvelope>() {
+            Ok(CastEnvelope(request)) => {
+                let r = self
+                    .stage
+                    .handle_cast(Message::Local(request), &mut self.state, ctx)
+                    .await;
+                return self.returned(ctx, r).await;
+            }
+            Err(m) => m,
+        };
+        let message = match message.downcast::<StopEnvelope>() {
+            Ok(StopEnvelope { reason }) => return Err(reason),
+            Err(m) => m,
+        };
+        let message = match message.downcast::<LocalSubscribe>() {
+            Ok(LocalSubscribe {
+                consumer,
+                reference,
+                current,
+                opts,
+            }) => {
+                return self
+                    .producer_subscribe(ctx, consumer, reference, current, Ok(opts))
+                    .await;
             }
             Err(m) => m,
         };
@@ -258,6 +326,9 @@ impl<G: GenStage> Stage<G> {
                     }
                 };
             }
+            if let Some(request) = gen_server::term::request(term) {
+                return self.term_request(ctx, request).await;
+            }
         }
         let r = self.stage.handle_info(message, &mut self.state, ctx).await;
         self.returned(ctx, r).await
@@ -302,4 +373,12 @@ impl<G: GenStage> Stage<G> {
         let r = self.stage.handle_info(down, &mut self.state, ctx).await;
         self.returned(ctx, r).await
     }
+}
+
+/// `{bad_opts, Message}`, the reason a stage with bad options stops with.
+pub(super) fn bad_opts(message: &str) -> ExitReason {
+    ExitReason::from_term(&Term::Tuple(vec![
+        Term::atom("bad_opts"),
+        Term::Binary(message.as_bytes().to_vec().into()),
+    ]))
 }

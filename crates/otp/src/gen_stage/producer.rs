@@ -194,6 +194,17 @@ impl<G: GenStage> Stage<G> {
             }
         }
         if demand == 0 {
+            // No new demand, but a dispatcher's consumers may have room for what is buffered
+            // (a broadcast whose slowest consumer caught up, a consumer taking over demand of
+            // one that left): offer it again, in order.
+            let buffered = self
+                .producer
+                .as_mut()
+                .filter(|p| !p.buffer.is_empty() && p.accumulated.is_none())
+                .map(|p| p.buffer.drain(..).collect::<Vec<_>>());
+            if let Some(events) = buffered {
+                self.dispatch(ctx, events);
+            }
             return Ok(());
         }
         if let Some(kept) = self.producer.as_mut().and_then(|p| p.accumulated.as_mut()) {

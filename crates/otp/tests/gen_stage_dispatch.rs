@@ -15,7 +15,7 @@ use otp::gen_stage::{
     ProducerOptions, Selector, SubscribeOptions,
 };
 use runtime::Runtime;
-use support::{events_of, seen, within, Collect, Emit, Numbers, Seen};
+use support::{alive, events_of, seen, within, Collect, Emit, Numbers, Seen};
 use tokio::sync::mpsc;
 
 fn producer() -> ServerRef {
@@ -27,7 +27,7 @@ async fn broadcast_sends_every_event_to_every_consumer_and_selectors_pick() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
     let l = log.clone();
-    within(&rt, move |mut ctx| async move {
+    alive(&rt, move |mut ctx| async move {
         // Accumulating until both have subscribed, as BroadcastDispatcher's docs advise.
         let numbers = Numbers::with(&l, || {
             ProducerOptions::default()
@@ -37,15 +37,23 @@ async fn broadcast_sends_every_event_to_every_consumer_and_selectors_pick() {
         gen_stage::start_link(&mut ctx, numbers, (), gen_stage::local("numbers"))
             .await
             .expect("producer");
-        let all = Collect::new("all", &l, vec![(producer(), SubscribeOptions::demand(10, 5))]);
+        let all = Collect::new(
+            "all",
+            &l,
+            vec![(producer(), SubscribeOptions::demand(10, 5))],
+        );
         let even = SubscribeOptions::demand(4, 2).selector(Selector::new(|e: &i64| e % 2 == 0));
         let evens = Collect::new("evens", &l, vec![(producer(), even)]);
-        gen_stage::start_link(&mut ctx, all, (), None).await.expect("all");
-        gen_stage::start_link(&mut ctx, evens, (), None).await.expect("evens");
+        gen_stage::start_link(&mut ctx, all, (), None)
+            .await
+            .expect("all");
+        gen_stage::start_link(&mut ctx, evens, (), None)
+            .await
+            .expect("evens");
         let mode = gen_stage::demand_mode(&mut ctx, producer(), Duration::from_secs(5)).await;
         assert_eq!(mode, Ok(DemandMode::Accumulate));
         gen_stage::demand(&ctx, producer(), DemandMode::Forward);
-        ctx
+        ((), ctx)
     })
     .await;
     // The evens consumer asks 4 at a time: each batch it gets is within its demand.
@@ -72,7 +80,7 @@ async fn partitions_take_events_by_hash_and_none_is_discarded() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
     let l = log.clone();
-    within(&rt, move |mut ctx| async move {
+    alive(&rt, move |mut ctx| async move {
         // Even and odd partitions; negative events go nowhere.
         let numbers = Numbers::with(&l, || {
             let hash = |e: &i64| (*e >= 0).then(|| Term::Integer(e % 2));
@@ -84,17 +92,21 @@ async fn partitions_take_events_by_hash_and_none_is_discarded() {
         for (name, p) in [("p0", 0), ("p1", 1)] {
             let opts = SubscribeOptions::demand(6, 3).partition(p);
             let c = Collect::new(name, &l, vec![(producer(), opts)]);
-            gen_stage::start_link(&mut ctx, c, (), None).await.expect(name);
+            gen_stage::start_link(&mut ctx, c, (), None)
+                .await
+                .expect(name);
         }
         // A partition that is taken: the subscription is cancelled with bad_opts.
         let taken = SubscribeOptions::default()
             .partition(0)
             .cancel(gen_stage::CancelMode::Temporary);
         let c = Collect::new("taken", &l, vec![(producer(), taken)]);
-        gen_stage::start_link(&mut ctx, c, (), None).await.expect("taken");
+        gen_stage::start_link(&mut ctx, c, (), None)
+            .await
+            .expect("taken");
         // Made unasked, discarded by the hash (-2 would go to partition 0 otherwise).
         gen_stage::cast(&ctx, producer(), Emit(vec![-2, -4]));
-        ctx
+        ((), ctx)
     })
     .await;
     let (mut p0, mut p1, mut refused) = (Vec::new(), Vec::new(), None);
@@ -110,7 +122,10 @@ async fn partitions_take_events_by_hash_and_none_is_discarded() {
     assert_eq!(p0[..40], expect(0)[..]);
     assert_eq!(p1[..40], expect(1)[..]);
     let refused = refused.unwrap_or_default();
-    assert!(refused.contains("bad_opts") && refused.contains("already taken"), "{refused}");
+    assert!(
+        refused.contains("bad_opts") && refused.contains("already taken"),
+        "{refused}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +133,7 @@ async fn the_demand_dispatcher_shuffled_still_hands_each_event_out_once() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
     let l = log.clone();
-    within(&rt, move |mut ctx| async move {
+    alive(&rt, move |mut ctx| async move {
         let numbers = Numbers::with(&l, || {
             let d = DemandDispatcher::new()
                 .shuffle_demands_on_first_dispatch()
@@ -130,10 +145,12 @@ async fn the_demand_dispatcher_shuffled_still_hands_each_event_out_once() {
             .expect("producer");
         for name in ["a", "b", "c"] {
             let c = Collect::new(name, &l, vec![(producer(), SubscribeOptions::demand(5, 2))]);
-            gen_stage::start_link(&mut ctx, c, (), None).await.expect(name);
+            gen_stage::start_link(&mut ctx, c, (), None)
+                .await
+                .expect(name);
         }
         gen_stage::demand(&ctx, producer(), DemandMode::Forward);
-        ctx
+        ((), ctx)
     })
     .await;
     let mut got = Vec::new();
@@ -158,19 +175,25 @@ async fn an_accumulating_producer_keeps_demand_and_events_until_forward() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
     let l = log.clone();
-    let ctx = within(&rt, move |mut ctx| async move {
+    alive(&rt, move |mut ctx| async move {
         let numbers = Numbers::with(&l, || ProducerOptions::default().accumulate());
         gen_stage::start_link(&mut ctx, numbers, (), gen_stage::local("numbers"))
             .await
             .expect("producer");
         let c = Collect::new("c", &l, vec![(producer(), SubscribeOptions::demand(10, 5))]);
-        gen_stage::start_link(&mut ctx, c, (), None).await.expect("c");
+        gen_stage::start_link(&mut ctx, c, (), None)
+            .await
+            .expect("c");
         // Events made while accumulating (a call's) wait too.
-        let reply: &str =
-            gen_stage::call(&mut ctx, producer(), Emit(vec![100, 101]), Duration::from_secs(5))
-                .await;
+        let reply: &str = gen_stage::call(
+            &mut ctx,
+            producer(),
+            Emit(vec![100, 101]),
+            Duration::from_secs(5),
+        )
+        .await;
         assert_eq!(reply, "ok");
-        ctx
+        ((), ctx)
     })
     .await;
     // Nothing comes while the producer accumulates: no demand reached handle_demand.
@@ -181,7 +204,6 @@ async fn an_accumulating_producer_keeps_demand_and_events_until_forward() {
         drop(ctx);
     })
     .await;
-    drop(ctx);
     // The demand first (10), then the events of the call, in the order they came.
     assert_eq!(seen(&mut rx).await, Seen::Demand(10));
     let got = events_of(&mut rx, "c", 12).await;
@@ -207,7 +229,10 @@ struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -221,9 +246,10 @@ async fn a_full_buffer_reports_what_it_discarded() {
     let rt = Runtime::default();
     let (log, mut rx) = mpsc::unbounded_channel();
     let l = log.clone();
-    within(&rt, move |mut ctx| async move {
-        let numbers =
-            Numbers::with(&l, || ProducerOptions::default().buffer(Some(3), BufferKeep::First));
+    alive(&rt, move |mut ctx| async move {
+        let numbers = Numbers::with(&l, || {
+            ProducerOptions::default().buffer(Some(3), BufferKeep::First)
+        });
         let pid = gen_stage::start_link(&mut ctx, numbers, (), gen_stage::local("numbers"))
             .await
             .expect("producer")
@@ -231,12 +257,15 @@ async fn a_full_buffer_reports_what_it_discarded() {
         // Nobody has asked: five events, three kept (the first), two discarded.
         gen_stage::cast(&ctx, pid, Emit(vec![10, 11, 12, 13, 14]));
         let c = Collect::new("c", &l, vec![(producer(), SubscribeOptions::demand(3, 1))]);
-        gen_stage::start_link(&mut ctx, c, (), None).await.expect("c");
-        ctx
+        gen_stage::start_link(&mut ctx, c, (), None)
+            .await
+            .expect("c");
+        ((), ctx)
     })
     .await;
     assert_eq!(events_of(&mut rx, "c", 3).await[..3], [10, 11, 12]);
-    let text = String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let text =
+        String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     assert!(
         text.contains("has discarded 2 events from buffer"),
         "the drop is reported as Elixir reports it: {text}"

@@ -34,6 +34,30 @@ where
         .expect("the test process did not panic")
 }
 
+/// Runs `body` in a process (trapping exits) that lives on after it, with the context `body`
+/// hands back (the stages it started are linked to it, and a supervisor stops with its
+/// parent); gives what `body` returns.
+pub async fn alive<T, F, Fut>(rt: &Runtime, body: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = (T, Context)> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    rt.spawn(move |ctx| async move {
+        ctx.trap_exit(true);
+        let (t, mut ctx) = body(ctx).await;
+        let _ = tx.send(t);
+        loop {
+            let _ = ctx.recv().await;
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .expect("the test process finished in time")
+        .expect("the test process did not panic")
+}
+
 /// What a test's stages report.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
@@ -59,11 +83,7 @@ pub async fn seen(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
 }
 
 /// Events from `name` until `n` have come (other reports are left out).
-pub async fn events_of(
-    rx: &mut mpsc::UnboundedReceiver<Seen>,
-    name: &str,
-    n: usize,
-) -> Vec<i64> {
+pub async fn events_of(rx: &mut mpsc::UnboundedReceiver<Seen>, name: &str, n: usize) -> Vec<i64> {
     let mut got = Vec::new();
     while got.len() < n {
         if let Seen::Events(who, events) = seen(rx).await {
@@ -145,7 +165,9 @@ impl GenStage for Numbers {
         _: &mut i64,
         _: &mut Context,
     ) -> Return<i64> {
-        let _ = self.log.send(Seen::Cancel("producer", format!("{reason:?}")));
+        let _ = self
+            .log
+            .send(Seen::Cancel("producer", format!("{reason:?}")));
         Return::NoReply(Vec::new())
     }
 }
@@ -203,7 +225,9 @@ impl GenStage for Collect {
         _: &mut (),
         _: &mut Context,
     ) -> Return<()> {
-        let _ = self.log.send(Seen::Cancel(self.name, format!("{reason:?}")));
+        let _ = self
+            .log
+            .send(Seen::Cancel(self.name, format!("{reason:?}")));
         Return::NoReply(Vec::new())
     }
 }

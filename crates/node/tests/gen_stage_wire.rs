@@ -1,7 +1,9 @@
 //! GenStage over the wire, with real erl nodes speaking gen_stage's message protocol from
 //! plain Erlang (no Elixir library needed): a rotp consumer of an erl producer, an erl
 //! consumer of a rotp producer, demand never exceeded, events in order, and a subscription
-//! ended by the node's loss as its cancel mode says.
+//! ended by the node's loss as its cancel mode says; two rotp nodes likewise; and GenStage's
+//! own calls (`'$subscribe'` as `GenStage.sync_subscribe/2` sends it, `'$demand'`,
+//! `'$estimate_buffered_count'`) made from erl to rotp stages.
 
 mod support;
 
@@ -44,7 +46,7 @@ impl GenStage for Numbers {
 
 /// Reports the events it gets (terms) and how its subscriptions end.
 struct Report {
-    to: ServerRef,
+    to: Option<ServerRef>,
     opts: SubscribeOptions,
     out: mpsc::UnboundedSender<Result<Vec<Term>, CancelReason>>,
 }
@@ -59,7 +61,11 @@ impl GenStage for Report {
         Init::Consumer(
             (),
             ConsumerOptions {
-                subscribe_to: vec![(self.to.clone(), self.opts.clone())],
+                subscribe_to: self
+                    .to
+                    .iter()
+                    .map(|to| (to.clone(), self.opts.clone()))
+                    .collect(),
             },
         )
     }
@@ -112,7 +118,7 @@ async fn a_rotp_consumer_takes_an_erl_producers_events_in_order_and_outlives_its
     );
     let (out, mut events) = mpsc::unbounded_channel();
     let report = Report {
-        to: ServerRef::Remote(Atom::from("producer"), a.clone()),
+        to: Some(ServerRef::Remote(Atom::from("producer"), a.clone())),
         opts: SubscribeOptions::demand(10, 5).cancel(CancelMode::Temporary),
         out,
     };
@@ -219,4 +225,157 @@ async fn an_erl_consumer_takes_a_rotp_producers_events_within_its_demand() {
         [format!("[{}]", expected.join(",")).as_str(), "done"],
         "{out}"
     );
+}
+
+/// Starts `stage` on `node` from a process that lives on; its pid.
+async fn start_on<G: GenStage>(
+    node: &node::Node,
+    stage: G,
+    name: Option<otp::gen_server::Name>,
+) -> etf::Pid
+where
+    G::Args: Default,
+{
+    node.in_process(move |mut ctx| async move {
+        let pid = gen_stage::start_link(&mut ctx, stage, G::Args::default(), name)
+            .await
+            .expect("started")
+            .expect("a pid");
+        ctx.trap_exit(true);
+        tokio::spawn(async move {
+            loop {
+                let _ = ctx.recv().await;
+            }
+        });
+        pid
+    })
+    .await
+    .expect("in a process")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rotp_nodes_subscribe_across_the_wire_and_a_permanent_consumer_stops_on_node_loss() {
+    let (_epmd, port) = epmd();
+    let a = rotp_node("rotp_gsw3a", "gstage", port).await;
+    let b = rotp_node("rotp_gsw3b", "gstage", port).await;
+    assert!(b.ping(a.name()).await);
+    start_on(&a, Numbers, gen_stage::local("numbers")).await;
+    let (out, mut events) = mpsc::unbounded_channel();
+    let report = Report {
+        to: Some(ServerRef::Remote(Atom::from("numbers"), a.name().clone())),
+        opts: SubscribeOptions::demand(8, 4),
+        out,
+    };
+    let consumer = start_on(&b, report, None).await;
+    let mut got = Vec::new();
+    while got.len() < 200 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("events in time")
+            .expect("open")
+            .expect("events, not a cancel");
+        assert!(batch.len() <= 4, "batches of at most max - min: {batch:?}");
+        got.extend(batch);
+    }
+    let expected: Vec<Term> = (0..got.len() as i64).map(Term::Integer).collect();
+    assert!(got == expected, "in order, none lost");
+    // The producer's node goes away: cancelled with noconnection, and a permanent
+    // subscription stops the consumer with it.
+    assert!(b.disconnect(a.name()));
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("a cancel in time")
+            .expect("open")
+        {
+            Ok(_) => continue,
+            Err(reason) => {
+                assert_eq!(reason, CancelReason::Down(Term::atom("noconnection")));
+                break;
+            }
+        }
+    }
+    let gone = eventually(Duration::from_secs(5), || !b.runtime().is_alive(&consumer)).await;
+    assert!(
+        gone,
+        "a permanent consumer stops when its producer's node goes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erl_subscribes_a_rotp_consumer_as_gen_stage_sync_subscribe_does_and_asks_a_producers_mode()
+{
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_gsw4", "gstage", port).await;
+    let (_guard, a) = erl_node("erl_gsw4", "gstage", port).await;
+    assert!(node.ping(&a).await);
+    assert_eq!(
+        erl_run(&node, &a, ERL_PRODUCER).await.as_atom(),
+        Some("true")
+    );
+    let (out, mut events) = mpsc::unbounded_channel();
+    let report = Report {
+        to: None,
+        opts: SubscribeOptions::default(),
+        out,
+    };
+    start_on(&node, report, gen_stage::local("sink")).await;
+    start_on(&node, Numbers, gen_stage::local("numbers")).await;
+    let me = node.name().to_string();
+    // `GenStage.sync_subscribe(consumer, to: {producer, node}, max_demand: 6)` is this call.
+    let reply = erl_run(
+        &node,
+        &a,
+        &format!(
+            "{{ok, Ref}} = gen_server:call({{sink, '{me}'}}, \
+             {{'$subscribe', nil, {{producer, node()}}, [{{max_demand, 6}}, {{min_demand, 3}}]}}), \
+             is_reference(Ref)."
+        ),
+    )
+    .await;
+    assert_eq!(reply.as_atom(), Some("true"));
+    let mut got = Vec::new();
+    while got.len() < 30 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("events in time")
+            .expect("open")
+            .expect("events");
+        assert!(batch.len() <= 3, "{batch:?}");
+        got.extend(batch);
+    }
+    let expected: Vec<Term> = (0..30).map(Term::Integer).collect();
+    assert!(got[..30] == expected[..]);
+    // A bad option is refused with Elixir's message; a producer is not a consumer.
+    let refused = erl_run(
+        &node,
+        &a,
+        &format!(
+            "{{gen_server:call({{sink, '{me}'}}, {{'$subscribe', nil, {{producer, node()}}, [{{max_demand, 0}}]}}), \
+              gen_server:call({{numbers, '{me}'}}, {{'$subscribe', nil, {{producer, node()}}, []}})}}."
+        ),
+    )
+    .await;
+    let error = |why: Term| Term::Tuple(vec![Term::atom("error"), why]);
+    let message = "expected :max_demand to be equal to or greater than 1, got: 0";
+    let bad_opts = Term::Tuple(vec![
+        Term::atom("bad_opts"),
+        Term::Binary(message.as_bytes().to_vec().into()),
+    ]);
+    assert_eq!(
+        refused,
+        Term::Tuple(vec![error(bad_opts), error(Term::atom("not_a_consumer"))])
+    );
+    // `GenStage.demand/1`, `demand/2` and `estimate_buffered_count/1` on a rotp producer.
+    let mode = erl_run(
+        &node,
+        &a,
+        &format!(
+            "P = {{numbers, '{me}'}}, M1 = gen_server:call(P, '$demand'), \
+             gen_server:cast(P, {{'$demand', accumulate}}), M2 = gen_server:call(P, '$demand'), \
+             {{M1, M2, gen_server:call(P, '$estimate_buffered_count')}}."
+        ),
+    )
+    .await;
+    assert_eq!(etf::text::write(&mode), "{forward,accumulate,0}");
 }

@@ -5,6 +5,11 @@
 //! `cargo run --release -p rotp-bench --bin stage-vs-erl [EVENTS]` (default 10 000 000 at
 //! `max_demand` 1000, a tenth of it at 10).
 //!
+//! Beside it, the raw throughput of local sends from one process to another (EVENTS integers,
+//! one a message and in lists of 1000, summed by the receiver), and the `max_demand` 1000
+//! pipeline's figure over it: what demand and three hops cost against one plain send. rotp's
+//! lists go as a local stage's batches do (a `Vec<i64>` in a `Message::local`, not a term).
+//!
 //! The BEAM side is plain Erlang processes speaking gen_stage's own messages
 //! (`'$gen_producer'`/`'$gen_consumer'`) with its demand rules: a consumer asks `max_demand`,
 //! then tops up to it whenever what it expects falls to `min_demand`; a producer_consumer
@@ -16,16 +21,16 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use etf::Atom;
+use etf::{Atom, Term};
 use otp::gen_server::ServerRef;
 use otp::gen_stage::{
     self, ConsumerOptions, GenStage, Init, ProducerOptions, Return, SubscribeOptions, Subscription,
 };
-use runtime::{Context, ExitReason, Runtime};
+use runtime::{Context, ExitReason, Message, Runtime};
 
 const ERLANG: &str = r#"
 -module(rotp_stage_bench).
--export([run/2]).
+-export([run/2, raw/2]).
 
 %% Microseconds to push N events through the pipeline at Max demand, and their sum.
 run(N, Max) ->
@@ -40,6 +45,32 @@ run(N, Max) ->
         T1 = erlang:monotonic_time(microsecond),
         io:format("~p ~p~n", [T1 - T0, S])
     end.
+
+%% Microseconds for N integers sent from one process to another, Batch a message (one, or in
+%% lists), and the receiver's sum.
+raw(N, Batch) ->
+    Me = self(),
+    Sink = spawn_link(fun() -> Me ! {done, take(N, 0)} end),
+    T0 = erlang:monotonic_time(microsecond),
+    send_n(Sink, 0, N, Batch),
+    receive {done, S} ->
+        T1 = erlang:monotonic_time(microsecond),
+        io:format("~p ~p~n", [T1 - T0, S])
+    end.
+
+take(N, Sum) when N =< 0 -> Sum;
+take(N, Sum) ->
+    receive
+        X when is_integer(X) -> take(N - 1, Sum + X);
+        L when is_list(L) -> take(N - length(L), lists:foldl(fun(X, A) -> X + A end, Sum, L))
+    end.
+
+send_n(_, Next, N, _) when Next >= N -> ok;
+send_n(P, Next, N, 1) -> P ! Next, send_n(P, Next + 1, N, 1);
+send_n(P, Next, N, K) ->
+    M = min(K, N - Next),
+    P ! lists:seq(Next, Next + M - 1),
+    send_n(P, Next + M, N, K).
 
 subscribe(To, Max) ->
     Ref = monitor(process, To),
@@ -242,17 +273,72 @@ async fn rotp(n: usize, max: usize) -> Result<(f64, i64)> {
     Ok((t0.elapsed().as_secs_f64(), sum))
 }
 
+/// Seconds for `n` integers sent from one rotp process to another, `batch` a message (as
+/// terms one by one; in lists as a local stage sends its batches), and the receiver's sum.
+async fn rotp_raw(n: usize, batch: usize) -> Result<(f64, i64)> {
+    let rt = Runtime::default();
+    let (done, sum) = tokio::sync::oneshot::channel();
+    let sink = rt.spawn(move |mut ctx| async move {
+        let (mut left, mut s) = (n, 0i64);
+        while left > 0 {
+            match ctx.recv().await {
+                Message::Term(Term::Integer(x)) => {
+                    left -= 1;
+                    s += x;
+                }
+                m => {
+                    if let Ok(xs) = m.downcast::<Vec<i64>>() {
+                        left = left.saturating_sub(xs.len());
+                        s += xs.iter().sum::<i64>();
+                    }
+                }
+            }
+        }
+        let _ = done.send(s);
+        ExitReason::Normal
+    });
+    let t0 = Instant::now();
+    rt.spawn(move |mut ctx| async move {
+        let n = n as i64;
+        let mut next = 0i64;
+        while next < n {
+            if batch == 1 {
+                ctx.send(&sink, Message::Term(Term::Integer(next)));
+                next += 1;
+                if next % 1000 == 0 {
+                    ctx.yield_now().await;
+                }
+            } else {
+                let k = (batch as i64).min(n - next);
+                ctx.send(
+                    &sink,
+                    Message::local((next..next + k).collect::<Vec<i64>>()),
+                );
+                next += k;
+                ctx.yield_now().await;
+            }
+        }
+        ExitReason::Normal
+    });
+    let sum = sum.await?;
+    Ok((t0.elapsed().as_secs_f64(), sum))
+}
+
 /// Seconds for the BEAM's pipeline, and the sum.
 fn erl(dir: &std::path::Path, n: usize, max: usize) -> Result<(f64, i64)> {
+    erl_figure(dir, &format!("rotp_stage_bench:run({n}, {max}), halt()."))
+}
+
+/// Seconds for the BEAM's raw sends, and the sum.
+fn erl_raw(dir: &std::path::Path, n: usize, batch: usize) -> Result<(f64, i64)> {
+    erl_figure(dir, &format!("rotp_stage_bench:raw({n}, {batch}), halt()."))
+}
+
+/// Runs `eval` and reads the microseconds and sum it prints.
+fn erl_figure(dir: &std::path::Path, eval: &str) -> Result<(f64, i64)> {
     let out = Command::new("erl")
         .current_dir(dir)
-        .args([
-            "-noshell",
-            "-pa",
-            ".",
-            "-eval",
-            &format!("rotp_stage_bench:run({n}, {max}), halt()."),
-        ])
+        .args(["-noshell", "-pa", ".", "-eval", eval])
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut words = text.split_whitespace();
@@ -292,6 +378,7 @@ fn main() -> Result<()> {
         "{:<12} {:>12} {:>16} {:>22}",
         "max_demand", "events", "BEAM", "rotp"
     );
+    let mut pipeline = None;
     for (max, events) in [(1000, n), (10, n / 10)] {
         let expected: i64 = (0..events as i64).map(|x| 2 * x + 1).sum();
         let (beam, beam_sum) = erl(&dir, events, max)?;
@@ -301,10 +388,40 @@ fn main() -> Result<()> {
             "sums: erl {beam_sum}, rotp {our_sum}, expected {expected}"
         );
         let (b, r) = (events as f64 / beam, events as f64 / ours);
+        pipeline.get_or_insert((b, r));
         println!(
             "{max:<12} {events:>12} {b:>16.0} {:>22}",
             format!("{r:.0} ({})", rotp_bench::ratio(r, b))
         );
+    }
+    let expected: i64 = (0..n as i64).sum();
+    println!("raw local sends, one process to another, {n} integers, events/s");
+    println!("{:<28} {:>16} {:>22}", "", "BEAM", "rotp");
+    let mut raws = Vec::new();
+    for (label, batch) in [("1 integer a message", 1), ("lists of 1000", 1000)] {
+        let (beam, beam_sum) = erl_raw(&dir, n, batch)?;
+        let (ours, our_sum) = tokio.block_on(rotp_raw(n, batch))?;
+        anyhow::ensure!(
+            beam_sum == expected && our_sum == expected,
+            "raw sums ({label}): erl {beam_sum}, rotp {our_sum}, expected {expected}"
+        );
+        let (b, r) = (n as f64 / beam, n as f64 / ours);
+        println!(
+            "{label:<28} {b:>16.0} {:>22}",
+            format!("{r:.0} ({})", rotp_bench::ratio(r, b))
+        );
+        raws.push((label, b, r));
+    }
+    if let Some((pb, pr)) = pipeline {
+        println!("the max_demand 1000 pipeline over raw sends (the cost of demand and three hops)");
+        for (label, b, r) in raws {
+            println!(
+                "{:<28} {:>16.2} {:>22.2}",
+                format!("to {label}"),
+                pb / b,
+                pr / r
+            );
+        }
     }
     Ok(())
 }

@@ -166,7 +166,7 @@ impl GenStage for Numbers {
         Some(Term::Integer(event))
     }
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<i64, Self::Out> {
         Init::Producer(0, ProducerOptions::default())
     }
 
@@ -200,7 +200,7 @@ impl GenStage for Sum {
         }
     }
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<(usize, i64)> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<(usize, i64), Self::Out> {
         Init::Consumer(
             (0, 0),
             ConsumerOptions {

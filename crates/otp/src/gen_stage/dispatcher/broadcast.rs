@@ -15,7 +15,10 @@ use crate::gen_stage::SubscribeOptions;
 /// A subscription's `selector:` for a producer with the [`BroadcastDispatcher`]: the events
 /// the consumer wants. An event of another type than the selector's is not selected.
 #[derive(Clone)]
-pub struct Selector(Arc<dyn Fn(&dyn Any) -> bool + Send + Sync>);
+pub struct Selector(Arc<SelectFn>);
+
+/// A selector's test, on an event of any type.
+type SelectFn = dyn Fn(&dyn Any) -> bool + Send + Sync;
 
 impl Selector {
     /// A selector of events of type `E`.
@@ -165,16 +168,8 @@ impl<E: Clone + Send + 'static> Dispatcher<E> for BroadcastDispatcher {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_pid as pid;
     use super::*;
-
-    fn pid(id: u32) -> Pid {
-        Pid {
-            node: etf::Atom::from("n@h"),
-            id,
-            serial: 0,
-            creation: 1,
-        }
-    }
 
     #[test]
     fn the_producer_is_asked_for_what_the_slowest_consumer_asked() {

@@ -122,16 +122,8 @@ impl<E: Send + 'static> Dispatcher<E> for DemandDispatcher {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_pid as pid;
     use super::*;
-
-    fn pid(id: u32) -> Pid {
-        Pid {
-            node: etf::Atom::from("n@h"),
-            id,
-            serial: 0,
-            creation: 1,
-        }
-    }
 
     #[test]
     fn events_go_to_the_greatest_demand_and_the_rest_is_buffered() {

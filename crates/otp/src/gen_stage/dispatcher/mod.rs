@@ -84,3 +84,14 @@ impl<E> Deliveries<E> {
         }
     }
 }
+
+/// A pid for the dispatchers' unit tests.
+#[cfg(test)]
+fn test_pid(id: u32) -> Pid {
+    Pid {
+        node: etf::Atom::from("n@h"),
+        id,
+        serial: 0,
+        creation: 1,
+    }
+}

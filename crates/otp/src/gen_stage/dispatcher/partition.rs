@@ -273,16 +273,8 @@ impl<E: Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_pid as pid;
     use super::*;
-
-    fn pid(id: u32) -> Pid {
-        Pid {
-            node: etf::Atom::from("n@h"),
-            id,
-            serial: 0,
-            creation: 1,
-        }
-    }
 
     fn on(partition: i64) -> SubscribeOptions {
         SubscribeOptions {

@@ -183,9 +183,23 @@ fn async_request(
 
 /// `GenStage.ask/3`, from the consumer of a subscription with manual demand.
 pub fn ask(ctx: &Context, subscription: &Subscription, demand: usize) {
-    if demand > 0 {
-        let ask = protocol::to_producer(ctx.pid(), &subscription.reference, protocol::ask(demand));
-        stage::send_to(ctx, &subscription.to, ask);
+    if demand == 0 {
+        return;
+    }
+    match &subscription.to {
+        ServerRef::Pid(producer) if producer.node == *ctx.runtime().node() => {
+            let ask = protocol::LocalAsk {
+                consumer: ctx.pid().clone(),
+                reference: subscription.reference.clone(),
+                demand,
+            };
+            ctx.send(producer, Message::local(ask));
+        }
+        to => {
+            let ask =
+                protocol::to_producer(ctx.pid(), &subscription.reference, protocol::ask(demand));
+            stage::send_to(ctx, to, ask);
+        }
     }
 }
 

@@ -10,11 +10,13 @@
 //!
 //! `Ref` is the consumer's monitor of the producer; it names the subscription on both sides.
 //! Between two rotp stages of one node the events travel as Rust values ([`LocalEvents`]), and
-//! a subscription whose options hold a Rust closure as a [`LocalSubscribe`].
+//! so do asks ([`LocalAsk`]), and a subscription whose options hold a Rust closure goes as a
+//! [`LocalSubscribe`].
 
 use std::any::Any;
 
 use etf::{Pid, Reference, Term};
+use runtime::Message;
 
 use super::SubscribeOptions;
 
@@ -128,6 +130,31 @@ pub(crate) fn read_to_consumer(term: &Term) -> Option<(Pid, Reference, ToConsume
     Some((pid, reference, message))
 }
 
+/// Takes the events out of `{'$gen_consumer', {Pid, Ref}, Events}` (the list, not a copy), or
+/// gives the message back.
+pub(crate) fn take_events(message: Message) -> Result<(Pid, Reference, Vec<Term>), Message> {
+    let is_events = matches!(
+        message.as_term(),
+        Some(Term::Tuple(v)) if matches!(v.as_slice(),
+            [l, Term::Tuple(f), Term::List(_)]
+                if l.as_atom() == Some("$gen_consumer")
+                    && matches!(f.as_slice(), [Term::Pid(_), Term::Reference(_)]))
+    );
+    if !is_events {
+        return Err(message);
+    }
+    let Message::Term(Term::Tuple(mut v)) = message else {
+        return Err(message);
+    };
+    let (Some(Term::List(events)), Some(Term::Tuple(f))) = (v.pop(), v.pop()) else {
+        return Err(Message::Term(Term::Tuple(v)));
+    };
+    match <[Term; 2]>::try_from(f) {
+        Ok([Term::Pid(pid), Term::Reference(reference)]) => Ok((pid, reference, events)),
+        _ => Err(Message::Term(Term::Tuple(v))),
+    }
+}
+
 /// Events between two rotp stages of one node: a `Vec` of the producer's event type.
 pub(crate) struct LocalEvents {
     pub(crate) producer: Pid,
@@ -142,4 +169,12 @@ pub(crate) struct LocalSubscribe {
     pub(crate) reference: Reference,
     pub(crate) current: Option<(Reference, Term)>,
     pub(crate) opts: SubscribeOptions,
+}
+
+/// An ask between two rotp stages of one node (`{'$gen_producer', {Pid, Ref}, {ask, N}}` without
+/// building the term): the hot message of a pipeline at small demands.
+pub(crate) struct LocalAsk {
+    pub(crate) consumer: Pid,
+    pub(crate) reference: Reference,
+    pub(crate) demand: usize,
 }

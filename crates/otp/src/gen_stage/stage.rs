@@ -3,7 +3,9 @@
 //! `'$gen_producer'` and `'$gen_consumer'`). The producer side is `producer.rs`, the consumer
 //! side `consumer.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use etf::{Pid, Reference, Term};
 use runtime::{Context, ExitReason, Message};
@@ -11,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::dispatcher::Dispatcher;
 use super::options::{BufferKeep, CancelMode, DemandMode, ProducerOptions, SubscribeOptions};
-use super::protocol::{self, LocalEvents, LocalSubscribe, ToConsumer};
+use super::protocol::{self, LocalAsk, LocalEvents, LocalSubscribe, ToConsumer, ToProducer};
 use super::{CancelReason, GenStage, Init, Return, SubscribeError};
 use crate::gen_server::{self, CallEnvelope, CastEnvelope, Name, ServerRef, StopEnvelope};
 
@@ -97,8 +99,8 @@ impl<E> Producer<E> {
         Producer {
             buffer_size: options.buffer_size,
             buffer_keep: options.buffer_keep,
-            consumers: HashMap::new(),
-            monitors: HashMap::new(),
+            consumers: HashMap::default(),
+            monitors: HashMap::default(),
             dispatcher: options.dispatcher,
             buffer: VecDeque::new(),
             accumulated: (options.demand == DemandMode::Accumulate).then(Vec::new),
@@ -167,7 +169,7 @@ async fn run<G: GenStage>(
         Init::ProducerConsumer(state, options, consumer) => (
             state,
             Some(Producer::new(options)),
-            Some(HashMap::new()),
+            Some(HashMap::default()),
             Some(Pc {
                 queue: VecDeque::new(),
                 demand: 0,
@@ -177,7 +179,7 @@ async fn run<G: GenStage>(
         Init::Consumer(state, options) => (
             state,
             None,
-            Some(HashMap::new()),
+            Some(HashMap::default()),
             None,
             options.subscribe_to,
         ),
@@ -223,6 +225,22 @@ impl<G: GenStage> Stage<G> {
                 return Err(reason);
             }
         }
+        // The hot messages of a pipeline first: events and asks between stages of this node.
+        let message = match message.downcast::<LocalEvents>() {
+            Ok(local) => return self.local_events(ctx, local).await,
+            Err(m) => m,
+        };
+        let message = match message.downcast::<LocalAsk>() {
+            Ok(LocalAsk {
+                consumer,
+                reference,
+                demand,
+            }) => {
+                let ask = ToProducer::Ask(i64::try_from(demand).unwrap_or(i64::MAX));
+                return self.for_producer(ctx, consumer, reference, ask).await;
+            }
+            Err(m) => m,
+        };
         let message = match message.downcast::<Request>() {
             Ok(Request::Subscribe {
                 current,
@@ -278,22 +296,10 @@ impl<G: GenStage> Stage<G> {
         if let Some((reference, _, reason)) = message.as_down_object() {
             return self.down(ctx, &reference, reason.to_term()).await;
         }
-        let message = match message.downcast::<LocalEvents>() {
-            Ok(local) => {
-                let events = match local.events.downcast::<Vec<G::In>>() {
-                    Ok(events) => *events,
-                    Err(_) => {
-                        tracing::error!(
-                            "GenStage consumer {:?} received events of another type from {:?}",
-                            ctx.pid(),
-                            local.producer
-                        );
-                        Vec::new()
-                    }
-                };
-                return self
-                    .events(ctx, local.producer, local.reference, events)
-                    .await;
+        // Events from another node's stage: the list is taken, not copied.
+        let message = match protocol::take_events(message) {
+            Ok((pid, reference, events)) => {
+                return self.remote_events(ctx, pid, reference, events).await;
             }
             Err(m) => m,
         };
@@ -304,21 +310,8 @@ impl<G: GenStage> Stage<G> {
             if let Some((pid, reference, m)) = protocol::read_to_consumer(term) {
                 return match m {
                     ToConsumer::Events(events) => {
-                        let events = events
-                            .iter()
-                            .filter_map(|e| {
-                                let event = G::event_from_term(e.clone());
-                                if event.is_none() {
-                                    tracing::error!(
-                                        "GenStage consumer {:?} cannot take event {} from {pid:?}",
-                                        ctx.pid(),
-                                        etf::text::write_limited(e, 200)
-                                    );
-                                }
-                                event
-                            })
-                            .collect();
-                        self.events(ctx, pid, reference, events).await
+                        self.remote_events(ctx, pid, reference, events.to_vec())
+                            .await
                     }
                     ToConsumer::Cancel(reason) => {
                         let reason = CancelReason::Cancel(reason.clone());
@@ -332,6 +325,50 @@ impl<G: GenStage> Stage<G> {
         }
         let r = self.stage.handle_info(message, &mut self.state, ctx).await;
         self.returned(ctx, r).await
+    }
+
+    /// Events from a rotp producer of this node, as the Rust values it made.
+    async fn local_events(&mut self, ctx: &mut Context, local: LocalEvents) -> Step {
+        let events = match local.events.downcast::<Vec<G::In>>() {
+            Ok(events) => *events,
+            Err(_) => {
+                tracing::error!(
+                    "GenStage consumer {:?} received events of another type from {:?}",
+                    ctx.pid(),
+                    local.producer
+                );
+                Vec::new()
+            }
+        };
+        self.events(ctx, local.producer, local.reference, events)
+            .await
+    }
+
+    /// Events that came as terms, made the stage's `In` ([`GenStage::event_from_term`]).
+    async fn remote_events(
+        &mut self,
+        ctx: &mut Context,
+        producer: Pid,
+        reference: Reference,
+        terms: Vec<Term>,
+    ) -> Step {
+        let mut refused = 0;
+        let events = terms
+            .into_iter()
+            .filter_map(|e| {
+                let event = G::event_from_term(e);
+                refused += usize::from(event.is_none());
+                event
+            })
+            .collect();
+        if refused > 0 {
+            tracing::error!(
+                "GenStage consumer {:?} cannot take {refused} events from {producer:?} as {}",
+                ctx.pid(),
+                std::any::type_name::<G::In>()
+            );
+        }
+        self.events(ctx, producer, reference, events).await
     }
 
     /// What a callback returned: events to dispatch, or stop.

@@ -65,6 +65,8 @@ where
     // Read straight into the buffer's spare room; consumed packets are split off its front
     // without moving what follows.
     let mut buffer = BytesMut::from(&leftover[..]);
+    // What a busy poll reads lands here first (see `ReadHalf::busy_poll`).
+    let mut scratch = vec![0u8; 64 * 1024];
     let mut last_read = 0u64;
     let mut silent_ticks = 0u32;
     let mut last_written = 0u64;
@@ -123,7 +125,7 @@ where
                 let poll = mid_message || pace.worth_polling();
                 pace.start();
                 if poll {
-                    match read_half.busy_poll(&mut buffer) {
+                    match read_half.busy_poll(&mut scratch, &mut buffer) {
                         Ok(0) => {}
                         Ok(_) => {
                             pace.arrived();

@@ -203,11 +203,9 @@ impl<G: GenStage> Stage<G> {
             return Ok(());
         };
         // The producer's first message gives its pid (for a subscription to `{Name, Node}`).
-        upstream.to = ServerRef::Pid(producer.clone());
-        let from = Subscription {
-            to: upstream.to.clone(),
-            reference: reference.clone(),
-        };
+        if !matches!(&upstream.to, ServerRef::Pid(p) if *p == producer) {
+            upstream.to = ServerRef::Pid(producer.clone());
+        }
         let batches = match upstream.demand {
             Some((demand, min, max)) => {
                 let (batches, demand, excess) = split_batches(events, min, max, demand);
@@ -221,6 +219,12 @@ impl<G: GenStage> Stage<G> {
                 batches
             }
             None => vec![(events, 0)],
+        };
+        // The subscription as the callbacks see it, made of what came (not clones: every clone
+        // of a pid or reference touches its node atom's count, which all threads share).
+        let from = Subscription {
+            to: ServerRef::Pid(producer),
+            reference,
         };
         for (batch, ask) in batches {
             match self

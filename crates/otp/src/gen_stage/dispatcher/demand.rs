@@ -79,8 +79,14 @@ impl<E: Send + 'static> Dispatcher<E> for DemandDispatcher {
                 "GenStage producer DemandDispatcher expects a maximum demand of {max}. Using different maximum demands will overload greedy consumers. Got demand for {counter} events from {consumer:?}"
             );
         }
-        let current = self.pop(reference).unwrap_or(0);
-        self.add(current + counter, consumer.clone(), reference.clone());
+        // The entry moves to its new place (no clone of its pid and reference).
+        match self.demands.iter().position(|(_, _, r)| r == reference) {
+            Some(i) => {
+                let (current, pid, reference) = self.demands.remove(i);
+                self.add(current + counter, pid, reference);
+            }
+            None => self.add(counter, consumer.clone(), reference.clone()),
+        }
         let already = self.pending.min(counter);
         self.pending -= already;
         counter - already

@@ -241,3 +241,55 @@ async fn a_pipeline_restarts_a_crashed_step_with_everything_after_it() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_supervisor_starts_and_stops_children_on_request() {
+    let rt = Runtime::default();
+    let (started, stopped) = alive(&rt, move |mut ctx| async move {
+        // Children that run until stopped.
+        let opts = ConsumerSupervisorOptions::new(Restart::Temporary, |ctx, _: i64| {
+            Box::pin(async move {
+                let pid = ctx.spawn_link(|mut c| async move {
+                    loop {
+                        let _ = c.recv().await;
+                    }
+                });
+                Ok(Some(pid))
+            })
+        });
+        let sup = ConsumerSupervisor::<i64>::start_link(&mut ctx, opts, None)
+            .await
+            .expect("started")
+            .expect("a pid");
+        let child = ConsumerSupervisor::<i64>::start_child(&mut ctx, sup.clone(), 1)
+            .await
+            .expect("answered")
+            .expect("started")
+            .expect("a pid");
+        let counts = ConsumerSupervisor::<i64>::count_children(&mut ctx, sup.clone())
+            .await
+            .expect("counted");
+        let stopped =
+            ConsumerSupervisor::<i64>::terminate_child(&mut ctx, sup.clone(), child.clone())
+                .await
+                .expect("answered");
+        let again =
+            ConsumerSupervisor::<i64>::terminate_child(&mut ctx, sup.clone(), child.clone())
+                .await
+                .expect("answered");
+        let after = ConsumerSupervisor::<i64>::count_children(&mut ctx, sup)
+            .await
+            .expect("counted");
+        let alive = ctx.runtime().is_alive(&child);
+        (
+            (
+                (counts.active, counts.workers),
+                (stopped, again, after.active, alive),
+            ),
+            ctx,
+        )
+    })
+    .await;
+    assert_eq!(started, (1, 1));
+    assert_eq!(stopped, (true, false, 0, false));
+}

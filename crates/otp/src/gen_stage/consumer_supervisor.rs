@@ -107,6 +107,27 @@ impl<E: Clone + Send + 'static> ConsumerSupervisor<E> {
         gen_server::try_call(ctx, supervisor, CountChildren, gen_server::DEFAULT_TIMEOUT).await
     }
 
+    /// `ConsumerSupervisor.start_child/2`: a child for `event`, outside any producer's demand.
+    pub async fn start_child(
+        ctx: &mut Context,
+        supervisor: impl Into<ServerRef>,
+        event: E,
+    ) -> Result<Result<Option<Pid>, ExitReason>, CallError> {
+        let request = StartChild(event);
+        gen_server::try_call(ctx, supervisor, request, gen_server::DEFAULT_TIMEOUT).await
+    }
+
+    /// `ConsumerSupervisor.terminate_child/2`: stops a child as its shutdown says; `false` when
+    /// it is not one of this supervisor's (`{:error, :not_found}`).
+    pub async fn terminate_child(
+        ctx: &mut Context,
+        supervisor: impl Into<ServerRef>,
+        child: Pid,
+    ) -> Result<bool, CallError> {
+        let request = TerminateChild(child);
+        gen_server::try_call(ctx, supervisor, request, gen_server::DEFAULT_TIMEOUT).await
+    }
+
     /// `ConsumerSupervisor.which_children/1`: the children's pids (`None` while one restarts).
     pub async fn which_children(
         ctx: &mut Context,
@@ -118,11 +139,15 @@ impl<E: Clone + Send + 'static> ConsumerSupervisor<E> {
 
 struct CountChildren;
 struct WhichChildren;
+struct StartChild<E>(E);
+struct TerminateChild(Pid);
 /// A restart that failed, tried again (`{:"$gen_restart", pid}`).
 struct RetryRestart(Pid);
 
 struct Child<E> {
-    producer: Reference,
+    /// The subscription the child's event came by; none for a child started with
+    /// [`ConsumerSupervisor::start_child`] (`:dynamic`, outside any demand).
+    producer: Option<Reference>,
     /// The event, to start the child again with (none for a temporary child).
     event: Option<E>,
     restarting: bool,
@@ -171,8 +196,12 @@ impl<E> State<E> {
     }
 
     fn delete_and_ask(&mut self, ctx: &Context, pid: &Pid) {
-        if let Some(child) = self.children.remove(pid) {
-            self.maybe_ask(ctx, &child.producer, 0, 1);
+        if let Some(Child {
+            producer: Some(producer),
+            ..
+        }) = self.children.remove(pid)
+        {
+            self.maybe_ask(ctx, &producer, 0, 1);
         }
     }
 
@@ -257,7 +286,7 @@ impl<E: Clone + Send + 'static> GenStage for ConsumerSupervisor<E> {
                 Ok(Some(pid)) => {
                     started += 1;
                     let child = Child {
-                        producer: from.reference.clone(),
+                        producer: Some(from.reference.clone()),
                         event: kept,
                         restarting: false,
                     };
@@ -283,8 +312,35 @@ impl<E: Clone + Send + 'static> GenStage for ConsumerSupervisor<E> {
         request: Message,
         from: &From,
         state: &mut State<E>,
-        _ctx: &mut Context,
+        ctx: &mut Context,
     ) -> CallReturn<()> {
+        let request = match request.downcast::<StartChild<E>>() {
+            Ok(StartChild(event)) => {
+                let kept = (state.opts.restart != Restart::Temporary).then(|| event.clone());
+                let started = (state.opts.start)(ctx, event).await;
+                if let Ok(Some(pid)) = &started {
+                    let child = Child {
+                        producer: None,
+                        event: kept,
+                        restarting: false,
+                    };
+                    state.children.insert(pid.clone(), child);
+                }
+                return CallReturn::reply(started, Vec::new());
+            }
+            Err(request) => request,
+        };
+        let request = match request.downcast::<TerminateChild>() {
+            Ok(TerminateChild(pid)) => {
+                if !state.children.contains_key(&pid) {
+                    return CallReturn::reply(false, Vec::new());
+                }
+                supervisor::shutdown(ctx, &pid, state.opts.shutdown).await;
+                state.delete_and_ask(ctx, &pid);
+                return CallReturn::reply(true, Vec::new());
+            }
+            Err(request) => request,
+        };
         let restarting = state.children.values().filter(|c| c.restarting).count();
         let counts = ChildCounts {
             specs: 1,

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use etf::{Pid, Term};
+use etf::Pid;
 use runtime::{Context, ExitReason, Message};
 
 use super::{GenStage, Init, ProducerOptions, Return};
@@ -20,14 +20,15 @@ struct Exhausted;
 
 impl<I> GenStage for Enumerable<I>
 where
-    I: Iterator<Item = Term> + Send + 'static,
+    I: Iterator + Send + 'static,
+    I::Item: Send + 'static,
 {
     type Args = ();
     type State = Option<I>;
     type In = ();
-    type Out = Term;
+    type Out = I::Item;
 
-    async fn init(&self, _: (), _: &mut Context) -> Init<Option<I>, Term> {
+    async fn init(&self, _: (), _: &mut Context) -> Init<Option<I>, I::Item> {
         let events = self.events.lock().unwrap_or_else(|e| e.into_inner()).take();
         Init::Producer(events, ProducerOptions::default())
     }
@@ -37,11 +38,11 @@ where
         demand: usize,
         events: &mut Option<I>,
         ctx: &mut Context,
-    ) -> Return<Term> {
+    ) -> Return<I::Item> {
         let Some(iter) = events else {
             return Return::NoReply(Vec::new());
         };
-        let taken: Vec<Term> = iter.by_ref().take(demand).collect();
+        let taken: Vec<I::Item> = iter.by_ref().take(demand).collect();
         if taken.len() < demand {
             *events = None;
             ctx.send(ctx.pid(), Message::local(Exhausted));
@@ -54,7 +55,7 @@ where
         message: Message,
         _: &mut Option<I>,
         _: &mut Context,
-    ) -> Return<Term> {
+    ) -> Return<I::Item> {
         if message.downcast_ref::<Exhausted>().is_some() {
             return Return::Stop(ExitReason::Normal);
         }
@@ -63,15 +64,17 @@ where
 }
 
 /// `GenStage.from_enumerable(events, name: name)`: a producer linked to the caller, of the
-/// iterator's events (terms, so that any stage on any node can consume them).
+/// iterator's events. Stages of this node take them as they are; [`Term`](etf::Term) events also go to
+/// stages of other nodes (events of other types cannot, and are dropped with an error there).
 pub async fn from_enumerable<I>(
     ctx: &mut Context,
     events: I,
     name: Option<Name>,
 ) -> Result<Option<Pid>, ExitReason>
 where
-    I: IntoIterator<Item = Term>,
+    I: IntoIterator,
     I::IntoIter: Send + 'static,
+    I::Item: Send + 'static,
 {
     let stage = Enumerable {
         events: Mutex::new(Some(events.into_iter())),

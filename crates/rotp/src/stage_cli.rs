@@ -75,16 +75,21 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
     let config = node_config(&args.sname, NameKind::Short, &args.cookie)?;
     let node = Node::start(config).await?;
     let name = args.name.clone();
-    // An Elixir range counts down when LAST < FIRST.
-    let events: Vec<Term> = if first <= last {
-        (first..=last).map(Term::Integer).collect()
-    } else {
-        (last..=first).rev().map(Term::Integer).collect()
-    };
+    // An Elixir range counts down when LAST < FIRST. Made as consumers ask, never held whole
+    // (a range of billions is fine).
+    let span = first.abs_diff(last);
+    let up = first <= last;
+    let events = (0..=span).map(move |i| {
+        Term::Integer(if up {
+            first.wrapping_add_unsigned(i)
+        } else {
+            first.wrapping_sub_unsigned(i)
+        })
+    });
     let banner = format!(
         "rotp node {} is up; producer {name} holds {} events",
         node.name(),
-        events.len()
+        u128::from(span) + 1
     );
     let ended = node
         .in_process(move |mut ctx| async move {

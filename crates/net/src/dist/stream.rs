@@ -88,7 +88,9 @@ fn poll_socket(tcp: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
                 if std::time::Instant::now() >= deadline {
                     return Ok(0);
                 }
-                std::hint::spin_loop();
+                // Give the core to whatever else wants it (on a small machine, often the peer
+                // node we wait for): two rotp nodes spinning on two cores starved each other.
+                std::thread::yield_now();
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

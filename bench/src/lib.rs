@@ -80,3 +80,34 @@ pub fn machine() -> String {
     .unwrap_or_else(|_| "no erl".to_owned());
     format!("machine: {model}, {cores} cores, Linux {kernel}, OTP {otp}")
 }
+
+/// The integers 0..n, as a GenStage producer makes them when asked: the first stage of the
+/// GenStage benches (`stage-vs-erl`, `stage-node-vs-erl`). To another node they go as integers.
+pub struct Numbers(pub i64);
+
+impl otp::gen_stage::GenStage for Numbers {
+    type Args = ();
+    type State = i64;
+    type In = ();
+    type Out = i64;
+
+    fn event_to_term(event: i64) -> Option<Term> {
+        Some(Term::Integer(event))
+    }
+
+    async fn init(&self, _: (), _: &mut runtime::Context) -> otp::gen_stage::Init<i64, i64> {
+        otp::gen_stage::Init::Producer(0, otp::gen_stage::ProducerOptions::default())
+    }
+
+    async fn handle_demand(
+        &self,
+        demand: usize,
+        next: &mut i64,
+        _: &mut runtime::Context,
+    ) -> otp::gen_stage::Return<i64> {
+        let k = (demand as i64).min(self.0 - *next);
+        let events = (*next..*next + k).collect();
+        *next += k;
+        otp::gen_stage::Return::NoReply(events)
+    }
+}

@@ -31,8 +31,9 @@ use node::name::NameKind;
 use node::{Node, NodeConfig};
 use otp::gen_server::ServerRef;
 use otp::gen_stage::{
-    self, ConsumerOptions, GenStage, Init, ProducerOptions, Return, SubscribeOptions, Subscription,
+    self, ConsumerOptions, GenStage, Init, Return, SubscribeOptions, Subscription,
 };
+use rotp_bench::Numbers;
 use runtime::{Context, ExitReason, Message};
 
 const COOKIE: &str = "stnode";
@@ -151,32 +152,6 @@ batches(P, Ref, Max, Min, Pending, Sum, Es) ->
 split(K, L) when K >= length(L) -> {L, []};
 split(K, L) -> lists:split(K, L).
 "#;
-
-/// Integers 0..n as asked (to another node, as integers); it stops making them when they are
-/// out.
-struct Numbers(i64);
-
-impl GenStage for Numbers {
-    type Args = ();
-    type State = i64;
-    type In = ();
-    type Out = i64;
-
-    fn event_to_term(event: i64) -> Option<Term> {
-        Some(Term::Integer(event))
-    }
-
-    async fn init(&self, _: (), _: &mut Context) -> Init<i64, Self::Out> {
-        Init::Producer(0, ProducerOptions::default())
-    }
-
-    async fn handle_demand(&self, demand: usize, next: &mut i64, _: &mut Context) -> Return<i64> {
-        let k = (demand as i64).min(self.0 - *next);
-        let events = (*next..*next + k).collect();
-        *next += k;
-        Return::NoReply(events)
-    }
-}
 
 /// Node B's consumer: sums integers from `to` and sends `report` `{sum, S}` once it has `n`
 /// of them, then stops.

@@ -26,6 +26,7 @@ use otp::gen_server::ServerRef;
 use otp::gen_stage::{
     self, ConsumerOptions, GenStage, Init, ProducerOptions, Return, SubscribeOptions, Subscription,
 };
+use rotp_bench::Numbers;
 use runtime::{Context, ExitReason, Message, Runtime};
 
 const ERLANG: &str = r#"
@@ -131,27 +132,6 @@ consumer_loop(Up, Ref, Max, Min, N, Report, Pending, Sum) ->
             consumer_loop(Up, Ref, Max, Min, N - length(Es), Report, Pending1, S)
     end.
 "#;
-
-/// Integers 0..n as asked; it stops when they are out.
-struct Numbers(i64);
-
-impl GenStage for Numbers {
-    type Args = ();
-    type State = i64;
-    type In = ();
-    type Out = i64;
-
-    async fn init(&self, _: (), _: &mut Context) -> Init<i64, Self::Out> {
-        Init::Producer(0, ProducerOptions::default())
-    }
-
-    async fn handle_demand(&self, demand: usize, next: &mut i64, _: &mut Context) -> Return<i64> {
-        let k = (demand as i64).min(self.0 - *next);
-        let events = (*next..*next + k).collect();
-        *next += k;
-        Return::NoReply(events)
-    }
-}
 
 /// A producer_consumer applying `f`.
 struct Map {

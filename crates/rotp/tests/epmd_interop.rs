@@ -296,8 +296,9 @@ fn every_printing_command_writes_its_whole_output_at_once_as_otp_does() {
         request.extend_from_slice(&body);
         s.write_all(&request).unwrap();
         held.push(s);
+        // One at a time: epmd lists the newest first, so "one" must be in before "two" comes.
+        wait_registered(port, name);
     }
-    wait_registered(port, "two");
     for binary in [otp_epmd(), our_epmd()] {
         let names = String::from_utf8_lossy(&first_write(&binary, port, &["-names"]))
             .replace(&port.to_string(), "PORT");

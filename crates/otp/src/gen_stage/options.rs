@@ -290,3 +290,73 @@ impl SubscribeOptions {
 fn show(term: &Term) -> String {
     etf::text::write_limited(term, 100)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cancel_mode() -> impl Strategy<Value = CancelMode> {
+        prop_oneof![
+            Just(CancelMode::Permanent),
+            Just(CancelMode::Transient),
+            Just(CancelMode::Temporary),
+        ]
+    }
+
+    /// Terms a keyword list from another node may hold: the keys GenStage knows with values of
+    /// any shape, and other keys.
+    fn entry() -> impl Strategy<Value = Term> {
+        let key = prop_oneof![
+            Just("max_demand"),
+            Just("min_demand"),
+            Just("cancel"),
+            Just("partition"),
+            Just("selector"),
+            Just("other"),
+        ];
+        let value = prop_oneof![
+            any::<i64>().prop_map(Term::Integer),
+            "[a-z]{0,8}".prop_map(|a| Term::atom(&a)),
+            Just(Term::NIL),
+        ];
+        prop_oneof![
+            (key, value).prop_map(|(k, v)| Term::Tuple(vec![Term::atom(k), v])),
+            any::<i64>().prop_map(Term::Integer),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn options_survive_their_keyword_list(
+            max in 1usize..100_000,
+            min in proptest::option::of(0usize..100_000),
+            cancel in cancel_mode(),
+            partition in proptest::option::of(any::<i64>()),
+        ) {
+            let o = SubscribeOptions {
+                max_demand: max,
+                min_demand: min,
+                cancel,
+                partition: partition.map(Term::Integer),
+                selector: None,
+            };
+            let back = SubscribeOptions::from_term(&o.to_term()).expect("reads back");
+            prop_assert_eq!(back.max_demand, o.max_demand);
+            prop_assert_eq!(back.min_demand, o.min_demand);
+            prop_assert_eq!(back.cancel, o.cancel);
+            prop_assert_eq!(back.partition, o.partition);
+        }
+
+        #[test]
+        fn any_keyword_list_is_read_or_refused_without_panicking(
+            entries in proptest::collection::vec(entry(), 0..8),
+        ) {
+            if let Ok(o) = SubscribeOptions::from_term(&Term::List(entries)) {
+                // What was read validates or gives Elixir's message, and never panics either.
+                let _ = o.validate();
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@
 
 mod dist_cli;
 mod stage_cli;
+mod top_cli;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -76,6 +77,8 @@ enum Cmd {
         #[command(flatten)]
         cookie: dist_cli::CookieArgs,
     },
+    /// A node's processes and memory, read over the distribution (BEAM or rotp).
+    Top(top_cli::TopArgs),
     /// GenStage taps: host a producer of integers, or print a producer's events.
     Stage {
         #[command(subcommand)]
@@ -169,6 +172,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             term,
             cookie,
         } => runtime()?.block_on(dist_cli::send(&node, &name, &term, &cookie)),
+        Cmd::Top(args) => runtime()?.block_on(top_cli::top(args)),
         Cmd::Stage { command } => runtime()?.block_on(async move {
             match command {
                 StageCmd::Produce(args) => stage_cli::produce(args).await,

@@ -1,0 +1,230 @@
+//! One snapshot of a node: its versions, limits and counts, its memory by kind, and every
+//! process with the figures top sorts by. Each piece is an `rpc:call` a BEAM node answers with
+//! its BIFs and a rotp node with its own figures (`node::functions`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etf::{Atom, Pid, Term};
+use futures::future::join_all;
+use node::Node;
+use serde::Serialize;
+use thiserror::Error;
+
+/// Processes asked about at once (each an `erlang:process_info/2` by rpc).
+const BATCH: usize = 64;
+
+/// What a snapshot could not get.
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    /// The node cannot be reached (not up, or a cookie it refuses).
+    #[error("node {0} is not reachable (not up, or it refused our cookie)")]
+    NodeDown(String),
+    /// A call the snapshot needs failed on the node.
+    #[error("{call} failed on {node}: {reason}")]
+    BadRpc {
+        /// The node.
+        node: String,
+        /// `module:function/arity`.
+        call: &'static str,
+        /// What `badrpc` said.
+        reason: String,
+    },
+}
+
+/// A node as top shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// The node's name.
+    pub node: String,
+    /// `erlang:system_info(system_version)`.
+    pub system_version: String,
+    /// `erlang:system_info(otp_release)`.
+    pub otp_release: String,
+    /// `erlang:system_info(process_count)` and `process_limit`.
+    pub process_count: i64,
+    /// `erlang:system_info(process_limit)`.
+    pub process_limit: i64,
+    /// `erlang:system_info(atom_count)` (OTP 20 and later).
+    pub atom_count: Option<i64>,
+    /// `erlang:system_info(atom_limit)`.
+    pub atom_limit: Option<i64>,
+    /// `erlang:memory/0`: bytes by kind (`total`, `processes`, `atom`, `binary`, `ets`, …).
+    pub memory: BTreeMap<String, i64>,
+    /// `erlang:registered/0`, sorted.
+    pub registered: Vec<String>,
+    /// Every process, largest memory first.
+    pub processes: Vec<Process>,
+}
+
+/// A process as top lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Process {
+    /// `<0.42.0>`, as the node prints it.
+    pub pid: String,
+    /// Its registered name, if it has one.
+    pub registered_name: Option<String>,
+    /// `process_info(P, memory)`: bytes.
+    pub memory: i64,
+    /// `process_info(P, message_queue_len)`.
+    pub message_queue_len: i64,
+    /// `process_info(P, reductions)`.
+    pub reductions: i64,
+}
+
+/// Takes a snapshot of `target` from `node`, each call bounded by `timeout`.
+pub async fn collect(
+    node: &Node,
+    target: &Atom,
+    timeout: Duration,
+) -> Result<Snapshot, SnapshotError> {
+    if !node.connect(target).await {
+        return Err(SnapshotError::NodeDown(target.to_string()));
+    }
+    let call = |function: &'static str, args: Vec<Term>| async move {
+        let reply = node.rpc(target, "erlang", function, args, timeout).await;
+        match &reply {
+            Term::Tuple(v) if v.first().and_then(Term::as_atom) == Some("badrpc") => {
+                Err(SnapshotError::BadRpc {
+                    node: target.to_string(),
+                    call: function,
+                    reason: v
+                        .get(1)
+                        .map_or_else(String::new, |r| etf::text::write_limited(r, 200)),
+                })
+            }
+            _ => Ok(reply),
+        }
+    };
+    let info = |key: &'static str| {
+        let call = &call;
+        async move { call("system_info", vec![Term::atom(key)]).await }
+    };
+    let system_version = chars(&info("system_version").await?).trim_end().to_string();
+    let otp_release = chars(&info("otp_release").await?);
+    let process_count = integer(&info("process_count").await?).unwrap_or(0);
+    let process_limit = integer(&info("process_limit").await?).unwrap_or(0);
+    let atom_count = info("atom_count").await.ok().as_ref().and_then(integer);
+    let atom_limit = info("atom_limit").await.ok().as_ref().and_then(integer);
+    let memory = match call("memory", Vec::new()).await? {
+        Term::List(items) => items
+            .iter()
+            .filter_map(|i| match i {
+                Term::Tuple(kv) => match kv.as_slice() {
+                    [Term::Atom(k), Term::Integer(v)] => Some((k.to_string(), *v)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let mut registered: Vec<String> = match call("registered", Vec::new()).await? {
+        Term::List(names) => names
+            .iter()
+            .filter_map(Term::as_atom)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    registered.sort();
+    let pids: Vec<Pid> = match call("processes", Vec::new()).await? {
+        Term::List(pids) => pids
+            .into_iter()
+            .filter_map(|p| match p {
+                Term::Pid(p) => Some(p),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let items = Term::List(
+        [
+            "registered_name",
+            "memory",
+            "message_queue_len",
+            "reductions",
+        ]
+        .into_iter()
+        .map(Term::atom)
+        .collect(),
+    );
+    let mut processes = Vec::with_capacity(pids.len());
+    for chunk in pids.chunks(BATCH) {
+        let asks = chunk.iter().map(|pid| {
+            let args = vec![Term::Pid(pid.clone()), items.clone()];
+            let call = &call;
+            async move { (pid, call("process_info", args).await) }
+        });
+        for (pid, reply) in join_all(asks).await {
+            // A process that ended meanwhile answers `undefined`: it is left out.
+            if let Ok(Term::List(info)) = reply {
+                processes.push(process(pid, &info));
+            }
+        }
+    }
+    processes.sort_by_key(|p| std::cmp::Reverse(p.memory));
+    Ok(Snapshot {
+        node: target.to_string(),
+        system_version,
+        otp_release,
+        process_count,
+        process_limit,
+        atom_count,
+        atom_limit,
+        memory,
+        registered,
+        processes,
+    })
+}
+
+fn process(pid: &Pid, info: &[Term]) -> Process {
+    let mut p = Process {
+        pid: format!("<0.{}.{}>", pid.id, pid.serial),
+        registered_name: None,
+        memory: 0,
+        message_queue_len: 0,
+        reductions: 0,
+    };
+    for item in info {
+        let Term::Tuple(kv) = item else { continue };
+        match kv.as_slice() {
+            [k, Term::Atom(name)] if k.as_atom() == Some("registered_name") => {
+                p.registered_name = Some(name.to_string());
+            }
+            [k, v] => {
+                let v = integer(v).unwrap_or(0);
+                match k.as_atom() {
+                    Some("memory") => p.memory = v,
+                    Some("message_queue_len") => p.message_queue_len = v,
+                    Some("reductions") => p.reductions = v,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+fn integer(term: &Term) -> Option<i64> {
+    match term {
+        Term::Integer(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// A charlist (or a binary) as text.
+fn chars(term: &Term) -> String {
+    match term {
+        Term::List(cs) => cs
+            .iter()
+            .filter_map(|c| match c {
+                Term::Integer(i) => u32::try_from(*i).ok().and_then(char::from_u32),
+                _ => None,
+            })
+            .collect(),
+        Term::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        other => etf::text::write_limited(other, 200),
+    }
+}

@@ -96,6 +96,18 @@ impl Connections {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Bytes read and written by the connections up now (`erlang:statistics(io)`; a closed
+    /// connection's bytes go with it).
+    pub(crate) fn io_bytes(&self) -> (u64, u64) {
+        self.lock().values().fold((0, 0), |(i, o), c| {
+            let stats = c.outbox.stats();
+            (
+                i + stats.bytes_in.load(Ordering::Relaxed),
+                o + stats.bytes_out.load(Ordering::Relaxed),
+            )
+        })
+    }
+
     pub(crate) fn next_owner(&self) -> u64 {
         self.next_owner.fetch_add(1, Ordering::Relaxed) + 1
     }

@@ -165,6 +165,12 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
                 pair("ets", Term::Integer(0)),
             ])
         }
+        ("erlang", "statistics", [Term::Atom(key)]) => match statistics(node, key.as_str()) {
+            Some(v) => v,
+            None => return Some(Err(badarg())),
+        },
+        // The data observer's System and Load tabs read (`observer_backend:sys_info/0`).
+        ("observer_backend", "sys_info", []) => sys_info(node),
         ("erlang", "system_info", [Term::Atom(key)]) => match system_info(node, key.as_str()) {
             Some(v) => v,
             None => return Some(Err(badarg())),
@@ -235,8 +241,119 @@ fn system_info(node: &Node, key: &str) -> Option<Term> {
         "atom_count" => Term::Integer(Atom::count() as i64),
         "atom_limit" => Term::Integer(etf::MAX_INTERNED_ATOMS as i64),
         "creation" => Term::Integer(i64::from(node.runtime().creation())),
+        "system_architecture" => string(&format!(
+            "{}-unknown-{}",
+            std::env::consts::ARCH,
+            std::env::consts::OS
+        )),
         _ => return None,
     })
+}
+
+/// `erlang:statistics/1` with the node's own figures.
+fn statistics(node: &Node, key: &str) -> Option<Term> {
+    let rt = node.runtime();
+    let pair2 =
+        |a: u64, b: u64| Term::Tuple(vec![Term::Integer(a as i64), Term::Integer(b as i64)]);
+    let mut last = node
+        .inner()
+        .last_stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    Some(match key {
+        "wall_clock" => {
+            let now = node.inner().started.elapsed().as_millis() as u64;
+            let since = now.saturating_sub(last.0);
+            last.0 = now;
+            pair2(now, since)
+        }
+        "reductions" | "exact_reductions" => {
+            let total: u64 = rt
+                .processes()
+                .iter()
+                .filter_map(|p| rt.process_info(p))
+                .map(|i| i.reductions)
+                .sum();
+            let since = total.saturating_sub(last.1);
+            last.1 = total;
+            pair2(total, since)
+        }
+        // Processes ready to run and not running: the runtime's runnable ones.
+        "run_queue" | "total_run_queue_lengths" => {
+            let runnable = rt
+                .processes()
+                .iter()
+                .filter_map(|p| rt.process_info(p))
+                .filter(|i| i.status == Status::Runnable)
+                .count();
+            Term::Integer(runnable as i64)
+        }
+        "io" => {
+            let (input, output) = node.inner().conns.io_bytes();
+            let tagged =
+                |tag: &str, n: u64| Term::Tuple(vec![Term::atom(tag), Term::Integer(n as i64)]);
+            Term::Tuple(vec![tagged("input", input), tagged("output", output)])
+        }
+        _ => return None,
+    })
+}
+
+/// `observer_backend:sys_info/0` (runtime_tools' `observer_backend.erl`): the keys observer's
+/// System tab shows, then `erlang:memory/0`.
+fn sys_info(node: &Node) -> Term {
+    let info = |key: &str| system_info(node, key).unwrap_or(Term::atom("undefined"));
+    let uptime = match statistics(node, "wall_clock") {
+        Some(Term::Tuple(v)) => v.first().cloned().unwrap_or(Term::Integer(0)),
+        _ => Term::Integer(0),
+    };
+    let (input, output) = node.inner().conns.io_bytes();
+    let mut items = vec![
+        pair("uptime", uptime),
+        pair(
+            "run_queue",
+            statistics(node, "run_queue").unwrap_or(Term::Integer(0)),
+        ),
+        pair("io_input", Term::Integer(input as i64)),
+        pair("io_output", Term::Integer(output as i64)),
+    ];
+    for key in [
+        "logical_processors",
+        "logical_processors_online",
+        "schedulers",
+        "schedulers_online",
+    ] {
+        items.push(pair(key, info(key)));
+    }
+    items.push(pair(
+        "logical_processors_available",
+        info("logical_processors"),
+    ));
+    items.push(pair("schedulers_available", info("schedulers_online")));
+    for key in ["otp_release", "version"] {
+        items.push(pair(key, info(key)));
+    }
+    items.push(pair("system_architecture", info("system_architecture")));
+    items.push(pair("kernel_poll", Term::atom("true")));
+    items.push(pair("smp_support", Term::atom("true")));
+    items.push(pair("threads", Term::atom("true")));
+    items.push(pair("thread_pool_size", Term::Integer(0)));
+    items.push(pair("wordsize_internal", Term::Integer(8)));
+    items.push(pair("wordsize_external", Term::Integer(8)));
+    items.push(pair("alloc_info", Term::NIL));
+    for key in ["process_count", "process_limit", "atom_limit", "atom_count"] {
+        items.push(pair(key, info(key)));
+    }
+    items.push(pair("port_limit", Term::Integer(0)));
+    items.push(pair("port_count", Term::Integer(0)));
+    items.push(pair("ets_limit", Term::Integer(0)));
+    items.push(pair("ets_count", Term::Integer(0)));
+    items.push(pair("dist_buf_busy_limit", Term::Integer(1 << 20)));
+    if let Some(Ok(Term::List(memory))) =
+        builtin(node, &Atom::from("erlang"), &Atom::from("memory"), &[])
+    {
+        items.extend(memory);
+    }
+    Term::List(items)
 }
 
 fn resident_bytes() -> u64 {

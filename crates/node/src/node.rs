@@ -163,6 +163,10 @@ pub(crate) struct Inner {
     registration: std::sync::Mutex<Option<net::epmd::Registration>>,
     /// Set when the node has gone down (its kernel tree ended).
     pub(crate) down: tokio::sync::watch::Sender<bool>,
+    /// When the node started, for `erlang:statistics(wall_clock)`.
+    pub(crate) started: std::time::Instant,
+    /// The last `wall_clock` and `reductions` readings, for their "since last call" halves.
+    pub(crate) last_stats: std::sync::Mutex<(u64, u64)>,
 }
 
 impl Node {
@@ -204,6 +208,8 @@ impl Node {
             pg_scopes: RwLock::default(),
             node_monitors: std::sync::Mutex::default(),
             node_watchers: std::sync::Mutex::default(),
+            started: std::time::Instant::now(),
+            last_stats: std::sync::Mutex::default(),
             global: Arc::default(),
             listen_port: listener
                 .as_ref()

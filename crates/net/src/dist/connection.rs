@@ -127,7 +127,8 @@ where
                 if poll {
                     match read_half.busy_poll(&mut scratch, &mut buffer) {
                         Ok(0) => {}
-                        Ok(_) => {
+                        Ok(n) => {
+                            stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
                             pace.arrived();
                             continue;
                         }
@@ -155,7 +156,10 @@ where
             _ = outbox.aborted() => break Closed::Overloaded,
             read = read_half.read_buf(&mut buffer) => match read {
                 Ok(0) => break Closed::ConnectionClosed,
-                Ok(_) => pace.arrived(),
+                Ok(n) => {
+                    stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    pace.arrived();
+                }
                 Err(e) => break Closed::Io(e),
             },
             _ = ticker.tick() => {

@@ -125,6 +125,10 @@ pub struct ConnectionStats {
     pub read: AtomicU64,
     /// Packets written.
     pub written: AtomicU64,
+    /// Bytes read from the socket (`erlang:statistics(io)`'s input).
+    pub bytes_in: AtomicU64,
+    /// Bytes written to the socket (its output).
+    pub bytes_out: AtomicU64,
     /// Bytes senders have queued and the writer has not written yet.
     pub backlog: Backlog,
 }
@@ -443,6 +447,9 @@ impl Outbox {
         self.stats
             .written
             .fetch_add(batch.packets, Ordering::Relaxed);
+        self.stats
+            .bytes_out
+            .fetch_add(batch.bytes as u64, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {

@@ -122,22 +122,7 @@ async fn a_rotp_consumer_takes_an_erl_producers_events_in_order_and_outlives_its
         opts: SubscribeOptions::demand(10, 5).cancel(CancelMode::Temporary),
         out,
     };
-    let consumer = node
-        .in_process(move |mut ctx| async move {
-            let pid = gen_stage::start_link(&mut ctx, report, (), None)
-                .await
-                .unwrap()
-                .unwrap();
-            ctx.trap_exit(true);
-            tokio::spawn(async move {
-                loop {
-                    let _ = ctx.recv().await;
-                }
-            });
-            pid
-        })
-        .await
-        .unwrap();
+    let consumer = start_on(&node, report, None).await;
     let mut got = Vec::new();
     while got.len() < 100 {
         let batch = tokio::time::timeout(Duration::from_secs(10), events.recv())
@@ -185,21 +170,8 @@ async fn a_rotp_consumer_takes_an_erl_producers_events_in_order_and_outlives_its
 async fn an_erl_consumer_takes_a_rotp_producers_events_within_its_demand() {
     let (_epmd, port) = epmd();
     let node = rotp_node("rotp_gsw2", "gstage", port).await;
-    let started = node
-        .in_process(|mut ctx| async move {
-            let ok = gen_stage::start_link(&mut ctx, Numbers, (), gen_stage::local("numbers"))
-                .await
-                .is_ok();
-            ctx.trap_exit(true);
-            tokio::spawn(async move {
-                loop {
-                    let _ = ctx.recv().await;
-                }
-            });
-            ok
-        })
-        .await;
-    assert_eq!(started, Some(true));
+    start_on(&node, Numbers, gen_stage::local("numbers")).await;
+
     let target = node.name().to_string();
     // The erl consumer asks 7 at a time, once the last 7 are in; it counts what arrives
     // beyond what it asked for.

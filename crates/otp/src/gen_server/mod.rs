@@ -85,22 +85,7 @@ impl From {
     /// that called with a term gets the reply as a term: `reply` must then be a [`Term`] (see
     /// [`From::reply_term`] for a server whose replies convert).
     pub fn reply<R: Send + 'static>(&self, ctx: &Context, reply: R) {
-        match &self.tag {
-            Tag::Local(tag) => ctx.send(
-                &self.pid,
-                Message::local(ReplyEnvelope {
-                    tag: tag.clone(),
-                    reply: Box::new(reply),
-                }),
-            ),
-            Tag::Term(_) => match (Box::new(reply) as Box<dyn Any>).downcast::<Term>() {
-                Ok(term) => self.reply_term(ctx, *term),
-                Err(_) => tracing::warn!(
-                    "a reply to {:?}, which called with a term, is not a term: not sent",
-                    self.pid
-                ),
-            },
-        }
+        self.reply_boxed(ctx, Box::new(reply));
     }
 
     /// Sends a reply that is a term, to either kind of caller.

@@ -133,26 +133,31 @@ pub(crate) fn read_to_consumer(term: &Term) -> Option<(Pid, Reference, ToConsume
 /// Takes the events out of `{'$gen_consumer', {Pid, Ref}, Events}` (the list, not a copy), or
 /// gives the message back.
 pub(crate) fn take_events(message: Message) -> Result<(Pid, Reference, Vec<Term>), Message> {
-    let is_events = matches!(
-        message.as_term(),
-        Some(Term::Tuple(v)) if matches!(v.as_slice(),
-            [l, Term::Tuple(f), Term::List(_)]
-                if l.as_atom() == Some("$gen_consumer")
-                    && matches!(f.as_slice(), [Term::Pid(_), Term::Reference(_)]))
-    );
-    if !is_events {
-        return Err(message);
-    }
-    let Message::Term(Term::Tuple(mut v)) = message else {
+    let Message::Term(Term::Tuple(v)) = message else {
         return Err(message);
     };
-    let (Some(Term::List(events)), Some(Term::Tuple(f))) = (v.pop(), v.pop()) else {
-        return Err(Message::Term(Term::Tuple(v)));
-    };
-    match <[Term; 2]>::try_from(f) {
-        Ok([Term::Pid(pid), Term::Reference(reference)]) => Ok((pid, reference, events)),
-        _ => Err(Message::Term(Term::Tuple(v))),
+    match <[Term; 3]>::try_from(v) {
+        Ok([Term::Atom(label), Term::Tuple(from), Term::List(events)])
+            if label.as_str() == "$gen_consumer" =>
+        {
+            match <[Term; 2]>::try_from(from) {
+                Ok([Term::Pid(pid), Term::Reference(reference)]) => Ok((pid, reference, events)),
+                Ok(from) => Err(events_message(label, from.into(), events)),
+                Err(from) => Err(events_message(label, from, events)),
+            }
+        }
+        Ok(parts) => Err(Message::Term(Term::Tuple(parts.into()))),
+        Err(v) => Err(Message::Term(Term::Tuple(v))),
     }
+}
+
+/// The message [`take_events`] took apart, put back together.
+fn events_message(label: etf::Atom, from: Vec<Term>, events: Vec<Term>) -> Message {
+    Message::Term(Term::Tuple(vec![
+        Term::Atom(label),
+        Term::Tuple(from),
+        Term::List(events),
+    ]))
 }
 
 /// Events between two rotp stages of one node: a `Vec` of the producer's event type.

@@ -111,3 +111,73 @@ impl otp::gen_stage::GenStage for Numbers {
         otp::gen_stage::Return::NoReply(events)
     }
 }
+
+/// How a two-node benchmark lays its nodes on the CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cores {
+    /// Node A on CPU 0, node B on CPU 1, each alone there, as on two machines: neither node's
+    /// schedulers (or spinning readers) take the other's core. Both the BEAM pair and the rotp
+    /// pair run so; a BEAM node on one CPU starts one scheduler, a rotp node one worker.
+    OnePerNode,
+    /// Both nodes on every CPU, left to the OS scheduler.
+    Shared,
+}
+
+impl Cores {
+    /// [`Cores::OnePerNode`] unless `shared` is asked or it cannot be had (fewer than two CPUs,
+    /// or no `taskset(1)`), saying why on stderr.
+    pub fn choose(shared: bool) -> Cores {
+        if shared {
+            return Cores::Shared;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let taskset = Command::new("taskset")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if cpus >= 2 && taskset {
+            Cores::OnePerNode
+        } else {
+            eprintln!("one CPU per node needs two CPUs and taskset(1): the nodes share the CPUs");
+            Cores::Shared
+        }
+    }
+
+    /// Puts this process (every thread it has, and every thread and child it starts later) on
+    /// node A's CPU. Call it before the async runtime is built, so that it sizes itself to it.
+    pub fn pin_node_a(self) -> Result<()> {
+        if self == Cores::Shared {
+            return Ok(());
+        }
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", "0", &std::process::id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("running taskset")?;
+        anyhow::ensure!(
+            status.success(),
+            "taskset could not pin this process to CPU 0"
+        );
+        Ok(())
+    }
+
+    /// A command for node B's program: on CPU 1 alone, or as it is.
+    pub fn node_b(self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match self {
+            Cores::Shared => Command::new(program),
+            Cores::OnePerNode => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", "1"]).arg(program);
+                c
+            }
+        }
+    }
+
+    /// The layout in words, for the benchmark's output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cores::OnePerNode => "node A on CPU 0, node B on CPU 1 (one CPU per node)",
+            Cores::Shared => "both nodes on every CPU (shared)",
+        }
+    }
+}

@@ -4,9 +4,14 @@
 //! a process on A to one on B (the same integers, one a message and in lists of 1000), so that
 //! the pipeline's figure over the raw one says what demand costs.
 //!
-//! `cargo run --release -p rotp-bench --bin stage-node-vs-erl [EVENTS [MAX_DEMAND]]` (default
-//! 1 000 000 events at `max_demand` 1000; `min_demand` is half of it, the raw lists stay at
-//! 1000).
+//! `cargo run --release -p rotp-bench --bin stage-node-vs-erl [EVENTS [MAX_DEMAND]]
+//! [--shared-cores]` (default 1 000 000 events at `max_demand` 1000; `min_demand` is half of it,
+//! the raw lists stay at 1000).
+//!
+//! Node A runs on CPU 0 and node B on CPU 1, for the BEAM pair and the rotp pair alike, as two
+//! machines would have them (a BEAM node on one CPU starts one scheduler, a rotp node one
+//! worker): on a two-core box left to itself, both nodes' schedulers and spinning readers fight
+//! over both cores, which no deployment of two nodes does. `--shared-cores` runs them so anyway.
 //!
 //! The BEAM side is two `erl` nodes with plain Erlang processes speaking gen_stage's own
 //! messages (`'$gen_producer'`/`'$gen_consumer'`, Elixir's `lib/gen_stage.ex`) with its demand
@@ -33,7 +38,7 @@ use otp::gen_server::ServerRef;
 use otp::gen_stage::{
     self, ConsumerOptions, GenStage, Init, Return, SubscribeOptions, Subscription,
 };
-use rotp_bench::Numbers;
+use rotp_bench::{Cores, Numbers};
 use runtime::{Context, ExitReason, Message};
 
 const COOKIE: &str = "stnode";
@@ -414,6 +419,7 @@ fn erl_run(
     n: usize,
     max: usize,
 ) -> Result<Figures> {
+    // Node A is this process's child: on its CPU, if it is pinned.
     let out = Command::new("erl")
         .current_dir(dir)
         .args([
@@ -462,7 +468,22 @@ async fn registered(port: u16, name: &str) -> Result<()> {
 fn main() -> Result<()> {
     // Allocate as the `rotp` binary does (node::malloc), in node B too.
     node::malloc::keep_freed_memory();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let shared = args.iter().any(|a| a == "--shared-cores");
+    args.retain(|a| a != "--shared-cores");
+    let serving = matches!(args.first(), Some(flag) if flag == "--serve");
+    // The machine as it is, before this process is pinned to one CPU of it.
+    let machine = if serving {
+        String::new()
+    } else {
+        rotp_bench::machine()
+    };
+    let cores = if serving {
+        Cores::Shared
+    } else {
+        Cores::choose(shared)
+    };
+    cores.pin_node_a()?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -485,7 +506,8 @@ fn main() -> Result<()> {
             .success(),
         "erlc failed"
     );
-    println!("{}", rotp_bench::machine());
+    println!("{machine}");
+    println!("layout: {}", cores.describe());
     let epmd_port = free_port();
     let _epmd = start_epmd(&otp_epmd(), epmd_port, &[]);
     let host = short_host();
@@ -495,13 +517,15 @@ fn main() -> Result<()> {
             "code:add_patha(\"{}\"), rotp_stage_node_bench:serve().",
             dir.display()
         );
-        let _b = harness::start_erl("stn_erl_b", COOKIE, epmd_port, &eval);
+        let _b =
+            harness::start_erl_with(cores.node_b("erl"), "stn_erl_b", COOKIE, epmd_port, &eval);
         tokio.block_on(registered(epmd_port, "stn_erl_b"))?;
         erl_run(&dir, epmd_port, &format!("stn_erl_b@{host}"), n, max)?
     };
     let ours = {
         let _b = Guard(
-            Command::new(std::env::current_exe()?)
+            cores
+                .node_b(std::env::current_exe()?)
                 .args(["--serve", "stn_rotp_b", &epmd_port.to_string()])
                 .stdin(Stdio::null())
                 .spawn()?,

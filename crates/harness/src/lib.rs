@@ -79,7 +79,19 @@ pub fn wait_listening(port: u16) {
 /// `epmd_port`, in the background: its standard output is piped for the test to read, and it
 /// is killed when the guard drops.
 pub fn start_erl(name: &str, cookie: &str, epmd_port: u16, eval: &str) -> Guard {
-    let child = Command::new("erl")
+    start_erl_with(Command::new("erl"), name, cookie, epmd_port, eval)
+}
+
+/// [`start_erl`] through `erl`, a command that runs `erl` with the arguments added to it (as
+/// `taskset -c 1 erl` does).
+pub fn start_erl_with(
+    mut erl: Command,
+    name: &str,
+    cookie: &str,
+    epmd_port: u16,
+    eval: &str,
+) -> Guard {
+    let child = erl
         .args([
             "-sname",
             name,

@@ -242,7 +242,7 @@ impl Inner {
         let requester = from.clone();
         let monitor_ref = req_id.clone();
         self.runtime.spawn_remote(
-            move |_| async move { run_spawned(&node, module, function, args).await },
+            move |mut ctx| async move { run_spawned(&node, &mut ctx, module, function, args).await },
             &requester,
             link,
             monitor.then_some(&monitor_ref),
@@ -275,6 +275,7 @@ impl Inner {
 /// them (the call's outcome is the exit reason the caller's monitor sees), else a plain call.
 async fn run_spawned(
     node: &crate::Node,
+    ctx: &mut runtime::Context,
     module: Atom,
     function: Atom,
     args: Vec<Term>,
@@ -293,6 +294,17 @@ async fn run_spawned(
         }
         ("erpc", "execute_cast", [Term::Atom(m), Term::Atom(f), Term::List(a)]) => {
             exit_of(apply(node, m, f, a.clone()).await, m, f, a)
+        }
+        ("observer_backend", f, a) => {
+            if let Some(exit) = crate::observer_backend::spawned(node, ctx, f, a).await {
+                return exit;
+            }
+            exit_of(
+                apply(node, &module, &function, args.clone()).await,
+                &module,
+                &function,
+                &args,
+            )
         }
         _ => {
             let result = apply(node, &module, &function, args.clone()).await;

@@ -126,6 +126,12 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
             };
             match item {
                 Term::Atom(a) => match info_item(&info, a.as_str()) {
+                    // process_info(P, registered_name) is [] for an unnamed process.
+                    Some(Term::Tuple(v))
+                        if a.as_str() == "registered_name" && v.get(1) == Some(&Term::NIL) =>
+                    {
+                        Term::NIL
+                    }
                     Some(v) => v,
                     None => return Some(Err(badarg())),
                 },
@@ -142,35 +148,19 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
                 _ => return Some(Err(badarg())),
             }
         }
-        ("erlang", "memory", []) => {
-            let processes: usize = rt
-                .processes()
-                .iter()
-                .filter_map(|p| rt.process_info(p))
-                .map(|i| i.memory)
-                .sum();
-            let total = resident_bytes().max(processes as u64);
-            Term::List(vec![
-                pair("total", Term::Integer(total as i64)),
-                pair("processes", Term::Integer(processes as i64)),
-                pair("processes_used", Term::Integer(processes as i64)),
-                pair(
-                    "system",
-                    Term::Integer(total.saturating_sub(processes as u64) as i64),
-                ),
-                pair("atom", Term::Integer(0)),
-                pair("atom_used", Term::Integer(0)),
-                pair("binary", Term::Integer(0)),
-                pair("code", Term::Integer(0)),
-                pair("ets", Term::Integer(0)),
-            ])
-        }
+        ("erlang", "memory", []) => Term::List(
+            memory(node)
+                .into_iter()
+                .map(|(kind, bytes)| pair(kind, Term::Integer(bytes as i64)))
+                .collect(),
+        ),
         ("erlang", "statistics", [Term::Atom(key)]) => match statistics(node, key.as_str()) {
             Some(v) => v,
             None => return Some(Err(badarg())),
         },
-        // The data observer's System and Load tabs read (`observer_backend:sys_info/0`).
-        ("observer_backend", "sys_info", []) => sys_info(node),
+        ("observer_backend", function, args) => {
+            return crate::observer_backend::builtin(node, function, args)
+        }
         ("erlang", "system_info", [Term::Atom(key)]) => match system_info(node, key.as_str()) {
             Some(v) => v,
             None => return Some(Err(badarg())),
@@ -183,17 +173,42 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
     }))
 }
 
-fn pair(key: &str, value: Term) -> Term {
+/// `erlang:memory/0`'s kinds and bytes, in its order: the processes' own figures, the rest of
+/// the resident set as `system`. rotp has no atom table, code or ETS of its own to count, and
+/// binaries are counted with the processes that hold them.
+pub(crate) fn memory(node: &Node) -> Vec<(&'static str, u64)> {
+    let rt = node.runtime();
+    let processes: u64 = rt
+        .processes()
+        .iter()
+        .filter_map(|p| rt.process_info(p))
+        .map(|i| i.memory as u64)
+        .sum();
+    let total = resident_bytes().max(processes);
+    vec![
+        ("total", total),
+        ("processes", processes),
+        ("processes_used", processes),
+        ("system", total.saturating_sub(processes)),
+        ("atom", 0),
+        ("atom_used", 0),
+        ("binary", 0),
+        ("code", 0),
+        ("ets", 0),
+    ]
+}
+
+pub(crate) fn pair(key: &str, value: Term) -> Term {
     Term::Tuple(vec![Term::atom(key), value])
 }
 
-fn info_item(info: &runtime::ProcessInfo, item: &str) -> Option<Term> {
+pub(crate) fn info_item(info: &runtime::ProcessInfo, item: &str) -> Option<Term> {
     let pids = |v: &[etf::Pid]| Term::List(v.iter().cloned().map(Term::Pid).collect());
     let value = match item {
         "registered_name" => match &info.registered_name {
             Some(n) => Term::Atom(n.clone()),
-            // process_info(P, registered_name) is [] for an unnamed process.
-            None => return Some(Term::NIL),
+            // {registered_name, []} in a list (process_info(P, registered_name) alone is []).
+            None => Term::NIL,
         },
         "status" => Term::atom(match info.status {
             Status::Waiting => "waiting",
@@ -211,17 +226,30 @@ fn info_item(info: &runtime::ProcessInfo, item: &str) -> Option<Term> {
                 .collect(),
         ),
         "trap_exit" => Term::atom(if info.trap_exit { "true" } else { "false" }),
-        "initial_call" | "current_function" => Term::Tuple(vec![
-            Term::atom("rotp"),
-            Term::Atom(Atom::from(info.initial_call.as_str())),
-            Term::Integer(0),
-        ]),
+        "initial_call" | "current_function" => mfa(&info.initial_call),
         _ => return None,
     };
     Some(pair(item, value))
 }
 
-fn system_info(node: &Node, key: &str) -> Option<Term> {
+/// A process's initial call as an `{M, F, A}`: `"global:init/1"` (what an OTP-style process
+/// names with `Context::set_behaviour`) as `{global, init, 1}`; a Rust function's type name
+/// as `{rotp, 'its::path', 0}`.
+pub(crate) fn mfa(initial_call: &str) -> Term {
+    let erlang = initial_call.split_once(':').and_then(|(m, fa)| {
+        let (f, a) = fa.rsplit_once('/')?;
+        let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+        (plain(m) && plain(f)).then_some((m, f, a.parse::<i64>().ok()?))
+    });
+    let (m, f, a) = erlang.unwrap_or(("rotp", initial_call, 0));
+    Term::Tuple(vec![
+        Term::Atom(Atom::from(m)),
+        Term::Atom(Atom::from(f)),
+        Term::Integer(a),
+    ])
+}
+
+pub(crate) fn system_info(node: &Node, key: &str) -> Option<Term> {
     let string = |s: &str| Term::List(s.chars().map(|c| Term::Integer(c as i64)).collect());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
     Some(match key {
@@ -251,7 +279,7 @@ fn system_info(node: &Node, key: &str) -> Option<Term> {
 }
 
 /// `erlang:statistics/1` with the node's own figures.
-fn statistics(node: &Node, key: &str) -> Option<Term> {
+pub(crate) fn statistics(node: &Node, key: &str) -> Option<Term> {
     let rt = node.runtime();
     let pair2 =
         |a: u64, b: u64| Term::Tuple(vec![Term::Integer(a as i64), Term::Integer(b as i64)]);
@@ -288,6 +316,34 @@ fn statistics(node: &Node, key: &str) -> Option<Term> {
                 .count();
             Term::Integer(runnable as i64)
         }
+        // Each worker thread as a scheduler: {Id, Active, Total} in microseconds since the node
+        // started (the BEAM's unit is unspecified; observer and etop use only the ratios). The
+        // BEAM answers `undefined` until `system_flag(scheduler_wall_time, true)`: rotp always
+        // measures, so it always answers.
+        "scheduler_wall_time" | "scheduler_wall_time_all" => {
+            let total = node.inner().started.elapsed().as_micros() as i64;
+            let busy: Vec<i64> = match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    let metrics = handle.metrics();
+                    (0..metrics.num_workers())
+                        .map(|w| metrics.worker_total_busy_duration(w).as_micros() as i64)
+                        .collect()
+                }
+                Err(_) => Vec::new(),
+            };
+            Term::List(
+                busy.into_iter()
+                    .enumerate()
+                    .map(|(i, active)| {
+                        Term::Tuple(vec![
+                            Term::Integer(i as i64 + 1),
+                            Term::Integer(active.min(total)),
+                            Term::Integer(total),
+                        ])
+                    })
+                    .collect(),
+            )
+        }
         "io" => {
             let (input, output) = node.inner().conns.io_bytes();
             let tagged =
@@ -296,64 +352,6 @@ fn statistics(node: &Node, key: &str) -> Option<Term> {
         }
         _ => return None,
     })
-}
-
-/// `observer_backend:sys_info/0` (runtime_tools' `observer_backend.erl`): the keys observer's
-/// System tab shows, then `erlang:memory/0`.
-fn sys_info(node: &Node) -> Term {
-    let info = |key: &str| system_info(node, key).unwrap_or(Term::atom("undefined"));
-    let uptime = match statistics(node, "wall_clock") {
-        Some(Term::Tuple(v)) => v.first().cloned().unwrap_or(Term::Integer(0)),
-        _ => Term::Integer(0),
-    };
-    let (input, output) = node.inner().conns.io_bytes();
-    let mut items = vec![
-        pair("uptime", uptime),
-        pair(
-            "run_queue",
-            statistics(node, "run_queue").unwrap_or(Term::Integer(0)),
-        ),
-        pair("io_input", Term::Integer(input as i64)),
-        pair("io_output", Term::Integer(output as i64)),
-    ];
-    for key in [
-        "logical_processors",
-        "logical_processors_online",
-        "schedulers",
-        "schedulers_online",
-    ] {
-        items.push(pair(key, info(key)));
-    }
-    items.push(pair(
-        "logical_processors_available",
-        info("logical_processors"),
-    ));
-    items.push(pair("schedulers_available", info("schedulers_online")));
-    for key in ["otp_release", "version"] {
-        items.push(pair(key, info(key)));
-    }
-    items.push(pair("system_architecture", info("system_architecture")));
-    items.push(pair("kernel_poll", Term::atom("true")));
-    items.push(pair("smp_support", Term::atom("true")));
-    items.push(pair("threads", Term::atom("true")));
-    items.push(pair("thread_pool_size", Term::Integer(0)));
-    items.push(pair("wordsize_internal", Term::Integer(8)));
-    items.push(pair("wordsize_external", Term::Integer(8)));
-    items.push(pair("alloc_info", Term::NIL));
-    for key in ["process_count", "process_limit", "atom_limit", "atom_count"] {
-        items.push(pair(key, info(key)));
-    }
-    items.push(pair("port_limit", Term::Integer(0)));
-    items.push(pair("port_count", Term::Integer(0)));
-    items.push(pair("ets_limit", Term::Integer(0)));
-    items.push(pair("ets_count", Term::Integer(0)));
-    items.push(pair("dist_buf_busy_limit", Term::Integer(1 << 20)));
-    if let Some(Ok(Term::List(memory))) =
-        builtin(node, &Atom::from("erlang"), &Atom::from("memory"), &[])
-    {
-        items.extend(memory);
-    }
-    Term::List(items)
 }
 
 fn resident_bytes() -> u64 {
@@ -365,4 +363,27 @@ fn resident_bytes() -> u64 {
                 .and_then(|p| p.parse::<u64>().ok())
         })
         .map_or(0, |pages| pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_calls_read_as_erlang_mfas_or_rust_paths() {
+        let t = |m: &str, f: &str, a: i64| {
+            Term::Tuple(vec![Term::atom(m), Term::atom(f), Term::Integer(a)])
+        };
+        assert_eq!(mfa("global:init/1"), t("global", "init", 1));
+        assert_eq!(
+            mfa("application_master:init/4"),
+            t("application_master", "init", 4)
+        );
+        assert_eq!(
+            mfa("otp::supervisor::Sup<x>"),
+            t("rotp", "otp::supervisor::Sup<x>", 0)
+        );
+        assert_eq!(mfa("a:b/c"), t("rotp", "a:b/c", 0));
+        assert_eq!(mfa(""), t("rotp", "", 0));
+    }
 }

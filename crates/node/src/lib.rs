@@ -25,6 +25,7 @@ pub mod malloc;
 pub mod name;
 #[allow(clippy::module_inception)]
 mod node;
+mod observer_backend;
 mod pg;
 mod services;
 

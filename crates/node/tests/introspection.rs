@@ -76,3 +76,116 @@ async fn observer_backend_sys_info_from_erl_answers_with_the_keys_observer_reads
     .await;
     assert_eq!(stats.as_atom(), Some("true"), "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observer_backend_collectors_spawned_from_erl_report_the_nodes_processes() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_intro2", "intro", port).await;
+    let (_guard, a) = erl_node("erl_intro2", "intro", port).await;
+    assert!(node.ping(&a).await);
+    let probe = node.runtime().spawn(|mut ctx| async move {
+        loop {
+            ctx.recv().await;
+        }
+    });
+    node.runtime()
+        .register(etf::Atom::from("intro_probe"), &probe)
+        .expect("the name is free");
+    let me = node.name().to_string();
+    // What etop's and observer's collectors do, in their words.
+    let checks = erl_run(
+        &node,
+        &a,
+        &format!(
+            "N = '{me}', Me = self(), \
+             {{ok, Vsn}} = rpc:call(N, observer_backend, vsn, []), \
+             [] = rpc:call(N, observer_backend, get_port_list, []), \
+             E = spawn_link(N, observer_backend, etop_collect, [Me]), \
+             {{etop_info, {{_, _, _}}, NProcs, _, Runtime, RunQueue, _, Memi, Procs}} = \
+               receive {{E, I}} -> I after 10000 -> etop_timeout end, \
+             Names = [Name || {{etop_proc_info, P, Mem, Reds, Name, _, _, Q}} <- Procs, \
+                              is_pid(P), is_integer(Mem), is_integer(Reds), is_integer(Q)], \
+             true = NProcs =:= length(Procs) andalso length(Names) =:= NProcs, \
+             {{value, {{total, Total}}}} = lists:keysearch(total, 1, Memi), \
+             P = spawn(N, observer_backend, procs_info, [Me]), \
+             Chunk = receive {{procs_info, P, L}} -> L after 10000 -> procs_timeout end, \
+             S = spawn(N, observer_backend, fetch_stats, [Me, 50]), \
+             Ref = monitor(process, S), \
+             {{Swt, {{{{input, In}}, {{output, Out}}}}, Mem2}} = \
+               receive {{stats, 1, W, IO, M}} -> {{W, IO, M}} after 10000 -> stats_timeout end, \
+             S ! stop, \
+             Stopped = receive {{'DOWN', Ref, process, S, normal}} -> stopped \
+                       after 10000 -> still_running end, \
+             {{is_list(Vsn), lists:member(intro_probe, Names), Total > 0, is_integer(RunQueue), \
+               is_list(Runtime) andalso Runtime =/= [], length(Chunk) =:= NProcs, \
+               [ok || {{Id, A, T}} <- Swt, is_integer(Id), A >= 0, T >= A] =/= [], \
+               In > 0 andalso Out > 0, lists:keymember(total, 1, Mem2), Stopped}}."
+        ),
+    )
+    .await;
+    let t = Term::atom("true");
+    let expected = Term::Tuple(vec![
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t,
+        Term::atom("stopped"),
+    ]);
+    assert_eq!(checks, expected, "{}", etf::text::write(&checks));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etop_in_text_mode_against_a_rotp_node_prints_its_processes() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_intro3", "intro", port).await;
+    let probe = node.runtime().spawn(|mut ctx| async move {
+        loop {
+            ctx.recv().await;
+        }
+    });
+    node.runtime()
+        .register(etf::Atom::from("etop_probe"), &probe)
+        .expect("the name is free");
+    let me = node.name().to_string();
+    // OTP's own etop, as `erl -s etop -node N -output text -tracing off` runs it, for two
+    // refreshes (its default, tracing on, has the target run dbg's trace port: not on rotp).
+    let eval = format!(
+        "spawn(fun() -> etop:start([{{node, '{me}'}}, {{output, text}}, {{interval, 1}}, \
+         {{lines, 100}}, {{sort, memory}}, {{tracing, off}}]) end), timer:sleep(2500), halt()."
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args([
+                "60",
+                "erl",
+                "-sname",
+                "erl_intro3",
+                "-setcookie",
+                "intro",
+                "-noshell",
+            ])
+            .args(["-eval", &eval])
+            .env("ERL_EPMD_PORT", port.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+    })
+    .await
+    .expect("erl's waiter")
+    .expect("erl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&me) && text.contains("etop_probe") && text.contains("net_kernel"),
+        "etop printed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Its header: the node's process count and memory, as etop_txt writes them.
+    assert!(
+        text.contains("procs") && text.contains("processes"),
+        "{text}"
+    );
+}

@@ -7,6 +7,7 @@
 //! * `rotp ping|rpc|send`: talk to any node, as `net_adm:ping/1`, `rpc:call/4` and `!` do.
 
 mod dist_cli;
+mod remsh_cli;
 mod stage_cli;
 mod top_cli;
 
@@ -79,6 +80,8 @@ enum Cmd {
     },
     /// A node's processes and memory, read over the distribution (BEAM or rotp).
     Top(top_cli::TopArgs),
+    /// A remote shell into a node: its own Erlang shell, or IEx (as erl -remsh, iex --remsh).
+    Remsh(remsh_cli::RemshArgs),
     /// GenStage taps: host a producer of integers, or print a producer's events.
     Stage {
         #[command(subcommand)]
@@ -173,6 +176,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cookie,
         } => runtime()?.block_on(dist_cli::send(&node, &name, &term, &cookie)),
         Cmd::Top(args) => runtime()?.block_on(top_cli::top(args)),
+        Cmd::Remsh(args) => runtime()?.block_on(remsh_cli::remsh(args)),
         Cmd::Stage { command } => runtime()?.block_on(async move {
             match command {
                 StageCmd::Produce(args) => stage_cli::produce(args).await,

@@ -1,0 +1,163 @@
+//! `rotp remsh` under a pseudo-terminal (rexpect), against a real erl node and a real iex
+//! node on a real EPMD on a free port: the target's own shell evaluates what is typed, keeps
+//! its bindings, prints its output here, is interrupted by Ctrl-C, and Ctrl-D leaves the node
+//! running.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rexpect::reader::Options;
+use rexpect::session::{spawn_with_options, PtySession};
+use support::*;
+
+const COOKIE: &str = "remshcookie";
+
+fn epmd() -> (Guard, u16) {
+    let port = free_port();
+    (start_epmd(&otp_epmd(), port, &[]), port)
+}
+
+fn rotp(port: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rotp"));
+    c.env("ERL_EPMD_PORT", port.to_string())
+        .env_remove("RELEASE_COOKIE");
+    c
+}
+
+/// Waits (bounded) until `node` answers a ping.
+fn wait_up(port: u16, node: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = rotp(port)
+            .args(["ping", node, "--cookie", COOKIE])
+            .stdin(Stdio::null())
+            .output()
+            .expect("rotp ping runs");
+        if String::from_utf8_lossy(&out.stdout).trim() == "pong" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{node} never came up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits for `prompt`, then types `line`. rustyline asks the terminal where its cursor is
+/// when it starts reading (`ESC [6n`) and waits 100 ms for an answer this pty never gives:
+/// what is typed before then would be taken for the answer.
+fn at_prompt(p: &mut PtySession, prompt: &str, line: &str) {
+    p.exp_string(prompt)
+        .unwrap_or_else(|e| panic!("prompt {prompt:?}: {e}"));
+    std::thread::sleep(Duration::from_millis(300));
+    p.send_line(line).expect("typed");
+}
+
+fn remsh(port: u16, node: &str) -> PtySession {
+    let mut c = rotp(port);
+    c.args(["remsh", node, "--cookie", COOKIE]);
+    let options = Options {
+        timeout_ms: Some(30_000),
+        strip_ansi_escape_codes: false,
+    };
+    spawn_with_options(c, options).expect("rotp remsh starts under a pty")
+}
+
+#[test]
+fn remsh_into_erl_runs_its_shell_with_bindings_output_interrupts_and_leaves_it_running() {
+    let (_epmd, port) = epmd();
+    let _erl = start_erl("remsh_erl", COOKIE, port, "timer:sleep(infinity).");
+    let target = format!("remsh_erl@{}", short_host());
+    wait_up(port, &target);
+    let mut p = remsh(port, &target);
+    p.exp_string("Eshell V").expect("erl's banner");
+    let prompt = |n: u32| format!("({target}){n}> ");
+    at_prompt(&mut p, &prompt(1), "X = 6*7.");
+    p.exp_string("42").expect("6*7");
+    at_prompt(&mut p, &prompt(2), "X + 1.");
+    p.exp_string("43").expect("the binding kept");
+    // Output from the target's processes that have us as group leader.
+    at_prompt(&mut p, &prompt(3), "io:format(\"from ~s~n\", [node()]).");
+    p.exp_string(&format!("from {target}"))
+        .expect("io:format's output");
+    // Ctrl-C interrupts an evaluation that never ends; the shell goes on, bindings kept.
+    at_prompt(&mut p, &prompt(4), "timer:sleep(infinity).");
+    std::thread::sleep(Duration::from_millis(800));
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_string("exception exit")
+        .expect("the evaluator interrupted");
+    at_prompt(&mut p, &prompt(5), "X.");
+    p.exp_string("42").expect("bindings survive the interrupt");
+    // Tab completion through the target's edlin_expand.
+    p.exp_string(&prompt(6)).expect("a prompt");
+    std::thread::sleep(Duration::from_millis(300));
+    p.send("lists:reve").expect("typed");
+    p.send("\t").expect("tab");
+    p.flush().expect("sent");
+    std::thread::sleep(Duration::from_millis(500));
+    // edlin completes the name and opens the call: `lists:reverse(`.
+    p.exp_string("lists:reverse(").expect("completed");
+    p.send_line("[1,2,3]).").expect("typed");
+    p.exp_string("[3,2,1]").expect("completed to lists:reverse");
+    p.exp_string(&prompt(7)).expect("a prompt");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-D leaves; the node runs on.
+    p.send_control('d').expect("Ctrl-D");
+    p.exp_string("left").expect("the goodbye");
+    p.exp_eof().expect("rotp remsh ends");
+    wait_up(port, &target);
+}
+
+#[test]
+fn remsh_into_iex_runs_iex_with_bindings_and_output() {
+    let (_epmd, port) = epmd();
+    let _iex = Guard(
+        Command::new("iex")
+            .args(["--sname", "remsh_iex", "--cookie", COOKIE])
+            .env("ERL_EPMD_PORT", port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iex starts"),
+    );
+    let target = format!("remsh_iex@{}", short_host());
+    wait_up(port, &target);
+    let mut p = remsh(port, &target);
+    p.exp_string("Interactive Elixir").expect("IEx's banner");
+    let prompt = |n: u32| format!("iex({target}){n}> ");
+    at_prompt(&mut p, &prompt(1), "x = 6*7");
+    p.exp_string("42").expect("6*7");
+    at_prompt(&mut p, &prompt(2), "x + 1");
+    p.exp_string("43").expect("the binding kept");
+    at_prompt(&mut p, &prompt(3), "IO.puts(\"from #{node()}\")");
+    p.exp_string(&format!("from {target}"))
+        .expect("IO.puts's output");
+    p.exp_string(&prompt(4)).expect("a prompt");
+    std::thread::sleep(Duration::from_millis(300));
+    p.send_control('d').expect("Ctrl-D");
+    p.exp_string("left").expect("the goodbye");
+    p.exp_eof().expect("rotp remsh ends");
+    wait_up(port, &target);
+}
+
+#[test]
+fn remsh_to_a_node_nobody_runs_fails_in_one_sentence() {
+    let (_epmd, port) = epmd();
+    let out = rotp(port)
+        .args([
+            "remsh",
+            &format!("nobody@{}", short_host()),
+            "--cookie",
+            COOKIE,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("rotp runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -168,6 +168,7 @@ impl Inner {
                 C::SpawnRequest {
                     req_id,
                     from,
+                    group_leader,
                     module,
                     function,
                     arity,
@@ -175,7 +176,19 @@ impl Inner {
                     ..
                 },
                 Some(args),
-            ) => self.spawn_request(peer, req_id, from, module, function, arity, &options, args),
+            ) => self.spawn_request(
+                peer,
+                req_id,
+                from,
+                Spawned {
+                    module,
+                    function,
+                    arity,
+                    group_leader,
+                },
+                &options,
+                args,
+            ),
             (
                 C::SpawnReply {
                     req_id,
@@ -211,18 +224,21 @@ impl Inner {
 
     /// `SPAWN_REQUEST`: runs `Module:Function(Args)` in a new process, linked to and/or
     /// monitored by the requester as its options ask, after answering with `SPAWN_REPLY`.
-    #[allow(clippy::too_many_arguments)]
     fn spawn_request(
         self: &Arc<Self>,
         peer: &Atom,
         req_id: Reference,
         from: Pid,
-        module: Atom,
-        function: Atom,
-        arity: u32,
+        spawned: Spawned,
         options: &Term,
         args: Term,
     ) {
+        let Spawned {
+            module,
+            function,
+            arity,
+            group_leader,
+        } = spawned;
         let Term::List(args) = args else {
             self.spawn_error(peer, req_id, from, "badarg");
             return;
@@ -242,7 +258,9 @@ impl Inner {
         let requester = from.clone();
         let monitor_ref = req_id.clone();
         self.runtime.spawn_remote(
-            move |mut ctx| async move { run_spawned(&node, &mut ctx, module, function, args).await },
+            move |mut ctx| async move {
+                run_spawned(&node, &mut ctx, &group_leader, module, function, args).await
+            },
             &requester,
             link,
             monitor.then_some(&monitor_ref),
@@ -271,18 +289,34 @@ impl Inner {
     }
 }
 
+/// What a `SPAWN_REQUEST` asks to run, and the group leader it names.
+struct Spawned {
+    module: Atom,
+    function: Atom,
+    arity: u32,
+    group_leader: Pid,
+}
+
 /// The body of a spawned process: `erpc`'s `execute_call`/`execute_cast` as erpc.erl defines
 /// them (the call's outcome is the exit reason the caller's monitor sees), else a plain call.
 async fn run_spawned(
     node: &crate::Node,
     ctx: &mut runtime::Context,
+    group_leader: &Pid,
     module: Atom,
     function: Atom,
     args: Vec<Term>,
 ) -> ExitReason {
     match (module.as_str(), function.as_str(), args.as_slice()) {
         ("erpc", "execute_call", [tag, Term::Atom(m), Term::Atom(f), Term::List(a)]) => {
-            let reason = match apply(node, m, f, a.clone()).await {
+            // `rpc:call(Node, shell, start, [])` from `erl -remsh` (kernel's group.erl) goes
+            // through erpc: the node's own shell, on the request's group leader.
+            let result = if (m.as_str(), f.as_str(), a.as_slice()) == ("shell", "start", &[]) {
+                Ok(Term::Pid(crate::shell::start(node, group_leader.clone())))
+            } else {
+                apply(node, m, f, a.clone()).await
+            };
+            let reason = match result {
                 Ok(value) => vec![tag.clone(), Term::atom("return"), value],
                 Err(Exception::Throw(t)) => vec![tag.clone(), Term::atom("throw"), t],
                 Err(Exception::Exit(r)) => vec![tag.clone(), Term::atom("exit"), r],

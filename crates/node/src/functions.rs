@@ -158,6 +158,8 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
             Some(v) => v,
             None => return Some(Err(badarg())),
         },
+        // Tab completion for `erl -remsh` into this node's shell.
+        ("edlin_expand", "expand", [before]) => crate::shell::expand(before),
         ("observer_backend", function, args) => {
             return crate::observer_backend::builtin(node, function, args)
         }

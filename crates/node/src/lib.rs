@@ -28,6 +28,7 @@ mod node;
 mod observer_backend;
 mod pg;
 mod services;
+mod shell;
 
 pub use functions::{CallResult, Exception, Function};
 pub use node::{

@@ -216,6 +216,15 @@ async fn rex(mut ctx: Context, parent: Pid, node: Node) -> ExitReason {
             let Some((m, f, a)) = rpc_request(request, &["call", "block_call"]) else {
                 continue;
             };
+            // `shell:start/0` from `erl -remsh` (kernel's group.erl) or `rotp remsh`: the
+            // node's own shell, with the call's group leader as its terminal.
+            if (m.as_str(), f.as_str(), a.as_slice()) == ("shell", "start", &[]) {
+                if let Some(gl) = group_leader(request) {
+                    let shell = crate::shell::start(&node, gl);
+                    reply(&ctx, &from, tag, Term::Pid(shell));
+                    continue;
+                }
+            }
             let node = node.clone();
             // A process per call, as rex spawns one, so a slow call does not hold up others.
             // It is the one that waits if the caller's connection is busy, not rex.
@@ -258,6 +267,17 @@ async fn rex(mut ctx: Context, parent: Pid, node: Node) -> ExitReason {
                 }
             }
         }
+    }
+}
+
+/// The `GroupLeader` of a `{call, M, F, Args, GroupLeader}` request, when it is a pid.
+fn group_leader(request: &Term) -> Option<Pid> {
+    match request {
+        Term::Tuple(v) => match v.get(4) {
+            Some(Term::Pid(p)) => Some(p.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -161,3 +161,87 @@ fn remsh_to_a_node_nobody_runs_fails_in_one_sentence() {
         "{err}"
     );
 }
+
+/// A rotp node (`rotp node`) on the EPMD at `port`.
+fn rotp_node(port: u16, name: &str) -> Guard {
+    Guard(
+        rotp(port)
+            .args(["node", "--sname", name, "--cookie", COOKIE])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rotp node starts"),
+    )
+}
+
+#[test]
+fn remsh_into_a_rotp_node_gives_its_own_shell() {
+    let (_epmd, port) = epmd();
+    let _node = rotp_node(port, "remsh_rotp");
+    let target = format!("remsh_rotp@{}", short_host());
+    wait_up(port, &target);
+    let mut p = remsh(port, &target);
+    p.exp_string("rotp shell").expect("the banner");
+    let prompt = |n: u32| format!("({target}){n}> ");
+    at_prompt(&mut p, &prompt(1), "regs().");
+    p.exp_string("net_kernel").expect("the registered names");
+    at_prompt(&mut p, &prompt(2), "i(rex).");
+    p.exp_string("rpc:init/1").expect("rex's initial call");
+    at_prompt(&mut p, &prompt(3), "tree().");
+    p.exp_string("global_name_server")
+        .expect("kernel_sup's children");
+    at_prompt(&mut p, &prompt(4), "nosuch().");
+    p.exp_string("undefined shell command")
+        .expect("one clear error");
+    p.exp_string(&prompt(5)).expect("the shell goes on");
+    std::thread::sleep(Duration::from_millis(300));
+    p.send_control('d').expect("Ctrl-D");
+    p.exp_string("left").expect("the goodbye");
+    p.exp_eof().expect("rotp remsh ends");
+    wait_up(port, &target);
+}
+
+#[test]
+fn erl_remsh_into_a_rotp_node_gives_a_working_prompt_with_completion() {
+    let (_epmd, port) = epmd();
+    let _node = rotp_node(port, "remsh_rotp2");
+    let target = format!("remsh_rotp2@{}", short_host());
+    wait_up(port, &target);
+    let mut c = Command::new("erl");
+    c.args([
+        "-sname",
+        "remsh_erl2",
+        "-setcookie",
+        COOKIE,
+        "-remsh",
+        &target,
+    ])
+    .env("ERL_EPMD_PORT", port.to_string());
+    let options = Options {
+        timeout_ms: Some(30_000),
+        strip_ansi_escape_codes: false,
+    };
+    let mut p = spawn_with_options(c, options).expect("erl -remsh starts under a pty");
+    p.exp_string("rotp shell")
+        .expect("the rotp shell's banner, through erl's group");
+    p.exp_string(&format!("({target})1> ")).expect("the prompt");
+    p.send("regs().\r").expect("typed");
+    p.flush().expect("sent");
+    p.exp_string("net_kernel").expect("the registered names");
+    // Tab completion: erl's group asks edlin_expand:expand/1 on the rotp node.
+    p.exp_string(&format!("({target})2> ")).expect("the prompt");
+    p.send("sta\t").expect("typed");
+    p.flush().expect("sent");
+    p.exp_string("stages(").expect("completed");
+    p.send(")\r").expect("typed");
+    p.flush().expect("sent");
+    p.exp_string("no stages").expect("the command ran");
+    // Leave erl through its job control: ^G q.
+    p.send_control('g').expect("^G");
+    p.exp_string("-->").expect("erl's user switch prompt");
+    p.send("q\r").expect("typed");
+    p.flush().expect("sent");
+    p.exp_eof().expect("erl ends");
+    wait_up(port, &target);
+}

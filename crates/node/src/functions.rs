@@ -117,6 +117,11 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
         }
         ("erlang", "registered", []) => atoms(rt.registered()),
         ("erlang", "is_alive", []) => Term::atom("true"),
+        // exit/2 by rpc (top's and the dashboard's kill): the signal comes from the node.
+        ("erlang", "exit", [Term::Pid(pid), reason]) => {
+            rt.exit(pid, runtime::ExitReason::from_term(reason));
+            Term::atom("true")
+        }
         ("erlang", "whereis", [Term::Atom(name)]) => rt
             .whereis(name)
             .map_or_else(|| Term::atom("undefined"), Term::Pid),

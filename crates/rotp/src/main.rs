@@ -10,6 +10,7 @@ mod dist_cli;
 mod remsh_cli;
 mod stage_cli;
 mod top_cli;
+mod top_ui;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

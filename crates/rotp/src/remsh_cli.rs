@@ -177,7 +177,7 @@ impl Terminal for Rustyline {
     }
 
     fn geometry(&self) -> (u16, u16) {
-        crossterm::terminal::size().unwrap_or((80, 24))
+        ratatui::crossterm::terminal::size().unwrap_or((80, 24))
     }
 
     fn set_expander(&self, expander: Expander) {

@@ -1,6 +1,6 @@
-//! `rotp top NODE --once [--format json|table]`: one snapshot of a BEAM or rotp node (the
-//! `window` crate), printed for people or scripts. The interactive top is still to come
-//! (issue 14).
+//! `rotp top NODE [--interval MS] [--once --format json|table]`: the interactive top
+//! (`top_ui`), or one snapshot of a BEAM or rotp node (the `window` crate) printed for people
+//! or scripts.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,9 +16,12 @@ use crate::dist_cli::{client, CookieArgs};
 pub struct TopArgs {
     /// The node, NAME@HOST (or NAME for this host).
     node: String,
-    /// Print one snapshot and exit (the interactive view is not built yet).
+    /// Print one snapshot and exit, instead of the interactive view.
     #[arg(long)]
     once: bool,
+    /// Milliseconds between refreshes of the interactive view (+ and - change it there).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(200..=600_000))]
+    interval: u64,
     /// How to print the snapshot.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -40,13 +43,16 @@ enum Format {
 
 /// Runs `rotp top`.
 pub async fn top(args: TopArgs) -> Result<ExitCode> {
-    if !args.once {
-        bail!(
-            "the interactive top is not built yet: run `rotp top {} --once`",
-            args.node
-        );
-    }
     let (node, target) = client(&args.node, &args.cookie).await?;
+    if !args.once {
+        if !node.connect(&target).await {
+            bail!(
+                "cannot connect to {target}: is it up, is EPMD reachable, and is the cookie right?"
+            );
+        }
+        crate::top_ui::run(node, target, Duration::from_millis(args.interval)).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let snapshot = window::collect(&node, &target, Duration::from_secs(10)).await?;
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&snapshot)? + "\n",

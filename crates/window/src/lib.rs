@@ -10,4 +10,4 @@
 pub mod remsh;
 pub mod snapshot;
 
-pub use snapshot::{collect, Process, Snapshot, SnapshotError};
+pub use snapshot::{collect, detail, Process, Snapshot, SnapshotError, Summary};

@@ -53,8 +53,32 @@ pub struct Snapshot {
     pub memory: BTreeMap<String, i64>,
     /// `erlang:registered/0`, sorted.
     pub registered: Vec<String>,
+    /// Load and traffic, from `erlang:statistics/1` and `erlang:nodes/1`.
+    pub summary: Summary,
     /// Every process, largest memory first.
     pub processes: Vec<Process>,
+}
+
+/// A node's load and traffic (`erlang:statistics/1`, `erlang:system_info/1`,
+/// `erlang:nodes(connected)`); a figure the node does not give is `None`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// Milliseconds since the node started (`statistics(wall_clock)`).
+    pub uptime_ms: Option<i64>,
+    /// Reductions so far (`statistics(reductions)`).
+    pub reductions: Option<i64>,
+    /// Processes ready to run (`statistics(run_queue)`).
+    pub run_queue: Option<i64>,
+    /// Context switches so far (`statistics(context_switches)`).
+    pub context_switches: Option<i64>,
+    /// Bytes in through ports and the distribution (`statistics(io)`).
+    pub io_input: Option<i64>,
+    /// Bytes out, likewise.
+    pub io_output: Option<i64>,
+    /// Schedulers online.
+    pub schedulers_online: Option<i64>,
+    /// The nodes it is connected to, hidden ones included.
+    pub connected_nodes: Vec<String>,
 }
 
 /// A process as top lists it.
@@ -70,6 +94,9 @@ pub struct Process {
     pub message_queue_len: i64,
     /// `process_info(P, reductions)`.
     pub reductions: i64,
+    /// The pid itself, for calls about this process ([`detail`]).
+    #[serde(skip)]
+    pub handle: Pid,
 }
 
 /// Takes a snapshot of `target` from `node`, each call bounded by `timeout`.
@@ -128,6 +155,7 @@ pub async fn collect(
         _ => Vec::new(),
     };
     registered.sort();
+    let summary = summary(&call, &info).await;
     let pids: Vec<Pid> = match call("processes", Vec::new()).await? {
         Term::List(pids) => pids
             .into_iter()
@@ -174,8 +202,107 @@ pub async fn collect(
         atom_limit,
         memory,
         registered,
+        summary,
         processes,
     })
+}
+
+/// The summary's figures; each call that fails leaves its figure out.
+async fn summary<C, CF, I, IF>(call: &C, info: &I) -> Summary
+where
+    C: Fn(&'static str, Vec<Term>) -> CF,
+    CF: std::future::Future<Output = Result<Term, SnapshotError>>,
+    I: Fn(&'static str) -> IF,
+    IF: std::future::Future<Output = Result<Term, SnapshotError>>,
+{
+    let stat =
+        |key: &'static str| async move { call("statistics", vec![Term::atom(key)]).await.ok() };
+    let first = |t: Option<Term>| match t {
+        Some(Term::Tuple(v)) => v.first().and_then(integer),
+        _ => None,
+    };
+    let io = stat("io").await;
+    let io_part = |i: usize| match &io {
+        Some(Term::Tuple(v)) => match v.get(i) {
+            Some(Term::Tuple(kv)) => kv.get(1).and_then(integer),
+            _ => None,
+        },
+        _ => None,
+    };
+    let connected_nodes = match call("nodes", vec![Term::List(vec![Term::atom("connected")])]).await
+    {
+        Ok(Term::List(nodes)) => nodes
+            .iter()
+            .filter_map(Term::as_atom)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Summary {
+        uptime_ms: first(stat("wall_clock").await),
+        reductions: first(stat("reductions").await),
+        run_queue: stat("run_queue").await.as_ref().and_then(integer),
+        context_switches: first(stat("context_switches").await),
+        io_input: io_part(0),
+        io_output: io_part(1),
+        schedulers_online: info("schedulers_online")
+            .await
+            .ok()
+            .as_ref()
+            .and_then(integer),
+        connected_nodes,
+    }
+}
+
+/// One process in detail, as observer's process window shows it: `process_info/2` items as
+/// (key, text). First the items every node answers; then, if the node has them, its
+/// dictionary and stack (a BEAM node's).
+pub async fn detail(
+    node: &Node,
+    target: &Atom,
+    pid: &Pid,
+    timeout: Duration,
+) -> Vec<(String, String)> {
+    let ask = |items: &[&str]| {
+        let items = Term::List(items.iter().map(|i| Term::atom(i)).collect());
+        node.rpc(
+            target,
+            "erlang",
+            "process_info",
+            vec![Term::Pid(pid.clone()), items],
+            timeout,
+        )
+    };
+    let mut out = Vec::new();
+    let mut read = |reply: Term| {
+        if let Term::List(info) = reply {
+            for item in info {
+                if let Term::Tuple(kv) = item {
+                    if let [Term::Atom(k), v] = kv.as_slice() {
+                        out.push((k.to_string(), etf::text::write_limited(v, 400)));
+                    }
+                }
+            }
+        }
+    };
+    read(
+        ask(&[
+            "registered_name",
+            "status",
+            "initial_call",
+            "current_function",
+            "message_queue_len",
+            "memory",
+            "reductions",
+            "links",
+            "monitors",
+            "monitored_by",
+            "trap_exit",
+        ])
+        .await,
+    );
+    read(ask(&["dictionary", "current_stacktrace"]).await);
+    out
 }
 
 fn process(pid: &Pid, info: &[Term]) -> Process {
@@ -185,6 +312,7 @@ fn process(pid: &Pid, info: &[Term]) -> Process {
         memory: 0,
         message_queue_len: 0,
         reductions: 0,
+        handle: pid.clone(),
     };
     for item in info {
         let Term::Tuple(kv) = item else { continue };

@@ -76,6 +76,30 @@ pub(crate) async fn apply(
     if let Some(f) = node.function(module, function, args.len()) {
         return f(node.clone(), args).await;
     }
+    // `lists:zipwith(fun M:F/2, As, Bs)`: a whole batch in one call, as the window's collectors
+    // ask every node for the process_info of thousands of pids (stdlib's lists.erl).
+    if (module.as_str(), function.as_str()) == ("lists", "zipwith") {
+        let mut args = args;
+        if let [Term::Export(fun), Term::List(a), Term::List(b)] = args.as_mut_slice() {
+            if fun.arity == 2 && a.len() == b.len() {
+                let (m, f) = (fun.module.clone(), fun.function.clone());
+                let (a, b) = (std::mem::take(a), std::mem::take(b));
+                let mut out = Vec::with_capacity(a.len());
+                // A built-in is called straight, without a registered function's lookup.
+                let registered = node.function(&m, &f, 2).is_some() || m.as_str() == "global";
+                for (x, y) in a.into_iter().zip(b) {
+                    let pair = [x, y];
+                    let result = match (registered, builtin(node, &m, &f, &pair)) {
+                        (false, Some(result)) => result,
+                        _ => Box::pin(apply(node, &m, &f, pair.to_vec())).await,
+                    };
+                    out.push(result?);
+                }
+                return Ok(Term::List(out));
+            }
+        }
+        return Err(Exception::Error(Term::atom("function_clause")));
+    }
     if module.as_str() == "global" {
         if let Some(result) = crate::global::builtin(node, function.as_str(), &args).await {
             return result;
@@ -125,6 +149,26 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
         ("erlang", "whereis", [Term::Atom(name)]) => rt
             .whereis(name)
             .map_or_else(|| Term::atom("undefined"), Term::Pid),
+        // The figures a top asks of every process, from the cheap counts.
+        ("erlang", "process_info", [Term::Pid(pid), Term::List(items)])
+            if items.iter().all(|i| {
+                matches!(
+                    i.as_atom(),
+                    Some(
+                        "registered_name"
+                            | "status"
+                            | "message_queue_len"
+                            | "memory"
+                            | "reductions"
+                    )
+                )
+            }) =>
+        {
+            let Some(counts) = rt.process_counts(pid) else {
+                return Some(Ok(Term::atom("undefined")));
+            };
+            Term::List(items.iter().map(|i| count_item(&counts, i)).collect())
+        }
         ("erlang", "process_info", [Term::Pid(pid), item]) => {
             let Some(info) = rt.process_info(pid) else {
                 return Some(Ok(Term::atom("undefined")));
@@ -185,12 +229,8 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
 /// binaries are counted with the processes that hold them.
 pub(crate) fn memory(node: &Node) -> Vec<(&'static str, u64)> {
     let rt = node.runtime();
-    let processes: u64 = rt
-        .processes()
-        .iter()
-        .filter_map(|p| rt.process_info(p))
-        .map(|i| i.memory as u64)
-        .sum();
+    let mut processes = 0u64;
+    rt.each_process_counts(|c| processes += c.memory as u64);
     let total = resident_bytes().max(processes);
     vec![
         ("total", total),
@@ -207,6 +247,22 @@ pub(crate) fn memory(node: &Node) -> Vec<(&'static str, u64)> {
 
 pub(crate) fn pair(key: &str, value: Term) -> Term {
     Term::Tuple(vec![Term::atom(key), value])
+}
+
+/// `{Item, Value}` for one of the items [`runtime::ProcessCounts`] holds (the caller checked
+/// that `item` is one); the item's atom is reused.
+fn count_item(counts: &runtime::ProcessCounts, item: &Term) -> Term {
+    let value = match item.as_atom() {
+        Some("registered_name") => counts.registered_name.clone().map_or(Term::NIL, Term::Atom),
+        Some("status") => Term::atom(match counts.status {
+            Status::Waiting => "waiting",
+            Status::Runnable => "runnable",
+        }),
+        Some("message_queue_len") => Term::Integer(counts.message_queue_len as i64),
+        Some("memory") => Term::Integer(counts.memory as i64),
+        _ => Term::Integer(counts.reductions as i64),
+    };
+    Term::Tuple(vec![item.clone(), value])
 }
 
 pub(crate) fn info_item(info: &runtime::ProcessInfo, item: &str) -> Option<Term> {
@@ -303,24 +359,16 @@ pub(crate) fn statistics(node: &Node, key: &str) -> Option<Term> {
             pair2(now, since)
         }
         "reductions" | "exact_reductions" => {
-            let total: u64 = rt
-                .processes()
-                .iter()
-                .filter_map(|p| rt.process_info(p))
-                .map(|i| i.reductions)
-                .sum();
+            let mut total = 0u64;
+            rt.each_process_counts(|c| total += c.reductions);
             let since = total.saturating_sub(last.1);
             last.1 = total;
             pair2(total, since)
         }
         // Processes ready to run and not running: the runtime's runnable ones.
         "run_queue" | "total_run_queue_lengths" => {
-            let runnable = rt
-                .processes()
-                .iter()
-                .filter_map(|p| rt.process_info(p))
-                .filter(|i| i.status == Status::Runnable)
-                .count();
+            let mut runnable = 0usize;
+            rt.each_process_counts(|c| runnable += usize::from(c.status == Status::Runnable));
             Term::Integer(runnable as i64)
         }
         // Each worker thread as a scheduler: {Id, Active, Total} in microseconds since the node

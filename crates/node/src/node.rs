@@ -287,6 +287,12 @@ impl Node {
         self.inner.events.subscribe()
     }
 
+    /// Bytes read and written by the connections up now, as `erlang:statistics(io)` counts
+    /// them on this node.
+    pub fn io_bytes(&self) -> (u64, u64) {
+        self.inner.conns.io_bytes()
+    }
+
     /// Connected visible nodes (`nodes()`); with `hidden`, hidden ones too.
     pub fn nodes(&self, hidden: bool) -> Vec<Atom> {
         self.connected(|up_hidden| hidden || !up_hidden)

@@ -33,4 +33,4 @@ pub use context::{blocking, Context};
 pub use exit::ExitReason;
 pub use message::Message;
 pub use remote::{Busy, Remote};
-pub use runtime::{BadArg, ProcessInfo, Route, Runtime, Status, NONODE};
+pub use runtime::{BadArg, ProcessCounts, ProcessInfo, Route, Runtime, Status, NONODE};

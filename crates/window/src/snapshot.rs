@@ -11,8 +11,10 @@ use node::Node;
 use serde::Serialize;
 use thiserror::Error;
 
-/// Processes asked about at once (each an `erlang:process_info/2` by rpc).
-const BATCH: usize = 64;
+/// Processes per `lists:zipwith` call.
+const CHUNK: usize = 5000;
+/// Calls in flight at once.
+const PARALLEL: usize = 4;
 
 /// What a snapshot could not get.
 #[derive(Debug, Error)]
@@ -177,17 +179,40 @@ pub async fn collect(
         .map(Term::atom)
         .collect(),
     );
+    // `lists:zipwith(fun erlang:process_info/2, Pids, Items)` on the target: a chunk of
+    // processes per call, a few calls at a time, instead of a call per process.
     let mut processes = Vec::with_capacity(pids.len());
-    for chunk in pids.chunks(BATCH) {
-        let asks = chunk.iter().map(|pid| {
-            let args = vec![Term::Pid(pid.clone()), items.clone()];
-            let call = &call;
-            async move { (pid, call("process_info", args).await) }
+    let zip = Term::Export(etf::Export {
+        module: Atom::from("erlang"),
+        function: Atom::from("process_info"),
+        arity: 2,
+    });
+    let chunks: Vec<&[Pid]> = pids.chunks(CHUNK).collect();
+    for group in chunks.chunks(PARALLEL) {
+        let asks = group.iter().map(|chunk| {
+            let args = vec![
+                zip.clone(),
+                Term::List(chunk.iter().cloned().map(Term::Pid).collect()),
+                Term::List(vec![items.clone(); chunk.len()]),
+            ];
+            async move {
+                let reply = node.rpc(target, "lists", "zipwith", args, timeout).await;
+                (chunk, reply)
+            }
         });
-        for (pid, reply) in join_all(asks).await {
-            // A process that ended meanwhile answers `undefined`: it is left out.
-            if let Ok(Term::List(info)) = reply {
-                processes.push(process(pid, &info));
+        for (chunk, reply) in join_all(asks).await {
+            let Term::List(infos) = reply else {
+                return Err(SnapshotError::BadRpc {
+                    node: target.to_string(),
+                    call: "process_info",
+                    reason: etf::text::write_limited(&reply, 200),
+                });
+            };
+            for (pid, info) in chunk.iter().zip(infos) {
+                // A process that ended meanwhile answers `undefined`: it is left out.
+                if let Term::List(info) = info {
+                    processes.push(process(pid, &info));
+                }
             }
         }
     }

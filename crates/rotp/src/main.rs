@@ -6,6 +6,7 @@
 //! * `rotp node`: run a distributed node that Erlang and Elixir nodes can connect to.
 //! * `rotp ping|rpc|send`: talk to any node, as `net_adm:ping/1`, `rpc:call/4` and `!` do.
 
+mod dashboard_cli;
 mod dist_cli;
 mod remsh_cli;
 mod stage_cli;
@@ -83,6 +84,9 @@ enum Cmd {
     Top(top_cli::TopArgs),
     /// A remote shell into a node: its own Erlang shell, or IEx (as erl -remsh, iex --remsh).
     Remsh(remsh_cli::RemshArgs),
+    /// An HTTP dashboard and Prometheus /metrics for nodes (BEAM or rotp), read over the
+    /// distribution.
+    Dashboard(dashboard_cli::DashboardArgs),
     /// GenStage taps: host a producer of integers, or print a producer's events.
     Stage {
         #[command(subcommand)]
@@ -178,6 +182,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => runtime()?.block_on(dist_cli::send(&node, &name, &term, &cookie)),
         Cmd::Top(args) => runtime()?.block_on(top_cli::top(args)),
         Cmd::Remsh(args) => runtime()?.block_on(remsh_cli::remsh(args)),
+        Cmd::Dashboard(args) => runtime()?.block_on(dashboard_cli::dashboard(args)),
         Cmd::Stage { command } => runtime()?.block_on(async move {
             match command {
                 StageCmd::Produce(args) => stage_cli::produce(args).await,

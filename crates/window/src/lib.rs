@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod metrics;
 pub mod remsh;
 pub mod snapshot;
 

@@ -1,0 +1,197 @@
+//! `/metrics` of `rotp node --dashboard` and of `rotp dashboard` watching a real erl node,
+//! fetched over HTTP and read with a Prometheus text parser (the `prometheus-parse` crate):
+//! the BEAM exporter's names with the node's own figures.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const COOKIE: &str = "metricscookie";
+
+/// `GET path` on 127.0.0.1:`port`, retried (bounded) until something listens: the status
+/// line, the headers and the body.
+fn get(port: u16, path: &str) -> (String, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            )
+            .expect("request sent");
+            let mut raw = String::new();
+            s.read_to_string(&mut raw).expect("response read");
+            let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+            let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+            return (status.to_owned(), headers.to_lowercase(), body.to_owned());
+        }
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The samples of a scrape, parsed as Prometheus parses text.
+fn scrape(body: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("parses")
+}
+
+fn value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    s.samples
+        .iter()
+        .find(|x| x.metric == name && label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+/// The chunked body of an HTTP/1.1 response, joined (or the body as it is).
+fn unchunk(headers: &str, body: &str) -> String {
+    if !headers.contains("transfer-encoding: chunked") {
+        return body.to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[test]
+fn a_rotp_nodes_own_metrics_use_the_beam_exporters_names() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let http = free_port();
+    let _node = Guard(
+        Command::new(env!("CARGO_BIN_EXE_rotp"))
+            .args(["node", "--sname", "metrics_rotp", "--cookie", COOKIE])
+            .args(["--dashboard", &format!("127.0.0.1:{http}")])
+            .env("ERL_EPMD_PORT", port.to_string())
+            .env_remove("RELEASE_COOKIE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rotp node starts"),
+    );
+    let (status, headers, body) = get(http, "/metrics");
+    assert!(status.contains("200"), "{status}\n{body}");
+    assert!(
+        headers.contains("application/openmetrics-text"),
+        "{headers}"
+    );
+    let body = unchunk(&headers, &body);
+    assert!(!body.contains(COOKIE), "the cookie must never be shown");
+    let s = scrape(&body);
+    assert!(
+        value(&s, "erlang_vm_process_count", None) >= Some(5.0),
+        "{body}"
+    );
+    assert!(
+        value(&s, "erlang_vm_process_limit", None) > Some(1000.0),
+        "{body}"
+    );
+    assert!(
+        value(
+            &s,
+            "erlang_vm_memory_bytes_total",
+            Some(("kind", "processes"))
+        ) > Some(0.0),
+        "{body}"
+    );
+    assert!(
+        value(&s, "erlang_vm_statistics_reductions_total", None).is_some(),
+        "{body}"
+    );
+    assert!(
+        value(
+            &s,
+            "erlang_vm_statistics_wallclock_time_milliseconds_total",
+            None
+        )
+        .is_some(),
+        "{body}"
+    );
+    let (status, _, page) = get(http, "/");
+    assert!(
+        status.contains("200") && page.contains("metrics_rotp@"),
+        "{status}\n{page}"
+    );
+}
+
+#[test]
+fn rotp_dashboard_serves_an_erl_nodes_metrics() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let _erl = start_erl("metrics_erl", COOKIE, port, "timer:sleep(infinity).");
+    let target = format!("metrics_erl@{}", short_host());
+    let http = free_port();
+    let _dashboard = Guard(
+        Command::new(env!("CARGO_BIN_EXE_rotp"))
+            .args(["dashboard", &target, "--cookie", COOKIE])
+            .args(["--listen", &format!("127.0.0.1:{http}")])
+            .env("ERL_EPMD_PORT", port.to_string())
+            .env_remove("RELEASE_COOKIE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rotp dashboard starts"),
+    );
+    // The erl node may still be starting: retried, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, headers, body) = get(http, &format!("/metrics?node={target}"));
+        if status.contains("200") {
+            break unchunk(&headers, &body);
+        }
+        assert!(Instant::now() < deadline, "{status}\n{body}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let s = scrape(&body);
+    assert!(
+        value(&s, "erlang_vm_process_count", None) > Some(20.0),
+        "{body}"
+    );
+    assert!(
+        value(&s, "erlang_vm_atom_count", None) > Some(1000.0),
+        "{body}"
+    );
+    assert!(
+        value(
+            &s,
+            "erlang_vm_memory_system_bytes_total",
+            Some(("usage", "code"))
+        ) > Some(0.0),
+        "{body}"
+    );
+    assert!(
+        value(&s, "erlang_vm_statistics_bytes_received_total", None) > Some(0.0),
+        "{body}"
+    );
+    // The dashboard's own hidden node is connected to it.
+    assert!(
+        s.samples
+            .iter()
+            .any(|x| x.metric == "erlang_vm_dist_node_state"
+                && x.labels.get("peer").is_some_and(|p| p.starts_with("rotp_"))),
+        "{body}"
+    );
+    let (status, _, _) = get(http, "/metrics?node=nobody@nowhere");
+    assert!(status.contains("404"), "{status}");
+}

@@ -1,0 +1,158 @@
+//! A [`Snapshot`] in Prometheus's exposition format (OpenMetrics text, through the
+//! `prometheus-client` crate), with the names the BEAM's own exporter gives the same figures
+//! (`deadtrickster/prometheus.erl`'s `prometheus_vm_system_info_collector`,
+//! `prometheus_vm_memory_collector`, `prometheus_vm_statistics_collector` and
+//! `prometheus_vm_dist_collector`), so a Grafana dashboard made for BEAM nodes reads rotp nodes
+//! too. Counters get OpenMetrics' `_total` suffix.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::Snapshot;
+
+/// The content type of [`exposition`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(String, String)>;
+
+/// The snapshot's figures as OpenMetrics text (ending in `# EOF`).
+pub fn exposition(s: &Snapshot) -> String {
+    let mut registry = Registry::default();
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: Option<i64>| {
+        if let Some(v) = value {
+            let g: Gauge = Gauge::default();
+            g.set(v);
+            registry.register(name, help, g);
+        }
+    };
+    let counter = |registry: &mut Registry, name: &str, help: &str, value: Option<i64>| {
+        if let Some(v) = value {
+            let c: Counter = Counter::default();
+            c.inc_by(u64::try_from(v).unwrap_or(0));
+            registry.register(name, help, c);
+        }
+    };
+    gauge(
+        &mut registry,
+        "erlang_vm_process_count",
+        "The number of processes currently existing at the local node",
+        Some(s.process_count),
+    );
+    gauge(
+        &mut registry,
+        "erlang_vm_process_limit",
+        "The maximum number of simultaneously existing processes at the local node",
+        Some(s.process_limit),
+    );
+    gauge(
+        &mut registry,
+        "erlang_vm_atom_count",
+        "The number of atoms currently existing at the local node",
+        s.atom_count,
+    );
+    gauge(
+        &mut registry,
+        "erlang_vm_atom_limit",
+        "The maximum number of simultaneously existing atoms at the local node",
+        s.atom_limit,
+    );
+    gauge(
+        &mut registry,
+        "erlang_vm_schedulers_online",
+        "The number of schedulers online",
+        s.summary.schedulers_online,
+    );
+    gauge(
+        &mut registry,
+        "erlang_vm_statistics_run_queues_length_total",
+        "The total length of the run-queues",
+        s.summary.run_queue,
+    );
+    counter(
+        &mut registry,
+        "erlang_vm_statistics_reductions",
+        "Total reductions",
+        s.summary.reductions,
+    );
+    counter(
+        &mut registry,
+        "erlang_vm_statistics_context_switches",
+        "Total number of context switches since the system started",
+        s.summary.context_switches,
+    );
+    counter(
+        &mut registry,
+        "erlang_vm_statistics_bytes_received",
+        "Total number of bytes received through ports",
+        s.summary.io_input,
+    );
+    counter(
+        &mut registry,
+        "erlang_vm_statistics_bytes_output",
+        "Total number of bytes output to ports",
+        s.summary.io_output,
+    );
+    counter(
+        &mut registry,
+        "erlang_vm_statistics_wallclock_time_milliseconds",
+        "Information about wall clock",
+        s.summary.uptime_ms,
+    );
+
+    // erlang:memory/0: processes and system, then the system's parts.
+    let memory = |k: &str| s.memory.get(k).copied();
+    let kinds: Family<Labels, Gauge> = Family::default();
+    for kind in ["processes", "system"] {
+        if let Some(v) = memory(kind) {
+            kinds
+                .get_or_create(&vec![("kind".to_owned(), kind.to_owned())])
+                .set(v);
+        }
+    }
+    registry.register(
+        "erlang_vm_memory_bytes_total",
+        "The total amount of memory currently allocated, by kind",
+        kinds,
+    );
+    let usage: Family<Labels, Gauge> = Family::default();
+    let parts = ["atom", "binary", "code", "ets"];
+    for part in parts {
+        if let Some(v) = memory(part) {
+            usage
+                .get_or_create(&vec![("usage".to_owned(), part.to_owned())])
+                .set(v);
+        }
+    }
+    if let Some(system) = memory("system") {
+        let known: i64 = parts.iter().filter_map(|p| memory(p)).sum();
+        usage
+            .get_or_create(&vec![("usage".to_owned(), "other".to_owned())])
+            .set((system - known).max(0));
+    }
+    registry.register(
+        "erlang_vm_memory_system_bytes_total",
+        "The total amount of memory currently allocated for the emulator, by usage",
+        usage,
+    );
+
+    // The distribution: one series a connected node (3 is `up`, as prometheus.erl counts).
+    let state: Family<Labels, Gauge> = Family::default();
+    for peer in &s.summary.connected_nodes {
+        state
+            .get_or_create(&vec![("peer".to_owned(), peer.clone())])
+            .set(3);
+    }
+    registry.register(
+        "erlang_vm_dist_node_state",
+        "The current state of the distribution link: 1 pending, 2 up_pending, 3 up",
+        state,
+    );
+
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut out, &registry);
+    out
+}

@@ -72,22 +72,31 @@ fn unchunk(headers: &str, body: &str) -> String {
     out
 }
 
-#[test]
-fn a_rotp_nodes_own_metrics_use_the_beam_exporters_names() {
-    let port = free_port();
-    let _epmd = start_epmd(&otp_epmd(), port, &[]);
-    let http = free_port();
-    let _node = Guard(
+/// `rotp ARGS` in the background, on the EPMD at `epmd_port`.
+fn rotp(epmd_port: u16, args: &[&str]) -> Guard {
+    Guard(
         Command::new(env!("CARGO_BIN_EXE_rotp"))
-            .args(["node", "--sname", "metrics_rotp", "--cookie", COOKIE])
-            .args(["--dashboard", &format!("127.0.0.1:{http}")])
-            .env("ERL_EPMD_PORT", port.to_string())
+            .args(args)
+            .args(["--cookie", COOKIE])
+            .env("ERL_EPMD_PORT", epmd_port.to_string())
             .env_remove("RELEASE_COOKIE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("rotp node starts"),
+            .expect("rotp starts"),
+    )
+}
+
+#[test]
+fn a_rotp_nodes_own_metrics_use_the_beam_exporters_names() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let _node = rotp(
+        port,
+        &["node", "--sname", "metrics_rotp", "--dashboard", &listen],
     );
     let (status, headers, body) = get(http, "/metrics");
     assert!(status.contains("200"), "{status}\n{body}");
@@ -141,18 +150,8 @@ fn rotp_dashboard_serves_an_erl_nodes_metrics() {
     let _erl = start_erl("metrics_erl", COOKIE, port, "timer:sleep(infinity).");
     let target = format!("metrics_erl@{}", short_host());
     let http = free_port();
-    let _dashboard = Guard(
-        Command::new(env!("CARGO_BIN_EXE_rotp"))
-            .args(["dashboard", &target, "--cookie", COOKIE])
-            .args(["--listen", &format!("127.0.0.1:{http}")])
-            .env("ERL_EPMD_PORT", port.to_string())
-            .env_remove("RELEASE_COOKIE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rotp dashboard starts"),
-    );
+    let listen = format!("127.0.0.1:{http}");
+    let _dashboard = rotp(port, &["dashboard", &target, "--listen", &listen]);
     // The erl node may still be starting: retried, bounded.
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {

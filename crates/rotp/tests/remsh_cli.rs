@@ -53,6 +53,21 @@ fn at_prompt(p: &mut PtySession, prompt: &str, line: &str) {
     p.send_line(line).expect("typed");
 }
 
+/// Types each line at prompts `first`, `first + 1`… and waits for what it should print: the
+/// same walk through bindings and output in either shell.
+fn evaluates(
+    p: &mut PtySession,
+    prompt: &dyn Fn(u32) -> String,
+    first: u32,
+    steps: &[(&str, &str)],
+) {
+    for (i, (line, shows)) in steps.iter().enumerate() {
+        at_prompt(p, &prompt(first + i as u32), line);
+        p.exp_string(shows)
+            .unwrap_or_else(|e| panic!("{line} should print {shows}: {e}"));
+    }
+}
+
 fn remsh(port: u16, node: &str) -> PtySession {
     let mut c = rotp(port);
     c.args(["remsh", node, "--cookie", COOKIE]);
@@ -72,14 +87,19 @@ fn remsh_into_erl_runs_its_shell_with_bindings_output_interrupts_and_leaves_it_r
     let mut p = remsh(port, &target);
     p.exp_string("Eshell V").expect("erl's banner");
     let prompt = |n: u32| format!("({target}){n}> ");
-    at_prompt(&mut p, &prompt(1), "X = 6*7.");
-    p.exp_string("42").expect("6*7");
-    at_prompt(&mut p, &prompt(2), "X + 1.");
-    p.exp_string("43").expect("the binding kept");
-    // Output from the target's processes that have us as group leader.
-    at_prompt(&mut p, &prompt(3), "io:format(\"from ~s~n\", [node()]).");
-    p.exp_string(&format!("from {target}"))
-        .expect("io:format's output");
+    // A binding kept between lines, and output from the target's processes that have us as
+    // group leader.
+    let from = format!("from {target}");
+    evaluates(
+        &mut p,
+        &prompt,
+        1,
+        &[
+            ("X = 6*7.", "42"),
+            ("X + 1.", "43"),
+            ("io:format(\"from ~s~n\", [node()]).", &from),
+        ],
+    );
     // Ctrl-C interrupts an evaluation that never ends; the shell goes on, bindings kept.
     at_prompt(&mut p, &prompt(4), "timer:sleep(infinity).");
     std::thread::sleep(Duration::from_millis(800));
@@ -126,13 +146,17 @@ fn remsh_into_iex_runs_iex_with_bindings_and_output() {
     let mut p = remsh(port, &target);
     p.exp_string("Interactive Elixir").expect("IEx's banner");
     let prompt = |n: u32| format!("iex({target}){n}> ");
-    at_prompt(&mut p, &prompt(1), "x = 6*7");
-    p.exp_string("42").expect("6*7");
-    at_prompt(&mut p, &prompt(2), "x + 1");
-    p.exp_string("43").expect("the binding kept");
-    at_prompt(&mut p, &prompt(3), "IO.puts(\"from #{node()}\")");
-    p.exp_string(&format!("from {target}"))
-        .expect("IO.puts's output");
+    let from = format!("from {target}");
+    evaluates(
+        &mut p,
+        &prompt,
+        1,
+        &[
+            ("x = 6*7", "42"),
+            ("x + 1", "43"),
+            ("IO.puts(\"from #{node()}\")", &from),
+        ],
+    );
     p.exp_string(&prompt(4)).expect("a prompt");
     std::thread::sleep(Duration::from_millis(300));
     p.send_control('d').expect("Ctrl-D");

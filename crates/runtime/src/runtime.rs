@@ -158,17 +158,7 @@ impl Runtime {
     pub fn process_counts(&self, pid: &Pid) -> Option<ProcessCounts> {
         let process = self.lookup(pid)?;
         let state = process.lock();
-        Some(ProcessCounts {
-            registered_name: state.name.clone(),
-            status: if state.waiting {
-                Status::Waiting
-            } else {
-                Status::Runnable
-            },
-            message_queue_len: process.message_queue_len(&state),
-            memory: memory(&state),
-            reductions: process.work(),
-        })
+        Some(counts(&process, &state))
     }
 
     /// [`Runtime::process_counts`] of every live process, in one pass over the process table
@@ -178,17 +168,7 @@ impl Runtime {
         let all: Vec<Arc<Process>> = self.table().values().cloned().collect();
         for process in all {
             let state = process.lock();
-            f(&ProcessCounts {
-                registered_name: None,
-                status: if state.waiting {
-                    Status::Waiting
-                } else {
-                    Status::Runnable
-                },
-                message_queue_len: process.message_queue_len(&state),
-                memory: memory(&state),
-                reductions: process.work(),
-            });
+            f(&counts(&process, &state));
         }
     }
 
@@ -197,17 +177,20 @@ impl Runtime {
         let process = self.lookup(pid)?;
         let state = process.lock();
         let relations = state.relations.as_deref();
+        let ProcessCounts {
+            registered_name,
+            status,
+            message_queue_len,
+            memory,
+            reductions,
+        } = counts(&process, &state);
         Some(ProcessInfo {
             pid: pid.clone(),
-            registered_name: state.name.clone(),
-            status: if state.waiting {
-                Status::Waiting
-            } else {
-                Status::Runnable
-            },
-            message_queue_len: process.message_queue_len(&state),
-            memory: memory(&state),
-            reductions: process.work(),
+            registered_name,
+            status,
+            message_queue_len,
+            memory,
+            reductions,
             links: relations.map_or_else(Vec::new, |r| r.links.iter().cloned().collect()),
             monitors: relations.map_or_else(Vec::new, |r| {
                 r.monitors.values().map(Watched::object).collect()
@@ -651,6 +634,21 @@ fn memory(state: &crate::process::State) -> usize {
             + (r.links.capacity() + r.monitors.capacity() + r.monitored_by.capacity()) * 64
     });
     std::mem::size_of::<Process>() + state.body_size + queue_bytes + sets + TASK_OVERHEAD
+}
+
+/// A process's [`ProcessCounts`], read under its lock.
+fn counts(process: &Process, state: &crate::process::State) -> ProcessCounts {
+    ProcessCounts {
+        registered_name: state.name.clone(),
+        status: if state.waiting {
+            Status::Waiting
+        } else {
+            Status::Runnable
+        },
+        message_queue_len: process.message_queue_len(state),
+        memory: memory(state),
+        reductions: process.work(),
+    }
 }
 
 /// The cheap part of [`ProcessInfo`] ([`Runtime::process_counts`]).

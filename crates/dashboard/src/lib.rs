@@ -1,21 +1,30 @@
 //! The window's web side: an HTTP server (axum) over a rotp node that reads other nodes (BEAM
-//! or rotp, itself included) through the distribution. Today it serves `/metrics`, the
-//! Prometheus exposition of each node's figures (`window::metrics`), and `/`, the list of
-//! nodes it watches; the dashboard's pages come on top (issue 14).
+//! or rotp, itself included) through the distribution.
+//!
+//! - `/`: the cluster, the watched nodes up or down;
+//! - `/node/{node}`: its home page, live through `/node/{node}/events` (server-sent events);
+//! - `/node/{node}/processes`: sortable, filterable, paginated, with kill buttons;
+//! - `/node/{node}/processes/{pid}`: one process, with kill;
+//! - `/metrics`: the Prometheus exposition of each node's figures (`window::metrics`).
 //!
 //! It binds where it is told (the CLI's default is 127.0.0.1) and never shows the cookie.
+//! Forms that change something (kill) carry a token made when the server starts, so a page
+//! from another site cannot post them.
 
 #![forbid(unsafe_code)]
+
+mod pages;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
-use etf::Atom;
+use etf::{Atom, Term};
 use node::Node;
 
 /// How long a scrape may wait for a node's figures.
@@ -26,6 +35,32 @@ const SCRAPE: Duration = Duration::from_secs(10);
 struct Watch {
     node: Node,
     targets: Vec<Atom>,
+    /// What a changing form must carry.
+    token: String,
+}
+
+impl Watch {
+    /// The watched node named `name`.
+    fn target(&self, name: &str) -> Option<Atom> {
+        self.targets.iter().find(|t| t.as_str() == name).cloned()
+    }
+}
+
+/// How often a home page's live figures are refreshed.
+const LIVE: Duration = Duration::from_secs(2);
+
+/// The table page's query.
+#[derive(serde::Deserialize)]
+struct Table {
+    sort: Option<String>,
+    filter: Option<String>,
+    page: Option<usize>,
+}
+
+/// A changing form's fields.
+#[derive(serde::Deserialize)]
+struct Change {
+    token: String,
 }
 
 /// `?node=NAME@HOST`.
@@ -37,10 +72,27 @@ struct Which {
 /// The routes, over `node`, watching `targets` (at least one; `/metrics` without `?node=`
 /// is the first's).
 pub fn router(node: Node, targets: Vec<Atom>) -> Router {
+    let mut bytes = [0u8; 16];
+    // Without the system's randomness the token is the process id and time: still unknown to
+    // another site.
+    if getrandom::fill(&mut bytes).is_err() {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        bytes[..seed.len().min(16)].copy_from_slice(&seed.as_bytes()[..seed.len().min(16)]);
+    }
+    let token = hex::encode(bytes);
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics))
-        .with_state(Arc::new(Watch { node, targets }))
+        .route("/node/{node}", get(home))
+        .route("/node/{node}/events", get(events))
+        .route("/node/{node}/processes", get(processes))
+        .route("/node/{node}/processes/{pid}", get(process))
+        .route("/node/{node}/processes/{pid}/kill", post(kill))
+        .with_state(Arc::new(Watch {
+            node,
+            targets,
+            token,
+        }))
 }
 
 /// Serves [`router`] on `listener` until the task is dropped.
@@ -71,24 +123,170 @@ async fn metrics(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) ->
 }
 
 async fn index(State(watch): State<Arc<Watch>>) -> Html<String> {
-    let mut rows = String::new();
+    let mut nodes = Vec::new();
     for t in &watch.targets {
-        let name = escape(t.as_str());
-        rows.push_str(&format!(
-            "<li><code>{name}</code> — <a href=\"/metrics?node={name}\">/metrics?node={name}</a></li>\n"
-        ));
+        nodes.push((t.to_string(), watch.node.connect(t).await));
     }
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rotp dashboard</title></head>\n\
-         <body><h1>rotp dashboard</h1>\n<p>Watching, through <code>{}</code>:</p>\n<ul>\n{rows}</ul>\n</body></html>\n",
-        escape(watch.node.name().as_str())
-    ))
+    Html(pages::cluster(watch.node.name().as_str(), &nodes))
 }
 
-/// Text for HTML.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// A page for a node that does not answer: it says so, and reloads itself until it does.
+fn down(node: &str, e: &window::SnapshotError) -> Response {
+    let body = format!(
+        "<p class=\"down\">{}</p><p>This page reloads itself every 5 s.</p><meta http-equiv=\"refresh\" content=\"5\">",
+        pages::escape(&e.to_string())
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html(pages::frame(node, Some(node), &body)),
+    )
+        .into_response()
+}
+
+fn not_watched() -> Response {
+    (StatusCode::NOT_FOUND, "not a node this dashboard watches\n").into_response()
+}
+
+async fn home(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    match window::collect(&watch.node, &target, SCRAPE).await {
+        Ok(s) => Html(pages::home(&name, &s)).into_response(),
+        Err(e) => down(&name, &e),
+    }
+}
+
+/// The home page's live figures: a `summary` event every [`LIVE`], or a `down` event while
+/// the node does not answer.
+async fn events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    let stream =
+        futures::stream::unfold((watch, target, true), |(watch, target, first)| async move {
+            if !first {
+                tokio::time::sleep(LIVE).await;
+            }
+            let event = match window::collect(&watch.node, &target, SCRAPE).await {
+                Ok(s) => Event::default()
+                    .event("summary")
+                    .data(pages::summary_fields(&s).to_string()),
+                Err(e) => Event::default()
+                    .event("down")
+                    .data(format!("{e}; retrying")),
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (watch, target, false),
+            ))
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn processes(
+    State(watch): State<Arc<Watch>>,
+    Path(name): Path<String>,
+    Query(table): Query<Table>,
+) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    match window::collect(&watch.node, &target, SCRAPE).await {
+        Ok(s) => Html(pages::processes(
+            &name,
+            &s,
+            table.sort.as_deref().unwrap_or("memory"),
+            table.filter.as_deref().unwrap_or(""),
+            table.page.unwrap_or(1),
+            &watch.token,
+        ))
+        .into_response(),
+        Err(e) => down(&name, &e),
+    }
+}
+
+/// The pid `0.N.S` names on `target`, if it runs.
+async fn find(
+    watch: &Watch,
+    target: &Atom,
+    pid: &str,
+) -> Result<Option<etf::Pid>, window::SnapshotError> {
+    let s = window::collect(&watch.node, target, SCRAPE).await?;
+    let wanted = format!("<{pid}>");
+    Ok(s.processes
+        .into_iter()
+        .find(|p| p.pid == wanted)
+        .map(|p| p.handle))
+}
+
+async fn process(
+    State(watch): State<Arc<Watch>>,
+    Path((name, pid)): Path<(String, String)>,
+) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    match find(&watch, &target, &pid).await {
+        Ok(Some(handle)) => {
+            let items = window::detail(&watch.node, &target, &handle, SCRAPE).await;
+            Html(pages::process(
+                &name,
+                &format!("<{pid}>"),
+                &items,
+                &watch.token,
+            ))
+            .into_response()
+        }
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Html(pages::frame(
+                &pid,
+                Some(&name),
+                "<p>No such process (it may have ended).</p>",
+            )),
+        )
+            .into_response(),
+        Err(e) => down(&name, &e),
+    }
+}
+
+async fn kill(
+    State(watch): State<Arc<Watch>>,
+    Path((name, pid)): Path<(String, String)>,
+    Form(change): Form<Change>,
+) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    if change.token != watch.token {
+        return (
+            StatusCode::FORBIDDEN,
+            "this form did not come from this dashboard\n",
+        )
+            .into_response();
+    }
+    match find(&watch, &target, &pid).await {
+        Ok(Some(handle)) => {
+            let reply = watch
+                .node
+                .rpc(
+                    &target,
+                    "erlang",
+                    "exit",
+                    vec![Term::Pid(handle), Term::atom("kill")],
+                    SCRAPE,
+                )
+                .await;
+            tracing::info!(
+                "dashboard: killed <{pid}> on {name}: {}",
+                etf::text::write_limited(&reply, 100)
+            );
+            Redirect::to(&format!("/node/{}/processes", pages::url(&name))).into_response()
+        }
+        Ok(None) => Redirect::to(&format!("/node/{}/processes", pages::url(&name))).into_response(),
+        Err(e) => down(&name, &e),
+    }
 }

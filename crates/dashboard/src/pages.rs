@@ -1,0 +1,283 @@
+//! The dashboard's pages, rendered on the server from a `window::Snapshot`: plain HTML with
+//! its style and one small script inline, so the binary serves everything itself (no CDN, it
+//! works offline).
+
+use std::fmt::Write as _;
+
+use window::{Process, Snapshot};
+
+/// Rows on one page of the process table.
+pub const PAGE: usize = 100;
+
+/// The page frame: title, navigation for `node` (if any), `body`.
+pub fn frame(title: &str, node: Option<&str>, body: &str) -> String {
+    let nav = node.map_or_else(String::new, |n| {
+        let n = url(n);
+        format!(
+            "<nav><a href=\"/\">cluster</a> · <a href=\"/node/{n}\">home</a> · \
+             <a href=\"/node/{n}/processes\">processes</a> · <a href=\"/metrics?node={n}\">metrics</a></nav>"
+        )
+    });
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{} — rotp dashboard</title><style>{STYLE}</style></head>\n\
+         <body><header><h1>rotp dashboard</h1>{nav}</header>\n<main>\n{body}\n</main>\n\
+         <script>{SCRIPT}</script></body></html>\n",
+        escape(title)
+    )
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0;color:#222}\
+header{background:#26364a;color:#fff;padding:.5em 1em}header h1{display:inline;font-size:1.2em;margin-right:1em}\
+header a{color:#cde}main{padding:1em}table{border-collapse:collapse}td,th{padding:.2em .6em;text-align:left}\
+tr:nth-child(even){background:#f2f4f7}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+.down{color:#a00;font-weight:bold}#status{font-size:.9em;color:#666}form.inline{display:inline}";
+
+/// Live updates: a page with `data-events` subscribes to that server-sent event stream and
+/// fills the elements whose `data-field` names a figure; a stream that fails says so on the
+/// page, and the browser reconnects by itself when the node is back.
+const SCRIPT: &str = "(function(){var m=document.querySelector('[data-events]');if(!m)return;\
+var s=document.getElementById('status');var es=new EventSource(m.dataset.events);\
+es.addEventListener('summary',function(e){var d=JSON.parse(e.data);\
+document.querySelectorAll('[data-field]').forEach(function(el){var v=d[el.dataset.field];\
+if(v!==undefined&&v!==null)el.textContent=v;});if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
+es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
+es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();";
+
+/// The cluster page: the watched nodes, each up or not.
+pub fn cluster(watcher: &str, nodes: &[(String, bool)]) -> String {
+    let mut body = format!(
+        "<p>Watching through <code>{}</code>:</p>\n<table><tr><th>node</th><th>state</th></tr>\n",
+        escape(watcher)
+    );
+    for (name, up) in nodes {
+        let _ = writeln!(
+            body,
+            "<tr><td><a href=\"/node/{}\">{}</a></td><td class=\"{}\">{}</td></tr>",
+            url(name),
+            escape(name),
+            if *up { "" } else { "down" },
+            if *up { "up" } else { "down" }
+        );
+    }
+    body.push_str("</table>");
+    frame("cluster", None, &body)
+}
+
+/// The summary's figures by field name, as the home page and its event stream carry them.
+pub fn summary_fields(s: &Snapshot) -> serde_json::Value {
+    let mem = |k: &str| s.memory.get(k).copied();
+    serde_json::json!({
+        "version": s.system_version,
+        "uptime": s.summary.uptime_ms.map(uptime),
+        "process_count": s.process_count,
+        "process_limit": s.process_limit,
+        "atom_count": s.atom_count,
+        "atom_limit": s.atom_limit,
+        "run_queue": s.summary.run_queue,
+        "schedulers_online": s.summary.schedulers_online,
+        "reductions": s.summary.reductions,
+        "io_input": s.summary.io_input,
+        "io_output": s.summary.io_output,
+        "memory_total": mem("total"),
+        "memory_processes": mem("processes"),
+        "memory_system": mem("system"),
+        "memory_binary": mem("binary"),
+        "memory_ets": mem("ets"),
+        "memory_atom": mem("atom"),
+        "memory_code": mem("code"),
+        "connected_nodes": s.summary.connected_nodes.join(" "),
+    })
+}
+
+/// A node's home page: versions, uptime, limits and usage, memory split, run queue, IO; live.
+pub fn home(node: &str, s: &Snapshot) -> String {
+    let fields = summary_fields(s);
+    let row = |label: &str, field: &str| {
+        let value = match &fields[field] {
+            serde_json::Value::Null => "-".to_owned(),
+            serde_json::Value::String(t) => escape(t),
+            other => other.to_string(),
+        };
+        format!("<tr><th>{label}</th><td class=\"n\" data-field=\"{field}\">{value}</td></tr>\n")
+    };
+    let mut body = format!(
+        "<h2>{}</h2>\n<p id=\"status\" data-events=\"/node/{}/events\">loading live figures…</p>\n<table>\n",
+        escape(node),
+        url(node)
+    );
+    for (label, field) in [
+        ("version", "version"),
+        ("uptime", "uptime"),
+        ("processes", "process_count"),
+        ("process limit", "process_limit"),
+        ("atoms", "atom_count"),
+        ("atom limit", "atom_limit"),
+        ("schedulers online", "schedulers_online"),
+        ("run queue", "run_queue"),
+        ("reductions", "reductions"),
+        ("IO in (bytes)", "io_input"),
+        ("IO out (bytes)", "io_output"),
+        ("memory total", "memory_total"),
+        ("memory processes", "memory_processes"),
+        ("memory system", "memory_system"),
+        ("memory binary", "memory_binary"),
+        ("memory ETS", "memory_ets"),
+        ("memory atoms", "memory_atom"),
+        ("memory code", "memory_code"),
+        ("connected nodes", "connected_nodes"),
+    ] {
+        body.push_str(&row(label, field));
+    }
+    body.push_str("</table>");
+    frame(node, Some(node), &body)
+}
+
+/// How the process table is ordered: `memory`, `mailbox`, `reductions` or `name`.
+pub fn sort(processes: &mut [Process], by: &str) {
+    match by {
+        "mailbox" => processes.sort_by_key(|p| std::cmp::Reverse(p.message_queue_len)),
+        "reductions" => processes.sort_by_key(|p| std::cmp::Reverse(p.reductions)),
+        "name" => processes.sort_by(|a, b| {
+            (a.registered_name.is_none(), &a.registered_name)
+                .cmp(&(b.registered_name.is_none(), &b.registered_name))
+        }),
+        _ => processes.sort_by_key(|p| std::cmp::Reverse(p.memory)),
+    }
+}
+
+/// The process table: one page of the processes matching `filter`, in `by` order, each with
+/// a link to its detail and a kill button (a form carrying the dashboard's `token`).
+pub fn processes(
+    node: &str,
+    s: &Snapshot,
+    by: &str,
+    filter: &str,
+    page: usize,
+    token: &str,
+) -> String {
+    let needle = filter.to_lowercase();
+    let mut rows: Vec<Process> = s
+        .processes
+        .iter()
+        .filter(|p| {
+            needle.is_empty()
+                || p.pid.contains(&needle)
+                || p.registered_name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&needle))
+        })
+        .cloned()
+        .collect();
+    sort(&mut rows, by);
+    let pages = rows.len().div_ceil(PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let n = url(node);
+    let link = |label: &str, sort_by: &str, to_page: usize| {
+        format!(
+            "<a href=\"/node/{n}/processes?sort={sort_by}&amp;filter={}&amp;page={to_page}\">{label}</a>",
+            url(filter)
+        )
+    };
+    let mut body = format!(
+        "<h2>{} — processes</h2>\n<form method=\"get\"><input type=\"hidden\" name=\"sort\" value=\"{}\">\
+         <input name=\"filter\" value=\"{}\" placeholder=\"name or pid\"> <button>filter</button></form>\n\
+         <p id=\"count\">{} processes{}, page {page} of {pages}, by {}</p>\n<table>\n<tr><th>pid</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>\n",
+        escape(node),
+        escape(by),
+        escape(filter),
+        rows.len(),
+        if filter.is_empty() { String::new() } else { format!(" matching “{}”", escape(filter)) },
+        escape(by),
+        link("name", "name", 1),
+        link("memory", "memory", 1),
+        link("mailbox", "mailbox", 1),
+        link("reductions", "reductions", 1),
+    );
+    for p in rows.iter().skip((page - 1) * PAGE).take(PAGE) {
+        let id = pid_path(&p.pid);
+        let _ = writeln!(
+            body,
+            "<tr data-pid=\"{pid}\"><td><a href=\"/node/{n}/processes/{id}\">{pid}</a></td><td>{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td><form class=\"inline\" method=\"post\" action=\"/node/{n}/processes/{id}/kill\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\"><button class=\"kill\">kill</button></form></td></tr>",
+            escape(p.registered_name.as_deref().unwrap_or("")),
+            p.memory,
+            p.message_queue_len,
+            p.reductions,
+            pid = escape(&p.pid),
+        );
+    }
+    body.push_str("</table>\n<p>");
+    if page > 1 {
+        body.push_str(&link("← previous", by, page - 1));
+        body.push(' ');
+    }
+    if page < pages {
+        body.push_str(&link("next →", by, page + 1));
+    }
+    body.push_str("</p>");
+    frame(&format!("{node} processes"), Some(node), &body)
+}
+
+/// One process's detail.
+pub fn process(node: &str, pid: &str, items: &[(String, String)], token: &str) -> String {
+    let mut body = format!("<h2>{} on {}</h2>\n<table>\n", escape(pid), escape(node));
+    for (k, v) in items {
+        let _ = writeln!(
+            body,
+            "<tr><th>{}</th><td><code>{}</code></td></tr>",
+            escape(k),
+            escape(v)
+        );
+    }
+    let _ = write!(
+        body,
+        "</table>\n<form method=\"post\" action=\"/node/{}/processes/{}/kill\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <button class=\"kill\">kill {}</button></form>",
+        url(node),
+        pid_path(pid),
+        escape(pid)
+    );
+    frame(pid, Some(node), &body)
+}
+
+/// `<0.85.0>` as it goes in a path: `0.85.0`.
+pub fn pid_path(pid: &str) -> String {
+    pid.trim_start_matches('<').trim_end_matches('>').to_owned()
+}
+
+fn uptime(ms: i64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{}d {:02}:{:02}:{:02}",
+        secs / 86_400,
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Text for HTML.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Text for a URL's path segment or query value.
+pub fn url(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => {
+                out.push(b as char)
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}

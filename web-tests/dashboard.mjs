@@ -1,0 +1,88 @@
+// The dashboard end to end in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core): the cluster page, a node's home page with its live figures moving, the
+// process table filtered, a process killed and gone, a supervisor's child killed and back
+// with a new pid, a process's detail. Screenshots go to ARTIFACTS.
+//
+//   node web-tests/dashboard.mjs BASE_URL NODE ARTIFACTS
+//
+// Exits 0 when every check holds; otherwise prints what failed and exits 1.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const [base, node, artifacts] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+
+function check(ok, what) {
+  if (!ok) {
+    throw new Error(what);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+let failed = null;
+try {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
+
+  // The cluster: the watched node, up.
+  await page.goto(`${base}/`);
+  const cluster = await page.textContent('main');
+  check(cluster.includes(node) && cluster.includes('up'), `the cluster page lists ${node} up: ${cluster}`);
+  await shot('cluster');
+
+  // Home: the figures are there, the live stream connects, and uptime moves.
+  await page.goto(`${base}/node/${node}`);
+  const count = Number(await page.textContent('[data-field=process_count]'));
+  check(count > 10, `home shows the process count: ${count}`);
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('live'), null, { timeout: 15000 });
+  const before = await page.textContent('[data-field=uptime]');
+  await page.waitForFunction((b) => document.querySelector('[data-field=uptime]').textContent !== b, before, { timeout: 15000 });
+  await shot('home');
+
+  // Processes: sorted by memory, the filter finds the victim, kill makes it go.
+  await page.goto(`${base}/node/${node}/processes`);
+  check((await page.locator('tr[data-pid]').count()) > 10, 'the process table has rows');
+  await shot('processes');
+  await page.goto(`${base}/node/${node}/processes?filter=dash_victim`);
+  check((await page.locator('tr[data-pid]').count()) === 1, 'the filter finds dash_victim');
+  await page.click('tr[data-pid] button.kill');
+  await page.waitForURL(`${base}/node/${node}/processes`);
+  await page.goto(`${base}/node/${node}/processes?filter=dash_victim`);
+  check((await page.locator('tr[data-pid]').count()) === 0, 'the killed process is gone');
+  await shot('killed');
+
+  // A supervisor's child, killed, comes back with another pid.
+  await page.goto(`${base}/node/${node}/processes?filter=dash_worker`);
+  const old = await page.getAttribute('tr[data-pid]', 'data-pid');
+  await page.click('tr[data-pid] button.kill');
+  await page.waitForURL(`${base}/node/${node}/processes`);
+  let fresh = null;
+  for (let i = 0; i < 50 && !fresh; i++) {
+    await page.goto(`${base}/node/${node}/processes?filter=dash_worker`);
+    const pid = await page.getAttribute('tr[data-pid]', 'data-pid').catch(() => null);
+    if (pid && pid !== old) {
+      fresh = pid;
+    } else {
+      await page.waitForTimeout(200);
+    }
+  }
+  check(fresh, `dash_worker came back after ${old} was killed`);
+  await shot('restarted');
+
+  // Its detail page.
+  await page.click('tr[data-pid] td a');
+  const detail = await page.textContent('main');
+  check(detail.includes('registered_name') && detail.includes('dash_worker'), `the detail page: ${detail}`);
+  await shot('detail');
+} catch (e) {
+  failed = e;
+}
+await browser.close();
+if (failed) {
+  console.error(`dashboard browser test failed: ${failed.message}`);
+  process.exit(1);
+}
+console.log('dashboard browser test passed');

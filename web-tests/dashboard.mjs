@@ -1,5 +1,6 @@
 // The dashboard end to end in headless Chromium (Debian's /usr/bin/chromium, driven by
-// playwright-core): the cluster page, a node's home page with its live figures moving, the
+// playwright-core): the cluster page, a node's home page with its live figures and charts
+// moving, the supervision trees, the
 // process table filtered, a process killed and gone, a supervisor's child killed and back
 // with a new pid, a process's detail. Screenshots go to ARTIFACTS.
 //
@@ -40,7 +41,19 @@ try {
   await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('live'), null, { timeout: 15000 });
   const before = await page.textContent('[data-field=uptime]');
   await page.waitForFunction((b) => document.querySelector('[data-field=uptime]').textContent !== b, before, { timeout: 15000 });
+  // The charts move: each event adds a point.
+  const points = () => page.getAttribute('[data-series=memory_total]', 'points');
+  await page.waitForFunction(() => document.querySelector('[data-series=memory_total]').getAttribute('points').split(' ').length >= 2, null, { timeout: 15000 });
+  const drawn = await points();
+  await page.waitForFunction((d) => document.querySelector('[data-series=memory_total]').getAttribute('points') !== d, drawn, { timeout: 15000 });
   await shot('home');
+
+  // The supervision trees: kernel's, with its children.
+  await page.goto(`${base}/node/${node}/tree`);
+  const tree = await page.textContent('main');
+  check(tree.includes('kernel_sup') || tree.includes('kernel'), `the trees show kernel: ${tree.slice(0, 300)}`);
+  check(tree.includes('global_name_server'), 'kernel_sup\'s children are listed');
+  await shot('tree');
 
   // Processes: sorted by memory, the filter finds the victim, kill makes it go.
   await page.goto(`${base}/node/${node}/processes`);

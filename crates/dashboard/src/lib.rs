@@ -2,9 +2,11 @@
 //! or rotp, itself included) through the distribution.
 //!
 //! - `/`: the cluster, the watched nodes up or down;
-//! - `/node/{node}`: its home page, live through `/node/{node}/events` (server-sent events);
+//! - `/node/{node}`: its home page, live through `/node/{node}/events` (server-sent events),
+//!   with charts of memory, processes, reductions and IO rates drawn from the stream;
 //! - `/node/{node}/processes`: sortable, filterable, paginated, with kill buttons;
 //! - `/node/{node}/processes/{pid}`: one process, with kill;
+//! - `/node/{node}/tree`: the supervision trees (`window::tree`);
 //! - `/metrics`: the Prometheus exposition of each node's figures (`window::metrics`).
 //!
 //! It binds where it is told (the CLI's default is 127.0.0.1) and never shows the cookie.
@@ -86,6 +88,7 @@ pub fn router(node: Node, targets: Vec<Atom>) -> Router {
         .route("/node/{node}", get(home))
         .route("/node/{node}/events", get(events))
         .route("/node/{node}/processes", get(processes))
+        .route("/node/{node}/tree", get(tree))
         .route("/node/{node}/processes/{pid}", get(process))
         .route("/node/{node}/processes/{pid}/kill", post(kill))
         .with_state(Arc::new(Watch {
@@ -206,6 +209,17 @@ async fn processes(
         .into_response(),
         Err(e) => down(&name, &e),
     }
+}
+
+async fn tree(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    if !watch.node.connect(&target).await {
+        return down(&name, &window::SnapshotError::NodeDown(name.clone()));
+    }
+    let roots = window::tree::trees(&watch.node, &target, SCRAPE).await;
+    Html(pages::trees(&name, &roots)).into_response()
 }
 
 /// The pid `0.N.S` names on `target`, if it runs.

@@ -15,7 +15,8 @@ pub fn frame(title: &str, node: Option<&str>, body: &str) -> String {
         let n = url(n);
         format!(
             "<nav><a href=\"/\">cluster</a> · <a href=\"/node/{n}\">home</a> · \
-             <a href=\"/node/{n}/processes\">processes</a> · <a href=\"/metrics?node={n}\">metrics</a></nav>"
+             <a href=\"/node/{n}/processes\">processes</a> · <a href=\"/node/{n}/tree\">supervision trees</a> · \
+             <a href=\"/metrics?node={n}\">metrics</a></nav>"
         )
     });
     format!(
@@ -31,16 +32,28 @@ const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0;color:#222}\
 header{background:#26364a;color:#fff;padding:.5em 1em}header h1{display:inline;font-size:1.2em;margin-right:1em}\
 header a{color:#cde}main{padding:1em}table{border-collapse:collapse}td,th{padding:.2em .6em;text-align:left}\
 tr:nth-child(even){background:#f2f4f7}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-.down{color:#a00;font-weight:bold}#status{font-size:.9em;color:#666}form.inline{display:inline}";
+.down{color:#a00;font-weight:bold}#status{font-size:.9em;color:#666}form.inline{display:inline}\
+.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;border:1px solid #dde;padding:.4em}\
+figcaption{font-size:.85em;color:#444}li small{color:#777}";
 
 /// Live updates: a page with `data-events` subscribes to that server-sent event stream and
 /// fills the elements whose `data-field` names a figure; a stream that fails says so on the
 /// page, and the browser reconnects by itself when the node is back.
 const SCRIPT: &str = "(function(){var m=document.querySelector('[data-events]');if(!m)return;\
 var s=document.getElementById('status');var es=new EventSource(m.dataset.events);\
+var h={},prev=null;function push(k,v){if(v===null||v===undefined||isNaN(v))return;(h[k]=h[k]||[]).push(v);if(h[k].length>60)h[k].shift();}\
+function draw(){document.querySelectorAll('[data-series]').forEach(function(p){var xs=h[p.dataset.series]||[];if(!xs.length)return;\
+var lo=Math.min.apply(null,xs),hi=Math.max.apply(null,xs),r=(hi-lo)||1;\
+p.setAttribute('points',xs.map(function(v,i){return (i*5)+','+(58-56*(v-lo)/r).toFixed(1);}).join(' '));\
+var l=document.querySelector('[data-last='+p.dataset.series+']');if(l)l.textContent=xs[xs.length-1];});}\
 es.addEventListener('summary',function(e){var d=JSON.parse(e.data);\
 document.querySelectorAll('[data-field]').forEach(function(el){var v=d[el.dataset.field];\
-if(v!==undefined&&v!==null)el.textContent=v;});if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
+if(v!==undefined&&v!==null)el.textContent=v;});var t=Date.now()/1000;\
+push('memory_total',d.memory_total);push('process_count',d.process_count);\
+if(prev){var dt=t-prev.t;push('reductions_rate',Math.round((d.reductions-prev.reductions)/dt));\
+push('io_rate',Math.round(((d.io_input+d.io_output)-(prev.io_input+prev.io_output))/dt));}\
+prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output};draw();\
+if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
 es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
 es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();";
 
@@ -129,7 +142,20 @@ pub fn home(node: &str, s: &Snapshot) -> String {
     ] {
         body.push_str(&row(label, field));
     }
-    body.push_str("</table>");
+    body.push_str("</table>\n<h3>over time (live)</h3>\n<div class=\"charts\">");
+    for (label, series) in [
+        ("memory total (bytes)", "memory_total"),
+        ("processes", "process_count"),
+        ("reductions / s", "reductions_rate"),
+        ("IO in + out (bytes / s)", "io_rate"),
+    ] {
+        let _ = write!(
+            body,
+            "<figure><figcaption>{label} <span data-last=\"{series}\"></span></figcaption>\
+             <svg width=\"300\" height=\"60\" viewBox=\"0 0 300 60\"><polyline data-series=\"{series}\" fill=\"none\" stroke=\"#26364a\" points=\"\"/></svg></figure>"
+        );
+    }
+    body.push_str("</div>");
     frame(node, Some(node), &body)
 }
 
@@ -240,6 +266,45 @@ pub fn process(node: &str, pid: &str, items: &[(String, String)], token: &str) -
         escape(pid)
     );
     frame(pid, Some(node), &body)
+}
+
+/// The supervision trees, as nested lists, each process a link to its detail.
+pub fn trees(node: &str, roots: &[window::tree::Child]) -> String {
+    fn list(node: &str, children: &[window::tree::Child], out: &mut String) {
+        out.push_str("<ul>\n");
+        for c in children {
+            let pid = if c.pid.starts_with('<') {
+                format!(
+                    "<a href=\"/node/{}/processes/{}\">{}</a>",
+                    url(node),
+                    pid_path(&c.pid),
+                    escape(&c.pid)
+                )
+            } else {
+                escape(&c.pid)
+            };
+            let _ = write!(
+                out,
+                "<li class=\"{}\" data-id=\"{}\"><code>{}</code> {pid} <small>{}</small>",
+                escape(&c.kind),
+                escape(&c.id),
+                escape(&c.id),
+                escape(&c.kind)
+            );
+            if !c.children.is_empty() {
+                list(node, &c.children, out);
+            }
+            out.push_str("</li>\n");
+        }
+        out.push_str("</ul>\n");
+    }
+    let mut body = format!("<h2>{} — supervision trees</h2>\n", escape(node));
+    if roots.is_empty() {
+        body.push_str("<p>No supervision tree found.</p>");
+    } else {
+        list(node, roots, &mut body);
+    }
+    frame(&format!("{node} trees"), Some(node), &body)
 }
 
 /// `<0.85.0>` as it goes in a path: `0.85.0`.

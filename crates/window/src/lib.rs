@@ -10,5 +10,6 @@
 pub mod metrics;
 pub mod remsh;
 pub mod snapshot;
+pub mod tree;
 
 pub use snapshot::{collect, detail, Process, Snapshot, SnapshotError, Summary};

@@ -1,5 +1,6 @@
-//! `top --once`'s snapshot of a node with 100 000 processes, a BEAM node against a rotp node in
-//! one run: the time `window::collect` takes and the bytes it moves over the distribution.
+//! `top --once`'s snapshot and the dashboard's processes page of a node with 100 000
+//! processes, a BEAM node against a rotp node in one run: the time each takes and the bytes it
+//! moves (over the distribution, and the page's HTML).
 //!
 //! `cargo run --release -p rotp-bench --bin top-vs-erl [PROCESSES [ROUNDS]]` (default 100 000
 //! processes, 3 rounds).
@@ -9,7 +10,8 @@
 //! A hidden rotp client node takes each node's snapshot in turn, round after round, as
 //! `rotp top NODE --once` does: versions, counts, memory, registered names, the summary, and
 //! every process's name, memory, queue and reductions. Each snapshot is checked to hold the
-//! processes.
+//! processes. Then it fetches `/node/NODE/processes` (the first page of 100, by memory) from
+//! the `dashboard` crate's server over that client, as a browser would, for each node.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,6 +65,32 @@ async fn ready(client: &Node, target: &Atom, n: usize) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     anyhow::bail!("{target} never came up with {n} processes")
+}
+
+/// The dashboard's processes page of `target` from the server on `port`: seconds, the page's
+/// bytes, and the distribution's bytes in and out meanwhile.
+async fn page(client: &Node, port: u16, target: &Atom) -> Result<(f64, u64, u64, u64)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (in0, out0) = client.io_bytes();
+    let t0 = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(
+        format!(
+            "GET /node/{target}/processes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let (in1, out1) = client.io_bytes();
+    let text = String::from_utf8_lossy(&body);
+    ensure!(
+        text.starts_with("HTTP/1.1 200") && text.matches("data-pid").count() >= 100,
+        "{target}: the processes page did not list 100 processes"
+    );
+    Ok((secs, body.len() as u64, in1 - in0, out1 - out0))
 }
 
 /// One snapshot: seconds, bytes in, bytes out.
@@ -124,14 +152,26 @@ fn main() -> Result<()> {
         let client = start_node("top_bench_client", epmd_port, true).await?;
         ready(&client, &beam, n).await?;
         ready(&client, &ours, n).await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let http = listener.local_addr()?.port();
+        tokio::spawn(dashboard::serve(
+            listener,
+            client.clone(),
+            vec![beam.clone(), ours.clone()],
+        ));
         let mut rows = Vec::new();
+        let mut pages = Vec::new();
         for round in 1..=rounds {
             let b = snapshot(&client, &beam, n).await?;
             let r = snapshot(&client, &ours, n).await?;
             rows.push((round, b, r));
+            let b = page(&client, http, &beam).await?;
+            let r = page(&client, http, &ours).await?;
+            pages.push((round, b, r));
         }
-        anyhow::Ok(rows)
+        anyhow::Ok((rows, pages))
     })?;
+    let (rows, pages) = rows;
     println!(
         "`top --once` snapshot of a node with {n} processes over the distribution on loopback; \
          seconds and bytes moved (in / out at the client); rotp's ratio to the BEAM's time \
@@ -144,6 +184,29 @@ fn main() -> Result<()> {
     for (round, (bs, bi, bo), (rs, ri, ro)) in rows {
         println!(
             "{round:<6} {bs:>10.3} {:>22} {rs:>10.3} {:>22} {:>8}",
+            format!("{bi} / {bo}"),
+            format!("{ri} / {ro}"),
+            rotp_bench::ratio(rs, bs)
+        );
+    }
+    println!(
+        "the dashboard's processes page (first 100 by memory) of the same nodes; seconds, the \
+         page's bytes, and the distribution's bytes in / out"
+    );
+    println!(
+        "{:<6} {:>10} {:>8} {:>22} {:>10} {:>8} {:>22} {:>8}",
+        "round",
+        "BEAM s",
+        "page",
+        "BEAM dist in / out",
+        "rotp s",
+        "page",
+        "rotp dist in / out",
+        "ratio"
+    );
+    for (round, (bs, bp, bi, bo), (rs, rp, ri, ro)) in pages {
+        println!(
+            "{round:<6} {bs:>10.3} {bp:>8} {:>22} {rs:>10.3} {rp:>8} {:>22} {:>8}",
             format!("{bi} / {bo}"),
             format!("{ri} / {ro}"),
             rotp_bench::ratio(rs, bs)

@@ -57,7 +57,13 @@ pub(crate) struct Connections {
     accepting: Mutex<std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>,
     /// Refused connection attempts, logged at a bounded rate.
     pub(crate) refusals: crate::log::RateLimited,
+    /// Handshakes refused for a bad cookie or missing flags, by the peer's address (at most
+    /// [`MAX_REFUSED_ADDRESSES`] addresses; the rest are counted under the unspecified one).
+    refused_by: Mutex<HashMap<std::net::IpAddr, u64>>,
 }
+
+/// How many peer addresses the refusal counts keep apart.
+const MAX_REFUSED_ADDRESSES: usize = 1024;
 
 impl Default for Connections {
     fn default() -> Self {
@@ -68,6 +74,7 @@ impl Default for Connections {
             hosts: Mutex::default(),
             accepting: Mutex::default(),
             refusals: crate::log::RateLimited::default(),
+            refused_by: Mutex::default(),
         }
     }
 }
@@ -106,6 +113,29 @@ impl Connections {
                 o + stats.bytes_out.load(Ordering::Relaxed),
             )
         })
+    }
+
+    /// Refused handshakes by peer address (`rotp_connections_refused_total{peer_address}`).
+    pub(crate) fn refused_by(&self) -> Vec<(std::net::IpAddr, u64)> {
+        let mut v: Vec<_> = self
+            .refused_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(a, n)| (*a, *n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn count_refusal(&self, from: Option<std::net::IpAddr>) {
+        let mut by = self.refused_by.lock().unwrap_or_else(|e| e.into_inner());
+        let unspecified = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        let mut key = from.unwrap_or(unspecified);
+        if by.len() >= MAX_REFUSED_ADDRESSES && !by.contains_key(&key) {
+            key = unspecified;
+        }
+        *by.entry(key).or_default() += 1;
     }
 
     pub(crate) fn next_owner(&self) -> u64 {
@@ -207,7 +237,8 @@ impl Inner {
 
     /// Our attempt to connect to `peer`.
     async fn connect(self: Arc<Self>, peer: Atom, owner: u64) {
-        let result = self.try_connect(&peer, owner).await;
+        let span = tracing::info_span!("dist_connect", peer = %peer);
+        let result = tracing::Instrument::instrument(self.try_connect(&peer, owner), span).await;
         match result {
             Ok((stream, up, leftover)) => {
                 let outbox = {
@@ -358,9 +389,17 @@ impl Inner {
             accepting.push_back((owner, slot));
         }
         let _ = tcp.set_nodelay(true);
+        let address = tcp.peer_addr().ok().map(|a| a.ip());
         let deadline = Instant::now() + net::dist::SETUP_TIME;
         let mut peer_name: Option<Atom> = None;
-        let handshake = self.accept_handshake(tcp, owner, deadline, &mut peer_name);
+        let span = tracing::info_span!(
+            "dist_accept",
+            peer_address = %address.map_or_else(String::new, |a| a.to_string())
+        );
+        let handshake = tracing::Instrument::instrument(
+            self.accept_handshake(tcp, owner, deadline, &mut peer_name),
+            span,
+        );
         let result = tokio::select! {
             result = tokio::time::timeout_at(deadline, handshake) => {
                 result.unwrap_or(Err(net::dist::DistIoError::Timeout(net::dist::SETUP_TIME)))
@@ -375,7 +414,7 @@ impl Inner {
         match result {
             Ok((stream, up, leftover)) => self.accepted(stream, up, leftover, owner),
             Err(e) => {
-                self.refused(&e);
+                self.refused(&e, address);
                 if let Some(peer) = peer_name {
                     self.forget(&peer, owner);
                 }
@@ -413,12 +452,15 @@ impl Inner {
     /// A handshake a peer started failed: what erl logs for the same refusal (a bad cookie,
     /// missing flags), at a bounded rate; anything else (garbage, a peer that went away, our
     /// own `nok` in a simultaneous connect) only at debug level, as erl logs nothing for it.
-    fn refused(&self, e: &net::dist::DistIoError) {
+    fn refused(&self, e: &net::dist::DistIoError, from: Option<std::net::IpAddr>) {
         use net::dist::DistIoError as E;
         match e {
             E::Handshake(
                 HandshakeError::InvalidChallengeReply { .. } | HandshakeError::MissingFlags { .. },
-            ) => self.conns.refusals.error(format_args!("{e}")),
+            ) => {
+                self.conns.count_refusal(from);
+                self.conns.refusals.error(format_args!("{e}"));
+            }
             _ => tracing::debug!("distribution handshake with a peer that connected failed: {e}"),
         }
     }

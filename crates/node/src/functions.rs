@@ -207,6 +207,28 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
             Some(v) => v,
             None => return Some(Err(badarg())),
         },
+        // rotp's own figures, for the window's metrics: supervisor restarts in this OS process
+        // and refused handshakes by peer address.
+        ("rotp", "metrics", []) => Term::List(vec![
+            pair(
+                "supervisor_restarts",
+                Term::Integer(otp::supervisor::restarts_total() as i64),
+            ),
+            pair(
+                "connections_refused",
+                Term::List(
+                    node.refused_connections()
+                        .into_iter()
+                        .map(|(address, n)| {
+                            Term::Tuple(vec![
+                                Term::Binary(etf::Bytes::from(address.to_string())),
+                                Term::Integer(n as i64),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+        ]),
         // Tab completion for `erl -remsh` into this node's shell.
         ("edlin_expand", "expand", [before]) => crate::shell::expand(before),
         ("observer_backend", function, args) => {

@@ -293,6 +293,11 @@ impl Node {
         self.inner.conns.io_bytes()
     }
 
+    /// Handshakes this node refused for a bad cookie or missing flags, by the peer's address.
+    pub fn refused_connections(&self) -> Vec<(std::net::IpAddr, u64)> {
+        self.inner.conns.refused_by()
+    }
+
     /// Connected visible nodes (`nodes()`); with `hidden`, hidden ones too.
     pub fn nodes(&self, hidden: bool) -> Vec<Atom> {
         self.connected(|up_hidden| hidden || !up_hidden)

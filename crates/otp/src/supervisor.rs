@@ -305,16 +305,7 @@ impl State {
 
     /// Records a restart; `false` when the intensity is exceeded.
     fn allow_restart(&mut self) -> bool {
-        let now = Instant::now();
-        self.restarts.push_back(now);
-        while self
-            .restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.flags.max_seconds)
-        {
-            self.restarts.pop_front();
-        }
-        self.restarts.len() as u32 <= self.flags.max_restarts
+        allow_restart(&mut self.restarts, &self.flags)
     }
 }
 
@@ -360,8 +351,19 @@ pub(crate) async fn shutdown(ctx: &mut Context, pid: &Pid, how: Shutdown) {
     {}
 }
 
+/// Restarts asked of every supervisor in this OS process (each counted when its supervisor
+/// records it, before the intensity check: the `rotp_supervisor_restarts_total` metric).
+static RESTARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many restarts the supervisors of this OS process (Supervisor, DynamicSupervisor,
+/// ConsumerSupervisor) have recorded.
+pub fn restarts_total() -> u64 {
+    RESTARTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Records a restart in `history`; `false` when that exceeds the intensity in `flags`.
 pub(crate) fn allow_restart(history: &mut VecDeque<Instant>, flags: &Flags) -> bool {
+    RESTARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = Instant::now();
     history.push_back(now);
     while history
@@ -585,8 +587,17 @@ impl GenServer for Supervisor {
             Strategy::OneForAll => 0..state.children.len(),
             Strategy::RestForOne => i..state.children.len(),
         };
-        stop_children(ctx, state, range.clone()).await;
-        match start_children(ctx, state, range).await {
+        let span = tracing::info_span!(
+            "supervisor_restart",
+            supervisor = %state.me,
+            child = %state.children[i].spec.id,
+            strategy = ?state.flags.strategy,
+        );
+        let restart = async {
+            stop_children(ctx, state, range.clone()).await;
+            start_children(ctx, state, range).await
+        };
+        match tracing::Instrument::instrument(restart, span).await {
             Ok(()) => NoReply::Continue,
             Err(_) => NoReply::Stop(ExitReason::Shutdown),
         }

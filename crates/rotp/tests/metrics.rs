@@ -55,6 +55,20 @@ fn a_rotp_nodes_own_metrics_use_the_beam_exporters_names() {
         port,
         &["node", "--sname", "metrics_rotp", "--dashboard", &listen],
     );
+    // Someone with the wrong cookie knocks: refused, and counted by address.
+    let me = format!("metrics_rotp@{}", short_host());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get(http, "/metrics").0.contains("200") {
+        assert!(Instant::now() < deadline, "the dashboard never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pang = Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(["ping", &me, "--cookie", "not-the-cookie"])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .env_remove("RELEASE_COOKIE")
+        .output()
+        .expect("rotp ping runs");
+    assert_eq!(String::from_utf8_lossy(&pang.stdout).trim(), "pang");
     let (status, headers, body) = get(http, "/metrics");
     assert!(status.contains("200"), "{status}\n{body}");
     assert!(
@@ -91,6 +105,19 @@ fn a_rotp_nodes_own_metrics_use_the_beam_exporters_names() {
             None
         )
         .is_some(),
+        "{body}"
+    );
+    // rotp's own.
+    assert!(
+        value(&s, "rotp_supervisor_restarts_total", None).is_some(),
+        "{body}"
+    );
+    assert!(
+        value(
+            &s,
+            "rotp_connections_refused_total",
+            Some(("peer_address", "127.0.0.1"))
+        ) >= Some(1.0),
         "{body}"
     );
     let (status, _, page) = get(http, "/");

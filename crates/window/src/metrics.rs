@@ -151,6 +151,27 @@ pub fn exposition(s: &Snapshot) -> String {
         state,
     );
 
+    // rotp's own.
+    if let Some(r) = &s.summary.rotp {
+        counter(
+            &mut registry,
+            "rotp_supervisor_restarts",
+            "Restarts the node's supervisors recorded",
+            Some(r.supervisor_restarts),
+        );
+        let refused: Family<Labels, Counter> = Family::default();
+        for (address, n) in &r.connections_refused {
+            refused
+                .get_or_create(&vec![("peer_address".to_owned(), address.clone())])
+                .inc_by(u64::try_from(*n).unwrap_or(0));
+        }
+        registry.register(
+            "rotp_connections_refused",
+            "Distribution handshakes refused for a bad cookie or missing flags, by peer address",
+            refused,
+        );
+    }
+
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = encode(&mut out, &registry);

@@ -81,6 +81,17 @@ pub struct Summary {
     pub schedulers_online: Option<i64>,
     /// The nodes it is connected to, hidden ones included.
     pub connected_nodes: Vec<String>,
+    /// A rotp node's own figures (`rotp:metrics/0`); `None` for a BEAM node.
+    pub rotp: Option<RotpFigures>,
+}
+
+/// What a rotp node counts of itself beyond the BEAM's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RotpFigures {
+    /// Restarts its supervisors recorded.
+    pub supervisor_restarts: i64,
+    /// Handshakes refused for a bad cookie or missing flags, by peer address.
+    pub connections_refused: BTreeMap<String, i64>,
 }
 
 /// A process as top lists it.
@@ -157,7 +168,14 @@ pub async fn collect(
         _ => Vec::new(),
     };
     registered.sort();
-    let summary = summary(&call, &info).await;
+    let mut summary = summary(&call, &info).await;
+    // A BEAM node has no `rotp` module: badrpc, and no figures.
+    if let Term::List(items) = node
+        .rpc(target, "rotp", "metrics", Vec::new(), timeout)
+        .await
+    {
+        summary.rotp = Some(rotp_figures(&items));
+    }
     let pids: Vec<Pid> = match call("processes", Vec::new()).await? {
         Term::List(pids) => pids
             .into_iter()
@@ -264,6 +282,7 @@ where
         _ => Vec::new(),
     };
     Summary {
+        rotp: None,
         uptime_ms: first(stat("wall_clock").await),
         reductions: first(stat("reductions").await),
         run_queue: stat("run_queue").await.as_ref().and_then(integer),
@@ -277,6 +296,30 @@ where
             .and_then(integer),
         connected_nodes,
     }
+}
+
+fn rotp_figures(items: &[Term]) -> RotpFigures {
+    let mut f = RotpFigures::default();
+    for item in items {
+        let Term::Tuple(kv) = item else { continue };
+        match kv.as_slice() {
+            [k, Term::Integer(n)] if k.as_atom() == Some("supervisor_restarts") => {
+                f.supervisor_restarts = *n
+            }
+            [k, Term::List(by)] if k.as_atom() == Some("connections_refused") => {
+                for entry in by {
+                    if let Term::Tuple(an) = entry {
+                        if let [Term::Binary(a), Term::Integer(n)] = an.as_slice() {
+                            f.connections_refused
+                                .insert(String::from_utf8_lossy(a).into_owned(), *n);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    f
 }
 
 /// One process in detail, as observer's process window shows it: `process_info/2` items as

@@ -31,6 +31,22 @@ start_worker() ->
     {ok, spawn_link(fun() -> register(dash_worker, self()), receive after infinity -> ok end end)}.
 "#;
 
+/// `rotp dashboard TARGET` on 127.0.0.1:`http`, against the EPMD at `port`.
+fn dashboard(port: u16, target: &str, http: u16) -> Guard {
+    Guard(
+        Command::new(env!("CARGO_BIN_EXE_rotp"))
+            .args(["dashboard", target, "--cookie", COOKIE])
+            .args(["--listen", &format!("127.0.0.1:{http}")])
+            .env("ERL_EPMD_PORT", port.to_string())
+            .env_remove("RELEASE_COOKIE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rotp dashboard starts"),
+    )
+}
+
 #[test]
 fn the_dashboard_in_chromium_lists_kills_and_sees_a_restart() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -62,18 +78,7 @@ fn the_dashboard_in_chromium_lists_kills_and_sees_a_restart() {
     );
     let target = format!("dash_erl@{}", short_host());
     let http = free_port();
-    let _dashboard = Guard(
-        Command::new(env!("CARGO_BIN_EXE_rotp"))
-            .args(["dashboard", &target, "--cookie", COOKIE])
-            .args(["--listen", &format!("127.0.0.1:{http}")])
-            .env("ERL_EPMD_PORT", port.to_string())
-            .env_remove("RELEASE_COOKIE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rotp dashboard starts"),
-    );
+    let _dashboard = dashboard(port, &target, http);
     // Until the erl node answers, with its supervisor up.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -118,18 +123,7 @@ fn a_kill_form_from_another_site_is_refused() {
     let _erl = start_erl("dash_erl2", COOKIE, port, "timer:sleep(infinity).");
     let target = format!("dash_erl2@{}", short_host());
     let http = free_port();
-    let _dashboard = Guard(
-        Command::new(env!("CARGO_BIN_EXE_rotp"))
-            .args(["dashboard", &target, "--cookie", COOKIE])
-            .args(["--listen", &format!("127.0.0.1:{http}")])
-            .env("ERL_EPMD_PORT", port.to_string())
-            .env_remove("RELEASE_COOKIE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rotp dashboard starts"),
-    );
+    let _dashboard = dashboard(port, &target, http);
     let (status, _, _) = get(http, "/");
     assert!(status.contains("200"), "{status}");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -151,4 +145,37 @@ fn a_kill_form_from_another_site_is_refused() {
     let mut reply = String::new();
     s.read_to_string(&mut reply).expect("read");
     assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+}
+
+#[test]
+fn a_node_that_is_down_is_said_so_and_the_page_recovers_when_it_is_up() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let target = format!("dash_late@{}", short_host());
+    let http = free_port();
+    let _dashboard = dashboard(port, &target, http);
+    // No such node yet: the page says so, in one sentence, and reloads itself.
+    let (status, headers, body) = get(http, &format!("/node/{target}"));
+    let body = support::http::unchunk(&headers, &body);
+    assert!(status.contains("503"), "{status}");
+    assert!(
+        body.contains("not reachable") && body.contains("refresh"),
+        "{body}"
+    );
+    let (_, _, cluster) = get(http, "/");
+    assert!(cluster.contains("down"), "{cluster}");
+    // The node comes up: the same page answers.
+    let _erl = start_erl("dash_late", COOKIE, port, "timer:sleep(infinity).");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, _) = get(http, &format!("/node/{target}"));
+        if status.contains("200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never recovered: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

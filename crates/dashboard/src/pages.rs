@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use window::{Process, Snapshot};
+use window::Snapshot;
 
 /// Rows on one page of the process table.
 pub const PAGE: usize = 100;
@@ -82,7 +82,7 @@ pub fn summary_fields(s: &Snapshot) -> serde_json::Value {
     let mem = |k: &str| s.memory.get(k).copied();
     serde_json::json!({
         "version": s.system_version,
-        "uptime": s.summary.uptime_ms.map(uptime),
+        "uptime": s.summary.uptime_ms.map(window::uptime_text),
         "process_count": s.process_count,
         "process_limit": s.process_limit,
         "atom_count": s.atom_count,
@@ -159,19 +159,6 @@ pub fn home(node: &str, s: &Snapshot) -> String {
     frame(node, Some(node), &body)
 }
 
-/// How the process table is ordered: `memory`, `mailbox`, `reductions` or `name`.
-pub fn sort(processes: &mut [Process], by: &str) {
-    match by {
-        "mailbox" => processes.sort_by_key(|p| std::cmp::Reverse(p.message_queue_len)),
-        "reductions" => processes.sort_by_key(|p| std::cmp::Reverse(p.reductions)),
-        "name" => processes.sort_by(|a, b| {
-            (a.registered_name.is_none(), &a.registered_name)
-                .cmp(&(b.registered_name.is_none(), &b.registered_name))
-        }),
-        _ => processes.sort_by_key(|p| std::cmp::Reverse(p.memory)),
-    }
-}
-
 /// The process table: one page of the processes matching `filter`, in `by` order, each with
 /// a link to its detail and a kill button (a form carrying the dashboard's `token`).
 pub fn processes(
@@ -182,20 +169,9 @@ pub fn processes(
     page: usize,
     token: &str,
 ) -> String {
-    let needle = filter.to_lowercase();
-    let mut rows: Vec<Process> = s
-        .processes
-        .iter()
-        .filter(|p| {
-            needle.is_empty()
-                || p.pid.contains(&needle)
-                || p.registered_name
-                    .as_deref()
-                    .is_some_and(|n| n.to_lowercase().contains(&needle))
-        })
-        .cloned()
-        .collect();
-    sort(&mut rows, by);
+    let order = window::Order::named(by);
+    let by = order.word();
+    let rows = window::select(&s.processes, filter, order);
     let pages = rows.len().div_ceil(PAGE).max(1);
     let page = page.clamp(1, pages);
     let n = url(node);
@@ -310,17 +286,6 @@ pub fn trees(node: &str, roots: &[window::tree::Child]) -> String {
 /// `<0.85.0>` as it goes in a path: `0.85.0`.
 pub fn pid_path(pid: &str) -> String {
     pid.trim_start_matches('<').trim_end_matches('>').to_owned()
-}
-
-fn uptime(ms: i64) -> String {
-    let secs = ms / 1000;
-    format!(
-        "{}d {:02}:{:02}:{:02}",
-        secs / 86_400,
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// Text for HTML.

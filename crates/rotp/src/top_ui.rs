@@ -17,34 +17,14 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 use tokio::sync::watch;
-use window::{Process, Snapshot};
-
-/// How the process table is ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sort {
-    Memory,
-    Mailbox,
-    Reductions,
-    Name,
-}
-
-impl Sort {
-    fn label(self) -> &'static str {
-        match self {
-            Sort::Memory => "memory",
-            Sort::Mailbox => "mailbox",
-            Sort::Reductions => "reductions",
-            Sort::Name => "name",
-        }
-    }
-}
+use window::{Order, Process, Snapshot};
 
 /// What the last collection gave.
 type Latest = Option<Result<Snapshot, String>>;
 
 /// The screen's state between frames.
 struct Ui {
-    sort: Sort,
+    sort: Order,
     filter: String,
     editing_filter: bool,
     table: TableState,
@@ -90,7 +70,7 @@ fn screen(
 ) -> Result<()> {
     let mut terminal = ratatui::try_init()?;
     let mut ui = Ui {
-        sort: Sort::Memory,
+        sort: Order::Memory,
         filter: String::new(),
         editing_filter: false,
         table: TableState::default().with_selected(Some(0)),
@@ -163,10 +143,10 @@ fn screen(
                 KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                     return Ok(())
                 }
-                KeyCode::Char('m') => ui.sort = Sort::Memory,
-                KeyCode::Char('b') => ui.sort = Sort::Mailbox,
-                KeyCode::Char('r') => ui.sort = Sort::Reductions,
-                KeyCode::Char('n') => ui.sort = Sort::Name,
+                KeyCode::Char('m') => ui.sort = Order::Memory,
+                KeyCode::Char('b') => ui.sort = Order::Mailbox,
+                KeyCode::Char('r') => ui.sort = Order::Reductions,
+                KeyCode::Char('n') => ui.sort = Order::Name,
                 KeyCode::Char('/') => {
                     ui.editing_filter = true;
                     ui.filter.clear();
@@ -219,29 +199,7 @@ fn screen(
 
 /// The processes the table shows: filtered by name or pid, in the chosen order.
 fn visible(s: &Snapshot, ui: &Ui) -> Vec<Process> {
-    let needle = ui.filter.to_lowercase();
-    let mut rows: Vec<Process> = s
-        .processes
-        .iter()
-        .filter(|p| {
-            needle.is_empty()
-                || p.pid.contains(&needle)
-                || p.registered_name
-                    .as_deref()
-                    .is_some_and(|n| n.to_lowercase().contains(&needle))
-        })
-        .cloned()
-        .collect();
-    match ui.sort {
-        Sort::Memory => rows.sort_by_key(|p| std::cmp::Reverse(p.memory)),
-        Sort::Mailbox => rows.sort_by_key(|p| std::cmp::Reverse(p.message_queue_len)),
-        Sort::Reductions => rows.sort_by_key(|p| std::cmp::Reverse(p.reductions)),
-        Sort::Name => rows.sort_by(|a, b| {
-            (a.registered_name.is_none(), &a.registered_name)
-                .cmp(&(b.registered_name.is_none(), &b.registered_name))
-        }),
-    }
-    rows
+    window::select(&s.processes, &ui.filter, ui.sort)
 }
 
 fn draw(
@@ -288,17 +246,17 @@ fn draw(
     let title = if ui.editing_filter {
         format!(
             " processes, by {} — filter: {}_ ",
-            ui.sort.label(),
+            ui.sort.word(),
             ui.filter
         )
     } else if ui.filter.is_empty() {
-        format!(" {} processes, by {} ", rows.len(), ui.sort.label())
+        format!(" {} processes, by {} ", rows.len(), ui.sort.word())
     } else {
         format!(
             " {} processes matching {:?}, by {} ",
             rows.len(),
             ui.filter,
-            ui.sort.label()
+            ui.sort.word()
         )
     };
     let table = Table::new(
@@ -359,19 +317,10 @@ fn summary_lines(s: &Snapshot) -> Vec<Line<'static>> {
             .get(k)
             .map_or_else(|| "-".to_owned(), |b| bytes(*b))
     };
-    let uptime = s.summary.uptime_ms.map_or_else(
-        || "-".to_owned(),
-        |ms| {
-            let secs = ms / 1000;
-            format!(
-                "{}d {:02}:{:02}:{:02}",
-                secs / 86_400,
-                secs / 3600 % 24,
-                secs / 60 % 60,
-                secs % 60
-            )
-        },
-    );
+    let uptime = s
+        .summary
+        .uptime_ms
+        .map_or_else(|| "-".to_owned(), window::uptime_text);
     vec![
         Line::from(format!("{}   uptime {uptime}", s.system_version)),
         Line::from(format!(

@@ -12,4 +12,6 @@ pub mod remsh;
 pub mod snapshot;
 pub mod tree;
 
-pub use snapshot::{collect, detail, Process, Snapshot, SnapshotError, Summary};
+pub use snapshot::{
+    collect, detail, select, uptime_text, Order, Process, Snapshot, SnapshotError, Summary,
+};

@@ -424,3 +424,76 @@ fn chars(term: &Term) -> String {
         other => etf::text::write_limited(other, 200),
     }
 }
+
+/// How a process table is ordered (top's keys, the dashboard's columns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Largest memory first.
+    Memory,
+    /// Longest message queue first.
+    Mailbox,
+    /// Most reductions first.
+    Reductions,
+    /// Registered names in order, unnamed processes last.
+    Name,
+}
+
+impl Order {
+    /// The order a word names (`memory`, `mailbox`, `reductions`, `name`); memory otherwise.
+    pub fn named(word: &str) -> Order {
+        match word {
+            "mailbox" => Order::Mailbox,
+            "reductions" => Order::Reductions,
+            "name" => Order::Name,
+            _ => Order::Memory,
+        }
+    }
+
+    /// The word for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Order::Memory => "memory",
+            Order::Mailbox => "mailbox",
+            Order::Reductions => "reductions",
+            Order::Name => "name",
+        }
+    }
+}
+
+/// The processes whose pid or registered name contains `filter` (any case), in `order`.
+pub fn select(processes: &[Process], filter: &str, order: Order) -> Vec<Process> {
+    let needle = filter.to_lowercase();
+    let mut rows: Vec<Process> = processes
+        .iter()
+        .filter(|p| {
+            needle.is_empty()
+                || p.pid.contains(&needle)
+                || p.registered_name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&needle))
+        })
+        .cloned()
+        .collect();
+    match order {
+        Order::Memory => rows.sort_by_key(|p| std::cmp::Reverse(p.memory)),
+        Order::Mailbox => rows.sort_by_key(|p| std::cmp::Reverse(p.message_queue_len)),
+        Order::Reductions => rows.sort_by_key(|p| std::cmp::Reverse(p.reductions)),
+        Order::Name => rows.sort_by(|a, b| {
+            (a.registered_name.is_none(), &a.registered_name)
+                .cmp(&(b.registered_name.is_none(), &b.registered_name))
+        }),
+    }
+    rows
+}
+
+/// Milliseconds of uptime as `Dd HH:MM:SS`.
+pub fn uptime_text(ms: i64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{}d {:02}:{:02}:{:02}",
+        secs / 86_400,
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}

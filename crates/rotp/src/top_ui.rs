@@ -1,7 +1,7 @@
 //! `rotp top NODE`: the interactive top, in the spirit of observer_cli, drawn with ratatui.
 //! A collector task takes a `window::Snapshot` every interval; the screen shows the node's
-//! summary and its processes, sortable and filterable, a process's detail, and kills one
-//! after a confirmation. Keys are listed at the bottom of the screen.
+//! summary and its processes, sortable and filterable, a process's detail, the supervision
+//! trees, and kills one after a confirmation. Keys are listed at the bottom of the screen.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,7 +28,8 @@ struct Ui {
     filter: String,
     editing_filter: bool,
     table: TableState,
-    detail: Option<(String, Vec<(String, String)>)>,
+    /// A popup: its title and its lines (a process's detail, or the supervision trees).
+    detail: Option<(String, Vec<String>)>,
     confirm_kill: Option<Process>,
     message: Option<String>,
 }
@@ -177,10 +178,21 @@ fn screen(
                             &p.handle,
                             Duration::from_secs(5),
                         ));
-                        ui.detail = Some((p.pid.clone(), items));
+                        let lines = items.iter().map(|(k, v)| format!("{k:<18} {v}")).collect();
+                        ui.detail = Some((p.pid.clone(), lines));
                     }
                 }
                 KeyCode::Char('x') => ui.confirm_kill = selected,
+                KeyCode::Char('t') => {
+                    let roots =
+                        handle.block_on(window::tree::trees(node, target, Duration::from_secs(5)));
+                    let mut lines = Vec::new();
+                    tree_lines(&roots, 0, &mut lines);
+                    if lines.is_empty() {
+                        lines.push("no supervision tree found".to_owned());
+                    }
+                    ui.detail = Some(("supervision trees".to_owned(), lines));
+                }
                 KeyCode::Char('+') => {
                     let ms = (every.load(Ordering::Relaxed) + 500).min(60_000);
                     every.store(ms, Ordering::Relaxed);
@@ -274,7 +286,7 @@ fn draw(
     .block(Block::default().borders(Borders::ALL).title(title));
     f.render_stateful_widget(table, body, &mut ui.table);
     let keys = format!(
-        "q quit  ↑↓ select  Enter detail  x kill  / filter  sort: m memory b mailbox r reductions n name  +/- refresh ({} ms){}",
+        "q quit  ↑↓ select  Enter detail  x kill  t trees  / filter  sort: m memory b mailbox r reductions n name  +/- refresh ({} ms){}",
         every.load(Ordering::Relaxed),
         ui.message.as_ref().map_or_else(String::new, |m| format!("   — {m}"))
     );
@@ -295,10 +307,7 @@ fn draw(
     if let Some((pid, items)) = &ui.detail {
         let area = popup(f.area(), 90, (items.len() as u16 + 2).min(f.area().height));
         f.render_widget(Clear, area);
-        let lines: Vec<Line> = items
-            .iter()
-            .map(|(k, v)| Line::from(format!("{k:<18} {v}")))
-            .collect();
+        let lines: Vec<Line> = items.iter().map(|l| Line::from(l.clone())).collect();
         f.render_widget(
             Paragraph::new(lines).block(
                 Block::default()
@@ -307,6 +316,20 @@ fn draw(
             ),
             area,
         );
+    }
+}
+
+/// The trees as indented lines: `id  pid  kind`.
+fn tree_lines(children: &[window::tree::Child], depth: usize, out: &mut Vec<String>) {
+    for c in children {
+        out.push(format!(
+            "{}{}  {}  {}",
+            "  ".repeat(depth),
+            c.id,
+            c.pid,
+            c.kind
+        ));
+        tree_lines(&c.children, depth + 1, out);
     }
 }
 

@@ -70,6 +70,11 @@ fn top_lists_filters_and_kills_an_erl_nodes_process() {
     p.keys("y");
     p.expect("killed", "the kill reported");
     assert_eq!(whereis(port, &target, "top_victim"), "undefined");
+    // The supervision trees: kernel's top supervisor and its children.
+    p.keys("t");
+    p.expect("supervision trees", "the trees' popup");
+    p.expect("net_kernel", "kernel_sup's tree");
+    p.keys(" ");
     p.keys("q");
     assert!(p.wait().success(), "rotp top exits 0 on q");
 }

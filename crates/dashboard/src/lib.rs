@@ -222,18 +222,40 @@ async fn tree(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Resp
     Html(pages::trees(&name, &roots)).into_response()
 }
 
-/// The pid `0.N.S` names on `target`, if it runs.
+/// The pid `0.N.S` names on `target`, if it runs: `erlang:list_to_pid/1` on the target
+/// turns the text into its pid, `erlang:is_process_alive/1` says whether it runs.
 async fn find(
     watch: &Watch,
     target: &Atom,
     pid: &str,
 ) -> Result<Option<etf::Pid>, window::SnapshotError> {
-    let s = window::collect(&watch.node, target, SCRAPE).await?;
-    let wanted = format!("<{pid}>");
-    Ok(s.processes
-        .into_iter()
-        .find(|p| p.pid == wanted)
-        .map(|p| p.handle))
+    if !watch.node.connect(target).await {
+        return Err(window::SnapshotError::NodeDown(target.to_string()));
+    }
+    let text = Term::List(
+        format!("<{pid}>")
+            .chars()
+            .map(|c| Term::Integer(i64::from(u32::from(c))))
+            .collect(),
+    );
+    let Term::Pid(handle) = watch
+        .node
+        .rpc(target, "erlang", "list_to_pid", vec![text], SCRAPE)
+        .await
+    else {
+        return Ok(None);
+    };
+    let alive = watch
+        .node
+        .rpc(
+            target,
+            "erlang",
+            "is_process_alive",
+            vec![Term::Pid(handle.clone())],
+            SCRAPE,
+        )
+        .await;
+    Ok((alive.as_atom() == Some("true")).then_some(handle))
 }
 
 async fn process(

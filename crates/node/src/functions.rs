@@ -141,6 +141,14 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
         }
         ("erlang", "registered", []) => atoms(rt.registered()),
         ("erlang", "is_alive", []) => Term::atom("true"),
+        ("erlang", "is_process_alive", [Term::Pid(pid)]) => {
+            Term::atom(if rt.is_alive(pid) { "true" } else { "false" })
+        }
+        // `list_to_pid("<0.N.S>")`: a pid of this node, as the shell writes it.
+        ("erlang", "list_to_pid", [text]) => match local_pid(node, text) {
+            Some(pid) => Term::Pid(pid),
+            None => return Some(Err(badarg())),
+        },
         // exit/2 by rpc (top's and the dashboard's kill): the signal comes from the node.
         ("erlang", "exit", [Term::Pid(pid), reason]) => {
             rt.exit(pid, runtime::ExitReason::from_term(reason));
@@ -315,6 +323,26 @@ pub(crate) fn info_item(info: &runtime::ProcessInfo, item: &str) -> Option<Term>
         _ => return None,
     };
     Some(pair(item, value))
+}
+
+/// The pid `"<0.N.S>"` names on this node (a charlist, as `list_to_pid/1` takes it).
+fn local_pid(node: &Node, text: &Term) -> Option<etf::Pid> {
+    let Term::List(chars) = text else { return None };
+    let text: String = chars
+        .iter()
+        .map(|c| match c {
+            Term::Integer(i) => u32::try_from(*i).ok().and_then(char::from_u32),
+            _ => None,
+        })
+        .collect::<Option<String>>()?;
+    let inner = text.strip_prefix("<0.")?.strip_suffix('>')?;
+    let (id, serial) = inner.split_once('.')?;
+    Some(etf::Pid {
+        node: node.name().clone(),
+        id: id.parse().ok()?,
+        serial: serial.parse().ok()?,
+        creation: node.runtime().creation(),
+    })
 }
 
 /// A process's initial call as an `{M, F, A}`: `"global:init/1"` (what an OTP-style process

@@ -75,6 +75,22 @@ async fn observer_backend_sys_info_from_erl_answers_with_the_keys_observer_reads
     )
     .await;
     assert_eq!(stats.as_atom(), Some("true"), "{stats:?}");
+    // stdlib's supervisor:which_children/1 and count_children/1 on a rotp supervisor.
+    let children = erl_run(
+        &node,
+        &a,
+        &format!(
+            "Cs = supervisor:which_children({{kernel_sup, '{me}'}}), \
+             [{{workers, W}}] = [P || {{workers, _}} = P <- supervisor:count_children({{kernel_sup, '{me}'}})], \
+             {{lists:keymember(rex, 1, Cs), [T || {{net_sup, _, T, _}} <- Cs], W > 0}}."
+        ),
+    )
+    .await;
+    assert_eq!(
+        etf::text::write(&children),
+        "{true,[supervisor],true}",
+        "{children:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -447,6 +447,48 @@ impl GenServer for Supervisor {
     type Reply = Response;
     type Cast = ();
 
+    /// `supervisor:which_children/1` and `count_children/1` from erl, or from the window's
+    /// tree readers, as the calls stdlib's supervisor.erl makes (`which_children`,
+    /// `count_children`).
+    fn call_from_term(request: &Term) -> Option<Request> {
+        match request.as_atom()? {
+            "which_children" => Some(Request::WhichChildren),
+            "count_children" => Some(Request::CountChildren),
+            _ => None,
+        }
+    }
+
+    /// Their replies as supervisor.erl gives them: `[{Id, Child, Type, Modules}]` (`Child` a
+    /// pid or `undefined`; the modules are not tracked, so `[]`), and the counts' proplist.
+    fn reply_to_term(reply: Response) -> Option<Term> {
+        let kv = |k: &str, n: usize| Term::Tuple(vec![Term::atom(k), Term::Integer(n as i64)]);
+        match reply {
+            Response::Children(children) => Some(Term::List(
+                children
+                    .into_iter()
+                    .map(|c| {
+                        Term::Tuple(vec![
+                            Term::Atom(c.id),
+                            c.pid.map_or_else(|| Term::atom("undefined"), Term::Pid),
+                            Term::atom(match c.child_type {
+                                ChildType::Worker => "worker",
+                                ChildType::Supervisor => "supervisor",
+                            }),
+                            Term::NIL,
+                        ])
+                    })
+                    .collect(),
+            )),
+            Response::Counts(c) => Some(Term::List(vec![
+                kv("specs", c.specs),
+                kv("active", c.active),
+                kv("supervisors", c.supervisors),
+                kv("workers", c.workers),
+            ])),
+            _ => None,
+        }
+    }
+
     async fn init(&self, args: Args, ctx: &mut Context) -> Init<State> {
         ctx.trap_exit(true);
         let me = match args.name {

@@ -125,6 +125,33 @@ fn a_rotp_nodes_own_metrics_use_the_beam_exporters_names() {
         status.contains("200") && page.contains("metrics_rotp@"),
         "{status}\n{page}"
     );
+    // A rotp process's detail page: the pid in the path is turned back into the pid by the
+    // node (`erlang:list_to_pid/1`).
+    let (_, headers, page) = get(http, &format!("/node/{me}/processes?filter=rex"));
+    let page = unchunk(&headers, &page);
+    let pid = page
+        .split("data-pid=\"&lt;")
+        .nth(1)
+        .and_then(|rest| rest.split("&gt;").next())
+        .unwrap_or_else(|| panic!("rex is listed: {page}"))
+        .to_owned();
+    let (status, headers, page) = get(http, &format!("/node/{me}/processes/{pid}"));
+    let page = unchunk(&headers, &page);
+    assert!(
+        status.contains("200") && page.contains("{rpc,init,1}"),
+        "{status}\n{page}"
+    );
+    let (status, _, _) = get(http, &format!("/node/{me}/processes/0.99999.0"));
+    assert!(status.contains("404"), "{status}");
+    // The tree page reads a rotp node from its kernel_sup.
+    let (status, headers, page) = get(http, &format!("/node/{me}/tree"));
+    let page = unchunk(&headers, &page);
+    assert!(
+        status.contains("200")
+            && page.contains("global_name_server")
+            && page.contains("net_kernel"),
+        "{status}\n{page}"
+    );
 }
 
 #[test]

@@ -216,9 +216,12 @@ async fn calling_a_dead_or_unknown_server_fails_with_noproc() {
     let rt = Runtime::default();
     let (tx, mut rx) = mpsc::unbounded_channel();
     rt.spawn(move |mut ctx| async move {
-        let dead = ctx.spawn(|_| async { ExitReason::Normal });
-        ctx.receive_timeout(Duration::from_millis(30), |_| false)
-            .await;
+        // Wait for its 'DOWN', so the call below cannot catch it dying.
+        let (dead, _) = ctx.spawn_monitor(|_| async { ExitReason::Normal });
+        ctx.receive_timeout(Duration::from_secs(5), |m| {
+            matches!(m.as_term(), Some(Term::Tuple(t)) if t.first() == Some(&Term::atom("DOWN")))
+        })
+        .await;
         let a: Result<i64, _> = try_call(&mut ctx, &dead, Req::Get, Duration::from_secs(1)).await;
         let b: Result<i64, _> = try_call(
             &mut ctx,

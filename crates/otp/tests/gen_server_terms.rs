@@ -197,6 +197,14 @@ async fn a_typed_server_leaves_term_requests_to_handle_info_and_its_handle_is_ty
         let two = handle.try_call(&mut ctx, Bump, t).await;
         // The third stops it, replying first.
         let three = handle.try_call(&mut ctx, Bump, t).await;
+        // It replies before it exits: wait for its exit (we are linked and trap exits), or the
+        // next call could monitor it while it dies and see its reason rather than `noproc`.
+        let exited = ctx
+            .receive_timeout(Duration::from_secs(5), |m| {
+                matches!(m.as_term(), Some(Term::Tuple(t)) if t.first() == Some(&Term::atom("EXIT")))
+            })
+            .await;
+        assert!(exited.is_some(), "the server did not exit after its third call");
         let after = handle.try_call(&mut ctx, Bump, t).await;
         let _ = tx.send((one, term, two, three, after));
         ExitReason::Normal

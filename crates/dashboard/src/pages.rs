@@ -51,8 +51,9 @@ document.querySelectorAll('[data-field]').forEach(function(el){var v=d[el.datase
 if(v!==undefined&&v!==null)el.textContent=v;});var t=Date.now()/1000;\
 push('memory_total',d.memory_total);push('process_count',d.process_count);\
 if(prev){var dt=t-prev.t;push('reductions_rate',Math.round((d.reductions-prev.reductions)/dt));\
-push('io_rate',Math.round(((d.io_input+d.io_output)-(prev.io_input+prev.io_output))/dt));}\
-prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output};draw();\
+push('io_rate',Math.round(((d.io_input+d.io_output)-(prev.io_input+prev.io_output))/dt));\
+push('dist_rate',Math.round((d.dist_bytes-prev.dist_bytes)/dt));}\
+prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output,dist_bytes:d.dist_bytes};draw();\
 if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
 es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
 es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();";
@@ -100,6 +101,13 @@ pub fn summary_fields(s: &Snapshot) -> serde_json::Value {
         "memory_atom": mem("atom"),
         "memory_code": mem("code"),
         "connected_nodes": s.summary.connected_nodes.join(" "),
+        "dist_peers": s.summary.peers.iter().map(|p| format!(
+            "{} in {} out {}",
+            p.node,
+            p.bytes_in.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+            p.bytes_out.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+        )).collect::<Vec<_>>().join("; "),
+        "dist_bytes": s.summary.peers.iter().filter_map(|p| Some(p.bytes_in? + p.bytes_out?)).sum::<i64>(),
     })
 }
 
@@ -139,6 +147,7 @@ pub fn home(node: &str, s: &Snapshot) -> String {
         ("memory atoms", "memory_atom"),
         ("memory code", "memory_code"),
         ("connected nodes", "connected_nodes"),
+        ("dist traffic by peer (bytes)", "dist_peers"),
     ] {
         body.push_str(&row(label, field));
     }
@@ -148,6 +157,7 @@ pub fn home(node: &str, s: &Snapshot) -> String {
         ("processes", "process_count"),
         ("reductions / s", "reductions_rate"),
         ("IO in + out (bytes / s)", "io_rate"),
+        ("dist traffic (bytes / s)", "dist_rate"),
     ] {
         let _ = write!(
             body,

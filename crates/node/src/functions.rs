@@ -237,6 +237,13 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
                 ),
             ),
         ]),
+        // The distribution, per peer (`dist_stat`).
+        ("inet", "getstat", [Term::Port(port), items]) => {
+            return crate::dist_stat::getstat(node, port, items)
+                .map(Ok)
+                .or(Some(Err(badarg())));
+        }
+        ("net_kernel", "nodes_info", []) => crate::dist_stat::nodes_info(node),
         // Tab completion for `erl -remsh` into this node's shell.
         ("edlin_expand", "expand", [before]) => crate::shell::expand(before),
         ("observer_backend", function, args) => {
@@ -373,6 +380,7 @@ pub(crate) fn system_info(node: &Node, key: &str) -> Option<Term> {
             env!("CARGO_PKG_VERSION")
         )),
         "machine" => string("ROTP"),
+        "dist_ctrl" => crate::dist_stat::dist_ctrl(node),
         "process_count" => Term::Integer(node.runtime().processes().len() as i64),
         "process_limit" => Term::Integer(1 << 28),
         "schedulers" | "schedulers_online" | "logical_processors" | "logical_processors_online" => {

@@ -18,6 +18,7 @@
 mod connections;
 pub mod cookie;
 mod dispatch;
+mod dist_stat;
 pub mod functions;
 pub mod global;
 mod log;

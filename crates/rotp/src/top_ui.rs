@@ -344,6 +344,20 @@ fn summary_lines(s: &Snapshot) -> Vec<Line<'static>> {
         .summary
         .uptime_ms
         .map_or_else(|| "-".to_owned(), window::uptime_text);
+    let peers = s
+        .summary
+        .peers
+        .iter()
+        .map(|p| {
+            format!(
+                "{} in {} out {}",
+                p.node,
+                p.bytes_in.map_or_else(|| "-".to_owned(), bytes),
+                p.bytes_out.map_or_else(|| "-".to_owned(), bytes)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("   ");
     vec![
         Line::from(format!("{}   uptime {uptime}", s.system_version)),
         Line::from(format!(
@@ -376,6 +390,10 @@ fn summary_lines(s: &Snapshot) -> Vec<Line<'static>> {
             } else {
                 s.summary.connected_nodes.join(" ")
             }
+        )),
+        Line::from(format!(
+            "dist traffic: {}",
+            if peers.is_empty() { "none" } else { &peers }
         )),
     ]
 }

@@ -202,6 +202,98 @@ fn rotp_dashboard_serves_an_erl_nodes_metrics() {
                 && x.labels.get("peer").is_some_and(|p| p.starts_with("rotp_"))),
         "{body}"
     );
+    // Traffic per peer, from `inet:getstat/2` on the connection's port, as prometheus.erl's
+    // dist collector reads it: the dashboard's connection has moved bytes both ways.
+    let to_us = |name: &str| {
+        s.samples
+            .iter()
+            .find(|x| {
+                x.metric == name && x.labels.get("peer").is_some_and(|p| p.starts_with("rotp_"))
+            })
+            .map(|x| match x.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    for name in [
+        "erlang_vm_dist_recv_bytes",
+        "erlang_vm_dist_send_bytes",
+        "erlang_vm_dist_recv_cnt",
+        "erlang_vm_dist_send_cnt",
+    ] {
+        assert!(to_us(name) > Some(0.0), "{name}\n{body}");
+    }
     let (status, _, _) = get(http, "/metrics?node=nobody@nowhere");
     assert!(status.contains("404"), "{status}");
+}
+
+#[test]
+fn a_rotp_node_reports_its_dist_traffic_per_peer_as_an_erl_node_does() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let _node = rotp(port, &["node", "--sname", "metrics_peer"]);
+    let target = format!("metrics_peer@{}", short_host());
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let _dashboard = rotp(port, &["dashboard", &target, "--listen", &listen]);
+    // erl reads the same figures the way prometheus.erl does: the port from
+    // `system_info(dist_ctrl)`, then `inet:getstat/2` on it, by rpc.
+    let eval = format!(
+        "Me = '{target}', \
+         Wait = fun W(0) -> timeout; W(N) -> case net_adm:ping(Me) of pong -> ok; pang -> timer:sleep(200), W(N - 1) end end, \
+         ok = Wait(100), \
+         Ctrl = rpc:call(Me, erlang, system_info, [dist_ctrl]), \
+         {{_, Port}} = lists:keyfind(node(), 1, Ctrl), \
+         {{ok, Stats}} = rpc:call(Me, inet, getstat, [Port, [recv_oct, send_oct, recv_cnt, send_cnt]]), \
+         {{ok, Info}} = rpc:call(Me, net_kernel, nodes_info, []), \
+         {{_, Mine}} = lists:keyfind(node(), 1, Info), \
+         io:format(\"~p~n~p~n\", [Stats, lists:keyfind(type, 1, Mine)]), halt()."
+    );
+    let out = Command::new(otp_root().join("bin/erl"))
+        .args([
+            "-sname",
+            "metrics_peer_erl",
+            "-setcookie",
+            COOKIE,
+            "-noshell",
+            "-eval",
+            &eval,
+        ])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .output()
+        .expect("erl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figure = |key: &str| -> i64 {
+        text.split(&format!("{{{key},"))
+            .nth(1)
+            .and_then(|r| r.split('}').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {text}\n{}", String::from_utf8_lossy(&out.stderr)))
+    };
+    assert!(figure("recv_oct") > 0 && figure("send_oct") > 0, "{text}");
+    assert!(figure("recv_cnt") > 0 && figure("send_cnt") > 0, "{text}");
+    assert!(text.contains("{type,normal}"), "{text}");
+    // The dashboard's scrape of the rotp node shows its own connection's traffic.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, headers, body) = get(http, "/metrics");
+        if status.contains("200") {
+            break unchunk(&headers, &body);
+        }
+        assert!(Instant::now() < deadline, "{status}\n{body}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let s = scrape(&body);
+    let ours = s
+        .samples
+        .iter()
+        .find(|x| {
+            x.metric == "erlang_vm_dist_recv_bytes"
+                && x.labels.get("peer").is_some_and(|p| p.starts_with("rotp_"))
+        })
+        .unwrap_or_else(|| panic!("the dashboard's connection is listed: {body}"));
+    assert!(
+        matches!(ours.value, prometheus_parse::Value::Gauge(v) if v > 0.0),
+        "{body}"
+    );
 }

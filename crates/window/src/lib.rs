@@ -13,5 +13,5 @@ pub mod snapshot;
 pub mod tree;
 
 pub use snapshot::{
-    collect, detail, select, uptime_text, Order, Process, Snapshot, SnapshotError, Summary,
+    collect, detail, select, uptime_text, Order, Peer, Process, Snapshot, SnapshotError, Summary,
 };

@@ -151,6 +151,47 @@ pub fn exposition(s: &Snapshot) -> String {
         state,
     );
 
+    // Traffic per peer, from the connection's socket statistics (gauges, as prometheus.erl
+    // has them).
+    let per_peer: [(&str, &str, fn(&crate::Peer) -> Option<i64>); 5] = [
+        (
+            "erlang_vm_dist_recv_bytes",
+            "Number of bytes received by the socket",
+            |p| p.bytes_in,
+        ),
+        (
+            "erlang_vm_dist_send_bytes",
+            "Number of bytes sent from the socket",
+            |p| p.bytes_out,
+        ),
+        (
+            "erlang_vm_dist_recv_cnt",
+            "Number of packets received by the socket",
+            |p| p.packets_in,
+        ),
+        (
+            "erlang_vm_dist_send_cnt",
+            "Number of packets sent from the socket",
+            |p| p.packets_out,
+        ),
+        (
+            "erlang_vm_dist_send_pend_bytes",
+            "Number of bytes waiting to be sent by the socket",
+            |p| p.pending,
+        ),
+    ];
+    for (name, help, figure) in per_peer {
+        let family: Family<Labels, Gauge> = Family::default();
+        for peer in &s.summary.peers {
+            if let Some(v) = figure(peer) {
+                family
+                    .get_or_create(&vec![("peer".to_owned(), peer.node.clone())])
+                    .set(v);
+            }
+        }
+        registry.register(name, help, family);
+    }
+
     // rotp's own.
     if let Some(r) = &s.summary.rotp {
         counter(

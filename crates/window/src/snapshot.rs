@@ -81,8 +81,29 @@ pub struct Summary {
     pub schedulers_online: Option<i64>,
     /// The nodes it is connected to, hidden ones included.
     pub connected_nodes: Vec<String>,
+    /// Traffic per connected peer (`erlang:system_info(dist_ctrl)` and `inet:getstat/2` on
+    /// each connection's port, as `prometheus_vm_dist_collector` reads them).
+    pub peers: Vec<Peer>,
     /// A rotp node's own figures (`rotp:metrics/0`); `None` for a BEAM node.
     pub rotp: Option<RotpFigures>,
+}
+
+/// One distribution connection's traffic, from `inet:getstat/2` on its port. A connection
+/// whose controller is a process (TLS distribution on a BEAM node) has no figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Peer {
+    /// The peer's node name.
+    pub node: String,
+    /// Bytes received (`recv_oct`).
+    pub bytes_in: Option<i64>,
+    /// Bytes sent (`send_oct`).
+    pub bytes_out: Option<i64>,
+    /// Packets received (`recv_cnt`).
+    pub packets_in: Option<i64>,
+    /// Packets sent (`send_cnt`).
+    pub packets_out: Option<i64>,
+    /// Bytes queued to send (`send_pend`).
+    pub pending: Option<i64>,
 }
 
 /// What a rotp node counts of itself beyond the BEAM's figures.
@@ -168,7 +189,8 @@ pub async fn collect(
         _ => Vec::new(),
     };
     registered.sort();
-    let mut summary = summary(&call, &info).await;
+    let (mut summary, peers) = futures::join!(summary(&call, &info), peers(node, target, timeout));
+    summary.peers = peers;
     // A BEAM node has no `rotp` module: badrpc, and no figures.
     if let Term::List(items) = node
         .rpc(target, "rotp", "metrics", Vec::new(), timeout)
@@ -264,7 +286,17 @@ where
         Some(Term::Tuple(v)) => v.first().and_then(integer),
         _ => None,
     };
-    let io = stat("io").await;
+    let nodes = call("nodes", vec![Term::List(vec![Term::atom("connected")])]);
+    // All at once: each is a round trip.
+    let (io, wall_clock, reductions, run_queue, context_switches, schedulers, nodes) = futures::join!(
+        stat("io"),
+        stat("wall_clock"),
+        stat("reductions"),
+        stat("run_queue"),
+        stat("context_switches"),
+        info("schedulers_online"),
+        nodes
+    );
     let io_part = |i: usize| match &io {
         Some(Term::Tuple(v)) => match v.get(i) {
             Some(Term::Tuple(kv)) => kv.get(1).and_then(integer),
@@ -272,8 +304,7 @@ where
         },
         _ => None,
     };
-    let connected_nodes = match call("nodes", vec![Term::List(vec![Term::atom("connected")])]).await
-    {
+    let connected_nodes = match nodes {
         Ok(Term::List(nodes)) => nodes
             .iter()
             .filter_map(Term::as_atom)
@@ -283,19 +314,85 @@ where
     };
     Summary {
         rotp: None,
-        uptime_ms: first(stat("wall_clock").await),
-        reductions: first(stat("reductions").await),
-        run_queue: stat("run_queue").await.as_ref().and_then(integer),
-        context_switches: first(stat("context_switches").await),
+        peers: Vec::new(),
+        uptime_ms: first(wall_clock),
+        reductions: first(reductions),
+        run_queue: run_queue.as_ref().and_then(integer),
+        context_switches: first(context_switches),
         io_input: io_part(0),
         io_output: io_part(1),
-        schedulers_online: info("schedulers_online")
-            .await
-            .ok()
-            .as_ref()
-            .and_then(integer),
+        schedulers_online: schedulers.ok().as_ref().and_then(integer),
         connected_nodes,
     }
+}
+
+/// Each connection's traffic: its port from `erlang:system_info(dist_ctrl)`, then
+/// `inet:getstat/2` on the ports, all at once.
+async fn peers(node: &Node, target: &Atom, timeout: Duration) -> Vec<Peer> {
+    let ctrl = node
+        .rpc(
+            target,
+            "erlang",
+            "system_info",
+            vec![Term::atom("dist_ctrl")],
+            timeout,
+        )
+        .await;
+    let Term::List(entries) = ctrl else {
+        return Vec::new();
+    };
+    let items = Term::List(
+        ["recv_oct", "send_oct", "recv_cnt", "send_cnt", "send_pend"]
+            .into_iter()
+            .map(Term::atom)
+            .collect(),
+    );
+    let asks = entries.iter().filter_map(|e| match e {
+        Term::Tuple(v) => match v.as_slice() {
+            [Term::Atom(peer), controller] => Some((peer.to_string(), controller.clone())),
+            _ => None,
+        },
+        _ => None,
+    });
+    let asks = asks.map(|(peer, controller)| {
+        let items = items.clone();
+        async move {
+            let mut p = Peer {
+                node: peer,
+                ..Peer::default()
+            };
+            if !matches!(controller, Term::Port(_)) {
+                return p;
+            }
+            let reply = node
+                .rpc(target, "inet", "getstat", vec![controller, items], timeout)
+                .await;
+            let Term::Tuple(v) = reply else { return p };
+            let [ok, Term::List(stats)] = v.as_slice() else {
+                return p;
+            };
+            if ok.as_atom() != Some("ok") {
+                return p;
+            }
+            for stat in stats {
+                let Term::Tuple(kv) = stat else { continue };
+                let [Term::Atom(k), Term::Integer(n)] = kv.as_slice() else {
+                    continue;
+                };
+                let slot = match k.as_str() {
+                    "recv_oct" => &mut p.bytes_in,
+                    "send_oct" => &mut p.bytes_out,
+                    "recv_cnt" => &mut p.packets_in,
+                    "send_cnt" => &mut p.packets_out,
+                    "send_pend" => &mut p.pending,
+                    _ => continue,
+                };
+                *slot = Some(*n);
+            }
+            p
+        }
+    });
+    join_all(asks).await
 }
 
 fn rotp_figures(items: &[Term]) -> RotpFigures {

@@ -18,6 +18,9 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 type Labels = Vec<(String, String)>;
 
+/// Reads one figure of a peer's traffic.
+type PeerFigure = fn(&crate::Peer) -> Option<i64>;
+
 /// The snapshot's figures as OpenMetrics text (ending in `# EOF`).
 pub fn exposition(s: &Snapshot) -> String {
     let mut registry = Registry::default();
@@ -153,7 +156,7 @@ pub fn exposition(s: &Snapshot) -> String {
 
     // Traffic per peer, from the connection's socket statistics (gauges, as prometheus.erl
     // has them).
-    let per_peer: [(&str, &str, fn(&crate::Peer) -> Option<i64>); 5] = [
+    let per_peer: [(&str, &str, PeerFigure); 5] = [
         (
             "erlang_vm_dist_recv_bytes",
             "Number of bytes received by the socket",

@@ -1,5 +1,5 @@
 // The dashboard end to end in headless Chromium (Debian's /usr/bin/chromium, driven by
-// playwright-core): the cluster page, a node's home page with its live figures and charts
+// playwright-core): the cluster page and its node picker, a node's home page with its live figures and charts
 // moving, the supervision trees, the
 // process table filtered, a process killed and gone, a supervisor's child killed and back
 // with a new pid, a process's detail. Screenshots go to ARTIFACTS.
@@ -28,14 +28,15 @@ try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
 
-  // The cluster: the watched node, up.
+  // The cluster: the watched node, connected; then the node picker opens it.
   await page.goto(`${base}/`);
-  const cluster = await page.textContent('main');
-  check(cluster.includes(node) && cluster.includes('up'), `the cluster page lists ${node} up: ${cluster}`);
+  const row = await page.textContent(`tr[data-node="${node}"]`);
+  check(row.includes('connected') && !row.includes('not connected'), `the cluster page lists ${node} connected: ${row}`);
   await shot('cluster');
+  await page.fill('#picker input[name=node]', node);
+  await Promise.all([page.waitForURL(`${base}/node/${node}`), page.click('#picker button')]);
 
   // Home: the figures are there, the live stream connects, and uptime moves.
-  await page.goto(`${base}/node/${node}`);
   const count = Number(await page.textContent('[data-field=process_count]'));
   check(count > 10, `home shows the process count: ${count}`);
   await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('live'), null, { timeout: 15000 });

@@ -157,7 +157,10 @@ fn main() -> Result<()> {
         tokio::spawn(dashboard::serve(
             listener,
             client.clone(),
-            vec![beam.clone(), ours.clone()],
+            dashboard::Config {
+                targets: vec![beam.clone(), ours.clone()],
+                token: None,
+            },
         ));
         let mut rows = Vec::new();
         let mut pages = Vec::new();

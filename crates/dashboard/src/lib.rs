@@ -1,23 +1,27 @@
 //! The window's web side: an HTTP server (axum) over a rotp node that reads other nodes (BEAM
 //! or rotp, itself included) through the distribution.
 //!
-//! - `/`: the cluster, the watched nodes up or down;
+//! - `/`: the cluster: the nodes each known host's EPMD lists and the watched ones, their
+//!   connections, and a node picker (`/pick?node=NAME@HOST`) for any node the cookie opens;
 //! - `/node/{node}`: its home page, live through `/node/{node}/events` (server-sent events),
-//!   with charts of memory, processes, reductions and IO rates drawn from the stream;
+//!   with charts of memory, processes, reductions, IO and dist traffic drawn from the stream;
 //! - `/node/{node}/processes`: sortable, filterable, paginated, with kill buttons;
 //! - `/node/{node}/processes/{pid}`: one process, with kill;
 //! - `/node/{node}/tree`: the supervision trees (`window::tree`);
 //! - `/metrics`: the Prometheus exposition of each node's figures (`window::metrics`).
 //!
-//! It binds where it is told (the CLI's default is 127.0.0.1) and never shows the cookie.
-//! Forms that change something (kill) carry a token made when the server starts, so a page
-//! from another site cannot post them.
+//! It binds where it is told (the CLI's default is 127.0.0.1) and never shows the cookie. With
+//! a token ([`Config::token`]) every request must show it (`auth`). Forms that change
+//! something (kill) carry a token made when the server starts, so a page from another site
+//! cannot post them.
 
 #![forbid(unsafe_code)]
 
+mod auth;
+mod cluster;
 mod pages;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Form, Path, Query, State};
@@ -31,21 +35,77 @@ use node::Node;
 
 /// How long a scrape may wait for a node's figures.
 const SCRAPE: Duration = Duration::from_secs(10);
+/// Nodes picked beyond the watched ones that the dashboard remembers.
+const MAX_PICKED: usize = 64;
+
+/// What a dashboard serves.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// The nodes it watches from the start (the first is `/metrics`'s default); any other
+    /// node can be picked on the cluster page.
+    pub targets: Vec<Atom>,
+    /// If set, every request must show it (`Authorization: Bearer`, or a login at `/login`).
+    pub token: Option<String>,
+}
 
 /// What the handlers share: the node that asks, and the nodes it watches (the first is the
 /// default one).
 struct Watch {
     node: Node,
     targets: Vec<Atom>,
+    /// Nodes opened with the picker since, newest last.
+    picked: Mutex<Vec<Atom>>,
     /// What a changing form must carry.
     token: String,
+    /// The access token and sessions, if the dashboard has one.
+    auth: Option<auth::Auth>,
 }
 
 impl Watch {
-    /// The watched node named `name`.
+    /// The node `name` names, if it is a node name (`alive@host`): a watched one, or one
+    /// picked, which is then remembered for the cluster page.
     fn target(&self, name: &str) -> Option<Atom> {
-        self.targets.iter().find(|t| t.as_str() == name).cloned()
+        if let Some(t) = self.targets.iter().find(|t| t.as_str() == name) {
+            return Some(t.clone());
+        }
+        let (alive, host) = name.split_once('@')?;
+        let fine = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        };
+        if !fine(alive) || !fine(host) || name.len() > 255 {
+            return None;
+        }
+        let mut picked = self.picked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = picked.iter().find(|p| p.as_str() == name) {
+            return Some(p.clone());
+        }
+        let atom = Atom::from(name);
+        if picked.len() >= MAX_PICKED {
+            picked.remove(0);
+        }
+        picked.push(atom.clone());
+        Some(atom)
     }
+
+    /// The watched nodes and the picked ones.
+    fn known(&self) -> Vec<Atom> {
+        let picked = self.picked.lock().unwrap_or_else(|e| e.into_inner());
+        self.targets.iter().chain(picked.iter()).cloned().collect()
+    }
+}
+
+/// 32 random hex digits (a form token, a session id).
+pub(crate) fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    // Without the system's randomness: the time and process id, still unknown to another site.
+    if getrandom::fill(&mut bytes).is_err() {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        bytes[..seed.len().min(16)].copy_from_slice(&seed.as_bytes()[..seed.len().min(16)]);
+    }
+    hex::encode(bytes)
 }
 
 /// How often a home page's live figures are refreshed.
@@ -71,19 +131,20 @@ struct Which {
     node: Option<String>,
 }
 
-/// The routes, over `node`, watching `targets` (at least one; `/metrics` without `?node=`
-/// is the first's).
-pub fn router(node: Node, targets: Vec<Atom>) -> Router {
-    let mut bytes = [0u8; 16];
-    // Without the system's randomness the token is the process id and time: still unknown to
-    // another site.
-    if getrandom::fill(&mut bytes).is_err() {
-        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        bytes[..seed.len().min(16)].copy_from_slice(&seed.as_bytes()[..seed.len().min(16)]);
-    }
-    let token = hex::encode(bytes);
+/// The routes, over `node`, serving `config`.
+pub fn router(node: Node, config: Config) -> Router {
+    let watch = Arc::new(Watch {
+        node,
+        targets: config.targets,
+        picked: Mutex::default(),
+        token: random_hex(),
+        auth: config.token.map(auth::Auth::new),
+    });
     Router::new()
         .route("/", get(index))
+        .route("/pick", get(pick))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
         .route("/metrics", get(metrics))
         .route("/node/{node}", get(home))
         .route("/node/{node}/events", get(events))
@@ -91,26 +152,26 @@ pub fn router(node: Node, targets: Vec<Atom>) -> Router {
         .route("/node/{node}/tree", get(tree))
         .route("/node/{node}/processes/{pid}", get(process))
         .route("/node/{node}/processes/{pid}/kill", post(kill))
-        .with_state(Arc::new(Watch {
-            node,
-            targets,
-            token,
-        }))
+        .layer(axum::middleware::from_fn_with_state(
+            watch.clone(),
+            auth::guard,
+        ))
+        .with_state(watch)
 }
 
 /// Serves [`router`] on `listener` until the task is dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     node: Node,
-    targets: Vec<Atom>,
+    config: Config,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node, targets)).await
+    axum::serve(listener, router(node, config)).await
 }
 
 async fn metrics(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) -> Response {
     let target = match which.node {
         None => watch.targets.first().cloned(),
-        Some(name) => watch.targets.iter().find(|t| t.as_str() == name).cloned(),
+        Some(name) => watch.target(&name),
     };
     let Some(target) = target else {
         return (StatusCode::NOT_FOUND, "not a node this dashboard watches\n").into_response();
@@ -126,11 +187,29 @@ async fn metrics(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) ->
 }
 
 async fn index(State(watch): State<Arc<Watch>>) -> Html<String> {
-    let mut nodes = Vec::new();
-    for t in &watch.targets {
-        nodes.push((t.to_string(), watch.node.connect(t).await));
+    let (hosts, rows) = cluster::survey(&watch.node, &watch.known()).await;
+    Html(pages::cluster(
+        watch.node.name().as_str(),
+        &hosts,
+        &rows,
+        watch.auth.is_some(),
+    ))
+}
+
+/// `/pick?node=NAME@HOST`: the node picker's form opens that node's home page.
+async fn pick(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) -> Response {
+    match which.node.as_deref().map(str::trim).and_then(|n| watch.target(n)) {
+        Some(t) => Redirect::to(&format!("/node/{}", pages::url(t.as_str()))).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Html(pages::frame(
+                "cluster",
+                None,
+                "<p class=\"down\">That is not a node name: NAME@HOST.</p><p><a href=\"/\">back</a></p>",
+            )),
+        )
+            .into_response(),
     }
-    Html(pages::cluster(watch.node.name().as_str(), &nodes))
 }
 
 /// A page for a node that does not answer: it says so, and reloads itself until it does.

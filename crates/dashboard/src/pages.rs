@@ -58,24 +58,75 @@ if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.classNa
 es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
 es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();";
 
-/// The cluster page: the watched nodes, each up or not.
-pub fn cluster(watcher: &str, nodes: &[(String, bool)]) -> String {
+/// The cluster page: each known host's EPMD and the nodes on it or watched, with their
+/// connections, and the node picker.
+pub fn cluster(
+    watcher: &str,
+    hosts: &[crate::cluster::Host],
+    rows: &[crate::cluster::Row],
+    logged_in: bool,
+) -> String {
     let mut body = format!(
-        "<p>Watching through <code>{}</code>:</p>\n<table><tr><th>node</th><th>state</th></tr>\n",
-        escape(watcher)
+        "<p>Watching through <code>{}</code>. Any node this dashboard's cookie opens can be picked.</p>\n\
+         {}\n<h2>nodes</h2>\n<table id=\"nodes\"><tr><th>node</th><th>EPMD port</th><th>state</th><th>connected to</th></tr>\n",
+        escape(watcher),
+        picker(rows)
     );
-    for (name, up) in nodes {
+    for r in rows {
+        let state = match (r.connected, r.watched) {
+            (true, _) => "connected",
+            (false, true) => "down",
+            (false, false) => "registered, not connected",
+        };
         let _ = writeln!(
             body,
-            "<tr><td><a href=\"/node/{}\">{}</a></td><td class=\"{}\">{}</td></tr>",
-            url(name),
-            escape(name),
-            if *up { "" } else { "down" },
-            if *up { "up" } else { "down" }
+            "<tr data-node=\"{}\"><td><a href=\"/node/{}\">{}</a></td><td class=\"n\">{}</td><td class=\"{}\">{state}</td><td>{}</td></tr>",
+            escape(&r.name),
+            url(&r.name),
+            escape(&r.name),
+            r.port.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            if r.watched && !r.connected { "down" } else { "" },
+            r.connections.as_ref().map_or_else(
+                || "-".to_owned(),
+                |c| if c.is_empty() { "none".to_owned() } else { escape(&c.join(" ")) }
+            ),
         );
     }
-    body.push_str("</table>");
+    body.push_str("</table>\n<h2>hosts (EPMD)</h2>\n<ul>\n");
+    for h in hosts {
+        let _ = match &h.names {
+            Ok(names) => writeln!(
+                body,
+                "<li><code>{}</code>: {} node(s) registered</li>",
+                escape(&h.name),
+                names.len()
+            ),
+            Err(e) => writeln!(
+                body,
+                "<li><code>{}</code>: <span class=\"down\">{}</span></li>",
+                escape(&h.name),
+                escape(e)
+            ),
+        };
+    }
+    body.push_str("</ul>");
+    if logged_in {
+        body.push_str("<form method=\"post\" action=\"/logout\"><button>log out</button></form>");
+    }
     frame("cluster", None, &body)
+}
+
+/// The node picker: a name typed or chosen from the nodes seen.
+fn picker(rows: &[crate::cluster::Row]) -> String {
+    let mut out = String::from(
+        "<form id=\"picker\" method=\"get\" action=\"/pick\"><label>node <input name=\"node\" list=\"known\" placeholder=\"name@host\" required></label> \
+         <button>open</button><datalist id=\"known\">",
+    );
+    for r in rows {
+        let _ = write!(out, "<option value=\"{}\">", escape(&r.name));
+    }
+    out.push_str("</datalist></form>");
+    out
 }
 
 /// The summary's figures by field name, as the home page and its event stream carry them.

@@ -287,6 +287,11 @@ impl Node {
         self.inner.events.subscribe()
     }
 
+    /// The port of the EPMD this node registered with and asks (`ERL_EPMD_PORT`'s).
+    pub fn epmd_port(&self) -> u16 {
+        self.inner.epmd_port
+    }
+
     /// Bytes read and written by the connections up now, as `erlang:statistics(io)` counts
     /// them on this node.
     pub fn io_bytes(&self) -> (u64, u64) {

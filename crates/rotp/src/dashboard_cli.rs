@@ -20,6 +20,10 @@ pub struct DashboardArgs {
     /// Where to serve HTTP.
     #[arg(long, default_value = "127.0.0.1:4040")]
     listen: SocketAddr,
+    /// An access token: requests must show it (`Authorization: Bearer`, or a login at
+    /// /login). Read from ROTP_DASHBOARD_TOKEN if not given.
+    #[arg(long, env = "ROTP_DASHBOARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(flatten)]
     cookie: CookieArgs,
 }
@@ -50,7 +54,7 @@ pub async fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
         args.listen
     );
     tokio::select! {
-        served = dashboard::serve(listener, node, targets) => served?,
+        served = dashboard::serve(listener, node, dashboard::Config { targets, token: args.token }) => served?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -80,6 +80,10 @@ pub struct NodeArgs {
     /// Serve this node's dashboard and `/metrics` over HTTP on ADDR (default 127.0.0.1:4040).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:4040")]
     dashboard: Option<std::net::SocketAddr>,
+    /// The dashboard's access token: requests must show it (`Authorization: Bearer`, or a
+    /// login at /login). Read from ROTP_DASHBOARD_TOKEN if not given.
+    #[arg(long, env = "ROTP_DASHBOARD_TOKEN", hide_env_values = true)]
+    dashboard_token: Option<String>,
     #[command(flatten)]
     cookie: CookieArgs,
 }
@@ -177,7 +181,10 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
         tokio::spawn(dashboard::serve(
             listener,
             node.clone(),
-            vec![node.name().clone()],
+            dashboard::Config {
+                targets: vec![node.name().clone()],
+                token: args.dashboard_token.clone(),
+            },
         ));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

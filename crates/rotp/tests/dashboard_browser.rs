@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::http::get;
@@ -33,17 +33,15 @@ start_worker() ->
 
 /// `rotp dashboard TARGET` on 127.0.0.1:`http`, against the EPMD at `port`.
 fn dashboard(port: u16, target: &str, http: u16) -> Guard {
-    Guard(
-        Command::new(env!("CARGO_BIN_EXE_rotp"))
-            .args(["dashboard", target, "--cookie", COOKIE])
-            .args(["--listen", &format!("127.0.0.1:{http}")])
-            .env("ERL_EPMD_PORT", port.to_string())
-            .env_remove("RELEASE_COOKIE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rotp dashboard starts"),
+    rotp_background(
+        port,
+        COOKIE,
+        &[
+            "dashboard",
+            target,
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+        ],
     )
 }
 

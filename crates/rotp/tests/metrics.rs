@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::http::{get, unchunk};
@@ -31,18 +31,7 @@ fn value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) 
 
 /// `rotp ARGS` in the background, on the EPMD at `epmd_port`.
 fn rotp(epmd_port: u16, args: &[&str]) -> Guard {
-    Guard(
-        Command::new(env!("CARGO_BIN_EXE_rotp"))
-            .args(args)
-            .args(["--cookie", COOKIE])
-            .env("ERL_EPMD_PORT", epmd_port.to_string())
-            .env_remove("RELEASE_COOKIE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rotp starts"),
-    )
+    rotp_background(epmd_port, COOKIE, args)
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! A plain HTTP/1.1 client for the web tests: one `GET`, `Connection: close`.
+//! A plain HTTP/1.1 client for the web tests: one request a connection, `Connection: close`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,16 +7,31 @@ use std::time::{Duration, Instant};
 /// `GET path` on 127.0.0.1:`port`, retried (bounded) until something listens: the status
 /// line, the headers and the body.
 pub fn get(port: u16, path: &str) -> (String, String, String) {
+    request(port, "GET", path, &[], "")
+}
+
+/// `METHOD path` with `headers` and `body` on 127.0.0.1:`port`, retried (bounded) until
+/// something listens: the status line, the headers (lower case) and the body.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (String, String, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
             s.set_read_timeout(Some(Duration::from_secs(30)))
                 .expect("timeout");
-            write!(
-                s,
-                "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-            )
-            .expect("request sent");
+            let mut head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+                body.len()
+            );
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            write!(s, "{head}\r\n{body}").expect("request sent");
             let mut raw = String::new();
             s.read_to_string(&mut raw).expect("response read");
             let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));

@@ -1,0 +1,171 @@
+//! The dashboard over plain HTTP: its access token (bearer, login, logout) and its cluster
+//! page, which lists the nodes a real OTP epmd has registered (an erl node, a rotp node) and
+//! opens any of them through the node picker.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::http::{get, request, unchunk};
+use support::*;
+
+const COOKIE: &str = "dashhttpcookie";
+const TOKEN: &str = "s3cret-dashboard-token";
+
+/// Waits (bounded) until `path` answers something other than a refused connection.
+fn up(http: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(http, "/login").0.is_empty() {
+        assert!(Instant::now() < deadline, "the dashboard never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_dashboard_with_a_token_admits_only_requests_that_show_it() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let _node = rotp_background(
+        port,
+        COOKIE,
+        &[
+            "node",
+            "--sname",
+            "dash_token",
+            "--dashboard",
+            &listen,
+            "--dashboard-token",
+            TOKEN,
+        ],
+    );
+    up(http);
+    // No token: a script gets 401 with a Bearer challenge, a browser is sent to /login.
+    let (status, headers, _) = get(http, "/metrics");
+    assert!(status.contains("401"), "{status}");
+    assert!(headers.contains("www-authenticate: bearer"), "{headers}");
+    let (status, headers, _) = request(http, "GET", "/", &[("Accept", "text/html")], "");
+    assert!(
+        status.contains("303") && headers.contains("location: /login"),
+        "{status}\n{headers}"
+    );
+    // A wrong bearer token is refused too.
+    let (status, _, _) = request(
+        http,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer not-it")],
+        "",
+    );
+    assert!(status.contains("401"), "{status}");
+    // The right one, as Prometheus sends it.
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, body) = request(
+        http,
+        "GET",
+        "/metrics",
+        &[("Authorization", bearer.as_str())],
+        "",
+    );
+    assert!(status.contains("200"), "{status}\n{body}");
+    // A browser logs in with the token and gets a session cookie.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, _, page) = request(http, "POST", "/login", &form, "token=wrong");
+    assert!(status.contains("401"), "{status}\n{page}");
+    let (status, headers, _) = request(http, "POST", "/login", &form, &format!("token={TOKEN}"));
+    assert!(status.contains("303"), "{status}\n{headers}");
+    let cookie = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("a session cookie: {headers}"));
+    assert!(
+        cookie.contains("httponly") && cookie.contains("samesite=strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie is a session id, not the token"
+    );
+    let session = cookie.split(';').next().unwrap_or_default().to_owned();
+    let (status, headers, page) = request(http, "GET", "/", &[("Cookie", session.as_str())], "");
+    let page = unchunk(&headers, &page);
+    assert!(
+        status.contains("200") && page.contains("dash_token@"),
+        "{status}\n{page}"
+    );
+    // Logging out ends the session.
+    let (status, _, _) = request(http, "POST", "/logout", &[("Cookie", session.as_str())], "");
+    assert!(status.contains("303"), "{status}");
+    let (status, _, _) = request(http, "GET", "/metrics", &[("Cookie", session.as_str())], "");
+    assert!(status.contains("401"), "{status}");
+}
+
+#[test]
+fn the_cluster_page_lists_the_nodes_epmd_knows_and_the_picker_opens_any_of_them() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let _erl = start_erl("dash_cluster_erl", COOKIE, port, "timer:sleep(infinity).");
+    let _other = rotp_background(port, COOKIE, &["node", "--sname", "dash_cluster_rotp"]);
+    let host = short_host();
+    let erl = format!("dash_cluster_erl@{host}");
+    let other = format!("dash_cluster_rotp@{host}");
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    // The dashboard watches only itself: the others are found through EPMD.
+    let _node = rotp_background(
+        port,
+        COOKIE,
+        &["node", "--sname", "dash_cluster", "--dashboard", &listen],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let (status, headers, page) = get(http, "/");
+        let page = unchunk(&headers, &page);
+        if status.contains("200") && page.contains(&erl) && page.contains(&other) {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "{status}\n{page}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(page.contains("id=\"picker\""), "{page}");
+    assert!(
+        page.contains(&format!("<option value=\"{erl}\">")),
+        "{page}"
+    );
+    // Not connected yet: the dashboard lists them without knocking.
+    let row = |page: &str, name: &str| {
+        page.split(&format!("<tr data-node=\"{name}\">"))
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or_else(|| panic!("{name} has a row: {page}"))
+            .to_owned()
+    };
+    assert!(
+        row(&page, &erl).contains("registered, not connected"),
+        "{page}"
+    );
+    // The picker opens the erl node's home page.
+    let (status, headers, _) = get(http, &format!("/pick?node={erl}"));
+    assert!(
+        status.contains("303") && headers.contains(&format!("location: /node/{erl}")),
+        "{status}\n{headers}"
+    );
+    let (status, headers, home) = get(http, &format!("/node/{erl}"));
+    let home = unchunk(&headers, &home);
+    assert!(
+        status.contains("200") && home.contains("Erlang/OTP 25"),
+        "{status}\n{home}"
+    );
+    // Now it is connected, and the page shows its connections.
+    let (_, headers, page) = get(http, "/");
+    let page = unchunk(&headers, &page);
+    let erl_row = row(&page, &erl);
+    assert!(
+        erl_row.contains(">connected<") && erl_row.contains("dash_cluster@"),
+        "{erl_row}"
+    );
+    // A name that is no node name is refused, not turned into an atom.
+    let (status, _, _) = get(http, "/pick?node=not%20a%20node");
+    assert!(status.contains("400"), "{status}");
+}

@@ -110,6 +110,8 @@ pub(crate) fn random_hex() -> String {
 
 /// How often a home page's live figures are refreshed.
 const LIVE: Duration = Duration::from_secs(2);
+/// How often the pipelines page's levels are.
+const STAGES_LIVE: Duration = Duration::from_secs(1);
 
 /// The table page's query.
 #[derive(serde::Deserialize)]
@@ -150,6 +152,8 @@ pub fn router(node: Node, config: Config) -> Router {
         .route("/node/{node}/events", get(events))
         .route("/node/{node}/processes", get(processes))
         .route("/node/{node}/tree", get(tree))
+        .route("/node/{node}/stages", get(stages))
+        .route("/node/{node}/stages/events", get(stage_events))
         .route("/node/{node}/processes/{pid}", get(process))
         .route("/node/{node}/processes/{pid}/kill", post(kill))
         .layer(axum::middleware::from_fn_with_state(
@@ -299,6 +303,45 @@ async fn tree(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Resp
     }
     let roots = window::tree::trees(&watch.node, &target, SCRAPE).await;
     Html(pages::trees(&name, &roots)).into_response()
+}
+
+async fn stages(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    match window::stages(&watch.node, &target, SCRAPE).await {
+        Ok(st) => Html(pages::stages(&name, &st)).into_response(),
+        Err(e) => down(&name, &e),
+    }
+}
+
+/// The pipelines page's live levels: a `stages` event (a JSON list) every [`STAGES_LIVE`], or
+/// `down` while the node does not answer.
+async fn stage_events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    let stream =
+        futures::stream::unfold((watch, target, true), |(watch, target, first)| async move {
+            if !first {
+                tokio::time::sleep(STAGES_LIVE).await;
+            }
+            let event = match window::stages(&watch.node, &target, SCRAPE).await {
+                Ok(st) => Event::default()
+                    .event("stages")
+                    .data(serde_json::to_string(&st).unwrap_or_else(|_| "[]".to_owned())),
+                Err(e) => Event::default()
+                    .event("down")
+                    .data(format!("{e}; retrying")),
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (watch, target, false),
+            ))
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// The pid `0.N.S` names on `target`, if it runs: `erlang:list_to_pid/1` on the target

@@ -16,6 +16,7 @@ pub fn frame(title: &str, node: Option<&str>, body: &str) -> String {
         format!(
             "<nav><a href=\"/\">cluster</a> · <a href=\"/node/{n}\">home</a> · \
              <a href=\"/node/{n}/processes\">processes</a> · <a href=\"/node/{n}/tree\">supervision trees</a> · \
+             <a href=\"/node/{n}/stages\">pipelines</a> · <a href=\"/node/{n}/os\">OS</a> · \
              <a href=\"/metrics?node={n}\">metrics</a></nav>"
         )
     });
@@ -56,7 +57,14 @@ push('dist_rate',Math.round((d.dist_bytes-prev.dist_bytes)/dt));}\
 prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output,dist_bytes:d.dist_bytes};draw();\
 if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
 es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
-es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();";
+es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();\
+(function(){var t=document.querySelector('[data-stages]');if(!t)return;var s=document.getElementById('status');\
+var es=new EventSource(t.dataset.stages);function esc(x){return String(x===null||x===undefined?'-':x).replace(/[&<>\"]/g,function(c){return '&#'+c.charCodeAt(0)+';';});}\
+es.addEventListener('stages',function(e){var xs=JSON.parse(e.data);t.innerHTML=xs.map(function(x){\
+return '<tr data-stage=\"'+esc(x.name||x.pid)+'\"><td>'+esc(x.pid)+'</td><td>'+esc(x.name)+'</td><td>'+esc(x.kind)+'</td><td class=\"n\" data-k=\"buffered\">'+esc(x.buffered)+\
+'</td><td class=\"n\" data-k=\"demand\">'+esc(x.demand)+'</td><td class=\"n\" data-k=\"expected\">'+esc(x.expected)+'</td><td class=\"n\">'+esc(x.producers)+'</td><td class=\"n\">'+esc(x.consumers)+'</td></tr>';}).join('');\
+if(s){s.textContent='live · '+xs.length+' stages · updated '+new Date().toLocaleTimeString();s.className='';}});\
+es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});})();";
 
 /// The cluster page: each known host's EPMD and the nodes on it or watched, with their
 /// connections, and the node picker.
@@ -303,6 +311,40 @@ pub fn process(node: &str, pid: &str, items: &[(String, String)], token: &str) -
         escape(pid)
     );
     frame(pid, Some(node), &body)
+}
+
+/// The GenStage stages and their levels, a table the page refreshes from `/stages/events`.
+pub fn stages(node: &str, stages: &[window::Stage]) -> String {
+    let mut body = format!(
+        "<h2>{} — GenStage pipelines</h2>\n<p id=\"status\">loading live levels…</p>\n\
+         <p>Buffered: events a stage holds. Demand: events its consumers asked for and have not received. \
+         Expected: events it asked its producers for and has not received.</p>\n\
+         <table><thead><tr><th>pid</th><th>name</th><th>type</th><th>buffered</th><th>demand</th><th>expected</th>\
+         <th>producers</th><th>consumers</th></tr></thead>\n<tbody data-stages=\"/node/{}/stages/events\">\n",
+        escape(node),
+        url(node)
+    );
+    for st in stages {
+        let _ = writeln!(
+            body,
+            "<tr data-stage=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"n\" data-k=\"buffered\">{}</td>\
+             <td class=\"n\" data-k=\"demand\">{}</td><td class=\"n\" data-k=\"expected\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(st.label()),
+            escape(&st.pid),
+            escape(st.name.as_deref().unwrap_or("-")),
+            escape(&st.kind),
+            st.buffered,
+            st.demand.map_or_else(|| "-".to_owned(), |d| d.to_string()),
+            st.expected,
+            st.producers,
+            st.consumers
+        );
+    }
+    body.push_str("</tbody></table>");
+    if stages.is_empty() {
+        body.push_str("<p>No GenStage stages run on this node now.</p>");
+    }
+    frame(&format!("{node} pipelines"), Some(node), &body)
 }
 
 /// The supervision trees, as nested lists, each process a link to its detail.

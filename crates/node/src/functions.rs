@@ -215,9 +215,10 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
             Some(v) => v,
             None => return Some(Err(badarg())),
         },
-        // rotp's own figures, for the window's metrics: supervisor restarts in this OS process
-        // and refused handshakes by peer address.
+        // rotp's own figures, for the window's metrics: supervisor restarts in this OS process,
+        // refused handshakes by peer address, and the node's GenStage stages.
         ("rotp", "metrics", []) => Term::List(vec![
+            pair("stages", stages(node)),
             pair(
                 "supervisor_restarts",
                 Term::Integer(otp::supervisor::restarts_total() as i64),
@@ -264,6 +265,36 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
 /// `erlang:memory/0`'s kinds and bytes, in its order: the processes' own figures, the rest of
 /// the resident set as `system`. rotp has no atom table, code or ETS of its own to count, and
 /// binaries are counted with the processes that hold them.
+/// This node's running stages (`otp::gen_stage::figures`), each a property list:
+/// `pid`, `name` (`undefined` if none), `type`, `buffered`, `demand`, `expected`,
+/// `consumers`, `producers`.
+fn stages(node: &Node) -> Term {
+    let rt = node.runtime();
+    Term::List(
+        otp::gen_stage::figures::stages()
+            .into_iter()
+            .filter(|f| &f.pid.node == node.name() && f.pid.creation == rt.creation())
+            .map(|f| {
+                let name = rt
+                    .process_counts(&f.pid)
+                    .and_then(|c| c.registered_name)
+                    .map_or(Term::atom("undefined"), Term::Atom);
+                let n = |v: usize| Term::Integer(v as i64);
+                Term::List(vec![
+                    pair("pid", Term::Pid(f.pid)),
+                    pair("name", name),
+                    pair("type", Term::atom(f.kind.word())),
+                    pair("buffered", n(f.buffered)),
+                    pair("demand", n(f.demand)),
+                    pair("expected", n(f.expected)),
+                    pair("consumers", n(f.consumers)),
+                    pair("producers", n(f.producers)),
+                ])
+            })
+            .collect(),
+    )
+}
+
 pub(crate) fn memory(node: &Node) -> Vec<(&'static str, u64)> {
     let rt = node.runtime();
     let mut processes = 0u64;

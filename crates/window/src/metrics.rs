@@ -18,6 +18,9 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 type Labels = Vec<(String, String)>;
 
+/// Reads one figure of a stage.
+type StageFigure = fn(&crate::Stage) -> Option<i64>;
+
 /// Reads one figure of a peer's traffic.
 type PeerFigure = fn(&crate::Peer) -> Option<i64>;
 
@@ -208,6 +211,37 @@ pub fn exposition(s: &Snapshot) -> String {
             refused
                 .get_or_create(&vec![("peer_address".to_owned(), address.clone())])
                 .inc_by(u64::try_from(*n).unwrap_or(0));
+        }
+        let per_stage: [(&str, &str, StageFigure); 3] = [
+            (
+                "rotp_gen_stage_buffered_events",
+                "Events a GenStage stage holds in its buffer",
+                |st| Some(st.buffered),
+            ),
+            (
+                "rotp_gen_stage_demand_events",
+                "Events a GenStage stage's consumers have asked for and not received",
+                |st| st.demand,
+            ),
+            (
+                "rotp_gen_stage_expected_events",
+                "Events a GenStage stage has asked its producers for and not received",
+                |st| Some(st.expected),
+            ),
+        ];
+        for (name, help, figure) in per_stage {
+            let family: Family<Labels, Gauge> = Family::default();
+            for st in &r.stages {
+                if let Some(v) = figure(st) {
+                    family
+                        .get_or_create(&vec![
+                            ("stage".to_owned(), st.label().to_owned()),
+                            ("type".to_owned(), st.kind.clone()),
+                        ])
+                        .set(v);
+                }
+            }
+            registry.register(name, help, family);
         }
         registry.register(
             "rotp_connections_refused",

@@ -113,6 +113,8 @@ pub struct RotpFigures {
     pub supervisor_restarts: i64,
     /// Handshakes refused for a bad cookie or missing flags, by peer address.
     pub connections_refused: BTreeMap<String, i64>,
+    /// Its GenStage stages and their levels.
+    pub stages: Vec<crate::Stage>,
 }
 
 /// A process as top lists it.
@@ -402,6 +404,9 @@ fn rotp_figures(items: &[Term]) -> RotpFigures {
         match kv.as_slice() {
             [k, Term::Integer(n)] if k.as_atom() == Some("supervisor_restarts") => {
                 f.supervisor_restarts = *n
+            }
+            [k, Term::List(stages)] if k.as_atom() == Some("stages") => {
+                f.stages = crate::stages::from_rotp(stages);
             }
             [k, Term::List(by)] if k.as_atom() == Some("connections_refused") => {
                 for entry in by {

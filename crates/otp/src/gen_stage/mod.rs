@@ -24,6 +24,7 @@ mod consumer;
 mod consumer_supervisor;
 pub mod dispatcher;
 mod enumerable;
+pub mod figures;
 mod options;
 mod pipeline;
 mod producer;

@@ -12,6 +12,7 @@ use runtime::{Context, ExitReason, Message};
 use tokio::sync::oneshot;
 
 use super::dispatcher::Dispatcher;
+use super::figures::{self, StageKind};
 use super::options::{BufferKeep, CancelMode, DemandMode, ProducerOptions, SubscribeOptions};
 use super::protocol::{self, LocalAsk, LocalEvents, LocalSubscribe, ToConsumer, ToProducer};
 use super::{CancelReason, GenStage, Init, Return, SubscribeError};
@@ -208,9 +209,17 @@ async fn run<G: GenStage>(
         }
     }
     let _ = ack.send(Ok(true));
+    let kind = match (&s.producer, &s.upstream) {
+        (Some(_), Some(_)) => StageKind::ProducerConsumer,
+        (Some(_), None) => StageKind::Producer,
+        _ => StageKind::Consumer,
+    };
+    let gauge = figures::register(ctx.pid().clone(), kind);
+    s.publish(&gauge);
     loop {
         let message = ctx.recv().await;
         let step = s.message(&mut ctx, message, &parent).await;
+        s.publish(&gauge);
         if let Err(reason) = step {
             s.stage.terminate(&reason, &mut s.state, &mut ctx).await;
             return reason;
@@ -219,6 +228,42 @@ async fn run<G: GenStage>(
 }
 
 impl<G: GenStage> Stage<G> {
+    /// Sets the window's figures (`figures`) from the stage as it is now.
+    fn publish(&self, gauge: &figures::Gauge) {
+        let (mut buffered, demand, consumers) = self.producer.as_ref().map_or((0, 0, 0), |p| {
+            (
+                p.buffer.len() + p.dispatcher.queued(),
+                p.dispatcher.demand(),
+                p.consumers.len(),
+            )
+        });
+        if let Some(pc) = &self.pc {
+            buffered += pc
+                .queue
+                .iter()
+                .map(|q| match q {
+                    Queued::Events(_, _, events) => events.len(),
+                    Queued::Cancel(..) => 0,
+                })
+                .sum::<usize>();
+        }
+        let (expected, producers) = self.upstream.as_ref().map_or((0, 0), |up| {
+            (
+                up.values()
+                    .filter_map(|u| u.demand.map(|(pending, _, _)| pending))
+                    .sum(),
+                up.len(),
+            )
+        });
+        gauge.publish(figures::Levels {
+            buffered,
+            demand,
+            expected,
+            consumers,
+            producers,
+        });
+    }
+
     async fn message(&mut self, ctx: &mut Context, message: Message, parent: &Pid) -> Step {
         if let Some((from, reason)) = message.as_exit() {
             if from == *parent {

@@ -86,6 +86,10 @@ impl BroadcastDispatcher {
 }
 
 impl<E: Clone + Send + 'static> Dispatcher<E> for BroadcastDispatcher {
+    fn demand(&self) -> usize {
+        usize::try_from(self.waiting.max(0)).unwrap_or(0)
+    }
+
     fn subscribe(
         &mut self,
         opts: &SubscribeOptions,

@@ -56,6 +56,10 @@ impl DemandDispatcher {
 }
 
 impl<E: Send + 'static> Dispatcher<E> for DemandDispatcher {
+    fn demand(&self) -> usize {
+        self.demands.iter().map(|(n, _, _)| n).sum()
+    }
+
     fn subscribe(
         &mut self,
         _opts: &SubscribeOptions,

@@ -48,6 +48,18 @@ pub trait Dispatcher<E>: Send + 'static {
 
     /// `dispatch/3`: hands `events` out (into `out`) and returns those nobody can take yet.
     fn dispatch(&mut self, events: Vec<E>, out: &mut Deliveries<E>) -> Vec<E>;
+
+    /// Events its consumers have asked for and not received yet, for the window's figures
+    /// (no part of Elixir's behaviour).
+    fn demand(&self) -> usize {
+        0
+    }
+
+    /// Events it holds back for consumers (a partition whose consumer has not asked), for the
+    /// window's figures.
+    fn queued(&self) -> usize {
+        0
+    }
 }
 
 /// What a dispatcher hands out: events for consumers, and asks the producer sends itself

@@ -131,6 +131,26 @@ impl<E: Send + 'static> PartitionDispatcher<E> {
 }
 
 impl<E: Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
+    fn demand(&self) -> usize {
+        self.partitions
+            .iter()
+            .map(|p| match &p.slot {
+                Slot::Demand(n) => *n,
+                Slot::Queue(_) => 0,
+            })
+            .sum()
+    }
+
+    fn queued(&self) -> usize {
+        self.partitions
+            .iter()
+            .map(|p| match &p.slot {
+                Slot::Demand(_) => 0,
+                Slot::Queue(q) => q.len(),
+            })
+            .sum()
+    }
+
     fn subscribe(
         &mut self,
         opts: &SubscribeOptions,

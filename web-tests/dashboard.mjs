@@ -1,6 +1,6 @@
 // The dashboard end to end in headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core): the cluster page and its node picker, a node's home page with its live figures and charts
-// moving, the supervision trees, the
+// moving, the supervision trees, the OS page and the pipelines page filled live, the
 // process table filtered, a process killed and gone, a supervisor's child killed and back
 // with a new pid, a process's detail. Screenshots go to ARTIFACTS.
 //
@@ -55,6 +55,19 @@ try {
   check(tree.includes('kernel_sup') || tree.includes('kernel'), `the trees show kernel: ${tree.slice(0, 300)}`);
   check(tree.includes('global_name_server'), 'kernel_sup\'s children are listed');
   await shot('tree');
+
+  // The OS page: the node's own OS process, filled live.
+  await page.goto(`${base}/node/${node}/os`);
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('live'), null, { timeout: 15000 });
+  const osPid = await page.textContent('[data-field=os_pid]');
+  check(/^[0-9]+$/.test(osPid), `the OS page shows the node's OS pid: ${osPid}`);
+  check((await page.textContent('[data-field=os_type]')) === 'unix/linux', 'the OS page shows the OS');
+  await shot('os');
+
+  // The pipelines page: its live table (an erl node without gen_stage has no stages).
+  await page.goto(`${base}/node/${node}/stages`);
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('live · 0 stages'), null, { timeout: 15000 });
+  await shot('stages');
 
   // Processes: sorted by memory, the filter finds the victim, kill makes it go.
   await page.goto(`${base}/node/${node}/processes`);

@@ -8,6 +8,8 @@
 //! - `/node/{node}/processes`: sortable, filterable, paginated, with kill buttons;
 //! - `/node/{node}/processes/{pid}`: one process, with kill;
 //! - `/node/{node}/tree`: the supervision trees (`window::tree`);
+//! - `/node/{node}/stages`: its GenStage stages with live buffer and demand levels;
+//! - `/node/{node}/os`: its host and OS process from `/proc` (`window::os`), live;
 //! - `/metrics`: the Prometheus exposition of each node's figures (`window::metrics`).
 //!
 //! It binds where it is told (the CLI's default is 127.0.0.1) and never shows the cookie. With
@@ -152,6 +154,8 @@ pub fn router(node: Node, config: Config) -> Router {
         .route("/node/{node}/events", get(events))
         .route("/node/{node}/processes", get(processes))
         .route("/node/{node}/tree", get(tree))
+        .route("/node/{node}/os", get(os))
+        .route("/node/{node}/os/events", get(os_events))
         .route("/node/{node}/stages", get(stages))
         .route("/node/{node}/stages/events", get(stage_events))
         .route("/node/{node}/processes/{pid}", get(process))
@@ -246,27 +250,39 @@ async fn home(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Resp
 /// The home page's live figures: a `summary` event every [`LIVE`], or a `down` event while
 /// the node does not answer.
 async fn events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
-    let Some(target) = watch.target(&name) else {
+    live(watch, &name, LIVE, |watch, target| async move {
+        let s = window::collect(&watch.node, &target, SCRAPE).await?;
+        Ok(("summary", pages::summary_fields(&s).to_string()))
+    })
+}
+
+/// A live stream for `name`'s page: `read`'s event now and every `every` after, or a `down`
+/// event while the node does not answer (the page says so; the stream goes on, and the page
+/// recovers when the node is back).
+fn live<F, Fut>(watch: Arc<Watch>, name: &str, every: Duration, read: F) -> Response
+where
+    F: Fn(Arc<Watch>, Atom) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(&'static str, String), window::SnapshotError>> + Send,
+{
+    let Some(target) = watch.target(name) else {
         return not_watched();
     };
-    let stream =
-        futures::stream::unfold((watch, target, true), |(watch, target, first)| async move {
+    let read = Arc::new(read);
+    let stream = futures::stream::unfold(true, move |first| {
+        let (watch, target, read) = (watch.clone(), target.clone(), read.clone());
+        async move {
             if !first {
-                tokio::time::sleep(LIVE).await;
+                tokio::time::sleep(every).await;
             }
-            let event = match window::collect(&watch.node, &target, SCRAPE).await {
-                Ok(s) => Event::default()
-                    .event("summary")
-                    .data(pages::summary_fields(&s).to_string()),
+            let event = match read(watch, target).await {
+                Ok((kind, data)) => Event::default().event(kind).data(data),
                 Err(e) => Event::default()
                     .event("down")
                     .data(format!("{e}; retrying")),
             };
-            Some((
-                Ok::<_, std::convert::Infallible>(event),
-                (watch, target, false),
-            ))
-        });
+            Some((Ok::<_, std::convert::Infallible>(event), false))
+        }
+    });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -305,6 +321,25 @@ async fn tree(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Resp
     Html(pages::trees(&name, &roots)).into_response()
 }
 
+async fn os(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    let Some(target) = watch.target(&name) else {
+        return not_watched();
+    };
+    match window::os::collect(&watch.node, &target, SCRAPE).await {
+        Ok(o) => Html(pages::os(&name, &o)).into_response(),
+        Err(e) => down(&name, &e),
+    }
+}
+
+/// The OS page's live figures, as a `summary` event every [`LIVE`] (the page script's
+/// `data-field` filler), or `down`.
+async fn os_events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    live(watch, &name, LIVE, |watch, target| async move {
+        let o = window::os::collect(&watch.node, &target, SCRAPE).await?;
+        Ok(("summary", pages::os_fields(&o).to_string()))
+    })
+}
+
 async fn stages(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
     let Some(target) = watch.target(&name) else {
         return not_watched();
@@ -318,30 +353,13 @@ async fn stages(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Re
 /// The pipelines page's live levels: a `stages` event (a JSON list) every [`STAGES_LIVE`], or
 /// `down` while the node does not answer.
 async fn stage_events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
-    let Some(target) = watch.target(&name) else {
-        return not_watched();
-    };
-    let stream =
-        futures::stream::unfold((watch, target, true), |(watch, target, first)| async move {
-            if !first {
-                tokio::time::sleep(STAGES_LIVE).await;
-            }
-            let event = match window::stages(&watch.node, &target, SCRAPE).await {
-                Ok(st) => Event::default()
-                    .event("stages")
-                    .data(serde_json::to_string(&st).unwrap_or_else(|_| "[]".to_owned())),
-                Err(e) => Event::default()
-                    .event("down")
-                    .data(format!("{e}; retrying")),
-            };
-            Some((
-                Ok::<_, std::convert::Infallible>(event),
-                (watch, target, false),
-            ))
-        });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    live(watch, &name, STAGES_LIVE, |watch, target| async move {
+        let st = window::stages(&watch.node, &target, SCRAPE).await?;
+        Ok((
+            "stages",
+            serde_json::to_string(&st).unwrap_or_else(|_| "[]".to_owned()),
+        ))
+    })
 }
 
 /// The pid `0.N.S` names on `target`, if it runs: `erlang:list_to_pid/1` on the target

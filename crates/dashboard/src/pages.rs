@@ -347,6 +347,71 @@ pub fn stages(node: &str, stages: &[window::Stage]) -> String {
     frame(&format!("{node} pipelines"), Some(node), &body)
 }
 
+/// The OS page's figures by field name, as text (the page and its event stream carry them).
+pub fn os_fields(o: &window::os::OsData) -> serde_json::Value {
+    let bytes = |b: Option<u64>| b.map(|b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)));
+    let n = |v: Option<u64>| v.map(|v| v.to_string());
+    serde_json::json!({
+        "os_type": o.os_type,
+        "os_version": o.os_version,
+        "os_pid": o.os_pid,
+        "load": o.load.map(|l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])),
+        "host_uptime": o.host_uptime_s.map(|s| window::uptime_text((s * 1000.0) as i64)),
+        "mem_total": bytes(o.mem_total),
+        "mem_available": bytes(o.mem_available),
+        "swap": match (o.swap_total, o.swap_free) {
+            (Some(t), Some(f)) => Some(format!("{} of {} used", bytes(Some(t.saturating_sub(f))).unwrap_or_default(), bytes(Some(t)).unwrap_or_default())),
+            _ => None,
+        },
+        "vm_rss": bytes(o.vm_rss),
+        "vm_hwm": bytes(o.vm_hwm),
+        "vm_size": bytes(o.vm_size),
+        "threads": n(o.threads),
+        "open_fds": n(o.open_fds),
+        "ctxt_switches": match (o.voluntary_ctxt_switches, o.nonvoluntary_ctxt_switches) {
+            (Some(v), Some(i)) => Some(format!("{v} voluntary, {i} involuntary")),
+            _ => None,
+        },
+    })
+}
+
+/// The node's host and OS process (`/proc`), live.
+pub fn os(node: &str, o: &window::os::OsData) -> String {
+    let fields = os_fields(o);
+    let mut body = format!(
+        "<h2>{} — OS</h2>\n<p id=\"status\" data-events=\"/node/{}/os/events\">loading live figures…</p>\n<table>\n",
+        escape(node),
+        url(node)
+    );
+    for (label, field) in [
+        ("OS", "os_type"),
+        ("kernel", "os_version"),
+        ("OS pid", "os_pid"),
+        ("host uptime", "host_uptime"),
+        ("load average (1, 5, 15 min)", "load"),
+        ("host memory", "mem_total"),
+        ("host memory available", "mem_available"),
+        ("swap", "swap"),
+        ("node resident memory", "vm_rss"),
+        ("node peak resident memory", "vm_hwm"),
+        ("node virtual memory", "vm_size"),
+        ("node threads", "threads"),
+        ("node open file descriptors", "open_fds"),
+        ("node context switches", "ctxt_switches"),
+    ] {
+        let value = match &fields[field] {
+            serde_json::Value::String(t) => escape(t),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            body,
+            "<tr><th>{label}</th><td class=\"n\" data-field=\"{field}\">{value}</td></tr>"
+        );
+    }
+    body.push_str("</table>");
+    frame(&format!("{node} OS"), Some(node), &body)
+}
+
 /// The supervision trees, as nested lists, each process a link to its detail.
 pub fn trees(node: &str, roots: &[window::tree::Child]) -> String {
     fn list(node: &str, children: &[window::tree::Child], out: &mut String) {

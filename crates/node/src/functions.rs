@@ -245,6 +245,12 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
                 .or(Some(Err(badarg())));
         }
         ("net_kernel", "nodes_info", []) => crate::dist_stat::nodes_info(node),
+        // The host and OS process (`os_calls`).
+        ("os", "type", []) => crate::os_calls::os_type(),
+        ("os", "version", []) => crate::os_calls::os_version(),
+        ("os", "getpid", []) => crate::os_calls::os_getpid(),
+        ("file", "read_file", [name]) => crate::os_calls::read_file(name),
+        ("file", "list_dir", [name]) => crate::os_calls::list_dir(name),
         // Tab completion for `erl -remsh` into this node's shell.
         ("edlin_expand", "expand", [before]) => crate::shell::expand(before),
         ("observer_backend", function, args) => {

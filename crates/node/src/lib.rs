@@ -27,6 +27,7 @@ pub mod name;
 #[allow(clippy::module_inception)]
 mod node;
 mod observer_backend;
+mod os_calls;
 mod pg;
 mod services;
 mod shell;

@@ -169,3 +169,58 @@ fn the_cluster_page_lists_the_nodes_epmd_knows_and_the_picker_opens_any_of_them(
     let (status, _, _) = get(http, "/pick?node=not%20a%20node");
     assert!(status.contains("400"), "{status}");
 }
+
+#[test]
+fn the_os_page_shows_each_nodes_own_host_and_os_process() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let erl_guard = start_erl("dash_os_erl", COOKIE, port, "timer:sleep(infinity).");
+    let rotp_guard = rotp_background(port, COOKIE, &["node", "--sname", "dash_os_rotp"]);
+    let host = short_host();
+    let erl = format!("dash_os_erl@{host}");
+    let ours = format!("dash_os_rotp@{host}");
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let _dashboard = rotp_background(
+        port,
+        COOKIE,
+        &["dashboard", &erl, &ours, "--listen", &listen],
+    );
+    let field = |page: &str, name: &str| -> String {
+        page.split(&format!("data-field=\"{name}\">"))
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .unwrap_or_else(|| panic!("{name} on the page: {page}"))
+            .to_owned()
+    };
+    // Each node reports its own OS process: the pid of the program the test started (erl's
+    // script execs the emulator, keeping its pid).
+    for (node, pid) in [(&erl, erl_guard.0.id()), (&ours, rotp_guard.0.id())] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let page = loop {
+            let (status, headers, page) = get(http, &format!("/node/{node}/os"));
+            let page = unchunk(&headers, &page);
+            if status.contains("200") {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "{status}\n{page}");
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        assert_eq!(field(&page, "os_type"), "unix/linux", "{page}");
+        assert_eq!(field(&page, "os_pid"), pid.to_string(), "{page}");
+        assert!(field(&page, "vm_rss").ends_with("MiB"), "{page}");
+        assert!(
+            field(&page, "threads").parse::<u64>().is_ok_and(|t| t > 0),
+            "{page}"
+        );
+        assert!(
+            field(&page, "open_fds").parse::<u64>().is_ok_and(|t| t > 2),
+            "{page}"
+        );
+        assert_eq!(field(&page, "load").split(' ').count(), 3, "{page}");
+        assert!(
+            page.contains(&format!("data-events=\"/node/{node}/os/events\"")),
+            "{page}"
+        );
+    }
+}

@@ -513,7 +513,7 @@ fn integer(term: &Term) -> Option<i64> {
 }
 
 /// A charlist (or a binary) as text.
-fn chars(term: &Term) -> String {
+pub(crate) fn chars(term: &Term) -> String {
     match term {
         Term::List(cs) => cs
             .iter()

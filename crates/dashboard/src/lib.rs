@@ -21,6 +21,7 @@
 
 mod auth;
 mod cluster;
+pub mod epmd_metrics;
 mod pages;
 
 use std::sync::{Arc, Mutex};
@@ -182,7 +183,7 @@ async fn metrics(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) ->
         Some(name) => watch.target(&name),
     };
     let Some(target) = target else {
-        return (StatusCode::NOT_FOUND, "not a node this dashboard watches\n").into_response();
+        return not_watched();
     };
     match window::collect(&watch.node, &target, SCRAPE).await {
         Ok(snapshot) => (
@@ -233,8 +234,13 @@ fn down(node: &str, e: &window::SnapshotError) -> Response {
         .into_response()
 }
 
+/// For a path or `?node=` that names no node.
 fn not_watched() -> Response {
-    (StatusCode::NOT_FOUND, "not a node this dashboard watches\n").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        "not a node name: NAME@HOST (letters, digits, _ - .)\n",
+    )
+        .into_response()
 }
 
 async fn home(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {

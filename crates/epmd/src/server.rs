@@ -203,6 +203,56 @@ pub struct Server {
     reg: Vec<Node>,
     /// Unregistered names, oldest first.
     unreg: VecDeque<Node>,
+    /// Requests handled, by kind.
+    requests: RequestCounts,
+}
+
+/// Requests a daemon has handled, by kind (refused ones included), for its metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// `ALIVE2_REQ`.
+    pub alive2: u64,
+    /// `PORT_PLEASE2_REQ`.
+    pub port_please2: u64,
+    /// `NAMES_REQ`.
+    pub names: u64,
+    /// `DUMP_REQ`.
+    pub dump: u64,
+    /// `KILL_REQ`.
+    pub kill: u64,
+    /// `STOP_REQ`.
+    pub stop: u64,
+    /// Anything else (epmd's "got garbage").
+    pub other: u64,
+}
+
+impl RequestCounts {
+    /// Each kind by the name of its request, as OTP's `erl_epmd` and epmd's debug log call
+    /// them.
+    pub fn by_kind(&self) -> [(&'static str, u64); 7] {
+        [
+            ("alive2_req", self.alive2),
+            ("port_please2_req", self.port_please2),
+            ("names_req", self.names),
+            ("dump_req", self.dump),
+            ("kill_req", self.kill),
+            ("stop_req", self.stop),
+            ("other", self.other),
+        ]
+    }
+
+    fn count(&mut self, code: Option<u8>) {
+        let slot = match code {
+            Some(msg::ALIVE2_REQ) => &mut self.alive2,
+            Some(msg::PORT_PLEASE2_REQ) => &mut self.port_please2,
+            Some(msg::NAMES_REQ) => &mut self.names,
+            Some(msg::DUMP_REQ) => &mut self.dump,
+            Some(msg::KILL_REQ) => &mut self.kill,
+            Some(msg::STOP_REQ) => &mut self.stop,
+            _ => &mut self.other,
+        };
+        *slot += 1;
+    }
 }
 
 impl Server {
@@ -212,7 +262,13 @@ impl Server {
             config,
             reg: Vec::new(),
             unreg: VecDeque::new(),
+            requests: RequestCounts::default(),
         }
+    }
+
+    /// The requests handled so far, by kind.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.requests
     }
 
     /// The settings.
@@ -229,6 +285,7 @@ impl Server {
     /// (creation numbers start from it).
     pub fn handle_request(&mut self, conn: &mut Connection, packet: &[u8], now_secs: u64) -> Reply {
         let reply = Reply::new(self.config.debug);
+        self.requests.count(packet.first().copied());
         let Some(&code) = packet.first() else {
             return reply.log(0, "got garbage ");
         };

@@ -39,6 +39,9 @@ enum Cmd {
         /// Allow `epmd -kill` with live nodes and `epmd -stop`.
         #[arg(long)]
         relaxed_command_check: bool,
+        /// Serve Prometheus `/metrics` (requests by kind, registered nodes) on ADDR.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// List the nodes registered with EPMD on a host, as `net_adm:names/0`.
     Names {
@@ -193,6 +196,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Epmd {
             port,
             relaxed_command_check,
+            metrics,
         } => {
             let config = DaemonConfig {
                 port: epmd_port(port),
@@ -200,7 +204,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     || std::env::var_os("ERL_EPMD_RELAXED_COMMAND_CHECK").is_some(),
                 ..DaemonConfig::default()
             };
-            runtime()?.block_on(epmd_foreground(config))
+            runtime()?.block_on(epmd_foreground(config, metrics))
         }
     }
 }
@@ -224,7 +228,10 @@ async fn names(host: String, port: u16) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn epmd_foreground(config: DaemonConfig) -> Result<ExitCode> {
+async fn epmd_foreground(
+    config: DaemonConfig,
+    metrics: Option<std::net::SocketAddr>,
+) -> Result<ExitCode> {
     let port = config.port;
     let daemon = match Daemon::bind(config) {
         Ok(d) => d,
@@ -237,6 +244,13 @@ async fn epmd_foreground(config: DaemonConfig) -> Result<ExitCode> {
     println!("rotp epmd: listening on port {port}; start nodes with ERL_EPMD_PORT={port} erl -sname NAME");
     let mut changes = daemon.subscribe();
     let table = daemon.names_handle();
+    if let Some(addr) = metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("the metrics cannot listen on {addr}"))?;
+        println!("rotp epmd: metrics on http://{addr}/metrics");
+        tokio::spawn(dashboard::epmd_metrics::serve(listener, table.clone()));
+    }
     tokio::spawn(async move {
         while changes.changed().await.is_ok() {
             let names = table.names();

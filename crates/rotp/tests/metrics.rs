@@ -212,7 +212,13 @@ fn rotp_dashboard_serves_an_erl_nodes_metrics() {
     ] {
         assert!(to_us(name) > Some(0.0), "{name}\n{body}");
     }
-    let (status, _, _) = get(http, "/metrics?node=nobody@nowhere");
+    // Any node can be asked for; one that is not up says so.
+    let (status, _, body) = get(http, "/metrics?node=nobody@nowhere");
+    assert!(
+        status.contains("503") && body.contains("not reachable"),
+        "{status}\n{body}"
+    );
+    let (status, _, _) = get(http, "/metrics?node=not%20a%20node");
     assert!(status.contains("404"), "{status}");
 }
 
@@ -283,6 +289,59 @@ fn a_rotp_node_reports_its_dist_traffic_per_peer_as_an_erl_node_does() {
         .unwrap_or_else(|| panic!("the dashboard's connection is listed: {body}"));
     assert!(
         matches!(ours.value, prometheus_parse::Value::Gauge(v) if v > 0.0),
+        "{body}"
+    );
+}
+
+#[test]
+fn rotp_epmd_counts_the_requests_it_handles_by_kind() {
+    let port = free_port();
+    let http = free_port();
+    let _epmd = Guard(
+        Command::new(env!("CARGO_BIN_EXE_rotp"))
+            .args(["epmd", "--port", &port.to_string()])
+            .args(["--metrics", &format!("127.0.0.1:{http}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("rotp epmd starts"),
+    );
+    wait_listening(port);
+    // A real erl node registers (ALIVE2_REQ); OTP's own epmd client lists the names
+    // (NAMES_REQ); a ping looks the node up (PORT_PLEASE2_REQ).
+    let _erl = start_erl("epmd_counted", COOKIE, port, "timer:sleep(infinity).");
+    let target = format!("epmd_counted@{}", short_host());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let names = Command::new(otp_epmd())
+            .args(["-names"])
+            .env("ERL_EPMD_PORT", port.to_string())
+            .output()
+            .expect("epmd -names runs");
+        if String::from_utf8_lossy(&names.stdout).contains("epmd_counted") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the erl node never registered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pong = Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(["ping", &target, "--cookie", COOKIE])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .env_remove("RELEASE_COOKIE")
+        .output()
+        .expect("rotp ping runs");
+    assert_eq!(String::from_utf8_lossy(&pong.stdout).trim(), "pong");
+    let (status, headers, body) = get(http, "/metrics");
+    assert!(status.contains("200"), "{status}\n{body}");
+    let body = unchunk(&headers, &body);
+    let s = scrape(&body);
+    let kind = |k: &str| value(&s, "rotp_epmd_requests_total", Some(("kind", k)));
+    assert!(kind("alive2_req") >= Some(1.0), "{body}");
+    assert!(kind("names_req") >= Some(1.0), "{body}");
+    assert!(kind("port_please2_req") >= Some(1.0), "{body}");
+    assert_eq!(kind("kill_req"), Some(0.0), "{body}");
+    assert_eq!(
+        value(&s, "rotp_epmd_registered_nodes", None),
+        Some(1.0),
         "{body}"
     );
 }

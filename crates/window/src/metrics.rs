@@ -255,3 +255,31 @@ pub fn exposition(s: &Snapshot) -> String {
     let _ = encode(&mut out, &registry);
     out
 }
+
+/// An EPMD daemon's figures as OpenMetrics text: `rotp_epmd_requests_total{kind}` (each
+/// request it handled, by kind) and `rotp_epmd_registered_nodes`.
+pub fn epmd_exposition(requests: &[(&str, u64)], registered: usize) -> String {
+    let mut registry = Registry::default();
+    let by_kind: Family<Labels, Counter> = Family::default();
+    for (kind, n) in requests {
+        by_kind
+            .get_or_create(&vec![("kind".to_owned(), (*kind).to_owned())])
+            .inc_by(*n);
+    }
+    registry.register(
+        "rotp_epmd_requests",
+        "Requests this EPMD handled, by kind",
+        by_kind,
+    );
+    let nodes: Gauge = Gauge::default();
+    nodes.set(i64::try_from(registered).unwrap_or(i64::MAX));
+    registry.register(
+        "rotp_epmd_registered_nodes",
+        "Nodes registered with this EPMD now",
+        nodes,
+    );
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut out, &registry);
+    out
+}

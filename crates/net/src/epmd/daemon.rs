@@ -216,6 +216,16 @@ impl NamesHandle {
         let bytes = self.0.server().names();
         String::from_utf8_lossy(&bytes[4..]).into_owned()
     }
+
+    /// The requests handled so far, by kind.
+    pub fn requests(&self) -> epmd::server::RequestCounts {
+        self.0.server().requests().clone()
+    }
+
+    /// How many nodes are registered now.
+    pub fn registered(&self) -> usize {
+        self.0.server().registered().len()
+    }
 }
 
 /// Binds the listening sockets as `run` in epmd_srv.c does.

@@ -5,7 +5,7 @@ pub mod daemon;
 pub mod log;
 
 pub use client::{Client, ClientError, Registration};
-pub use daemon::{Daemon, DaemonConfig, DaemonError};
+pub use daemon::{Daemon, DaemonConfig, DaemonError, NamesHandle};
 
 /// The EPMD port from `ERL_EPMD_PORT`, else 4369, parsed as OTP's `atoi` would (garbage is 0).
 pub fn port_from_env() -> u16 {

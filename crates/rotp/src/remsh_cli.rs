@@ -48,6 +48,8 @@ pub async fn remsh(args: RemshArgs) -> Result<ExitCode> {
     } else {
         remsh::detect(&node, &target).await
     };
+    // The terminal as it was, for leaving while the line editor holds it in raw mode.
+    let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
     let terminal = Arc::new(Rustyline::new()?);
     let (interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
     // Ctrl-C while the shell evaluates (no line is being read, so the terminal is not in raw
@@ -70,8 +72,19 @@ pub async fn remsh(args: RemshArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Ended::NodeDown => {
-            eprintln!("lost the connection to {target}");
-            ExitCode::FAILURE
+            // The line editor's thread is blocked reading the terminal and cannot be told to
+            // stop: put the terminal back as it was and leave the process from here.
+            if let Some(saved) = &saved {
+                let _ = nix::sys::termios::tcsetattr(
+                    std::io::stdin(),
+                    nix::sys::termios::SetArg::TCSANOW,
+                    saved,
+                );
+            }
+            eprintln!(
+                "\r\nlost the connection to {target}: it went down, or the network between us did"
+            );
+            std::process::exit(1);
         }
     };
     Ok(code)

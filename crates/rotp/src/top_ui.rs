@@ -20,7 +20,21 @@ use tokio::sync::watch;
 use window::{Order, Process, Snapshot};
 
 /// What the last collection gave.
-type Latest = Option<Result<Snapshot, String>>;
+type Latest = Option<Result<Snapshot, Failure>>;
+
+/// Why there is no snapshot.
+#[derive(Clone, Debug)]
+enum Failure {
+    /// This collection failed (shown; the next one is tried).
+    Collect(String),
+    /// The node went down: top ends.
+    Lost,
+}
+
+/// Why top ended on its own: the node it watched went away.
+#[derive(Debug, thiserror::Error)]
+#[error("lost the connection to {0}: it went down, or the network between us did")]
+pub struct Lost(pub Atom);
 
 /// The screen's state between frames.
 struct Ui {
@@ -41,12 +55,18 @@ pub async fn run(node: Node, target: Atom, interval: Duration) -> Result<()> {
     let collector = {
         let (node, target, every) = (node.clone(), target.clone(), every.clone());
         tokio::spawn(async move {
+            let mut events = node.events();
             loop {
                 let timeout = Duration::from_secs(10);
                 let got = window::collect(&node, &target, timeout)
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| Failure::Collect(e.to_string()));
                 if tx.send(Some(got)).is_err() {
+                    return;
+                }
+                // The node going down ends top, as it ends observer_cli and etop.
+                if node_went_down(&mut events, &target) {
+                    tx.send_replace(Some(Err(Failure::Lost)));
                     return;
                 }
                 let ms = every.load(Ordering::Relaxed);
@@ -59,6 +79,21 @@ pub async fn run(node: Node, target: Atom, interval: Duration) -> Result<()> {
     let result = ui.await?;
     collector.abort();
     result
+}
+
+/// Whether a `nodedown` for `target` came since the last look.
+fn node_went_down(
+    events: &mut tokio::sync::broadcast::Receiver<node::NodeEvent>,
+    target: &Atom,
+) -> bool {
+    use tokio::sync::broadcast::error::TryRecvError;
+    loop {
+        match events.try_recv() {
+            Ok(node::NodeEvent::Down(n)) if &n == target => return true,
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return false,
+        }
+    }
 }
 
 /// The terminal loop: draws on each new snapshot or key, until `q`.
@@ -82,6 +117,9 @@ fn screen(
     let outcome = (|| -> Result<()> {
         loop {
             let latest = rx.borrow_and_update().clone();
+            if matches!(&latest, Some(Err(Failure::Lost))) {
+                return Err(Lost(target.clone()).into());
+            }
             let rows = latest
                 .as_ref()
                 .and_then(|l| l.as_ref().ok())
@@ -230,7 +268,8 @@ fn draw(
     .areas(f.area());
     let summary = match latest {
         None => vec![Line::from(format!("connecting to {target}…"))],
-        Some(Err(e)) => vec![
+        Some(Err(Failure::Lost)) => vec![Line::from(Lost(target.clone()).to_string())],
+        Some(Err(Failure::Collect(e))) => vec![
             Line::from(format!("{target}: {e}")),
             Line::from("retrying at the next refresh"),
         ],

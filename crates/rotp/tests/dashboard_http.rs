@@ -224,3 +224,72 @@ fn the_os_page_shows_each_nodes_own_host_and_os_process() {
         );
     }
 }
+
+/// Reads the event stream at `path` until an event of `kind` comes (bounded); its data line.
+fn next_event(http: u16, path: &str, kind: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).expect("connects");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .expect("request sent");
+    let mut lines = BufReader::new(s).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if line == format!("event: {kind}") {
+            if let Some(Ok(data)) = lines.next() {
+                return data;
+            }
+        }
+    }
+    panic!("no {kind} event on {path}");
+}
+
+#[test]
+fn a_dashboard_whose_node_drops_says_so_and_recovers_when_it_returns() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let host = short_host();
+    let target = format!("dash_drop@{host}");
+    let node = rotp_background(port, COOKIE, &["node", "--sname", "dash_drop"]);
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let _dashboard = rotp_background(port, COOKIE, &["dashboard", &target, "--listen", &listen]);
+    let home = format!("/node/{target}");
+    let status = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, headers, page) = get(http, &home);
+            let page = unchunk(&headers, &page);
+            if status.contains(want) {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "wanted {want}: {status}\n{page}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    status("200");
+    assert!(next_event(http, &format!("{home}/events"), "summary").contains("process_count"));
+    // The node goes down: the page says so in one sentence (and reloads itself), the live
+    // stream sends `down`.
+    drop(node);
+    let page = status("503");
+    assert!(
+        page.contains(&format!("node {target} is not reachable"))
+            && page.contains("http-equiv=\"refresh\""),
+        "{page}"
+    );
+    let down = next_event(http, &format!("{home}/events"), "down");
+    assert!(
+        down.contains("not reachable") && down.contains("retrying"),
+        "{down}"
+    );
+    // It comes back under the same name: the page recovers.
+    let _again = rotp_background(port, COOKIE, &["node", "--sname", "dash_drop"]);
+    let page = status("200");
+    assert!(page.contains("data-field=\"process_count\""), "{page}");
+}

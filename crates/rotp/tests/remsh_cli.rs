@@ -186,6 +186,28 @@ fn remsh_to_a_node_nobody_runs_fails_in_one_sentence() {
     );
 }
 
+#[test]
+fn remsh_ends_in_one_sentence_and_non_zero_when_its_node_goes_down() {
+    let (_epmd, port) = epmd();
+    let erl = start_erl("remsh_drop", COOKIE, port, "timer:sleep(infinity).");
+    let target = format!("remsh_drop@{}", short_host());
+    wait_up(port, &target);
+    let mut p = remsh(port, &target);
+    p.exp_string("Eshell V").expect("erl's banner");
+    p.exp_string(&format!("({target})1> "))
+        .expect("the first prompt");
+    // The node goes away while the shell waits for a line.
+    drop(erl);
+    p.exp_string(&format!("lost the connection to {target}"))
+        .expect("the one sentence");
+    p.exp_eof().expect("rotp remsh ends");
+    let status = p.process.wait().expect("its status");
+    assert!(
+        matches!(status, rexpect::process::wait::WaitStatus::Exited(_, 1)),
+        "{status:?}"
+    );
+}
+
 /// A rotp node (`rotp node`) on the EPMD at `port`.
 fn rotp_node(port: u16, name: &str) -> Guard {
     Guard(

@@ -78,3 +78,35 @@ fn top_lists_filters_and_kills_an_erl_nodes_process() {
     p.keys("q");
     assert!(p.wait().success(), "rotp top exits 0 on q");
 }
+
+#[test]
+fn top_ends_in_one_sentence_and_non_zero_when_its_node_goes_down() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let erl = start_erl("topui_drop", COOKIE, port, "timer:sleep(infinity).");
+    let target = format!("topui_drop@{}", short_host());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !whereis(port, &target, "code_server").starts_with('<') {
+        assert!(Instant::now() < deadline, "the erl node never came up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut p = Pty::spawn(
+        env!("CARGO_BIN_EXE_rotp"),
+        &["top", &target, "--cookie", COOKIE, "--interval", "300"],
+        &[("ERL_EPMD_PORT", port.to_string())],
+        50,
+        160,
+    );
+    p.expect("code_server", "the process table");
+    // The node goes away mid-session.
+    drop(erl);
+    p.expect(
+        &format!("lost the connection to {target}"),
+        "the one sentence",
+    );
+    assert_eq!(
+        p.wait().code(),
+        Some(2),
+        "rotp top exits non-zero, as for its other errors"
+    );
+}

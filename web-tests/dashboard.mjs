@@ -47,6 +47,8 @@ try {
   await page.waitForFunction(() => document.querySelector('[data-series=memory_total]').getAttribute('points').split(' ').length >= 2, null, { timeout: 15000 });
   const drawn = await points();
   await page.waitForFunction((d) => document.querySelector('[data-series=memory_total]').getAttribute('points') !== d, drawn, { timeout: 15000 });
+  // Dist messages per second: the dashboard's own rpcs flow over the node's connection.
+  await page.waitForFunction(() => Number(document.querySelector('[data-last=dist_msg_rate]').textContent) > 0, null, { timeout: 15000 });
   await shot('home');
 
   // The supervision trees: kernel's, with its children.

@@ -53,8 +53,9 @@ if(v!==undefined&&v!==null)el.textContent=v;});var t=Date.now()/1000;\
 push('memory_total',d.memory_total);push('process_count',d.process_count);\
 if(prev){var dt=t-prev.t;push('reductions_rate',Math.round((d.reductions-prev.reductions)/dt));\
 push('io_rate',Math.round(((d.io_input+d.io_output)-(prev.io_input+prev.io_output))/dt));\
-push('dist_rate',Math.round((d.dist_bytes-prev.dist_bytes)/dt));}\
-prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output,dist_bytes:d.dist_bytes};draw();\
+push('dist_rate',Math.round((d.dist_bytes-prev.dist_bytes)/dt));\
+push('dist_msg_rate',Math.round((d.dist_packets-prev.dist_packets)/dt));}\
+prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output,dist_bytes:d.dist_bytes,dist_packets:d.dist_packets};draw();\
 if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
 es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
 es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();\
@@ -167,6 +168,7 @@ pub fn summary_fields(s: &Snapshot) -> serde_json::Value {
             p.bytes_out.map_or_else(|| "-".to_owned(), |b| b.to_string()),
         )).collect::<Vec<_>>().join("; "),
         "dist_bytes": s.summary.peers.iter().filter_map(|p| Some(p.bytes_in? + p.bytes_out?)).sum::<i64>(),
+        "dist_packets": s.summary.peers.iter().filter_map(|p| Some(p.packets_in? + p.packets_out?)).sum::<i64>(),
     })
 }
 
@@ -217,6 +219,7 @@ pub fn home(node: &str, s: &Snapshot) -> String {
         ("reductions / s", "reductions_rate"),
         ("IO in + out (bytes / s)", "io_rate"),
         ("dist traffic (bytes / s)", "dist_rate"),
+        ("dist messages in + out / s", "dist_msg_rate"),
     ] {
         let _ = write!(
             body,

@@ -2,7 +2,7 @@
 //! distribution only, through the calls observer_cli's collectors make (`erlang:memory/0`,
 //! `erlang:system_info/1`, `erlang:processes/0`, `erlang:process_info/2`), so nothing is
 //! installed on the target. [`snapshot`] is `rotp top --once`'s data (with traffic per peer);
-//! [`stages`] a node's GenStage stages and their levels; [`os`] its host and OS process; [`tree`] its supervision trees;
+//! [`mod@stages`] a node's GenStage stages and their levels; [`os`] its host and OS process; [`tree`] its supervision trees;
 //! [`metrics`] a snapshot in Prometheus's format; [`remsh`] is the remote shell's side of the
 //! Erlang I/O protocol. `rotp top` and the `dashboard` crate are built on them.
 

@@ -1,0 +1,241 @@
+//! Drip's settings: the command line, the same as `DRIP_*` environment variables, and an
+//! optional TOML file (`--config`), in that order of precedence, over embedded defaults. A bad
+//! value is one sentence and exit status 2.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// `drip`: ElixirDrip on rotp — encrypted file storage through GenStage pipelines.
+#[derive(Parser, Debug, Default)]
+#[command(name = "drip", version, about)]
+pub struct Args {
+    /// Short node name, NAME or NAME@HOST (default: drip).
+    #[arg(long, env = "DRIP_SNAME", conflicts_with = "name")]
+    pub sname: Option<String>,
+    /// Long node name, NAME@HOST.
+    #[arg(long, env = "DRIP_NAME")]
+    pub name: Option<String>,
+    /// The distribution cookie (default: ~/.erlang.cookie, made if missing, as erl does).
+    #[arg(long, env = "DRIP_COOKIE", hide_env_values = true)]
+    pub cookie: Option<String>,
+    /// Where the web UI and API listen (default 127.0.0.1:4000).
+    #[arg(long, env = "DRIP_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// The data directory: the SQLite file, the stored objects, the master key (default
+    /// ./drip-data).
+    #[arg(long, env = "DRIP_DATA")]
+    pub data: Option<PathBuf>,
+    /// The metadata database: sqlite://FILE or postgres://… (default: sqlite in the data dir).
+    #[arg(long, env = "DRIP_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Where objects are stored: file://DIR (default: the data dir's objects/).
+    #[arg(long, env = "DRIP_STORAGE")]
+    pub storage: Option<String>,
+    /// A TOML file with any of these settings (keys as the long options, with _).
+    #[arg(long, env = "DRIP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Bytes each user may store (default 1 GiB).
+    #[arg(long, env = "DRIP_QUOTA")]
+    pub quota: Option<u64>,
+    /// Largest upload accepted, in bytes (default 2 GiB).
+    #[arg(long, env = "DRIP_MAX_UPLOAD")]
+    pub max_upload: Option<u64>,
+}
+
+/// The TOML file's keys.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    sname: Option<String>,
+    name: Option<String>,
+    cookie: Option<String>,
+    http: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    database: Option<String>,
+    storage: Option<String>,
+    quota: Option<u64>,
+    max_upload: Option<u64>,
+}
+
+/// Why the settings are refused.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// The file is not valid TOML for these keys.
+    #[error("the config file {0} is not valid: {1}")]
+    Parse(PathBuf, String),
+    /// `sname` and `name` both given.
+    #[error("give a short name (sname) or a long name (name), not both")]
+    BothNames,
+    /// A URL Drip does not know.
+    #[error("{what} {url:?} is not one Drip knows ({expected})")]
+    Url {
+        /// Which setting.
+        what: &'static str,
+        /// The value.
+        url: String,
+        /// What would do.
+        expected: &'static str,
+    },
+}
+
+/// How the node is named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeName {
+    /// `-sname`.
+    Short(String),
+    /// `-name`.
+    Long(String),
+}
+
+/// Where objects go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// A directory on local disk.
+    Local(PathBuf),
+}
+
+/// The settings, resolved.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The node's name.
+    pub node: NodeName,
+    /// The cookie, if given (else the node finds it as erl does).
+    pub cookie: Option<String>,
+    /// The HTTP listen address.
+    pub http: SocketAddr,
+    /// The data directory.
+    pub data: PathBuf,
+    /// The database URL.
+    pub database: String,
+    /// The object store.
+    pub storage: StorageUrl,
+    /// Bytes each user may store.
+    pub quota: u64,
+    /// Largest upload.
+    pub max_upload: u64,
+}
+
+impl Config {
+    /// Resolves `args` (command line and environment) over the file they name, over the
+    /// defaults.
+    pub fn resolve(args: Args) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read(path)?,
+            None => File::default(),
+        };
+        let sname = args.sname.or(file.sname);
+        let name = args.name.or(file.name);
+        let node = match (sname, name) {
+            (Some(_), Some(_)) => return Err(ConfigError::BothNames),
+            (None, Some(n)) => NodeName::Long(n),
+            (Some(s), None) => NodeName::Short(s),
+            (None, None) => NodeName::Short("drip".to_owned()),
+        };
+        let data = args
+            .data
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from("drip-data"));
+        let database = args
+            .database
+            .or(file.database)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data.join("drip.sqlite").display()));
+        if !(database.starts_with("sqlite:")
+            || database.starts_with("postgres:")
+            || database.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::Url {
+                what: "the database",
+                url: database,
+                expected: "sqlite://FILE or postgres://USER@HOST/DB",
+            });
+        }
+        let storage = match args.storage.or(file.storage) {
+            None => StorageUrl::Local(data.join("objects")),
+            Some(url) => match url.strip_prefix("file://") {
+                Some(dir) if !dir.is_empty() => StorageUrl::Local(PathBuf::from(dir)),
+                _ => {
+                    return Err(ConfigError::Url {
+                        what: "the storage",
+                        url,
+                        expected: "file:///A/DIRECTORY",
+                    })
+                }
+            },
+        };
+        Ok(Config {
+            node,
+            cookie: args.cookie.or(file.cookie),
+            http: args
+                .http
+                .or(file.http)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4000))),
+            data,
+            database,
+            storage,
+            quota: args.quota.or(file.quota).unwrap_or(1 << 30),
+            max_upload: args.max_upload.or(file.max_upload).unwrap_or(2 << 30),
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<File, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e.message().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_command_line() {
+        let c = Config::resolve(Args::default()).expect("defaults");
+        assert_eq!(c.node, NodeName::Short("drip".into()));
+        assert_eq!(c.http.to_string(), "127.0.0.1:4000");
+        assert_eq!(
+            c.storage,
+            StorageUrl::Local(PathBuf::from("drip-data/objects"))
+        );
+        assert!(c.database.starts_with("sqlite://drip-data/drip.sqlite"));
+        let dir = std::env::temp_dir().join(format!("drip-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a dir");
+        let file = dir.join("drip.toml");
+        std::fs::write(
+            &file,
+            "http = \"127.0.0.1:4100\"\nquota = 5\nsname = \"fromfile\"\n",
+        )
+        .expect("written");
+        let c = Config::resolve(Args {
+            config: Some(file.clone()),
+            quota: Some(7),
+            ..Args::default()
+        })
+        .expect("resolves");
+        assert_eq!((c.http.port(), c.quota), (4100, 7));
+        assert_eq!(c.node, NodeName::Short("fromfile".into()));
+        std::fs::write(&file, "htp = 1\n").expect("written");
+        let e = Config::resolve(Args {
+            config: Some(file),
+            ..Args::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("htp"), "{e}");
+        let e = Config::resolve(Args {
+            storage: Some("s4://x".into()),
+            ..Args::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the storage \"s4://x\" is not one Drip knows"),
+            "{e}"
+        );
+    }
+}

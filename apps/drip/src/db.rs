@@ -1,0 +1,417 @@
+//! The metadata store (sqlx, SQLite or PostgreSQL through sqlx's `Any` driver, migrations
+//! embedded from `migrations/`): users, their media, shares and API tokens. Every query a
+//! user's request makes is scoped by that user's id here, so no route can reach another
+//! user's rows by mistake.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use thiserror::Error;
+
+use crate::paths;
+
+/// What the store could not do.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// The database said no (or is unreachable).
+    #[error("the metadata database failed: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// Migrating failed.
+    #[error("the metadata database could not be migrated: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A unique key is taken (a username, a file name in a folder, a share).
+    #[error("{0} is taken")]
+    Taken(&'static str),
+}
+
+/// A user.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Its id.
+    pub id: String,
+    /// Its unique name.
+    pub username: String,
+    /// Its email.
+    pub email: String,
+    /// Its argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A file's metadata.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Media {
+    /// Its id.
+    pub id: String,
+    /// Its owner's id.
+    #[serde(skip)]
+    pub owner_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its folder.
+    pub path: String,
+    /// `path/name`.
+    pub full_path: String,
+    /// Plaintext bytes.
+    pub size: i64,
+    /// Milliseconds since the epoch when it was stored; `None` while the pipeline has it.
+    pub uploaded_at: Option<i64>,
+    /// The object's key in storage.
+    #[serde(skip)]
+    pub storage_key: String,
+    /// The node whose upload pipeline holds it, until it is stored.
+    #[serde(skip)]
+    pub pipeline_node: Option<String>,
+    /// Its file key, wrapped by the master key, as hex.
+    #[serde(skip)]
+    pub wrapped_key: String,
+}
+
+fn media(row: &AnyRow) -> Result<Media, sqlx::Error> {
+    let path: String = row.try_get("path")?;
+    let name: String = row.try_get("file_name")?;
+    Ok(Media {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        full_path: paths::join(&path, &name),
+        name,
+        path,
+        size: row.try_get("file_size")?,
+        uploaded_at: row.try_get("uploaded_at")?,
+        storage_key: row.try_get("storage_key")?,
+        pipeline_node: row.try_get("pipeline_node")?,
+        wrapped_key: row.try_get("wrapped_key")?,
+    })
+}
+
+const MEDIA: &str = "SELECT id, owner_id, file_name, path, file_size, uploaded_at, storage_key, wrapped_key, pipeline_node FROM media";
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A fresh random id (128 bits, hex).
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the system's randomness");
+    hex::encode(b)
+}
+
+/// `pattern` for `LIKE … ESCAPE '\'`, matching itself literally.
+fn like_literal(pattern: &str) -> String {
+    pattern
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn unique(e: sqlx::Error, what: &'static str) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Taken(what),
+        _ => DbError::Sqlx(e),
+    }
+}
+
+/// The store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects to `url` and runs the migrations.
+    pub async fn open(url: &str) -> Result<Store, DbError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            // One writer at a time is what SQLite does anyway; more connections only wait.
+            .max_connections(if sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// A new user; `Taken("the username")` if it exists.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &str,
+    ) -> Result<User, DbError> {
+        let id = new_id();
+        sqlx::query("INSERT INTO users (id, username, email, password_hash, inserted_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(username)
+            .bind(email)
+            .bind(password_hash)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique(e, "the username"))?;
+        Ok(User {
+            id,
+            username: username.to_owned(),
+            email: email.to_owned(),
+            password_hash: password_hash.to_owned(),
+        })
+    }
+
+    fn user(row: &AnyRow) -> Result<User, sqlx::Error> {
+        Ok(User {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+        })
+    }
+
+    /// The user named `username`.
+    pub async fn user_named(&self, username: &str) -> Result<Option<User>, DbError> {
+        let row =
+            sqlx::query("SELECT id, username, email, password_hash FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.as_ref().map(Self::user).transpose()?)
+    }
+
+    /// The user with `id`.
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, DbError> {
+        let row = sqlx::query("SELECT id, username, email, password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(Self::user).transpose()?)
+    }
+
+    /// Remembers an API token (by its hash) for `user_id`.
+    pub async fn add_token(&self, token_hash: &str, user_id: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, user_id, inserted_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user a token (by its hash) belongs to.
+    pub async fn token_user(&self, token_hash: &str) -> Result<Option<User>, DbError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.email, u.password_hash FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(Self::user).transpose()?)
+    }
+
+    /// Forgets a token.
+    pub async fn remove_token(&self, token_hash: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A new file, not stored yet (`uploaded_at` null); `Taken` if the folder has the name.
+    pub async fn add_media(&self, m: &Media) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO media (id, owner_id, file_name, path, file_size, storage_key, wrapped_key, uploaded_at, pipeline_node, inserted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)",
+        )
+        .bind(&m.id)
+        .bind(&m.owner_id)
+        .bind(&m.name)
+        .bind(&m.path)
+        .bind(m.size)
+        .bind(&m.storage_key)
+        .bind(&m.wrapped_key)
+        .bind(&m.pipeline_node)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, "that name in this folder"))?;
+        Ok(())
+    }
+
+    /// Marks a file stored, with its final size.
+    pub async fn stored(&self, id: &str, size: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE media SET uploaded_at = $1, file_size = $2, pipeline_node = NULL WHERE id = $3",
+        )
+        .bind(now_ms())
+        .bind(size)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a file's row (its shares go with it).
+    pub async fn delete_media(&self, id: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM shares WHERE media_id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM media WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A file by id, whoever owns it (for the pipelines).
+    pub async fn media_by_id(&self, id: &str) -> Result<Option<Media>, DbError> {
+        let row = sqlx::query(&format!("{MEDIA} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(media).transpose()?)
+    }
+
+    /// A file `user_id` may read: its own, or one shared with it.
+    pub async fn readable(&self, user_id: &str, id: &str) -> Result<Option<Media>, DbError> {
+        let row = sqlx::query(&format!(
+            "{MEDIA} WHERE id = $1 AND (owner_id = $2 OR id IN (SELECT media_id FROM shares WHERE user_id = $2))"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(media).transpose()?)
+    }
+
+    /// A file `user_id` owns.
+    pub async fn owned(&self, user_id: &str, id: &str) -> Result<Option<Media>, DbError> {
+        let row = sqlx::query(&format!("{MEDIA} WHERE id = $1 AND owner_id = $2"))
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(media).transpose()?)
+    }
+
+    /// The files directly in `folder`, and the folders below it with their counts and sizes.
+    pub async fn list(
+        &self,
+        user_id: &str,
+        folder: &str,
+    ) -> Result<(Vec<Media>, Vec<paths::Folder>), DbError> {
+        let below = format!("{}/%", like_literal(folder));
+        let rows = sqlx::query(&format!(
+            "{MEDIA} WHERE owner_id = $1 AND (path = $2 OR path LIKE $3 ESCAPE '\\') ORDER BY file_name"
+        ))
+        .bind(user_id)
+        .bind(folder)
+        .bind(&below)
+        .fetch_all(&self.pool)
+        .await?;
+        let all: Vec<Media> = rows.iter().map(media).collect::<Result<_, _>>()?;
+        let folders =
+            paths::subfolders(folder, all.iter().map(|m| (m.path.as_str(), m.size as u64)));
+        let files = all.into_iter().filter(|m| m.path == folder).collect();
+        Ok((files, folders))
+    }
+
+    /// The files shared with `user_id`, with their owners' names.
+    pub async fn shared_with(&self, user_id: &str) -> Result<Vec<(Media, String)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.owner_id, m.file_name, m.path, m.file_size, m.uploaded_at, m.storage_key, m.wrapped_key, m.pipeline_node, u.username \
+             FROM shares s JOIN media m ON m.id = s.media_id JOIN users u ON u.id = m.owner_id WHERE s.user_id = $1 ORDER BY m.file_name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((media(r)?, r.try_get("username")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
+    /// Bytes `user_id` stores (or has on its way).
+    pub async fn used(&self, user_id: &str) -> Result<i64, DbError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(file_size), 0) AS used FROM media WHERE owner_id = $1",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("used")?)
+    }
+
+    /// Renames or moves a file `user_id` owns.
+    pub async fn rename(
+        &self,
+        user_id: &str,
+        id: &str,
+        path: &str,
+        name: &str,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE media SET path = $1, file_name = $2 WHERE id = $3 AND owner_id = $4",
+        )
+        .bind(path)
+        .bind(name)
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, "that name in this folder"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Shares a file with a user.
+    pub async fn share(&self, media_id: &str, user_id: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO shares (media_id, user_id, inserted_at) VALUES ($1, $2, $3)")
+            .bind(media_id)
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique(e, "the share"))?;
+        Ok(())
+    }
+
+    /// Revokes a share; whether there was one.
+    pub async fn unshare(&self, media_id: &str, user_id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM shares WHERE media_id = $1 AND user_id = $2")
+            .bind(media_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Files whose upload `node`'s pipeline held and never finished (it stopped with them).
+    pub async fn unfinished(&self, node: &str) -> Result<Vec<Media>, DbError> {
+        let rows = sqlx::query(&format!(
+            "{MEDIA} WHERE uploaded_at IS NULL AND pipeline_node = $1"
+        ))
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(media).collect::<Result<_, _>>()?)
+    }
+}

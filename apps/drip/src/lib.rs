@@ -1,0 +1,16 @@
+//! Drip: the book's ElixirDrip ("a Dropbox") on rotp. Users upload files that flow through
+//! GenStage pipelines into encrypted storage, browse them in virtual folders, share them, and
+//! get live notifications, on a cluster of nodes.
+//!
+//! The pieces, one concept a module: [`config`] (command line, `DRIP_*`, TOML), [`paths`]
+//! (the book's folder rules), [`crypto`] (envelope encryption in chunks), [`storage`]
+//! (`object_store`), [`db`] (sqlx, SQLite or PostgreSQL), [`accounts`] (argon2id, tokens).
+
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod paths;
+pub mod storage;

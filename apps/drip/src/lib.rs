@@ -4,13 +4,20 @@
 //!
 //! The pieces, one concept a module: [`config`] (command line, `DRIP_*`, TOML), [`paths`]
 //! (the book's folder rules), [`crypto`] (envelope encryption in chunks), [`storage`]
-//! (`object_store`), [`db`] (sqlx, SQLite or PostgreSQL), [`accounts`] (argon2id, tokens).
+//! (`object_store`), [`db`] (sqlx, SQLite or PostgreSQL), [`accounts`] (argon2id, tokens),
+//! [`pipeline`] (the GenStage pipelines), [`notify`] (notices for users), [`metrics`],
+//! [`app`] (bringing it all up) and [`web`] (HTTP).
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod app;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod metrics;
+pub mod notify;
 pub mod paths;
+pub mod pipeline;
 pub mod storage;
+pub mod web;

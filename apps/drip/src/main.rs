@@ -1,22 +1,74 @@
-//! `drip`: parses the settings and runs the app (`drip::app`).
+//! `drip`: resolves the settings, brings the app up and serves it until SIGTERM or Ctrl-C;
+//! then it stops taking requests, lets the pipelines drain (30 s at most) and exits 0.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = drip::config::Args::parse();
-    match drip::config::Config::resolve(args) {
-        Ok(config) => {
-            println!(
-                "drip: settings resolved; listening on {} comes next",
-                config.http
-            );
-            ExitCode::SUCCESS
-        }
+    node::malloc::keep_freed_memory();
+    let config = match drip::config::Config::resolve(drip::config::Args::parse()) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("drip: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("drip: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drip: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+async fn run(config: drip::config::Config) -> anyhow::Result<()> {
+    let http = config.http;
+    let app = drip::app::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(http)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {http}: {e}"))?;
+    println!(
+        "drip: node {} is up; the web UI and API are on http://{http}/",
+        app.node.name()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        println!("drip: stopping: no new requests; draining the pipelines");
+    };
+    axum::serve(listener, drip::web::router(app.clone()))
+        .with_graceful_shutdown(stop)
+        .await?;
+    let drained = drip::app::drain(&app, Duration::from_secs(30)).await;
+    println!(
+        "drip: {}",
+        if drained {
+            "drained; bye"
+        } else {
+            "the pipelines did not drain in 30 s; stopping anyway"
+        }
+    );
+    Ok(())
 }

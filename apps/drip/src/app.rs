@@ -1,0 +1,243 @@
+//! The running app: its settings, metadata store, object storage, master key, node and
+//! pipelines, and what [`start`] does to bring them up.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use node::name::NameKind;
+use node::{Node, NodeConfig};
+use otp::supervisor::{self, ChildSpec, Flags, Strategy};
+use runtime::ExitReason;
+
+use crate::config::{Config, NodeName};
+use crate::crypto::MasterKey;
+use crate::db::Store;
+use crate::metrics::Metrics;
+use crate::notify::{Notice, Notices};
+use crate::pipeline::queue::{self, Queue};
+use crate::pipeline::upload::{self, UploadTask};
+use crate::storage::Storage;
+
+/// What the web layer and the pipelines share.
+pub struct App {
+    /// The settings.
+    pub config: Config,
+    /// The metadata.
+    pub store: Store,
+    /// The objects.
+    pub storage: Storage,
+    /// Wraps and unwraps file keys.
+    pub master: MasterKey,
+    /// Where uploads wait for the pipeline.
+    pub spool: PathBuf,
+    /// Notices for users on this node.
+    pub notices: Notices,
+    /// Drip's own metrics.
+    pub metrics: Metrics,
+    /// The rotp node.
+    pub node: Node,
+}
+
+/// The master key in `data/master.key` (64 hex digits), made on first start with mode 0600.
+fn master_key(data: &Path) -> Result<MasterKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data.join("master.key");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = hex::encode(crate::crypto::random_key());
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot make the master key {}", path.display()))?;
+            f.write_all(key.as_bytes())?;
+            f.sync_all()?;
+            key
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the master key {}", path.display()))
+        }
+    };
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("the master key {} is not 64 hex digits", path.display()))?;
+    Ok(MasterKey::new(&bytes))
+}
+
+/// Starts an EPMD in this process if none answers on the node's port: Drip on its embedded
+/// defaults needs nothing else running.
+async fn epmd(port: u16) -> Result<()> {
+    if net::epmd::Client::localhost(port).names().await.is_ok() {
+        return Ok(());
+    }
+    let daemon = net::epmd::Daemon::bind(net::epmd::DaemonConfig {
+        port,
+        addresses: Some("127.0.0.1".to_owned()),
+        ..net::epmd::DaemonConfig::default()
+    });
+    match daemon {
+        Ok(d) => {
+            tracing::info!("no EPMD answered on port {port}: Drip runs its own");
+            tokio::spawn(d.run());
+            // Serving once it answers: the node registers with it next.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while net::epmd::Client::localhost(port).names().await.is_err() {
+                if tokio::time::Instant::now() > deadline {
+                    anyhow::bail!("the EPMD Drip started on port {port} does not answer");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Ok(())
+        }
+        // Another process took the port meanwhile: use it.
+        Err(net::epmd::DaemonError::AlreadyRunning { .. }) => Ok(()),
+        Err(e) => Err(e).context("cannot start an EPMD"),
+    }
+}
+
+/// Brings Drip up: the data directory, the master key, the store, the storage, the node and
+/// its pipelines. The web layer comes on top (`web`).
+pub async fn start(config: Config) -> Result<Arc<App>> {
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("cannot make the data directory {}", config.data.display()))?;
+    let spool = config.data.join("spool");
+    std::fs::create_dir_all(&spool).with_context(|| format!("cannot make {}", spool.display()))?;
+    let master = master_key(&config.data)?;
+    let store = Store::open(&config.database).await?;
+    let storage = Storage::open(&config.storage)?;
+    let (name, kind) = match &config.node {
+        NodeName::Short(n) => (n.clone(), NameKind::Short),
+        NodeName::Long(n) => (n.clone(), NameKind::Long),
+    };
+    let cookie = node::cookie::find_cookie(config.cookie.as_deref())?;
+    let node_config = NodeConfig::new(&name, kind, cookie);
+    epmd(node_config.epmd_port).await?;
+    let node = Node::start(node_config).await?;
+    let app = Arc::new(App {
+        config,
+        store,
+        storage,
+        master,
+        spool,
+        notices: Notices::default(),
+        metrics: Metrics::default(),
+        node,
+    });
+    start_pipelines(&app).await?;
+    Ok(app)
+}
+
+/// The queue and the upload pipeline under one `rest_for_one` supervisor; then the uploads
+/// this node had under way when it last stopped go in again (or are reported failed if their
+/// bytes are gone).
+async fn start_pipelines(app: &Arc<App>) -> Result<()> {
+    let (started, ready) = tokio::sync::oneshot::channel();
+    let children = vec![
+        ChildSpec::gen_server_named(
+            "upload_queue",
+            Queue::<UploadTask>::default(),
+            (),
+            Some(upload::queue_name().into()),
+        ),
+        upload::pipeline(app).child_spec(),
+    ];
+    let resumed = app.store.unfinished(app.node.name().as_str()).await?;
+    let app2 = app.clone();
+    app.node.runtime().spawn(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        let mut flags = Flags::new(Strategy::RestForOne);
+        flags.max_restarts = 10;
+        let sup = supervisor::start_link(
+            &mut ctx,
+            flags,
+            children,
+            Some(etf::Atom::from("drip_sup").into()),
+        )
+        .await;
+        let ok = matches!(sup, Ok(Some(_)));
+        let _ = started.send(ok);
+        if !ok {
+            return ExitReason::atom("drip_sup_failed");
+        }
+        for media in resumed {
+            let spool = app2.spool.join(&media.id);
+            if spool.exists() {
+                queue::push(
+                    &ctx,
+                    &upload::queue_name(),
+                    UploadTask {
+                        media,
+                        spool,
+                        attempts: 0,
+                    },
+                );
+            } else {
+                let _ = app2.store.delete_media(&media.id).await;
+                app2.notices.send(Notice {
+                    user_id: media.owner_id.clone(),
+                    kind: "upload_failed".into(),
+                    text: format!(
+                        "{} was lost when Drip stopped: upload it again",
+                        media.full_path
+                    ),
+                    media_id: Some(media.id.clone()),
+                    link: None,
+                });
+            }
+        }
+        // The supervisor's exit is this process's: it ends with it.
+        loop {
+            let m = ctx.recv().await;
+            if let Some((_, reason)) = m.as_exit() {
+                return reason;
+            }
+        }
+    });
+    if !ready.await.unwrap_or(false) {
+        anyhow::bail!("the pipelines did not start");
+    }
+    Ok(())
+}
+
+/// Accepts an upload whose bytes are in `spool`: its row goes in (not stored yet) and the task
+/// to the queue.
+pub fn enqueue(app: &App, task: UploadTask) {
+    let ctx_node = app.node.clone();
+    ctx_node.runtime().spawn(move |ctx| async move {
+        queue::push(&ctx, &upload::queue_name(), task);
+        ExitReason::Normal
+    });
+}
+
+/// Waits (at most `limit`) until the upload queue has nothing waiting and nothing out; whether
+/// it got there.
+pub async fn drain(app: &App, limit: std::time::Duration) -> bool {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.node.runtime().spawn(move |mut ctx| async move {
+        let deadline = tokio::time::Instant::now() + limit;
+        let drained = loop {
+            let len = otp::gen_server::try_call(
+                &mut ctx,
+                otp::gen_server::ServerRef::Name(upload::queue_name()),
+                queue::QueueCall::Len,
+                std::time::Duration::from_secs(5),
+            )
+            .await;
+            match len {
+                Ok(queue::QueueReply::<UploadTask>::Len(0, 0)) => break true,
+                Ok(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                _ => break false,
+            }
+        };
+        let _ = tx.send(drained);
+        ExitReason::Normal
+    });
+    rx.await.unwrap_or(false)
+}

@@ -1,0 +1,86 @@
+//! Drip's own metrics beside the node's (`window::metrics`): HTTP requests with the names
+//! Elixir's `prometheus_plugs` gives them (`http_requests_total`,
+//! `http_request_duration_microseconds`, by method and status class) and
+//! `drip_storage_store_seconds`, a histogram of object writes.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+/// The metrics, shared by the app.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    durations: Family<Labels, Histogram>,
+    store: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<Labels, Counter>::default();
+        let durations = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(100.0, 4.0, 10))
+        });
+        let store = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "http_requests",
+            "Total number of HTTP requests made",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_microseconds",
+            "The HTTP request latencies in microseconds",
+            durations.clone(),
+        );
+        registry.register(
+            "drip_storage_store_seconds",
+            "Seconds an object write to storage took",
+            store.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            store,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a request.
+    pub fn request(&self, method: &str, status: u16, took: Duration) {
+        let labels = vec![
+            ("method".to_owned(), method.to_owned()),
+            ("status_class".to_owned(), format!("{}xx", status / 100)),
+        ];
+        self.requests.get_or_create(&labels).inc();
+        self.durations
+            .get_or_create(&labels[..1].to_vec())
+            .observe(took.as_secs_f64() * 1e6);
+    }
+
+    /// Counts an object write.
+    pub fn stored(&self, took: Duration) {
+        self.store.observe(took.as_secs_f64());
+    }
+
+    /// The text exposition (OpenMetrics, without its `# EOF`, for joining with the node's).
+    pub fn exposition(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out.trim_end().trim_end_matches("# EOF").to_owned()
+    }
+}

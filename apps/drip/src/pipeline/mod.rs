@@ -1,0 +1,5 @@
+//! Drip's GenStage pipelines, built with `otp::gen_stage::Pipeline`: [`queue`] (the queue a
+//! Starter pulls from, generic over its tasks) and [`upload`].
+
+pub mod queue;
+pub mod upload;

@@ -1,0 +1,299 @@
+//! The upload pipeline, as the book has it but encrypting before storing (the book's running
+//! app stored first): Starter → Encryption → RemoteStorage → Notifier, `min_demand: 1,
+//! max_demand: 10`, one `rest_for_one` supervisor with the queue first.
+//!
+//! A task is an accepted upload: its row (no `uploaded_at` yet) and its spool file (the bytes
+//! as they came, in the data directory, never in storage). Encryption seals the spool into a
+//! second spool, RemoteStorage writes that as the object (visible only once complete), the
+//! Notifier marks the row stored, removes the spools and tells the user. A task that fails —
+//! or has been tried [`MAX_ATTEMPTS`] times — is reported to its user and leaves nothing: no
+//! row, no object, no spool.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use etf::Atom;
+use otp::gen_stage::{
+    ConsumerOptions, GenStage, Init, Pipeline, PipelineSpec, ProducerOptions, Return, Subscription,
+};
+use runtime::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::queue::{self, Starter, Task};
+use crate::app::App;
+use crate::crypto::{Encryptor, CHUNK};
+use crate::db::Media;
+use crate::notify::Notice;
+
+/// The upload queue's registered name.
+pub const QUEUE: &str = "drip_upload_queue";
+/// Tries before a task is reported failed.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// An accepted upload.
+#[derive(Clone, Debug)]
+pub struct UploadTask {
+    /// Its row.
+    pub media: Media,
+    /// The bytes as they came.
+    pub spool: PathBuf,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+impl UploadTask {
+    fn sealed(&self) -> PathBuf {
+        self.spool.with_extension("sealed")
+    }
+}
+
+impl Task for UploadTask {
+    fn id(&self) -> &str {
+        &self.media.id
+    }
+
+    fn retried(&mut self) {
+        self.attempts += 1;
+    }
+}
+
+/// The queue's name as an atom.
+pub fn queue_name() -> Atom {
+    Atom::from(QUEUE)
+}
+
+/// Reports `task` failed for `why`, and leaves nothing of it.
+async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
+    tracing::warn!(media = %task.media.id, "upload failed: {why}");
+    let _ = app.storage.delete(&task.media.storage_key).await;
+    let _ = app.store.delete_media(&task.media.id).await;
+    let _ = tokio::fs::remove_file(&task.spool).await;
+    let _ = tokio::fs::remove_file(task.sealed()).await;
+    app.notices.send(Notice {
+        user_id: task.media.owner_id.clone(),
+        kind: "upload_failed".into(),
+        text: format!("{} could not be stored: {why}", task.media.full_path),
+        media_id: Some(task.media.id.clone()),
+        link: None,
+    });
+    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+}
+
+/// A step's options: it passes what it makes on, as fast as the next asks.
+fn pass_on() -> Init<(), UploadTask> {
+    Init::ProducerConsumer((), ProducerOptions::unbounded(), ConsumerOptions::default())
+}
+
+/// Seals each spool with the file's own key.
+#[derive(Clone)]
+pub struct Encryption(pub Arc<App>);
+
+impl Encryption {
+    async fn seal(&self, task: &UploadTask) -> Result<u64, String> {
+        let wrapped =
+            hex::decode(&task.media.wrapped_key).map_err(|_| "its key is damaged".to_owned())?;
+        let key = self.0.master.unwrap(&wrapped).map_err(|e| e.to_string())?;
+        let mut input = tokio::fs::File::open(&task.spool)
+            .await
+            .map_err(|e| format!("its upload is gone ({e})"))?;
+        let mut output = tokio::fs::File::create(task.sealed())
+            .await
+            .map_err(|e| format!("no room to seal it ({e})"))?;
+        let mut sealer = Encryptor::new(&key);
+        let mut buf = vec![0u8; CHUNK];
+        let mut plain = 0u64;
+        loop {
+            let n = input.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            plain += n as u64;
+            output
+                .write_all(&sealer.push(&buf[..n]))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        output
+            .write_all(&sealer.finish())
+            .await
+            .map_err(|e| e.to_string())?;
+        output.sync_all().await.map_err(|e| e.to_string())?;
+        Ok(plain)
+    }
+}
+
+impl GenStage for Encryption {
+    type Args = ();
+    type State = ();
+    type In = UploadTask;
+    type Out = UploadTask;
+
+    async fn init(&self, _: (), ctx: &mut Context) -> Init<(), UploadTask> {
+        queue::restarted::<UploadTask>(ctx, &queue_name());
+        pass_on()
+    }
+
+    async fn handle_events(
+        &self,
+        tasks: Vec<UploadTask>,
+        _: &Subscription,
+        _: &mut (),
+        ctx: &mut Context,
+    ) -> Return<UploadTask> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for mut task in tasks {
+            if task.attempts >= MAX_ATTEMPTS {
+                fail(&self.0, ctx, &task, "it failed every time it was tried").await;
+                continue;
+            }
+            // A retry after a crash further down may find it done, or its upload given up.
+            match self.0.store.media_by_id(&task.media.id).await {
+                Ok(Some(m)) if m.uploaded_at.is_none() => {}
+                Ok(_) => {
+                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    continue;
+                }
+                Err(e) => {
+                    fail(&self.0, ctx, &task, &e.to_string()).await;
+                    continue;
+                }
+            }
+            match self.seal(&task).await {
+                Ok(size) => {
+                    task.media.size = size as i64;
+                    out.push(task);
+                }
+                Err(why) => fail(&self.0, ctx, &task, &why).await,
+            }
+        }
+        Return::NoReply(out)
+    }
+}
+
+/// Writes each sealed spool as the file's object.
+#[derive(Clone)]
+pub struct RemoteStorage(pub Arc<App>);
+
+impl RemoteStorage {
+    async fn store(&self, task: &UploadTask) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        let mut input = tokio::fs::File::open(task.sealed())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut writer = self
+            .0
+            .storage
+            .writer(&task.media.storage_key)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match input.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    writer.abort().await;
+                    return Err(e.to_string());
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = writer.write(&buf[..n]).await {
+                writer.abort().await;
+                return Err(e.to_string());
+            }
+        }
+        writer.finish().await.map_err(|e| e.to_string())?;
+        self.0.metrics.stored(started.elapsed());
+        Ok(())
+    }
+}
+
+impl GenStage for RemoteStorage {
+    type Args = ();
+    type State = ();
+    type In = UploadTask;
+    type Out = UploadTask;
+
+    async fn init(&self, _: (), ctx: &mut Context) -> Init<(), UploadTask> {
+        queue::restarted::<UploadTask>(ctx, &queue_name());
+        pass_on()
+    }
+
+    async fn handle_events(
+        &self,
+        tasks: Vec<UploadTask>,
+        _: &Subscription,
+        _: &mut (),
+        ctx: &mut Context,
+    ) -> Return<UploadTask> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            match self.store(&task).await {
+                Ok(()) => out.push(task),
+                Err(why) => fail(&self.0, ctx, &task, &format!("the storage failed: {why}")).await,
+            }
+        }
+        Return::NoReply(out)
+    }
+}
+
+/// Marks each file stored and tells its owner.
+#[derive(Clone)]
+pub struct Notifier(pub Arc<App>);
+
+impl GenStage for Notifier {
+    type Args = ();
+    type State = ();
+    type In = UploadTask;
+    type Out = ();
+
+    async fn init(&self, _: (), ctx: &mut Context) -> Init<(), ()> {
+        queue::restarted::<UploadTask>(ctx, &queue_name());
+        Init::Consumer((), ConsumerOptions::default())
+    }
+
+    async fn handle_events(
+        &self,
+        tasks: Vec<UploadTask>,
+        _: &Subscription,
+        _: &mut (),
+        ctx: &mut Context,
+    ) -> Return<()> {
+        for task in tasks {
+            if let Err(e) = self.0.store.stored(&task.media.id, task.media.size).await {
+                fail(&self.0, ctx, &task, &e.to_string()).await;
+                continue;
+            }
+            let _ = tokio::fs::remove_file(&task.spool).await;
+            let _ = tokio::fs::remove_file(task.sealed()).await;
+            self.0.notices.send(Notice {
+                user_id: task.media.owner_id.clone(),
+                kind: "upload_done".into(),
+                text: format!(
+                    "{} is stored ({} bytes)",
+                    task.media.full_path, task.media.size
+                ),
+                media_id: Some(task.media.id.clone()),
+                link: Some(format!("/files/{}", task.media.id)),
+            });
+            queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+        }
+        Return::NoReply(Vec::new())
+    }
+}
+
+/// The upload pipeline under one `rest_for_one` supervisor, the book's demand: each step's
+/// `count` copies subscribed to every copy of the step before.
+pub fn pipeline(app: &Arc<App>) -> PipelineSpec {
+    Pipeline::start(
+        "upload",
+        "starter",
+        Starter::<UploadTask>::new(&queue_name()),
+        (),
+    )
+    .demand(10, 1)
+    .step("encryption", Encryption(app.clone()), (), 2)
+    .step("storage", RemoteStorage(app.clone()), (), 2)
+    .finish("notifier", Notifier(app.clone()), (), 1)
+}

@@ -1,0 +1,445 @@
+//! The JSON API (for scripts and the CLI), bearer tokens from `POST /api/sessions`. Every file
+//! route looks the file up as the caller's (owned, or shared with it for reading): another
+//! user's file is "no such file", 404, whether or not it exists.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::error::ApiError;
+use crate::app::{self, App};
+use crate::db::{Media, User};
+use crate::notify::Notice;
+use crate::pipeline::upload::UploadTask;
+use crate::{accounts, crypto, paths};
+
+/// The caller, from its bearer token.
+pub struct ApiUser(pub User, pub String);
+
+impl FromRequestParts<Arc<App>> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<ApiUser, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        let hash = accounts::token_hash(token);
+        match app.store.token_user(&hash).await? {
+            Some(user) => Ok(ApiUser(user, hash)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// The API's routes.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/users", post(sign_up))
+        .route("/api/sessions", post(log_in).delete(log_out))
+        .route("/api/files", get(list).post(upload))
+        .route(
+            "/api/files/{id}",
+            get(metadata).patch(change).delete(remove),
+        )
+        .route("/api/files/{id}/content", get(content))
+        .route("/api/files/{id}/shares", post(share))
+        .route("/api/files/{id}/shares/{username}", delete(unshare))
+        .route("/api/shared", get(shared))
+}
+
+#[derive(Deserialize)]
+struct SignUp {
+    username: String,
+    password: String,
+    email: String,
+}
+
+async fn sign_up(
+    State(app): State<Arc<App>>,
+    Json(form): Json<SignUp>,
+) -> Result<Response, ApiError> {
+    let user = accounts::sign_up(&app.store, &form.username, &form.password, &form.email).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "id": user.id, "username": user.username })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct LogIn {
+    username: String,
+    password: String,
+}
+
+async fn log_in(
+    State(app): State<Arc<App>>,
+    Json(form): Json<LogIn>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let user = accounts::log_in(&app.store, &form.username, &form.password).await?;
+    let (token, hash) = accounts::new_token();
+    app.store.add_token(&hash, &user.id).await?;
+    Ok(Json(serde_json::json!({ "token": token })))
+}
+
+async fn log_out(
+    State(app): State<Arc<App>>,
+    ApiUser(_, hash): ApiUser,
+) -> Result<StatusCode, ApiError> {
+    app.store.remove_token(&hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Folder {
+    path: Option<String>,
+}
+
+async fn list(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Query(q): Query<Folder>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
+    paths::check_path(&path)?;
+    let (files, folders) = app.store.list(&user.id, &path).await?;
+    Ok(Json(
+        serde_json::json!({ "path": path, "files": files, "folders": folders }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Target {
+    path: Option<String>,
+    name: Option<String>,
+}
+
+/// `POST /api/files?path=$/a&name=x.bin` with the bytes as the body: spooled as they come
+/// (never held whole), then handed to the upload pipeline; 202 with the file's id.
+async fn upload(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Query(q): Query<Target>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
+    let name = q.name.ok_or_else(|| ApiError::bad("name= is missing"))?;
+    paths::check_path(&path)?;
+    paths::check_name(&name)?;
+    let id = accept(&app, &user, &path, &name, body.into_data_stream()).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
+}
+
+/// Spools an upload's bytes and queues it; its id. Refuses it (and keeps nothing) past the
+/// upload limit or the user's quota.
+pub async fn accept<S, E>(
+    app: &App,
+    user: &User,
+    path: &str,
+    name: &str,
+    mut body: S,
+) -> Result<String, ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let used = app.store.used(&user.id).await?.max(0) as u64;
+    let room = app.config.quota.saturating_sub(used);
+    let id = crate::db::new_id();
+    let spool = app.spool.join(&id);
+    let mut file = tokio::fs::File::create(&spool).await.map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot spool the upload: {e}"),
+        )
+    })?;
+    let mut size = 0u64;
+    let refused = loop {
+        match body.next().await {
+            None => break None,
+            Some(Err(e)) => break Some(ApiError::bad(format!("the upload broke off: {e}"))),
+            Some(Ok(bytes)) => {
+                size += bytes.len() as u64;
+                if size > app.config.max_upload {
+                    break Some(ApiError(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("an upload is at most {} bytes", app.config.max_upload),
+                    ));
+                }
+                if size > room {
+                    break Some(ApiError(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("that is over your quota ({} bytes left)", room),
+                    ));
+                }
+                if let Err(e) = file.write_all(&bytes).await {
+                    break Some(ApiError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot spool the upload: {e}"),
+                    ));
+                }
+            }
+        }
+    };
+    let refused = match refused {
+        Some(e) => Some(e),
+        None => file.sync_all().await.err().map(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot spool the upload: {e}"),
+            )
+        }),
+    };
+    drop(file);
+    if let Some(e) = refused {
+        let _ = tokio::fs::remove_file(&spool).await;
+        return Err(e);
+    }
+    let media = Media {
+        id: id.clone(),
+        owner_id: user.id.clone(),
+        name: name.to_owned(),
+        path: path.to_owned(),
+        full_path: paths::join(path, name),
+        size: size as i64,
+        uploaded_at: None,
+        storage_key: format!("{}/{}", user.id, id),
+        pipeline_node: Some(app.node.name().to_string()),
+        wrapped_key: hex::encode(app.master.wrap(&crypto::random_key())),
+    };
+    if let Err(e) = app.store.add_media(&media).await {
+        let _ = tokio::fs::remove_file(&spool).await;
+        return Err(e.into());
+    }
+    app::enqueue(
+        app,
+        UploadTask {
+            media,
+            spool,
+            attempts: 0,
+        },
+    );
+    Ok(id)
+}
+
+async fn metadata(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Media>, ApiError> {
+    app.store
+        .readable(&user.id, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// A stored file's bytes, decrypted as they stream from storage. A chunk that does not verify
+/// ends the body there (the client sees it cut short); nothing unverified is ever sent.
+pub async fn stream_plain(app: &App, media: &Media) -> Result<Body, ApiError> {
+    if media.uploaded_at.is_none() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "that file is not stored yet".into(),
+        ));
+    }
+    let wrapped = hex::decode(&media.wrapped_key).map_err(|_| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the file's key is damaged".into(),
+        )
+    })?;
+    let key = app
+        .master
+        .unwrap(&wrapped)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let stored = app
+        .storage
+        .read(&media.storage_key)
+        .await
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let opener = crypto::Decryptor::new(&key);
+    let plain =
+        futures::stream::unfold((stored, Some(opener)), |(mut stored, opener)| async move {
+            let mut opener = opener?;
+            match stored.next().await {
+                Some(Ok(bytes)) => match opener.push(&bytes) {
+                    Ok(plain) => Some((Ok(bytes::Bytes::from(plain)), (stored, Some(opener)))),
+                    Err(e) => Some((Err(std::io::Error::other(e)), (stored, None))),
+                },
+                Some(Err(e)) => Some((Err(std::io::Error::other(e)), (stored, None))),
+                None => match opener.finish() {
+                    Ok(plain) => Some((Ok(bytes::Bytes::from(plain)), (stored, None))),
+                    Err(e) => Some((Err(std::io::Error::other(e)), (stored, None))),
+                },
+            }
+        });
+    Ok(Body::from_stream(plain))
+}
+
+async fn content(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let media = app
+        .store
+        .readable(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let body = stream_plain(&app, &media).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, media.size.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}\"",
+                    media.name.replace(['"', '\\'], "_")
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct Change {
+    name: Option<String>,
+    path: Option<String>,
+}
+
+async fn change(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+    Json(c): Json<Change>,
+) -> Result<Json<Media>, ApiError> {
+    let media = app
+        .store
+        .owned(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let name = c.name.unwrap_or(media.name);
+    let path = c.path.unwrap_or(media.path);
+    paths::check_name(&name)?;
+    paths::check_path(&path)?;
+    app.store.rename(&user.id, &id, &path, &name).await?;
+    app.store
+        .owned(&user.id, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn remove(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let media = app
+        .store
+        .owned(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if media.uploaded_at.is_none() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "that file is still being stored".into(),
+        ));
+    }
+    app.storage
+        .delete(&media.storage_key)
+        .await
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    app.store.delete_media(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ShareWith {
+    username: String,
+}
+
+async fn share(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+    Json(s): Json<ShareWith>,
+) -> Result<StatusCode, ApiError> {
+    let media = app
+        .store
+        .owned(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let other = app
+        .store
+        .user_named(&s.username)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such user".into()))?;
+    if other.id == user.id {
+        return Err(ApiError::bad("a file is yours already"));
+    }
+    app.store.share(&id, &other.id).await?;
+    app.notices.send(Notice {
+        user_id: other.id,
+        kind: "shared".into(),
+        text: format!("{} shared {} with you", user.username, media.name),
+        media_id: Some(id.clone()),
+        link: Some(format!("/files/{id}")),
+    });
+    Ok(StatusCode::CREATED)
+}
+
+async fn unshare(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path((id, username)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    app.store
+        .owned(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let other = app
+        .store
+        .user_named(&username)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such user".into()))?;
+    if app.store.unshare(&id, &other.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "that file is not shared with that user".into(),
+        ))
+    }
+}
+
+async fn shared(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let files: Vec<serde_json::Value> = app
+        .store
+        .shared_with(&user.id)
+        .await?
+        .into_iter()
+        .map(|(m, owner)| serde_json::json!({ "file": m, "owner": owner }))
+        .collect();
+    Ok(Json(serde_json::json!({ "files": files })))
+}

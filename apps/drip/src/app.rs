@@ -129,7 +129,43 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
         node,
     });
     start_pipelines(&app).await?;
+    tokio::spawn(janitor(app.clone()));
     Ok(app)
+}
+
+/// Every minute, removes spool files nothing will use: those of files stored or given up, a
+/// minute old or more (an attempt killed mid-way may finish writing its file after the task
+/// was done and cleaned up).
+async fn janitor(app: Arc<App>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        let Ok(mut entries) = tokio::fs::read_dir(&app.spool).await else {
+            continue;
+        };
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.split('.').next().unwrap_or(&name).to_owned();
+            let old = e
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= std::time::Duration::from_secs(60));
+            if !old {
+                continue;
+            }
+            let unused = match app.store.media_by_id(&id).await {
+                Ok(Some(m)) => m.uploaded_at.is_some(),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            if unused {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
+    }
 }
 
 /// The queue and the upload pipeline under one `rest_for_one` supervisor; then the uploads
@@ -174,6 +210,7 @@ async fn start_pipelines(app: &Arc<App>) -> Result<()> {
                         media,
                         spool,
                         attempts: 0,
+                        sealed: None,
                     },
                 );
             } else {

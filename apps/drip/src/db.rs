@@ -256,9 +256,9 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a file stored, with its final size.
-    pub async fn stored(&self, id: &str, size: i64) -> Result<(), DbError> {
-        sqlx::query(
+    /// Marks a file stored, with its final size; whether its row was there to mark.
+    pub async fn stored(&self, id: &str, size: i64) -> Result<bool, DbError> {
+        let done = sqlx::query(
             "UPDATE media SET uploaded_at = $1, file_size = $2, pipeline_node = NULL WHERE id = $3",
         )
         .bind(now_ms())
@@ -266,7 +266,7 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Removes a file's row (its shares go with it).

@@ -4,13 +4,17 @@
 //!
 //! The queue keeps every task it handed out until the pipeline's last step says it is done,
 //! so none is lost: when a stage starts again after a crash (`rest_for_one` restarts it and
-//! the steps after it), the tasks still out are queued again, first, with one more attempt
-//! counted. Steps are written so a task done twice is done once (its row says it is stored).
+//! the steps after it, and a task may have died in any of their mailboxes or buffers), every
+//! task still out goes back to the head of the queue. Each stage also says which tasks it
+//! holds ([`holding`]) and the queue monitors the holders: a task held by a stage that
+//! crashed counts one more attempt, so a task that keeps crashing the pipeline is given up
+//! after [`MAX_ATTEMPTS`](super::upload::MAX_ATTEMPTS). Steps are written so a task done
+//! twice is done once (its row says it is stored).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use etf::Atom;
+use etf::{Atom, Pid, Reference, Term};
 use otp::gen_server::{self, ServerRef};
 use otp::gen_stage::{GenStage, Init, ProducerOptions, Return};
 use otp::{CallReply, GenServer, Init as ServerInit, NoReply};
@@ -36,8 +40,8 @@ impl<T> Default for Queue<T> {
 
 /// What a queue is asked.
 pub enum QueueCall {
-    /// Up to `n` tasks; an empty queue answers when one arrives.
-    Take(usize),
+    /// Up to `n` tasks for the stage `holder`; an empty queue answers when one arrives.
+    Take(usize, Pid),
     /// How many wait, and how many are out.
     Len,
 }
@@ -56,23 +60,39 @@ pub enum QueueCast<T> {
     Push(T),
     /// The task with this id is done (or has been reported failed).
     Done(String),
-    /// A stage started again: the tasks out go back in.
+    /// The stage `Pid` holds the task with this id now.
+    Holding(String, Pid),
+    /// A stage started again: every task out goes back in.
     Restarted,
 }
 
 /// The queue's state.
 pub struct QueueState<T> {
     waiting: VecDeque<T>,
-    out: HashMap<String, T>,
-    asked: Option<(otp::From, usize)>,
+    /// Tasks handed out, and the stage holding each.
+    out: HashMap<String, (T, Pid)>,
+    /// Our monitors of holders.
+    holders: HashMap<Pid, Reference>,
+    asked: Option<(otp::From, usize, Pid)>,
 }
 
 impl<T: Task> QueueState<T> {
-    fn take(&mut self, n: usize) -> Vec<T> {
+    fn hold(&mut self, ctx: &mut Context, id: &str, holder: &Pid) {
+        if let Some((_, h)) = self.out.get_mut(id) {
+            h.clone_from(holder);
+            if !self.holders.contains_key(holder) {
+                self.holders.insert(holder.clone(), ctx.monitor(holder));
+            }
+        }
+    }
+
+    fn take(&mut self, ctx: &mut Context, n: usize, holder: &Pid) -> Vec<T> {
         let n = n.min(self.waiting.len());
         let tasks: Vec<T> = self.waiting.drain(..n).collect();
         for t in &tasks {
-            self.out.insert(t.id().to_owned(), t.clone());
+            self.out
+                .insert(t.id().to_owned(), (t.clone(), holder.clone()));
+            self.hold(ctx, t.id(), holder);
         }
         tasks
     }
@@ -82,13 +102,30 @@ impl<T: Task> QueueState<T> {
             return;
         }
         // A Starter that died asking is gone: its ask goes with it (its successor asks anew).
-        if let Some((from, n)) = self
+        let asked = self
             .asked
             .take()
-            .filter(|(f, _)| ctx.runtime().is_alive(f.pid()))
-        {
-            let tasks = self.take(n);
+            .filter(|(_, _, h)| ctx.runtime().is_alive(h));
+        if let Some((from, n, holder)) = asked {
+            let tasks = self.take(ctx, n, &holder);
             from.reply(ctx, QueueReply::Tasks(tasks));
+        }
+    }
+
+    /// A holder died: what it held counts one more attempt.
+    fn holder_down(&mut self, holder: &Pid) {
+        self.holders.remove(holder);
+        for (task, h) in self.out.values_mut() {
+            if h == holder {
+                task.retried();
+            }
+        }
+    }
+
+    /// Every task out goes back to the head of the queue.
+    fn requeue(&mut self) {
+        for (_, (task, _)) in self.out.drain() {
+            self.waiting.push_front(task);
         }
     }
 }
@@ -104,6 +141,7 @@ impl<T: Task> GenServer for Queue<T> {
         ServerInit::Ok(QueueState {
             waiting: VecDeque::new(),
             out: HashMap::new(),
+            holders: HashMap::new(),
             asked: None,
         })
     }
@@ -113,15 +151,17 @@ impl<T: Task> GenServer for Queue<T> {
         call: QueueCall,
         from: &otp::From,
         q: &mut QueueState<T>,
-        _: &mut Context,
+        ctx: &mut Context,
     ) -> CallReply<QueueReply<T>> {
         match call {
             QueueCall::Len => CallReply::Reply(QueueReply::Len(q.waiting.len(), q.out.len())),
-            QueueCall::Take(n) if q.waiting.is_empty() => {
-                q.asked = Some((from.clone(), n));
+            QueueCall::Take(n, holder) if q.waiting.is_empty() => {
+                q.asked = Some((from.clone(), n, holder));
                 CallReply::NoReply
             }
-            QueueCall::Take(n) => CallReply::Reply(QueueReply::Tasks(q.take(n))),
+            QueueCall::Take(n, holder) => {
+                CallReply::Reply(QueueReply::Tasks(q.take(ctx, n, &holder)))
+            }
         }
     }
 
@@ -136,14 +176,27 @@ impl<T: Task> GenServer for Queue<T> {
             QueueCast::Done(id) => {
                 q.out.remove(&id);
             }
-            QueueCast::Restarted => {
-                for (_, mut task) in q.out.drain() {
-                    task.retried();
-                    q.waiting.push_front(task);
+            QueueCast::Holding(id, holder) => q.hold(ctx, &id, &holder),
+            QueueCast::Restarted => q.requeue(),
+        }
+        q.answer(ctx);
+        NoReply::Continue
+    }
+
+    async fn handle_info(
+        &self,
+        message: Message,
+        q: &mut QueueState<T>,
+        _: &mut Context,
+    ) -> NoReply {
+        // `{'DOWN', Ref, process, Pid, Reason}` of a holder.
+        if let Some(Term::Tuple(v)) = message.as_term() {
+            if let [tag, _, _, Term::Pid(pid), _] = v.as_slice() {
+                if tag.as_atom() == Some("DOWN") {
+                    q.holder_down(pid);
                 }
             }
         }
-        q.answer(ctx);
         NoReply::Continue
     }
 }
@@ -163,6 +216,15 @@ pub fn done<T: Task>(ctx: &Context, name: &Atom, id: &str) {
         ctx,
         ServerRef::Name(name.clone()),
         QueueCast::<T>::Done(id.to_owned()),
+    );
+}
+
+/// Tells the queue `name` that this stage holds the task `id` now.
+pub fn holding<T: Task>(ctx: &Context, name: &Atom, id: &str) {
+    gen_server::cast(
+        ctx,
+        ServerRef::Name(name.clone()),
+        QueueCast::<T>::Holding(id.to_owned(), ctx.pid().clone()),
     );
 }
 
@@ -210,12 +272,13 @@ impl<T: Task> Starter<T> {
         }
         state.asking = true;
         let (me, n, queue) = (ctx.pid().clone(), state.demand, self.queue.clone());
+        let holder = me.clone();
         // Linked: if the Starter goes, its pending ask goes with it.
         ctx.spawn_link(move |mut c| async move {
             let reply = gen_server::try_call(
                 &mut c,
                 ServerRef::Name(queue),
-                QueueCall::Take(n),
+                QueueCall::Take(n, holder),
                 Duration::from_secs(24 * 3600),
             );
             if let Ok(QueueReply::Tasks(tasks)) = reply.await {
@@ -232,8 +295,7 @@ impl<T: Task> GenStage for Starter<T> {
     type In = ();
     type Out = T;
 
-    async fn init(&self, _: (), ctx: &mut Context) -> Init<StarterState, T> {
-        restarted::<T>(ctx, &self.queue);
+    async fn init(&self, _: (), _: &mut Context) -> Init<StarterState, T> {
         Init::Producer(
             StarterState {
                 demand: 0,

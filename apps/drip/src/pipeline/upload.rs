@@ -39,11 +39,17 @@ pub struct UploadTask {
     pub spool: PathBuf,
     /// Attempts so far.
     pub attempts: u32,
+    /// This attempt's sealed spool, once Encryption has made it: named afresh each attempt,
+    /// so an attempt running beside an earlier one (a stage restarted while another copy still
+    /// had the task) never writes over the other's file.
+    pub sealed: Option<PathBuf>,
 }
 
 impl UploadTask {
     fn sealed(&self) -> PathBuf {
-        self.spool.with_extension("sealed")
+        self.sealed
+            .clone()
+            .unwrap_or_else(|| self.spool.with_extension("sealed"))
     }
 }
 
@@ -62,13 +68,37 @@ pub fn queue_name() -> Atom {
     Atom::from(QUEUE)
 }
 
+/// Removes the task's spool and every attempt's sealed spool (an attempt killed mid-way
+/// leaves its own behind).
+async fn clean_spool(task: &UploadTask) {
+    let _ = tokio::fs::remove_file(&task.spool).await;
+    let (Some(dir), Some(name)) = (task.spool.parent(), task.spool.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.sealed", name.to_string_lossy());
+    if let Ok(mut entries) = tokio::fs::read_dir(dir).await {
+        while let Ok(Some(e)) = entries.next_entry().await {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
+    }
+}
+
 /// Reports `task` failed for `why`, and leaves nothing of it.
 async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
+    let _ = tokio::fs::remove_file(task.sealed()).await;
+    // Another attempt of the same task may have stored it meanwhile: then this one is moot.
+    if let Ok(Some(m)) = app.store.media_by_id(&task.media.id).await {
+        if m.uploaded_at.is_some() {
+            queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+            return;
+        }
+    }
     tracing::warn!(media = %task.media.id, "upload failed: {why}");
     let _ = app.storage.delete(&task.media.storage_key).await;
     let _ = app.store.delete_media(&task.media.id).await;
-    let _ = tokio::fs::remove_file(&task.spool).await;
-    let _ = tokio::fs::remove_file(task.sealed()).await;
+    clean_spool(task).await;
     app.notices.send(Notice {
         user_id: task.media.owner_id.clone(),
         kind: "upload_failed".into(),
@@ -77,6 +107,13 @@ async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
         link: None,
     });
     queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+}
+
+/// Tells the queue this stage holds `tasks` now.
+fn hold_all(ctx: &Context, tasks: &[UploadTask]) {
+    for t in tasks {
+        queue::holding::<UploadTask>(ctx, &queue_name(), &t.media.id);
+    }
 }
 
 /// A step's options: it passes what it makes on, as fast as the next asks.
@@ -140,6 +177,7 @@ impl GenStage for Encryption {
         _: &mut (),
         ctx: &mut Context,
     ) -> Return<UploadTask> {
+        hold_all(ctx, &tasks);
         let mut out = Vec::with_capacity(tasks.len());
         for mut task in tasks {
             if task.attempts >= MAX_ATTEMPTS {
@@ -158,6 +196,10 @@ impl GenStage for Encryption {
                     continue;
                 }
             }
+            task.sealed = Some(
+                task.spool
+                    .with_extension(format!("sealed-{}", crate::db::new_id())),
+            );
             match self.seal(&task).await {
                 Ok(size) => {
                     task.media.size = size as i64;
@@ -227,6 +269,7 @@ impl GenStage for RemoteStorage {
         _: &mut (),
         ctx: &mut Context,
     ) -> Return<UploadTask> {
+        hold_all(ctx, &tasks);
         let mut out = Vec::with_capacity(tasks.len());
         for task in tasks {
             match self.store(&task).await {
@@ -260,13 +303,23 @@ impl GenStage for Notifier {
         _: &mut (),
         ctx: &mut Context,
     ) -> Return<()> {
+        hold_all(ctx, &tasks);
         for task in tasks {
-            if let Err(e) = self.0.store.stored(&task.media.id, task.media.size).await {
-                fail(&self.0, ctx, &task, &e.to_string()).await;
-                continue;
+            match self.0.store.stored(&task.media.id, task.media.size).await {
+                Ok(true) => {}
+                // Its row went (deleted, or given up by another attempt): so does its object.
+                Ok(false) => {
+                    let _ = self.0.storage.delete(&task.media.storage_key).await;
+                    let _ = tokio::fs::remove_file(task.sealed()).await;
+                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    continue;
+                }
+                Err(e) => {
+                    fail(&self.0, ctx, &task, &e.to_string()).await;
+                    continue;
+                }
             }
-            let _ = tokio::fs::remove_file(&task.spool).await;
-            let _ = tokio::fs::remove_file(task.sealed()).await;
+            clean_spool(&task).await;
             self.0.notices.send(Notice {
                 user_id: task.media.owner_id.clone(),
                 kind: "upload_done".into(),

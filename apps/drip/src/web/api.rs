@@ -230,6 +230,7 @@ where
             media,
             spool,
             attempts: 0,
+            sealed: None,
         },
     );
     Ok(id)

@@ -1,0 +1,160 @@
+//! What Drip's end-to-end tests share: a `drip` process on free ports in a scratch data
+//! directory, and its API over plain HTTP.
+
+#![allow(dead_code)] // each test file uses its part
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::http::{request, request_raw, unchunk_bytes};
+use harness::{free_port, Guard};
+
+/// A `drip` on free ports in a fresh data directory.
+pub struct Drip {
+    pub http: u16,
+    pub epmd: u16,
+    pub node: String,
+    pub data: PathBuf,
+    pub process: Guard,
+}
+
+pub fn drip(tag: &str, extra: &[&str]) -> Drip {
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("drip-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let epmd = free_port();
+    start(tag, extra, data, epmd)
+}
+
+/// A `drip` named `drip_TAG` over `data` (kept as it is), on the EPMD port `epmd`.
+pub fn start(tag: &str, extra: &[&str], data: PathBuf, epmd: u16) -> Drip {
+    let http = free_port();
+    std::fs::create_dir_all(&data).expect("the data directory");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("drip.log"))
+        .expect("a log file");
+    let process = Guard(
+        Command::new(env!("CARGO_BIN_EXE_drip"))
+            .args(["--sname", &format!("drip_{tag}"), "--cookie", "dripcookie"])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .arg("--data")
+            .arg(&data)
+            .args(extra)
+            .env("ERL_EPMD_PORT", epmd.to_string())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("drip starts"),
+    );
+    let d = Drip {
+        http,
+        epmd,
+        node: format!("drip_{tag}@{}", harness::short_host()),
+        data,
+        process,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.call("GET", "/health", None, "").0.contains("200") {
+        assert!(Instant::now() < deadline, "drip never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d
+}
+
+impl Drip {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        json: &str,
+    ) -> (String, serde_json::Value) {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(b) = &bearer {
+            headers.push(("Authorization", b.as_str()));
+        }
+        let (status, head, body) = request(self.http, method, path, &headers, json);
+        let body = String::from_utf8_lossy(&unchunk_bytes(&head, body.as_bytes())).into_owned();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub fn user(&self, name: &str) -> String {
+        let (status, _) = self.call(
+            "POST",
+            "/api/users",
+            None,
+            &format!(r#"{{"username":"{name}","password":"password-{name}","email":"{name}@example.com"}}"#),
+        );
+        assert!(status.contains("201"), "{status}");
+        let (status, body) = self.call(
+            "POST",
+            "/api/sessions",
+            None,
+            &format!(r#"{{"username":"{name}","password":"password-{name}"}}"#),
+        );
+        assert!(status.contains("200"), "{status} {body}");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    pub fn upload(
+        &self,
+        token: &str,
+        path: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> (String, serde_json::Value) {
+        let bearer = format!("Bearer {token}");
+        let (status, head, body) = request_raw(
+            self.http,
+            "POST",
+            &format!("/api/files?path={}&name={name}", path.replace('$', "%24")),
+            &[("Authorization", bearer.as_str())],
+            bytes,
+        );
+        let body = unchunk_bytes(&head, &body);
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Waits until the file is stored (bounded).
+    pub fn stored(&self, token: &str, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, m) = self.call("GET", &format!("/api/files/{id}"), Some(token), "");
+            if status.contains("200") && !m["uploaded_at"].is_null() {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "never stored: {status} {m}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn download(&self, token: &str, id: &str) -> (String, Vec<u8>) {
+        let bearer = format!("Bearer {token}");
+        let (status, head, body) = request_raw(
+            self.http,
+            "GET",
+            &format!("/api/files/{id}/content"),
+            &[("Authorization", bearer.as_str())],
+            b"",
+        );
+        (status, unchunk_bytes(&head, &body))
+    }
+}
+
+pub fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}

@@ -353,7 +353,7 @@ impl Store {
     /// Bytes `user_id` stores (or has on its way).
     pub async fn used(&self, user_id: &str) -> Result<i64, DbError> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(file_size), 0) AS used FROM media WHERE owner_id = $1",
+            "SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) AS used FROM media WHERE owner_id = $1",
         )
         .bind(user_id)
         .fetch_one(&self.pool)

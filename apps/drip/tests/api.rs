@@ -5,11 +5,24 @@
 
 mod support;
 
-use support::{bytes, drip};
+use support::{bytes, drip, Drip};
 
 #[test]
 fn an_upload_goes_through_the_pipeline_encrypted_and_comes_back_the_same() {
-    let d = drip("api", &["--quota", "3000000"]);
+    exercise(&drip("api", &["--quota", "3000000"]));
+}
+
+/// The same on PostgreSQL (a real server this test starts), as a cluster's nodes share it.
+#[test]
+fn the_same_on_postgresql() {
+    let pg = harness::postgres::Postgres::start("drip-api");
+    exercise(&drip(
+        "apipg",
+        &["--quota", "3000000", "--database", &pg.url],
+    ));
+}
+
+fn exercise(d: &Drip) {
     let ana = d.user("ana");
     let original = bytes(1_000_003, 7);
     let (status, body) = d.upload(&ana, "$/docs", "big.bin", &original);

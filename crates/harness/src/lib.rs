@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod pki;
+pub mod postgres;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

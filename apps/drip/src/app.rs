@@ -37,6 +37,8 @@ pub struct App {
     pub metrics: Metrics,
     /// The rotp node.
     pub node: Node,
+    /// Browser sessions.
+    pub sessions: crate::web::session::Sessions,
 }
 
 /// The master key in `data/master.key` (64 hex digits), made on first start with mode 0600.
@@ -108,6 +110,8 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     let spool = config.data.join("spool");
     std::fs::create_dir_all(&spool).with_context(|| format!("cannot make {}", spool.display()))?;
     let master = master_key(&config.data)?;
+    let sessions =
+        crate::web::session::Sessions::open(&config.data).context("cannot make the session key")?;
     let store = Store::open(&config.database).await?;
     let storage = Storage::open(&config.storage)?;
     let (name, kind) = match &config.node {
@@ -127,6 +131,7 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
         notices: Notices::default(),
         metrics: Metrics::default(),
         node,
+        sessions,
     });
     start_pipelines(&app).await?;
     tokio::spawn(janitor(app.clone()));

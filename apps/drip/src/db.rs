@@ -350,6 +350,20 @@ impl Store {
             .map_err(DbError::from)
     }
 
+    /// The usernames a file is shared with.
+    pub async fn shares_of(&self, media_id: &str) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT u.username FROM shares s JOIN users u ON u.id = s.user_id WHERE s.media_id = $1 ORDER BY u.username",
+        )
+        .bind(media_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("username"))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
     /// Bytes `user_id` stores (or has on its way).
     pub async fn used(&self, user_id: &str) -> Result<i64, DbError> {
         let row = sqlx::query(

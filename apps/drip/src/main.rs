@@ -59,9 +59,13 @@ async fn run(config: drip::config::Config) -> anyhow::Result<()> {
         }
         println!("drip: stopping: no new requests; draining the pipelines");
     };
-    axum::serve(listener, drip::web::router(app.clone()))
-        .with_graceful_shutdown(stop)
-        .await?;
+    axum::serve(
+        listener,
+        drip::web::router(app.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await?;
     let drained = drip::app::drain(&app, Duration::from_secs(30)).await;
     println!(
         "drip: {}",

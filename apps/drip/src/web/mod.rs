@@ -1,8 +1,12 @@
-//! Drip over HTTP (axum): the JSON API ([`api`]), `GET /health` as the book has it, and
-//! `/metrics` (Drip's own and the node's). Each request is counted and timed.
+//! Drip over HTTP (axum): the web UI ([`ui`], [`pages`], [`session`]), the JSON API
+//! ([`api`]), `GET /health` as the book has it, and `/metrics` (Drip's own and the node's).
+//! Each request is counted and timed.
 
 pub mod api;
 pub mod error;
+pub mod pages;
+pub mod session;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +26,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(api::routes())
+        .merge(ui::routes())
         .layer(axum::middleware::from_fn_with_state(app.clone(), count))
         .with_state(app)
 }

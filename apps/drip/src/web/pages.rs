@@ -1,0 +1,247 @@
+//! Drip's HTML, rendered on the server: one layout with its style and one small script
+//! inline (live notices over the WebSocket, the upload's progress bar), so the binary serves
+//! everything itself, with no CDN.
+
+use std::fmt::Write as _;
+
+use crate::db::{Media, User};
+use crate::paths;
+
+/// Text for HTML.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Text for a query value.
+pub fn url(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Bytes, readable.
+pub fn size(n: i64) -> String {
+    let n = n.max(0) as f64;
+    if n >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} GiB", n / (1024.0 * 1024.0 * 1024.0))
+    } else if n >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", n / (1024.0 * 1024.0))
+    } else if n >= 1024.0 {
+        format!("{:.1} KiB", n / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;color:#222}header{background:#1d4e6b;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center}\
+header a,header button{color:#fff}header h1{font-size:1.2em;margin:0 1em 0 0}header form{margin-left:auto}header button{background:none;border:1px solid #fff;border-radius:3px;cursor:pointer}\
+main{padding:1em;max-width:60em}table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .7em;text-align:left}tr:nth-child(even){background:#f1f4f7}\
+td.n{text-align:right}.error{color:#a00}.crumbs a{margin:0 .2em}#notices{list-style:none;padding:0;margin:0}#notices li{background:#eaf6ea;border-left:4px solid #3a3;margin:.3em 0;padding:.3em .6em}\
+#notices li.upload_failed{background:#fbeaea;border-color:#a33}form.inline{display:inline}progress{width:20em}fieldset{border:1px solid #ccd;margin:.6em 0}";
+
+const SCRIPT: &str = "(function(){var n=document.getElementById('notices');if(n&&window.WebSocket){var p=location.protocol==='https:'?'wss:':'ws:';\
+var ws,open=function(){ws=new WebSocket(p+'//'+location.host+'/socket');ws.onmessage=function(e){var d=JSON.parse(e.data);var li=document.createElement('li');\
+li.className=d.kind;li.dataset.kind=d.kind;if(d.link){var a=document.createElement('a');a.href=d.link;a.textContent=d.text;li.appendChild(a);}else{li.textContent=d.text;}\
+n.insertBefore(li,n.firstChild);};ws.onclose=function(){setTimeout(open,2000);};};open();}\
+var f=document.getElementById('upload');if(f){f.addEventListener('submit',function(ev){ev.preventDefault();var file=f.querySelector('input[type=file]').files[0];if(!file)return;\
+var bar=document.getElementById('progress'),st=document.getElementById('upload-status');var x=new XMLHttpRequest();\
+x.open('POST','/files/upload?path='+encodeURIComponent(f.dataset.path)+'&name='+encodeURIComponent(file.name));x.setRequestHeader('x-csrf-token',f.dataset.csrf);\
+x.upload.onprogress=function(e){if(e.lengthComputable){bar.max=e.total;bar.value=e.loaded;}};\
+x.onload=function(){var r={};try{r=JSON.parse(x.responseText);}catch(e){}st.textContent=x.status===202?'uploaded: '+file.name+' is being stored':'refused: '+(r.error||x.status);st.dataset.status=x.status;};\
+x.onerror=function(){st.textContent='the upload broke off';};x.send(file);});}})();";
+
+/// The page frame: `user`'s navigation (if logged in) and the live notices.
+pub fn layout(title: &str, user: Option<(&User, &str)>, body: &str) -> String {
+    let nav = match user {
+        Some((u, csrf)) => format!(
+            "<a href=\"/files\">files</a><a href=\"/shared\">shared with me</a><span>{}</span>\
+             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button>log out</button></form>",
+            escape(&u.username)
+        ),
+        None => "<a href=\"/signup\">sign up</a><a href=\"/login\">log in</a>".to_owned(),
+    };
+    let notices = if user.is_some() {
+        "<ul id=\"notices\" aria-live=\"polite\"></ul>"
+    } else {
+        ""
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{} — Drip</title><style>{STYLE}</style></head>\n<body><header><h1><a href=\"/\">Drip</a></h1>{nav}</header>\n\
+         <main>{notices}\n{body}\n</main><script>{SCRIPT}</script></body></html>\n",
+        escape(title)
+    )
+}
+
+/// The landing page.
+pub fn landing() -> String {
+    layout(
+        "welcome",
+        None,
+        "<h2>Encrypted file storage</h2><p>Drip keeps your files encrypted, each with its own key, in folders you make; \
+         share one with another user and they hear of it at once.</p><p><a href=\"/signup\">Sign up</a> or <a href=\"/login\">log in</a>.</p>",
+    )
+}
+
+/// The sign-up or log-in form.
+pub fn account_form(signup: bool, error: Option<&str>, username: &str) -> String {
+    let (title, action, extra) = if signup {
+        (
+            "sign up",
+            "/signup",
+            "<p><label>email <input name=\"email\" type=\"email\" required></label></p>",
+        )
+    } else {
+        ("log in", "/login", "")
+    };
+    let error = error.map_or_else(String::new, |e| {
+        format!("<p class=\"error\">{}</p>", escape(e))
+    });
+    layout(
+        title,
+        None,
+        &format!(
+            "<h2>{title}</h2>{error}<form method=\"post\" action=\"{action}\" id=\"account\">\
+             <p><label>username <input name=\"username\" value=\"{}\" required maxlength=\"30\"></label></p>{extra}\
+             <p><label>password <input name=\"password\" type=\"password\" required minlength=\"8\" maxlength=\"100\"></label></p>\
+             <p><button>{title}</button></p></form>",
+            escape(username)
+        ),
+    )
+}
+
+/// A folder: breadcrumbs, its folders and files, and the upload form.
+pub fn folder(
+    user: &User,
+    csrf: &str,
+    path: &str,
+    files: &[Media],
+    folders: &[paths::Folder],
+) -> String {
+    let mut body = String::from("<p class=\"crumbs\">");
+    for (name, at) in paths::ancestors(path) {
+        let _ = write!(
+            body,
+            "/<a href=\"/files?path={}\">{}</a>",
+            url(&at),
+            escape(&name)
+        );
+    }
+    body.push_str(
+        "</p>\n<table id=\"folders\"><tr><th>folder</th><th>files</th><th>size</th></tr>",
+    );
+    for f in folders {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/files?path={}\">{}/</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            url(&paths::join(path, &f.name)),
+            escape(&f.name),
+            f.files,
+            size(f.size as i64)
+        );
+    }
+    body.push_str(
+        "</table>\n<table id=\"files\"><tr><th>file</th><th>size</th><th>stored</th></tr>",
+    );
+    for m in files {
+        let _ = write!(
+            body,
+            "<tr data-name=\"{}\"><td><a href=\"/files/{}\">{}</a></td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&m.name),
+            escape(&m.id),
+            escape(&m.name),
+            size(m.size),
+            if m.uploaded_at.is_some() { "yes" } else { "on its way" }
+        );
+    }
+    let _ = write!(
+        body,
+        "</table>\n<form id=\"upload\" data-path=\"{}\" data-csrf=\"{csrf}\"><fieldset><legend>upload here</legend>\
+         <input type=\"file\" name=\"file\" required> <button>upload</button> <progress id=\"progress\" value=\"0\" max=\"1\"></progress>\
+         <span id=\"upload-status\"></span></fieldset></form>\
+         <form method=\"get\" action=\"/files\"><fieldset><legend>a new folder</legend>\
+         <input name=\"path\" value=\"{}/\" required> <button>open</button> (it holds what you upload into it)</fieldset></form>",
+        escape(path),
+        escape(path)
+    );
+    layout(path, Some((user, csrf)), &body)
+}
+
+/// A file: its details, its download, and (for its owner) share, rename, move and delete.
+pub fn file(
+    user: &User,
+    csrf: &str,
+    m: &Media,
+    owner: Option<&[String]>,
+    error: Option<&str>,
+) -> String {
+    let error = error.map_or_else(String::new, |e| {
+        format!("<p class=\"error\">{}</p>", escape(e))
+    });
+    let mut body = format!(
+        "<h2>{}</h2>{error}<table><tr><th>folder</th><td><a href=\"/files?path={}\">{}</a></td></tr>\
+         <tr><th>size</th><td>{}</td></tr><tr><th>stored</th><td>{}</td></tr></table>",
+        escape(&m.name),
+        url(&m.path),
+        escape(&m.path),
+        size(m.size),
+        if m.uploaded_at.is_some() { "yes" } else { "on its way" }
+    );
+    if m.uploaded_at.is_some() {
+        let _ = write!(
+            body,
+            "<p><a id=\"download\" href=\"/files/{id}/download\">download</a></p>",
+            id = escape(&m.id)
+        );
+    }
+    if let Some(shares) = owner {
+        let id = escape(&m.id);
+        let hidden = format!("<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">");
+        body.push_str("<fieldset><legend>shared with</legend><ul id=\"shares\">");
+        for s in shares {
+            let _ = write!(
+                body,
+                "<li>{} <form class=\"inline\" method=\"post\" action=\"/files/{id}/unshare\">{hidden}<input type=\"hidden\" name=\"username\" value=\"{}\"><button>revoke</button></form></li>",
+                escape(s),
+                escape(s)
+            );
+        }
+        let _ = write!(
+            body,
+            "</ul><form method=\"post\" action=\"/files/{id}/share\" id=\"share\">{hidden}<input name=\"username\" placeholder=\"username\" required> <button>share</button></form></fieldset>\
+             <fieldset><legend>rename or move</legend><form method=\"post\" action=\"/files/{id}/rename\" id=\"rename\">{hidden}\
+             <label>name <input name=\"name\" value=\"{}\" required></label> <label>folder <input name=\"path\" value=\"{}\" required></label> <button>save</button></form></fieldset>\
+             <form method=\"post\" action=\"/files/{id}/delete\" id=\"delete\">{hidden}<button>delete</button></form>",
+            escape(&m.name),
+            escape(&m.path)
+        );
+    }
+    layout(&m.name, Some((user, csrf)), &body)
+}
+
+/// What others shared with the user.
+pub fn shared(user: &User, csrf: &str, files: &[(Media, String)]) -> String {
+    let mut body = String::from("<h2>shared with me</h2><table id=\"shared\"><tr><th>file</th><th>from</th><th>size</th></tr>");
+    for (m, owner) in files {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/files/{}\">{}</a></td><td>{}</td><td class=\"n\">{}</td></tr>",
+            escape(&m.id),
+            escape(&m.name),
+            escape(owner),
+            size(m.size)
+        );
+    }
+    body.push_str("</table>");
+    layout("shared with me", Some((user, csrf)), &body)
+}

@@ -1,0 +1,455 @@
+//! The web UI's routes: landing, sign up, log in and out, the folder browser, a file's page
+//! (download, share, revoke, rename, move, delete), what is shared with me, the upload the
+//! page's script sends, and the live notices' WebSocket. Every change is a POST carrying the
+//! session's CSRF token; a page asked for without a session goes to `/`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::pages;
+use super::session::Sessions;
+use crate::app::App;
+use crate::db::User;
+use crate::{accounts, paths};
+
+/// The logged-in browser: its user, session cookie value and CSRF token.
+pub struct WebUser {
+    user: User,
+    csrf: String,
+}
+
+impl FromRequestParts<Arc<App>> for WebUser {
+    type Rejection = Redirect;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<WebUser, Redirect> {
+        let value = Sessions::cookie(&parts.headers).ok_or(Redirect::to("/"))?;
+        let id = app.sessions.user_id(value).ok_or(Redirect::to("/"))?;
+        let user = app
+            .store
+            .user_by_id(&id)
+            .await
+            .ok()
+            .flatten()
+            .ok_or(Redirect::to("/"))?;
+        Ok(WebUser {
+            user,
+            csrf: app.sessions.csrf(value),
+        })
+    }
+}
+
+/// The UI's routes.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(landing))
+        .route("/signup", get(signup_page).post(signup))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/files", get(folder))
+        .route("/files/upload", post(upload))
+        .route("/files/{id}", get(file))
+        .route("/files/{id}/download", get(download))
+        .route("/files/{id}/share", post(share))
+        .route("/files/{id}/unshare", post(unshare))
+        .route("/files/{id}/rename", post(rename))
+        .route("/files/{id}/delete", post(delete))
+        .route("/shared", get(shared))
+        .route("/socket", get(socket))
+}
+
+fn refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "this form did not come from this page (CSRF token missing or wrong)\n",
+    )
+        .into_response()
+}
+
+async fn landing(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let logged_in = Sessions::cookie(&headers)
+        .and_then(|v| app.sessions.user_id(v))
+        .is_some();
+    if logged_in {
+        Redirect::to("/files").into_response()
+    } else {
+        Html(pages::landing()).into_response()
+    }
+}
+
+async fn signup_page() -> Html<String> {
+    Html(pages::account_form(true, None, ""))
+}
+
+async fn login_page() -> Html<String> {
+    Html(pages::account_form(false, None, ""))
+}
+
+#[derive(Deserialize)]
+struct Account {
+    username: String,
+    password: String,
+    email: Option<String>,
+}
+
+fn logged_in(app: &App, user: &User) -> Response {
+    (
+        [(header::SET_COOKIE, app.sessions.issue(&user.id))],
+        Redirect::to("/files"),
+    )
+        .into_response()
+}
+
+async fn signup(State(app): State<Arc<App>>, Form(f): Form<Account>) -> Response {
+    let email = f.email.unwrap_or_default();
+    match accounts::sign_up(&app.store, &f.username, &f.password, &email).await {
+        Ok(user) => logged_in(&app, &user),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Html(pages::account_form(true, Some(&e.to_string()), &f.username)),
+        )
+            .into_response(),
+    }
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(f): Form<Account>,
+) -> Response {
+    if !app.sessions.may_try(&f.username, peer.ip()) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Html(pages::account_form(
+                false,
+                Some("too many failed log-ins: wait five minutes"),
+                &f.username,
+            )),
+        )
+            .into_response();
+    }
+    match accounts::log_in(&app.store, &f.username, &f.password).await {
+        Ok(user) => logged_in(&app, &user),
+        Err(e) => {
+            app.sessions.failed(&f.username, peer.ip());
+            (
+                StatusCode::UNAUTHORIZED,
+                Html(pages::account_form(
+                    false,
+                    Some(&e.to_string()),
+                    &f.username,
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Csrf {
+    csrf: String,
+}
+
+async fn logout(user: WebUser, Form(f): Form<Csrf>) -> Response {
+    if f.csrf != user.csrf {
+        return refused();
+    }
+    ([(header::SET_COOKIE, Sessions::end())], Redirect::to("/")).into_response()
+}
+
+#[derive(Deserialize)]
+struct FolderQuery {
+    path: Option<String>,
+}
+
+async fn folder(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Query(q): Query<FolderQuery>,
+) -> Result<Response, ApiError> {
+    let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
+    let path = path.trim_end_matches('/').to_owned();
+    let path = if path.is_empty() {
+        paths::ROOT.to_owned()
+    } else {
+        path
+    };
+    paths::check_path(&path)?;
+    let (files, folders) = app.store.list(&user.user.id, &path).await?;
+    Ok(Html(pages::folder(
+        &user.user, &user.csrf, &path, &files, &folders,
+    ))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct Target {
+    path: String,
+    name: String,
+}
+
+/// The page script's upload: the raw bytes, the CSRF token in `x-csrf-token`.
+async fn upload(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    headers: HeaderMap,
+    Query(t): Query<Target>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if token != user.csrf {
+        return Ok(refused());
+    }
+    paths::check_path(&t.path)?;
+    paths::check_name(&t.name)?;
+    let id =
+        super::api::accept(&app, &user.user, &t.path, &t.name, body.into_data_stream()).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
+}
+
+async fn file(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = app
+        .store
+        .readable(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let shares = if m.owner_id == user.user.id {
+        Some(app.store.shares_of(&id).await?)
+    } else {
+        None
+    };
+    Ok(Html(pages::file(
+        &user.user,
+        &user.csrf,
+        &m,
+        shares.as_deref(),
+        None,
+    ))
+    .into_response())
+}
+
+async fn download(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = app
+        .store
+        .readable(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let body = super::api::stream_plain(&app, &m).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, m.size.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}\"",
+                    m.name.replace(['"', '\\'], "_")
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct Named {
+    csrf: String,
+    username: String,
+}
+
+async fn share(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<Named>,
+) -> Result<Response, ApiError> {
+    if f.csrf != user.csrf {
+        return Ok(refused());
+    }
+    let m = app
+        .store
+        .owned(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let error = match app.store.user_named(&f.username).await? {
+        None => Some("no such user".to_owned()),
+        Some(other) if other.id == user.user.id => Some("a file is yours already".to_owned()),
+        Some(other) => match app.store.share(&id, &other.id).await {
+            Ok(()) => {
+                app.notices.send(crate::notify::Notice {
+                    user_id: other.id,
+                    kind: "shared".into(),
+                    text: format!("{} shared {} with you", user.user.username, m.name),
+                    media_id: Some(id.clone()),
+                    link: Some(format!("/files/{id}")),
+                });
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        },
+    };
+    if let Some(e) = error {
+        let shares = app.store.shares_of(&id).await?;
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Html(pages::file(
+                &user.user,
+                &user.csrf,
+                &m,
+                Some(&shares),
+                Some(&e),
+            )),
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(&format!("/files/{id}")).into_response())
+}
+
+async fn unshare(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<Named>,
+) -> Result<Response, ApiError> {
+    if f.csrf != user.csrf {
+        return Ok(refused());
+    }
+    app.store
+        .owned(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if let Some(other) = app.store.user_named(&f.username).await? {
+        app.store.unshare(&id, &other.id).await?;
+    }
+    Ok(Redirect::to(&format!("/files/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    csrf: String,
+    name: String,
+    path: String,
+}
+
+async fn rename(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<Rename>,
+) -> Result<Response, ApiError> {
+    if f.csrf != user.csrf {
+        return Ok(refused());
+    }
+    let m = app
+        .store
+        .owned(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let error = match (paths::check_name(&f.name), paths::check_path(&f.path)) {
+        (Err(e), _) | (_, Err(e)) => Some(e.to_string()),
+        _ => app
+            .store
+            .rename(&user.user.id, &id, &f.path, &f.name)
+            .await
+            .err()
+            .map(|e| e.to_string()),
+    };
+    if let Some(e) = error {
+        let shares = app.store.shares_of(&id).await?;
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Html(pages::file(
+                &user.user,
+                &user.csrf,
+                &m,
+                Some(&shares),
+                Some(&e),
+            )),
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(&format!("/files/{id}")).into_response())
+}
+
+async fn delete(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<Csrf>,
+) -> Result<Response, ApiError> {
+    if f.csrf != user.csrf {
+        return Ok(refused());
+    }
+    let m = app
+        .store
+        .owned(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if m.uploaded_at.is_none() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "that file is still being stored".into(),
+        ));
+    }
+    app.storage
+        .delete(&m.storage_key)
+        .await
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    app.store.delete_media(&id).await?;
+    Ok(Redirect::to(&format!("/files?path={}", pages::url(&m.path))).into_response())
+}
+
+async fn shared(State(app): State<Arc<App>>, user: WebUser) -> Result<Response, ApiError> {
+    let files = app.store.shared_with(&user.user.id).await?;
+    Ok(Html(pages::shared(&user.user, &user.csrf, &files)).into_response())
+}
+
+/// The live notices: a socket follows its own user's notices only (the user is the session's;
+/// there is no topic to ask for).
+async fn socket(State(app): State<Arc<App>>, user: WebUser, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| follow(app, user.user.id, socket))
+}
+
+async fn follow(app: Arc<App>, user_id: String, mut socket: WebSocket) {
+    let mut notices = app.notices.follow();
+    loop {
+        tokio::select! {
+            notice = notices.recv() => match notice {
+                Ok(n) if n.user_id == user_id => {
+                    let text = serde_json::to_string(&n).unwrap_or_default();
+                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,92 @@
+// Drip end to end in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
+// two users sign up in two browser contexts; ana uploads a file into a folder (the progress
+// bar fills) and sees "upload done" arrive live; she shares it with bob, who sees "shared
+// with you" arrive live in his own browser, opens it and downloads bytes identical to the
+// original. Screenshots go to ARTIFACTS.
+//
+//   node web-tests/drip.mjs BASE_URL ARTIFACTS
+//
+// Exits 0 when every check holds; otherwise prints what failed and exits 1.
+import { chromium } from 'playwright-core';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+const [base, artifacts] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+
+function check(ok, what) {
+  if (!ok) {
+    throw new Error(what);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+let failed = null;
+try {
+  const context = (name) => browser.newContext({ viewport: { width: 1100, height: 800 }, acceptDownloads: true });
+  const ana = await (await context('ana')).newPage();
+  const bob = await (await context('bob')).newPage();
+  const shot = (page, name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
+
+  async function signUp(page, name) {
+    await page.goto(`${base}/`);
+    await Promise.all([page.waitForURL(`${base}/signup`), page.click('a[href="/signup"] >> nth=0')]);
+    await page.fill('input[name=username]', name);
+    await page.fill('input[name=email]', `${name}@example.com`);
+    await page.fill('input[name=password]', `password-${name}`);
+    await Promise.all([page.waitForURL(/\/files$/), page.click('#account button')]);
+    check((await page.textContent('header')).includes(name), `${name} is logged in`);
+  }
+  await signUp(ana, 'ana');
+  await signUp(bob, 'bob');
+  await shot(ana, 'files-empty');
+
+  // Ana opens a new folder and uploads into it.
+  await ana.fill('form[action="/files"] input[name=path]', '$/photos');
+  await Promise.all([ana.waitForURL(/path=%24%2Fphotos/), ana.click('form[action="/files"] button')]);
+  const original = randomBytes(3 * 1024 * 1024 + 17);
+  await ana.setInputFiles('#upload input[type=file]', { name: 'holiday.bin', mimeType: 'application/octet-stream', buffer: original });
+  await ana.click('#upload button');
+  await ana.waitForSelector('#notices li[data-kind=upload_done]', { timeout: 30000 });
+  const bar = await ana.$eval('#progress', (p) => [p.value, p.max]);
+  check(bar[1] >= original.length && bar[0] === bar[1], `the progress bar filled: ${bar}`);
+  check((await ana.textContent('#upload-status')).includes('holiday.bin'), 'the upload is reported');
+  await shot(ana, 'uploaded');
+
+  // The folder lists it; its page shares it with bob.
+  await ana.reload();
+  await Promise.all([ana.waitForURL(/\/files\/[0-9a-f]+$/), ana.click('#files a:has-text("holiday.bin")')]);
+  await ana.fill('#share input[name=username]', 'bob');
+  await Promise.all([ana.waitForNavigation(), ana.click('#share button')]);
+  check((await ana.textContent('#shares')).includes('bob'), 'bob is listed as sharing it');
+  await shot(ana, 'shared');
+
+  // Bob hears of it live, opens it and downloads the same bytes.
+  await bob.waitForSelector('#notices li[data-kind=shared]', { timeout: 15000 });
+  const notice = await bob.textContent('#notices li[data-kind=shared]');
+  check(notice.includes('ana shared holiday.bin with you'), `bob's notice: ${notice}`);
+  await shot(bob, 'notified');
+  await Promise.all([bob.waitForURL(/\/files\/[0-9a-f]+$/), bob.click('#notices li[data-kind=shared] a')]);
+  check(!(await bob.$('#share')), 'bob cannot share what is not his');
+  const [download] = await Promise.all([bob.waitForEvent('download'), bob.click('#download')]);
+  const got = readFileSync(await download.path());
+  check(got.equals(original), `the download is the original (${got.length} of ${original.length} bytes)`);
+  await shot(bob, 'downloaded');
+
+  // A form posted without the page's CSRF token is refused.
+  const refused = await bob.evaluate(async (url) => {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=forged' });
+    return r.status;
+  }, `${base}/logout`);
+  check(refused === 403, `a forged form is refused: ${refused}`);
+  console.log('drip in chromium: all checks hold');
+} catch (e) {
+  failed = e;
+  console.log(`FAILED: ${e.message}`);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

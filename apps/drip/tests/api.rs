@@ -242,4 +242,47 @@ fn exercise(d: &Drip) {
     assert!(status.contains("204"), "{status}");
     let (status, _) = d.call("GET", "/api/files", Some(&ana), "");
     assert!(status.contains("401"), "{status}");
+
+    // Log-ins are rate limited: after five failures even the right password waits.
+    for _ in 0..4 {
+        let (status, _) = d.call(
+            "POST",
+            "/api/sessions",
+            None,
+            r#"{"username":"bob","password":"not-his-password"}"#,
+        );
+        assert!(status.contains("401"), "{status}");
+    }
+    let (status, _) = d.call(
+        "POST",
+        "/api/sessions",
+        None,
+        r#"{"username":"bob","password":"not-his-password"}"#,
+    );
+    assert!(status.contains("401"), "{status}");
+    let (status, body) = d.call(
+        "POST",
+        "/api/sessions",
+        None,
+        r#"{"username":"bob","password":"password-bob"}"#,
+    );
+    assert!(status.contains("429"), "{status} {body}");
+
+    // The API describes itself.
+    let (status, doc) = d.call("GET", "/api/openapi.json", None, "");
+    assert!(
+        status.contains("200") && doc["openapi"] == "3.0.3",
+        "{status}"
+    );
+    for path in [
+        "/api/users",
+        "/api/sessions",
+        "/api/files",
+        "/api/files/{id}",
+        "/api/files/{id}/content",
+        "/api/files/{id}/shares",
+        "/api/files/{id}/shares/{username}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is described");
+    }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -58,6 +58,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/files/{id}/shares", post(share))
         .route("/api/files/{id}/shares/{username}", delete(unshare))
         .route("/api/shared", get(shared))
+        .route("/api/openapi.json", get(openapi))
 }
 
 #[derive(Deserialize)]
@@ -87,9 +88,22 @@ struct LogIn {
 
 async fn log_in(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Json(form): Json<LogIn>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let user = accounts::log_in(&app.store, &form.username, &form.password).await?;
+    if !app.sessions.may_try(&form.username, peer.ip()) {
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed log-ins: wait five minutes".into(),
+        ));
+    }
+    let user = match accounts::log_in(&app.store, &form.username, &form.password).await {
+        Ok(u) => u,
+        Err(e) => {
+            app.sessions.failed(&form.username, peer.ip());
+            return Err(e.into());
+        }
+    };
     let (token, hash) = accounts::new_token();
     app.store.add_token(&hash, &user.id).await?;
     Ok(Json(serde_json::json!({ "token": token })))
@@ -443,4 +457,9 @@ async fn shared(
         .map(|(m, owner)| serde_json::json!({ "file": m, "owner": owner }))
         .collect();
     Ok(Json(serde_json::json!({ "files": files })))
+}
+
+/// `GET /api/openapi.json`: the API described (OpenAPI 3.0).
+async fn openapi() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
 }

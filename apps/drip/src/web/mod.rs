@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod error;
+pub mod openapi;
 pub mod pages;
 pub mod session;
 pub mod ui;

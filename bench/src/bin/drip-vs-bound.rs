@@ -4,7 +4,9 @@
 //! (the stream cipher under Drip's AEAD) timed on the same disk; the drip process's peak RSS
 //! growth during the upload; small files per second; and listing a folder of them.
 //!
-//!   cargo build --release -p drip && cargo run --release -p rotp-bench --bin drip-vs-bound [MB [SMALL]]
+//! ```text
+//! cargo build --release -p drip && cargo run --release -p rotp-bench --bin drip-vs-bound [MB [SMALL]]
+//! ```
 //!
 //! Defaults: 1024 MB, 10 000 small files of 1 KiB.
 

@@ -305,18 +305,9 @@ pub async fn stream_plain(app: &App, media: &Media) -> Result<Body, ApiError> {
     Ok(Body::from_stream(plain))
 }
 
-async fn content(
-    State(app): State<Arc<App>>,
-    ApiUser(user, _): ApiUser,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let media = app
-        .store
-        .readable(&user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let body = stream_plain(&app, &media).await?;
-    Ok((
+/// A download response: the streamed bytes as an attachment named as the file.
+pub fn attachment(media: &Media, body: Body) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, media.size.to_string()),
@@ -330,7 +321,21 @@ async fn content(
         ],
         body,
     )
-        .into_response())
+        .into_response()
+}
+
+async fn content(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let media = app
+        .store
+        .readable(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let body = stream_plain(&app, &media).await?;
+    Ok(attachment(&media, body))
 }
 
 #[derive(Deserialize)]
@@ -402,23 +407,35 @@ async fn share(
         .owned(&user.id, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    share_with(&app, &user, &media, &s.username).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Shares `media` (`owner`'s) with the user named `username`, who is told at once. 404 for no
+/// such user, 400 for the owner's own name, 409 for a share that exists.
+pub async fn share_with(
+    app: &App,
+    owner: &User,
+    media: &Media,
+    username: &str,
+) -> Result<(), ApiError> {
     let other = app
         .store
-        .user_named(&s.username)
+        .user_named(username)
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such user".into()))?;
-    if other.id == user.id {
+    if other.id == owner.id {
         return Err(ApiError::bad("a file is yours already"));
     }
-    app.store.share(&id, &other.id).await?;
+    app.store.share(&media.id, &other.id).await?;
     app.notices.send(Notice {
         user_id: other.id,
         kind: "shared".into(),
-        text: format!("{} shared {} with you", user.username, media.name),
-        media_id: Some(id.clone()),
-        link: Some(format!("/files/{id}")),
+        text: format!("{} shared {} with you", owner.username, media.name),
+        media_id: Some(media.id.clone()),
+        link: Some(format!("/files/{}", media.id)),
     });
-    Ok(StatusCode::CREATED)
+    Ok(())
 }
 
 async fn unshare(

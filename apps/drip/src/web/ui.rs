@@ -256,21 +256,7 @@ async fn download(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let body = super::api::stream_plain(&app, &m).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, m.size.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{}\"",
-                    m.name.replace(['"', '\\'], "_")
-                ),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(super::api::attachment(&m, body))
 }
 
 #[derive(Deserialize)]
@@ -293,36 +279,12 @@ async fn share(
         .owned(&user.user.id, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let error = match app.store.user_named(&f.username).await? {
-        None => Some("no such user".to_owned()),
-        Some(other) if other.id == user.user.id => Some("a file is yours already".to_owned()),
-        Some(other) => match app.store.share(&id, &other.id).await {
-            Ok(()) => {
-                app.notices.send(crate::notify::Notice {
-                    user_id: other.id,
-                    kind: "shared".into(),
-                    text: format!("{} shared {} with you", user.user.username, m.name),
-                    media_id: Some(id.clone()),
-                    link: Some(format!("/files/{id}")),
-                });
-                None
-            }
-            Err(e) => Some(e.to_string()),
-        },
-    };
+    let error = super::api::share_with(&app, &user.user, &m, &f.username)
+        .await
+        .err()
+        .map(|e| e.1);
     if let Some(e) = error {
-        let shares = app.store.shares_of(&id).await?;
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            Html(pages::file(
-                &user.user,
-                &user.csrf,
-                &m,
-                Some(&shares),
-                Some(&e),
-            )),
-        )
-            .into_response());
+        return file_again(&app, &user, &m, &e).await;
     }
     Ok(Redirect::to(&format!("/files/{id}")).into_response())
 }
@@ -377,18 +339,7 @@ async fn rename(
             .map(|e| e.to_string()),
     };
     if let Some(e) = error {
-        let shares = app.store.shares_of(&id).await?;
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            Html(pages::file(
-                &user.user,
-                &user.csrf,
-                &m,
-                Some(&shares),
-                Some(&e),
-            )),
-        )
-            .into_response());
+        return file_again(&app, &user, &m, &e).await;
     }
     Ok(Redirect::to(&format!("/files/{id}")).into_response())
 }
@@ -419,6 +370,27 @@ async fn delete(
         .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     app.store.delete_media(&id).await?;
     Ok(Redirect::to(&format!("/files?path={}", pages::url(&m.path))).into_response())
+}
+
+/// The owner's file page again, with what was wrong.
+async fn file_again(
+    app: &App,
+    user: &WebUser,
+    m: &crate::db::Media,
+    error: &str,
+) -> Result<Response, ApiError> {
+    let shares = app.store.shares_of(&m.id).await?;
+    Ok((
+        StatusCode::BAD_REQUEST,
+        Html(pages::file(
+            &user.user,
+            &user.csrf,
+            m,
+            Some(&shares),
+            Some(error),
+        )),
+    )
+        .into_response())
 }
 
 async fn shared(State(app): State<Arc<App>>, user: WebUser) -> Result<Response, ApiError> {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use etf::{Atom, Pid, Reference, Term};
 use otp::gen_server::{self, ServerRef};
-use otp::gen_stage::{GenStage, Init, ProducerOptions, Return};
+use otp::gen_stage::{CancelReason, GenStage, Init, ProducerOptions, Return, Subscription};
 use otp::{CallReply, GenServer, Init as ServerInit, NoReply};
 use runtime::{Context, ExitReason, Message};
 
@@ -313,6 +313,19 @@ impl<T: Task> GenStage for Starter<T> {
     ) -> Return<T> {
         state.demand += demand;
         self.ask_queue(state, ctx);
+        Return::NoReply(Vec::new())
+    }
+
+    /// A consumer went away: what was sent to it may have died in its mailbox, after the
+    /// restarted stages said they were back, so every task out goes in again.
+    async fn handle_cancel(
+        &self,
+        _: CancelReason,
+        _: &Subscription,
+        _: &mut StarterState,
+        ctx: &mut Context,
+    ) -> Return<T> {
+        restarted::<T>(ctx, &self.queue);
         Return::NoReply(Vec::new())
     }
 

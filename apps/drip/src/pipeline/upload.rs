@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use etf::Atom;
 use otp::gen_stage::{
-    ConsumerOptions, GenStage, Init, Pipeline, PipelineSpec, ProducerOptions, Return, Subscription,
+    CancelReason, ConsumerOptions, GenStage, Init, Pipeline, PipelineSpec, ProducerOptions, Return,
+    Subscription,
 };
 use runtime::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -91,6 +92,7 @@ async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
     // Another attempt of the same task may have stored it meanwhile: then this one is moot.
     if let Ok(Some(m)) = app.store.media_by_id(&task.media.id).await {
         if m.uploaded_at.is_some() {
+            clean_spool(task).await;
             queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
             return;
         }
@@ -119,6 +121,14 @@ fn hold_all(ctx: &Context, tasks: &[UploadTask]) {
 /// A step's options: it passes what it makes on, as fast as the next asks.
 fn pass_on() -> Init<(), UploadTask> {
     Init::ProducerConsumer((), ProducerOptions::unbounded(), ConsumerOptions::default())
+}
+
+/// A subscription of this stage ended (a neighbour crashed): tasks sent its way may have died
+/// in a mailbox after the restarted stages said they were back, so every task out goes in
+/// again (a task done twice is done once).
+fn lost_neighbour(ctx: &Context) -> Return<UploadTask> {
+    queue::restarted::<UploadTask>(ctx, &queue_name());
+    Return::NoReply(Vec::new())
 }
 
 /// Seals each spool with the file's own key.
@@ -170,6 +180,16 @@ impl GenStage for Encryption {
         pass_on()
     }
 
+    async fn handle_cancel(
+        &self,
+        _: CancelReason,
+        _: &Subscription,
+        _: &mut (),
+        ctx: &mut Context,
+    ) -> Return<UploadTask> {
+        lost_neighbour(ctx)
+    }
+
     async fn handle_events(
         &self,
         tasks: Vec<UploadTask>,
@@ -187,7 +207,10 @@ impl GenStage for Encryption {
             // A retry after a crash further down may find it done, or its upload given up.
             match self.0.store.media_by_id(&task.media.id).await {
                 Ok(Some(m)) if m.uploaded_at.is_none() => {}
+                // Stored (an attempt's Notifier may have stopped before it cleaned up), or given
+                // up: nothing of it is needed any more.
                 Ok(_) => {
+                    clean_spool(&task).await;
                     queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
                     continue;
                 }
@@ -260,6 +283,16 @@ impl GenStage for RemoteStorage {
     async fn init(&self, _: (), ctx: &mut Context) -> Init<(), UploadTask> {
         queue::restarted::<UploadTask>(ctx, &queue_name());
         pass_on()
+    }
+
+    async fn handle_cancel(
+        &self,
+        _: CancelReason,
+        _: &Subscription,
+        _: &mut (),
+        ctx: &mut Context,
+    ) -> Return<UploadTask> {
+        lost_neighbour(ctx)
     }
 
     async fn handle_events(

@@ -151,14 +151,12 @@ async fn upload(
 ) -> Result<Response, ApiError> {
     let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
     let name = q.name.ok_or_else(|| ApiError::bad("name= is missing"))?;
-    paths::check_path(&path)?;
-    paths::check_name(&name)?;
     let id = accept(&app, &user, &path, &name, body.into_data_stream()).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
 }
 
-/// Spools an upload's bytes and queues it; its id. Refuses it (and keeps nothing) past the
-/// upload limit or the user's quota.
+/// Spools an upload's bytes and queues it; its id. Refuses it (and keeps nothing) for a bad
+/// path or name, past the upload limit or past the user's quota.
 pub async fn accept<S, E>(
     app: &App,
     user: &User,
@@ -170,6 +168,8 @@ where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    paths::check_path(path)?;
+    paths::check_name(name)?;
     let used = app.store.used(&user.id).await?.max(0) as u64;
     let room = app.config.quota.saturating_sub(used);
     let id = crate::db::new_id();

@@ -68,6 +68,25 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/socket", get(socket))
 }
 
+/// The caller's own file `id`, for a form that changes it: `Err` with the refusal if the form
+/// does not carry the session's CSRF token; 404 if the file is not the caller's.
+async fn own(
+    app: &App,
+    user: &WebUser,
+    id: &str,
+    csrf: &str,
+) -> Result<Result<crate::db::Media, Response>, ApiError> {
+    if csrf != user.csrf {
+        return Ok(Err(refused()));
+    }
+    let m = app
+        .store
+        .owned(&user.user.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Ok(m))
+}
+
 fn refused() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -271,14 +290,10 @@ async fn share(
     Path(id): Path<String>,
     Form(f): Form<Named>,
 ) -> Result<Response, ApiError> {
-    if f.csrf != user.csrf {
-        return Ok(refused());
-    }
-    let m = app
-        .store
-        .owned(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = match own(&app, &user, &id, &f.csrf).await? {
+        Ok(m) => m,
+        Err(refused) => return Ok(refused),
+    };
     let error = super::api::share_with(&app, &user.user, &m, &f.username)
         .await
         .err()
@@ -295,13 +310,9 @@ async fn unshare(
     Path(id): Path<String>,
     Form(f): Form<Named>,
 ) -> Result<Response, ApiError> {
-    if f.csrf != user.csrf {
-        return Ok(refused());
+    if let Err(refused) = own(&app, &user, &id, &f.csrf).await? {
+        return Ok(refused);
     }
-    app.store
-        .owned(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
     if let Some(other) = app.store.user_named(&f.username).await? {
         app.store.unshare(&id, &other.id).await?;
     }
@@ -321,14 +332,10 @@ async fn rename(
     Path(id): Path<String>,
     Form(f): Form<Rename>,
 ) -> Result<Response, ApiError> {
-    if f.csrf != user.csrf {
-        return Ok(refused());
-    }
-    let m = app
-        .store
-        .owned(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = match own(&app, &user, &id, &f.csrf).await? {
+        Ok(m) => m,
+        Err(refused) => return Ok(refused),
+    };
     let error = match (paths::check_name(&f.name), paths::check_path(&f.path)) {
         (Err(e), _) | (_, Err(e)) => Some(e.to_string()),
         _ => app
@@ -350,14 +357,10 @@ async fn delete(
     Path(id): Path<String>,
     Form(f): Form<Csrf>,
 ) -> Result<Response, ApiError> {
-    if f.csrf != user.csrf {
-        return Ok(refused());
-    }
-    let m = app
-        .store
-        .owned(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = match own(&app, &user, &id, &f.csrf).await? {
+        Ok(m) => m,
+        Err(refused) => return Ok(refused),
+    };
     if m.uploaded_at.is_none() {
         return Err(ApiError(
             StatusCode::CONFLICT,

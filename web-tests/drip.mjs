@@ -1,8 +1,9 @@
 // Drip end to end in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
 // two users sign up in two browser contexts; ana uploads a file into a folder (the progress
 // bar fills) and sees "upload done" arrive live; she shares it with bob, who sees "shared
-// with you" arrive live in his own browser, opens it and downloads bytes identical to the
-// original. Screenshots go to ARTIFACTS.
+// with you" arrive live in his own browser, opens it, requests a download link, gets it live,
+// and downloads bytes identical to the original through it (and streamed); both see each other
+// online. Screenshots go to ARTIFACTS.
 //
 //   node web-tests/drip.mjs BASE_URL ARTIFACTS
 //
@@ -71,10 +72,27 @@ try {
   await shot(bob, 'notified');
   await Promise.all([bob.waitForURL(/\/files\/[0-9a-f]+$/), bob.click('#notices li[data-kind=shared] a')]);
   check(!(await bob.$('#share')), 'bob cannot share what is not his');
-  const [download] = await Promise.all([bob.waitForEvent('download'), bob.click('#download')]);
+  // The book's two-step download: bob asks, the link arrives live, the link serves the file
+  // from its cache.
+  await bob.click('#request button');
+  await bob.waitForSelector('#notices li[data-kind=download_ready] a', { timeout: 30000 });
+  check((await bob.textContent('#request-status')).startsWith('requested'), 'the request is acknowledged');
+  await shot(bob, 'download-ready');
+  const [download] = await Promise.all([bob.waitForEvent('download'), bob.click('#notices li[data-kind=download_ready] a')]);
   const got = readFileSync(await download.path());
-  check(got.equals(original), `the download is the original (${got.length} of ${original.length} bytes)`);
+  check(got.equals(original), `the cached download is the original (${got.length} of ${original.length} bytes)`);
+  // And the plain streamed download.
+  const [plain] = await Promise.all([bob.waitForEvent('download'), bob.click('#download')]);
+  const again = readFileSync(await plain.path());
+  check(again.equals(original), `the streamed download is the original (${again.length} bytes)`);
   await shot(bob, 'downloaded');
+
+  // Both are online, each with one connection, on ana's page.
+  await ana.waitForFunction(() => {
+    const names = [...document.querySelectorAll('#online li')].map((li) => `${li.dataset.username}:${li.dataset.connections}`);
+    return names.join(',') === 'ana:1,bob:1';
+  }, null, { timeout: 15000 });
+  await shot(ana, 'online');
 
   // A form posted without the page's CSRF token is refused.
   const refused = await bob.evaluate(async (url) => {

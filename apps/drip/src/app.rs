@@ -12,9 +12,10 @@ use runtime::ExitReason;
 
 use crate::config::{Config, NodeName};
 use crate::crypto::MasterKey;
-use crate::db::Store;
+use crate::db::{Media, Store};
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notices};
+use crate::pipeline::download::{self, DownloadTask};
 use crate::pipeline::queue::{self, Queue};
 use crate::pipeline::upload::{self, UploadTask};
 use crate::storage::Storage;
@@ -122,13 +123,14 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     let node_config = NodeConfig::new(&name, kind, cookie);
     epmd(node_config.epmd_port).await?;
     let node = Node::start(node_config).await?;
+    let notices = Notices::start(&node).await?;
     let app = Arc::new(App {
         config,
         store,
         storage,
         master,
         spool,
-        notices: Notices::default(),
+        notices,
         metrics: Metrics::default(),
         node,
         sessions,
@@ -173,25 +175,52 @@ async fn janitor(app: Arc<App>) {
     }
 }
 
-/// The queue and the upload pipeline under one `rest_for_one` supervisor; then the uploads
-/// this node had under way when it last stopped go in again (or are reported failed if their
-/// bytes are gone).
+/// A pipeline's `rest_for_one` supervisor: its queue, then its stages.
+fn pipeline_sup<T: queue::Task>(
+    id: &str,
+    queue_name: etf::Atom,
+    pipeline: otp::gen_stage::PipelineSpec,
+) -> ChildSpec {
+    let mut flags = Flags::new(Strategy::RestForOne);
+    flags.max_restarts = 10;
+    let queue = ChildSpec::gen_server_named(
+        &format!("{queue_name}"),
+        Queue::<T>::default(),
+        (),
+        Some(queue_name.into()),
+    );
+    ChildSpec::supervisor_of(
+        id,
+        flags,
+        vec![queue, pipeline.child_spec()],
+        Some(etf::Atom::from(id).into()),
+    )
+}
+
+/// `drip_sup` (one_for_one): the download caches' DynamicSupervisor, then each pipeline with
+/// its queue under a `rest_for_one` supervisor of its own; then the uploads this node had
+/// under way when it last stopped go in again (or are reported failed if their bytes are
+/// gone).
 async fn start_pipelines(app: &Arc<App>) -> Result<()> {
     let (started, ready) = tokio::sync::oneshot::channel();
     let children = vec![
-        ChildSpec::gen_server_named(
-            "upload_queue",
-            Queue::<UploadTask>::default(),
-            (),
-            Some(upload::queue_name().into()),
+        crate::cache::supervisor_spec(),
+        pipeline_sup::<UploadTask>(
+            "drip_upload_sup",
+            upload::queue_name(),
+            upload::pipeline(app),
         ),
-        upload::pipeline(app).child_spec(),
+        pipeline_sup::<DownloadTask>(
+            "drip_download_sup",
+            download::queue_name(),
+            download::pipeline(app),
+        ),
     ];
     let resumed = app.store.unfinished(app.node.name().as_str()).await?;
     let app2 = app.clone();
     app.node.runtime().spawn(move |mut ctx| async move {
         ctx.trap_exit(true);
-        let mut flags = Flags::new(Strategy::RestForOne);
+        let mut flags = Flags::new(Strategy::OneForOne);
         flags.max_restarts = 10;
         let sup = supervisor::start_link(
             &mut ctx,
@@ -252,6 +281,23 @@ pub fn enqueue(app: &App, task: UploadTask) {
     let ctx_node = app.node.clone();
     ctx_node.runtime().spawn(move |ctx| async move {
         queue::push(&ctx, &upload::queue_name(), task);
+        ExitReason::Normal
+    });
+}
+
+/// The book's two-step download, step one: `user_id` asks for `media` (stored, and theirs to
+/// read). If its cache runs somewhere in the cluster, the "download ready" notice goes at
+/// once; otherwise the task goes to the download pipeline, whose Notifier sends it.
+pub async fn request_download(app: &App, media: Media, user_id: &str) {
+    let task = DownloadTask::new(media, user_id);
+    if crate::cache::get(app, &task.media.id).await.is_some() {
+        app.metrics.cache_hit();
+        app.notices.send(download::ready(&task));
+        return;
+    }
+    app.metrics.cache_miss();
+    app.node.runtime().spawn(move |ctx| async move {
+        queue::push(&ctx, &download::queue_name(), task);
         ExitReason::Normal
     });
 }

@@ -44,6 +44,18 @@ pub struct Args {
     /// Largest upload accepted, in bytes (default 2 GiB).
     #[arg(long, env = "DRIP_MAX_UPLOAD")]
     pub max_upload: Option<u64>,
+    /// Seconds a download's cache entry (and its link) lives without a hit (default 7200, the
+    /// book's 120 minutes).
+    #[arg(long, env = "DRIP_CACHE_IDLE")]
+    pub cache_idle: Option<u64>,
+    /// Largest file a download cache keeps in memory, in bytes; larger ones stream from
+    /// storage (default 16 MiB).
+    #[arg(long, env = "DRIP_CACHE_MAX")]
+    pub cache_max: Option<u64>,
+    /// Users who may open the node dashboard at /dashboard, comma-separated usernames
+    /// (default: nobody).
+    #[arg(long, env = "DRIP_ADMINS", value_delimiter = ',')]
+    pub admins: Option<Vec<String>>,
 }
 
 /// The TOML file's keys.
@@ -59,6 +71,9 @@ struct File {
     storage: Option<String>,
     quota: Option<u64>,
     max_upload: Option<u64>,
+    cache_idle: Option<u64>,
+    cache_max: Option<u64>,
+    admins: Option<Vec<String>>,
 }
 
 /// Why the settings are refused.
@@ -99,6 +114,11 @@ pub enum NodeName {
 pub enum StorageUrl {
     /// A directory on local disk.
     Local(PathBuf),
+    /// An S3-compatible bucket, `s3://BUCKET`; the endpoint, region and credentials come from
+    /// the usual `AWS_*` environment variables (`AWS_ENDPOINT`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`), as object_store's
+    /// `AmazonS3Builder::from_env` reads them.
+    S3(String),
 }
 
 /// The settings, resolved.
@@ -120,6 +140,12 @@ pub struct Config {
     pub quota: u64,
     /// Largest upload.
     pub max_upload: u64,
+    /// How long a download cache entry lives without a hit.
+    pub cache_idle: std::time::Duration,
+    /// Largest file a download cache keeps in memory.
+    pub cache_max: u64,
+    /// Usernames that may open `/dashboard`.
+    pub admins: Vec<String>,
 }
 
 impl Config {
@@ -158,13 +184,21 @@ impl Config {
         }
         let storage = match args.storage.or(file.storage) {
             None => StorageUrl::Local(data.join("objects")),
-            Some(url) => match url.strip_prefix("file://") {
-                Some(dir) if !dir.is_empty() => StorageUrl::Local(PathBuf::from(dir)),
+            Some(url) => match (url.strip_prefix("file://"), url.strip_prefix("s3://")) {
+                (Some(dir), _) if !dir.is_empty() => StorageUrl::Local(PathBuf::from(dir)),
+                (_, Some(bucket))
+                    if !bucket.is_empty()
+                        && bucket
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) =>
+                {
+                    StorageUrl::S3(url)
+                }
                 _ => {
                     return Err(ConfigError::Url {
                         what: "the storage",
                         url,
-                        expected: "file:///A/DIRECTORY",
+                        expected: "file:///A/DIRECTORY or s3://BUCKET",
                     })
                 }
             },
@@ -181,6 +215,11 @@ impl Config {
             storage,
             quota: args.quota.or(file.quota).unwrap_or(1 << 30),
             max_upload: args.max_upload.or(file.max_upload).unwrap_or(2 << 30),
+            cache_idle: std::time::Duration::from_secs(
+                args.cache_idle.or(file.cache_idle).unwrap_or(7200),
+            ),
+            cache_max: args.cache_max.or(file.cache_max).unwrap_or(16 << 20),
+            admins: args.admins.or(file.admins).unwrap_or_default(),
         })
     }
 }

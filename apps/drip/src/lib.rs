@@ -5,13 +5,16 @@
 //! The pieces, one concept a module: [`config`] (command line, `DRIP_*`, TOML), [`paths`]
 //! (the book's folder rules), [`crypto`] (envelope encryption in chunks), [`storage`]
 //! (`object_store`), [`db`] (sqlx, SQLite or PostgreSQL), [`accounts`] (argon2id, tokens),
-//! [`pipeline`] (the GenStage pipelines), [`notify`] (notices for users), [`metrics`],
+//! [`pipeline`] (the GenStage pipelines), [`cache`] (the download cache, cluster-wide through
+//! `global`), [`notify`] (notices for users, cluster-wide through `pg`), [`presence`] (who is
+//! online, through `pg`), [`metrics`],
 //! [`app`] (bringing it all up) and [`web`] (HTTP).
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -19,5 +22,6 @@ pub mod metrics;
 pub mod notify;
 pub mod paths;
 pub mod pipeline;
+pub mod presence;
 pub mod storage;
 pub mod web;

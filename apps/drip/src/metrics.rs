@@ -1,7 +1,8 @@
 //! Drip's own metrics beside the node's (`window::metrics`): HTTP requests with the names
 //! Elixir's `prometheus_plugs` gives them (`http_requests_total`,
 //! `http_request_duration_microseconds`, by method and status class) and
-//! `drip_storage_store_seconds`, a histogram of object writes.
+//! `drip_storage_store_seconds`, a histogram of object writes, and `drip_cache_lookups_total`
+//! by `result` (hit or miss).
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     durations: Family<Labels, Histogram>,
     store: Histogram,
+    cache: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -50,11 +52,18 @@ impl Default for Metrics {
             "Seconds an object write to storage took",
             store.clone(),
         );
+        let cache = Family::<Labels, Counter>::default();
+        registry.register(
+            "drip_cache_lookups",
+            "Download requests by whether the file's cache was running (hit) or not (miss)",
+            cache.clone(),
+        );
         Metrics {
             registry,
             requests,
             durations,
             store,
+            cache,
         }
     }
 }
@@ -75,6 +84,20 @@ impl Metrics {
     /// Counts an object write.
     pub fn stored(&self, took: Duration) {
         self.store.observe(took.as_secs_f64());
+    }
+
+    /// Counts a download request its file's cache answered.
+    pub fn cache_hit(&self) {
+        self.cache
+            .get_or_create(&vec![("result".to_owned(), "hit".to_owned())])
+            .inc();
+    }
+
+    /// Counts a download request that went to the pipeline.
+    pub fn cache_miss(&self) {
+        self.cache
+            .get_or_create(&vec![("result".to_owned(), "miss".to_owned())])
+            .inc();
     }
 
     /// The text exposition (OpenMetrics, without its `# EOF`, for joining with the node's).

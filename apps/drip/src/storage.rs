@@ -1,5 +1,5 @@
 //! Where encrypted objects live, through the `object_store` crate: a directory on local disk
-//! by default. An object is written as a multipart upload that becomes visible only when it
+//! by default, or an S3-compatible bucket. An object is written as a multipart upload that becomes visible only when it
 //! completes (the local store writes a staging file and renames it), so a write that fails
 //! leaves no object; a failed write is aborted.
 
@@ -29,6 +29,8 @@ pub enum StorageError {
 #[derive(Clone, Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// Bytes per part of a multipart write: S3 refuses parts under 5 MiB but the last.
+    part: usize,
 }
 
 /// An object being written.
@@ -40,7 +42,7 @@ pub struct Writer {
 impl Writer {
     /// Adds `bytes`, waiting while too many parts are in flight.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.upload.wait_for_capacity(4).await?;
+        self.upload.wait_for_capacity(2).await?;
         self.upload.write(bytes);
         self.written += bytes.len() as u64;
         Ok(())
@@ -68,6 +70,16 @@ impl Storage {
                 let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
                 Ok(Storage {
                     store: Arc::new(store),
+                    part: 1 << 20,
+                })
+            }
+            StorageUrl::S3(url) => {
+                let store = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .build()?;
+                Ok(Storage {
+                    store: Arc::new(store),
+                    part: 5 << 20,
                 })
             }
         }
@@ -77,7 +89,7 @@ impl Storage {
     pub async fn writer(&self, key: &str) -> Result<Writer, StorageError> {
         let upload = self.store.put_multipart(&Path::from(key)).await?;
         Ok(Writer {
-            upload: WriteMultipart::new_with_chunk_size(upload, 1 << 20),
+            upload: WriteMultipart::new_with_chunk_size(upload, self.part),
             written: 0,
         })
     }

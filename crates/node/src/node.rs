@@ -685,6 +685,19 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// `pg:which_groups(Scope)`: the groups with a member on some node running the scope.
+    pub fn pg_which_groups(&self, scope: &str) -> Vec<Term> {
+        let scopes = self
+            .inner
+            .pg_scopes
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        scopes
+            .get(&Atom::from(scope))
+            .map(|m| m.read().unwrap_or_else(|e| e.into_inner()).groups())
+            .unwrap_or_default()
+    }
+
     /// `{Name, Node} ! Term`, from a short-lived process: `false` if the node cannot be
     /// reached.
     pub async fn send(&self, node: &Atom, name: &Atom, term: Term) -> bool {

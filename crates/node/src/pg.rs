@@ -23,6 +23,11 @@ impl GroupMap {
         self.0.iter().find(|(g, _)| g == group).map(|(_, p)| p)
     }
 
+    /// The groups with members (`pg:which_groups/1`).
+    pub(crate) fn groups(&self) -> Vec<Term> {
+        self.0.iter().map(|(g, _)| g.clone()).collect()
+    }
+
     fn entry(&mut self, group: &Term) -> &mut Vec<Pid> {
         match self.0.iter().position(|(g, _)| g == group) {
             Some(i) => &mut self.0[i].1,

@@ -50,6 +50,10 @@ async fn pg_groups_are_shared_with_erl() {
     }
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].node, erl_node);
+    // pg:which_groups/1 sees both nodes' groups.
+    let mut groups = node.pg_which_groups("pg");
+    groups.sort_by_key(|g| format!("{g:?}"));
+    assert_eq!(groups, [Term::atom("erl_side"), Term::atom("workers")]);
     // Our member ends: erl sees it leave.
     node.runtime()
         .send(&member, runtime::Message::Term(Term::atom("stop")));

@@ -55,6 +55,8 @@ pub fn routes() -> Router<Arc<App>> {
             get(metadata).patch(change).delete(remove),
         )
         .route("/api/files/{id}/content", get(content))
+        .route("/api/files/{id}/download", post(ask_download))
+        .route("/api/files/{id}/cached", get(cached))
         .route("/api/files/{id}/shares", post(share))
         .route("/api/files/{id}/shares/{username}", delete(unshare))
         .route("/api/shared", get(shared))
@@ -383,12 +385,85 @@ async fn remove(
             "that file is still being stored".into(),
         ));
     }
+    remove_file(&app, &media).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a stored file: its object, then its row, then its download cache wherever it runs.
+pub async fn remove_file(app: &App, media: &Media) -> Result<(), ApiError> {
+    if media.uploaded_at.is_none() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "that file is still being stored".into(),
+        ));
+    }
     app.storage
         .delete(&media.storage_key)
         .await
         .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    app.store.delete_media(&id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    app.store.delete_media(&media.id).await?;
+    crate::cache::expire(app, &media.id).await;
+    Ok(())
+}
+
+/// The two-step download's first step: the caller asks for a stored file; the "download
+/// ready" notice with its link follows on the caller's socket.
+pub async fn request_download(app: &App, media: Media, user_id: &str) -> Result<(), ApiError> {
+    if media.uploaded_at.is_none() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "that file is not stored yet".into(),
+        ));
+    }
+    app::request_download(app, media, user_id).await;
+    Ok(())
+}
+
+/// The two-step download's link: the file from its cache, wherever in the cluster it runs (a
+/// file too large to keep streams from storage); 410 once the cache has expired.
+pub async fn serve_cached(app: &App, media: &Media) -> Result<Response, ApiError> {
+    match crate::cache::get(app, &media.id).await {
+        Some(crate::cache::Cached::Bytes(bytes)) => Ok(attachment(media, Body::from(bytes))),
+        Some(crate::cache::Cached::Stream) => {
+            Ok(attachment(media, stream_plain(app, media).await?))
+        }
+        None => Err(ApiError(
+            StatusCode::GONE,
+            "this download link has expired: request the download again".into(),
+        )),
+    }
+}
+
+async fn ask_download(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let media = app
+        .store
+        .readable(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let link = format!("/api/files/{id}/cached");
+    request_download(&app, media, &user.id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "requested": id, "link": link })),
+    )
+        .into_response())
+}
+
+async fn cached(
+    State(app): State<Arc<App>>,
+    ApiUser(user, _): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let media = app
+        .store
+        .readable(&user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    serve_cached(&app, &media).await
 }
 
 #[derive(Deserialize)]

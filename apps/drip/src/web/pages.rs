@@ -47,12 +47,18 @@ const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;color:#222}hea
 header a,header button{color:#fff}header h1{font-size:1.2em;margin:0 1em 0 0}header form{margin-left:auto}header button{background:none;border:1px solid #fff;border-radius:3px;cursor:pointer}\
 main{padding:1em;max-width:60em}table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .7em;text-align:left}tr:nth-child(even){background:#f1f4f7}\
 td.n{text-align:right}.error{color:#a00}.crumbs a{margin:0 .2em}#notices{list-style:none;padding:0;margin:0}#notices li{background:#eaf6ea;border-left:4px solid #3a3;margin:.3em 0;padding:.3em .6em}\
-#notices li.upload_failed{background:#fbeaea;border-color:#a33}form.inline{display:inline}progress{width:20em}fieldset{border:1px solid #ccd;margin:.6em 0}";
+#notices li.upload_failed,#notices li.download_failed{background:#fbeaea;border-color:#a33}#presence{float:right;border:1px solid #ccd;padding:0 .8em;margin-left:1em}#presence h3{font-size:1em;margin:.4em 0}#online{padding-left:1.2em}form.inline{display:inline}progress{width:20em}fieldset{border:1px solid #ccd;margin:.6em 0}";
 
 const SCRIPT: &str = "(function(){var n=document.getElementById('notices');if(n&&window.WebSocket){var p=location.protocol==='https:'?'wss:':'ws:';\
-var ws,open=function(){ws=new WebSocket(p+'//'+location.host+'/socket');ws.onmessage=function(e){var d=JSON.parse(e.data);var li=document.createElement('li');\
+var on=document.getElementById('online');var ws,open=function(){ws=new WebSocket(p+'//'+location.host+'/socket');\
+ws.onopen=function(){ws.send(JSON.stringify({join:n.dataset.topic}));ws.send(JSON.stringify({join:'presence'}));};\
+ws.onmessage=function(e){var d=JSON.parse(e.data);if(d.event==='presence'&&on){on.textContent='';d.users.forEach(function(u){var li=document.createElement('li');\
+li.dataset.username=u.username;li.dataset.connections=u.connections;li.textContent=u.username+(u.connections>1?' ('+u.connections+')':'');on.appendChild(li);});return;}\
+if(d.event!=='notice')return;var li=document.createElement('li');\
 li.className=d.kind;li.dataset.kind=d.kind;if(d.link){var a=document.createElement('a');a.href=d.link;a.textContent=d.text;li.appendChild(a);}else{li.textContent=d.text;}\
 n.insertBefore(li,n.firstChild);};ws.onclose=function(){setTimeout(open,2000);};};open();}\
+document.querySelectorAll('form[data-xhr]').forEach(function(g){g.addEventListener('submit',function(ev){ev.preventDefault();var st=document.getElementById(g.dataset.xhr);\
+fetch(g.action,{method:'POST',body:new URLSearchParams(new FormData(g))}).then(function(r){return r.text().then(function(t){st.textContent=t;st.dataset.status=r.status;});},function(){st.textContent='the request broke off';});});});\
 var f=document.getElementById('upload');if(f){f.addEventListener('submit',function(ev){ev.preventDefault();var file=f.querySelector('input[type=file]').files[0];if(!file)return;\
 var bar=document.getElementById('progress'),st=document.getElementById('upload-status');var x=new XMLHttpRequest();\
 x.open('POST','/files/upload?path='+encodeURIComponent(f.dataset.path)+'&name='+encodeURIComponent(file.name));x.setRequestHeader('x-csrf-token',f.dataset.csrf);\
@@ -70,10 +76,13 @@ pub fn layout(title: &str, user: Option<(&User, &str)>, body: &str) -> String {
         ),
         None => "<a href=\"/signup\">sign up</a><a href=\"/login\">log in</a>".to_owned(),
     };
-    let notices = if user.is_some() {
-        "<ul id=\"notices\" aria-live=\"polite\"></ul>"
-    } else {
-        ""
+    let notices = match user {
+        Some((u, _)) => format!(
+            "<aside id=\"presence\"><h3>online</h3><ul id=\"online\"></ul></aside>\
+             <ul id=\"notices\" aria-live=\"polite\" data-topic=\"user:{}\"></ul>",
+            escape(&u.id)
+        ),
+        None => String::new(),
     };
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
@@ -200,7 +209,9 @@ pub fn file(
     if m.uploaded_at.is_some() {
         let _ = write!(
             body,
-            "<p><a id=\"download\" href=\"/files/{id}/download\">download</a></p>",
+            "<p><a id=\"download\" href=\"/files/{id}/download\">download now</a></p>\
+             <form method=\"post\" action=\"/files/{id}/request\" id=\"request\" data-xhr=\"request-status\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button>request a download link</button> <span id=\"request-status\"></span></form>",
             id = escape(&m.id)
         );
     }

@@ -60,6 +60,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/files/upload", post(upload))
         .route("/files/{id}", get(file))
         .route("/files/{id}/download", get(download))
+        .route("/files/{id}/request", post(request_download))
+        .route("/files/{id}/cached", get(cached))
         .route("/files/{id}/share", post(share))
         .route("/files/{id}/unshare", post(unshare))
         .route("/files/{id}/rename", post(rename))
@@ -278,6 +280,43 @@ async fn download(
     Ok(super::api::attachment(&m, body))
 }
 
+/// Step one of the two-step download (the page's script posts it and stays on the page).
+async fn request_download(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<Csrf>,
+) -> Result<Response, ApiError> {
+    if f.csrf != user.csrf {
+        return Ok(refused());
+    }
+    let m = app
+        .store
+        .readable(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    super::api::request_download(&app, m, &user.user.id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        "requested: you will be told here when it is ready\n",
+    )
+        .into_response())
+}
+
+/// Step two: the link the "download ready" notice carries.
+async fn cached(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = app
+        .store
+        .readable(&user.user.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    super::api::serve_cached(&app, &m).await
+}
+
 #[derive(Deserialize)]
 struct Named {
     csrf: String,
@@ -361,17 +400,7 @@ async fn delete(
         Ok(m) => m,
         Err(refused) => return Ok(refused),
     };
-    if m.uploaded_at.is_none() {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            "that file is still being stored".into(),
-        ));
-    }
-    app.storage
-        .delete(&m.storage_key)
-        .await
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    app.store.delete_media(&id).await?;
+    super::api::remove_file(&app, &m).await?;
     Ok(Redirect::to(&format!("/files?path={}", pages::url(&m.path))).into_response())
 }
 
@@ -403,25 +432,100 @@ async fn shared(State(app): State<Arc<App>>, user: WebUser) -> Result<Response, 
 
 /// The live notices: a socket follows its own user's notices only (the user is the session's;
 /// there is no topic to ask for).
-async fn socket(State(app): State<Arc<App>>, user: WebUser, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| follow(app, user.user.id, socket))
+/// Who opened a socket: a browser's session, or a script's bearer token.
+struct SocketUser(User);
+
+impl FromRequestParts<Arc<App>> for SocketUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<SocketUser, ApiError> {
+        if let Ok(web) = WebUser::from_request_parts(parts, app).await {
+            return Ok(SocketUser(web.user));
+        }
+        let super::api::ApiUser(user, _) =
+            super::api::ApiUser::from_request_parts(parts, app).await?;
+        Ok(SocketUser(user))
+    }
 }
 
-async fn follow(app: Arc<App>, user_id: String, mut socket: WebSocket) {
+async fn socket(State(app): State<Arc<App>>, user: SocketUser, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| follow(app, user.0, socket))
+}
+
+/// A text frame of `value`.
+fn frame(value: serde_json::Value) -> WsMessage {
+    WsMessage::Text(value.to_string().into())
+}
+
+/// The live socket, the book's channels without their hole: the client joins topics by
+/// sending `{"join": TOPIC}`, and may join only `user:<its own id>` (its notices; joining it
+/// also counts the connection as online) and `presence` (who is online, cluster-wide, sent
+/// whenever it changes). Any other topic is answered `{"event": "refused", ...}` and nothing
+/// of it is sent.
+async fn follow(app: Arc<App>, user: User, mut socket: WebSocket) {
+    let own = format!("user:{}", user.id);
     let mut notices = app.notices.follow();
+    let mut joined_own = None;
+    // Whether it follows presence, and the list it was sent last.
+    let mut watching = false;
+    let mut presence: Option<Vec<crate::presence::OnlineUser>> = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {
         tokio::select! {
             notice = notices.recv() => match notice {
-                Ok(n) if n.user_id == user_id => {
-                    let text = serde_json::to_string(&n).unwrap_or_default();
-                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                Ok(n) if joined_own.is_some() && n.user_id == user.id => {
+                    let mut value = serde_json::to_value(&n).unwrap_or_default();
+                    value["event"] = "notice".into();
+                    value["topic"] = own.clone().into();
+                    if socket.send(frame(value)).await.is_err() {
                         return;
                     }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
+            _ = tick.tick(), if watching => {
+                let now = crate::presence::online(&app.node);
+                if presence.as_ref() != Some(&now) {
+                    let users = serde_json::to_value(&now).unwrap_or_default();
+                    presence = Some(now);
+                    let value = serde_json::json!({"event": "presence", "topic": "presence", "users": users});
+                    if socket.send(frame(value)).await.is_err() {
+                        return;
+                    }
+                }
+            },
             incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => {
+                    let topic = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v.get("join").and_then(|t| t.as_str()).map(str::to_owned));
+                    let Some(topic) = topic else {
+                        let value = serde_json::json!({"event": "error", "reason": "send {\"join\": TOPIC}"});
+                        if socket.send(frame(value)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    };
+                    let answer = if topic == own {
+                        if joined_own.is_none() {
+                            joined_own = Some(crate::presence::join(&app.node, &user.username).await);
+                        }
+                        serde_json::json!({"event": "joined", "topic": topic})
+                    } else if topic == "presence" {
+                        // The next tick sends the list.
+                        watching = true;
+                        presence = None;
+                        tick.reset_immediately();
+                        serde_json::json!({"event": "joined", "topic": topic})
+                    } else {
+                        tracing::warn!(user = %user.username, topic = %topic, "a socket asked to join a topic not its own");
+                        serde_json::json!({"event": "refused", "topic": topic, "reason": "a socket may join only its own user's topic and presence"})
+                    };
+                    if socket.send(frame(answer)).await.is_err() {
+                        return;
+                    }
+                }
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },

@@ -1,7 +1,7 @@
 //! The running app: its settings, metadata store, object storage, master key, node and
 //! pipelines, and what [`start`] does to bring them up.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -42,36 +42,6 @@ pub struct App {
     pub sessions: crate::web::session::Sessions,
 }
 
-/// The master key in `data/master.key` (64 hex digits), made on first start with mode 0600.
-fn master_key(data: &Path) -> Result<MasterKey> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data.join("master.key");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = hex::encode(crate::crypto::random_key());
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("cannot make the master key {}", path.display()))?;
-            f.write_all(key.as_bytes())?;
-            f.sync_all()?;
-            key
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the master key {}", path.display()))
-        }
-    };
-    let bytes: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .with_context(|| format!("the master key {} is not 64 hex digits", path.display()))?;
-    Ok(MasterKey::new(&bytes))
-}
-
 /// Starts an EPMD in this process if none answers on the node's port: Drip on its embedded
 /// defaults needs nothing else running.
 async fn epmd(port: u16) -> Result<()> {
@@ -110,9 +80,11 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
         .with_context(|| format!("cannot make the data directory {}", config.data.display()))?;
     let spool = config.data.join("spool");
     std::fs::create_dir_all(&spool).with_context(|| format!("cannot make {}", spool.display()))?;
-    let master = master_key(&config.data)?;
+    std::fs::create_dir_all(&config.keys)
+        .with_context(|| format!("cannot make the keys directory {}", config.keys.display()))?;
+    let master = crate::keys::master_key(&config.keys)?;
     let sessions =
-        crate::web::session::Sessions::open(&config.data).context("cannot make the session key")?;
+        crate::web::session::Sessions::open(&config.keys).context("cannot make the session key")?;
     let store = Store::open(&config.database).await?;
     let storage = Storage::open(&config.storage)?;
     let (name, kind) = match &config.node {
@@ -137,7 +109,32 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     });
     start_pipelines(&app).await?;
     tokio::spawn(janitor(app.clone()));
+    tokio::spawn(stay_connected(app.clone()));
     Ok(app)
+}
+
+/// Connects to every node of `--cluster` now and whenever the connection is lost (every 2 s):
+/// `global` and `pg` then share names, notices and presence with them.
+async fn stay_connected(app: Arc<App>) {
+    let nodes: Vec<etf::Atom> = app
+        .config
+        .cluster
+        .iter()
+        .map(|n| etf::Atom::from(n.as_str()))
+        .filter(|n| n != app.node.name())
+        .collect();
+    if nodes.is_empty() {
+        return;
+    }
+    loop {
+        let connected = app.node.nodes(false);
+        for n in &nodes {
+            if !connected.contains(n) && app.node.connect(n).await {
+                tracing::info!("connected to {n}");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }
 
 /// Every minute, removes spool files nothing will use: those of files stored or given up, a

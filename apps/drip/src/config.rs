@@ -29,6 +29,14 @@ pub struct Args {
     /// ./drip-data).
     #[arg(long, env = "DRIP_DATA")]
     pub data: Option<PathBuf>,
+    /// Where master.key and session.key live, made on first start with mode 0600 (default:
+    /// the data dir); a cluster's nodes share them.
+    #[arg(long, env = "DRIP_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// Nodes to join, comma-separated (name@host): this node connects to each at start and
+    /// again whenever the connection is lost (the book's libcluster, with a list of hosts).
+    #[arg(long, env = "DRIP_CLUSTER", value_delimiter = ',')]
+    pub cluster: Option<Vec<String>>,
     /// The metadata database: sqlite://FILE or postgres://… (default: sqlite in the data dir).
     #[arg(long, env = "DRIP_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
@@ -67,6 +75,8 @@ struct File {
     cookie: Option<String>,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
+    keys: Option<PathBuf>,
+    cluster: Option<Vec<String>>,
     database: Option<String>,
     storage: Option<String>,
     quota: Option<u64>,
@@ -88,6 +98,9 @@ pub enum ConfigError {
     /// `sname` and `name` both given.
     #[error("give a short name (sname) or a long name (name), not both")]
     BothNames,
+    /// A cluster member that is not `name@host`.
+    #[error("the cluster node {0:?} is not name@host")]
+    Node(String),
     /// A URL Drip does not know.
     #[error("{what} {url:?} is not one Drip knows ({expected})")]
     Url {
@@ -132,6 +145,10 @@ pub struct Config {
     pub http: SocketAddr,
     /// The data directory.
     pub data: PathBuf,
+    /// Where the secrets live.
+    pub keys: PathBuf,
+    /// Nodes to stay connected to.
+    pub cluster: Vec<String>,
     /// The database URL.
     pub database: String,
     /// The object store.
@@ -182,6 +199,13 @@ impl Config {
                 expected: "sqlite://FILE or postgres://USER@HOST/DB",
             });
         }
+        let cluster = args.cluster.or(file.cluster).unwrap_or_default();
+        if let Some(bad) = cluster.iter().find(|n| {
+            let (name, host) = n.split_once('@').unwrap_or(("", ""));
+            name.is_empty() || host.is_empty() || host.contains('@')
+        }) {
+            return Err(ConfigError::Node(bad.clone()));
+        }
         let storage = match args.storage.or(file.storage) {
             None => StorageUrl::Local(data.join("objects")),
             Some(url) => match (url.strip_prefix("file://"), url.strip_prefix("s3://")) {
@@ -210,6 +234,8 @@ impl Config {
                 .http
                 .or(file.http)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4000))),
+            keys: args.keys.or(file.keys).unwrap_or_else(|| data.clone()),
+            cluster,
             data,
             database,
             storage,

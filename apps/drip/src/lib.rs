@@ -4,7 +4,7 @@
 //!
 //! The pieces, one concept a module: [`config`] (command line, `DRIP_*`, TOML), [`paths`]
 //! (the book's folder rules), [`crypto`] (envelope encryption in chunks), [`storage`]
-//! (`object_store`), [`db`] (sqlx, SQLite or PostgreSQL), [`accounts`] (argon2id, tokens),
+//! (`object_store`), [`db`] (sqlx, SQLite or PostgreSQL), [`accounts`] (argon2id, tokens), [`keys`] (the secrets on disk),
 //! [`pipeline`] (the GenStage pipelines), [`cache`] (the download cache, cluster-wide through
 //! `global`), [`notify`] (notices for users, cluster-wide through `pg`), [`presence`] (who is
 //! online, through `pg`), [`metrics`],
@@ -18,6 +18,7 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod keys;
 pub mod metrics;
 pub mod notify;
 pub mod paths;

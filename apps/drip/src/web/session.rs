@@ -28,25 +28,11 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// With the key in `data/session.key` (made on first start, mode 0600).
-    pub fn open(data: &Path) -> std::io::Result<Sessions> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = data.join("session.key");
-        let key = match std::fs::read(&path) {
-            Ok(k) if k.len() >= 32 => k,
-            _ => {
-                let k = crate::crypto::random_key().to_vec();
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&path)?;
-                f.write_all(&k)?;
-                k
-            }
-        };
+    /// With the key in `keys/session.key` (made on first start, mode 0600).
+    pub fn open(keys: &Path) -> std::io::Result<Sessions> {
+        let key = crate::keys::read_or_make(&keys.join("session.key"), || {
+            crate::crypto::random_key().to_vec()
+        })?;
         Ok(Sessions {
             key,
             failures: Mutex::default(),

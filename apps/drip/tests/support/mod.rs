@@ -88,7 +88,12 @@ impl Drip {
     }
 
     pub fn user(&self, name: &str) -> String {
-        let (status, _) = self.call(
+        self.account(name).0
+    }
+
+    /// Signs `name` up and logs in: its token and its id.
+    pub fn account(&self, name: &str) -> (String, String) {
+        let (status, made) = self.call(
             "POST",
             "/api/users",
             None,
@@ -102,7 +107,23 @@ impl Drip {
             &format!(r#"{{"username":"{name}","password":"password-{name}"}}"#),
         );
         assert!(status.contains("200"), "{status} {body}");
-        body["token"].as_str().expect("a token").to_owned()
+        (
+            body["token"].as_str().expect("a token").to_owned(),
+            made["id"].as_str().expect("an id").to_owned(),
+        )
+    }
+
+    /// `GET path` with a bearer token: the status and the body's bytes.
+    pub fn get_bytes(&self, token: &str, path: &str) -> (String, Vec<u8>) {
+        let bearer = format!("Bearer {token}");
+        let (status, head, body) = request_raw(
+            self.http,
+            "GET",
+            path,
+            &[("Authorization", bearer.as_str())],
+            b"",
+        );
+        (status, unchunk_bytes(&head, &body))
     }
 
     pub fn upload(
@@ -141,15 +162,7 @@ impl Drip {
     }
 
     pub fn download(&self, token: &str, id: &str) -> (String, Vec<u8>) {
-        let bearer = format!("Bearer {token}");
-        let (status, head, body) = request_raw(
-            self.http,
-            "GET",
-            &format!("/api/files/{id}/content"),
-            &[("Authorization", bearer.as_str())],
-            b"",
-        );
-        (status, unchunk_bytes(&head, &body))
+        self.get_bytes(token, &format!("/api/files/{id}/content"))
     }
 }
 
@@ -157,4 +170,67 @@ pub fn bytes(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
+}
+
+/// A live socket (`/socket`) opened with a bearer token, read with a bounded wait.
+pub struct Socket(tungstenite::WebSocket<std::net::TcpStream>);
+
+impl Socket {
+    pub fn open(http: u16, token: &str) -> Socket {
+        use tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://127.0.0.1:{http}/socket")
+            .into_client_request()
+            .expect("a request");
+        request.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {token}").parse().expect("a header"),
+        );
+        let stream = std::net::TcpStream::connect(("127.0.0.1", http)).expect("connects");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("a timeout");
+        let (socket, _) = tungstenite::client(request, stream).expect("the socket opens");
+        Socket(socket)
+    }
+
+    pub fn join(&mut self, topic: &str) -> serde_json::Value {
+        let text = serde_json::json!({ "join": topic }).to_string();
+        self.0
+            .send(tungstenite::Message::Text(text.into()))
+            .expect("sent");
+        self.next(|v| v["topic"] == topic && v["event"] != "presence" && v["event"] != "notice")
+    }
+
+    /// The next message `want` takes, within 30 s; others are skipped.
+    pub fn next(&mut self, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        self.within(Duration::from_secs(30), want)
+            .expect("the awaited message never came")
+    }
+
+    /// The next message `want` takes, if one comes within `limit`.
+    pub fn within(
+        &mut self,
+        limit: Duration,
+        want: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            match self.0.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    let v: serde_json::Value = serde_json::from_str(&t).expect("JSON");
+                    if want(&v) {
+                        return Some(v);
+                    }
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("the socket broke: {e}"),
+            }
+        }
+        None
+    }
 }

@@ -80,7 +80,9 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(&dir).expect("listed").count(), 1);
         std::fs::write(dir.join("master.key"), "not hex").expect("written");
-        let e = master_key(&dir).err().expect("refused");
+        let Err(e) = master_key(&dir) else {
+            panic!("a master key that is not hex was taken");
+        };
         assert!(e.to_string().contains("is not 64 hex digits"), "{e}");
     }
 }

@@ -14,6 +14,10 @@ use thiserror::Error;
 
 use crate::config::StorageUrl;
 
+/// What a user is told when storage fails: the details (paths, addresses) go to the log only.
+pub const UNAVAILABLE: &str =
+    "the storage failed (it is unreachable or refused the request): try again later";
+
 /// What storage could not do.
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -74,8 +78,17 @@ impl Storage {
                 })
             }
             StorageUrl::S3(url) => {
+                // A store that does not answer is an error within about 15 s (three tries),
+                // not the three minutes object_store would keep trying by default: the user is
+                // told, and the upload's task is reported failed.
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: std::time::Duration::from_secs(15),
+                    ..object_store::RetryConfig::default()
+                };
                 let store = object_store::aws::AmazonS3Builder::from_env()
                     .with_url(url)
+                    .with_retry(retry)
                     .build()?;
                 Ok(Storage {
                     store: Arc::new(store),

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod pki;
 pub mod postgres;
+pub mod s3;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

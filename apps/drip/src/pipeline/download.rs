@@ -167,7 +167,10 @@ impl GenStage for RemoteStorage {
             }
             match self.fetch(&mut task).await {
                 Ok(()) => out.push(task),
-                Err(why) => fail(&self.0, ctx, &task, &format!("the storage failed: {why}")),
+                Err(why) => {
+                    tracing::warn!(media = %task.media.id, "the storage failed: {why}");
+                    fail(&self.0, ctx, &task, crate::storage::UNAVAILABLE)
+                }
             }
         }
         Return::NoReply(out)

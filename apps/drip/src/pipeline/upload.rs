@@ -307,7 +307,10 @@ impl GenStage for RemoteStorage {
         for task in tasks {
             match self.store(&task).await {
                 Ok(()) => out.push(task),
-                Err(why) => fail(&self.0, ctx, &task, &format!("the storage failed: {why}")).await,
+                Err(why) => {
+                    tracing::warn!(media = %task.media.id, "the storage failed: {why}");
+                    fail(&self.0, ctx, &task, crate::storage::UNAVAILABLE).await
+                }
             }
         }
         Return::NoReply(out)

@@ -287,7 +287,7 @@ pub async fn stream_plain(app: &App, media: &Media) -> Result<Body, ApiError> {
         .storage
         .read(&media.storage_key)
         .await
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(unavailable)?;
     let opener = crypto::Decryptor::new(&key);
     let plain =
         futures::stream::unfold((stored, Some(opener)), |(mut stored, opener)| async move {
@@ -389,6 +389,15 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// 503 with the sentence users get; what failed goes to the log.
+fn unavailable(e: crate::storage::StorageError) -> ApiError {
+    tracing::warn!("{e}");
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        crate::storage::UNAVAILABLE.into(),
+    )
+}
+
 /// Deletes a stored file: its object, then its row, then its download cache wherever it runs.
 pub async fn remove_file(app: &App, media: &Media) -> Result<(), ApiError> {
     if media.uploaded_at.is_none() {
@@ -400,7 +409,7 @@ pub async fn remove_file(app: &App, media: &Media) -> Result<(), ApiError> {
     app.storage
         .delete(&media.storage_key)
         .await
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(unavailable)?;
     app.store.delete_media(&media.id).await?;
     crate::cache::expire(app, &media.id).await;
     Ok(())

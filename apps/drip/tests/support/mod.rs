@@ -29,6 +29,17 @@ pub fn drip(tag: &str, extra: &[&str]) -> Drip {
 
 /// A `drip` named `drip_TAG` over `data` (kept as it is), on the EPMD port `epmd`.
 pub fn start(tag: &str, extra: &[&str], data: PathBuf, epmd: u16) -> Drip {
+    start_with(tag, extra, data, epmd, &[])
+}
+
+/// [`start`] with these environment variables set too.
+pub fn start_with(
+    tag: &str,
+    extra: &[&str],
+    data: PathBuf,
+    epmd: u16,
+    env: &[(&str, &str)],
+) -> Drip {
     let http = free_port();
     std::fs::create_dir_all(&data).expect("the data directory");
     let log = std::fs::OpenOptions::new()
@@ -44,6 +55,7 @@ pub fn start(tag: &str, extra: &[&str], data: PathBuf, epmd: u16) -> Drip {
             .arg(&data)
             .args(extra)
             .env("ERL_EPMD_PORT", epmd.to_string())
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

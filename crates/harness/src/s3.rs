@@ -1,0 +1,101 @@
+//! A throwaway S3-compatible server for tests: moto's `moto_server` (PyPI's `moto[server]`,
+//! which `./test --setup` installs into `target/test-tools/moto`), on 127.0.0.1 and a free
+//! port, in memory, stopped when dropped. It speaks S3's REST protocol (buckets, objects,
+//! multipart uploads) and accepts any credentials.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::Guard;
+
+/// A running server.
+pub struct S3Server {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    process: Option<Guard>,
+}
+
+/// `moto_server`: `$ROTP_MOTO_SERVER`, the one `./test --setup` installs, or one on PATH.
+fn program() -> PathBuf {
+    if let Some(p) = std::env::var_os("ROTP_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let installed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-tools/moto/bin/moto_server");
+    if installed.exists() {
+        return installed;
+    }
+    PathBuf::from("moto_server")
+}
+
+impl S3Server {
+    /// Starts a server and waits until it answers.
+    pub fn start() -> S3Server {
+        let port = crate::free_port();
+        let process = Guard(
+            Command::new(program())
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect(
+                    "moto_server must be installed to run these tests (./test --setup installs it)",
+                ),
+        );
+        crate::wait_listening(port);
+        S3Server {
+            port,
+            process: Some(process),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Makes the bucket `name` (`PUT /name`).
+    pub fn create_bucket(&self, name: &str) {
+        let (status, _, body) =
+            crate::http::request(self.port, "PUT", &format!("/{name}"), &[], "");
+        assert!(status.contains("200"), "the bucket {name}: {status} {body}");
+    }
+
+    /// `GET path`'s body, as text.
+    fn text(&self, path: &str) -> (String, String) {
+        let (status, head, body) = crate::http::request_raw(self.port, "GET", path, &[], b"");
+        let body = crate::http::unchunk_bytes(&head, &body);
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The keys in `bucket` (ListObjectsV2).
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let (status, body) = self.text(&format!("/{bucket}?list-type=2"));
+        assert!(status.contains("200"), "listing {bucket}: {status} {body}");
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The object `key`'s bytes.
+    pub fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let (status, head, body) =
+            crate::http::request_raw(self.port, "GET", &format!("/{bucket}/{key}"), &[], b"");
+        assert!(status.contains("200"), "{bucket}/{key}: {status}");
+        crate::http::unchunk_bytes(&head, &body)
+    }
+
+    /// The multipart uploads begun and neither completed nor aborted in `bucket`.
+    pub fn open_uploads(&self, bucket: &str) -> usize {
+        let (_, body) = self.text(&format!("/{bucket}?uploads"));
+        body.matches("<UploadId>").count()
+    }
+
+    /// Stops the server: the store becomes unreachable.
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+}

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{bytes, drip, Drip};
+use support::{bytes, drip, Drip, Socket};
 
 #[test]
 fn an_upload_goes_through_the_pipeline_encrypted_and_comes_back_the_same() {
@@ -20,6 +20,46 @@ fn the_same_on_postgresql() {
         "apipg",
         &["--quota", "3000000", "--database", &pg.url],
     ));
+}
+
+/// The two-step download with a short idle time, and files over `--cache-max` streaming: the
+/// link serves the file while its cache lives, every hit keeps it alive, and once it has sat
+/// idle it answers 410.
+#[test]
+fn a_download_link_lives_while_its_cache_is_used() {
+    let d = drip("cache", &["--cache-idle", "2", "--cache-max", "100000"]);
+    let (ana, ana_id) = d.account("ana");
+    let mut socket = Socket::open(d.http, &ana);
+    assert_eq!(socket.join(&format!("user:{ana_id}"))["event"], "joined");
+    for (name, size) in [("small.bin", 50_000), ("large.bin", 300_000)] {
+        let original = bytes(size, 4);
+        let (_, body) = d.upload(&ana, "$/c", name, &original);
+        let id = body["id"].as_str().expect("an id").to_owned();
+        d.stored(&ana, &id);
+        let link = format!("/api/files/{id}/cached");
+        let (status, _) = d.get_bytes(&ana, &link);
+        assert!(status.contains("410"), "no cache yet: {status}");
+        let (status, _) = d.call("POST", &format!("/api/files/{id}/download"), Some(&ana), "");
+        assert!(status.contains("202"), "{status}");
+        let ready = socket.next(|v| v["kind"] == "download_ready" && v["media_id"] == id.as_str());
+        assert_eq!(ready["link"], format!("/files/{id}/cached"));
+        // Hits a second apart for three seconds: each keeps the cache (idle time 2 s).
+        for _ in 0..3 {
+            let (status, got) = d.get_bytes(&ana, &link);
+            assert!(
+                status.contains("200") && got == original,
+                "{name}: {status}"
+            );
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let (status, body) = d.get_bytes(&ana, &link);
+        assert!(
+            status.contains("410"),
+            "{name}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
 }
 
 fn exercise(d: &Drip) {
@@ -280,6 +320,8 @@ fn exercise(d: &Drip) {
         "/api/files",
         "/api/files/{id}",
         "/api/files/{id}/content",
+        "/api/files/{id}/download",
+        "/api/files/{id}/cached",
         "/api/files/{id}/shares",
         "/api/files/{id}/shares/{username}",
     ] {

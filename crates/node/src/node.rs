@@ -669,6 +669,13 @@ impl Node {
 
     /// `pg:get_members(Scope, Group)`: members on every node running the scope.
     pub fn pg_members(&self, scope: &str, group: &Term) -> Vec<Pid> {
+        self.pg_read(scope, |groups| groups.get(group).cloned())
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// `read` of the scope's groups, if this node runs the scope.
+    fn pg_read<T>(&self, scope: &str, read: impl FnOnce(&crate::pg::GroupMap) -> T) -> Option<T> {
         let scopes = self
             .inner
             .pg_scopes
@@ -676,25 +683,12 @@ impl Node {
             .unwrap_or_else(|e| e.into_inner());
         scopes
             .get(&Atom::from(scope))
-            .and_then(|m| {
-                m.read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(group)
-                    .cloned()
-            })
-            .unwrap_or_default()
+            .map(|m| read(&m.read().unwrap_or_else(|e| e.into_inner())))
     }
 
     /// `pg:which_groups(Scope)`: the groups with a member on some node running the scope.
     pub fn pg_which_groups(&self, scope: &str) -> Vec<Term> {
-        let scopes = self
-            .inner
-            .pg_scopes
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        scopes
-            .get(&Atom::from(scope))
-            .map(|m| m.read().unwrap_or_else(|e| e.into_inner()).groups())
+        self.pg_read(scope, crate::pg::GroupMap::groups)
             .unwrap_or_default()
     }
 

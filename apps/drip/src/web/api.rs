@@ -331,11 +331,7 @@ async fn content(
     ApiUser(user, _): ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let media = app
-        .store
-        .readable(&user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let media = readable(&app, &user.id, &id).await?;
     let body = stream_plain(&app, &media).await?;
     Ok(attachment(&media, body))
 }
@@ -387,6 +383,15 @@ async fn remove(
     }
     remove_file(&app, &media).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The file `id` as `user_id` may read it (its own, or shared with it): "no such file"
+/// otherwise, whether or not it exists.
+pub async fn readable(app: &App, user_id: &str, id: &str) -> Result<Media, ApiError> {
+    app.store
+        .readable(user_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// 503 with the sentence users get; what failed goes to the log.
@@ -448,11 +453,7 @@ async fn ask_download(
     ApiUser(user, _): ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let media = app
-        .store
-        .readable(&user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let media = readable(&app, &user.id, &id).await?;
     let link = format!("/api/files/{id}/cached");
     request_download(&app, media, &user.id).await?;
     Ok((
@@ -467,11 +468,7 @@ async fn cached(
     ApiUser(user, _): ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let media = app
-        .store
-        .readable(&user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let media = readable(&app, &user.id, &id).await?;
     serve_cached(&app, &media).await
 }
 

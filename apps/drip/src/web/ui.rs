@@ -246,11 +246,7 @@ async fn file(
     user: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let m = app
-        .store
-        .readable(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = super::api::readable(&app, &user.user.id, &id).await?;
     let shares = if m.owner_id == user.user.id {
         Some(app.store.shares_of(&id).await?)
     } else {
@@ -271,11 +267,7 @@ async fn download(
     user: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let m = app
-        .store
-        .readable(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = super::api::readable(&app, &user.user.id, &id).await?;
     let body = super::api::stream_plain(&app, &m).await?;
     Ok(super::api::attachment(&m, body))
 }
@@ -290,11 +282,7 @@ async fn request_download(
     if f.csrf != user.csrf {
         return Ok(refused());
     }
-    let m = app
-        .store
-        .readable(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = super::api::readable(&app, &user.user.id, &id).await?;
     super::api::request_download(&app, m, &user.user.id).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -309,11 +297,7 @@ async fn cached(
     user: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let m = app
-        .store
-        .readable(&user.user.id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = super::api::readable(&app, &user.user.id, &id).await?;
     super::api::serve_cached(&app, &m).await
 }
 

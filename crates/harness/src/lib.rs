@@ -45,15 +45,32 @@ pub fn otp_epmd() -> PathBuf {
         .expect("OTP's epmd binary under erts-*/bin")
 }
 
-/// A port nothing listens on right now (on IPv4 or IPv6 loopback).
+/// A port nothing listens on right now (on IPv4 or IPv6 loopback), below the kernel's
+/// ephemeral range, so no outgoing connection or `bind(0)` of another process takes it before
+/// the test's server binds it; never the same port twice in one test binary.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    const FROM: u32 = 10_000;
+    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
+        .clamp(FROM + 1_000, 65_535);
+    let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+    random.write_u32(std::process::id());
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if TcpListener::bind(("::1", port)).is_ok() || TcpListener::bind(("::", port)).is_ok() {
+        random.write_u8(1);
+        let port = (FROM + (random.finish() % u64::from(below - FROM)) as u32) as u16;
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if given.contains(&port) {
+            continue;
+        }
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && (TcpListener::bind(("::1", port)).is_ok()
+                || TcpListener::bind(("::", port)).is_ok());
+        if free {
+            given.push(port);
             return port;
         }
     }

@@ -226,11 +226,19 @@ async fn start_pipelines(app: &Arc<App>) -> Result<()> {
             Some(etf::Atom::from("drip_sup").into()),
         )
         .await;
-        let ok = matches!(sup, Ok(Some(_)));
-        let _ = started.send(ok);
-        if !ok {
+        let Ok(Some(sup)) = sup else {
+            let _ = started.send(false);
             return ExitReason::atom("drip_sup_failed");
-        }
+        };
+        // Listed as an application, so the dashboard's and observer's trees show Drip's.
+        app2.node.application_started(
+            "drip",
+            "ElixirDrip on rotp",
+            env!("CARGO_PKG_VERSION"),
+            ctx.pid().clone(),
+            sup,
+        );
+        let _ = started.send(true);
         for media in resumed {
             let spool = app2.spool.join(&media.id);
             if spool.exists() {

@@ -123,20 +123,21 @@ pub struct Folder {
     pub size: u64,
 }
 
-/// The folders directly below `folder`, from the `(path, size)` of files (each file's folder
-/// path and size), sorted by name.
+/// The folders directly below `folder`, from `(path, files, size)`: folder paths with the
+/// number of files directly in each and their total size (a file alone is `(its path, 1, its
+/// size)`; the store sums them by path), sorted by name.
 pub fn subfolders<'a>(
     folder: &str,
-    files: impl IntoIterator<Item = (&'a str, u64)>,
+    paths: impl IntoIterator<Item = (&'a str, u64, u64)>,
 ) -> Vec<Folder> {
     let mut by: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for (path, size) in files {
+    for (path, files, size) in paths {
         let Some(rest) = path.strip_prefix(folder).and_then(|r| r.strip_prefix('/')) else {
             continue;
         };
         let name = rest.split('/').next().unwrap_or(rest);
         let entry = by.entry(name).or_default();
-        entry.0 += 1;
+        entry.0 += files;
         entry.1 += size;
     }
     by.into_iter()
@@ -175,7 +176,12 @@ mod tests {
         assert!(is_within("$/abc/d", "$/abc"));
         assert!(!is_within("$/abcdef", "$/abc"));
         assert!(is_within("$/a", "$"));
-        let files = [("$/abc", 1), ("$/abcdef", 2), ("$/abc/x", 4), ("$", 8)];
+        let files = [
+            ("$/abc", 1, 1),
+            ("$/abcdef", 1, 2),
+            ("$/abc/x", 1, 4),
+            ("$", 1, 8),
+        ];
         assert_eq!(
             subfolders("$", files),
             vec![
@@ -240,7 +246,7 @@ mod tests {
             files in proptest::collection::vec((path(), 0u64..1000), 0..30),
             folder in path(),
         ) {
-            let listed = subfolders(&folder, files.iter().map(|(p, s)| (p.as_str(), *s)));
+            let listed = subfolders(&folder, files.iter().map(|(p, s)| (p.as_str(), 1, *s)));
             let below: Vec<_> = files.iter().filter(|(p, _)| p != &folder && is_within(p, &folder)).collect();
             prop_assert_eq!(listed.iter().map(|f| f.files).sum::<u64>(), below.len() as u64);
             prop_assert_eq!(listed.iter().map(|f| f.size).sum::<u64>(), below.iter().map(|(_, s)| s).sum::<u64>());

@@ -160,6 +160,7 @@ fn main() -> Result<()> {
             dashboard::Config {
                 targets: vec![beam.clone(), ours.clone()],
                 token: None,
+                base: String::new(),
             },
         ));
         let mut rows = Vec::new();

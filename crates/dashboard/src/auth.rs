@@ -96,7 +96,7 @@ pub(crate) async fn guard(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
     if wants_page {
-        return Redirect::to("/login").into_response();
+        return Redirect::to(&format!("{}/login", watch.base)).into_response();
     }
     (
         StatusCode::UNAUTHORIZED,
@@ -107,19 +107,20 @@ pub(crate) async fn guard(
 }
 
 /// `GET /login`.
-pub(crate) async fn login_page() -> Html<String> {
-    Html(login_form(None))
+pub(crate) async fn login_page(State(watch): State<Arc<Watch>>) -> Html<String> {
+    Html(login_form(&watch.base, None))
 }
 
-fn login_form(error: Option<&str>) -> String {
+fn login_form(base: &str, error: Option<&str>) -> String {
     let error = error.map_or_else(String::new, |e| {
         format!("<p class=\"down\">{}</p>", pages::escape(e))
     });
     pages::frame(
+        base,
         "log in",
         None,
         &format!(
-            "<h2>Log in</h2>{error}<form method=\"post\" action=\"/login\">\
+            "<h2>Log in</h2>{error}<form method=\"post\" action=\"{base}/login\">\
              <label>access token <input type=\"password\" name=\"token\" autofocus></label> \
              <button>log in</button></form>\
              <p>The token is the one this dashboard was started with (<code>--token</code>).</p>"
@@ -136,12 +137,15 @@ pub(crate) struct Login {
 /// `POST /login`: a session cookie for the right token.
 pub(crate) async fn login(State(watch): State<Arc<Watch>>, Form(form): Form<Login>) -> Response {
     let Some(auth) = &watch.auth else {
-        return Redirect::to("/").into_response();
+        return Redirect::to(&format!("{}/", watch.base)).into_response();
     };
     if !auth.is_token(&form.token) {
         return (
             StatusCode::UNAUTHORIZED,
-            Html(login_form(Some("That is not this dashboard's token."))),
+            Html(login_form(
+                &watch.base,
+                Some("That is not this dashboard's token."),
+            )),
         )
             .into_response();
     }
@@ -156,9 +160,12 @@ pub(crate) async fn login(State(watch): State<Arc<Watch>>, Form(form): Form<Logi
     (
         [(
             header::SET_COOKIE,
-            format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict"),
+            format!(
+                "{COOKIE}={id}; Path={}/; HttpOnly; SameSite=Strict",
+                watch.base
+            ),
         )],
-        Redirect::to("/"),
+        Redirect::to(&format!("{}/", watch.base)),
     )
         .into_response()
 }
@@ -171,9 +178,12 @@ pub(crate) async fn logout(State(watch): State<Arc<Watch>>, headers: HeaderMap) 
     (
         [(
             header::SET_COOKIE,
-            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+            format!(
+                "{COOKIE}=; Path={}/; HttpOnly; SameSite=Strict; Max-Age=0",
+                watch.base
+            ),
         )],
-        Redirect::to("/login"),
+        Redirect::to(&format!("{}/login", watch.base)),
     )
         .into_response()
 }

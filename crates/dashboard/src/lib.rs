@@ -49,6 +49,9 @@ pub struct Config {
     pub targets: Vec<Atom>,
     /// If set, every request must show it (`Authorization: Bearer`, or a login at `/login`).
     pub token: Option<String>,
+    /// The path the router is nested under, without a trailing `/` (`""` when it is served
+    /// at the root, `"/dashboard"` inside Drip): its links and redirects start with it.
+    pub base: String,
 }
 
 /// What the handlers share: the node that asks, and the nodes it watches (the first is the
@@ -62,6 +65,8 @@ struct Watch {
     token: String,
     /// The access token and sessions, if the dashboard has one.
     auth: Option<auth::Auth>,
+    /// [`Config::base`].
+    base: String,
 }
 
 impl Watch {
@@ -144,6 +149,7 @@ pub fn router(node: Node, config: Config) -> Router {
         picked: Mutex::default(),
         token: random_hex(),
         auth: config.token.map(auth::Auth::new),
+        base: config.base,
     });
     Router::new()
         .route("/", get(index))
@@ -198,6 +204,7 @@ async fn metrics(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) ->
 async fn index(State(watch): State<Arc<Watch>>) -> Html<String> {
     let (hosts, rows) = cluster::survey(&watch.node, &watch.known()).await;
     Html(pages::cluster(
+        &watch.base,
         watch.node.name().as_str(),
         &hosts,
         &rows,
@@ -208,13 +215,18 @@ async fn index(State(watch): State<Arc<Watch>>) -> Html<String> {
 /// `/pick?node=NAME@HOST`: the node picker's form opens that node's home page.
 async fn pick(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) -> Response {
     match which.node.as_deref().map(str::trim).and_then(|n| watch.target(n)) {
-        Some(t) => Redirect::to(&format!("/node/{}", pages::url(t.as_str()))).into_response(),
+        Some(t) => Redirect::to(&format!("{}/node/{}", watch.base, pages::url(t.as_str())))
+            .into_response(),
         None => (
             StatusCode::BAD_REQUEST,
             Html(pages::frame(
+                &watch.base,
                 "cluster",
                 None,
-                "<p class=\"down\">That is not a node name: NAME@HOST.</p><p><a href=\"/\">back</a></p>",
+                &format!(
+                    "<p class=\"down\">That is not a node name: NAME@HOST.</p><p><a href=\"{}/\">back</a></p>",
+                    watch.base
+                ),
             )),
         )
             .into_response(),
@@ -222,14 +234,14 @@ async fn pick(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) -> Re
 }
 
 /// A page for a node that does not answer: it says so, and reloads itself until it does.
-fn down(node: &str, e: &window::SnapshotError) -> Response {
+fn down(base: &str, node: &str, e: &window::SnapshotError) -> Response {
     let body = format!(
         "<p class=\"down\">{}</p><p>This page reloads itself every 5 s.</p><meta http-equiv=\"refresh\" content=\"5\">",
         pages::escape(&e.to_string())
     );
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Html(pages::frame(node, Some(node), &body)),
+        Html(pages::frame(base, node, Some(node), &body)),
     )
         .into_response()
 }
@@ -248,8 +260,8 @@ async fn home(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Resp
         return not_watched();
     };
     match window::collect(&watch.node, &target, SCRAPE).await {
-        Ok(s) => Html(pages::home(&name, &s)).into_response(),
-        Err(e) => down(&name, &e),
+        Ok(s) => Html(pages::home(&watch.base, &name, &s)).into_response(),
+        Err(e) => down(&watch.base, &name, &e),
     }
 }
 
@@ -304,6 +316,7 @@ async fn processes(
     };
     match window::collect(&watch.node, &target, SCRAPE).await {
         Ok(s) => Html(pages::processes(
+            &watch.base,
             &name,
             &s,
             table.sort.as_deref().unwrap_or("memory"),
@@ -312,7 +325,7 @@ async fn processes(
             &watch.token,
         ))
         .into_response(),
-        Err(e) => down(&name, &e),
+        Err(e) => down(&watch.base, &name, &e),
     }
 }
 
@@ -321,10 +334,14 @@ async fn tree(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Resp
         return not_watched();
     };
     if !watch.node.connect(&target).await {
-        return down(&name, &window::SnapshotError::NodeDown(name.clone()));
+        return down(
+            &watch.base,
+            &name,
+            &window::SnapshotError::NodeDown(name.clone()),
+        );
     }
     let roots = window::tree::trees(&watch.node, &target, SCRAPE).await;
-    Html(pages::trees(&name, &roots)).into_response()
+    Html(pages::trees(&watch.base, &name, &roots)).into_response()
 }
 
 async fn os(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
@@ -332,8 +349,8 @@ async fn os(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Respon
         return not_watched();
     };
     match window::os::collect(&watch.node, &target, SCRAPE).await {
-        Ok(o) => Html(pages::os(&name, &o)).into_response(),
-        Err(e) => down(&name, &e),
+        Ok(o) => Html(pages::os(&watch.base, &name, &o)).into_response(),
+        Err(e) => down(&watch.base, &name, &e),
     }
 }
 
@@ -351,8 +368,8 @@ async fn stages(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Re
         return not_watched();
     };
     match window::stages(&watch.node, &target, SCRAPE).await {
-        Ok(st) => Html(pages::stages(&name, &st)).into_response(),
-        Err(e) => down(&name, &e),
+        Ok(st) => Html(pages::stages(&watch.base, &name, &st)).into_response(),
+        Err(e) => down(&watch.base, &name, &e),
     }
 }
 
@@ -415,6 +432,7 @@ async fn process(
         Ok(Some(handle)) => {
             let items = window::detail(&watch.node, &target, &handle, SCRAPE).await;
             Html(pages::process(
+                &watch.base,
                 &name,
                 &format!("<{pid}>"),
                 &items,
@@ -425,13 +443,14 @@ async fn process(
         Ok(None) => (
             StatusCode::NOT_FOUND,
             Html(pages::frame(
+                &watch.base,
                 &pid,
                 Some(&name),
                 "<p>No such process (it may have ended).</p>",
             )),
         )
             .into_response(),
-        Err(e) => down(&name, &e),
+        Err(e) => down(&watch.base, &name, &e),
     }
 }
 
@@ -466,9 +485,14 @@ async fn kill(
                 "dashboard: killed <{pid}> on {name}: {}",
                 etf::text::write_limited(&reply, 100)
             );
-            Redirect::to(&format!("/node/{}/processes", pages::url(&name))).into_response()
+            to_processes(&watch.base, &name)
         }
-        Ok(None) => Redirect::to(&format!("/node/{}/processes", pages::url(&name))).into_response(),
-        Err(e) => down(&name, &e),
+        Ok(None) => to_processes(&watch.base, &name),
+        Err(e) => down(&watch.base, &name, &e),
     }
+}
+
+/// Back to `name`'s process table.
+fn to_processes(base: &str, name: &str) -> Response {
+    Redirect::to(&format!("{base}/node/{}/processes", pages::url(name))).into_response()
 }

@@ -10,14 +10,14 @@ use window::Snapshot;
 pub const PAGE: usize = 100;
 
 /// The page frame: title, navigation for `node` (if any), `body`.
-pub fn frame(title: &str, node: Option<&str>, body: &str) -> String {
+pub fn frame(base: &str, title: &str, node: Option<&str>, body: &str) -> String {
     let nav = node.map_or_else(String::new, |n| {
         let n = url(n);
         format!(
-            "<nav><a href=\"/\">cluster</a> · <a href=\"/node/{n}\">home</a> · \
-             <a href=\"/node/{n}/processes\">processes</a> · <a href=\"/node/{n}/tree\">supervision trees</a> · \
-             <a href=\"/node/{n}/stages\">pipelines</a> · <a href=\"/node/{n}/os\">OS</a> · \
-             <a href=\"/metrics?node={n}\">metrics</a></nav>"
+            "<nav><a href=\"{base}/\">cluster</a> · <a href=\"{base}/node/{n}\">home</a> · \
+             <a href=\"{base}/node/{n}/processes\">processes</a> · <a href=\"{base}/node/{n}/tree\">supervision trees</a> · \
+             <a href=\"{base}/node/{n}/stages\">pipelines</a> · <a href=\"{base}/node/{n}/os\">OS</a> · \
+             <a href=\"{base}/metrics?node={n}\">metrics</a></nav>"
         )
     });
     format!(
@@ -70,6 +70,7 @@ es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='d
 /// The cluster page: each known host's EPMD and the nodes on it or watched, with their
 /// connections, and the node picker.
 pub fn cluster(
+    base: &str,
     watcher: &str,
     hosts: &[crate::cluster::Host],
     rows: &[crate::cluster::Row],
@@ -79,7 +80,7 @@ pub fn cluster(
         "<p>Watching through <code>{}</code>. Any node this dashboard's cookie opens can be picked.</p>\n\
          {}\n<h2>nodes</h2>\n<table id=\"nodes\"><tr><th>node</th><th>EPMD port</th><th>state</th><th>connected to</th></tr>\n",
         escape(watcher),
-        picker(rows)
+        picker(base, rows)
     );
     for r in rows {
         let state = match (r.connected, r.watched) {
@@ -89,7 +90,7 @@ pub fn cluster(
         };
         let _ = writeln!(
             body,
-            "<tr data-node=\"{}\"><td><a href=\"/node/{}\">{}</a></td><td class=\"n\">{}</td><td class=\"{}\">{state}</td><td>{}</td></tr>",
+            "<tr data-node=\"{}\"><td><a href=\"{base}/node/{}\">{}</a></td><td class=\"n\">{}</td><td class=\"{}\">{state}</td><td>{}</td></tr>",
             escape(&r.name),
             url(&r.name),
             escape(&r.name),
@@ -120,15 +121,18 @@ pub fn cluster(
     }
     body.push_str("</ul>");
     if logged_in {
-        body.push_str("<form method=\"post\" action=\"/logout\"><button>log out</button></form>");
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"{base}/logout\"><button>log out</button></form>"
+        );
     }
-    frame("cluster", None, &body)
+    frame(base, "cluster", None, &body)
 }
 
 /// The node picker: a name typed or chosen from the nodes seen.
-fn picker(rows: &[crate::cluster::Row]) -> String {
-    let mut out = String::from(
-        "<form id=\"picker\" method=\"get\" action=\"/pick\"><label>node <input name=\"node\" list=\"known\" placeholder=\"name@host\" required></label> \
+fn picker(base: &str, rows: &[crate::cluster::Row]) -> String {
+    let mut out = format!(
+        "<form id=\"picker\" method=\"get\" action=\"{base}/pick\"><label>node <input name=\"node\" list=\"known\" placeholder=\"name@host\" required></label> \
          <button>open</button><datalist id=\"known\">",
     );
     for r in rows {
@@ -173,7 +177,7 @@ pub fn summary_fields(s: &Snapshot) -> serde_json::Value {
 }
 
 /// A node's home page: versions, uptime, limits and usage, memory split, run queue, IO; live.
-pub fn home(node: &str, s: &Snapshot) -> String {
+pub fn home(base: &str, node: &str, s: &Snapshot) -> String {
     let fields = summary_fields(s);
     let row = |label: &str, field: &str| {
         let value = match &fields[field] {
@@ -184,7 +188,7 @@ pub fn home(node: &str, s: &Snapshot) -> String {
         format!("<tr><th>{label}</th><td class=\"n\" data-field=\"{field}\">{value}</td></tr>\n")
     };
     let mut body = format!(
-        "<h2>{}</h2>\n<p id=\"status\" data-events=\"/node/{}/events\">loading live figures…</p>\n<table>\n",
+        "<h2>{}</h2>\n<p id=\"status\" data-events=\"{base}/node/{}/events\">loading live figures…</p>\n<table>\n",
         escape(node),
         url(node)
     );
@@ -228,12 +232,13 @@ pub fn home(node: &str, s: &Snapshot) -> String {
         );
     }
     body.push_str("</div>");
-    frame(node, Some(node), &body)
+    frame(base, node, Some(node), &body)
 }
 
 /// The process table: one page of the processes matching `filter`, in `by` order, each with
 /// a link to its detail and a kill button (a form carrying the dashboard's `token`).
 pub fn processes(
+    base: &str,
     node: &str,
     s: &Snapshot,
     by: &str,
@@ -249,7 +254,7 @@ pub fn processes(
     let n = url(node);
     let link = |label: &str, sort_by: &str, to_page: usize| {
         format!(
-            "<a href=\"/node/{n}/processes?sort={sort_by}&amp;filter={}&amp;page={to_page}\">{label}</a>",
+            "<a href=\"{base}/node/{n}/processes?sort={sort_by}&amp;filter={}&amp;page={to_page}\">{label}</a>",
             url(filter)
         )
     };
@@ -272,8 +277,8 @@ pub fn processes(
         let id = pid_path(&p.pid);
         let _ = writeln!(
             body,
-            "<tr data-pid=\"{pid}\"><td><a href=\"/node/{n}/processes/{id}\">{pid}</a></td><td>{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td><form class=\"inline\" method=\"post\" action=\"/node/{n}/processes/{id}/kill\">\
+            "<tr data-pid=\"{pid}\"><td><a href=\"{base}/node/{n}/processes/{id}\">{pid}</a></td><td>{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td><form class=\"inline\" method=\"post\" action=\"{base}/node/{n}/processes/{id}/kill\">\
              <input type=\"hidden\" name=\"token\" value=\"{token}\"><button class=\"kill\">kill</button></form></td></tr>",
             escape(p.registered_name.as_deref().unwrap_or("")),
             p.memory,
@@ -291,11 +296,17 @@ pub fn processes(
         body.push_str(&link("next →", by, page + 1));
     }
     body.push_str("</p>");
-    frame(&format!("{node} processes"), Some(node), &body)
+    frame(base, &format!("{node} processes"), Some(node), &body)
 }
 
 /// One process's detail.
-pub fn process(node: &str, pid: &str, items: &[(String, String)], token: &str) -> String {
+pub fn process(
+    base: &str,
+    node: &str,
+    pid: &str,
+    items: &[(String, String)],
+    token: &str,
+) -> String {
     let mut body = format!("<h2>{} on {}</h2>\n<table>\n", escape(pid), escape(node));
     for (k, v) in items {
         let _ = writeln!(
@@ -307,23 +318,23 @@ pub fn process(node: &str, pid: &str, items: &[(String, String)], token: &str) -
     }
     let _ = write!(
         body,
-        "</table>\n<form method=\"post\" action=\"/node/{}/processes/{}/kill\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+        "</table>\n<form method=\"post\" action=\"{base}/node/{}/processes/{}/kill\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <button class=\"kill\">kill {}</button></form>",
         url(node),
         pid_path(pid),
         escape(pid)
     );
-    frame(pid, Some(node), &body)
+    frame(base, pid, Some(node), &body)
 }
 
 /// The GenStage stages and their levels, a table the page refreshes from `/stages/events`.
-pub fn stages(node: &str, stages: &[window::Stage]) -> String {
+pub fn stages(base: &str, node: &str, stages: &[window::Stage]) -> String {
     let mut body = format!(
         "<h2>{} — GenStage pipelines</h2>\n<p id=\"status\">loading live levels…</p>\n\
          <p>Buffered: events a stage holds. Demand: events its consumers asked for and have not received. \
          Expected: events it asked its producers for and has not received.</p>\n\
          <table><thead><tr><th>pid</th><th>name</th><th>type</th><th>buffered</th><th>demand</th><th>expected</th>\
-         <th>producers</th><th>consumers</th></tr></thead>\n<tbody data-stages=\"/node/{}/stages/events\">\n",
+         <th>producers</th><th>consumers</th></tr></thead>\n<tbody data-stages=\"{base}/node/{}/stages/events\">\n",
         escape(node),
         url(node)
     );
@@ -347,7 +358,7 @@ pub fn stages(node: &str, stages: &[window::Stage]) -> String {
     if stages.is_empty() {
         body.push_str("<p>No GenStage stages run on this node now.</p>");
     }
-    frame(&format!("{node} pipelines"), Some(node), &body)
+    frame(base, &format!("{node} pipelines"), Some(node), &body)
 }
 
 /// The OS page's figures by field name, as text (the page and its event stream carry them).
@@ -379,10 +390,10 @@ pub fn os_fields(o: &window::os::OsData) -> serde_json::Value {
 }
 
 /// The node's host and OS process (`/proc`), live.
-pub fn os(node: &str, o: &window::os::OsData) -> String {
+pub fn os(base: &str, node: &str, o: &window::os::OsData) -> String {
     let fields = os_fields(o);
     let mut body = format!(
-        "<h2>{} — OS</h2>\n<p id=\"status\" data-events=\"/node/{}/os/events\">loading live figures…</p>\n<table>\n",
+        "<h2>{} — OS</h2>\n<p id=\"status\" data-events=\"{base}/node/{}/os/events\">loading live figures…</p>\n<table>\n",
         escape(node),
         url(node)
     );
@@ -412,17 +423,17 @@ pub fn os(node: &str, o: &window::os::OsData) -> String {
         );
     }
     body.push_str("</table>");
-    frame(&format!("{node} OS"), Some(node), &body)
+    frame(base, &format!("{node} OS"), Some(node), &body)
 }
 
 /// The supervision trees, as nested lists, each process a link to its detail.
-pub fn trees(node: &str, roots: &[window::tree::Child]) -> String {
-    fn list(node: &str, children: &[window::tree::Child], out: &mut String) {
+pub fn trees(base: &str, node: &str, roots: &[window::tree::Child]) -> String {
+    fn list(base: &str, node: &str, children: &[window::tree::Child], out: &mut String) {
         out.push_str("<ul>\n");
         for c in children {
             let pid = if c.pid.starts_with('<') {
                 format!(
-                    "<a href=\"/node/{}/processes/{}\">{}</a>",
+                    "<a href=\"{base}/node/{}/processes/{}\">{}</a>",
                     url(node),
                     pid_path(&c.pid),
                     escape(&c.pid)
@@ -439,7 +450,7 @@ pub fn trees(node: &str, roots: &[window::tree::Child]) -> String {
                 escape(&c.kind)
             );
             if !c.children.is_empty() {
-                list(node, &c.children, out);
+                list(base, node, &c.children, out);
             }
             out.push_str("</li>\n");
         }
@@ -449,9 +460,9 @@ pub fn trees(node: &str, roots: &[window::tree::Child]) -> String {
     if roots.is_empty() {
         body.push_str("<p>No supervision tree found.</p>");
     } else {
-        list(node, roots, &mut body);
+        list(base, node, roots, &mut body);
     }
-    frame(&format!("{node} trees"), Some(node), &body)
+    frame(base, &format!("{node} trees"), Some(node), &body)
 }
 
 /// `<0.85.0>` as it goes in a path: `0.85.0`.

@@ -154,6 +154,15 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
             rt.exit(pid, runtime::ExitReason::from_term(reason));
             Term::atom("true")
         }
+        ("application", "which_applications", [] | [_]) => {
+            crate::applications::which_applications(node)
+        }
+        ("application_controller", "get_master", [Term::Atom(app)]) => {
+            crate::applications::get_master(node, app)
+        }
+        ("application_master", "get_child", [Term::Pid(master)]) => {
+            crate::applications::get_child(node, master)
+        }
         ("erlang", "whereis", [Term::Atom(name)]) => rt
             .whereis(name)
             .map_or_else(|| Term::atom("undefined"), Term::Pid),

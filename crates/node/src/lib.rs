@@ -15,6 +15,7 @@
 // rest of the crate may not use it.
 #![deny(unsafe_code)]
 
+mod applications;
 mod connections;
 pub mod cookie;
 mod dispatch;

@@ -167,6 +167,8 @@ pub(crate) struct Inner {
     pub(crate) started: std::time::Instant,
     /// The last `wall_clock` and `reductions` readings, for their "since last call" halves.
     pub(crate) last_stats: std::sync::Mutex<(u64, u64)>,
+    /// Applications declared running (`application:which_applications/0`).
+    pub(crate) applications: std::sync::Mutex<Vec<crate::applications::Application>>,
 }
 
 impl Node {
@@ -210,6 +212,7 @@ impl Node {
             node_watchers: std::sync::Mutex::default(),
             started: std::time::Instant::now(),
             last_stats: std::sync::Mutex::default(),
+            applications: std::sync::Mutex::default(),
             global: Arc::default(),
             listen_port: listener
                 .as_ref()

@@ -54,7 +54,7 @@ pub async fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
         args.listen
     );
     tokio::select! {
-        served = dashboard::serve(listener, node, dashboard::Config { targets, token: args.token }) => served?,
+        served = dashboard::serve(listener, node, dashboard::Config { targets, token: args.token, base: String::new() }) => served?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)

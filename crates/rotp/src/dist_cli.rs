@@ -184,6 +184,7 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
             dashboard::Config {
                 targets: vec![node.name().clone()],
                 token: args.dashboard_token.clone(),
+                base: String::new(),
             },
         ));
     }

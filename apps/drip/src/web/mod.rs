@@ -1,8 +1,10 @@
 //! Drip over HTTP (axum): the web UI ([`ui`], [`pages`], [`session`]), the JSON API
-//! ([`api`]), `GET /health` as the book has it, and `/metrics` (Drip's own and the node's).
+//! ([`api`]), `GET /health` as the book has it, `/metrics` (Drip's own and the node's), and
+//! the node dashboard for admins ([`dashboard`]).
 //! Each request is counted and timed.
 
 pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod openapi;
 pub mod pages;
@@ -28,6 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .merge(api::routes())
         .merge(ui::routes())
+        .merge(dashboard::routes(&app))
         .layer(axum::middleware::from_fn_with_state(app.clone(), count))
         .with_state(app)
 }

@@ -61,10 +61,10 @@ document.querySelectorAll('form[data-xhr]').forEach(function(g){g.addEventListen
 fetch(g.action,{method:'POST',body:new URLSearchParams(new FormData(g))}).then(function(r){return r.text().then(function(t){st.textContent=t;st.dataset.status=r.status;});},function(){st.textContent='the request broke off';});});});\
 var f=document.getElementById('upload');if(f){f.addEventListener('submit',function(ev){ev.preventDefault();var file=f.querySelector('input[type=file]').files[0];if(!file)return;\
 var bar=document.getElementById('progress'),st=document.getElementById('upload-status');var x=new XMLHttpRequest();\
-x.open('POST','/files/upload?path='+encodeURIComponent(f.dataset.path)+'&name='+encodeURIComponent(file.name));x.setRequestHeader('x-csrf-token',f.dataset.csrf);\
+x.open('POST',f.action);x.setRequestHeader('x-requested-with','XMLHttpRequest');\
 x.upload.onprogress=function(e){if(e.lengthComputable){bar.max=e.total;bar.value=e.loaded;}};\
 x.onload=function(){var r={};try{r=JSON.parse(x.responseText);}catch(e){}st.textContent=x.status===202?'uploaded: '+file.name+' is being stored':'refused: '+(r.error||x.status);st.dataset.status=x.status;};\
-x.onerror=function(){st.textContent='the upload broke off';};x.send(file);});}})();";
+x.onerror=function(){st.textContent='the upload broke off';};x.send(new FormData(f));});}})();";
 
 /// The page frame: `user`'s navigation (if logged in) and the live notices.
 pub fn layout(title: &str, user: Option<(&User, &str)>, body: &str) -> String {
@@ -134,7 +134,7 @@ pub fn folder(
     user: &User,
     csrf: &str,
     path: &str,
-    files: &[Media],
+    files: &[crate::db::Listed],
     folders: &[paths::Folder],
 ) -> String {
     let mut body = String::from("<p class=\"crumbs\">");
@@ -175,7 +175,8 @@ pub fn folder(
     }
     let _ = write!(
         body,
-        "</table>\n<form id=\"upload\" data-path=\"{}\" data-csrf=\"{csrf}\"><fieldset><legend>upload here</legend>\
+        "</table>\n<form id=\"upload\" method=\"post\" action=\"/files/upload\" enctype=\"multipart/form-data\"><fieldset><legend>upload here</legend>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"path\" value=\"{}\">\
          <input type=\"file\" name=\"file\" required> <button>upload</button> <progress id=\"progress\" value=\"0\" max=\"1\"></progress>\
          <span id=\"upload-status\"></span></fieldset></form>\
          <form method=\"get\" action=\"/files\"><fieldset><legend>a new folder</legend>\

@@ -6,9 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -25,8 +24,10 @@ use crate::{accounts, paths};
 
 /// The logged-in browser: its user, session cookie value and CSRF token.
 pub struct WebUser {
-    user: User,
-    csrf: String,
+    /// Who.
+    pub user: User,
+    /// The session's CSRF token.
+    pub csrf: String,
 }
 
 impl FromRequestParts<Arc<App>> for WebUser {
@@ -57,7 +58,11 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/files", get(folder))
-        .route("/files/upload", post(upload))
+        // The upload streams past axum's 2 MB default: `api::accept` enforces the limits.
+        .route(
+            "/files/upload",
+            post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/files/{id}", get(file))
         .route("/files/{id}/download", get(download))
         .route("/files/{id}/request", post(request_download))
@@ -206,39 +211,66 @@ async fn folder(
         path
     };
     paths::check_path(&path)?;
-    let (files, folders) = app.store.list(&user.user.id, &path).await?;
+    let listing = app.store.list(&user.user.id, &path).await?;
+    let files = listing.files().map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the listing is damaged: {e}"),
+        )
+    })?;
     Ok(Html(pages::folder(
-        &user.user, &user.csrf, &path, &files, &folders,
+        &user.user,
+        &user.csrf,
+        &path,
+        &files,
+        &listing.folders,
     ))
     .into_response())
 }
 
-#[derive(Deserialize)]
-struct Target {
-    path: String,
-    name: String,
-}
-
-/// The page script's upload: the raw bytes, the CSRF token in `x-csrf-token`.
+/// The upload form (`multipart/form-data`, fields in the form's order: `csrf`, `path`, then
+/// `file`), streamed: the file's bytes go to the spool as they arrive, never held whole. The
+/// page's script sends the same form with a progress bar and gets `202 {"id"}`; without the
+/// script the browser posts it and is sent back to the folder.
 async fn upload(
     State(app): State<Arc<App>>,
     user: WebUser,
     headers: HeaderMap,
-    Query(t): Query<Target>,
-    body: Body,
+    mut form: Multipart,
 ) -> Result<Response, ApiError> {
-    let token = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if token != user.csrf {
-        return Ok(refused());
+    let from_script = headers.contains_key("x-requested-with");
+    let mut csrf = None;
+    let mut path = None;
+    loop {
+        let field = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad(format!("the upload form is malformed: {e}")))?
+            .ok_or_else(|| ApiError::bad("the upload form has no file"))?;
+        match field.name() {
+            Some("csrf") => csrf = Some(field.text().await.map_err(bad_form)?),
+            Some("path") => path = Some(field.text().await.map_err(bad_form)?),
+            Some("file") => {
+                if csrf.as_deref() != Some(user.csrf.as_str()) {
+                    return Ok(refused());
+                }
+                let path = path.ok_or_else(|| ApiError::bad("the upload form has no folder"))?;
+                let name = field.file_name().unwrap_or_default().to_owned();
+                let id =
+                    super::api::accept(&app, &user.user, &path, &name, Box::pin(field)).await?;
+                return Ok(if from_script {
+                    (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
+                } else {
+                    Redirect::to(&format!("/files?path={}", pages::url(&path))).into_response()
+                });
+            }
+            _ => {}
+        }
     }
-    paths::check_path(&t.path)?;
-    paths::check_name(&t.name)?;
-    let id =
-        super::api::accept(&app, &user.user, &t.path, &t.name, body.into_data_stream()).await?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
+}
+
+fn bad_form(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::bad(format!("the upload form is malformed: {e}"))
 }
 
 async fn file(

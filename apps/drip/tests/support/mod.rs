@@ -246,3 +246,52 @@ impl Socket {
         None
     }
 }
+
+/// A browser's session: the `drip_session` cookie from logging in with the form, and the
+/// CSRF token its pages carry.
+pub struct WebSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Drip {
+    /// Logs `name` (signed up already) in with the log-in form.
+    pub fn web_login(&self, name: &str) -> WebSession {
+        let (status, head, _) = request(
+            self.http,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &format!("username={name}&password=password-{name}"),
+        );
+        assert!(status.contains("303"), "{status}");
+        let cookie = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let (status, _, page) = self.page(&cookie, "/files");
+        assert!(status.contains("200"), "{status}");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page's CSRF token")
+            .to_owned();
+        WebSession { cookie, csrf }
+    }
+
+    /// `GET path` with a session cookie: status, headers (lower case), body.
+    pub fn page(&self, cookie: &str, path: &str) -> (String, String, String) {
+        let (status, head, body) = request(
+            self.http,
+            "GET",
+            path,
+            &[("Cookie", cookie), ("Accept", "text/html")],
+            "",
+        );
+        let body = String::from_utf8_lossy(&unchunk_bytes(&head, body.as_bytes())).into_owned();
+        (status, head, body)
+    }
+}

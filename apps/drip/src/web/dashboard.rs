@@ -1,0 +1,63 @@
+//! The node dashboard at `/dashboard`: the window's (`dashboard` crate: the cluster, this
+//! node's home, processes, supervision trees, GenStage pipelines, OS figures and metrics, and
+//! any node the cookie opens), nested under `/dashboard`, as Phoenix apps mount
+//! LiveDashboard. Only the users `--admins` names get in: a browser without a session goes
+//! to `/`, like every page; a logged-in user who is not an admin gets 403.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Router;
+
+use super::pages;
+use super::ui::WebUser;
+use crate::app::App;
+
+/// Where the dashboard is mounted.
+pub const BASE: &str = "/dashboard";
+
+/// `/dashboard` and everything under it, for admins.
+pub fn routes(app: &Arc<App>) -> Router<Arc<App>> {
+    let dashboard = dashboard::router(
+        app.node.clone(),
+        dashboard::Config {
+            targets: vec![app.node.name().clone()],
+            token: None,
+            base: BASE.to_owned(),
+        },
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        admins_only,
+    ));
+    Router::new().nest_service(BASE, dashboard)
+}
+
+/// Whether `username` is one of `--admins`.
+pub fn is_admin(app: &App, username: &str) -> bool {
+    app.config.admins.iter().any(|a| a == username)
+}
+
+async fn admins_only(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let user = match WebUser::from_request_parts(&mut parts, &app).await {
+        Ok(u) => u,
+        Err(to_landing) => return to_landing.into_response(),
+    };
+    if !is_admin(&app, &user.user.username) {
+        tracing::warn!(user = %user.user.username, "a user who is not an admin asked for the dashboard");
+        return (
+            StatusCode::FORBIDDEN,
+            Html(pages::layout(
+                "dashboard",
+                Some((&user.user, &user.csrf)),
+                "<h2>dashboard</h2><p class=\"error\">The node dashboard is for Drip's admins (<code>--admins</code>).</p>",
+            )),
+        )
+            .into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}

@@ -7,8 +7,8 @@
 //! The stored object is `DRIP\x01`, the 19-byte stream nonce prefix, then chunks of
 //! [`CHUNK`] plaintext bytes plus a 16-byte tag each, the last one shorter (possibly empty).
 
-use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::stream::{NewStream, StreamBE32, StreamPrimitive};
+use chacha20poly1305::aead::{self, Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use thiserror::Error;
 
@@ -98,10 +98,59 @@ impl MasterKey {
     }
 }
 
+/// The STREAM construction over XChaCha20-Poly1305 with a big-endian 32-bit chunk counter
+/// (`aead::stream::StreamBE32`): every chunk is sealed or opened by its position alone, so
+/// the chunks of a batch are independent and go to every core at once.
+type Stream = StreamBE32<XChaCha20Poly1305>;
+
+/// Chunks in a batch below which one thread does the work (a thread costs more than it saves).
+const PARALLEL_FROM: usize = 4;
+
+/// `work(position)` for `count` chunks from `first`, spread over the machine's cores in
+/// contiguous runs, the results concatenated in order; the first error if any fails.
+fn in_order<E: Send>(
+    first: u32,
+    count: usize,
+    work: impl Fn(u32, usize) -> Result<Vec<u8>, E> + Sync,
+) -> Result<Vec<u8>, E> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(count / PARALLEL_FROM)
+        .max(1);
+    let run = |from: usize, to: usize| -> Result<Vec<u8>, E> {
+        let mut out = Vec::new();
+        for i in from..to {
+            out.extend_from_slice(&work(first.wrapping_add(i as u32), i)?);
+        }
+        Ok(out)
+    };
+    if threads == 1 {
+        return run(0, count);
+    }
+    let per = count.div_ceil(threads);
+    let parts: Vec<Result<Vec<u8>, E>> = std::thread::scope(|scope| {
+        let run = &run;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || run(t * per, ((t + 1) * per).min(count))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
+    for part in parts {
+        out.extend_from_slice(&part?);
+    }
+    Ok(out)
+}
+
 /// Encrypts a file as its bytes come: [`push`](Encryptor::push) what arrives, then
-/// [`finish`](Encryptor::finish).
+/// [`finish`](Encryptor::finish). The full chunks of a large push are sealed on every core.
 pub struct Encryptor {
-    stream: Option<EncryptorBE32<XChaCha20Poly1305>>,
+    stream: Stream,
+    /// The next chunk's position.
+    position: u32,
     pending: Vec<u8>,
     header: Option<Vec<u8>>,
 }
@@ -113,56 +162,54 @@ impl Encryptor {
         getrandom::fill(&mut prefix).expect("the system's randomness");
         let aead = XChaCha20Poly1305::new(file_key.into());
         Encryptor {
-            stream: Some(EncryptorBE32::from_aead(aead, (&prefix).into())),
+            stream: Stream::from_aead(aead, (&prefix).into()),
+            position: 0,
             pending: Vec::with_capacity(CHUNK),
             header: Some([MAGIC.as_slice(), &prefix].concat()),
         }
     }
 
     /// Takes `bytes`; the ciphertext ready so far (the header first).
-    pub fn push(&mut self, mut bytes: &[u8]) -> Vec<u8> {
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = self.header.take().unwrap_or_default();
-        while !bytes.is_empty() {
-            let room = CHUNK - self.pending.len();
-            let take = room.min(bytes.len());
-            self.pending.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            // A full chunk goes only once more comes: the last chunk is sealed differently.
-            if self.pending.len() == CHUNK && !bytes.is_empty() {
-                self.seal_pending(&mut out);
-            }
+        self.pending.extend_from_slice(bytes);
+        // A full chunk is sealed only once more follows: the last chunk is sealed differently.
+        let full = self.pending.len().saturating_sub(1) / CHUNK;
+        if full == 0 {
+            return out;
         }
+        let (stream, pending) = (&self.stream, &self.pending);
+        let sealed: Result<Vec<u8>, aead::Error> = in_order(self.position, full, |at, i| {
+            stream.encrypt(at, false, &pending[i * CHUNK..(i + 1) * CHUNK])
+        });
+        out.extend_from_slice(&sealed.expect("a chunk under 4 GiB seals"));
+        self.position = self
+            .position
+            .checked_add(full as u32)
+            .expect("a file under 256 TiB (2^32 chunks)");
+        self.pending.drain(..full * CHUNK);
         out
-    }
-
-    fn seal_pending(&mut self, out: &mut Vec<u8>) {
-        if let Some(stream) = self.stream.as_mut() {
-            let sealed = stream
-                .encrypt_next(self.pending.as_slice())
-                .expect("a chunk under 4 GiB seals");
-            out.extend_from_slice(&sealed);
-        }
-        self.pending.clear();
     }
 
     /// The rest of the ciphertext: the last chunk.
     pub fn finish(mut self) -> Vec<u8> {
         let mut out = self.header.take().unwrap_or_default();
-        if let Some(stream) = self.stream.take() {
-            let sealed = stream
-                .encrypt_last(self.pending.as_slice())
-                .expect("a chunk under 4 GiB seals");
-            out.extend_from_slice(&sealed);
-        }
+        let last = self
+            .stream
+            .encrypt(self.position, true, self.pending.as_slice())
+            .expect("a chunk under 4 GiB seals");
+        out.extend_from_slice(&last);
         out
     }
 }
 
 /// Decrypts a stored object as its bytes come, refusing it at the first chunk that does not
-/// verify.
+/// verify. The whole chunks of a large push are opened on every core.
 pub struct Decryptor {
     key: [u8; 32],
-    stream: Option<DecryptorBE32<XChaCha20Poly1305>>,
+    stream: Option<Stream>,
+    /// The next chunk's position.
+    position: u32,
     pending: Vec<u8>,
 }
 
@@ -172,6 +219,7 @@ impl Decryptor {
         Decryptor {
             key: *file_key,
             stream: None,
+            position: 0,
             pending: Vec::new(),
         }
     }
@@ -179,10 +227,9 @@ impl Decryptor {
     /// Takes `bytes`; the plaintext verified so far.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.pending.extend_from_slice(bytes);
-        let mut out = Vec::new();
         if self.stream.is_none() {
             if self.pending.len() < HEADER {
-                return Ok(out);
+                return Ok(Vec::new());
             }
             if &self.pending[..MAGIC.len()] != MAGIC {
                 return Err(CryptoError::BadHeader);
@@ -191,37 +238,42 @@ impl Decryptor {
                 .try_into()
                 .map_err(|_| CryptoError::BadHeader)?;
             let aead = XChaCha20Poly1305::new((&self.key).into());
-            self.stream = Some(DecryptorBE32::from_aead(aead, (&prefix).into()));
+            self.stream = Some(Stream::from_aead(aead, (&prefix).into()));
             self.pending.drain(..HEADER);
         }
+        let Some(stream) = self.stream.as_ref() else {
+            return Err(CryptoError::BadHeader);
+        };
         // A whole sealed chunk is opened only once more follows: the last is opened in finish.
-        let mut at = 0;
-        while self.pending.len() - at > CHUNK + TAG {
-            let Some(stream) = self.stream.as_mut() else {
-                break;
-            };
-            let chunk = &self.pending[at..at + CHUNK + TAG];
-            out.extend_from_slice(
-                &stream
-                    .decrypt_next(chunk)
-                    .map_err(|_| CryptoError::Tampered)?,
-            );
-            at += CHUNK + TAG;
+        const SEALED: usize = CHUNK + TAG;
+        let full = self.pending.len().saturating_sub(1) / SEALED;
+        if full == 0 {
+            return Ok(Vec::new());
         }
-        self.pending.drain(..at);
+        let pending = &self.pending;
+        let out = in_order(self.position, full, |at, i| {
+            stream
+                .decrypt(at, false, &pending[i * SEALED..(i + 1) * SEALED])
+                .map_err(|_| CryptoError::Tampered)
+        })?;
+        self.position = self
+            .position
+            .checked_add(full as u32)
+            .ok_or(CryptoError::Tampered)?;
+        self.pending.drain(..full * SEALED);
         Ok(out)
     }
 
     /// The last chunk's plaintext, once the whole object has been pushed.
-    pub fn finish(mut self) -> Result<Vec<u8>, CryptoError> {
-        let Some(stream) = self.stream.take() else {
+    pub fn finish(self) -> Result<Vec<u8>, CryptoError> {
+        let Some(stream) = self.stream else {
             return Err(CryptoError::BadHeader);
         };
         if self.pending.len() < TAG {
             return Err(CryptoError::Tampered);
         }
         stream
-            .decrypt_last(self.pending.as_slice())
+            .decrypt(self.position, true, self.pending.as_slice())
             .map_err(|_| CryptoError::Tampered)
     }
 }

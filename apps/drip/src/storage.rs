@@ -8,9 +8,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::{GetResultPayload, ObjectStore, WriteMultipart};
 use thiserror::Error;
+use tokio::io::AsyncReadExt;
 
 use crate::config::StorageUrl;
 
@@ -27,15 +29,24 @@ pub enum StorageError {
     /// The local directory could not be made.
     #[error("the storage directory {0} cannot be used: {1}")]
     Dir(String, std::io::Error),
+    /// Reading or moving a local file failed.
+    #[error("the storage failed: {0}")]
+    Io(std::io::Error),
 }
 
 /// The object store.
 #[derive(Clone, Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// The same store when it is a local directory: [`Storage::put_file`] renames into it.
+    local: Option<Arc<LocalFileSystem>>,
     /// Bytes per part of a multipart write: S3 refuses parts under 5 MiB but the last.
     part: usize,
 }
+
+/// Bytes read from a local object at once (`object_store`'s own stream reads 8 KiB at a time,
+/// each a trip to a blocking thread).
+const READ: usize = 4 << 20;
 
 /// An object being written.
 pub struct Writer {
@@ -71,9 +82,10 @@ impl Storage {
             StorageUrl::Local(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StorageError::Dir(dir.display().to_string(), e))?;
-                let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+                let store = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
                 Ok(Storage {
-                    store: Arc::new(store),
+                    store: store.clone(),
+                    local: Some(store),
                     part: 1 << 20,
                 })
             }
@@ -92,6 +104,7 @@ impl Storage {
                     .build()?;
                 Ok(Storage {
                     store: Arc::new(store),
+                    local: None,
                     part: 5 << 20,
                 })
             }
@@ -107,16 +120,59 @@ impl Storage {
         })
     }
 
-    /// The object `key`'s bytes, as they come.
+    /// Makes the file at `path` (complete, synced) the object `key`, taking the file. On
+    /// local disk it is renamed into place (atomic: the local store's own staging-and-rename
+    /// with `path` as the staging file), else it is written as a multipart upload. Its bytes.
+    pub async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<u64, StorageError> {
+        if let Some(local) = &self.local {
+            let target = local.path_to_filesystem(&Path::from(key))?;
+            let from = path.to_owned();
+            let moved = tokio::task::spawn_blocking(move || rename_into(&from, &target))
+                .await
+                .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+            match moved {
+                Ok(size) => return Ok(size),
+                // Another file system (a --storage elsewhere): written across below.
+                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
+                Err(e) => return Err(StorageError::Io(e)),
+            }
+        }
+        let mut input = tokio::fs::File::open(path)
+            .await
+            .map_err(StorageError::Io)?;
+        let mut writer = self.writer(key).await?;
+        let mut buf = vec![0u8; self.part];
+        loop {
+            let n = match input.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    writer.abort().await;
+                    return Err(StorageError::Io(e));
+                }
+            };
+            if let Err(e) = writer.write(&buf[..n]).await {
+                writer.abort().await;
+                return Err(e);
+            }
+        }
+        let size = writer.finish().await?;
+        let _ = tokio::fs::remove_file(path).await;
+        Ok(size)
+    }
+
+    /// The object `key`'s bytes, as they come (from local disk, [`READ`] bytes at a time).
     pub async fn read(
         &self,
         key: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
         let got = self.store.get(&Path::from(key)).await?;
-        Ok(got
-            .into_stream()
-            .map(|r| r.map_err(StorageError::from))
-            .boxed())
+        match got.payload {
+            GetResultPayload::File(file, _) => Ok(read_file(file)),
+            GetResultPayload::Stream(stream) => {
+                Ok(stream.map(|r| r.map_err(StorageError::from)).boxed())
+            }
+        }
     }
 
     /// Removes the object `key` (a missing one is fine).
@@ -135,4 +191,55 @@ impl Storage {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Renames `from` to `to` (making `to`'s directory), then syncs that directory so the name
+/// lasts; the file's size.
+fn rename_into(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<u64> {
+    let dir = to.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let size = std::fs::metadata(from)?.len();
+    std::fs::rename(from, to)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(size)
+}
+
+/// A local object's bytes, [`READ`] at a time, each read on a blocking thread.
+fn read_file(file: std::fs::File) -> BoxStream<'static, Result<Bytes, StorageError>> {
+    futures::stream::try_unfold(Some(file), |file| async move {
+        let Some(mut file) = file else {
+            return Ok(None);
+        };
+        let (file, read) = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; READ];
+            let read = read_full(&mut file, &mut buf).map(|got| {
+                buf.truncate(got);
+                buf
+            });
+            (file, read)
+        })
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+        let buf = read.map_err(StorageError::Io)?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let more = buf.len() == READ;
+        Ok(Some((Bytes::from(buf), more.then_some(file))))
+    })
+    .boxed()
+}
+
+/// Reads until `buf` is full or the input ends; how much it read.
+pub(crate) fn read_full(input: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }

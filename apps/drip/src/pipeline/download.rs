@@ -182,7 +182,8 @@ impl GenStage for RemoteStorage {
 pub struct Decryption(pub Arc<App>);
 
 impl Decryption {
-    fn open(&self, task: &mut DownloadTask) -> Result<(), String> {
+    /// Opens the task's sealed bytes off the scheduler threads.
+    async fn open(&self, task: &mut DownloadTask) -> Result<(), String> {
         let Some(sealed) = task.sealed.take() else {
             // A file that streams is opened as it is served.
             return Ok(());
@@ -190,9 +191,14 @@ impl Decryption {
         let wrapped =
             hex::decode(&task.media.wrapped_key).map_err(|_| "its key is damaged".to_owned())?;
         let key = self.0.master.unwrap(&wrapped).map_err(|e| e.to_string())?;
-        let mut opener = Decryptor::new(&key);
-        let mut plain = opener.push(&sealed).map_err(|e| e.to_string())?;
-        plain.extend(opener.finish().map_err(|e| e.to_string())?);
+        let plain = runtime::blocking(move || {
+            let mut opener = Decryptor::new(&key);
+            let mut plain = opener.push(&sealed)?;
+            plain.extend(opener.finish()?);
+            Ok::<_, crate::crypto::CryptoError>(plain)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         task.plain = Some(Bytes::from(plain));
         Ok(())
     }
@@ -230,7 +236,7 @@ impl GenStage for Decryption {
         hold_all(ctx, &tasks);
         let mut out = Vec::with_capacity(tasks.len());
         for mut task in tasks {
-            match self.open(&mut task) {
+            match self.open(&mut task).await {
                 Ok(()) => out.push(task),
                 Err(why) => fail(&self.0, ctx, &task, &format!("it does not decrypt ({why})")),
             }

@@ -4,12 +4,14 @@
 //!
 //! A task is an accepted upload: its row (no `uploaded_at` yet) and its spool file (the bytes
 //! as they came, in the data directory, never in storage). Encryption seals the spool into a
-//! second spool, RemoteStorage writes that as the object (visible only once complete), the
+//! second spool (on every core), RemoteStorage makes that the object (visible only once
+//! complete: on local disk the sealed spool is renamed into place), the
 //! Notifier marks the row stored, removes the spools and tells the user. A task that fails —
 //! or has been tried [`MAX_ATTEMPTS`] times — is reported to its user and leaves nothing: no
 //! row, no object, no spool.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use etf::Atom;
@@ -18,7 +20,6 @@ use otp::gen_stage::{
     Subscription,
 };
 use runtime::Context;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::queue::{self, Starter, Task};
 use crate::app::App;
@@ -135,38 +136,44 @@ fn lost_neighbour(ctx: &Context) -> Return<UploadTask> {
 #[derive(Clone)]
 pub struct Encryption(pub Arc<App>);
 
+/// Bytes read from the spool at once: 64 chunks, sealed on every core together.
+const BATCH: usize = 64 * CHUNK;
+
 impl Encryption {
+    /// Seals the spool into this attempt's sealed spool, off the scheduler threads; the
+    /// plaintext size.
     async fn seal(&self, task: &UploadTask) -> Result<u64, String> {
         let wrapped =
             hex::decode(&task.media.wrapped_key).map_err(|_| "its key is damaged".to_owned())?;
         let key = self.0.master.unwrap(&wrapped).map_err(|e| e.to_string())?;
-        let mut input = tokio::fs::File::open(&task.spool)
-            .await
-            .map_err(|e| format!("its upload is gone ({e})"))?;
-        let mut output = tokio::fs::File::create(task.sealed())
-            .await
-            .map_err(|e| format!("no room to seal it ({e})"))?;
-        let mut sealer = Encryptor::new(&key);
-        let mut buf = vec![0u8; CHUNK];
-        let mut plain = 0u64;
-        loop {
-            let n = input.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            plain += n as u64;
-            output
-                .write_all(&sealer.push(&buf[..n]))
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        output
-            .write_all(&sealer.finish())
-            .await
-            .map_err(|e| e.to_string())?;
-        output.sync_all().await.map_err(|e| e.to_string())?;
-        Ok(plain)
+        let (spool, sealed) = (task.spool.clone(), task.sealed());
+        runtime::blocking(move || seal_file(&key, &spool, &sealed)).await
     }
+}
+
+/// Seals `spool` into `sealed` under `key`, synced to disk; the plaintext size.
+fn seal_file(key: &[u8; 32], spool: &Path, sealed: &Path) -> Result<u64, String> {
+    let mut input = std::fs::File::open(spool).map_err(|e| format!("its upload is gone ({e})"))?;
+    let mut output =
+        std::fs::File::create(sealed).map_err(|e| format!("no room to seal it ({e})"))?;
+    let mut sealer = Encryptor::new(key);
+    let mut buf = vec![0u8; BATCH];
+    let mut plain = 0u64;
+    loop {
+        let n = crate::storage::read_full(&mut input, &mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        plain += n as u64;
+        output
+            .write_all(&sealer.push(&buf[..n]))
+            .map_err(|e| e.to_string())?;
+    }
+    output
+        .write_all(&sealer.finish())
+        .map_err(|e| e.to_string())?;
+    output.sync_all().map_err(|e| e.to_string())?;
+    Ok(plain)
 }
 
 impl GenStage for Encryption {
@@ -240,35 +247,14 @@ impl GenStage for Encryption {
 pub struct RemoteStorage(pub Arc<App>);
 
 impl RemoteStorage {
+    /// The sealed spool becomes the file's object (visible only once whole).
     async fn store(&self, task: &UploadTask) -> Result<(), String> {
         let started = std::time::Instant::now();
-        let mut input = tokio::fs::File::open(task.sealed())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut writer = self
-            .0
+        self.0
             .storage
-            .writer(&task.media.storage_key)
+            .put_file(&task.media.storage_key, &task.sealed())
             .await
             .map_err(|e| e.to_string())?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match input.read(&mut buf).await {
-                Ok(n) => n,
-                Err(e) => {
-                    writer.abort().await;
-                    return Err(e.to_string());
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            if let Err(e) = writer.write(&buf[..n]).await {
-                writer.abort().await;
-                return Err(e.to_string());
-            }
-        }
-        writer.finish().await.map_err(|e| e.to_string())?;
         self.0.metrics.stored(started.elapsed());
         Ok(())
     }

@@ -3,7 +3,7 @@
 // bar fills) and sees "upload done" arrive live; she shares it with bob, who sees "shared
 // with you" arrive live in his own browser, opens it, requests a download link, gets it live,
 // and downloads bytes identical to the original through it (and streamed); both see each other
-// online. Screenshots go to ARTIFACTS.
+// online; ana, an admin, opens the node dashboard and bob may not. Screenshots go to ARTIFACTS.
 //
 //   node web-tests/drip.mjs BASE_URL ARTIFACTS
 //
@@ -93,6 +93,24 @@ try {
     return names.join(',') === 'ana:1,bob:1';
   }, null, { timeout: 15000 });
   await shot(ana, 'online');
+
+  // The node dashboard: ana is an admin (--admins ana) and sees Drip's node, its pipelines
+  // live and its supervision tree; bob is refused.
+  await ana.goto(`${base}/dashboard/`);
+  await Promise.all([ana.waitForURL(/\/dashboard\/node\/[^/]+$/), ana.click('#nodes a >> nth=0')]);
+  await ana.waitForFunction(() => (document.getElementById('status') || {}).textContent.startsWith('live'), null, { timeout: 15000 });
+  await shot(ana, 'dashboard-home');
+  await Promise.all([ana.waitForURL(/\/stages$/), ana.click('nav a:has-text("pipelines")')]);
+  await ana.waitForSelector('tr[data-stage="upload.encryption.1"]', { timeout: 15000 });
+  await ana.waitForFunction(() => (document.getElementById('status') || {}).textContent.startsWith('live'), null, { timeout: 15000 });
+  await shot(ana, 'dashboard-pipelines');
+  await Promise.all([ana.waitForURL(/\/tree$/), ana.click('nav a:has-text("supervision trees")')]);
+  check(await ana.$('li[data-id="drip_upload_sup"]'), "Drip's tree is on the dashboard");
+  await shot(ana, 'dashboard-tree');
+  const forbidden = await bob.goto(`${base}/dashboard/`);
+  check(forbidden.status() === 403, `bob is no admin: ${forbidden.status()}`);
+  check((await bob.textContent('main')).includes("for Drip's admins"), 'bob is told why');
+  await shot(bob, 'dashboard-refused');
 
   // A form posted without the page's CSRF token is refused.
   const refused = await bob.evaluate(async (url) => {

@@ -1,6 +1,7 @@
 //! Drip end to end in headless Chromium (`web-tests/drip.mjs`, playwright-core on Debian's
 //! chromium): sign-ups, an upload with its progress bar and live "upload done", a share seen
-//! live in the other user's browser, and a download identical to the original. Screenshots
+//! live in the other user's browser, a download identical to the original, and the node
+//! dashboard for the admin only. Screenshots
 //! are kept in `target/tmp/drip-screenshots/`.
 
 mod support;
@@ -15,7 +16,7 @@ fn two_users_upload_share_and_download_in_chromium() {
         root.join("web-tests/node_modules/playwright-core").exists(),
         "playwright-core is not installed: run ./test --setup"
     );
-    let d = support::drip("browser", &[]);
+    let d = support::drip("browser", &["--admins", "ana"]);
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drip-screenshots");
     let out = Command::new("node")
         .current_dir(&root)

@@ -26,6 +26,10 @@ pub fn document() -> Value {
                     "id": { "type": "string" }, "name": { "type": "string" }, "path": { "type": "string" },
                     "full_path": { "type": "string" }, "size": { "type": "integer" },
                     "uploaded_at": { "type": "integer", "nullable": true, "description": "ms since the epoch; null until the pipeline has stored it" } } },
+                "Listed": { "type": "object", "description": "a file as a folder listing shows it", "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" },
+                    "full_path": { "type": "string" }, "size": { "type": "integer" },
+                    "uploaded_at": { "type": "integer", "nullable": true } } },
                 "Folder": { "type": "object", "properties": {
                     "name": { "type": "string" }, "files": { "type": "integer" }, "size": { "type": "integer" } } }
             }
@@ -47,7 +51,8 @@ pub fn document() -> Value {
                 "get": { "summary": "a folder: its files and the folders below it",
                     "parameters": [{ "name": "path", "in": "query", "schema": { "type": "string", "default": "$" } }],
                     "responses": { "200": { "description": "the folder", "content": { "application/json": { "schema": { "type": "object", "properties": {
-                        "files": { "type": "array", "items": { "$ref": "#/components/schemas/File" } },
+                        "path": { "type": "string" },
+                        "files": { "type": "array", "items": { "$ref": "#/components/schemas/Listed" } },
                         "folders": { "type": "array", "items": { "$ref": "#/components/schemas/Folder" } } } } } } },
                         "400": error("not a path"), "401": unauthorized } },
                 "post": { "summary": "upload: the raw bytes as the body, streamed",

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         }
         if paths::check_name(name).is_ok() {
             let full = paths::join(path, name);
-            let _ = paths::subfolders(path, [(full.as_str(), 1u64), (path, 2)]);
+            let _ = paths::subfolders(path, [(full.as_str(), 1u64, 1u64), (path, 1, 2)]);
         }
     }
 });

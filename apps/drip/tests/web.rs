@@ -91,6 +91,22 @@ fn the_upload_form_streams_a_multipart_file_and_wants_the_csrf_token() {
         );
         assert!(status.contains("403"), "{status}");
     }
+    // A small field past its limit is refused before more of it is read.
+    let long = "$/".to_owned() + &"p".repeat(5000);
+    let (kind, body) = multipart(&[("csrf", &web.csrf), ("path", &long)], "x.bin", b"x");
+    let (status, _, answer) = request_raw(
+        d.http,
+        "POST",
+        "/files/upload",
+        &[("Cookie", &web.cookie), ("Content-Type", &kind)],
+        &body,
+    );
+    assert!(status.contains("400"), "{status}");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("path field is too long"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     // A bad name in the form is refused like the API's.
     let (kind, body) = multipart(&[("csrf", &web.csrf), ("path", "$/forged")], "a/b", b"x");
     let (status, _, _) = request_raw(

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod pages;
 pub mod session;
 pub mod ui;
+pub mod upload_form;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -239,38 +239,23 @@ async fn upload(
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
     let from_script = headers.contains_key("x-requested-with");
-    let mut csrf = None;
-    let mut path = None;
-    loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad(format!("the upload form is malformed: {e}")))?
-            .ok_or_else(|| ApiError::bad("the upload form has no file"))?;
-        match field.name() {
-            Some("csrf") => csrf = Some(field.text().await.map_err(bad_form)?),
-            Some("path") => path = Some(field.text().await.map_err(bad_form)?),
-            Some("file") => {
-                if csrf.as_deref() != Some(user.csrf.as_str()) {
-                    return Ok(refused());
-                }
-                let path = path.ok_or_else(|| ApiError::bad("the upload form has no folder"))?;
-                let name = field.file_name().unwrap_or_default().to_owned();
-                let id =
-                    super::api::accept(&app, &user.user, &path, &name, Box::pin(field)).await?;
-                return Ok(if from_script {
-                    (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
-                } else {
-                    Redirect::to(&format!("/files?path={}", pages::url(&path))).into_response()
-                });
-            }
-            _ => {}
+    super::upload_form::read(&mut form, async |fields, file| {
+        if fields.csrf.as_deref() != Some(user.csrf.as_str()) {
+            return Ok(refused());
         }
-    }
-}
-
-fn bad_form(e: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::bad(format!("the upload form is malformed: {e}"))
+        let path = fields
+            .path
+            .ok_or_else(|| ApiError::bad("the upload form has no folder"))?;
+        let name = file.file_name().unwrap_or_default().to_owned();
+        let id = super::api::accept(&app, &user.user, &path, &name, Box::pin(file)).await?;
+        Ok(if from_script {
+            (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
+        } else {
+            Redirect::to(&format!("/files?path={}", pages::url(&path))).into_response()
+        })
+    })
+    .await
+    .map_err(|e| ApiError::bad(e.to_string()))?
 }
 
 async fn file(

@@ -5,10 +5,18 @@
 mod support;
 
 use harness::http::request_raw;
-use support::{bytes, drip};
+use support::{bytes, drip, Drip};
 
-/// A `multipart/form-data` body with `fields` in order, the last one the file.
-fn multipart(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+/// Posts the upload form as `multipart/form-data` with `cookie`: `fields` in order, then the
+/// file; the status line, headers and body.
+fn post_form(
+    d: &Drip,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file_name: &str,
+    file: &[u8],
+    headers: &[(&str, &str)],
+) -> (String, String, Vec<u8>) {
     let boundary = "----dripboundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -23,7 +31,10 @@ fn multipart(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, 
     );
     body.extend_from_slice(file);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    let kind = format!("multipart/form-data; boundary={boundary}");
+    let mut all = vec![("Cookie", cookie), ("Content-Type", kind.as_str())];
+    all.extend_from_slice(headers);
+    request_raw(d.http, "POST", "/files/upload", &all, &body)
 }
 
 #[test]
@@ -33,17 +44,13 @@ fn the_upload_form_streams_a_multipart_file_and_wants_the_csrf_token() {
     let web = d.web_login("ana");
     // 3 MiB: past axum's 2 MB default body limit, which the upload route lifts.
     let original = bytes(3 * 1024 * 1024 + 5, 9);
-    let (kind, body) = multipart(
+    let (status, head, _) = post_form(
+        &d,
+        &web.cookie,
         &[("csrf", &web.csrf), ("path", "$/forms")],
         "plain.bin",
         &original,
-    );
-    let (status, head, _) = request_raw(
-        d.http,
-        "POST",
-        "/files/upload",
-        &[("Cookie", &web.cookie), ("Content-Type", &kind)],
-        &body,
+        &[],
     );
     assert!(status.contains("303"), "{status}");
     assert!(head.contains("location: /files?path=%24%2fforms"), "{head}");
@@ -56,21 +63,13 @@ fn the_upload_form_streams_a_multipart_file_and_wants_the_csrf_token() {
     assert!(status.contains("200") && got == original, "{status}");
 
     // The page's script sends the same form and gets the id.
-    let (kind, body) = multipart(
+    let (status, _, answer) = post_form(
+        &d,
+        &web.cookie,
         &[("csrf", &web.csrf), ("path", "$/forms")],
         "scripted.bin",
         b"by script",
-    );
-    let (status, _, answer) = request_raw(
-        d.http,
-        "POST",
-        "/files/upload",
-        &[
-            ("Cookie", &web.cookie),
-            ("Content-Type", &kind),
-            ("X-Requested-With", "XMLHttpRequest"),
-        ],
-        &body,
+        &[("X-Requested-With", "XMLHttpRequest")],
     );
     assert!(status.contains("202"), "{status}");
     let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
@@ -81,25 +80,18 @@ fn the_upload_form_streams_a_multipart_file_and_wants_the_csrf_token() {
         vec![("path", "$/forged")],
         vec![("csrf", "forged"), ("path", "$/forged")],
     ] {
-        let (kind, body) = multipart(&fields, "forged.bin", b"forged");
-        let (status, _, _) = request_raw(
-            d.http,
-            "POST",
-            "/files/upload",
-            &[("Cookie", &web.cookie), ("Content-Type", &kind)],
-            &body,
-        );
+        let (status, _, _) = post_form(&d, &web.cookie, &fields, "forged.bin", b"forged", &[]);
         assert!(status.contains("403"), "{status}");
     }
     // A small field past its limit is refused before more of it is read.
     let long = "$/".to_owned() + &"p".repeat(5000);
-    let (kind, body) = multipart(&[("csrf", &web.csrf), ("path", &long)], "x.bin", b"x");
-    let (status, _, answer) = request_raw(
-        d.http,
-        "POST",
-        "/files/upload",
-        &[("Cookie", &web.cookie), ("Content-Type", &kind)],
-        &body,
+    let (status, _, answer) = post_form(
+        &d,
+        &web.cookie,
+        &[("csrf", &web.csrf), ("path", &long)],
+        "x.bin",
+        b"x",
+        &[],
     );
     assert!(status.contains("400"), "{status}");
     assert!(
@@ -108,13 +100,13 @@ fn the_upload_form_streams_a_multipart_file_and_wants_the_csrf_token() {
         String::from_utf8_lossy(&answer)
     );
     // A bad name in the form is refused like the API's.
-    let (kind, body) = multipart(&[("csrf", &web.csrf), ("path", "$/forged")], "a/b", b"x");
-    let (status, _, _) = request_raw(
-        d.http,
-        "POST",
-        "/files/upload",
-        &[("Cookie", &web.cookie), ("Content-Type", &kind)],
-        &body,
+    let (status, _, _) = post_form(
+        &d,
+        &web.cookie,
+        &[("csrf", &web.csrf), ("path", "$/forged")],
+        "a/b",
+        b"x",
+        &[],
     );
     assert!(status.contains("400"), "{status}");
     let (_, listing) = d.call("GET", "/api/files?path=%24/forged", Some(&token), "");

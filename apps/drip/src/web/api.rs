@@ -363,14 +363,7 @@ fn opened(
             }
         }
     });
-    tokio_stream_from(rx)
-}
-
-/// The receiver's messages as a stream.
-fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// A download response: the streamed bytes as an attachment named as the file.

@@ -161,7 +161,7 @@ impl Storage {
         Ok(size)
     }
 
-    /// The object `key`'s bytes, as they come (from local disk, [`READ`] bytes at a time).
+    /// The object `key`'s bytes, as they come (from local disk, 4 MiB at a time).
     pub async fn read(
         &self,
         key: &str,

@@ -127,10 +127,7 @@ impl Storage {
         if let Some(local) = &self.local {
             let target = local.path_to_filesystem(&Path::from(key))?;
             let from = path.to_owned();
-            let moved = tokio::task::spawn_blocking(move || rename_into(&from, &target))
-                .await
-                .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
-            match moved {
+            match blocking(move || rename_into(&from, &target)).await? {
                 Ok(size) => return Ok(size),
                 // Another file system (a --storage elsewhere): written across below.
                 Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
@@ -193,6 +190,15 @@ impl Storage {
     }
 }
 
+/// `work` on a blocking thread (file I/O is blocking).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))
+}
+
 /// Renames `from` to `to` (making `to`'s directory), then syncs that directory so the name
 /// lasts; the file's size.
 fn rename_into(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<u64> {
@@ -210,7 +216,7 @@ fn read_file(file: std::fs::File) -> BoxStream<'static, Result<Bytes, StorageErr
         let Some(mut file) = file else {
             return Ok(None);
         };
-        let (file, read) = tokio::task::spawn_blocking(move || {
+        let (file, read) = blocking(move || {
             let mut buf = vec![0u8; READ];
             let read = read_full(&mut file, &mut buf).map(|got| {
                 buf.truncate(got);
@@ -218,8 +224,7 @@ fn read_file(file: std::fs::File) -> BoxStream<'static, Result<Bytes, StorageErr
             });
             (file, read)
         })
-        .await
-        .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+        .await?;
         let buf = read.map_err(StorageError::Io)?;
         if buf.is_empty() {
             return Ok(None);

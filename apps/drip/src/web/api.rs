@@ -343,23 +343,20 @@ fn opened(
                 }
                 Ok::<_, crypto::CryptoError>((plain, Some(opener)))
             })
-            .await;
-            match opened {
-                Ok(Ok((plain, next))) => {
-                    let sent = tx.send(Ok(bytes::Bytes::from(plain))).await.is_ok();
-                    match next {
-                        Some(next) if sent => opener = next,
-                        _ => return,
-                    }
-                }
-                Ok(Err(e)) => {
-                    let _ = tx.send(Err(std::io::Error::other(e))).await;
-                    return;
-                }
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r.map_err(std::io::Error::other));
+            let (plain, next) = match opened {
+                Ok(opened) => opened,
                 Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    let _ = tx.send(Err(e)).await;
                     return;
                 }
+            };
+            let sent = tx.send(Ok(bytes::Bytes::from(plain))).await.is_ok();
+            match next {
+                Some(next) if sent => opener = next,
+                _ => return,
             }
         }
     });

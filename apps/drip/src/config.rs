@@ -5,69 +5,124 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
 use thiserror::Error;
 
 /// `drip`: ElixirDrip on rotp — encrypted file storage through GenStage pipelines.
-#[derive(Parser, Debug, Default)]
+#[derive(Parser, Default)]
 #[command(name = "drip", version, about)]
 pub struct Args {
+    /// What to do (default: start).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Short node name, NAME or NAME@HOST (default: drip).
-    #[arg(long, env = "DRIP_SNAME", conflicts_with = "name")]
+    #[arg(long, global = true, env = "DRIP_SNAME", conflicts_with = "name")]
     pub sname: Option<String>,
     /// Long node name, NAME@HOST.
-    #[arg(long, env = "DRIP_NAME")]
+    #[arg(long, global = true, env = "DRIP_NAME")]
     pub name: Option<String>,
     /// The distribution cookie (default: ~/.erlang.cookie, made if missing, as erl does).
-    #[arg(long, env = "DRIP_COOKIE", hide_env_values = true)]
+    #[arg(long, global = true, env = "DRIP_COOKIE", hide_env_values = true)]
     pub cookie: Option<String>,
     /// Where the web UI and API listen (default 127.0.0.1:4000).
-    #[arg(long, env = "DRIP_HTTP")]
+    #[arg(long, global = true, env = "DRIP_HTTP")]
     pub http: Option<SocketAddr>,
     /// The data directory: the SQLite file, the stored objects, the master key (default
     /// ./drip-data).
-    #[arg(long, env = "DRIP_DATA")]
+    #[arg(long, global = true, env = "DRIP_DATA")]
     pub data: Option<PathBuf>,
     /// Where master.key and session.key live, made on first start with mode 0600 (default:
     /// the data dir); a cluster's nodes share them.
-    #[arg(long, env = "DRIP_KEYS")]
+    #[arg(long, global = true, env = "DRIP_KEYS")]
     pub keys: Option<PathBuf>,
     /// Nodes to join, comma-separated (name@host): this node connects to each at start and
     /// again whenever the connection is lost (the book's libcluster, with a list of hosts).
-    #[arg(long, env = "DRIP_CLUSTER", value_delimiter = ',')]
+    #[arg(long, global = true, env = "DRIP_CLUSTER", value_delimiter = ',')]
     pub cluster: Option<Vec<String>>,
     /// The metadata database: sqlite://FILE or postgres://… (default: sqlite in the data dir).
-    #[arg(long, env = "DRIP_DATABASE", hide_env_values = true)]
+    #[arg(long, global = true, env = "DRIP_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// Where objects are stored: file://DIR (default: the data dir's objects/).
-    #[arg(long, env = "DRIP_STORAGE")]
+    #[arg(long, global = true, env = "DRIP_STORAGE")]
     pub storage: Option<String>,
     /// A TOML file with any of these settings (keys as the long options, with _).
-    #[arg(long, env = "DRIP_CONFIG")]
+    #[arg(long, global = true, env = "DRIP_CONFIG")]
     pub config: Option<PathBuf>,
     /// Bytes each user may store (default 1 GiB).
-    #[arg(long, env = "DRIP_QUOTA")]
+    #[arg(long, global = true, env = "DRIP_QUOTA")]
     pub quota: Option<u64>,
     /// Largest upload accepted, in bytes (default 2 GiB).
-    #[arg(long, env = "DRIP_MAX_UPLOAD")]
+    #[arg(long, global = true, env = "DRIP_MAX_UPLOAD")]
     pub max_upload: Option<u64>,
     /// Seconds a download's cache entry (and its link) lives without a hit (default 7200, the
     /// book's 120 minutes).
-    #[arg(long, env = "DRIP_CACHE_IDLE")]
+    #[arg(long, global = true, env = "DRIP_CACHE_IDLE")]
     pub cache_idle: Option<u64>,
     /// Largest file a download cache keeps in memory, in bytes; larger ones stream from
     /// storage (default 16 MiB).
-    #[arg(long, env = "DRIP_CACHE_MAX")]
+    #[arg(long, global = true, env = "DRIP_CACHE_MAX")]
     pub cache_max: Option<u64>,
     /// Users who may open the node dashboard at /dashboard, comma-separated usernames
     /// (default: nobody).
-    #[arg(long, env = "DRIP_ADMINS", value_delimiter = ',')]
+    #[arg(long, global = true, env = "DRIP_ADMINS", value_delimiter = ',')]
     pub admins: Option<Vec<String>>,
 }
 
+/// What `drip` is asked to do, as an Elixir release's `bin/app` takes commands.
+#[derive(Subcommand, Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Start Drip and serve it until SIGTERM or Ctrl-C (the default).
+    Start,
+    /// Compare the database with the stored objects and the spool: orphan objects, rows
+    /// without objects, stale spool files (as Nextcloud's `occ files:scan`, Seafile's
+    /// `seaf-fsck`); exit 1 if anything is wrong.
+    Check {
+        /// Remove what is wrong (orphan objects, rows without objects, stale spool files).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Who may open the node dashboard: admin is a property of an account, granted here.
+    Admin {
+        /// grant, revoke or list.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// The secrets in the keys directory.
+    Keys {
+        /// rotate.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// `drip admin …`.
+#[derive(Subcommand, Clone, Debug, PartialEq, Eq)]
+pub enum AdminAction {
+    /// Makes the account NAME an admin.
+    Grant {
+        /// The username.
+        name: String,
+    },
+    /// Takes admin from the account NAME.
+    Revoke {
+        /// The username.
+        name: String,
+    },
+    /// Lists the admins.
+    List,
+}
+
+/// `drip keys …`.
+#[derive(Subcommand, Clone, Debug, PartialEq, Eq)]
+pub enum KeysAction {
+    /// Makes a new master key and re-wraps every file key under it (the objects are not
+    /// rewritten); the old key is kept beside it as master.key.old until you remove it.
+    Rotate,
+}
+
 /// The TOML file's keys.
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct File {
     sname: Option<String>,
@@ -135,7 +190,7 @@ pub enum StorageUrl {
 }
 
 /// The settings, resolved.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// The node's name.
     pub node: NodeName,
@@ -250,6 +305,57 @@ impl Config {
     }
 }
 
+/// A database URL with its password hidden, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `Some("***")` for a secret that is set.
+fn hidden(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "***")
+}
+
+// The settings hold the cookie and the database's password: their `Debug` never shows them.
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("command", &self.command)
+            .field("sname", &self.sname)
+            .field("name", &self.name)
+            .field("cookie", &hidden(&self.cookie))
+            .field("http", &self.http)
+            .field("data", &self.data)
+            .field("keys", &self.keys)
+            .field("database", &self.database.as_deref().map(redact_url))
+            .field("storage", &self.storage)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("node", &self.node)
+            .field("cookie", &hidden(&self.cookie))
+            .field("http", &self.http)
+            .field("data", &self.data)
+            .field("keys", &self.keys)
+            .field("database", &redact_url(&self.database))
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
+    }
+}
+
 fn read(path: &Path) -> Result<File, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e.message().to_owned()))
@@ -301,6 +407,30 @@ mod tests {
             e.to_string()
                 .starts_with("the storage \"s4://x\" is not one Drip knows"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_cookie_or_the_database_password() {
+        let args = Args {
+            cookie: Some("sekrit-cookie".into()),
+            database: Some("postgres://drip:pa55word@db.example/drip".into()),
+            ..Args::default()
+        };
+        let shown = format!("{args:?}");
+        let config = Config::resolve(args).expect("resolves");
+        let shown = format!("{shown} {config:?}");
+        assert!(
+            !shown.contains("sekrit") && !shown.contains("pa55word"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://drip:***@db.example/drip"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
         );
     }
 }

@@ -15,6 +15,8 @@
 pub mod accounts;
 pub mod app;
 pub mod cache;
+pub mod check;
+pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod db;

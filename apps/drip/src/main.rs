@@ -1,5 +1,7 @@
-//! `drip`: resolves the settings, brings the app up and serves it until SIGTERM or Ctrl-C;
-//! then it stops taking requests, lets the pipelines drain (30 s at most) and exits 0.
+//! `drip`: resolves the settings, then does what it was asked. `drip` (or `drip start`)
+//! brings the app up and serves it until SIGTERM or Ctrl-C; then it stops taking requests,
+//! lets the pipelines drain (30 s at most) and exits 0. The other commands (`check`, `admin`,
+//! `keys`) work on the data directory and the database, without a node, and exit.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,7 +10,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     node::malloc::keep_freed_memory();
-    let config = match drip::config::Config::resolve(drip::config::Args::parse()) {
+    let args = drip::config::Args::parse();
+    let command = args.command.clone().unwrap_or(drip::config::Command::Start);
+    let config = match drip::config::Config::resolve(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("drip: {e}");
@@ -34,8 +38,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let done = match command {
+        drip::config::Command::Start => runtime.block_on(run(config)).map(|()| ExitCode::SUCCESS),
+        other => runtime.block_on(drip::commands::run(other, config)),
+    };
+    match done {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("drip: {e:#}");
             ExitCode::from(2)

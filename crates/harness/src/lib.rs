@@ -173,3 +173,68 @@ pub fn short_host() -> String {
     let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     name.split('.').next().unwrap_or(&name).to_owned()
 }
+
+/// What a [`wait_until`] check returns: `true`/`Some(v)` once the awaited thing holds.
+pub trait Ready {
+    /// What the wait returns.
+    type Value;
+    /// `Some` once ready.
+    fn ready(self) -> Option<Self::Value>;
+}
+
+impl Ready for bool {
+    type Value = ();
+    fn ready(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Ready for Option<T> {
+    type Value = T;
+    fn ready(self) -> Option<T> {
+        self
+    }
+}
+
+/// How often [`wait_until`] and [`wait_until_async`] look again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Looks at `check` every 20 ms until it holds (`true`, or `Some(v)`: then `v`), for at most
+/// `within`; past that, the test fails saying it waited for `what`. The one way tests wait
+/// for something: never a fixed sleep.
+pub fn wait_until<R: Ready>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> R,
+) -> R::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().ready() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {within:?} for {what}: it never happened"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// [`wait_until`] for async tests: `check` is awaited, and the wait sleeps on tokio's timer.
+pub async fn wait_until_async<R: Ready, F: std::future::Future<Output = R>>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) -> R::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await.ready() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {within:?} for {what}: it never happened"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}

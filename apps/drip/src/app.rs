@@ -11,7 +11,7 @@ use otp::supervisor::{self, ChildSpec, Flags, Strategy};
 use runtime::ExitReason;
 
 use crate::config::{Config, NodeName};
-use crate::crypto::MasterKey;
+use crate::crypto::{CryptoError, MasterKeys};
 use crate::db::{Media, Store};
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notices};
@@ -29,7 +29,7 @@ pub struct App {
     /// The objects.
     pub storage: Storage,
     /// Wraps and unwraps file keys.
-    pub master: MasterKey,
+    pub master: MasterKeys,
     /// Where uploads wait for the pipeline.
     pub spool: PathBuf,
     /// Notices for users on this node.
@@ -40,12 +40,40 @@ pub struct App {
     pub node: Node,
     /// Browser sessions.
     pub sessions: crate::web::session::Sessions,
+    /// Log-in and sign-up rate limits.
+    pub throttle: crate::web::throttle::Throttle,
+    /// Password hashing, a few at a time.
+    pub hasher: crate::accounts::Hasher,
+    /// Who is online, cluster-wide, as one task reads it twice a second for every socket.
+    pub online: tokio::sync::watch::Receiver<Vec<crate::presence::OnlineUser>>,
+    /// Live sockets open on this node, by user.
+    pub sockets: crate::web::socket::SocketCount,
+    /// Turns true when Drip is stopping: live sockets and streams close.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl App {
+    /// The file key of `media`, unwrapped (bound to the file and its owner).
+    pub fn file_key(&self, media: &Media) -> Result<[u8; 32], CryptoError> {
+        self.master.unwrap_hex(&media.wrapped_key, media.binding())
+    }
 }
 
 /// Starts an EPMD in this process if none answers on the node's port: Drip on its embedded
 /// defaults needs nothing else running.
 async fn epmd(port: u16) -> Result<()> {
-    if net::epmd::Client::localhost(port).names().await.is_ok() {
+    // A listener on the port that never answers must not hang the start.
+    let answers = || async move {
+        matches!(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                net::epmd::Client::localhost(port).names()
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    };
+    if answers().await {
         return Ok(());
     }
     let daemon = net::epmd::Daemon::bind(net::epmd::DaemonConfig {
@@ -59,7 +87,7 @@ async fn epmd(port: u16) -> Result<()> {
             tokio::spawn(d.run());
             // Serving once it answers: the node registers with it next.
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-            while net::epmd::Client::localhost(port).names().await.is_err() {
+            while !answers().await {
                 if tokio::time::Instant::now() > deadline {
                     anyhow::bail!("the EPMD Drip started on port {port} does not answer");
                 }
@@ -67,8 +95,11 @@ async fn epmd(port: u16) -> Result<()> {
             }
             Ok(())
         }
-        // Another process took the port meanwhile: use it.
-        Err(net::epmd::DaemonError::AlreadyRunning { .. }) => Ok(()),
+        // Another process holds the port: use it if it answers.
+        Err(net::epmd::DaemonError::AlreadyRunning { .. }) if answers().await => Ok(()),
+        Err(net::epmd::DaemonError::AlreadyRunning { .. }) => anyhow::bail!(
+            "something listens on the EPMD port {port} but does not answer as EPMD: stop it, or set ERL_EPMD_PORT"
+        ),
         Err(e) => Err(e).context("cannot start an EPMD"),
     }
 }
@@ -82,9 +113,17 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     std::fs::create_dir_all(&spool).with_context(|| format!("cannot make {}", spool.display()))?;
     std::fs::create_dir_all(&config.keys)
         .with_context(|| format!("cannot make the keys directory {}", config.keys.display()))?;
-    let master = crate::keys::master_key(&config.keys)?;
-    let sessions =
-        crate::web::session::Sessions::open(&config.keys).context("cannot make the session key")?;
+    let master = MasterKeys {
+        current: crate::keys::master_key(&config.keys)?,
+        old: crate::keys::old_master_key(&config.keys)?,
+    };
+    if master.old.is_some() {
+        tracing::warn!(
+            "master.key.old is still in {}: remove it once `drip check` reports no file key wrapped under it",
+            config.keys.display()
+        );
+    }
+    let sessions = crate::web::session::Sessions::open(&config.keys, config.secure_cookies())?;
     let store = Store::open(&config.database).await?;
     let storage = Storage::open(&config.storage)?;
     let (name, kind) = match &config.node {
@@ -96,6 +135,8 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     epmd(node_config.epmd_port).await?;
     let node = Node::start(node_config).await?;
     let notices = Notices::start(&node).await?;
+    let online = crate::presence::watch(&node);
+    let app_signup_limit = config.signup_limit;
     let app = Arc::new(App {
         config,
         store,
@@ -106,11 +147,35 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
         metrics: Metrics::default(),
         node,
         sessions,
+        throttle: crate::web::throttle::Throttle::new(app_signup_limit),
+        hasher: crate::accounts::Hasher::default(),
+        online,
+        sockets: crate::web::socket::SocketCount::default(),
+        stopping: tokio::sync::watch::channel(false).0,
     });
+    warn_about_admins(&app).await;
     start_pipelines(&app).await?;
     tokio::spawn(janitor(app.clone()));
     tokio::spawn(stay_connected(app.clone()));
     Ok(app)
+}
+
+/// Says at start which of `--admins` have no account or are not granted admin: the list
+/// grants nothing (admin is a property of an account, `drip admin grant NAME`), so that a
+/// stranger who signs up under a listed name gets nothing.
+async fn warn_about_admins(app: &App) {
+    for name in &app.config.admins {
+        match app.store.user_named(name).await {
+            Ok(None) => tracing::warn!(
+                "--admins names {name:?}, which has no account: nobody is admin under that name (once its owner has signed up, run `drip admin grant {name}`)"
+            ),
+            Ok(Some(u)) if !u.admin => tracing::warn!(
+                "--admins names {name:?}, which is not an admin: `drip admin grant {name}` makes it one"
+            ),
+            Ok(Some(_)) => {}
+            Err(e) => tracing::warn!("cannot check the admins: {e}"),
+        }
+    }
 }
 
 /// Connects to every node of `--cluster` now and whenever the connection is lost (every 2 s):

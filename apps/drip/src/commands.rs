@@ -3,15 +3,58 @@
 
 use std::process::ExitCode;
 
-use crate::config::{Command, Config};
+use anyhow::Context as _;
+
+use crate::config::{AdminAction, Command, Config, KeysAction};
+use crate::db::Store;
 
 /// Runs `command` (anything but `start`) and says how it went.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Start => anyhow::bail!("start is not an offline command"),
         Command::Check { repair } => crate::check::run(&config, repair).await,
-        Command::Admin { .. } | Command::Keys { .. } => {
-            anyhow::bail!("not yet")
+        Command::Admin { action } => admin(&config, action).await,
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => crate::rotate::run(&config).await,
+    }
+}
+
+/// `drip admin grant|revoke|list|invite`.
+async fn admin(config: &Config, action: AdminAction) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&config.database).await?;
+    match action {
+        AdminAction::Grant { name } => {
+            if !store.set_admin(&name, true).await? {
+                anyhow::bail!("there is no account {name:?}: it must sign up first (or make it one with `drip admin invite --admin`)");
+            }
+            println!("{name} is an admin now");
+        }
+        AdminAction::Revoke { name } => {
+            if !store.set_admin(&name, false).await? {
+                anyhow::bail!("there is no account {name:?}");
+            }
+            println!("{name} is no longer an admin");
+        }
+        AdminAction::List => {
+            for name in store.admins().await? {
+                println!("{name}");
+            }
+        }
+        AdminAction::Invite { admin } => {
+            let (token, hash) = crate::accounts::new_token();
+            let expires =
+                crate::db::now_ms() + crate::web::account::INVITE_LIFETIME.as_millis() as i64;
+            store
+                .add_invite(&hash, None, admin, expires)
+                .await
+                .context("cannot store the invite")?;
+            let base = config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", config.http));
+            println!("{base}/signup?invite={token}");
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -63,10 +63,73 @@ pub struct Args {
     /// storage (default 16 MiB).
     #[arg(long, global = true, env = "DRIP_CACHE_MAX")]
     pub cache_max: Option<u64>,
-    /// Users who may open the node dashboard at /dashboard, comma-separated usernames
-    /// (default: nobody).
+    /// Users expected to be admins, comma-separated: Drip warns at start about each one without
+    /// an account or not granted. It grants nothing: admin is granted to an account with
+    /// `drip admin grant NAME`.
     #[arg(long, global = true, env = "DRIP_ADMINS", value_delimiter = ',')]
     pub admins: Option<Vec<String>>,
+    /// Who may sign up: open (anyone, the default), invite (only with a one-time link an
+    /// admin makes), closed (nobody; `drip admin invite` links still work).
+    #[arg(long, global = true, env = "DRIP_SIGNUP")]
+    pub signup: Option<Signup>,
+    /// Sign-ups one client address may make an hour (default 10; all addresses together,
+    /// twenty times that).
+    #[arg(long, global = true, env = "DRIP_SIGNUP_LIMIT")]
+    pub signup_limit: Option<u32>,
+    /// The address users reach Drip at, e.g. https://drip.example.com: cookies are `Secure`
+    /// when it is https, and links Drip makes (invites) start with it.
+    #[arg(long, global = true, env = "DRIP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed,
+    /// comma-separated CIDRs (default: none; the socket's address is the client's).
+    #[arg(
+        long,
+        global = true,
+        env = "DRIP_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Serve /metrics on this address of its own (as Phoenix apps expose PromEx on a port of
+    /// its own), without a token; on the main address /metrics needs --metrics-token.
+    #[arg(long, global = true, env = "DRIP_METRICS")]
+    pub metrics: Option<SocketAddr>,
+    /// The bearer token /metrics needs on the main address (for a Prometheus that scrapes it
+    /// there).
+    #[arg(
+        long,
+        global = true,
+        env = "DRIP_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// Seconds a client has to send a request's headers, and an idle keep-alive connection
+    /// stays open (default 30).
+    #[arg(long, global = true, env = "DRIP_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a request body may stall between two reads (default 120; an upload that keeps
+    /// sending, however slowly, is never cut).
+    #[arg(long, global = true, env = "DRIP_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Most HTTP connections open at once; more wait to be accepted (default 1024).
+    #[arg(long, global = true, env = "DRIP_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a stop (SIGTERM, Ctrl-C) may take, requests in flight and the pipelines'
+    /// draining included; then Drip exits anyway (default 25, under Kubernetes' 30 s grace).
+    #[arg(long, global = true, env = "DRIP_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
+}
+
+/// Who may sign up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    /// Anyone.
+    #[default]
+    Open,
+    /// Only with a one-time invite link an admin (or the operator) makes.
+    Invite,
+    /// Nobody, but through an invite the operator makes with `drip admin invite`.
+    Closed,
 }
 
 /// What `drip` is asked to do, as an Elixir release's `bin/app` takes commands.
@@ -111,6 +174,13 @@ pub enum AdminAction {
     },
     /// Lists the admins.
     List,
+    /// Prints a one-time sign-up link (good for seven days), whatever `--signup` says: how
+    /// the first account of a closed Drip is made.
+    Invite {
+        /// The account made through it is an admin.
+        #[arg(long)]
+        admin: bool,
+    },
 }
 
 /// `drip keys …`.
@@ -139,6 +209,16 @@ struct File {
     cache_idle: Option<u64>,
     cache_max: Option<u64>,
     admins: Option<Vec<String>>,
+    signup: Option<Signup>,
+    signup_limit: Option<u32>,
+    public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    metrics: Option<SocketAddr>,
+    metrics_token: Option<String>,
+    header_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    shutdown_timeout: Option<u64>,
 }
 
 /// Why the settings are refused.
@@ -156,6 +236,12 @@ pub enum ConfigError {
     /// A cluster member that is not `name@host`.
     #[error("the cluster node {0:?} is not name@host")]
     Node(String),
+    /// A trusted proxy that is not an address or a CIDR.
+    #[error("the trusted proxy {0:?} is not an address or a CIDR (like 10.0.0.0/8)")]
+    Proxy(String),
+    /// A public URL that is not http(s)://HOST[:PORT][/PATH].
+    #[error("the public URL {0:?} is not http(s)://HOST[:PORT]")]
+    PublicUrl(String),
     /// A URL Drip does not know.
     #[error("{what} {url:?} is not one Drip knows ({expected})")]
     Url {
@@ -216,8 +302,45 @@ pub struct Config {
     pub cache_idle: std::time::Duration,
     /// Largest file a download cache keeps in memory.
     pub cache_max: u64,
-    /// Usernames that may open `/dashboard`.
+    /// Usernames expected to be admins (warned about at start; grants nothing).
     pub admins: Vec<String>,
+    /// Who may sign up.
+    pub signup: Signup,
+    /// Sign-ups an address may make an hour.
+    pub signup_limit: u32,
+    /// Where users reach Drip (no trailing slash), if said.
+    pub public_url: Option<String>,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A listener of its own for /metrics.
+    pub metrics: Option<SocketAddr>,
+    /// The token /metrics needs on the main listener.
+    pub metrics_token: Option<String>,
+    /// The HTTP server's limits.
+    pub limits: HttpLimits,
+}
+
+/// The HTTP server's limits (M8 of the 2026-12-07 review): every wait on a client is bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time to send a request's headers (and for an idle keep-alive connection to send the
+    /// next one's).
+    pub header_timeout: std::time::Duration,
+    /// Time a body may stall between two reads.
+    pub body_timeout: std::time::Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Time a stop may take.
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl Config {
+    /// Whether cookies carry `Secure`: Drip is served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
 }
 
 impl Config {
@@ -282,6 +405,49 @@ impl Config {
                 }
             },
         };
+        let trusted_proxies = args
+            .trusted_proxies
+            .or(file.trusted_proxies)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::Proxy(p.to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let public_url = match args.public_url.or(file.public_url) {
+            None => None,
+            Some(u) => Some(public_url(&u).ok_or(ConfigError::PublicUrl(u))?),
+        };
+        let secs = std::time::Duration::from_secs;
+        let limits = HttpLimits {
+            header_timeout: secs(
+                args.header_timeout
+                    .or(file.header_timeout)
+                    .unwrap_or(30)
+                    .max(1),
+            ),
+            body_timeout: secs(
+                args.body_timeout
+                    .or(file.body_timeout)
+                    .unwrap_or(120)
+                    .max(1),
+            ),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(1024)
+                .max(1),
+            shutdown_timeout: secs(
+                args.shutdown_timeout
+                    .or(file.shutdown_timeout)
+                    .unwrap_or(25)
+                    .max(1),
+            ),
+        };
         Ok(Config {
             node,
             cookie: args.cookie.or(file.cookie),
@@ -301,8 +467,30 @@ impl Config {
             ),
             cache_max: args.cache_max.or(file.cache_max).unwrap_or(16 << 20),
             admins: args.admins.or(file.admins).unwrap_or_default(),
+            signup: args.signup.or(file.signup).unwrap_or_default(),
+            signup_limit: args
+                .signup_limit
+                .or(file.signup_limit)
+                .unwrap_or(crate::web::throttle::SIGN_UPS),
+            public_url,
+            trusted_proxies,
+            metrics: args.metrics.or(file.metrics),
+            metrics_token: args.metrics_token.or(file.metrics_token),
+            limits,
         })
     }
+}
+
+/// `url` as `scheme://authority[/path]` without a trailing slash, if it is http(s) with a
+/// host.
+fn public_url(url: &str) -> Option<String> {
+    let uri: axum::http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?;
+    let host = uri.host()?;
+    if !matches!(scheme, "http" | "https") || host.is_empty() || uri.query().is_some() {
+        return None;
+    }
+    Some(url.trim_end_matches('/').to_owned())
 }
 
 /// A database URL with its password hidden, for logs and `Debug`.
@@ -338,6 +526,7 @@ impl std::fmt::Debug for Args {
             .field("database", &self.database.as_deref().map(redact_url))
             .field("storage", &self.storage)
             .field("config", &self.config)
+            .field("metrics_token", &hidden(&self.metrics_token))
             .finish_non_exhaustive()
     }
 }
@@ -352,6 +541,10 @@ impl std::fmt::Debug for Config {
             .field("keys", &self.keys)
             .field("database", &redact_url(&self.database))
             .field("storage", &self.storage)
+            .field("signup", &self.signup)
+            .field("public_url", &self.public_url)
+            .field("metrics_token", &hidden(&self.metrics_token))
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }

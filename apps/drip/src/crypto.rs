@@ -4,11 +4,17 @@
 //! last one marked, so a cut, reordered or altered file is refused); the file key is stored
 //! only wrapped by the master key (XChaCha20-Poly1305 with a random nonce).
 //!
-//! The stored object is `DRIP\x01`, the 19-byte stream nonce prefix, then chunks of
+//! The stored object is `DRIP\x02`, the 19-byte stream nonce prefix, then chunks of
 //! [`CHUNK`] plaintext bytes plus a 16-byte tag each, the last one shorter (possibly empty).
+//! Each chunk is bound to its file: the file's id is every chunk's associated data, and the
+//! wrapped key's associated data is the file's id and its owner's, so someone who can write
+//! both the database and the bucket cannot swap one user's file for another's unnoticed. A
+//! wrapped key also names (by a short id) the master key that wrapped it, so a rotation can
+//! leave keys under the old one while it re-wraps them. Objects and keys of the first format
+//! (`DRIP\x01`, nothing bound) still open.
 
 use chacha20poly1305::aead::stream::{NewStream, StreamBE32, StreamPrimitive};
-use chacha20poly1305::aead::{self, Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use thiserror::Error;
 
@@ -16,13 +22,20 @@ use thiserror::Error;
 pub const CHUNK: usize = 64 * 1024;
 /// Bytes a chunk's tag adds.
 pub const TAG: usize = 16;
-const MAGIC: &[u8; 5] = b"DRIP\x01";
+const MAGIC: &[u8; 5] = b"DRIP\x02";
+/// The first format: no associated data.
+const MAGIC_V1: &[u8; 5] = b"DRIP\x01";
 /// The stream nonce prefix: XChaCha20's 24-byte nonce less STREAM's 5 bytes of counter and
 /// last-chunk flag.
 const PREFIX: usize = 19;
 /// Bytes before the first chunk.
 pub const HEADER: usize = MAGIC.len() + PREFIX;
-const WRAP_AAD: &[u8] = b"drip file key v1";
+const WRAP_AAD_V1: &[u8] = b"drip file key v1";
+const WRAP_AAD: &[u8] = b"drip file key v2";
+/// A wrapped key of the second format starts with this byte, then the master key's id.
+const WRAP_V2: u8 = 2;
+/// Bytes of a master key's id.
+const KEY_ID: usize = 8;
 
 /// Why bytes could not be decrypted (or a key unwrapped).
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -36,6 +49,30 @@ pub enum CryptoError {
     /// A wrapped key that the master key does not open.
     #[error("the file's key does not open with this master key")]
     BadKey,
+    /// Past 2^32 chunks (256 TiB) a chunk's position would repeat.
+    #[error("a file is at most 256 TiB")]
+    TooLarge,
+}
+
+/// What a file's key and chunks are bound to: the file and its owner.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding<'a> {
+    /// The file's id.
+    pub media_id: &'a str,
+    /// Its owner's id.
+    pub owner_id: &'a str,
+}
+
+impl Binding<'_> {
+    fn wrap_aad(&self) -> Vec<u8> {
+        [
+            WRAP_AAD,
+            self.media_id.as_bytes(),
+            b"\0",
+            self.owner_id.as_bytes(),
+        ]
+        .concat()
+    }
 }
 
 /// 32 random bytes.
@@ -47,54 +84,129 @@ pub fn random_key() -> [u8; 32] {
 
 /// The master key, from configuration: it only wraps and unwraps file keys.
 #[derive(Clone)]
-pub struct MasterKey(XChaCha20Poly1305);
+pub struct MasterKey {
+    aead: XChaCha20Poly1305,
+    id: [u8; KEY_ID],
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(..)")
+        write!(f, "MasterKey({})", self.id())
     }
 }
+
+/// Bytes of a first-format wrapped key: nonce, sealed key, tag.
+const WRAPPED_V1: usize = 24 + 32 + TAG;
 
 impl MasterKey {
     /// The master key of these 32 bytes.
     pub fn new(bytes: &[u8; 32]) -> MasterKey {
-        MasterKey(XChaCha20Poly1305::new(bytes.into()))
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"drip master key id")
+            .chain_update(bytes)
+            .finalize();
+        let mut id = [0u8; KEY_ID];
+        id.copy_from_slice(&digest[..KEY_ID]);
+        MasterKey {
+            aead: XChaCha20Poly1305::new(bytes.into()),
+            id,
+        }
     }
 
-    /// `file_key` wrapped: a random nonce and the sealed key (72 bytes).
-    pub fn wrap(&self, file_key: &[u8; 32]) -> Vec<u8> {
+    /// Its id (hex): what a wrapped key names it by. Not secret: a hash of the key.
+    pub fn id(&self) -> String {
+        hex::encode(self.id)
+    }
+
+    /// `file_key` wrapped for `file`: the format byte, this key's id, a random nonce and the
+    /// sealed key (81 bytes).
+    pub fn wrap(&self, file_key: &[u8; 32], file: Binding<'_>) -> Vec<u8> {
         let mut nonce = [0u8; 24];
         getrandom::fill(&mut nonce).expect("the system's randomness");
         let sealed = self
-            .0
+            .aead
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: file_key,
-                    aad: WRAP_AAD,
+                    aad: &file.wrap_aad(),
                 },
             )
             .expect("sealing 32 bytes cannot fail");
-        [nonce.as_slice(), &sealed].concat()
+        [&[WRAP_V2][..], &self.id, &nonce, &sealed].concat()
     }
 
-    /// The file key `wrapped` holds.
-    pub fn unwrap(&self, wrapped: &[u8]) -> Result<[u8; 32], CryptoError> {
-        if wrapped.len() != 24 + 32 + TAG {
-            return Err(CryptoError::BadKey);
+    /// Whether `wrapped` was wrapped by this key (a first-format key names none: maybe).
+    pub fn wrapped(&self, wrapped: &[u8]) -> bool {
+        match wrapped.split_first() {
+            Some((&WRAP_V2, rest)) => rest.starts_with(&self.id),
+            _ => wrapped.len() == WRAPPED_V1,
         }
-        let (nonce, sealed) = wrapped.split_at(24);
+    }
+
+    /// The file key `wrapped` holds, if it was wrapped for `file` by this key.
+    pub fn unwrap(&self, wrapped: &[u8], file: Binding<'_>) -> Result<[u8; 32], CryptoError> {
+        let (body, aad) = match wrapped.split_first() {
+            Some((&WRAP_V2, rest)) if rest.len() == KEY_ID + WRAPPED_V1 => {
+                let (id, body) = rest.split_at(KEY_ID);
+                if id != self.id {
+                    return Err(CryptoError::BadKey);
+                }
+                (body, file.wrap_aad())
+            }
+            _ if wrapped.len() == WRAPPED_V1 => (wrapped, WRAP_AAD_V1.to_vec()),
+            _ => return Err(CryptoError::BadKey),
+        };
+        let (nonce, sealed) = body.split_at(24);
         let key = self
-            .0
+            .aead
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: WRAP_AAD,
+                    aad: &aad,
                 },
             )
             .map_err(|_| CryptoError::BadKey)?;
         key.try_into().map_err(|_| CryptoError::BadKey)
+    }
+}
+
+/// The master keys a node holds: the current one, which wraps every new file key, and the one
+/// a rotation replaced while file keys may still be wrapped under it.
+#[derive(Clone, Debug)]
+pub struct MasterKeys {
+    /// Wraps new keys.
+    pub current: MasterKey,
+    /// `master.key.old`, if a rotation left it.
+    pub old: Option<MasterKey>,
+}
+
+impl MasterKeys {
+    /// `file_key` wrapped for `file` by the current key.
+    pub fn wrap(&self, file_key: &[u8; 32], file: Binding<'_>) -> Vec<u8> {
+        self.current.wrap(file_key, file)
+    }
+
+    /// The file key `wrapped` holds, by whichever key wrapped it.
+    pub fn unwrap(&self, wrapped: &[u8], file: Binding<'_>) -> Result<[u8; 32], CryptoError> {
+        self.current
+            .unwrap(wrapped, file)
+            .or_else(|e| match &self.old {
+                Some(old) => old.unwrap(wrapped, file),
+                None => Err(e),
+            })
+    }
+
+    /// The file key `hex_wrapped` (as the store keeps it) holds.
+    pub fn unwrap_hex(
+        &self,
+        hex_wrapped: &str,
+        file: Binding<'_>,
+    ) -> Result<[u8; 32], CryptoError> {
+        let wrapped = hex::decode(hex_wrapped).map_err(|_| CryptoError::BadKey)?;
+        self.unwrap(&wrapped, file)
     }
 }
 
@@ -103,52 +215,49 @@ impl MasterKey {
 /// the chunks of a batch are independent and go to every core at once.
 type Stream = StreamBE32<XChaCha20Poly1305>;
 
-/// Chunks in a batch below which one thread does the work (a thread costs more than it saves).
+/// Chunks in a batch below which one thread does the work (handing out costs more than it
+/// saves).
 const PARALLEL_FROM: usize = 4;
 
-/// `work(position)` for `count` chunks from `first`, spread over the machine's cores in
-/// contiguous runs, the results concatenated in order; the first error if any fails.
+/// `work(position, index)` for `count` chunks from position `first`, on rayon's pool (one
+/// thread per core, shared by every upload and download), the results concatenated in order;
+/// the first error if any fails. Refused before any work if a position would pass 2^32 (it
+/// would repeat a nonce).
 fn in_order<E: Send>(
     first: u32,
     count: usize,
+    too_large: E,
     work: impl Fn(u32, usize) -> Result<Vec<u8>, E> + Sync,
 ) -> Result<Vec<u8>, E> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(count / PARALLEL_FROM)
-        .max(1);
-    let run = |from: usize, to: usize| -> Result<Vec<u8>, E> {
+    use rayon::prelude::*;
+    let fits = u32::try_from(count)
+        .ok()
+        .and_then(|n| first.checked_add(n))
+        .is_some();
+    if !fits {
+        return Err(too_large);
+    }
+    let at = |i: usize| first + i as u32;
+    if count < PARALLEL_FROM {
         let mut out = Vec::new();
-        for i in from..to {
-            out.extend_from_slice(&work(first.wrapping_add(i as u32), i)?);
+        for i in 0..count {
+            out.extend_from_slice(&work(at(i), i)?);
         }
-        Ok(out)
-    };
-    if threads == 1 {
-        return run(0, count);
+        return Ok(out);
     }
-    let per = count.div_ceil(threads);
-    let parts: Vec<Result<Vec<u8>, E>> = std::thread::scope(|scope| {
-        let run = &run;
-        let handles: Vec<_> = (0..threads)
-            .map(|t| scope.spawn(move || run(t * per, ((t + 1) * per).min(count))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
-    for part in parts {
-        out.extend_from_slice(&part?);
-    }
-    Ok(out)
+    let parts: Vec<Vec<u8>> = (0..count)
+        .into_par_iter()
+        .map(|i| work(at(i), i))
+        .collect::<Result<_, E>>()?;
+    Ok(parts.concat())
 }
 
 /// Encrypts a file as its bytes come: [`push`](Encryptor::push) what arrives, then
 /// [`finish`](Encryptor::finish). The full chunks of a large push are sealed on every core.
 pub struct Encryptor {
     stream: Stream,
+    /// Every chunk's associated data: the file's id.
+    aad: Vec<u8>,
     /// The next chunk's position.
     position: u32,
     pending: Vec<u8>,
@@ -156,50 +265,64 @@ pub struct Encryptor {
 }
 
 impl Encryptor {
-    /// A new file under `file_key`.
-    pub fn new(file_key: &[u8; 32]) -> Encryptor {
+    /// The file `media_id`, under `file_key`.
+    pub fn new(file_key: &[u8; 32], media_id: &str) -> Encryptor {
         let mut prefix = [0u8; PREFIX];
         getrandom::fill(&mut prefix).expect("the system's randomness");
         let aead = XChaCha20Poly1305::new(file_key.into());
         Encryptor {
             stream: Stream::from_aead(aead, (&prefix).into()),
+            aad: media_id.as_bytes().to_vec(),
             position: 0,
             pending: Vec::with_capacity(CHUNK),
             header: Some([MAGIC.as_slice(), &prefix].concat()),
         }
     }
 
-    /// Takes `bytes`; the ciphertext ready so far (the header first).
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+    /// Takes `bytes`; the ciphertext ready so far (the header first). Refused past 256 TiB.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut out = self.header.take().unwrap_or_default();
         self.pending.extend_from_slice(bytes);
         // A full chunk is sealed only once more follows: the last chunk is sealed differently.
         let full = self.pending.len().saturating_sub(1) / CHUNK;
         if full == 0 {
-            return out;
+            return Ok(out);
         }
-        let (stream, pending) = (&self.stream, &self.pending);
-        let sealed: Result<Vec<u8>, aead::Error> = in_order(self.position, full, |at, i| {
-            stream.encrypt(at, false, &pending[i * CHUNK..(i + 1) * CHUNK])
-        });
-        out.extend_from_slice(&sealed.expect("a chunk under 4 GiB seals"));
-        self.position = self
-            .position
-            .checked_add(full as u32)
-            .expect("a file under 256 TiB (2^32 chunks)");
+        let (stream, pending, aad) = (&self.stream, &self.pending, self.aad.as_slice());
+        let sealed = in_order(self.position, full, CryptoError::TooLarge, |at, i| {
+            stream
+                .encrypt(
+                    at,
+                    false,
+                    Payload {
+                        msg: &pending[i * CHUNK..(i + 1) * CHUNK],
+                        aad,
+                    },
+                )
+                .map_err(|_| CryptoError::TooLarge)
+        })?;
+        out.extend_from_slice(&sealed);
+        self.position += full as u32;
         self.pending.drain(..full * CHUNK);
-        out
+        Ok(out)
     }
 
     /// The rest of the ciphertext: the last chunk.
-    pub fn finish(mut self) -> Vec<u8> {
+    pub fn finish(mut self) -> Result<Vec<u8>, CryptoError> {
         let mut out = self.header.take().unwrap_or_default();
         let last = self
             .stream
-            .encrypt(self.position, true, self.pending.as_slice())
-            .expect("a chunk under 4 GiB seals");
+            .encrypt(
+                self.position,
+                true,
+                Payload {
+                    msg: self.pending.as_slice(),
+                    aad: &self.aad,
+                },
+            )
+            .map_err(|_| CryptoError::TooLarge)?;
         out.extend_from_slice(&last);
-        out
+        Ok(out)
     }
 }
 
@@ -207,6 +330,9 @@ impl Encryptor {
 /// verify. The whole chunks of a large push are opened on every core.
 pub struct Decryptor {
     key: [u8; 32],
+    /// The file's id: every chunk's associated data (none in the first format).
+    media_id: Vec<u8>,
+    aad: Vec<u8>,
     stream: Option<Stream>,
     /// The next chunk's position.
     position: u32,
@@ -214,10 +340,12 @@ pub struct Decryptor {
 }
 
 impl Decryptor {
-    /// For an object sealed under `file_key`.
-    pub fn new(file_key: &[u8; 32]) -> Decryptor {
+    /// For the file `media_id`'s object, sealed under `file_key`.
+    pub fn new(file_key: &[u8; 32], media_id: &str) -> Decryptor {
         Decryptor {
             key: *file_key,
+            media_id: media_id.as_bytes().to_vec(),
+            aad: Vec::new(),
             stream: None,
             position: 0,
             pending: Vec::new(),
@@ -231,7 +359,10 @@ impl Decryptor {
             if self.pending.len() < HEADER {
                 return Ok(Vec::new());
             }
-            if &self.pending[..MAGIC.len()] != MAGIC {
+            let magic = &self.pending[..MAGIC.len()];
+            if magic == MAGIC {
+                self.aad = self.media_id.clone();
+            } else if magic != MAGIC_V1 {
                 return Err(CryptoError::BadHeader);
             }
             let prefix: [u8; PREFIX] = self.pending[MAGIC.len()..HEADER]
@@ -250,16 +381,20 @@ impl Decryptor {
         if full == 0 {
             return Ok(Vec::new());
         }
-        let pending = &self.pending;
-        let out = in_order(self.position, full, |at, i| {
+        let (pending, aad) = (&self.pending, self.aad.as_slice());
+        let out = in_order(self.position, full, CryptoError::Tampered, |at, i| {
             stream
-                .decrypt(at, false, &pending[i * SEALED..(i + 1) * SEALED])
+                .decrypt(
+                    at,
+                    false,
+                    Payload {
+                        msg: &pending[i * SEALED..(i + 1) * SEALED],
+                        aad,
+                    },
+                )
                 .map_err(|_| CryptoError::Tampered)
         })?;
-        self.position = self
-            .position
-            .checked_add(full as u32)
-            .ok_or(CryptoError::Tampered)?;
+        self.position += full as u32;
         self.pending.drain(..full * SEALED);
         Ok(out)
     }
@@ -273,7 +408,14 @@ impl Decryptor {
             return Err(CryptoError::Tampered);
         }
         stream
-            .decrypt(self.position, true, self.pending.as_slice())
+            .decrypt(
+                self.position,
+                true,
+                Payload {
+                    msg: self.pending.as_slice(),
+                    aad: &self.aad,
+                },
+            )
             .map_err(|_| CryptoError::Tampered)
     }
 }
@@ -290,24 +432,42 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn seal(key: &[u8; 32], data: &[u8], piece: usize) -> Vec<u8> {
-        let mut e = Encryptor::new(key);
+    const FILE: Binding<'static> = Binding {
+        media_id: "m1",
+        owner_id: "u1",
+    };
+
+    fn seal_as(key: &[u8; 32], media: &str, data: &[u8], piece: usize) -> Vec<u8> {
+        let mut e = Encryptor::new(key, media);
         let mut out = Vec::new();
         for p in data.chunks(piece.max(1)) {
-            out.extend(e.push(p));
+            out.extend(e.push(p).expect("seals"));
         }
-        out.extend(e.finish());
+        out.extend(e.finish().expect("seals"));
         out
     }
 
-    fn open(key: &[u8; 32], sealed: &[u8], piece: usize) -> Result<Vec<u8>, CryptoError> {
-        let mut d = Decryptor::new(key);
+    fn seal(key: &[u8; 32], data: &[u8], piece: usize) -> Vec<u8> {
+        seal_as(key, "m1", data, piece)
+    }
+
+    fn open_as(
+        key: &[u8; 32],
+        media: &str,
+        sealed: &[u8],
+        piece: usize,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let mut d = Decryptor::new(key, media);
         let mut out = Vec::new();
         for p in sealed.chunks(piece.max(1)) {
             out.extend(d.push(p)?);
         }
         out.extend(d.finish()?);
         Ok(out)
+    }
+
+    fn open(key: &[u8; 32], sealed: &[u8], piece: usize) -> Result<Vec<u8>, CryptoError> {
+        open_as(key, "m1", sealed, piece)
     }
 
     #[test]
@@ -345,20 +505,96 @@ mod tests {
     }
 
     #[test]
-    fn a_file_key_unwraps_only_with_its_master_key() {
+    fn an_object_opens_only_as_the_file_it_was_sealed_for() {
+        // The swap an attacker with the database and the bucket would make: another file's
+        // object (and key) under this file's row.
+        let key = random_key();
+        let data = vec![7u8; 3 * CHUNK + 5];
+        let sealed = seal_as(&key, "media-a", &data, 5000);
+        assert_eq!(open_as(&key, "media-a", &sealed, 7000), Ok(data));
+        assert_eq!(
+            open_as(&key, "media-b", &sealed, 7000),
+            Err(CryptoError::Tampered)
+        );
+    }
+
+    #[test]
+    fn first_format_objects_and_keys_still_open() {
+        // An object of the first format: DRIP\x01, chunks without associated data.
+        let key = random_key();
+        let mut prefix = [0u8; PREFIX];
+        getrandom::fill(&mut prefix).expect("random");
+        let stream = Stream::from_aead(XChaCha20Poly1305::new((&key).into()), (&prefix).into());
+        let mut v1 = [MAGIC_V1.as_slice(), &prefix].concat();
+        v1.extend(stream.encrypt(0, false, &[1u8; CHUNK][..]).expect("seals"));
+        v1.extend(stream.encrypt(1, true, &b"end"[..]).expect("seals"));
+        let mut want = vec![1u8; CHUNK];
+        want.extend_from_slice(b"end");
+        assert_eq!(open_as(&key, "any", &v1, 999), Ok(want));
+        // A first-format wrapped key: nonce and sealed key under the constant associated data.
+        let bytes = random_key();
+        let master = MasterKey::new(&bytes);
+        let nonce = [3u8; 24];
+        let sealed = XChaCha20Poly1305::new((&bytes).into())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &key,
+                    aad: WRAP_AAD_V1,
+                },
+            )
+            .expect("seals");
+        let wrapped = [nonce.as_slice(), &sealed].concat();
+        assert_eq!(master.unwrap(&wrapped, FILE), Ok(key));
+    }
+
+    #[test]
+    fn a_file_key_unwraps_only_with_its_master_key_and_for_its_file() {
         let master = MasterKey::new(&random_key());
         let file_key = random_key();
-        let wrapped = master.wrap(&file_key);
-        assert_eq!(wrapped.len(), 72);
-        assert_eq!(master.unwrap(&wrapped), Ok(file_key));
-        assert_eq!(
-            MasterKey::new(&random_key()).unwrap(&wrapped),
-            Err(CryptoError::BadKey)
-        );
+        let wrapped = master.wrap(&file_key, FILE);
+        assert_eq!(wrapped.len(), 81);
+        assert!(master.wrapped(&wrapped));
+        assert_eq!(master.unwrap(&wrapped, FILE), Ok(file_key));
+        let other = MasterKey::new(&random_key());
+        assert!(!other.wrapped(&wrapped));
+        assert_eq!(other.unwrap(&wrapped, FILE), Err(CryptoError::BadKey));
+        for moved in [
+            Binding {
+                media_id: "m2",
+                owner_id: "u1",
+            },
+            Binding {
+                media_id: "m1",
+                owner_id: "u2",
+            },
+        ] {
+            assert_eq!(master.unwrap(&wrapped, moved), Err(CryptoError::BadKey));
+        }
         let mut bad = wrapped.clone();
         bad[40] ^= 1;
-        assert_eq!(master.unwrap(&bad), Err(CryptoError::BadKey));
-        assert_eq!(master.unwrap(&wrapped[..10]), Err(CryptoError::BadKey));
+        assert_eq!(master.unwrap(&bad, FILE), Err(CryptoError::BadKey));
+        assert_eq!(
+            master.unwrap(&wrapped[..10], FILE),
+            Err(CryptoError::BadKey)
+        );
+        // A rotation: the old key still opens what it wrapped, the new one wraps.
+        let keys = MasterKeys {
+            current: other.clone(),
+            old: Some(master.clone()),
+        };
+        assert_eq!(keys.unwrap(&wrapped, FILE), Ok(file_key));
+        assert!(other.wrapped(&keys.wrap(&file_key, FILE)));
+    }
+
+    #[test]
+    fn positions_never_pass_two_to_the_32() {
+        let mut e = Encryptor::new(&random_key(), "m1");
+        e.position = u32::MAX - 1;
+        assert_eq!(
+            e.push(&vec![0u8; 3 * CHUNK + 1]).map(|_| ()),
+            Err(CryptoError::TooLarge)
+        );
     }
 
     proptest! {
@@ -373,7 +609,7 @@ mod tests {
         #[test]
         fn garbage_never_panics(junk in proptest::collection::vec(any::<u8>(), 0..5000)) {
             let _ = open(&random_key(), &junk, 7);
-            let _ = MasterKey::new(&random_key()).unwrap(&junk);
+            let _ = MasterKey::new(&random_key()).unwrap(&junk, FILE);
         }
     }
 }

@@ -9,6 +9,11 @@ use thiserror::Error;
 
 use crate::paths;
 
+mod accounts;
+mod keys;
+pub use accounts::Invite;
+pub use keys::WrappedKey;
+
 /// What the store could not do.
 #[derive(Debug, Error)]
 pub enum DbError {
@@ -34,6 +39,9 @@ pub struct User {
     pub email: String,
     /// Its argon2id PHC string.
     pub password_hash: String,
+    /// Whether an operator made it an admin (`drip admin grant`): it may open the node
+    /// dashboard and make invites.
+    pub admin: bool,
 }
 
 /// A file's metadata.
@@ -95,6 +103,16 @@ pub struct Listed {
     pub size: i64,
     /// Milliseconds since the epoch when it was stored; `None` while the pipeline has it.
     pub uploaded_at: Option<i64>,
+}
+
+impl Media {
+    /// What its key and chunks are bound to.
+    pub fn binding(&self) -> crate::crypto::Binding<'_> {
+        crate::crypto::Binding {
+            media_id: &self.id,
+            owner_id: &self.owner_id,
+        }
+    }
 }
 
 fn media(row: &AnyRow) -> Result<Media, sqlx::Error> {
@@ -205,6 +223,7 @@ impl Store {
             username: username.to_owned(),
             email: email.to_owned(),
             password_hash: password_hash.to_owned(),
+            admin: false,
         })
     }
 
@@ -214,36 +233,53 @@ impl Store {
             username: row.try_get("username")?,
             email: row.try_get("email")?,
             password_hash: row.try_get("password_hash")?,
+            admin: row.try_get::<i64, _>("admin")? != 0,
         })
     }
 
     /// The user named `username`.
     pub async fn user_named(&self, username: &str) -> Result<Option<User>, DbError> {
-        let row =
-            sqlx::query("SELECT id, username, email, password_hash FROM users WHERE username = $1")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT id, username, email, password_hash, admin FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(Self::user).transpose()?)
     }
 
     /// The user with `id`.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, DbError> {
-        let row = sqlx::query("SELECT id, username, email, password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, username, email, password_hash, admin FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(Self::user).transpose()?)
     }
 
-    /// Remembers an API token (by its hash) for `user_id`.
-    pub async fn add_token(&self, token_hash: &str, user_id: &str) -> Result<(), DbError> {
+    /// Remembers an API token (by its hash) for `user_id`, good until `expires_at` (ms since
+    /// the epoch); the user's expired tokens go.
+    pub async fn add_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> Result<(), DbError> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND expires_at <= $2")
+            .bind(user_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
-            "INSERT INTO api_tokens (token_hash, user_id, inserted_at) VALUES ($1, $2, $3)",
+            "INSERT INTO api_tokens (token_hash, user_id, inserted_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(token_hash)
         .bind(user_id)
-        .bind(now_ms())
+        .bind(now)
+        .bind(expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -252,9 +288,10 @@ impl Store {
     /// The user a token (by its hash) belongs to.
     pub async fn token_user(&self, token_hash: &str) -> Result<Option<User>, DbError> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.email, u.password_hash FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+            "SELECT u.id, u.username, u.email, u.password_hash, u.admin FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2",
         )
         .bind(token_hash)
+        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(Self::user).transpose()?)

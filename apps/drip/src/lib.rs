@@ -26,5 +26,6 @@ pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod presence;
+pub mod rotate;
 pub mod storage;
 pub mod web;

@@ -52,37 +52,68 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: drip::config::Config) -> anyhow::Result<()> {
-    let http = config.http;
+    let (http, limits, metrics) = (config.http, config.limits, config.metrics);
     let app = drip::app::start(config).await?;
     let listener = tokio::net::TcpListener::bind(http)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {http}: {e}"))?;
+    if let Some(addr) = metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
+        let router = drip::web::metrics_router(app.clone());
+        let stopping = app.stopping.subscribe();
+        tokio::spawn(drip::web::serve::serve(
+            listener,
+            router,
+            limits,
+            async move {
+                let mut stopping = stopping;
+                let _ = stopping.wait_for(|s| *s).await;
+                tokio::time::Instant::now()
+            },
+        ));
+        println!("drip: metrics on http://{addr}/metrics");
+    }
     println!(
         "drip: node {} is up; the web UI and API are on http://{http}/",
         app.node.name()
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let stop = async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    // From the signal, the whole stop has `shutdown_timeout`: the requests in flight get up to
+    // half of it, the pipelines the rest.
+    let (signalled, signal_at) = tokio::sync::oneshot::channel();
+    let stop = {
+        let app = app.clone();
+        async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            println!("drip: stopping: no new requests; finishing those in flight, then draining the pipelines");
+            app.stopping.send_replace(true);
+            let now = tokio::time::Instant::now();
+            let _ = signalled.send(now);
+            now + limits.shutdown_timeout / 2
         }
-        println!("drip: stopping: no new requests; draining the pipelines");
     };
-    axum::serve(
-        listener,
-        drip::web::router(app.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await?;
-    let drained = drip::app::drain(&app, Duration::from_secs(30)).await;
+    let finished =
+        drip::web::serve::serve(listener, drip::web::router(app.clone()), limits, stop).await;
+    if !finished {
+        println!("drip: some connections were still open at the drain time: closed");
+    }
+    let since = signal_at.await.map_or(Duration::ZERO, |at| at.elapsed());
+    let left = limits
+        .shutdown_timeout
+        .saturating_sub(since)
+        .max(Duration::from_secs(1));
+    let drained = drip::app::drain(&app, left).await;
     println!(
         "drip: {}",
         if drained {
-            "drained; bye"
+            "drained; bye".to_owned()
         } else {
-            "the pipelines did not drain in 30 s; stopping anyway"
+            format!("the pipelines did not drain in {} s; stopping anyway (their tasks resume at the next start)", left.as_secs())
         }
     );
     Ok(())

@@ -21,6 +21,9 @@ pub struct Metrics {
     durations: Family<Labels, Histogram>,
     store: Histogram,
     cache: Family<Labels, Counter>,
+    /// The node's exposition, and when it was made: one snapshot serves every scrape for a
+    /// few seconds, and only one is made at a time.
+    node: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -64,6 +67,7 @@ impl Default for Metrics {
             durations,
             store,
             cache,
+            node: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -79,6 +83,24 @@ impl Metrics {
         self.durations
             .get_or_create(&labels[..1].to_vec())
             .observe(took.as_secs_f64() * 1e6);
+    }
+
+    /// The node's exposition, made by `make` unless one younger than `fresh` is at hand
+    /// (scrapes that come while one is made wait for it).
+    pub async fn node_snapshot(
+        &self,
+        fresh: Duration,
+        make: impl AsyncFnOnce() -> String,
+    ) -> String {
+        let mut held = self.node.lock().await;
+        if let Some((at, text)) = held.as_ref() {
+            if at.elapsed() < fresh {
+                return text.clone();
+            }
+        }
+        let text = make().await;
+        *held = Some((std::time::Instant::now(), text.clone()));
+        text
     }
 
     /// Counts an object write.

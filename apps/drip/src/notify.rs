@@ -51,6 +51,16 @@ fn text(t: &Term) -> Option<String> {
     }
 }
 
+/// Whether `link` is a path on this site: `/…`, never `//host` or `/\\host` (which browsers
+/// follow off-site) and never a `javascript:` or other scheme. A notice may come from any
+/// member of the group, i.e. any cookie holder; a link it carries goes into users' pages.
+pub fn local_link(link: &str) -> bool {
+    link.starts_with('/')
+        && !link.starts_with("//")
+        && !link.starts_with("/\\")
+        && !link.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
 fn optional_text(t: &Term) -> Option<Option<String>> {
     if t.as_atom() == Some("undefined") {
         return Some(None);
@@ -83,7 +93,8 @@ impl Notice {
                     kind: text(kind)?,
                     text: text(words)?,
                     media_id: optional_text(media)?,
-                    link: optional_text(link)?,
+                    // A link that would leave the site is dropped, the notice kept.
+                    link: optional_text(link)?.filter(|l| local_link(l)),
                 })
             }
             _ => None,
@@ -125,7 +136,8 @@ impl Notices {
 
     /// Sends `notice` to its user's sockets on every node.
     pub fn send(&self, notice: Notice) {
-        tracing::info!(user = %notice.user_id, kind = %notice.kind, "{}", notice.text);
+        // Never the text at info: it names users' files and who shares what with whom.
+        tracing::debug!(user = %notice.user_id, kind = %notice.kind, "notice");
         let relays = self.node.pg_members(SCOPE, &Term::atom(GROUP));
         if relays.is_empty() {
             // Not even ours (it is joining): this node's sockets still hear it.
@@ -159,7 +171,23 @@ mod tests {
             media_id: Some("m1".into()),
             link: None,
         };
-        assert_eq!(Notice::from_term(&n.to_term()), Some(n));
+        assert_eq!(Notice::from_term(&n.to_term()), Some(n.clone()));
         assert_eq!(Notice::from_term(&Term::atom("drip_notice")), None);
+        // What a cookie holder could send: a link off the site is dropped, the notice kept.
+        for evil in [
+            "javascript:alert(1)",
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/a\nb",
+        ] {
+            let forged = Notice {
+                link: Some(evil.into()),
+                ..n.clone()
+            };
+            let got = Notice::from_term(&forged.to_term()).expect("still a notice");
+            assert_eq!(got.link, None, "{evil}");
+        }
+        assert!(local_link("/files/abc/cached"));
     }
 }

@@ -59,6 +59,31 @@ pub async fn join(node: &Node, username: &str) -> Online {
     online
 }
 
+/// Who is online, read every half second by one task for all of this node's sockets (a socket
+/// no longer walks every `pg` group itself on every tick).
+pub fn watch(node: &Node) -> tokio::sync::watch::Receiver<Vec<OnlineUser>> {
+    let (tx, rx) = tokio::sync::watch::channel(Vec::new());
+    let node = node.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let now = online(&node);
+            tx.send_if_modified(|was| {
+                if *was == now {
+                    return false;
+                }
+                *was = now;
+                true
+            });
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// Everyone online on any node, by username.
 pub fn online(node: &Node) -> Vec<OnlineUser> {
     let mut users: Vec<OnlineUser> = node

@@ -93,7 +93,7 @@ fn exercise(d: &Drip) {
         .map(|e| std::fs::read(e.path()).expect("an object"))
         .next()
         .expect("one object");
-    assert!(object.starts_with(b"DRIP\x01"));
+    assert!(object.starts_with(b"DRIP\x02"));
     assert!(!object.windows(64).any(|w| w == &original[1000..1064]));
     // The spool is gone.
     assert_eq!(

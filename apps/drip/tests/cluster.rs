@@ -34,10 +34,13 @@ fn objects(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// What /health's details and /metrics want.
+const METRICS_TOKEN: &str = "cluster-metrics-token";
+
 fn connected(d: &Drip, to: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, health) = d.call("GET", "/health", None, "");
+        let (_, health) = d.call("GET", "/health", Some(METRICS_TOKEN), "");
         let peers = health["connected_to"]
             .as_array()
             .cloned()
@@ -92,6 +95,8 @@ fn two_nodes_share_notices_presence_caches_and_survive_a_sigkill() {
             keys,
             "--cluster",
             other,
+            "--metrics-token",
+            METRICS_TOKEN,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -170,7 +175,7 @@ fn two_nodes_share_notices_presence_caches_and_survive_a_sigkill() {
     let (status, _) = b.call("POST", &format!("/api/files/{id}/download"), Some(&bob), "");
     assert!(status.contains("202"), "{status}");
     bob_socket.next(|v| v["kind"] == "download_ready");
-    let (_, metrics) = b.get_bytes(&bob, "/metrics");
+    let (_, metrics) = b.get_bytes(METRICS_TOKEN, "/metrics");
     let metrics = String::from_utf8_lossy(&metrics);
     assert!(
         metrics.contains("drip_cache_lookups_total{result=\"hit\"} 1"),

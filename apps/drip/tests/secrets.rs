@@ -66,7 +66,7 @@ fn an_oversize_upload_is_refused_and_leaves_nothing() {
 
 #[test]
 fn the_master_key_session_key_and_cookie_appear_nowhere() {
-    let d = drip("secrets", &[]);
+    let d = drip("secrets", &["--metrics-token", "scrape-token"]);
     let (ana, _) = d.account("ana");
     let (status, body) = d.upload(&ana, "$/p", "a.bin", &bytes(70_000, 9));
     assert!(status.contains("202"), "{status} {body}");
@@ -96,6 +96,10 @@ fn the_master_key_session_key_and_cookie_appear_nowhere() {
         "/nowhere",
     ] {
         let (status, body) = d.get_bytes(&ana, path);
+        seen.push_str(&status);
+        seen.push_str(&String::from_utf8_lossy(&body));
+        // And as Prometheus sees them (the node's whole exposition, /health's details).
+        let (status, body) = d.get_bytes("scrape-token", path);
         seen.push_str(&status);
         seen.push_str(&String::from_utf8_lossy(&body));
     }

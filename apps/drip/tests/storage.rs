@@ -61,7 +61,7 @@ fn files_go_to_an_s3_bucket_sealed_and_an_unreachable_bucket_is_a_clear_error() 
     let keys = s3.keys("drip-files");
     assert_eq!(keys.len(), 1, "{keys:?}");
     let object = s3.object("drip-files", &keys[0]);
-    assert!(object.starts_with(b"DRIP\x01"), "the object is not sealed");
+    assert!(object.starts_with(b"DRIP\x02"), "the object is not sealed");
     assert!(!object.windows(64).any(|w| w == &original[5000..5064]));
     assert_eq!(s3.open_uploads("drip-files"), 0);
     let (status, got) = d.download(&ana, &id);

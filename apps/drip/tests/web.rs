@@ -122,6 +122,11 @@ fn the_node_dashboard_is_for_admins_only() {
     let d = drip("webdash", &["--admins", "ana"]);
     d.account("ana");
     d.account("bob");
+    // Listed, but not granted: not an admin yet.
+    let ana = d.web_login("ana");
+    let (status, _, _) = d.page(&ana.cookie, "/dashboard");
+    assert!(status.contains("403"), "{status}");
+    d.grant_admin("ana");
     // No session: to the landing page, as every page.
     let (status, head, _) = d.page("", "/dashboard");
     assert!(status.contains("303"), "{status}");

@@ -188,11 +188,10 @@ impl Decryption {
             // A file that streams is opened as it is served.
             return Ok(());
         };
-        let wrapped =
-            hex::decode(&task.media.wrapped_key).map_err(|_| "its key is damaged".to_owned())?;
-        let key = self.0.master.unwrap(&wrapped).map_err(|e| e.to_string())?;
+        let key = self.0.file_key(&task.media).map_err(|e| e.to_string())?;
+        let id = task.media.id.clone();
         let plain = runtime::blocking(move || {
-            let mut opener = Decryptor::new(&key);
+            let mut opener = Decryptor::new(&key, &id);
             let mut plain = opener.push(&sealed)?;
             plain.extend(opener.finish()?);
             Ok::<_, crate::crypto::CryptoError>(plain)

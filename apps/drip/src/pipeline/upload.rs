@@ -143,20 +143,19 @@ impl Encryption {
     /// Seals the spool into this attempt's sealed spool, off the scheduler threads; the
     /// plaintext size.
     async fn seal(&self, task: &UploadTask) -> Result<u64, String> {
-        let wrapped =
-            hex::decode(&task.media.wrapped_key).map_err(|_| "its key is damaged".to_owned())?;
-        let key = self.0.master.unwrap(&wrapped).map_err(|e| e.to_string())?;
-        let (spool, sealed) = (task.spool.clone(), task.sealed());
-        runtime::blocking(move || seal_file(&key, &spool, &sealed)).await
+        let key = self.0.file_key(&task.media).map_err(|e| e.to_string())?;
+        let (spool, sealed, id) = (task.spool.clone(), task.sealed(), task.media.id.clone());
+        runtime::blocking(move || seal_file(&key, &id, &spool, &sealed)).await
     }
 }
 
-/// Seals `spool` into `sealed` under `key`, synced to disk; the plaintext size.
-fn seal_file(key: &[u8; 32], spool: &Path, sealed: &Path) -> Result<u64, String> {
+/// Seals `spool` into `sealed` under `key` as the file `media_id`, synced to disk; the
+/// plaintext size.
+fn seal_file(key: &[u8; 32], media_id: &str, spool: &Path, sealed: &Path) -> Result<u64, String> {
     let mut input = std::fs::File::open(spool).map_err(|e| format!("its upload is gone ({e})"))?;
     let mut output =
         std::fs::File::create(sealed).map_err(|e| format!("no room to seal it ({e})"))?;
-    let mut sealer = Encryptor::new(key);
+    let mut sealer = Encryptor::new(key, media_id);
     let mut buf = vec![0u8; BATCH];
     let mut plain = 0u64;
     loop {
@@ -166,11 +165,11 @@ fn seal_file(key: &[u8; 32], spool: &Path, sealed: &Path) -> Result<u64, String>
         }
         plain += n as u64;
         output
-            .write_all(&sealer.push(&buf[..n]))
+            .write_all(&sealer.push(&buf[..n]).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
     }
     output
-        .write_all(&sealer.finish())
+        .write_all(&sealer.finish().map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     output.sync_all().map_err(|e| e.to_string())?;
     Ok(plain)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +15,11 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
+use super::client::ClientAddr;
 use super::error::ApiError;
+use crate::accounts::AccountError;
 use crate::app::{self, App};
+use crate::config::Signup;
 use crate::db::{Media, User};
 use crate::notify::Notice;
 use crate::pipeline::upload::UploadTask;
@@ -68,18 +71,42 @@ struct SignUp {
     username: String,
     password: String,
     email: String,
+    /// An invite's token, where sign-up needs one.
+    invite: Option<String>,
 }
 
 async fn sign_up(
     State(app): State<Arc<App>>,
+    from: ClientAddr,
     Json(form): Json<SignUp>,
 ) -> Result<Response, ApiError> {
-    let user = accounts::sign_up(&app.store, &form.username, &form.password, &form.email).await?;
+    let invite = form.invite.as_deref().filter(|i| !i.is_empty());
+    if invite.is_none() && app.config.signup != Signup::Open {
+        return Err(AccountError::InviteOnly.into());
+    }
+    if let Err(wait) = app.throttle.sign_up(from) {
+        return Ok(too_many(wait, "sign-ups from your address"));
+    }
+    let user = accounts::sign_up(
+        &app.store,
+        &app.hasher,
+        &form.username,
+        &form.password,
+        &form.email,
+        invite,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "id": user.id, "username": user.username })),
     )
         .into_response())
+}
+
+/// 429 with `Retry-After` and the API's error body.
+fn too_many(wait: std::time::Duration, what: &str) -> Response {
+    let (status, headers, text) = super::account::too_many(wait, what);
+    (status, headers, Json(serde_json::json!({ "error": text }))).into_response()
 }
 
 #[derive(Deserialize)]
@@ -90,25 +117,27 @@ struct LogIn {
 
 async fn log_in(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    from: ClientAddr,
     Json(form): Json<LogIn>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    if !app.sessions.may_try(&form.username, peer.ip()) {
-        return Err(ApiError(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed log-ins: wait five minutes".into(),
-        ));
+) -> Result<Response, ApiError> {
+    if let Err(wait) = app.throttle.log_in(from, &form.username) {
+        return Ok(too_many(wait, "log-ins"));
     }
-    let user = match accounts::log_in(&app.store, &form.username, &form.password).await {
+    let user = match accounts::log_in(&app.store, &app.hasher, &form.username, &form.password).await
+    {
         Ok(u) => u,
         Err(e) => {
-            app.sessions.failed(&form.username, peer.ip());
+            if matches!(e, AccountError::BadLogin) {
+                app.throttle.failed(&form.username);
+            }
             return Err(e.into());
         }
     };
+    app.throttle.succeeded(from, &form.username);
     let (token, hash) = accounts::new_token();
-    app.store.add_token(&hash, &user.id).await?;
-    Ok(Json(serde_json::json!({ "token": token })))
+    let expires = crate::db::now_ms() + accounts::TOKEN_LIFETIME.as_millis() as i64;
+    app.store.add_token(&hash, &user.id, expires).await?;
+    Ok(Json(serde_json::json!({ "token": token, "expires_at": expires })).into_response())
 }
 
 async fn log_out(
@@ -235,7 +264,7 @@ where
         let _ = tokio::fs::remove_file(&spool).await;
         return Err(e);
     }
-    let media = Media {
+    let mut media = Media {
         id: id.clone(),
         owner_id: user.id.clone(),
         name: name.to_owned(),
@@ -245,8 +274,9 @@ where
         uploaded_at: None,
         storage_key: format!("{}/{}", user.id, id),
         pipeline_node: Some(app.node.name().to_string()),
-        wrapped_key: hex::encode(app.master.wrap(&crypto::random_key())),
+        wrapped_key: String::new(),
     };
+    media.wrapped_key = hex::encode(app.master.wrap(&crypto::random_key(), media.binding()));
     if let Err(e) = app.store.add_media(&media).await {
         let _ = tokio::fs::remove_file(&spool).await;
         return Err(e.into());
@@ -284,22 +314,19 @@ pub async fn stream_plain(app: &App, media: &Media) -> Result<Body, ApiError> {
             "that file is not stored yet".into(),
         ));
     }
-    let wrapped = hex::decode(&media.wrapped_key).map_err(|_| {
+    let key = app.file_key(media).map_err(|e| {
+        tracing::error!(media = %media.id, "{e}");
         ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "the file's key is damaged".into(),
+            "the file's key does not open: tell the operator".into(),
         )
     })?;
-    let key = app
-        .master
-        .unwrap(&wrapped)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let stored = app
         .storage
         .read(&media.storage_key)
         .await
         .map_err(unavailable)?;
-    let plain = opened(stored, crypto::Decryptor::new(&key));
+    let plain = opened(stored, crypto::Decryptor::new(&key, &media.id));
     Ok(Body::from_stream(plain))
 }
 

@@ -1,8 +1,10 @@
 //! The node dashboard at `/dashboard`: the window's (`dashboard` crate: the cluster, this
 //! node's home, processes, supervision trees, GenStage pipelines, OS figures and metrics, and
 //! any node the cookie opens), nested under `/dashboard`, as Phoenix apps mount
-//! LiveDashboard. Only the users `--admins` names get in: a browser without a session goes
-//! to `/`, like every page; a logged-in user who is not an admin gets 403.
+//! LiveDashboard. Only admins get in — accounts an operator made admins with `drip admin
+//! grant NAME` (a property of the account in the database, never a name in the settings that
+//! anyone could sign up under): a browser without a session goes to `/`, like every page; a
+//! logged-in user who is not an admin gets 403.
 
 use std::sync::Arc;
 
@@ -36,25 +38,20 @@ pub fn routes(app: &Arc<App>) -> Router<Arc<App>> {
     Router::new().nest_service(BASE, dashboard)
 }
 
-/// Whether `username` is one of `--admins`.
-pub fn is_admin(app: &App, username: &str) -> bool {
-    app.config.admins.iter().any(|a| a == username)
-}
-
 async fn admins_only(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let user = match WebUser::from_request_parts(&mut parts, &app).await {
         Ok(u) => u,
         Err(to_landing) => return to_landing.into_response(),
     };
-    if !is_admin(&app, &user.user.username) {
+    if !user.user.admin {
         tracing::warn!(user = %user.user.username, "a user who is not an admin asked for the dashboard");
         return (
             StatusCode::FORBIDDEN,
             Html(pages::layout(
                 "dashboard",
                 Some((&user.user, &user.csrf)),
-                "<h2>dashboard</h2><p class=\"error\">The node dashboard is for Drip's admins (<code>--admins</code>).</p>",
+                "<h2>dashboard</h2><p class=\"error\">The node dashboard is for Drip's admins (an operator makes one with <code>drip admin grant NAME</code>).</p>",
             )),
         )
             .into_response();

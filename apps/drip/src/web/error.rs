@@ -64,6 +64,10 @@ impl From<AccountError> for ApiError {
         match e {
             AccountError::Invalid(why) => ApiError::bad(why),
             AccountError::BadLogin => ApiError(StatusCode::UNAUTHORIZED, e.to_string()),
+            AccountError::Busy => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            AccountError::InviteOnly | AccountError::BadInvite => {
+                ApiError(StatusCode::FORBIDDEN, e.to_string())
+            }
             AccountError::Db(d) => d.into(),
         }
     }

@@ -1,14 +1,22 @@
-//! Drip over HTTP (axum): the web UI ([`ui`], [`pages`], [`session`]), the JSON API
-//! ([`api`]), `GET /health` as the book has it, `/metrics` (Drip's own and the node's), and
-//! the node dashboard for admins ([`dashboard`]).
-//! Each request is counted and timed.
+//! Drip over HTTP (axum): the account pages ([`account`]), the web UI ([`ui`], [`pages`],
+//! [`session`]), the live socket ([`socket`]), the JSON API ([`api`]), `GET /health` as the
+//! book has it, `/metrics` (Drip's own and the node's; behind a token, or on a listener of its
+//! own: [`metrics_router`]), and the node dashboard for admins ([`dashboard`]). Every response
+//! carries the security headers ([`headers`]); each request is counted and timed. [`serve`]
+//! runs it with every wait on a client bounded.
 
+pub mod account;
 pub mod api;
+pub mod client;
 pub mod dashboard;
 pub mod error;
+pub mod headers;
 pub mod openapi;
 pub mod pages;
+pub mod serve;
 pub mod session;
+pub mod socket;
+pub mod throttle;
 pub mod ui;
 pub mod upload_form;
 
@@ -16,11 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use subtle::ConstantTimeEq;
 
 use crate::app::App;
 
@@ -28,25 +37,66 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(guarded_metrics))
+        .route("/socket", get(socket::socket))
+        .merge(account::routes())
         .merge(api::routes())
         .merge(ui::routes())
         .merge(dashboard::routes(&app))
         .layer(axum::middleware::from_fn_with_state(app.clone(), count))
+        .layer(axum::middleware::from_fn(headers::secure))
         .with_state(app)
 }
 
+/// `/metrics` alone, without a token: for `--metrics ADDR`, a listener of its own that only
+/// Prometheus reaches.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+/// The method as metrics label it: one of a fixed few, so no client can add label values.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
 async fn count(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     app.metrics
-        .request(&method, response.status().as_u16(), started.elapsed());
+        .request(method, response.status().as_u16(), started.elapsed());
     response
 }
 
-/// `{ok, hostname, node, connected_to}`, as the book's health endpoint answers.
-async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+/// Whether `headers` carry `--metrics-token` as a bearer token (none is set: never).
+fn metrics_token_ok(app: &App, headers: &HeaderMap) -> bool {
+    let Some(want) = app.config.metrics_token.as_deref() else {
+        return false;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|got| bool::from(got.trim().as_bytes().ct_eq(want.as_bytes())))
+}
+
+/// `{ok}`, and for the metrics token's holder what the book's health endpoint tells:
+/// `hostname`, `node`, `connected_to` (which a stranger has no need of).
+async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<serde_json::Value> {
+    if !metrics_token_ok(&app, &headers) {
+        return Json(serde_json::json!({ "ok": true }));
+    }
     Json(serde_json::json!({
         "ok": true,
         "hostname": node::name::hostname(),
@@ -55,14 +105,42 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     }))
 }
 
+/// `/metrics` on the main listener: for the holder of `--metrics-token` only.
+async fn guarded_metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if metrics_token_ok(&app, &headers) {
+        return metrics(State(app)).await;
+    }
+    if app.config.metrics_token.is_some() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "the metrics need Authorization: Bearer <the --metrics-token>\n",
+        )
+            .into_response();
+    }
+    (
+        StatusCode::NOT_FOUND,
+        "metrics are served with --metrics ADDR, or here with --metrics-token\n",
+    )
+        .into_response()
+}
+
+/// How long one snapshot of the node's figures is served: scrapes in between cost nothing.
+const NODE_SNAPSHOT: Duration = Duration::from_secs(5);
+
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let node = match window::collect(&app.node, app.node.name(), Duration::from_secs(10)).await {
-        Ok(s) => window::metrics::exposition(&s),
-        Err(e) => {
-            tracing::warn!("the node's own figures: {e}");
-            "# EOF\n".to_owned()
-        }
-    };
+    let node = app
+        .metrics
+        .node_snapshot(NODE_SNAPSHOT, async || {
+            match window::collect(&app.node, app.node.name(), Duration::from_secs(10)).await {
+                Ok(s) => window::metrics::exposition(&s),
+                Err(e) => {
+                    tracing::warn!("the node's own figures: {e}");
+                    "# EOF\n".to_owned()
+                }
+            }
+        })
+        .await;
     // Drip's families, then the node's (which end the exposition with its `# EOF`).
     let body = format!("{}\n{node}", app.metrics.exposition());
     (
@@ -70,4 +148,16 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_labelled_from_a_fixed_set() {
+        let odd = axum::http::Method::from_bytes(b"FOO123").expect("a token");
+        assert_eq!(method_label(&odd), "other");
+        assert_eq!(method_label(&axum::http::Method::GET), "GET");
+    }
 }

@@ -43,19 +43,19 @@ pub fn size(n: i64) -> String {
     }
 }
 
-const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;color:#222}header{background:#1d4e6b;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center}\
+pub(crate) const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;color:#222}header{background:#1d4e6b;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center}\
 header a,header button{color:#fff}header h1{font-size:1.2em;margin:0 1em 0 0}header form{margin-left:auto}header button{background:none;border:1px solid #fff;border-radius:3px;cursor:pointer}\
 main{padding:1em;max-width:60em}table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .7em;text-align:left}tr:nth-child(even){background:#f1f4f7}\
 td.n{text-align:right}.error{color:#a00}.crumbs a{margin:0 .2em}#notices{list-style:none;padding:0;margin:0}#notices li{background:#eaf6ea;border-left:4px solid #3a3;margin:.3em 0;padding:.3em .6em}\
 #notices li.upload_failed,#notices li.download_failed{background:#fbeaea;border-color:#a33}#presence{float:right;border:1px solid #ccd;padding:0 .8em;margin-left:1em}#presence h3{font-size:1em;margin:.4em 0}#online{padding-left:1.2em}form.inline{display:inline}progress{width:20em}fieldset{border:1px solid #ccd;margin:.6em 0}";
 
-const SCRIPT: &str = "(function(){var n=document.getElementById('notices');if(n&&window.WebSocket){var p=location.protocol==='https:'?'wss:':'ws:';\
+pub(crate) const SCRIPT: &str = "(function(){var n=document.getElementById('notices');if(n&&window.WebSocket){var p=location.protocol==='https:'?'wss:':'ws:';\
 var on=document.getElementById('online');var ws,open=function(){ws=new WebSocket(p+'//'+location.host+'/socket');\
 ws.onopen=function(){ws.send(JSON.stringify({join:n.dataset.topic}));ws.send(JSON.stringify({join:'presence'}));};\
 ws.onmessage=function(e){var d=JSON.parse(e.data);if(d.event==='presence'&&on){on.textContent='';d.users.forEach(function(u){var li=document.createElement('li');\
 li.dataset.username=u.username;li.dataset.connections=u.connections;li.textContent=u.username+(u.connections>1?' ('+u.connections+')':'');on.appendChild(li);});return;}\
 if(d.event!=='notice')return;var li=document.createElement('li');\
-li.className=d.kind;li.dataset.kind=d.kind;if(d.link){var a=document.createElement('a');a.href=d.link;a.textContent=d.text;li.appendChild(a);}else{li.textContent=d.text;}\
+li.className=d.kind;li.dataset.kind=d.kind;if(d.link&&/^\\/(?![\\/\\\\])/.test(d.link)){var a=document.createElement('a');a.href=d.link;a.textContent=d.text;li.appendChild(a);}else{li.textContent=d.text;}\
 n.insertBefore(li,n.firstChild);};ws.onclose=function(){setTimeout(open,2000);};};open();}\
 document.querySelectorAll('form[data-xhr]').forEach(function(g){g.addEventListener('submit',function(ev){ev.preventDefault();var st=document.getElementById(g.dataset.xhr);\
 fetch(g.action,{method:'POST',body:new URLSearchParams(new FormData(g))}).then(function(r){return r.text().then(function(t){st.textContent=t;st.dataset.status=r.status;});},function(){st.textContent='the request broke off';});});});\
@@ -70,7 +70,7 @@ x.onerror=function(){st.textContent='the upload broke off';};x.send(new FormData
 pub fn layout(title: &str, user: Option<(&User, &str)>, body: &str) -> String {
     let nav = match user {
         Some((u, csrf)) => format!(
-            "<a href=\"/files\">files</a><a href=\"/shared\">shared with me</a><span>{}</span>\
+            "<a href=\"/files\">files</a><a href=\"/shared\">shared with me</a><a href=\"/account\">{}</a>\
              <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button>log out</button></form>",
             escape(&u.username)
         ),
@@ -92,18 +92,94 @@ pub fn layout(title: &str, user: Option<(&User, &str)>, body: &str) -> String {
     )
 }
 
-/// The landing page.
-pub fn landing() -> String {
+/// The landing page (with a sign-up link when anyone may sign up).
+pub fn landing(signup_open: bool) -> String {
+    let join = if signup_open {
+        "<a href=\"/signup\">Sign up</a> or <a href=\"/login\">log in</a>."
+    } else {
+        "<a href=\"/login\">Log in</a> (accounts are made by invitation)."
+    };
     layout(
         "welcome",
         None,
-        "<h2>Encrypted file storage</h2><p>Drip keeps your files encrypted, each with its own key, in folders you make; \
-         share one with another user and they hear of it at once.</p><p><a href=\"/signup\">Sign up</a> or <a href=\"/login\">log in</a>.</p>",
+        &format!(
+            "<h2>Encrypted file storage</h2><p>Drip keeps your files encrypted, each with its own key, in folders you make; \
+             share one with another user and they hear of it at once.</p><p>{join}</p>"
+        ),
     )
 }
 
-/// The sign-up or log-in form.
-pub fn account_form(signup: bool, error: Option<&str>, username: &str) -> String {
+/// The page a sign-up gets when it needs an invite it does not have.
+pub fn signup_closed(mode: crate::config::Signup) -> String {
+    let why = match mode {
+        crate::config::Signup::Closed => {
+            "Sign-up is closed on this Drip: its operator makes accounts."
+        }
+        _ => "Sign-up on this Drip is by invitation: ask an admin for an invite link.",
+    };
+    layout(
+        "sign up",
+        None,
+        &format!("<h2>sign up</h2><p class=\"error\">{why}</p><p><a href=\"/login\">Log in</a> if you have an account.</p>"),
+    )
+}
+
+/// The account page: who, "log out everywhere", and for an admin the invites it made (`made`:
+/// the link just made, shown once).
+pub fn account(
+    user: &User,
+    csrf: &str,
+    invites: Option<&[crate::db::Invite]>,
+    made: Option<&str>,
+) -> String {
+    let mut body = format!(
+        "<h2>your account</h2><table><tr><th>username</th><td>{}</td></tr><tr><th>email</th><td>{}</td></tr>\
+         <tr><th>role</th><td>{}</td></tr></table>\
+         <form method=\"post\" action=\"/account/logout-everywhere\" id=\"logout-everywhere\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p><button>log out everywhere</button> ends every session of yours, in every browser, and every API token.</p></form>",
+        escape(&user.username),
+        escape(&user.email),
+        if user.admin { "admin (<a href=\"/dashboard/\">node dashboard</a>)" } else { "user" },
+    );
+    if let Some(invites) = invites {
+        body.push_str("<fieldset><legend>invites</legend>");
+        if let Some(link) = made {
+            let _ = write!(
+                body,
+                "<p>A new invite, good for one account for seven days (it is shown only now): <code id=\"invite-link\">{}</code></p>",
+                escape(link)
+            );
+        }
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"/account/invites\" id=\"invite\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button>make an invite link</button></form><ul id=\"invites\">"
+        );
+        let now = crate::db::now_ms();
+        for i in invites {
+            let state = match &i.used_by {
+                Some(name) => format!("used by {}", escape(name)),
+                None if i.expires_at <= now => "expired".to_owned(),
+                None => "open".to_owned(),
+            };
+            let _ = write!(
+                body,
+                "<li>{}… {state}</li>",
+                escape(&i.token_hash[..8.min(i.token_hash.len())])
+            );
+        }
+        body.push_str("</ul></fieldset>");
+    }
+    layout("account", Some((user, csrf)), &body)
+}
+
+/// The sign-up or log-in form, with the pre-session's CSRF token and (signing up) the invite.
+pub fn account_form(
+    signup: bool,
+    error: Option<&str>,
+    username: &str,
+    csrf: &str,
+    invite: Option<&str>,
+) -> String {
     let (title, action, extra) = if signup {
         (
             "sign up",
@@ -116,12 +192,19 @@ pub fn account_form(signup: bool, error: Option<&str>, username: &str) -> String
     let error = error.map_or_else(String::new, |e| {
         format!("<p class=\"error\">{}</p>", escape(e))
     });
+    let invite = invite.map_or_else(String::new, |i| {
+        format!(
+            "<input type=\"hidden\" name=\"invite\" value=\"{}\">",
+            escape(i)
+        )
+    });
     layout(
         title,
         None,
         &format!(
             "<h2>{title}</h2>{error}<form method=\"post\" action=\"{action}\" id=\"account\">\
-             <p><label>username <input name=\"username\" value=\"{}\" required maxlength=\"30\"></label></p>{extra}\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{invite}\
+             <p><label>username <input name=\"username\" value=\"{}\" required maxlength=\"30\" pattern=\"[A-Za-z0-9._\\-]{{1,30}}\" autocomplete=\"username\"></label></p>{extra}\
              <p><label>password <input name=\"password\" type=\"password\" required minlength=\"8\" maxlength=\"100\"></label></p>\
              <p><button>{title}</button></p></form>",
             escape(username)

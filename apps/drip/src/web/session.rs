@@ -1,42 +1,64 @@
-//! Browser sessions: a signed cookie (`drip_session`, HttpOnly, SameSite=Lax, the user's id
-//! and an expiry under HMAC-SHA256 with a key kept in the data directory), a CSRF token
-//! derived from the session for every form and script request, and log-in rate limiting (five
-//! failures per username and address in five minutes, then 429 until the window passes).
+//! Browser sessions, kept server-side: the `drip_session` cookie (HttpOnly, SameSite=Lax,
+//! `Secure` when Drip is served over https) holds a random 256-bit id, and the store keeps
+//! only its SHA-256, with the user and an expiry. Log-out deletes that row, so a copied cookie
+//! dies with it; "log out everywhere" deletes them all. Each session's CSRF token is derived
+//! from its id with the session key (`keys/session.key`); the log-in and sign-up forms, before
+//! there is a session, carry a token derived from a pre-session cookie (`drip_pre`), so a
+//! cross-site form cannot log a victim into someone else's account.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-/// The cookie's name.
+use crate::db::{DbError, Store, User};
+
+/// The session cookie's name.
 pub const COOKIE: &str = "drip_session";
+/// The pre-session cookie's name (log-in CSRF).
+pub const PRE_COOKIE: &str = "drip_pre";
 /// How long a session lasts.
 pub const LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-const FAILURES: usize = 5;
-const WINDOW: Duration = Duration::from_secs(300);
+/// How long a pre-session cookie lasts (an open log-in form).
+const PRE_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// Signs and checks sessions; counts failed log-ins.
+/// Starts, finds and ends sessions; makes and checks CSRF tokens.
 pub struct Sessions {
     key: Vec<u8>,
-    failures: Mutex<HashMap<(String, IpAddr), Vec<Instant>>>,
+    /// Whether cookies carry `Secure` (Drip is served over https).
+    secure: bool,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random 256-bit id and the SHA-256 the store keeps of it.
+fn new_secret() -> (String, String) {
+    crate::accounts::new_token()
+}
+
+/// Whether `value` could be one of our ids (64 hex digits): anything else never reaches the
+/// store.
+fn well_formed(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Sessions {
-    /// With the key in `keys/session.key` (made on first start, mode 0600).
-    pub fn open(keys: &Path) -> std::io::Result<Sessions> {
-        let key = crate::keys::read_or_make(&keys.join("session.key"), || {
+    /// With the key in `keys/session.key` (made on first start, mode 0600; refused if empty,
+    /// short or readable by others); cookies `Secure` if `secure`.
+    pub fn open(keys: &Path, secure: bool) -> Result<Sessions, crate::keys::KeyError> {
+        let key = crate::keys::read_or_make(&keys.join("session.key"), 32, || {
             crate::crypto::random_key().to_vec()
         })?;
-        Ok(Sessions {
-            key,
-            failures: Mutex::default(),
-        })
+        Ok(Sessions { key, secure })
     }
 
     fn mac(&self, what: &str) -> String {
@@ -45,47 +67,64 @@ impl Sessions {
         hex::encode(m.finalize().into_bytes())
     }
 
-    /// A `Set-Cookie` value for `user_id`'s new session.
-    pub fn issue(&self, user_id: &str) -> String {
-        let expires = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            + LIFETIME.as_secs();
-        let body = format!("{user_id}.{expires}");
-        format!(
-            "{COOKIE}={body}.{}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-            self.mac(&body),
+    fn flags(&self) -> &'static str {
+        if self.secure {
+            "; Path=/; HttpOnly; SameSite=Lax; Secure"
+        } else {
+            "; Path=/; HttpOnly; SameSite=Lax"
+        }
+    }
+
+    /// Starts a session for `user_id`: the `Set-Cookie` value that carries it.
+    pub async fn start(&self, store: &Store, user_id: &str) -> Result<String, DbError> {
+        let (id, hash) = new_secret();
+        let expires = crate::db::now_ms() + LIFETIME.as_millis() as i64;
+        store.add_session(&hash, user_id, expires).await?;
+        Ok(format!(
+            "{COOKIE}={id}{}; Max-Age={}",
+            self.flags(),
             LIFETIME.as_secs()
-        )
+        ))
     }
 
-    /// The `Set-Cookie` value that ends a session.
-    pub fn end() -> String {
-        format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+    /// The `Set-Cookie` value that drops the session cookie.
+    pub fn end_cookie(&self) -> String {
+        format!("{COOKIE}={}; Max-Age=0", self.flags())
     }
 
-    /// The session cookie's value in `headers`, if any.
-    pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+    /// Ends the session `value` (a cookie's value) in the store.
+    pub async fn end(&self, store: &Store, value: &str) -> Result<(), DbError> {
+        if well_formed(value) {
+            store
+                .remove_session(&crate::accounts::token_hash(value))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The value of the cookie `name` in `headers`, if any.
+    pub fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
-            .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+            .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
     }
 
-    /// The user id a session cookie value vouches for, if its signature holds and it has not
-    /// expired.
-    pub fn user_id(&self, value: &str) -> Option<String> {
-        let (body, mac) = value.rsplit_once('.')?;
-        if !bool::from(self.mac(body).as_bytes().ct_eq(mac.as_bytes())) {
-            return None;
+    /// The session cookie's value in `headers`, if any.
+    pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+        Self::cookie_named(headers, COOKIE)
+    }
+
+    /// The user a live session cookie value belongs to.
+    pub async fn user(&self, store: &Store, value: &str) -> Result<Option<User>, DbError> {
+        if !well_formed(value) {
+            return Ok(None);
         }
-        let (user, expires) = body.split_once('.')?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        (expires.parse::<u64>().ok()? > now).then(|| user.to_owned())
+        store
+            .session_user(&crate::accounts::token_hash(value))
+            .await
     }
 
     /// The CSRF token of a session (by its cookie value).
@@ -93,28 +132,39 @@ impl Sessions {
         self.mac(&format!("csrf:{session}"))
     }
 
-    /// Whether `token` is the CSRF token of `session`.
+    /// Whether `token` is the CSRF token of `session`, compared in constant time.
     pub fn csrf_ok(&self, session: &str, token: &str) -> bool {
         bool::from(self.csrf(session).as_bytes().ct_eq(token.as_bytes()))
     }
 
-    /// Whether `username` from `from` may try to log in now.
-    pub fn may_try(&self, username: &str, from: IpAddr) -> bool {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let tries = f.entry((username.to_owned(), from)).or_default();
-        tries.retain(|t| t.elapsed() < WINDOW);
-        tries.len() < FAILURES
+    /// The pre-session value in `headers`, or a new one with the `Set-Cookie` that gives it:
+    /// for the log-in and sign-up forms.
+    pub fn pre_session(&self, headers: &HeaderMap) -> (String, Option<String>) {
+        match Self::cookie_named(headers, PRE_COOKIE).filter(|v| well_formed(v)) {
+            Some(v) => (v.to_owned(), None),
+            None => {
+                let (value, _) = new_secret();
+                let set = format!(
+                    "{PRE_COOKIE}={value}{}; Max-Age={}",
+                    self.flags().replace("SameSite=Lax", "SameSite=Strict"),
+                    PRE_LIFETIME.as_secs()
+                );
+                (value, Some(set))
+            }
+        }
     }
 
-    /// Counts a failed log-in.
-    pub fn failed(&self, username: &str, from: IpAddr) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if f.len() > 100_000 {
-            f.retain(|_, v| v.iter().any(|t| t.elapsed() < WINDOW));
-        }
-        f.entry((username.to_owned(), from))
-            .or_default()
-            .push(Instant::now());
+    /// The log-in and sign-up forms' CSRF token for a pre-session value.
+    pub fn pre_csrf(&self, pre: &str) -> String {
+        self.mac(&format!("pre:{pre}"))
+    }
+
+    /// Whether a log-in or sign-up form's `token` belongs to the pre-session cookie in
+    /// `headers` (constant time).
+    pub fn pre_csrf_ok(&self, headers: &HeaderMap, token: &str) -> bool {
+        Self::cookie_named(headers, PRE_COOKIE)
+            .filter(|v| well_formed(v))
+            .is_some_and(|pre| bool::from(self.pre_csrf(pre).as_bytes().ct_eq(token.as_bytes())))
     }
 }
 
@@ -123,28 +173,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_verify_only_as_signed() {
+    fn csrf_tokens_check_only_against_their_session() {
         let dir = std::env::temp_dir().join(format!("drip-sessions-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a dir");
-        let s = Sessions::open(&dir).expect("opens");
-        let set = s.issue("u1");
-        let value = set
-            .split(';')
-            .next()
-            .and_then(|c| c.strip_prefix("drip_session="))
-            .expect("a value");
-        assert_eq!(s.user_id(value).as_deref(), Some("u1"));
-        assert_eq!(s.user_id(&value.replace("u1", "u2")), None);
-        assert_eq!(s.user_id("garbage"), None);
-        let csrf = s.csrf(value);
-        assert!(s.csrf_ok(value, &csrf));
-        assert!(!s.csrf_ok(value, "nope"));
-        let ip: IpAddr = [127, 0, 0, 1].into();
-        for _ in 0..FAILURES {
-            assert!(s.may_try("ana", ip));
-            s.failed("ana", ip);
-        }
-        assert!(!s.may_try("ana", ip));
-        assert!(s.may_try("bob", ip));
+        let s = Sessions::open(&dir, true).expect("opens");
+        let a = "a".repeat(64);
+        let csrf = s.csrf(&a);
+        assert!(s.csrf_ok(&a, &csrf));
+        assert!(!s.csrf_ok(&"b".repeat(64), &csrf));
+        assert!(!s.csrf_ok(&a, "nope"));
+        assert!(s.end_cookie().contains("Secure"));
+        let mut headers = HeaderMap::new();
+        let (pre, set) = s.pre_session(&headers);
+        assert!(set
+            .as_deref()
+            .is_some_and(|c| c.contains("SameSite=Strict")));
+        headers.insert(
+            header::COOKIE,
+            format!("{PRE_COOKIE}={pre}").parse().expect("a header"),
+        );
+        assert!(s.pre_csrf_ok(&headers, &s.pre_csrf(&pre)));
+        assert!(!s.pre_csrf_ok(&headers, &s.pre_csrf(&"c".repeat(64))));
+        assert_eq!(s.pre_session(&headers), (pre, None));
+        assert!(!well_formed("garbage") && !well_formed(&"g".repeat(64)));
     }
 }

@@ -3,13 +3,11 @@
 //! page's script sends, and the live notices' WebSocket. Every change is a POST carrying the
 //! session's CSRF token; a page asked for without a session goes to `/`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Form, FromRequestParts, Multipart, Path, Query, State};
+use axum::extract::{Form, FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,14 +18,24 @@ use super::pages;
 use super::session::Sessions;
 use crate::app::App;
 use crate::db::User;
-use crate::{accounts, paths};
+use crate::paths;
+use subtle::ConstantTimeEq;
 
 /// The logged-in browser: its user, session cookie value and CSRF token.
 pub struct WebUser {
     /// Who.
     pub user: User,
+    /// The session cookie's value.
+    pub session: String,
     /// The session's CSRF token.
     pub csrf: String,
+}
+
+impl WebUser {
+    /// Whether a form's `token` is this session's CSRF token (constant time).
+    pub fn csrf_ok(&self, token: &str) -> bool {
+        bool::from(self.csrf.as_bytes().ct_eq(token.as_bytes()))
+    }
 }
 
 impl FromRequestParts<Arc<App>> for WebUser {
@@ -35,10 +43,9 @@ impl FromRequestParts<Arc<App>> for WebUser {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<WebUser, Redirect> {
         let value = Sessions::cookie(&parts.headers).ok_or(Redirect::to("/"))?;
-        let id = app.sessions.user_id(value).ok_or(Redirect::to("/"))?;
         let user = app
-            .store
-            .user_by_id(&id)
+            .sessions
+            .user(&app.store, value)
             .await
             .ok()
             .flatten()
@@ -46,6 +53,7 @@ impl FromRequestParts<Arc<App>> for WebUser {
         Ok(WebUser {
             user,
             csrf: app.sessions.csrf(value),
+            session: value.to_owned(),
         })
     }
 }
@@ -53,10 +61,6 @@ impl FromRequestParts<Arc<App>> for WebUser {
 /// The UI's routes.
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/", get(landing))
-        .route("/signup", get(signup_page).post(signup))
-        .route("/login", get(login_page).post(login))
-        .route("/logout", post(logout))
         .route("/files", get(folder))
         // The upload streams past axum's 2 MB default: `api::accept` enforces the limits.
         .route(
@@ -72,7 +76,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/files/{id}/rename", post(rename))
         .route("/files/{id}/delete", post(delete))
         .route("/shared", get(shared))
-        .route("/socket", get(socket))
 }
 
 /// The caller's own file `id`, for a form that changes it: `Err` with the refusal if the form
@@ -83,7 +86,7 @@ async fn own(
     id: &str,
     csrf: &str,
 ) -> Result<Result<crate::db::Media, Response>, ApiError> {
-    if csrf != user.csrf {
+    if !user.csrf_ok(csrf) {
         return Ok(Err(refused()));
     }
     let m = app
@@ -94,7 +97,8 @@ async fn own(
     Ok(Ok(m))
 }
 
-fn refused() -> Response {
+/// 403: a form without its page's CSRF token.
+pub fn refused() -> Response {
     (
         StatusCode::FORBIDDEN,
         "this form did not come from this page (CSRF token missing or wrong)\n",
@@ -102,95 +106,9 @@ fn refused() -> Response {
         .into_response()
 }
 
-async fn landing(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let logged_in = Sessions::cookie(&headers)
-        .and_then(|v| app.sessions.user_id(v))
-        .is_some();
-    if logged_in {
-        Redirect::to("/files").into_response()
-    } else {
-        Html(pages::landing()).into_response()
-    }
-}
-
-async fn signup_page() -> Html<String> {
-    Html(pages::account_form(true, None, ""))
-}
-
-async fn login_page() -> Html<String> {
-    Html(pages::account_form(false, None, ""))
-}
-
-#[derive(Deserialize)]
-struct Account {
-    username: String,
-    password: String,
-    email: Option<String>,
-}
-
-fn logged_in(app: &App, user: &User) -> Response {
-    (
-        [(header::SET_COOKIE, app.sessions.issue(&user.id))],
-        Redirect::to("/files"),
-    )
-        .into_response()
-}
-
-async fn signup(State(app): State<Arc<App>>, Form(f): Form<Account>) -> Response {
-    let email = f.email.unwrap_or_default();
-    match accounts::sign_up(&app.store, &f.username, &f.password, &email).await {
-        Ok(user) => logged_in(&app, &user),
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Html(pages::account_form(true, Some(&e.to_string()), &f.username)),
-        )
-            .into_response(),
-    }
-}
-
-async fn login(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(f): Form<Account>,
-) -> Response {
-    if !app.sessions.may_try(&f.username, peer.ip()) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            Html(pages::account_form(
-                false,
-                Some("too many failed log-ins: wait five minutes"),
-                &f.username,
-            )),
-        )
-            .into_response();
-    }
-    match accounts::log_in(&app.store, &f.username, &f.password).await {
-        Ok(user) => logged_in(&app, &user),
-        Err(e) => {
-            app.sessions.failed(&f.username, peer.ip());
-            (
-                StatusCode::UNAUTHORIZED,
-                Html(pages::account_form(
-                    false,
-                    Some(&e.to_string()),
-                    &f.username,
-                )),
-            )
-                .into_response()
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct Csrf {
     csrf: String,
-}
-
-async fn logout(user: WebUser, Form(f): Form<Csrf>) -> Response {
-    if f.csrf != user.csrf {
-        return refused();
-    }
-    ([(header::SET_COOKIE, Sessions::end())], Redirect::to("/")).into_response()
 }
 
 #[derive(Deserialize)]
@@ -240,7 +158,7 @@ async fn upload(
 ) -> Result<Response, ApiError> {
     let from_script = headers.contains_key("x-requested-with");
     super::upload_form::read(&mut form, async |fields, file| {
-        if fields.csrf.as_deref() != Some(user.csrf.as_str()) {
+        if !fields.csrf.as_deref().is_some_and(|c| user.csrf_ok(c)) {
             return Ok(refused());
         }
         let path = fields
@@ -296,7 +214,7 @@ async fn request_download(
     Path(id): Path<String>,
     Form(f): Form<Csrf>,
 ) -> Result<Response, ApiError> {
-    if f.csrf != user.csrf {
+    if !user.csrf_ok(&f.csrf) {
         return Ok(refused());
     }
     let m = super::api::readable(&app, &user.user.id, &id).await?;
@@ -429,107 +347,4 @@ async fn file_again(
 async fn shared(State(app): State<Arc<App>>, user: WebUser) -> Result<Response, ApiError> {
     let files = app.store.shared_with(&user.user.id).await?;
     Ok(Html(pages::shared(&user.user, &user.csrf, &files)).into_response())
-}
-
-/// The live notices: a socket follows its own user's notices only (the user is the session's;
-/// there is no topic to ask for).
-/// Who opened a socket: a browser's session, or a script's bearer token.
-struct SocketUser(User);
-
-impl FromRequestParts<Arc<App>> for SocketUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<SocketUser, ApiError> {
-        if let Ok(web) = WebUser::from_request_parts(parts, app).await {
-            return Ok(SocketUser(web.user));
-        }
-        let super::api::ApiUser(user, _) =
-            super::api::ApiUser::from_request_parts(parts, app).await?;
-        Ok(SocketUser(user))
-    }
-}
-
-async fn socket(State(app): State<Arc<App>>, user: SocketUser, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| follow(app, user.0, socket))
-}
-
-/// A text frame of `value`.
-fn frame(value: serde_json::Value) -> WsMessage {
-    WsMessage::Text(value.to_string().into())
-}
-
-/// The live socket, the book's channels without their hole: the client joins topics by
-/// sending `{"join": TOPIC}`, and may join only `user:<its own id>` (its notices; joining it
-/// also counts the connection as online) and `presence` (who is online, cluster-wide, sent
-/// whenever it changes). Any other topic is answered `{"event": "refused", ...}` and nothing
-/// of it is sent.
-async fn follow(app: Arc<App>, user: User, mut socket: WebSocket) {
-    let own = format!("user:{}", user.id);
-    let mut notices = app.notices.follow();
-    let mut joined_own = None;
-    // Whether it follows presence, and the list it was sent last.
-    let mut watching = false;
-    let mut presence: Option<Vec<crate::presence::OnlineUser>> = None;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    loop {
-        tokio::select! {
-            notice = notices.recv() => match notice {
-                Ok(n) if joined_own.is_some() && n.user_id == user.id => {
-                    let mut value = serde_json::to_value(&n).unwrap_or_default();
-                    value["event"] = "notice".into();
-                    value["topic"] = own.clone().into();
-                    if socket.send(frame(value)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            },
-            _ = tick.tick(), if watching => {
-                let now = crate::presence::online(&app.node);
-                if presence.as_ref() != Some(&now) {
-                    let users = serde_json::to_value(&now).unwrap_or_default();
-                    presence = Some(now);
-                    let value = serde_json::json!({"event": "presence", "topic": "presence", "users": users});
-                    if socket.send(frame(value)).await.is_err() {
-                        return;
-                    }
-                }
-            },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(WsMessage::Text(text))) => {
-                    let topic = serde_json::from_str::<serde_json::Value>(&text)
-                        .ok()
-                        .and_then(|v| v.get("join").and_then(|t| t.as_str()).map(str::to_owned));
-                    let Some(topic) = topic else {
-                        let value = serde_json::json!({"event": "error", "reason": "send {\"join\": TOPIC}"});
-                        if socket.send(frame(value)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    };
-                    let answer = if topic == own {
-                        if joined_own.is_none() {
-                            joined_own = Some(crate::presence::join(&app.node, &user.username).await);
-                        }
-                        serde_json::json!({"event": "joined", "topic": topic})
-                    } else if topic == "presence" {
-                        // The next tick sends the list.
-                        watching = true;
-                        presence = None;
-                        tick.reset_immediately();
-                        serde_json::json!({"event": "joined", "topic": topic})
-                    } else {
-                        tracing::warn!(user = %user.username, topic = %topic, "a socket asked to join a topic not its own");
-                        serde_json::json!({"event": "refused", "topic": topic, "reason": "a socket may join only its own user's topic and presence"})
-                    };
-                    if socket.send(frame(answer)).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
-            },
-        }
-    }
 }

@@ -17,6 +17,8 @@ pub struct Drip {
     pub node: String,
     pub data: PathBuf,
     pub process: Guard,
+    /// The settings it was started with beyond the name, ports and data directory.
+    pub extra: Vec<String>,
 }
 
 pub fn drip(tag: &str, extra: &[&str]) -> Drip {
@@ -69,6 +71,7 @@ pub fn start_with(
         node: format!("drip_{tag}@{}", harness::short_host()),
         data,
         process,
+        extra: extra.iter().map(|s| s.to_string()).collect(),
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while !d.call("GET", "/health", None, "").0.contains("200") {
@@ -79,6 +82,32 @@ pub fn start_with(
 }
 
 impl Drip {
+    /// `drip ARGS…` (an offline command such as `admin grant NAME`) on this drip's data
+    /// directory and settings: its exit status and output.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_drip"))
+            .args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .args(&self.extra)
+            .args(["--http", &format!("127.0.0.1:{}", self.http)])
+            .env("ERL_EPMD_PORT", self.epmd.to_string())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("drip runs")
+    }
+
+    /// `drip admin grant NAME`, which must succeed.
+    pub fn grant_admin(&self, name: &str) {
+        let out = self.command(&["admin", "grant", name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn call(
         &self,
         method: &str,
@@ -255,14 +284,32 @@ pub struct WebSession {
 }
 
 impl Drip {
+    /// The log-in (or sign-up) form's pre-session cookie and CSRF token, as a browser gets
+    /// them by opening the page.
+    pub fn form_token(&self, path: &str) -> (String, String) {
+        let (status, head, page) = self.page("", path);
+        assert!(status.contains("200"), "{path}: {status}");
+        let cookie = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .and_then(|c| c.split(';').next())
+            .expect("a pre-session cookie")
+            .to_owned();
+        (cookie, csrf_of(&page))
+    }
+
     /// Logs `name` (signed up already) in with the log-in form.
     pub fn web_login(&self, name: &str) -> WebSession {
+        let (pre, csrf) = self.form_token("/login");
         let (status, head, _) = request(
             self.http,
             "POST",
             "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            &format!("username={name}&password=password-{name}"),
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &pre),
+            ],
+            &format!("csrf={csrf}&username={name}&password=password-{name}"),
         );
         assert!(status.contains("303"), "{status}");
         let cookie = head
@@ -273,13 +320,10 @@ impl Drip {
             .to_owned();
         let (status, _, page) = self.page(&cookie, "/files");
         assert!(status.contains("200"), "{status}");
-        let csrf = page
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("the page's CSRF token")
-            .to_owned();
-        WebSession { cookie, csrf }
+        WebSession {
+            cookie,
+            csrf: csrf_of(&page),
+        }
     }
 
     /// `GET path` with a session cookie: status, headers (lower case), body.
@@ -294,4 +338,13 @@ impl Drip {
         let body = String::from_utf8_lossy(&unchunk_bytes(&head, body.as_bytes())).into_owned();
         (status, head, body)
     }
+}
+
+/// The CSRF token a page's forms carry.
+pub fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's CSRF token")
+        .to_owned()
 }

@@ -68,12 +68,23 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = connection_service(router.clone(), peer, limits.body_timeout);
-        let conn = http
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (http, watcher, first_byte) = (http.clone(), graceful.watcher(), limits.header_timeout);
         tokio::spawn(async move {
-            let _ = conn.await;
+            // hyper's header timer starts only once the connection has said which HTTP it
+            // speaks: one that never sends a byte is cut here instead.
+            let mut byte = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(first_byte, stream.peek(&mut byte)).await,
+                Ok(Ok(1..))
+            ) {
+                drop(slot);
+                return;
+            }
+            let conn = http.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service),
+            );
+            let _ = watcher.watch(conn.into_owned()).await;
             drop(slot);
         });
     };

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use window::Snapshot;
 
+use crate::pid::PidPath;
+
 /// Rows on one page of the process table.
 pub const PAGE: usize = 100;
 
@@ -75,12 +77,13 @@ pub fn cluster(
     hosts: &[crate::cluster::Host],
     rows: &[crate::cluster::Row],
     logged_in: bool,
+    token: &str,
 ) -> String {
     let mut body = format!(
         "<p>Watching through <code>{}</code>. Any node this dashboard's cookie opens can be picked.</p>\n\
          {}\n<h2>nodes</h2>\n<table id=\"nodes\"><tr><th>node</th><th>EPMD port</th><th>state</th><th>connected to</th></tr>\n",
         escape(watcher),
-        picker(base, rows)
+        picker(base, rows, token)
     );
     for r in rows {
         let state = match (r.connected, r.watched) {
@@ -88,11 +91,26 @@ pub fn cluster(
             (false, true) => "down",
             (false, false) => "registered, not connected",
         };
+        // A node not watched nor picked opens through the picker (a POST): a link would let
+        // any site make the dashboard's node connect to it.
+        let name = if r.watched {
+            format!(
+                "<a href=\"{base}/node/{}\">{}</a>",
+                url(&r.name),
+                escape(&r.name)
+            )
+        } else {
+            format!(
+                "{} <form class=\"inline\" method=\"post\" action=\"{base}/pick\">\
+                 <input type=\"hidden\" name=\"node\" value=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+                 <button>open</button></form>",
+                escape(&r.name),
+                escape(&r.name)
+            )
+        };
         let _ = writeln!(
             body,
-            "<tr data-node=\"{}\"><td><a href=\"{base}/node/{}\">{}</a></td><td class=\"n\">{}</td><td class=\"{}\">{state}</td><td>{}</td></tr>",
-            escape(&r.name),
-            url(&r.name),
+            "<tr data-node=\"{}\"><td>{name}</td><td class=\"n\">{}</td><td class=\"{}\">{state}</td><td>{}</td></tr>",
             escape(&r.name),
             r.port.map_or_else(|| "-".to_owned(), |p| p.to_string()),
             if r.watched && !r.connected { "down" } else { "" },
@@ -129,10 +147,11 @@ pub fn cluster(
     frame(base, "cluster", None, &body)
 }
 
-/// The node picker: a name typed or chosen from the nodes seen.
-fn picker(base: &str, rows: &[crate::cluster::Row]) -> String {
+/// The node picker: a name typed or chosen from the nodes seen, posted with the form token.
+fn picker(base: &str, rows: &[crate::cluster::Row], token: &str) -> String {
     let mut out = format!(
-        "<form id=\"picker\" method=\"get\" action=\"{base}/pick\"><label>node <input name=\"node\" list=\"known\" placeholder=\"name@host\" required></label> \
+        "<form id=\"picker\" method=\"post\" action=\"{base}/pick\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label>node <input name=\"node\" list=\"known\" placeholder=\"name@host\" required></label> \
          <button>open</button><datalist id=\"known\">",
     );
     for r in rows {
@@ -274,7 +293,7 @@ pub fn processes(
         link("reductions", "reductions", 1),
     );
     for p in rows.iter().skip((page - 1) * PAGE).take(PAGE) {
-        let id = pid_path(&p.pid);
+        let id = PidPath::of(&p.handle);
         let _ = writeln!(
             body,
             "<tr data-pid=\"{pid}\"><td><a href=\"{base}/node/{n}/processes/{id}\">{pid}</a></td><td>{}</td><td class=\"n\">{}</td>\
@@ -299,15 +318,16 @@ pub fn processes(
     frame(base, &format!("{node} processes"), Some(node), &body)
 }
 
-/// One process's detail.
-pub fn process(
+/// One process's detail, its paths built from `pid`'s numbers.
+pub(crate) fn process(
     base: &str,
     node: &str,
-    pid: &str,
+    pid: PidPath,
     items: &[(String, String)],
     token: &str,
 ) -> String {
-    let mut body = format!("<h2>{} on {}</h2>\n<table>\n", escape(pid), escape(node));
+    let text = pid.text();
+    let mut body = format!("<h2>{} on {}</h2>\n<table>\n", escape(&text), escape(node));
     for (k, v) in items {
         let _ = writeln!(
             body,
@@ -321,10 +341,10 @@ pub fn process(
         "</table>\n<form method=\"post\" action=\"{base}/node/{}/processes/{}/kill\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <button class=\"kill\">kill {}</button></form>",
         url(node),
-        pid_path(pid),
-        escape(pid)
+        pid,
+        escape(&text)
     );
-    frame(base, pid, Some(node), &body)
+    frame(base, &text, Some(node), &body)
 }
 
 /// The GenStage stages and their levels, a table the page refreshes from `/stages/events`.
@@ -431,15 +451,15 @@ pub fn trees(base: &str, node: &str, roots: &[window::tree::Child]) -> String {
     fn list(base: &str, node: &str, children: &[window::tree::Child], out: &mut String) {
         out.push_str("<ul>\n");
         for c in children {
-            let pid = if c.pid.starts_with('<') {
-                format!(
-                    "<a href=\"{base}/node/{}/processes/{}\">{}</a>",
+            // Only a pid's numbers go into a path: a child that is not a pid (`undefined`,
+            // or any term a node answers) is shown as text.
+            let pid = match PidPath::parse(&c.pid) {
+                Some(path) => format!(
+                    "<a href=\"{base}/node/{}/processes/{path}\">{}</a>",
                     url(node),
-                    pid_path(&c.pid),
                     escape(&c.pid)
-                )
-            } else {
-                escape(&c.pid)
+                ),
+                None => escape(&c.pid),
             };
             let _ = write!(
                 out,
@@ -463,11 +483,6 @@ pub fn trees(base: &str, node: &str, roots: &[window::tree::Child]) -> String {
         list(base, node, roots, &mut body);
     }
     frame(base, &format!("{node} trees"), Some(node), &body)
-}
-
-/// `<0.85.0>` as it goes in a path: `0.85.0`.
-pub fn pid_path(pid: &str) -> String {
-    pid.trim_start_matches('<').trim_end_matches('>').to_owned()
 }
 
 /// Text for HTML.

@@ -154,7 +154,8 @@ pub(crate) async fn guard(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !auth.hosts.admits(host) {
-            tracing::warn!(host = %host.escape_debug(), "dashboard: a request for a Host it does not answer to");
+            // Debug, not warn: a rebinding page can send these as fast as it likes.
+            tracing::debug!(host = %host.escape_debug(), "dashboard: a request for a Host it does not answer to");
             return (
                 StatusCode::FORBIDDEN,
                 format!(
@@ -287,9 +288,13 @@ fn too_many(wait: Duration) -> Response {
         .into_response()
 }
 
-/// `GET /login`.
-pub(crate) async fn login_page(State(watch): State<Arc<Watch>>) -> Html<String> {
-    Html(login_form(&watch.base, None))
+/// `GET /login`: the form, or, under a host application (no token of its own), on to the
+/// cluster page.
+pub(crate) async fn login_page(State(watch): State<Arc<Watch>>) -> Response {
+    if watch.auth.is_none() {
+        return Redirect::to(&format!("{}/", watch.base)).into_response();
+    }
+    Html(login_form(&watch.base, None)).into_response()
 }
 
 fn login_form(base: &str, error: Option<&str>) -> String {

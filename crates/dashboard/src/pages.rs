@@ -41,7 +41,8 @@ figcaption{font-size:.85em;color:#444}li small{color:#777}";
 
 /// Live updates: a page with `data-events` subscribes to that server-sent event stream and
 /// fills the elements whose `data-field` names a figure; a stream that fails says so on the
-/// page, and the browser reconnects by itself when the node is back.
+/// page, and the browser reconnects by itself when the node is back (a stream refused, past
+/// the dashboard's cap, is not retried: the page says to reload).
 const SCRIPT: &str = "(function(){var m=document.querySelector('[data-events]');if(!m)return;\
 var s=document.getElementById('status');var es=new EventSource(m.dataset.events);\
 var h={},prev=null;function push(k,v){if(v===null||v===undefined||isNaN(v))return;(h[k]=h[k]||[]).push(v);if(h[k].length>60)h[k].shift();}\
@@ -60,7 +61,7 @@ push('dist_msg_rate',Math.round((d.dist_packets-prev.dist_packets)/dt));}\
 prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output,dist_bytes:d.dist_bytes,dist_packets:d.dist_packets};draw();\
 if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
 es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
-es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();\
+es.onerror=function(){if(s){s.textContent=es.readyState===2?'live figures refused (too many live views open?): reload to try again':'connection to the dashboard lost; retrying';s.className='down';}};})();\
 (function(){var t=document.querySelector('[data-stages]');if(!t)return;var s=document.getElementById('status');\
 var es=new EventSource(t.dataset.stages);function esc(x){return String(x===null||x===undefined?'-':x).replace(/[&<>\"]/g,function(c){return '&#'+c.charCodeAt(0)+';';});}\
 es.addEventListener('stages',function(e){var xs=JSON.parse(e.data);t.innerHTML=xs.map(function(x){\

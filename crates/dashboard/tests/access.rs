@@ -338,6 +338,12 @@ async fn only_a_posted_pick_from_the_dashboards_own_page_connects_to_a_new_node(
 #[tokio::test]
 async fn mounted_in_a_host_app_no_token_but_forms_still_same_origin_with_the_form_token() {
     let (app, node) = dashboard("acc_hostapp", free_port(), Access::HostApp).await;
+    // No login of its own.
+    let a = send(&app, request("GET", "/login", &[], "")).await;
+    assert_eq!(
+        (a.status, a.header("location")),
+        (StatusCode::SEE_OTHER, "/")
+    );
     // The host app authenticated the request: any Host (a proxy's), no token.
     let a = send(
         &app,

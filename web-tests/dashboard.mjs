@@ -1,16 +1,21 @@
 // The dashboard end to end in headless Chromium (Debian's /usr/bin/chromium, driven by
-// playwright-core): the cluster page and its node picker, a node's home page with its live figures and charts
+// playwright-core): logging in through the link the dashboard printed (it leads on to the clean
+// URL), the cluster page and its node picker, a node's home page with its live figures and charts
 // moving, the supervision trees, the OS page and the pipelines page filled live, the
 // process table filtered, a process killed and gone, a supervisor's child killed and back
-// with a new pid, a process's detail. Screenshots go to ARTIFACTS.
+// with a new pid, a process's detail, and a page of another name that resolves to the
+// dashboard's address (DNS rebinding, by Chromium's resolver rules) refused. Screenshots go to
+// ARTIFACTS.
 //
-//   node web-tests/dashboard.mjs BASE_URL NODE ARTIFACTS
+//   node web-tests/dashboard.mjs BASE_URL NODE ARTIFACTS LOGIN_PATH
 //
 // Exits 0 when every check holds; otherwise prints what failed and exits 1.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
-const [base, node, artifacts] = process.argv.slice(2);
+const [base, node, artifacts, login] = process.argv.slice(2);
+// A name of the attacker's that their DNS now points at the dashboard's address.
+const rebound = `http://rebound.test:${new URL(base).port}`;
 mkdirSync(artifacts, { recursive: true });
 
 function check(ok, what) {
@@ -21,15 +26,21 @@ function check(ok, what) {
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--host-resolver-rules=MAP rebound.test 127.0.0.1'],
 });
 let failed = null;
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
 
-  // The cluster: the watched node, connected; then the node picker opens it.
+  // Not logged in: the login page. The printed link logs in and leads on to the clean URL.
   await page.goto(`${base}/`);
+  check(page.url() === `${base}/login`, `a browser without a session is sent to the login page: ${page.url()}`);
+  await page.goto(`${base}${login}`);
+  check(page.url() === `${base}/`, `the login link leads on to the clean URL: ${page.url()}`);
+
+  // The cluster: the watched node, connected; then the node picker opens it.
   const row = await page.textContent(`tr[data-node="${node}"]`);
   check(row.includes('connected') && !row.includes('not connected'), `the cluster page lists ${node} connected: ${row}`);
   await shot('cluster');
@@ -106,6 +117,11 @@ try {
   const detail = await page.textContent('main');
   check(detail.includes('registered_name') && detail.includes('dash_worker'), `the detail page: ${detail}`);
   await shot('detail');
+
+  // DNS rebinding: the same address under another name is refused, even with the token.
+  const refused = await page.goto(`${rebound}${login}`);
+  check(refused.status() === 403, `a page of another name is refused: ${refused.status()}`);
+  check((await page.textContent('body')).includes('does not answer to the Host'), 'the refusal says why');
 } catch (e) {
   failed = e;
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use harness::http::request_raw;
+use harness::http::{request, request_raw};
 use support::{bytes, drip, Drip};
 
 /// Posts the upload form as `multipart/form-data` with `cookie`: `fields` in order, then the
@@ -186,10 +186,40 @@ fn the_node_dashboard_is_for_admins_only() {
             "Drip's supervision tree has {part}: {page}"
         );
     }
-    let (status, head, _) = d.page(&ana.cookie, &format!("/dashboard/pick?node={}", d.node));
+    // The picker is a POST from the dashboard's own page, with its form token; a GET of it
+    // (a link or an image of another site, which Drip's Lax cookie would follow) is no pick.
+    let (_, _, cluster) = d.page(&ana.cookie, "/dashboard");
+    let token = cluster
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("the picker's form token: {cluster}"))
+        .to_owned();
+    let pick = |headers: &[(&str, &str)], body: &str| {
+        let mut all = vec![
+            ("Cookie", ana.cookie.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        all.extend_from_slice(headers);
+        request(d.http, "POST", "/dashboard/pick", &all, body)
+    };
+    let (status, head, _) = pick(
+        &[("Sec-Fetch-Site", "same-origin")],
+        &format!("node={}&token={token}", d.node),
+    );
     assert!(status.contains("303"), "{status}");
     assert!(
         head.contains(&format!("location: /dashboard/node/{}", d.node)),
         "{head}"
     );
+    let (status, _, _) = pick(
+        &[("Sec-Fetch-Site", "cross-site")],
+        &format!("node={}&token={token}", d.node),
+    );
+    assert!(status.contains("403"), "{status}");
+    let (status, _, _) = d.page(&ana.cookie, &format!("/dashboard/pick?node={}", d.node));
+    assert!(status.contains("405"), "{status}");
+    // Nor does a GET of a node not picked make Drip's node connect to it.
+    let (status, _, _) = d.page(&ana.cookie, "/dashboard/node/victim@localhost");
+    assert!(status.contains("404"), "{status}");
 }

@@ -69,14 +69,21 @@ async fn ready(client: &Node, target: &Atom, n: usize) -> Result<()> {
 
 /// The dashboard's processes page of `target` from the server on `port`: seconds, the page's
 /// bytes, and the distribution's bytes in and out meanwhile.
-async fn page(client: &Node, port: u16, target: &Atom) -> Result<(f64, u64, u64, u64)> {
+async fn page(
+    client: &Node,
+    port: u16,
+    token: &dashboard::Token,
+    target: &Atom,
+) -> Result<(f64, u64, u64, u64)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (in0, out0) = client.io_bytes();
     let t0 = Instant::now();
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     s.write_all(
         format!(
-            "GET /node/{target}/processes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            "GET /node/{target}/processes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Authorization: Bearer {}\r\n\r\n",
+            token.secret()
         )
         .as_bytes(),
     )
@@ -154,14 +161,17 @@ fn main() -> Result<()> {
         ready(&client, &ours, n).await?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let http = listener.local_addr()?.port();
+        let token = dashboard::Token::generate();
         tokio::spawn(dashboard::serve(
             listener,
             client.clone(),
-            dashboard::Config {
-                targets: vec![beam.clone(), ours.clone()],
-                token: None,
-                base: String::new(),
-            },
+            dashboard::Config::new(
+                vec![beam.clone(), ours.clone()],
+                dashboard::Access::Token {
+                    token: token.clone(),
+                    hosts: dashboard::AllowedHosts::new(std::net::Ipv4Addr::LOCALHOST.into()),
+                },
+            ),
         ));
         let mut rows = Vec::new();
         let mut pages = Vec::new();
@@ -169,8 +179,8 @@ fn main() -> Result<()> {
             let b = snapshot(&client, &beam, n).await?;
             let r = snapshot(&client, &ours, n).await?;
             rows.push((round, b, r));
-            let b = page(&client, http, &beam).await?;
-            let r = page(&client, http, &ours).await?;
+            let b = page(&client, http, &token, &beam).await?;
+            let r = page(&client, http, &token, &ours).await?;
             pages.push((round, b, r));
         }
         anyhow::Ok((rows, pages))

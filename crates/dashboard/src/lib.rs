@@ -2,7 +2,8 @@
 //! or rotp, itself included) through the distribution.
 //!
 //! - `/`: the cluster: the nodes each known host's EPMD lists and the watched ones, their
-//!   connections, and a node picker (`/pick?node=NAME@HOST`) for any node the cookie opens;
+//!   connections, and a node picker (`POST /pick`, `node=NAME@HOST`) for any node the cookie
+//!   opens;
 //! - `/node/{node}`: its home page, live through `/node/{node}/events` (server-sent events),
 //!   with charts of memory, processes, reductions, IO and dist traffic drawn from the stream;
 //! - `/node/{node}/processes`: sortable, filterable, paginated, with kill buttons;
@@ -12,18 +13,28 @@
 //! - `/node/{node}/os`: its host and OS process from `/proc` (`window::os`), live;
 //! - `/metrics`: the Prometheus exposition of each node's figures (`window::metrics`).
 //!
-//! It binds where it is told (the CLI's default is 127.0.0.1) and never shows the cookie. With
-//! a token ([`Config::token`]) every request must show it (`auth`). Forms that change
-//! something (kill) carry a token made when the server starts, so a page from another site
-//! cannot post them.
+//! It binds where it is told (the CLI's default is 127.0.0.1) and never shows the cookie.
+//! Who may use it is an explicit choice ([`Access`]): its own token (and only the `Host`
+//! names it answers to), or a host application that authenticates every request itself.
+//! Only `POST /pick` makes the node connect to a node it did not know; every other route
+//! reads only the watched nodes and those picked. Requests that change something (pick,
+//! kill) must come from the dashboard's own pages (`Origin`, `Sec-Fetch-Site`) and carry a
+//! form token made when the server starts. Live pages share one poller per node and kind of
+//! figures, and their streams are capped ([`Config::max_streams`]).
 
 #![forbid(unsafe_code)]
 
 mod auth;
 mod cluster;
 pub mod epmd_metrics;
+mod guesses;
+mod live;
+mod origin;
 mod pages;
+mod pid;
+mod token;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,24 +45,66 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use etf::{Atom, Term};
+use futures::StreamExt;
 use node::Node;
+use subtle::ConstantTimeEq;
+
+pub use origin::AllowedHosts;
+pub use token::{Token, TokenError};
+
+use pid::PidPath;
 
 /// How long a scrape may wait for a node's figures.
 const SCRAPE: Duration = Duration::from_secs(10);
 /// Nodes picked beyond the watched ones that the dashboard remembers.
 const MAX_PICKED: usize = 64;
+/// Live streams (home, OS and pipelines pages open) served at once, by default.
+pub const MAX_STREAMS: usize = 32;
+
+/// Who may use a dashboard: a choice made explicitly, never by leaving something out.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Access {
+    /// The dashboard guards itself, as `rotp dashboard` and `rotp node --dashboard` serve it:
+    /// every request names a `Host` in `hosts` (DNS rebinding) and shows `token` (a bearer
+    /// header, or a session from a login).
+    Token {
+        /// What requests must show.
+        token: Token,
+        /// The `Host` names the dashboard answers to.
+        hosts: AllowedHosts,
+    },
+    /// A host application authenticates every request before the router sees it (Drip's
+    /// admin-session middleware, as a Phoenix app guards LiveDashboard's route); the
+    /// dashboard checks no token and no `Host` (behind a reverse proxy it may be the proxy's).
+    HostApp,
+}
 
 /// What a dashboard serves.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// The nodes it watches from the start (the first is `/metrics`'s default); any other
     /// node can be picked on the cluster page.
     pub targets: Vec<Atom>,
-    /// If set, every request must show it (`Authorization: Bearer`, or a login at `/login`).
-    pub token: Option<String>,
+    /// Who may use it.
+    pub access: Access,
     /// The path the router is nested under, without a trailing `/` (`""` when it is served
     /// at the root, `"/dashboard"` inside Drip): its links and redirects start with it.
     pub base: String,
+    /// Live streams open at once; one more is answered `503` ([`MAX_STREAMS`] by default).
+    pub max_streams: usize,
+}
+
+impl Config {
+    /// Watching `targets`, with `access`, served at the root, [`MAX_STREAMS`] live streams.
+    pub fn new(targets: Vec<Atom>, access: Access) -> Config {
+        Config {
+            targets,
+            access,
+            base: String::new(),
+            max_streams: MAX_STREAMS,
+        }
+    }
 }
 
 /// What the handlers share: the node that asks, and the nodes it watches (the first is the
@@ -63,18 +116,31 @@ struct Watch {
     picked: Mutex<Vec<Atom>>,
     /// What a changing form must carry.
     token: String,
-    /// The access token and sessions, if the dashboard has one.
+    /// The access token and sessions, if the dashboard guards itself ([`Access::Token`]).
     auth: Option<auth::Auth>,
     /// [`Config::base`].
     base: String,
+    /// The live pages' pollers.
+    live: live::Live,
 }
 
 impl Watch {
-    /// The node `name` names, if it is a node name (`alive@host`): a watched one, or one
-    /// picked, which is then remembered for the cluster page.
+    /// The node `name` names, if it is a watched one or one picked: the only nodes a request
+    /// other than a pick reads (a link from another site cannot make the node connect
+    /// anywhere).
     fn target(&self, name: &str) -> Option<Atom> {
         if let Some(t) = self.targets.iter().find(|t| t.as_str() == name) {
             return Some(t.clone());
+        }
+        let picked = self.picked.lock().unwrap_or_else(|e| e.into_inner());
+        picked.iter().find(|p| p.as_str() == name).cloned()
+    }
+
+    /// The node `name` names, if it is a node name (`alive@host`): a known one, or a new one,
+    /// which is then remembered (the oldest of [`MAX_PICKED`] forgotten).
+    fn pick(&self, name: &str) -> Option<Atom> {
+        if let Some(t) = self.target(name) {
+            return Some(t);
         }
         let (alive, host) = name.split_once('@')?;
         let fine = |part: &str| {
@@ -103,23 +169,24 @@ impl Watch {
         let picked = self.picked.lock().unwrap_or_else(|e| e.into_inner());
         self.targets.iter().chain(picked.iter()).cloned().collect()
     }
-}
 
-/// 32 random hex digits (a form token, a session id).
-pub(crate) fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    // Without the system's randomness: the time and process id, still unknown to another site.
-    if getrandom::fill(&mut bytes).is_err() {
-        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        bytes[..seed.len().min(16)].copy_from_slice(&seed.as_bytes()[..seed.len().min(16)]);
+    /// Whether a form's `given` token is this dashboard's, in constant time.
+    fn form_token_ok(&self, given: &str) -> bool {
+        bool::from(given.as_bytes().ct_eq(self.token.as_bytes()))
     }
-    hex::encode(bytes)
 }
 
-/// How often a home page's live figures are refreshed.
-const LIVE: Duration = Duration::from_secs(2);
-/// How often the pipelines page's levels are.
-const STAGES_LIVE: Duration = Duration::from_secs(1);
+/// `bytes` random bytes as hex digits (a form token, a session id, a made access token).
+///
+/// # Panics
+///
+/// If the system has no randomness to give, as Drip's keys: a guessable session id or token
+/// is worse than none.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the system's randomness");
+    hex::encode(buf)
+}
 
 /// The table page's query.
 #[derive(serde::Deserialize)]
@@ -135,6 +202,13 @@ struct Change {
     token: String,
 }
 
+/// The picker's fields: the node, and the form token.
+#[derive(serde::Deserialize)]
+struct Pick {
+    node: String,
+    token: String,
+}
+
 /// `?node=NAME@HOST`.
 #[derive(serde::Deserialize)]
 struct Which {
@@ -143,17 +217,22 @@ struct Which {
 
 /// The routes, over `node`, serving `config`.
 pub fn router(node: Node, config: Config) -> Router {
+    let auth = match config.access {
+        Access::Token { token, hosts } => Some(auth::Auth::new(token, hosts)),
+        Access::HostApp => None,
+    };
     let watch = Arc::new(Watch {
         node,
         targets: config.targets,
         picked: Mutex::default(),
-        token: random_hex(),
-        auth: config.token.map(auth::Auth::new),
+        token: random_hex(16),
+        auth,
         base: config.base,
+        live: live::Live::new(config.max_streams),
     });
     Router::new()
         .route("/", get(index))
-        .route("/pick", get(pick))
+        .route("/pick", post(pick))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/metrics", get(metrics))
@@ -174,13 +253,18 @@ pub fn router(node: Node, config: Config) -> Router {
         .with_state(watch)
 }
 
-/// Serves [`router`] on `listener` until the task is dropped.
+/// Serves [`router`] on `listener` until the task is dropped, each request knowing its
+/// peer's address (wrong token guesses are limited per address).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     node: Node,
     config: Config,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node, config)).await
+    axum::serve(
+        listener,
+        router(node, config).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 async fn metrics(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) -> Response {
@@ -209,12 +293,17 @@ async fn index(State(watch): State<Arc<Watch>>) -> Html<String> {
         &hosts,
         &rows,
         watch.auth.is_some(),
+        &watch.token,
     ))
 }
 
-/// `/pick?node=NAME@HOST`: the node picker's form opens that node's home page.
-async fn pick(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) -> Response {
-    match which.node.as_deref().map(str::trim).and_then(|n| watch.target(n)) {
+/// `POST /pick` (`node=NAME@HOST`, the form token): the node picker opens that node's home
+/// page, and the node is known from then on.
+async fn pick(State(watch): State<Arc<Watch>>, Form(form): Form<Pick>) -> Response {
+    if !watch.form_token_ok(&form.token) {
+        return not_our_form();
+    }
+    match watch.pick(form.node.trim()) {
         Some(t) => Redirect::to(&format!("{}/node/{}", watch.base, pages::url(t.as_str())))
             .into_response(),
         None => (
@@ -233,6 +322,15 @@ async fn pick(State(watch): State<Arc<Watch>>, Query(which): Query<Which>) -> Re
     }
 }
 
+/// For a changing form without this dashboard's form token.
+fn not_our_form() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "this form did not come from this dashboard\n",
+    )
+        .into_response()
+}
+
 /// A page for a node that does not answer: it says so, and reloads itself until it does.
 fn down(base: &str, node: &str, e: &window::SnapshotError) -> Response {
     let body = format!(
@@ -246,11 +344,11 @@ fn down(base: &str, node: &str, e: &window::SnapshotError) -> Response {
         .into_response()
 }
 
-/// For a path or `?node=` that names no node.
+/// For a path or `?node=` that names no node watched or picked.
 fn not_watched() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "not a node name: NAME@HOST (letters, digits, _ - .)\n",
+        "not a node this dashboard watches: pick it on the cluster page (NAME@HOST)\n",
     )
         .into_response()
 }
@@ -265,45 +363,45 @@ async fn home(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Resp
     }
 }
 
-/// The home page's live figures: a `summary` event every [`LIVE`], or a `down` event while
-/// the node does not answer.
+/// The home page's live figures: a `summary` event every 2 s, or a `down` event while the
+/// node does not answer.
 async fn events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
-    live(watch, &name, LIVE, |watch, target| async move {
-        let s = window::collect(&watch.node, &target, SCRAPE).await?;
-        Ok(("summary", pages::summary_fields(&s).to_string()))
-    })
+    live(&watch, &name, live::Kind::Summary)
 }
 
-/// A live stream for `name`'s page: `read`'s event now and every `every` after, or a `down`
-/// event while the node does not answer (the page says so; the stream goes on, and the page
-/// recovers when the node is back).
-fn live<F, Fut>(watch: Arc<Watch>, name: &str, every: Duration, read: F) -> Response
-where
-    F: Fn(Arc<Watch>, Atom) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(&'static str, String), window::SnapshotError>> + Send,
-{
+/// The OS page's live figures, as a `summary` event every 2 s (the page script's
+/// `data-field` filler), or `down`.
+async fn os_events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    live(&watch, &name, live::Kind::Os)
+}
+
+/// The pipelines page's live levels: a `stages` event (a JSON list) every second, or `down`
+/// while the node does not answer.
+async fn stage_events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
+    live(&watch, &name, live::Kind::Stages)
+}
+
+/// A live stream of `kind` for `name`'s page, from the poller all its viewers share (`live`):
+/// the newest reading now, then each one, or `down` while the node does not answer (the page
+/// says so; the stream goes on, and the page recovers when the node is back). `503` past
+/// [`Config::max_streams`].
+fn live(watch: &Watch, name: &str, kind: live::Kind) -> Response {
     let Some(target) = watch.target(name) else {
         return not_watched();
     };
-    let read = Arc::new(read);
-    let stream = futures::stream::unfold(true, move |first| {
-        let (watch, target, read) = (watch.clone(), target.clone(), read.clone());
-        async move {
-            if !first {
-                tokio::time::sleep(every).await;
-            }
-            let event = match read(watch, target).await {
-                Ok((kind, data)) => Event::default().event(kind).data(data),
-                Err(e) => Event::default()
-                    .event("down")
-                    .data(format!("{e}; retrying")),
-            };
-            Some((Ok::<_, std::convert::Infallible>(event), false))
-        }
-    });
-    Sse::new(stream)
+    match watch.live.subscribe(&watch.node, kind, target) {
+        Ok(readings) => Sse::new(readings.map(|r| {
+            Ok::<_, std::convert::Infallible>(Event::default().event(r.event).data(r.data))
+        }))
         .keep_alive(KeepAlive::default())
-        .into_response()
+        .into_response(),
+        Err(full) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "10")],
+            format!("{full}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn processes(
@@ -354,15 +452,6 @@ async fn os(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Respon
     }
 }
 
-/// The OS page's live figures, as a `summary` event every [`LIVE`] (the page script's
-/// `data-field` filler), or `down`.
-async fn os_events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
-    live(watch, &name, LIVE, |watch, target| async move {
-        let o = window::os::collect(&watch.node, &target, SCRAPE).await?;
-        Ok(("summary", pages::os_fields(&o).to_string()))
-    })
-}
-
 async fn stages(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
     let Some(target) = watch.target(&name) else {
         return not_watched();
@@ -373,30 +462,18 @@ async fn stages(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Re
     }
 }
 
-/// The pipelines page's live levels: a `stages` event (a JSON list) every [`STAGES_LIVE`], or
-/// `down` while the node does not answer.
-async fn stage_events(State(watch): State<Arc<Watch>>, Path(name): Path<String>) -> Response {
-    live(watch, &name, STAGES_LIVE, |watch, target| async move {
-        let st = window::stages(&watch.node, &target, SCRAPE).await?;
-        Ok((
-            "stages",
-            serde_json::to_string(&st).unwrap_or_else(|_| "[]".to_owned()),
-        ))
-    })
-}
-
-/// The pid `0.N.S` names on `target`, if it runs: `erlang:list_to_pid/1` on the target
+/// The pid `pid` names on `target`, if it runs: `erlang:list_to_pid/1` on the target
 /// turns the text into its pid, `erlang:is_process_alive/1` says whether it runs.
 async fn find(
     watch: &Watch,
     target: &Atom,
-    pid: &str,
+    pid: PidPath,
 ) -> Result<Option<etf::Pid>, window::SnapshotError> {
     if !watch.node.connect(target).await {
         return Err(window::SnapshotError::NodeDown(target.to_string()));
     }
     let text = Term::List(
-        format!("<{pid}>")
+        pid.text()
             .chars()
             .map(|c| Term::Integer(i64::from(u32::from(c))))
             .collect(),
@@ -421,6 +498,20 @@ async fn find(
     Ok((alive.as_atom() == Some("true")).then_some(handle))
 }
 
+/// For a pid path that is not `0.N.S`.
+fn no_such_process(watch: &Watch, name: &str, pid: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(pages::frame(
+            &watch.base,
+            pid,
+            Some(name),
+            "<p>No such process (it may have ended).</p>",
+        )),
+    )
+        .into_response()
+}
+
 async fn process(
     State(watch): State<Arc<Watch>>,
     Path((name, pid)): Path<(String, String)>,
@@ -428,28 +519,22 @@ async fn process(
     let Some(target) = watch.target(&name) else {
         return not_watched();
     };
-    match find(&watch, &target, &pid).await {
+    let Some(path) = PidPath::parse(&pid) else {
+        return no_such_process(&watch, &name, "no such process");
+    };
+    match find(&watch, &target, path).await {
         Ok(Some(handle)) => {
             let items = window::detail(&watch.node, &target, &handle, SCRAPE).await;
             Html(pages::process(
                 &watch.base,
                 &name,
-                &format!("<{pid}>"),
+                PidPath::of(&handle),
                 &items,
                 &watch.token,
             ))
             .into_response()
         }
-        Ok(None) => (
-            StatusCode::NOT_FOUND,
-            Html(pages::frame(
-                &watch.base,
-                &pid,
-                Some(&name),
-                "<p>No such process (it may have ended).</p>",
-            )),
-        )
-            .into_response(),
+        Ok(None) => no_such_process(&watch, &name, &path.text()),
         Err(e) => down(&watch.base, &name, &e),
     }
 }
@@ -462,14 +547,13 @@ async fn kill(
     let Some(target) = watch.target(&name) else {
         return not_watched();
     };
-    if change.token != watch.token {
-        return (
-            StatusCode::FORBIDDEN,
-            "this form did not come from this dashboard\n",
-        )
-            .into_response();
+    if !watch.form_token_ok(&change.token) {
+        return not_our_form();
     }
-    match find(&watch, &target, &pid).await {
+    let Some(path) = PidPath::parse(&pid) else {
+        return to_processes(&watch.base, &name);
+    };
+    match find(&watch, &target, path).await {
         Ok(Some(handle)) => {
             let reply = watch
                 .node
@@ -482,7 +566,8 @@ async fn kill(
                 )
                 .await;
             tracing::info!(
-                "dashboard: killed <{pid}> on {name}: {}",
+                "dashboard: killed {} on {name}: {}",
+                path.text(),
                 etf::text::write_limited(&reply, 100)
             );
             to_processes(&watch.base, &name)

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use window::Snapshot;
 
+use crate::pid::PidPath;
+
 /// Rows on one page of the process table.
 pub const PAGE: usize = 100;
 
@@ -39,7 +41,8 @@ figcaption{font-size:.85em;color:#444}li small{color:#777}";
 
 /// Live updates: a page with `data-events` subscribes to that server-sent event stream and
 /// fills the elements whose `data-field` names a figure; a stream that fails says so on the
-/// page, and the browser reconnects by itself when the node is back.
+/// page, and the browser reconnects by itself when the node is back (a stream refused, past
+/// the dashboard's cap, is not retried: the page says to reload).
 const SCRIPT: &str = "(function(){var m=document.querySelector('[data-events]');if(!m)return;\
 var s=document.getElementById('status');var es=new EventSource(m.dataset.events);\
 var h={},prev=null;function push(k,v){if(v===null||v===undefined||isNaN(v))return;(h[k]=h[k]||[]).push(v);if(h[k].length>60)h[k].shift();}\
@@ -58,7 +61,7 @@ push('dist_msg_rate',Math.round((d.dist_packets-prev.dist_packets)/dt));}\
 prev={t:t,reductions:d.reductions,io_input:d.io_input,io_output:d.io_output,dist_bytes:d.dist_bytes,dist_packets:d.dist_packets};draw();\
 if(s){s.textContent='live · updated '+new Date().toLocaleTimeString();s.className='';}});\
 es.addEventListener('down',function(e){if(s){s.textContent=e.data;s.className='down';}});\
-es.onerror=function(){if(s){s.textContent='connection to the dashboard lost; retrying';s.className='down';}};})();\
+es.onerror=function(){if(s){s.textContent=es.readyState===2?'live figures refused (too many live views open?): reload to try again':'connection to the dashboard lost; retrying';s.className='down';}};})();\
 (function(){var t=document.querySelector('[data-stages]');if(!t)return;var s=document.getElementById('status');\
 var es=new EventSource(t.dataset.stages);function esc(x){return String(x===null||x===undefined?'-':x).replace(/[&<>\"]/g,function(c){return '&#'+c.charCodeAt(0)+';';});}\
 es.addEventListener('stages',function(e){var xs=JSON.parse(e.data);t.innerHTML=xs.map(function(x){\
@@ -75,12 +78,13 @@ pub fn cluster(
     hosts: &[crate::cluster::Host],
     rows: &[crate::cluster::Row],
     logged_in: bool,
+    token: &str,
 ) -> String {
     let mut body = format!(
         "<p>Watching through <code>{}</code>. Any node this dashboard's cookie opens can be picked.</p>\n\
          {}\n<h2>nodes</h2>\n<table id=\"nodes\"><tr><th>node</th><th>EPMD port</th><th>state</th><th>connected to</th></tr>\n",
         escape(watcher),
-        picker(base, rows)
+        picker(base, rows, token)
     );
     for r in rows {
         let state = match (r.connected, r.watched) {
@@ -88,11 +92,26 @@ pub fn cluster(
             (false, true) => "down",
             (false, false) => "registered, not connected",
         };
+        // A node not watched nor picked opens through the picker (a POST): a link would let
+        // any site make the dashboard's node connect to it.
+        let name = if r.watched {
+            format!(
+                "<a href=\"{base}/node/{}\">{}</a>",
+                url(&r.name),
+                escape(&r.name)
+            )
+        } else {
+            format!(
+                "{} <form class=\"inline\" method=\"post\" action=\"{base}/pick\">\
+                 <input type=\"hidden\" name=\"node\" value=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+                 <button>open</button></form>",
+                escape(&r.name),
+                escape(&r.name)
+            )
+        };
         let _ = writeln!(
             body,
-            "<tr data-node=\"{}\"><td><a href=\"{base}/node/{}\">{}</a></td><td class=\"n\">{}</td><td class=\"{}\">{state}</td><td>{}</td></tr>",
-            escape(&r.name),
-            url(&r.name),
+            "<tr data-node=\"{}\"><td>{name}</td><td class=\"n\">{}</td><td class=\"{}\">{state}</td><td>{}</td></tr>",
             escape(&r.name),
             r.port.map_or_else(|| "-".to_owned(), |p| p.to_string()),
             if r.watched && !r.connected { "down" } else { "" },
@@ -129,10 +148,11 @@ pub fn cluster(
     frame(base, "cluster", None, &body)
 }
 
-/// The node picker: a name typed or chosen from the nodes seen.
-fn picker(base: &str, rows: &[crate::cluster::Row]) -> String {
+/// The node picker: a name typed or chosen from the nodes seen, posted with the form token.
+fn picker(base: &str, rows: &[crate::cluster::Row], token: &str) -> String {
     let mut out = format!(
-        "<form id=\"picker\" method=\"get\" action=\"{base}/pick\"><label>node <input name=\"node\" list=\"known\" placeholder=\"name@host\" required></label> \
+        "<form id=\"picker\" method=\"post\" action=\"{base}/pick\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label>node <input name=\"node\" list=\"known\" placeholder=\"name@host\" required></label> \
          <button>open</button><datalist id=\"known\">",
     );
     for r in rows {
@@ -274,7 +294,7 @@ pub fn processes(
         link("reductions", "reductions", 1),
     );
     for p in rows.iter().skip((page - 1) * PAGE).take(PAGE) {
-        let id = pid_path(&p.pid);
+        let id = PidPath::of(&p.handle);
         let _ = writeln!(
             body,
             "<tr data-pid=\"{pid}\"><td><a href=\"{base}/node/{n}/processes/{id}\">{pid}</a></td><td>{}</td><td class=\"n\">{}</td>\
@@ -299,15 +319,16 @@ pub fn processes(
     frame(base, &format!("{node} processes"), Some(node), &body)
 }
 
-/// One process's detail.
-pub fn process(
+/// One process's detail, its paths built from `pid`'s numbers.
+pub(crate) fn process(
     base: &str,
     node: &str,
-    pid: &str,
+    pid: PidPath,
     items: &[(String, String)],
     token: &str,
 ) -> String {
-    let mut body = format!("<h2>{} on {}</h2>\n<table>\n", escape(pid), escape(node));
+    let text = pid.text();
+    let mut body = format!("<h2>{} on {}</h2>\n<table>\n", escape(&text), escape(node));
     for (k, v) in items {
         let _ = writeln!(
             body,
@@ -321,10 +342,10 @@ pub fn process(
         "</table>\n<form method=\"post\" action=\"{base}/node/{}/processes/{}/kill\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <button class=\"kill\">kill {}</button></form>",
         url(node),
-        pid_path(pid),
-        escape(pid)
+        pid,
+        escape(&text)
     );
-    frame(base, pid, Some(node), &body)
+    frame(base, &text, Some(node), &body)
 }
 
 /// The GenStage stages and their levels, a table the page refreshes from `/stages/events`.
@@ -431,15 +452,15 @@ pub fn trees(base: &str, node: &str, roots: &[window::tree::Child]) -> String {
     fn list(base: &str, node: &str, children: &[window::tree::Child], out: &mut String) {
         out.push_str("<ul>\n");
         for c in children {
-            let pid = if c.pid.starts_with('<') {
-                format!(
-                    "<a href=\"{base}/node/{}/processes/{}\">{}</a>",
+            // Only a pid's numbers go into a path: a child that is not a pid (`undefined`,
+            // or any term a node answers) is shown as text.
+            let pid = match PidPath::parse(&c.pid) {
+                Some(path) => format!(
+                    "<a href=\"{base}/node/{}/processes/{path}\">{}</a>",
                     url(node),
-                    pid_path(&c.pid),
                     escape(&c.pid)
-                )
-            } else {
-                escape(&c.pid)
+                ),
+                None => escape(&c.pid),
             };
             let _ = write!(
                 out,
@@ -463,11 +484,6 @@ pub fn trees(base: &str, node: &str, roots: &[window::tree::Child]) -> String {
         list(base, node, roots, &mut body);
     }
     frame(base, &format!("{node} trees"), Some(node), &body)
-}
-
-/// `<0.85.0>` as it goes in a path: `0.85.0`.
-pub fn pid_path(pid: &str) -> String {
-    pid.trim_start_matches('<').trim_end_matches('>').to_owned()
 }
 
 /// Text for HTML.

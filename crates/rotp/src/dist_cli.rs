@@ -77,13 +77,8 @@ pub struct NodeArgs {
     /// `net_ticktime` in seconds.
     #[arg(long, default_value_t = 60)]
     net_ticktime: u64,
-    /// Serve this node's dashboard and `/metrics` over HTTP on ADDR (default 127.0.0.1:4040).
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:4040")]
-    dashboard: Option<std::net::SocketAddr>,
-    /// The dashboard's access token: requests must show it (`Authorization: Bearer`, or a
-    /// login at /login). Read from ROTP_DASHBOARD_TOKEN if not given.
-    #[arg(long, env = "ROTP_DASHBOARD_TOKEN", hide_env_values = true)]
-    dashboard_token: Option<String>,
+    #[command(flatten)]
+    dashboard: crate::dashboard_cli::NodeDashboardArgs,
     #[command(flatten)]
     cookie: CookieArgs,
 }
@@ -173,21 +168,7 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
         node.name(),
         node.listen_port().unwrap_or(0)
     );
-    if let Some(addr) = args.dashboard {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("the dashboard cannot listen on {addr}"))?;
-        println!("dashboard on http://{addr}/ (metrics at /metrics)");
-        tokio::spawn(dashboard::serve(
-            listener,
-            node.clone(),
-            dashboard::Config {
-                targets: vec![node.name().clone()],
-                token: args.dashboard_token.clone(),
-                base: String::new(),
-            },
-        ));
-    }
+    crate::dashboard_cli::beside(&node, &args.dashboard).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),

@@ -1,19 +1,23 @@
 //! The dashboard end to end in headless Chromium (Debian's `chromium` through playwright-core,
-//! `web-tests/dashboard.mjs`), watching a real erl node: pages load, the home page's live
-//! figures move, a killed process disappears, a supervisor's killed child comes back with a
-//! new pid, a process's detail shows. Screenshots are kept in
+//! `web-tests/dashboard.mjs`), watching a real erl node: the browser logs in through the link
+//! `rotp dashboard` prints, pages load, the home page's live figures move, a killed process
+//! disappears, a supervisor's killed child comes back with a new pid, a process's detail
+//! shows, and a name that resolves to the dashboard's address (DNS rebinding, through
+//! Chromium's own resolver rules) is refused. Screenshots are kept in
 //! `target/tmp/dashboard-screenshots/`.
 
 mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::http::get;
+use support::http::{request, unchunk};
 use support::*;
 
 const COOKIE: &str = "dashcookie";
+/// How long a node or the dashboard may take to come up.
+const UP: Duration = Duration::from_secs(30);
 
 /// A one-child supervisor for the erl node, so the test can watch a restart.
 const DASH_SUP: &str = r#"
@@ -31,9 +35,10 @@ start_worker() ->
     {ok, spawn_link(fun() -> register(dash_worker, self()), receive after infinity -> ok end end)}.
 "#;
 
-/// `rotp dashboard TARGET` on 127.0.0.1:`http`, against the EPMD at `port`.
-fn dashboard(port: u16, target: &str, http: u16) -> Guard {
-    rotp_background(
+/// `rotp dashboard TARGET` on 127.0.0.1:`http`, against the EPMD at `port`, with the token
+/// it made: the guard, and the login link's path (`/?token=…`).
+fn dashboard(port: u16, target: &str, http: u16) -> (Guard, String) {
+    let (guard, out) = rotp_printing(
         port,
         COOKIE,
         &[
@@ -42,6 +47,20 @@ fn dashboard(port: u16, target: &str, http: u16) -> Guard {
             "--listen",
             &format!("127.0.0.1:{http}"),
         ],
+    );
+    let link = login_link(&out, http, UP);
+    (guard, link)
+}
+
+/// `GET path` with the link's token as a bearer token.
+fn get(http: u16, link: &str, path: &str) -> (String, String, String) {
+    let token = link.trim_start_matches("/?token=");
+    request(
+        http,
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {token}"))],
+        "",
     )
 }
 
@@ -76,23 +95,16 @@ fn the_dashboard_in_chromium_lists_kills_and_sees_a_restart() {
     );
     let target = format!("dash_erl@{}", short_host());
     let http = free_port();
-    let _dashboard = dashboard(port, &target, http);
+    let (_dashboard, link) = dashboard(port, &target, http);
     // Until the erl node answers, with its supervisor up.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until(&format!("the dashboard showing {target}"), UP, || {
         let (status, _, body) = get(
             http,
+            &link,
             &format!("/node/{target}/processes?filter=dash_worker"),
         );
-        if status.contains("200") && body.contains("data-pid") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the dashboard never showed {target}: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+        status.contains("200") && body.contains("data-pid")
+    });
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     let out = Command::new("node")
         .current_dir(&root)
@@ -100,6 +112,7 @@ fn the_dashboard_in_chromium_lists_kills_and_sees_a_restart() {
         .arg(format!("http://127.0.0.1:{http}"))
         .arg(&target)
         .arg(&artifacts)
+        .arg(&link)
         .output()
         .expect("node runs");
     assert!(
@@ -121,28 +134,45 @@ fn a_kill_form_from_another_site_is_refused() {
     let _erl = start_erl("dash_erl2", COOKIE, port, "timer:sleep(infinity).");
     let target = format!("dash_erl2@{}", short_host());
     let http = free_port();
-    let _dashboard = dashboard(port, &target, http);
-    let (status, _, _) = get(http, "/");
+    let (_dashboard, link) = dashboard(port, &target, http);
+    let token = link.trim_start_matches("/?token=");
+    let bearer = format!("Bearer {token}");
+    let page = wait_until("the process table", UP, || {
+        let (status, headers, page) = get(http, &link, &format!("/node/{target}/processes"));
+        status.contains("200").then(|| unchunk(&headers, &page))
+    });
+    let form_token = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("a form token: {page}"))
+        .to_owned();
+    let kill = format!("/node/{target}/processes/0.1.0/kill");
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    // A guessed form token, and the right one posted from another site's page: refused.
+    let (status, _, _) = request(
+        http,
+        "POST",
+        &kill,
+        &[("Authorization", &bearer), form],
+        "token=guessed",
+    );
+    assert!(status.contains("403"), "{status}");
+    let (status, _, body) = request(
+        http,
+        "POST",
+        &kill,
+        &[
+            ("Authorization", &bearer),
+            form,
+            ("Origin", "http://evil.example"),
+        ],
+        &format!("token={form_token}"),
+    );
+    assert!(status.contains("403"), "{status}\n{body}");
+    // init (<0.1.0>) lives on: the node still answers.
+    let (status, _, _) = get(http, &link, &format!("/node/{target}"));
     assert!(status.contains("200"), "{status}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut s = loop {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", http)) {
-            break s;
-        }
-        assert!(Instant::now() < deadline);
-    };
-    use std::io::{Read, Write};
-    let form = "token=guessed";
-    write!(
-        s,
-        "POST /node/{target}/processes/0.1.0/kill HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    )
-    .expect("sent");
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).expect("read");
-    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
 }
 
 #[test]
@@ -151,29 +181,22 @@ fn a_node_that_is_down_is_said_so_and_the_page_recovers_when_it_is_up() {
     let _epmd = start_epmd(&otp_epmd(), port, &[]);
     let target = format!("dash_late@{}", short_host());
     let http = free_port();
-    let _dashboard = dashboard(port, &target, http);
+    let (_dashboard, link) = dashboard(port, &target, http);
     // No such node yet: the page says so, in one sentence, and reloads itself.
-    let (status, headers, body) = get(http, &format!("/node/{target}"));
-    let body = support::http::unchunk(&headers, &body);
+    let (status, headers, body) = get(http, &link, &format!("/node/{target}"));
+    let body = unchunk(&headers, &body);
     assert!(status.contains("503"), "{status}");
     assert!(
         body.contains("not reachable") && body.contains("refresh"),
         "{body}"
     );
-    let (_, _, cluster) = get(http, "/");
+    let (_, _, cluster) = get(http, &link, "/");
     assert!(cluster.contains("down"), "{cluster}");
     // The node comes up: the same page answers.
     let _erl = start_erl("dash_late", COOKIE, port, "timer:sleep(infinity).");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, _, _) = get(http, &format!("/node/{target}"));
-        if status.contains("200") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the page never recovered: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_until("the page recovering", UP, || {
+        get(http, &link, &format!("/node/{target}"))
+            .0
+            .contains("200")
+    });
 }

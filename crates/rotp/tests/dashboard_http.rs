@@ -1,24 +1,50 @@
-//! The dashboard over plain HTTP: its access token (bearer, login, logout) and its cluster
-//! page, which lists the nodes a real OTP epmd has registered (an erl node, a rotp node) and
-//! opens any of them through the node picker.
+//! The dashboard over plain HTTP: its access token (bearer, login, logout, and the login link
+//! `rotp dashboard` and `rotp node --dashboard` print when no token is given), the `Host` it
+//! answers to, and its cluster page, which lists the nodes a real OTP epmd has registered (an
+//! erl node, a rotp node) and opens any of them through the node picker (a POST with the form
+//! token).
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::Duration;
 
-use support::http::{get, request, unchunk};
+use support::http::{request, unchunk};
 use support::*;
 
 const COOKIE: &str = "dashhttpcookie";
 const TOKEN: &str = "s3cret-dashboard-token";
+/// How long a dashboard or a node may take to come up or recover.
+const UP: Duration = Duration::from_secs(30);
 
-/// Waits (bounded) until `path` answers something other than a refused connection.
-fn up(http: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(http, "/login").0.is_empty() {
-        assert!(Instant::now() < deadline, "the dashboard never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// `GET path` with the token as a bearer token.
+fn get(http: u16, path: &str) -> (String, String, String) {
+    request(
+        http,
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    )
+}
+
+/// `GET path` with a `Host` of our choosing (the test client always says localhost); the
+/// status line and the body.
+fn get_as_host(http: u16, host: &str, path: &str, extra: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).expect("connects");
+    s.set_read_timeout(Some(UP)).expect("a timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .expect("sent");
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
 }
 
 #[test]
@@ -40,9 +66,11 @@ fn a_dashboard_with_a_token_admits_only_requests_that_show_it() {
             TOKEN,
         ],
     );
-    up(http);
+    wait_until("the dashboard answers", UP, || {
+        !request(http, "GET", "/login", &[], "").0.is_empty()
+    });
     // No token: a script gets 401 with a Bearer challenge, a browser is sent to /login.
-    let (status, headers, _) = get(http, "/metrics");
+    let (status, headers, _) = request(http, "GET", "/metrics", &[], "");
     assert!(status.contains("401"), "{status}");
     assert!(headers.contains("www-authenticate: bearer"), "{headers}");
     let (status, headers, _) = request(http, "GET", "/", &[("Accept", "text/html")], "");
@@ -60,14 +88,7 @@ fn a_dashboard_with_a_token_admits_only_requests_that_show_it() {
     );
     assert!(status.contains("401"), "{status}");
     // The right one, as Prometheus sends it.
-    let bearer = format!("Bearer {TOKEN}");
-    let (status, _, body) = request(
-        http,
-        "GET",
-        "/metrics",
-        &[("Authorization", bearer.as_str())],
-        "",
-    );
+    let (status, _, body) = get(http, "/metrics");
     assert!(status.contains("200"), "{status}\n{body}");
     // A browser logs in with the token and gets a session cookie.
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
@@ -94,11 +115,97 @@ fn a_dashboard_with_a_token_admits_only_requests_that_show_it() {
         status.contains("200") && page.contains("dash_token@"),
         "{status}\n{page}"
     );
+    // A page of another name that resolves here (DNS rebinding) is refused, session or not.
+    let (status, body) = get_as_host(
+        http,
+        "rebound.example:4040",
+        "/",
+        &format!("Cookie: {session}\r\n"),
+    );
+    assert!(
+        status.contains("403") && body.contains("does not answer to the Host"),
+        "{status}\n{body}"
+    );
     // Logging out ends the session.
     let (status, _, _) = request(http, "POST", "/logout", &[("Cookie", session.as_str())], "");
     assert!(status.contains("303"), "{status}");
     let (status, _, _) = request(http, "GET", "/metrics", &[("Cookie", session.as_str())], "");
     assert!(status.contains("401"), "{status}");
+    // Wrong guesses at a chosen token are limited: after ten, not even checked.
+    for i in 0..10 {
+        request(http, "POST", "/login", &form, &format!("token=guess{i}"));
+    }
+    let (status, headers, _) = request(http, "POST", "/login", &form, &format!("token={TOKEN}"));
+    assert!(
+        status.contains("429") && headers.contains("retry-after: "),
+        "{status}\n{headers}"
+    );
+}
+
+#[test]
+fn without_a_token_both_binaries_make_one_and_print_a_login_link() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let (_node, out) = rotp_printing(
+        port,
+        COOKIE,
+        &["node", "--sname", "dash_link", "--dashboard", &listen],
+    );
+    let link = login_link(&out, http, UP);
+    // Nothing is open without it.
+    let (status, _, _) = request(http, "GET", "/", &[], "");
+    assert!(status.contains("401"), "{status}");
+    // The link logs the browser in and leads on to the clean URL.
+    let (status, headers, _) = request(http, "GET", &link, &[], "");
+    assert!(
+        status.contains("303") && headers.lines().any(|l| l.trim() == "location: /"),
+        "{status}\n{headers}"
+    );
+    let session = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("a session cookie: {headers}"))
+        .to_owned();
+    let (status, headers, page) = request(http, "GET", "/", &[("Cookie", session.as_str())], "");
+    let page = unchunk(&headers, &page);
+    assert!(
+        status.contains("200") && page.contains("dash_link@"),
+        "{status}\n{page}"
+    );
+    // The token is a bearer token too (for this run: it changes each start).
+    let token = link.trim_start_matches("/?token=");
+    let (status, _, _) = request(
+        http,
+        "GET",
+        "/metrics",
+        &[("Authorization", &format!("Bearer {token}"))],
+        "",
+    );
+    assert!(status.contains("200"), "{status}");
+    // `rotp dashboard` as well.
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let target = format!("dash_link@{}", short_host());
+    let (_dashboard, out) =
+        rotp_printing(port, COOKIE, &["dashboard", &target, "--listen", &listen]);
+    let link = login_link(&out, http, UP);
+    let (status, headers, _) = request(http, "GET", &link, &[], "");
+    assert!(
+        status.contains("303") && headers.contains("set-cookie: rotp_dashboard_session="),
+        "{status}\n{headers}"
+    );
+}
+
+/// The form token on a page.
+fn form_token(page: &str) -> String {
+    page.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("a form token: {page}"))
+        .to_owned()
 }
 
 #[test]
@@ -116,24 +223,28 @@ fn the_cluster_page_lists_the_nodes_epmd_knows_and_the_picker_opens_any_of_them(
     let _node = rotp_background(
         port,
         COOKIE,
-        &["node", "--sname", "dash_cluster", "--dashboard", &listen],
+        &[
+            "node",
+            "--sname",
+            "dash_cluster",
+            "--dashboard",
+            &listen,
+            "--dashboard-token",
+            TOKEN,
+        ],
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let page = loop {
+    let page = wait_until("the cluster page lists both nodes", UP, || {
         let (status, headers, page) = get(http, "/");
         let page = unchunk(&headers, &page);
-        if status.contains("200") && page.contains(&erl) && page.contains(&other) {
-            break page;
-        }
-        assert!(Instant::now() < deadline, "{status}\n{page}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
-    assert!(page.contains("id=\"picker\""), "{page}");
+        (status.contains("200") && page.contains(&erl) && page.contains(&other)).then_some(page)
+    });
+    assert!(page.contains("id=\"picker\" method=\"post\""), "{page}");
     assert!(
         page.contains(&format!("<option value=\"{erl}\">")),
         "{page}"
     );
-    // Not connected yet: the dashboard lists them without knocking.
+    // Not connected yet: the dashboard lists them without knocking, each with an "open"
+    // form (a POST), not a link another site could make a browser follow.
     let row = |page: &str, name: &str| {
         page.split(&format!("<tr data-node=\"{name}\">"))
             .nth(1)
@@ -141,12 +252,29 @@ fn the_cluster_page_lists_the_nodes_epmd_knows_and_the_picker_opens_any_of_them(
             .unwrap_or_else(|| panic!("{name} has a row: {page}"))
             .to_owned()
     };
+    let erl_row = row(&page, &erl);
+    assert!(erl_row.contains("registered, not connected"), "{erl_row}");
     assert!(
-        row(&page, &erl).contains("registered, not connected"),
-        "{page}"
+        erl_row.contains("method=\"post\"") && !erl_row.contains("href="),
+        "{erl_row}"
     );
-    // The picker opens the erl node's home page.
-    let (status, headers, _) = get(http, &format!("/pick?node={erl}"));
+    // A GET of its page does not open it: only the picker does.
+    let (status, _, _) = get(http, &format!("/node/{erl}"));
+    assert!(status.contains("404"), "{status}");
+    let token = form_token(&page);
+    let form = |body: String| {
+        request(
+            http,
+            "POST",
+            "/pick",
+            &[
+                ("Authorization", &format!("Bearer {TOKEN}")),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &body,
+        )
+    };
+    let (status, headers, _) = form(format!("node={erl}&token={token}"));
     assert!(
         status.contains("303") && headers.contains(&format!("location: /node/{erl}")),
         "{status}\n{headers}"
@@ -165,9 +293,11 @@ fn the_cluster_page_lists_the_nodes_epmd_knows_and_the_picker_opens_any_of_them(
         erl_row.contains(">connected<") && erl_row.contains("dash_cluster@"),
         "{erl_row}"
     );
-    // A name that is no node name is refused, not turned into an atom.
-    let (status, _, _) = get(http, "/pick?node=not%20a%20node");
+    // A name that is no node name is refused, not turned into an atom; a GET is no pick.
+    let (status, _, _) = form(format!("node=not%20a%20node&token={token}"));
     assert!(status.contains("400"), "{status}");
+    let (status, _, _) = get(http, &format!("/pick?node={other}"));
+    assert!(status.contains("405"), "{status}");
 }
 
 #[test]
@@ -184,7 +314,15 @@ fn the_os_page_shows_each_nodes_own_host_and_os_process() {
     let _dashboard = rotp_background(
         port,
         COOKIE,
-        &["dashboard", &erl, &ours, "--listen", &listen],
+        &[
+            "dashboard",
+            &erl,
+            &ours,
+            "--listen",
+            &listen,
+            "--token",
+            TOKEN,
+        ],
     );
     let field = |page: &str, name: &str| -> String {
         page.split(&format!("data-field=\"{name}\">"))
@@ -196,16 +334,10 @@ fn the_os_page_shows_each_nodes_own_host_and_os_process() {
     // Each node reports its own OS process: the pid of the program the test started (erl's
     // script execs the emulator, keeping its pid).
     for (node, pid) in [(&erl, erl_guard.0.id()), (&ours, rotp_guard.0.id())] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let page = loop {
+        let page = wait_until(&format!("{node}'s OS page"), UP, || {
             let (status, headers, page) = get(http, &format!("/node/{node}/os"));
-            let page = unchunk(&headers, &page);
-            if status.contains("200") {
-                break page;
-            }
-            assert!(Instant::now() < deadline, "{status}\n{page}");
-            std::thread::sleep(Duration::from_millis(300));
-        };
+            status.contains("200").then(|| unchunk(&headers, &page))
+        });
         assert_eq!(field(&page, "os_type"), "unix/linux", "{page}");
         assert_eq!(field(&page, "os_pid"), pid.to_string(), "{page}");
         assert!(field(&page, "vm_rss").ends_with("MiB"), "{page}");
@@ -227,26 +359,22 @@ fn the_os_page_shows_each_nodes_own_host_and_os_process() {
 
 /// Reads the event stream at `path` until an event of `kind` comes (bounded); its data line.
 fn next_event(http: u16, path: &str, kind: &str) -> String {
-    use std::io::{BufRead, BufReader, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).expect("connects");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+    s.set_read_timeout(Some(UP)).expect("timeout");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\
+         Authorization: Bearer {TOKEN}\r\n\r\n"
     )
     .expect("request sent");
     let mut lines = BufReader::new(s).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
+    wait_until(&format!("a {kind} event on {path}"), UP, || {
+        let line = lines.next()?.ok()?;
         if line == format!("event: {kind}") {
-            if let Some(Ok(data)) = lines.next() {
-                return data;
-            }
+            return lines.next()?.ok();
         }
-    }
-    panic!("no {kind} event on {path}");
+        None
+    })
 }
 
 #[test]
@@ -258,19 +386,17 @@ fn a_dashboard_whose_node_drops_says_so_and_recovers_when_it_returns() {
     let node = rotp_background(port, COOKIE, &["node", "--sname", "dash_drop"]);
     let http = free_port();
     let listen = format!("127.0.0.1:{http}");
-    let _dashboard = rotp_background(port, COOKIE, &["dashboard", &target, "--listen", &listen]);
+    let _dashboard = rotp_background(
+        port,
+        COOKIE,
+        &["dashboard", &target, "--listen", &listen, "--token", TOKEN],
+    );
     let home = format!("/node/{target}");
     let status = |want: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        wait_until(&format!("{home} answering {want}"), UP, || {
             let (status, headers, page) = get(http, &home);
-            let page = unchunk(&headers, &page);
-            if status.contains(want) {
-                return page;
-            }
-            assert!(Instant::now() < deadline, "wanted {want}: {status}\n{page}");
-            std::thread::sleep(Duration::from_millis(300));
-        }
+            status.contains(want).then(|| unchunk(&headers, &page))
+        })
     };
     status("200");
     assert!(next_event(http, &format!("{home}/events"), "summary").contains("process_count"));

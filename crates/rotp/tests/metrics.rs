@@ -7,10 +7,23 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::http::{get, unchunk};
+use support::http::{request, unchunk};
 use support::*;
 
 const COOKIE: &str = "metricscookie";
+/// The dashboards' token, as Prometheus sends it.
+const TOKEN: &str = "metrics-scrape-token";
+
+/// `GET path` on the dashboard at `port`, with its token as a bearer token.
+fn get(port: u16, path: &str) -> (String, String, String) {
+    request(
+        port,
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    )
+}
 
 /// The samples of a scrape, parsed as Prometheus parses text.
 fn scrape(body: &str) -> prometheus_parse::Scrape {
@@ -42,7 +55,15 @@ fn a_rotp_nodes_own_metrics_use_the_beam_exporters_names() {
     let listen = format!("127.0.0.1:{http}");
     let _node = rotp(
         port,
-        &["node", "--sname", "metrics_rotp", "--dashboard", &listen],
+        &[
+            "node",
+            "--sname",
+            "metrics_rotp",
+            "--dashboard",
+            &listen,
+            "--dashboard-token",
+            TOKEN,
+        ],
     );
     // Someone with the wrong cookie knocks: refused, and counted by address.
     let me = format!("metrics_rotp@{}", short_host());
@@ -151,7 +172,20 @@ fn rotp_dashboard_serves_an_erl_nodes_metrics() {
     let target = format!("metrics_erl@{}", short_host());
     let http = free_port();
     let listen = format!("127.0.0.1:{http}");
-    let _dashboard = rotp(port, &["dashboard", &target, "--listen", &listen]);
+    // A second watched node that is not up.
+    let nobody = format!("metrics_nobody@{}", short_host());
+    let _dashboard = rotp(
+        port,
+        &[
+            "dashboard",
+            &target,
+            &nobody,
+            "--listen",
+            &listen,
+            "--token",
+            TOKEN,
+        ],
+    );
     // The erl node may still be starting: retried, bounded.
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {
@@ -212,10 +246,16 @@ fn rotp_dashboard_serves_an_erl_nodes_metrics() {
     ] {
         assert!(to_us(name) > Some(0.0), "{name}\n{body}");
     }
-    // Any node can be asked for; one that is not up says so.
-    let (status, _, body) = get(http, "/metrics?node=nobody@nowhere");
+    // A watched node that is not up says so.
+    let (status, _, body) = get(http, &format!("/metrics?node={nobody}"));
     assert!(
         status.contains("503") && body.contains("not reachable"),
+        "{status}\n{body}"
+    );
+    // Only a node the dashboard knows: a GET never makes it connect anywhere else.
+    let (status, _, body) = get(http, "/metrics?node=nobody@nowhere");
+    assert!(
+        status.contains("404") && body.contains("not a node this dashboard watches"),
         "{status}\n{body}"
     );
     let (status, _, _) = get(http, "/metrics?node=not%20a%20node");
@@ -230,7 +270,10 @@ fn a_rotp_node_reports_its_dist_traffic_per_peer_as_an_erl_node_does() {
     let target = format!("metrics_peer@{}", short_host());
     let http = free_port();
     let listen = format!("127.0.0.1:{http}");
-    let _dashboard = rotp(port, &["dashboard", &target, "--listen", &listen]);
+    let _dashboard = rotp(
+        port,
+        &["dashboard", &target, "--listen", &listen, "--token", TOKEN],
+    );
     // erl reads the same figures the way prometheus.erl does: the port from
     // `system_info(dist_ctrl)`, then `inet:getstat/2` on it, by rpc.
     let eval = format!(

@@ -25,10 +25,11 @@ pub const BASE: &str = "/dashboard";
 pub fn routes(app: &Arc<App>) -> Router<Arc<App>> {
     let dashboard = dashboard::router(
         app.node.clone(),
+        // Drip authenticates every request (`admins_only`, below) before the dashboard sees
+        // it; behind a reverse proxy the Host is the proxy's, so the dashboard checks none.
         dashboard::Config {
-            targets: vec![app.node.name().clone()],
-            token: None,
             base: BASE.to_owned(),
+            ..dashboard::Config::new(vec![app.node.name().clone()], dashboard::Access::HostApp)
         },
     )
     .layer(axum::middleware::from_fn_with_state(

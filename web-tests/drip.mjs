@@ -5,14 +5,17 @@
 // and downloads bytes identical to the original through it (and streamed); both see each other
 // online; ana, an admin, opens the node dashboard and bob may not. Screenshots go to ARTIFACTS.
 //
-//   node web-tests/drip.mjs BASE_URL ARTIFACTS
+//   node web-tests/drip.mjs BASE_URL ARTIFACTS ADMIN_INVITE
+//
+// ADMIN_INVITE is a token from `drip admin invite --admin`: ana signs up through it (and so
+// is an admin), bob through the landing page's link.
 //
 // Exits 0 when every check holds; otherwise prints what failed and exits 1.
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
-const [base, artifacts] = process.argv.slice(2);
+const [base, artifacts, adminInvite] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
 
 function check(ok, what) {
@@ -32,16 +35,20 @@ try {
   const bob = await (await context('bob')).newPage();
   const shot = (page, name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
 
-  async function signUp(page, name) {
-    await page.goto(`${base}/`);
-    await Promise.all([page.waitForURL(`${base}/signup`), page.click('a[href="/signup"] >> nth=0')]);
+  async function signUp(page, name, invite) {
+    if (invite) {
+      await page.goto(`${base}/signup?invite=${invite}`);
+    } else {
+      await page.goto(`${base}/`);
+      await Promise.all([page.waitForURL(`${base}/signup`), page.click('a[href="/signup"] >> nth=0')]);
+    }
     await page.fill('input[name=username]', name);
     await page.fill('input[name=email]', `${name}@example.com`);
     await page.fill('input[name=password]', `password-${name}`);
     await Promise.all([page.waitForURL(/\/files$/), page.click('#account button')]);
     check((await page.textContent('header')).includes(name), `${name} is logged in`);
   }
-  await signUp(ana, 'ana');
+  await signUp(ana, 'ana', adminInvite);
   await signUp(bob, 'bob');
   await shot(ana, 'files-empty');
 
@@ -94,7 +101,7 @@ try {
   }, null, { timeout: 15000 });
   await shot(ana, 'online');
 
-  // The node dashboard: ana is an admin (--admins ana) and sees Drip's node, its pipelines
+  // The node dashboard: ana is an admin (invited as one) and sees Drip's node, its pipelines
   // live and its supervision tree; bob is refused.
   await ana.goto(`${base}/dashboard/`);
   await Promise.all([ana.waitForURL(/\/dashboard\/node\/[^/]+$/), ana.click('#nodes a >> nth=0')]);

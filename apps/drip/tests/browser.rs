@@ -16,13 +16,18 @@ fn two_users_upload_share_and_download_in_chromium() {
         root.join("web-tests/node_modules/playwright-core").exists(),
         "playwright-core is not installed: run ./test --setup"
     );
-    let d = support::drip("browser", &["--admins", "ana"]);
+    let d = support::drip("browser", &[]);
+    let invite = d.command(&["admin", "invite", "--admin"]);
+    assert!(invite.status.success());
+    let link = String::from_utf8_lossy(&invite.stdout).trim().to_owned();
+    let token = link.split("invite=").nth(1).expect("an invite token").to_owned();
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drip-screenshots");
     let out = Command::new("node")
         .current_dir(&root)
         .arg("web-tests/drip.mjs")
         .arg(format!("http://127.0.0.1:{}", d.http))
         .arg(&artifacts)
+        .arg(&token)
         .output()
         .expect("node runs");
     assert!(

@@ -14,10 +14,25 @@ use thiserror::Error;
 
 /// The root folder.
 pub const ROOT: &str = "$";
-/// Longest path accepted, in bytes.
+/// Longest path accepted, in characters.
 pub const MAX_PATH: usize = 1024;
-/// Longest file name accepted, in bytes.
+/// Longest file name accepted, in characters.
 pub const MAX_NAME: usize = 255;
+
+/// A name (of a file, or of a folder in a path) as a regular expression's alternatives: no
+/// `/`, no control characters, not `.` or `..`.
+macro_rules! segment {
+    () => {
+        r"(?:[^/.\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*|\.[^/.\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*|\.\.[^/\x00-\x1f\x7f-\x9f]+)"
+    };
+}
+
+/// What a folder path is, as the API's OpenAPI document states it (with at most
+/// [`MAX_PATH`] characters): [`check_path`] accepts exactly these.
+pub const PATH: &str = concat!(r"^\$(?:/", segment!(), r")*$");
+/// What a file name is (with 1 to [`MAX_NAME`] characters): [`check_name`] accepts exactly
+/// these.
+pub const NAME: &str = concat!("^", segment!(), "$");
 
 /// Why a path or a name is refused.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -44,7 +59,7 @@ pub enum PathError {
 
 /// Checks a folder path: `$` or `$/seg/seg…`.
 pub fn check_path(path: &str) -> Result<(), PathError> {
-    if path.len() > MAX_PATH {
+    if path.chars().count() > MAX_PATH {
         return Err(PathError::TooLong);
     }
     if path.chars().any(char::is_control) {
@@ -71,7 +86,7 @@ pub fn check_path(path: &str) -> Result<(), PathError> {
 
 /// Checks a file name: not empty, no `/`, not `.` or `..`, no control characters.
 pub fn check_name(name: &str) -> Result<(), PathError> {
-    if name.len() > MAX_NAME {
+    if name.chars().count() > MAX_NAME {
         return Err(PathError::TooLong);
     }
     if name.chars().any(char::is_control) {
@@ -153,6 +168,17 @@ pub fn subfolders<'a>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The regular expressions the OpenAPI document states are the rules themselves.
+        #[test]
+        fn the_stated_rules_are_the_checked_ones(s in "[$/.a\\x00\\x9f\u{e9}]{0,12}") {
+            let path = regex::Regex::new(PATH).expect("compiles");
+            let name = regex::Regex::new(NAME).expect("compiles");
+            prop_assert_eq!(check_path(&s).is_ok(), path.is_match(&s), "{:?}", s);
+            prop_assert_eq!(check_name(&s).is_ok(), name.is_match(&s), "{:?}", s);
+        }
+    }
 
     #[test]
     fn the_books_rules_and_ours() {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
 use super::client::ClientAddr;
-use super::error::ApiError;
+use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::accounts::AccountError;
 use crate::app::{self, App};
 use crate::config::Signup;
@@ -78,7 +78,7 @@ struct SignUp {
 async fn sign_up(
     State(app): State<Arc<App>>,
     from: ClientAddr,
-    Json(form): Json<SignUp>,
+    ApiJson(form): ApiJson<SignUp>,
 ) -> Result<Response, ApiError> {
     let invite = form.invite.as_deref().filter(|i| !i.is_empty());
     if invite.is_none() && app.config.signup != Signup::Open {
@@ -118,7 +118,7 @@ struct LogIn {
 async fn log_in(
     State(app): State<Arc<App>>,
     from: ClientAddr,
-    Json(form): Json<LogIn>,
+    ApiJson(form): ApiJson<LogIn>,
 ) -> Result<Response, ApiError> {
     if let Err(wait) = app.throttle.log_in(from, &form.username) {
         return Ok(too_many(wait, "log-ins"));
@@ -156,7 +156,7 @@ struct Folder {
 async fn list(
     State(app): State<Arc<App>>,
     ApiUser(user, _): ApiUser,
-    Query(q): Query<Folder>,
+    ApiQuery(q): ApiQuery<Folder>,
 ) -> Result<Response, ApiError> {
     let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
     paths::check_path(&path)?;
@@ -182,7 +182,7 @@ struct Target {
 async fn upload(
     State(app): State<Arc<App>>,
     ApiUser(user, _): ApiUser,
-    Query(q): Query<Target>,
+    ApiQuery(q): ApiQuery<Target>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
@@ -429,7 +429,7 @@ async fn change(
     State(app): State<Arc<App>>,
     ApiUser(user, _): ApiUser,
     Path(id): Path<String>,
-    Json(c): Json<Change>,
+    ApiJson(c): ApiJson<Change>,
 ) -> Result<Json<Media>, ApiError> {
     let media = app
         .store
@@ -564,7 +564,7 @@ async fn share(
     State(app): State<Arc<App>>,
     ApiUser(user, _): ApiUser,
     Path(id): Path<String>,
-    Json(s): Json<ShareWith>,
+    ApiJson(s): ApiJson<ShareWith>,
 ) -> Result<StatusCode, ApiError> {
     let media = app
         .store

@@ -72,3 +72,57 @@ impl From<AccountError> for ApiError {
         }
     }
 }
+
+/// A JSON request body whose refusals are the API's own: 415 without
+/// `Content-Type: application/json`, 400 for JSON that does not parse, is not an object (serde
+/// would take `[a, b]` for a struct's fields) or does not fit (with what is wrong), 413 past
+/// the body limit — each as `{error}`, as the OpenAPI document says.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) if v.is_object() => serde_json::from_value(v)
+                .map(ApiJson)
+                .map_err(|e| ApiError::bad(format!("the JSON body does not fit: {e}"))),
+            Ok(Json(_)) => Err(ApiError::bad("the JSON body is an object")),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON, with Content-Type: application/json".into(),
+            )),
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the JSON body is too large".into(),
+            )),
+            Err(e) => Err(ApiError::bad(e.body_text())),
+        }
+    }
+}
+
+/// A query string whose refusal is the API's own 400 `{error}`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::bad(e.body_text()))
+    }
+}

@@ -10,6 +10,11 @@
 //! crashed counts one more attempt, so a task that keeps crashing the pipeline is given up
 //! after [`MAX_ATTEMPTS`](super::upload::MAX_ATTEMPTS). Steps are written so a task done
 //! twice is done once (its row says it is stored).
+//!
+//! A task is there once: one pushed (or offered) while a task of its id waits or is out is
+//! dropped, since that one will do. [`offer`] also bounds how many tasks one owner has in
+//! the queue at once. A stage that cannot finish a task for now (the database away) hands
+//! it back with [`later`]: after a while it waits again at the queue's tail.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -20,10 +25,12 @@ use otp::gen_stage::{CancelReason, GenStage, Init, ProducerOptions, Return, Subs
 use otp::{CallReply, GenServer, Init as ServerInit, NoReply};
 use runtime::{Context, ExitReason, Message};
 
-/// A task a queue holds: it has an id, and counts its attempts.
+/// A task a queue holds: it has an id and an owner, and counts its attempts.
 pub trait Task: Clone + Send + Sync + 'static {
-    /// Its id, unique among the tasks out.
+    /// Its id, unique among the tasks waiting and out.
     fn id(&self) -> &str;
+    /// The user it is for.
+    fn owner(&self) -> &str;
     /// Counts one more attempt.
     fn retried(&mut self);
 }
@@ -39,11 +46,13 @@ impl<T> Default for Queue<T> {
 }
 
 /// What a queue is asked.
-pub enum QueueCall {
+pub enum QueueCall<T> {
     /// Up to `n` tasks for the stage `holder`; an empty queue answers when one arrives.
     Take(usize, Pid),
     /// How many wait, and how many are out.
     Len,
+    /// A new task, unless its owner has this many in the queue already.
+    Offer(T, usize),
 }
 
 /// What a queue answers.
@@ -52,6 +61,19 @@ pub enum QueueReply<T> {
     Tasks(Vec<T>),
     /// Waiting and out.
     Len(usize, usize),
+    /// What became of an offered task.
+    Offered(Offered),
+}
+
+/// What became of an offered task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offered {
+    /// It waits in the queue.
+    Queued,
+    /// A task of its id waits or is out already: that one will do.
+    AlreadyThere,
+    /// Its owner has as many tasks in the queue as it may.
+    TooMany,
 }
 
 /// What a queue is told.
@@ -64,6 +86,9 @@ pub enum QueueCast<T> {
     Holding(String, Pid),
     /// A stage started again: every task out goes back in.
     Restarted,
+    /// A stage hands back a task it could not finish for now: if it is out, it waits again
+    /// (as given: it may have got further), at the tail.
+    Retry(T),
 }
 
 /// The queue's state.
@@ -77,6 +102,26 @@ pub struct QueueState<T> {
 }
 
 impl<T: Task> QueueState<T> {
+    /// Whether a task of this id waits or is out.
+    fn has(&self, id: &str) -> bool {
+        self.out.contains_key(id) || self.waiting.iter().any(|t| t.id() == id)
+    }
+
+    /// How many tasks of `owner`'s wait or are out.
+    fn owned_by(&self, owner: &str) -> usize {
+        self.waiting.iter().filter(|t| t.owner() == owner).count()
+            + self.out.values().filter(|(t, _)| t.owner() == owner).count()
+    }
+
+    /// Queues `task` unless a task of its id is there already.
+    fn push(&mut self, task: T) -> Offered {
+        if self.has(task.id()) {
+            return Offered::AlreadyThere;
+        }
+        self.waiting.push_back(task);
+        Offered::Queued
+    }
+
     fn hold(&mut self, ctx: &mut Context, id: &str, holder: &Pid) {
         if let Some((_, h)) = self.out.get_mut(id) {
             h.clone_from(holder);
@@ -133,7 +178,7 @@ impl<T: Task> QueueState<T> {
 impl<T: Task> GenServer for Queue<T> {
     type Args = ();
     type State = QueueState<T>;
-    type Call = QueueCall;
+    type Call = QueueCall<T>;
     type Reply = QueueReply<T>;
     type Cast = QueueCast<T>;
 
@@ -148,7 +193,7 @@ impl<T: Task> GenServer for Queue<T> {
 
     async fn handle_call(
         &self,
-        call: QueueCall,
+        call: QueueCall<T>,
         from: &otp::From,
         q: &mut QueueState<T>,
         ctx: &mut Context,
@@ -162,6 +207,17 @@ impl<T: Task> GenServer for Queue<T> {
             QueueCall::Take(n, holder) => {
                 CallReply::Reply(QueueReply::Tasks(q.take(ctx, n, &holder)))
             }
+            QueueCall::Offer(task, most) => {
+                let offered = if q.has(task.id()) {
+                    Offered::AlreadyThere
+                } else if q.owned_by(task.owner()) >= most {
+                    Offered::TooMany
+                } else {
+                    q.push(task)
+                };
+                q.answer(ctx);
+                CallReply::Reply(QueueReply::Offered(offered))
+            }
         }
     }
 
@@ -172,12 +228,19 @@ impl<T: Task> GenServer for Queue<T> {
         ctx: &mut Context,
     ) -> NoReply {
         match cast {
-            QueueCast::Push(task) => q.waiting.push_back(task),
+            QueueCast::Push(task) => {
+                q.push(task);
+            }
             QueueCast::Done(id) => {
                 q.out.remove(&id);
             }
             QueueCast::Holding(id, holder) => q.hold(ctx, &id, &holder),
             QueueCast::Restarted => q.requeue(),
+            QueueCast::Retry(task) => {
+                if q.out.remove(task.id()).is_some() {
+                    q.waiting.push_back(task);
+                }
+            }
         }
         q.answer(ctx);
         NoReply::Continue
@@ -208,6 +271,37 @@ pub fn push<T: Task>(ctx: &Context, name: &Atom, task: T) {
         ServerRef::Name(name.clone()),
         QueueCast::<T>::Push(task),
     );
+}
+
+/// Offers `task` to the queue `name` from the process `ctx`, unless its owner has `most`
+/// tasks there already: what became of it (`None` if the queue did not answer).
+pub async fn offer<T: Task>(
+    ctx: &mut Context,
+    name: &Atom,
+    task: T,
+    most: usize,
+) -> Option<Offered> {
+    let reply = gen_server::try_call::<QueueCall<T>, QueueReply<T>>(
+        ctx,
+        ServerRef::Name(name.clone()),
+        QueueCall::Offer(task, most),
+        Duration::from_secs(10),
+    )
+    .await;
+    match reply {
+        Ok(QueueReply::Offered(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// Hands `task` (out) back to the queue `name` after `after`: it waits again then.
+pub fn later<T: Task>(ctx: &Context, name: &Atom, task: T, after: Duration) {
+    let name = name.clone();
+    ctx.runtime().spawn(move |c| async move {
+        tokio::time::sleep(after).await;
+        gen_server::cast(&c, ServerRef::Name(name), QueueCast::Retry(task));
+        ExitReason::Normal
+    });
 }
 
 /// Tells the queue `name` a task is done.
@@ -278,7 +372,7 @@ impl<T: Task> Starter<T> {
             let reply = gen_server::try_call(
                 &mut c,
                 ServerRef::Name(queue),
-                QueueCall::Take(n, holder),
+                QueueCall::<T>::Take(n, holder),
                 Duration::from_secs(24 * 3600),
             );
             if let Ok(QueueReply::Tasks(tasks)) = reply.await {

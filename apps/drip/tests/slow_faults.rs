@@ -1,6 +1,6 @@
 //! The slow faults, in one test binary so they run beside each other: a client sending
 //! 1 KiB/s for two minutes, one that pauses a minute mid-body, and PostgreSQL stopped for
-//! 10 s while uploads are on their way. Every upload answered 2xx ends stored and
+//! 10 s while uploads are on their way (then for 40 s, longer than any wait for it). Every upload answered 2xx ends stored and
 //! downloadable, and `drip check` finds nothing after.
 
 mod support;
@@ -97,12 +97,39 @@ fn postgresql_stopped_for_10_s_mid_upload_loses_nothing() {
     let (status, got) = d.download(&ana, &kept);
     assert!(status.contains("200") && got == b"stored before", "{status}");
     // Each was told done, none failed, and no notice carries the database's own words.
-    for (id, _) in &files {
+    let mut told = std::collections::HashMap::new();
+    while told.len() < files.len() {
         let notice = socket
             .within(Duration::from_secs(60), |v| {
-                v["event"] == "notice" && v["media_id"] == id.as_str()
+                v["event"] == "notice" && files.iter().any(|(id, _)| v["media_id"] == id.as_str())
             })
-            .unwrap_or_else(|| panic!("no notice for {id}"));
+            .unwrap_or_else(|| panic!("notices for {} of {} files only", told.len(), files.len()));
+        let id = notice["media_id"].as_str().expect("an id").to_owned();
+        assert_eq!(notice["kind"], "upload_done", "{notice}");
+        assert!(told.insert(id, notice).is_none(), "told twice");
+    }
+
+    // Down longer than the pool waits for a connection (30 s) and than the pipeline's own
+    // patience: the uploads it has wait, and are stored once it is back.
+    let mut later: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..2u8 {
+        let data = bytes(4_000_000 + usize::from(i), 30 + i);
+        let (status, body) = d.upload(&ana, "$/p", &format!("g{i}.bin"), &data);
+        assert!(status.contains("202"), "{status} {body}");
+        later.push((body["id"].as_str().expect("an id").to_owned(), data));
+    }
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(40));
+    pg.start_again();
+    for (id, data) in &later {
+        d.stored_within(&ana, id, Duration::from_secs(120));
+        let (status, got) = d.download(&ana, id);
+        assert!(status.contains("200") && &got == data, "{id}: {status}");
+        let notice = socket
+            .within(Duration::from_secs(60), |v| {
+                v["event"] == "notice" && later.iter().any(|(id, _)| v["media_id"] == id.as_str())
+            })
+            .expect("a notice");
         assert_eq!(notice["kind"], "upload_done", "{notice}");
     }
     d.checked_clean();

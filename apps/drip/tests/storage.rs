@@ -205,7 +205,12 @@ fn a_storage_stage_killed_mid_write_leaves_no_multipart_upload_open() {
     // The restarted stages store it; the killed write was aborted.
     d.stored_within(&ana, &id, Duration::from_secs(120));
     let (status, got) = d.download(&ana, &id);
-    assert!(status.contains("200") && got == original, "{status}");
+    let differs = got.iter().zip(&original).position(|(a, b)| a != b);
+    assert!(
+        status.contains("200") && got == original,
+        "{status}: {} bytes, first difference at {differs:?}",
+        got.len()
+    );
     harness::wait_until("no multipart upload left open", Duration::from_secs(30), || {
         s3.open_uploads("drip-files") == 0
     });

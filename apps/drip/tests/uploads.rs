@@ -86,7 +86,10 @@ fn two_parallel_uploads_over_the_quota_hold_it_exactly() {
 #[test]
 fn twenty_parallel_uploads_on_two_nodes_hold_the_quota_exactly() {
     let pg = harness::postgres::Postgres::start("drip-quota");
-    let args = ["--quota", "1000000", "--database", &pg.url];
+    // One database and one storage, as a cluster's nodes have.
+    let shared = support::scratch("q-objects");
+    let storage = format!("file://{}", shared.display());
+    let args = ["--quota", "1000000", "--database", &pg.url, "--storage", &storage];
     let epmd = harness::free_port();
     let a = Arc::new(start("qa", &args, support::scratch("qa"), epmd));
     let b = Arc::new(start("qb", &args, support::scratch("qb"), epmd));

@@ -71,6 +71,17 @@ pub enum Reserved {
     Gone,
 }
 
+/// What marking a file stored found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marked {
+    /// Marked now.
+    Stored,
+    /// Another attempt marked it before.
+    AlreadyStored,
+    /// Its row is gone (deleted, or its upload given up).
+    Gone,
+}
+
 /// A file's row as `drip check` compares it with storage and the spool.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -182,17 +193,30 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a file stored, with its final size; whether its row was there to mark.
-    pub async fn stored(&self, id: &str, size: i64) -> Result<bool, DbError> {
+    /// Marks a file stored, with its final size (once: an attempt that finds it stored
+    /// already changes nothing).
+    pub async fn stored(&self, id: &str, size: i64) -> Result<Marked, DbError> {
         let done = sqlx::query(
-            "UPDATE media SET uploaded_at = $1, file_size = $2, pipeline_node = NULL, upload_state = 'stored' WHERE id = $3",
+            "UPDATE media SET uploaded_at = $1, file_size = $2, pipeline_node = NULL, upload_state = 'stored' \
+             WHERE id = $3 AND upload_state <> 'stored'",
         )
         .bind(now_ms())
         .bind(size)
         .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(Marked::Stored);
+        }
+        let there = sqlx::query("SELECT id FROM media WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(if there.is_some() {
+            Marked::AlreadyStored
+        } else {
+            Marked::Gone
+        })
     }
 
     /// The uploads `node` had under way when it stopped, each with where it was.

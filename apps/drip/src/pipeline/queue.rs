@@ -17,7 +17,7 @@
 //! it back with [`later`]: after a while it waits again at the queue's tail.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etf::{Atom, Pid, Reference, Term};
 use otp::gen_server::{self, ServerRef};
@@ -84,8 +84,10 @@ pub enum QueueCast<T> {
     Done(String),
     /// The stage `Pid` holds the task with this id now.
     Holding(String, Pid),
-    /// A stage started again: every task out goes back in.
-    Restarted,
+    /// A stage started again (or lost a neighbour) at this instant: every task handed out
+    /// before it goes back in. One handed out after it went to the pipeline as it is now, so
+    /// a burst of these (each restarted stage sends one) does not send a task round twice.
+    Restarted(Instant),
     /// A stage hands back a task it could not finish for now: if it is out, it waits again
     /// (as given: it may have got further), at the tail.
     Retry(T),
@@ -96,6 +98,8 @@ pub struct QueueState<T> {
     waiting: VecDeque<T>,
     /// Tasks handed out, and the stage holding each.
     out: HashMap<String, (T, Pid)>,
+    /// When each task out was handed out.
+    taken_at: HashMap<String, Instant>,
     /// Our monitors of holders.
     holders: HashMap<Pid, Reference>,
     asked: Option<(otp::From, usize, Pid)>,
@@ -134,9 +138,11 @@ impl<T: Task> QueueState<T> {
     fn take(&mut self, ctx: &mut Context, n: usize, holder: &Pid) -> Vec<T> {
         let n = n.min(self.waiting.len());
         let tasks: Vec<T> = self.waiting.drain(..n).collect();
+        let now = Instant::now();
         for t in &tasks {
             self.out
                 .insert(t.id().to_owned(), (t.clone(), holder.clone()));
+            self.taken_at.insert(t.id().to_owned(), now);
             self.hold(ctx, t.id(), holder);
         }
         tasks
@@ -167,11 +173,26 @@ impl<T: Task> QueueState<T> {
         }
     }
 
-    /// Every task out goes back to the head of the queue.
-    fn requeue(&mut self) {
-        for (_, (task, _)) in self.out.drain() {
-            self.waiting.push_front(task);
+    /// Every task handed out before `at` goes back to the head of the queue.
+    fn requeue(&mut self, at: Instant) {
+        let before: Vec<String> = self
+            .out
+            .keys()
+            .filter(|id| self.taken_at.get(*id).is_none_or(|t| *t < at))
+            .cloned()
+            .collect();
+        for id in before {
+            self.taken_at.remove(&id);
+            if let Some((task, _)) = self.out.remove(&id) {
+                self.waiting.push_front(task);
+            }
         }
+    }
+
+    /// The task `id` is no longer out.
+    fn forget(&mut self, id: &str) -> bool {
+        self.taken_at.remove(id);
+        self.out.remove(id).is_some()
     }
 }
 
@@ -186,6 +207,7 @@ impl<T: Task> GenServer for Queue<T> {
         ServerInit::Ok(QueueState {
             waiting: VecDeque::new(),
             out: HashMap::new(),
+            taken_at: HashMap::new(),
             holders: HashMap::new(),
             asked: None,
         })
@@ -232,12 +254,12 @@ impl<T: Task> GenServer for Queue<T> {
                 q.push(task);
             }
             QueueCast::Done(id) => {
-                q.out.remove(&id);
+                q.forget(&id);
             }
             QueueCast::Holding(id, holder) => q.hold(ctx, &id, &holder),
-            QueueCast::Restarted => q.requeue(),
+            QueueCast::Restarted(at) => q.requeue(at),
             QueueCast::Retry(task) => {
-                if q.out.remove(task.id()).is_some() {
+                if q.forget(task.id()) {
                     q.waiting.push_back(task);
                 }
             }
@@ -327,7 +349,7 @@ pub fn restarted<T: Task>(ctx: &Context, name: &Atom) {
     gen_server::cast(
         ctx,
         ServerRef::Name(name.clone()),
-        QueueCast::<T>::Restarted,
+        QueueCast::<T>::Restarted(Instant::now()),
     );
 }
 

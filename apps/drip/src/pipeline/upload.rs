@@ -32,6 +32,7 @@ use runtime::Context;
 use super::queue::{self, Starter, Task};
 use super::sealing::{self, SealError};
 use crate::app::App;
+use crate::db::uploads::Marked;
 use crate::db::{DbError, Media};
 use crate::notify::Notice;
 use crate::retry;
@@ -325,6 +326,19 @@ impl GenStage for RemoteStorage {
                 out.push(task);
                 continue;
             }
+            // Another attempt of the task may have stored it while this one sealed: then its
+            // object is not written over.
+            let row = retry::database("looking up an upload", || {
+                self.0.store.media_by_id(&task.media.id)
+            })
+            .await;
+            if let Ok(Some(m)) = &row {
+                if m.uploaded_at.is_some() {
+                    let _ = tokio::fs::remove_file(task.sealed()).await;
+                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    continue;
+                }
+            }
             match self.store(&task).await {
                 Ok(()) => {
                     task.in_storage = true;
@@ -369,9 +383,16 @@ impl GenStage for Notifier {
             })
             .await;
             match marked {
-                Ok(true) => {}
+                Ok(Marked::Stored) => {}
+                // Another attempt of the task stored it first (its object is as good as
+                // this one's, and the user was told once).
+                Ok(Marked::AlreadyStored) => {
+                    let _ = tokio::fs::remove_file(task.sealed()).await;
+                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    continue;
+                }
                 // Its row went (deleted, or given up by another attempt): so does its object.
-                Ok(false) => {
+                Ok(Marked::Gone) => {
                     let _ = self.0.storage.delete(&task.media.storage_key).await;
                     let _ = tokio::fs::remove_file(task.sealed()).await;
                     queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);

@@ -257,12 +257,21 @@ impl Storage {
         Ok(size)
     }
 
-    /// The object `key`'s bytes, as they come (from local disk, 4 MiB at a time).
+    /// The object `key`'s bytes, as they come: from local disk [`READ`] at a time; from a
+    /// remote store in ranges of [`RANGE`], each a request of its own. One GET streaming the
+    /// whole object would be cut by the HTTP client's request timeout (object_store's 30 s)
+    /// whenever its reader is slower than that in all (a large file to a slow client); a
+    /// range is fetched whole in far less, whatever the reader's pace.
     pub async fn read(
         &self,
         key: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        let got = self.store.get(&Path::from(key)).await?;
+        let path = Path::from(key);
+        if self.local.is_none() {
+            let size = self.store.head(&path).await?.size;
+            return Ok(read_ranges(self.store.clone(), path, size));
+        }
+        let got = self.store.get(&path).await?;
         match got.payload {
             GetResultPayload::File(file, _) => Ok(read_file(file)),
             GetResultPayload::Stream(stream) => {
@@ -317,6 +326,29 @@ fn rename_into(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<
     std::fs::rename(from, to)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(size)
+}
+
+/// Bytes of a remote object fetched by one range request.
+const RANGE: u64 = 8 << 20;
+
+/// A remote object of `size` bytes, [`RANGE`] at a time.
+fn read_ranges(
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+) -> BoxStream<'static, Result<Bytes, StorageError>> {
+    futures::stream::try_unfold(0u64, move |from| {
+        let (store, path) = (store.clone(), path.clone());
+        async move {
+            if from >= size {
+                return Ok(None);
+            }
+            let to = (from + RANGE).min(size);
+            let bytes = store.get_range(&path, from..to).await?;
+            Ok(Some((bytes, to)))
+        }
+    })
+    .boxed()
 }
 
 /// A local object's bytes, [`READ`] at a time, each read on a blocking thread.

@@ -214,9 +214,10 @@ async fn resume(app: &App, media: Media, state: UploadState) -> Option<UploadTas
     if state == UploadState::Receiving {
         let _ = tokio::fs::remove_file(&part).await;
         let _ = tokio::fs::remove_file(&spool).await;
-        let dropped =
-            crate::retry::database("dropping an unanswered upload", || app.store.abandon(&media.id))
-                .await;
+        let dropped = crate::retry::database("dropping an unanswered upload", || {
+            app.store.abandon(&media.id)
+        })
+        .await;
         if let Err(e) = dropped {
             tracing::warn!(media = %media.id, "an unanswered upload's row stays for now: {e}");
         }

@@ -97,7 +97,12 @@ impl Arrival {
     /// database may need), then its row.
     async fn clean_up(mut self) {
         self.kept = true;
-        forget(self.store.clone(), self.id.clone(), [self.part.clone(), self.spooled.clone()]).await;
+        forget(
+            self.store.clone(),
+            self.id.clone(),
+            [self.part.clone(), self.spooled.clone()],
+        )
+        .await;
     }
 
     fn keep(mut self) {
@@ -173,11 +178,12 @@ where
             quota,
         },
     };
-    let room = match retry::database("reserving an upload", || app.store.reserve(&media, first)).await? {
-        Reserved::Granted(room) => room,
-        Reserved::OverQuota { left } => return Err(ArrivalError::OverQuota(left)),
-        Reserved::Gone => return Err(ArrivalError::Gone),
-    };
+    let room =
+        match retry::database("reserving an upload", || app.store.reserve(&media, first)).await? {
+            Reserved::Granted(room) => room,
+            Reserved::OverQuota { left } => return Err(ArrivalError::OverQuota(left)),
+            Reserved::Gone => return Err(ArrivalError::Gone),
+        };
     let arrival = Arrival {
         store: app.store.clone(),
         id: id.clone(),
@@ -240,12 +246,14 @@ where
                 wanted: size.saturating_add(STEP).min(max),
                 quota: app.config.quota,
             };
-            room = match retry::database("reserving more room", || app.store.reserve_more(media, ask)).await?
-            {
-                Reserved::Granted(room) => room,
-                Reserved::OverQuota { left } => return Err(ArrivalError::OverQuota(left)),
-                Reserved::Gone => return Err(ArrivalError::Gone),
-            };
+            room =
+                match retry::database("reserving more room", || app.store.reserve_more(media, ask))
+                    .await?
+                {
+                    Reserved::Granted(room) => room,
+                    Reserved::OverQuota { left } => return Err(ArrivalError::OverQuota(left)),
+                    Reserved::Gone => return Err(ArrivalError::Gone),
+                };
         }
         file.write_all(&bytes).await.map_err(spool_error)?;
     }
@@ -261,7 +269,11 @@ where
     })
     .await
     .map_err(spool_error)?;
-    if !retry::database("marking an upload received", || app.store.received(&media.id, size)).await? {
+    if !retry::database("marking an upload received", || {
+        app.store.received(&media.id, size)
+    })
+    .await?
+    {
         return Err(ArrivalError::Gone);
     }
     Ok(size)

@@ -53,10 +53,17 @@ impl std::fmt::Display for Finding {
         match self {
             Finding::OrphanObject { key } => write!(f, "orphan object {key}: no file names it"),
             Finding::MissingObject { id, full_path } => {
-                write!(f, "missing object: {full_path} ({id}) is stored but its object is not")
+                write!(
+                    f,
+                    "missing object: {full_path} ({id}) is stored but its object is not"
+                )
             }
             Finding::StaleSpool { path } => {
-                write!(f, "stale spool file {}: its upload is stored or gone", path.display())
+                write!(
+                    f,
+                    "stale spool file {}: its upload is stored or gone",
+                    path.display()
+                )
             }
         }
     }
@@ -79,8 +86,14 @@ pub struct Report {
 
 /// Compares `store` with `storage` and the spool directory `spool`.
 pub async fn scan(store: &Store, storage: &Storage, spool: &Path) -> anyhow::Result<Report> {
-    let entries = store.entries().await.context("cannot read the files' rows")?;
-    let keys = storage.keys().await.context("cannot list the stored objects")?;
+    let entries = store
+        .entries()
+        .await
+        .context("cannot read the files' rows")?;
+    let keys = storage
+        .keys()
+        .await
+        .context("cannot list the stored objects")?;
     let by_key: HashSet<&str> = entries.iter().map(|e| e.storage_key.as_str()).collect();
     let by_id: HashMap<&str, &Entry> = entries.iter().map(|e| (e.id.as_str(), e)).collect();
     let stored_keys: HashSet<&str> = keys.iter().map(String::as_str).collect();
@@ -98,7 +111,9 @@ pub async fn scan(store: &Store, storage: &Storage, spool: &Path) -> anyhow::Res
     };
     for key in &keys {
         if !by_key.contains(key.as_str()) {
-            report.findings.push(Finding::OrphanObject { key: key.clone() });
+            report
+                .findings
+                .push(Finding::OrphanObject { key: key.clone() });
         }
     }
     for e in &entries {

@@ -444,6 +444,4 @@ impl Store {
             .await?;
         Ok(done.rows_affected() == 1)
     }
-
-
 }

@@ -93,26 +93,53 @@ mod tests {
             patience: Duration::from_millis(300),
         };
         let mut n = 0;
-        let got: Result<u32, String> = again("a test", quick, |_| true, || {
-            n += 1;
-            let now = n;
-            async move { if now < 4 { Err(format!("no {now}")) } else { Ok(now) } }
-        })
+        let got: Result<u32, String> = again(
+            "a test",
+            quick,
+            |_| true,
+            || {
+                n += 1;
+                let now = n;
+                async move {
+                    if now < 4 {
+                        Err(format!("no {now}"))
+                    } else {
+                        Ok(now)
+                    }
+                }
+            },
+        )
         .await;
         assert_eq!(got, Ok(4));
         let mut n = 0;
-        let got: Result<(), String> = again("a test", quick, |e: &String| e != "fatal", || {
-            n += 1;
-            let now = n;
-            async move { Err(if now == 2 { "fatal".to_owned() } else { "passing".to_owned() }) }
-        })
+        let got: Result<(), String> = again(
+            "a test",
+            quick,
+            |e: &String| e != "fatal",
+            || {
+                n += 1;
+                let now = n;
+                async move {
+                    Err(if now == 2 {
+                        "fatal".to_owned()
+                    } else {
+                        "passing".to_owned()
+                    })
+                }
+            },
+        )
         .await;
         assert_eq!((got, n), (Err("fatal".to_owned()), 2));
         let mut n = 0u32;
-        let got: Result<(), String> = again("a test", quick, |_| true, || {
-            n += 1;
-            async { Err("down".to_owned()) }
-        })
+        let got: Result<(), String> = again(
+            "a test",
+            quick,
+            |_| true,
+            || {
+                n += 1;
+                async { Err("down".to_owned()) }
+            },
+        )
         .await;
         assert_eq!(got, Err("down".to_owned()));
         // Waits of 10, 20, then 40 ms, within 300 ms of patience: nine tries at most.

@@ -55,7 +55,7 @@ const READ: usize = 4 << 20;
 const IN_FLIGHT: usize = 2;
 
 /// An object being written, as a multipart upload whose parts this drives itself (each part
-/// a task, [`IN_FLIGHT`] at a time). object_store's own `WriteMultipart` is not used: its
+/// a task, two at a time). object_store's own `WriteMultipart` is not used: its
 /// `finish` (0.12.5, `upload.rs`) returns early without aborting when a part fails, and one
 /// dropped mid-way (its stage killed) aborts nothing, and either leaves an incomplete
 /// multipart upload in the bucket (billed, never seen). Here a failure aborts the upload, and
@@ -155,7 +155,9 @@ async fn abort(upload: Box<dyn MultipartUpload>) {
     )
     .await;
     if let Err(e) = aborted {
-        tracing::warn!("a multipart upload is left open (the bucket's lifecycle rule ends it): {e}");
+        tracing::warn!(
+            "a multipart upload is left open (the bucket's lifecycle rule ends it): {e}"
+        );
     }
 }
 
@@ -257,8 +259,8 @@ impl Storage {
         Ok(size)
     }
 
-    /// The object `key`'s bytes, as they come: from local disk [`READ`] at a time; from a
-    /// remote store in ranges of [`RANGE`], each a request of its own. One GET streaming the
+    /// The object `key`'s bytes, as they come: from local disk 4 MiB at a time; from a
+    /// remote store in ranges of 8 MiB, each a request of its own. One GET streaming the
     /// whole object would be cut by the HTTP client's request timeout (object_store's 30 s)
     /// whenever its reader is slower than that in all (a large file to a slow client); a
     /// range is fetched whole in far less, whatever the reader's pace.

@@ -39,7 +39,10 @@ fn drip_check_finds_orphans_missing_objects_and_stale_spool_and_repairs_them() {
     std::fs::write(objects.join(orphan), b"DRIP\x01 not a file of ours").expect("planted");
     std::fs::remove_file(objects.join(&ids[1])).expect("an object removed");
     let spool = d.data.join("spool");
-    let stale = ["fedcba9876543210fedcba9876543210", "00000000000000000000000000000001.part"];
+    let stale = [
+        "fedcba9876543210fedcba9876543210",
+        "00000000000000000000000000000001.part",
+    ];
     for name in stale {
         std::fs::write(spool.join(name), b"left behind").expect("planted");
     }
@@ -63,7 +66,10 @@ fn drip_check_finds_orphans_missing_objects_and_stale_spool_and_repairs_them() {
     assert!(out.contains("repaired 5"), "{out}");
     assert!(!objects.join(orphan).exists());
     let (status, _) = d.call("GET", &format!("/api/files/{}", ids[1]), Some(&ana), "");
-    assert!(status.contains("404"), "the row without an object is gone: {status}");
+    assert!(
+        status.contains("404"),
+        "the row without an object is gone: {status}"
+    );
     for id in [&ids[0], &ids[2]] {
         let (status, _) = d.download(&ana, id);
         assert!(status.contains("200"), "{id}: {status}");

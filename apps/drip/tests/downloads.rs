@@ -38,7 +38,8 @@ fn download_requests_are_one_task_a_file_and_capped_per_user() {
     let (ana, ana_id) = d.account("ana");
     let ids: Vec<String> = (0..CAP + 4)
         .map(|i| {
-            let (status, body) = d.upload(&ana, "$/d", &format!("d{i}.bin"), &bytes(10_000, i as u8));
+            let (status, body) =
+                d.upload(&ana, "$/d", &format!("d{i}.bin"), &bytes(10_000, i as u8));
             assert!(status.contains("202"), "{status} {body}");
             let id = body["id"].as_str().expect("an id").to_owned();
             d.stored(&ana, &id);
@@ -90,10 +91,16 @@ fn download_requests_are_one_task_a_file_and_capped_per_user() {
     let mut want: Vec<String> = ids[..CAP].to_vec();
     want.sort();
     ready.sort();
-    assert_eq!(ready, want, "one download_ready a file asked for, no repeats");
+    assert_eq!(
+        ready, want,
+        "one download_ready a file asked for, no repeats"
+    );
     for id in &ids[..CAP] {
         let (status, got) = d.get_bytes(&ana, &format!("/api/files/{id}/cached"));
-        assert!(status.contains("200") && got.len() == 10_000, "{id}: {status}");
+        assert!(
+            status.contains("200") && got.len() == 10_000,
+            "{id}: {status}"
+        );
     }
     d.checked_clean();
 }

@@ -230,7 +230,10 @@ fn a_full_data_directory_is_a_507_or_a_notice_and_downloads_go_on() {
     let notice = socket.next(|v| v["event"] == "notice" && v["media_id"] == big.as_str());
     assert_eq!(notice["kind"], "upload_failed", "{notice}");
     let text = notice["text"].as_str().unwrap_or_default();
-    assert!(text.contains("no room") && !text.contains("os error"), "{notice}");
+    assert!(
+        text.contains("no room") && !text.contains("os error"),
+        "{notice}"
+    );
     let (status, _) = d.call("GET", &format!("/api/files/{big}"), Some(&ana), "");
     assert!(status.contains("404"), "{status}");
     let (status, got) = d.download(&ana, &kept_id);

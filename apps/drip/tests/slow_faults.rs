@@ -74,7 +74,9 @@ fn postgresql_stopped_for_10_s_mid_upload_loses_nothing() {
     let mut up = d.begin_upload(&ana, "$/p", "mid.bin", Some(mid.len()));
     assert!(up.send(&mid[..1_000_000]));
     harness::wait_until("mid.bin to be spooling", Duration::from_secs(20), || {
-        support::spool_files(&d).iter().any(|f| f.ends_with(".part"))
+        support::spool_files(&d)
+            .iter()
+            .any(|f| f.ends_with(".part"))
     });
     pg.stop();
     let rest = mid[1_000_000..].to_vec();
@@ -95,7 +97,10 @@ fn postgresql_stopped_for_10_s_mid_upload_loses_nothing() {
         assert!(status.contains("200") && &got == data, "{id}: {status}");
     }
     let (status, got) = d.download(&ana, &kept);
-    assert!(status.contains("200") && got == b"stored before", "{status}");
+    assert!(
+        status.contains("200") && got == b"stored before",
+        "{status}"
+    );
     // Each was told done, none failed, and no notice carries the database's own words.
     let mut told = std::collections::HashMap::new();
     while told.len() < files.len() {

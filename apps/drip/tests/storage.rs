@@ -184,7 +184,15 @@ fn a_storage_stage_killed_mid_write_leaves_no_multipart_upload_open() {
         d.node
     );
     let mut killer = std::process::Command::new("erl")
-        .args(["-sname", "drip_s3killer", "-setcookie", "dripcookie", "-noshell", "-eval", &eval])
+        .args([
+            "-sname",
+            "drip_s3killer",
+            "-setcookie",
+            "dripcookie",
+            "-noshell",
+            "-eval",
+            &eval,
+        ])
         .env("ERL_EPMD_PORT", d.epmd.to_string())
         .stdin(std::process::Stdio::piped())
         .spawn()
@@ -194,9 +202,11 @@ fn a_storage_stage_killed_mid_write_leaves_no_multipart_upload_open() {
     let (status, body) = d.upload(&ana, "$/s", "big.bin", &original);
     assert!(status.contains("202"), "{status} {body}");
     let id = body["id"].as_str().expect("an id").to_owned();
-    harness::wait_until("a multipart upload to begin", Duration::from_secs(60), || {
-        s3.open_uploads("drip-files") > 0
-    });
+    harness::wait_until(
+        "a multipart upload to begin",
+        Duration::from_secs(60),
+        || s3.open_uploads("drip-files") > 0,
+    );
     let mut told = killer.stdin.take().expect("erl's input");
     told.write_all(b"kill\n").expect("erl told");
     drop(told);
@@ -211,9 +221,11 @@ fn a_storage_stage_killed_mid_write_leaves_no_multipart_upload_open() {
         "{status}: {} bytes, first difference at {differs:?}",
         got.len()
     );
-    harness::wait_until("no multipart upload left open", Duration::from_secs(30), || {
-        s3.open_uploads("drip-files") == 0
-    });
+    harness::wait_until(
+        "no multipart upload left open",
+        Duration::from_secs(30),
+        || s3.open_uploads("drip-files") == 0,
+    );
     assert_eq!(s3.keys("drip-files").len(), 1);
     d.checked_clean();
 }

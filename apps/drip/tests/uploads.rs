@@ -89,7 +89,14 @@ fn twenty_parallel_uploads_on_two_nodes_hold_the_quota_exactly() {
     // One database and one storage, as a cluster's nodes have.
     let shared = support::scratch("q-objects");
     let storage = format!("file://{}", shared.display());
-    let args = ["--quota", "1000000", "--database", &pg.url, "--storage", &storage];
+    let args = [
+        "--quota",
+        "1000000",
+        "--database",
+        &pg.url,
+        "--storage",
+        &storage,
+    ];
     let epmd = harness::free_port();
     let a = Arc::new(start("qa", &args, support::scratch("qa"), epmd));
     let b = Arc::new(start("qb", &args, support::scratch("qb"), epmd));
@@ -172,12 +179,14 @@ fn the_spool_data_keys_and_database_are_private_to_drip() {
     let data = bytes(200_000, 3);
     let mut up = d.begin_upload(&ana, "$", "secret.bin", Some(data.len()));
     assert!(up.send(&data[..100_000]));
-    let spooled = harness::wait_until(
-        "the upload's spool file",
-        Duration::from_secs(20),
-        || spool_files(&d).first().cloned(),
+    let spooled = harness::wait_until("the upload's spool file", Duration::from_secs(20), || {
+        spool_files(&d).first().cloned()
+    });
+    assert_eq!(
+        mode(&d.data.join("spool").join(&spooled)),
+        0o600,
+        "{spooled}"
     );
-    assert_eq!(mode(&d.data.join("spool").join(&spooled)), 0o600, "{spooled}");
     assert!(up.send(&data[100_000..]));
     let (status, body) = up.finish();
     assert!(status.contains("202"), "{status} {body}");

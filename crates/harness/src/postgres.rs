@@ -108,7 +108,10 @@ impl Postgres {
     /// it); [`Postgres::start_again`] brings it back with its data.
     pub fn stop(&self) {
         let data = self.dir.join("data").to_string_lossy().into_owned();
-        let out = run(&self.bin.join("pg_ctl"), &["-D", &data, "-m", "fast", "-w", "stop"]);
+        let out = run(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "fast", "-w", "stop"],
+        );
         assert!(
             out.status.success(),
             "pg_ctl stop: {}",

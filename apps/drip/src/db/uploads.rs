@@ -184,9 +184,7 @@ impl Store {
     /// Drops the row of an upload never answered: still `receiving`, or `queued` by a request
     /// that was dropped before it could answer and queue it.
     pub async fn abandon(&self, id: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "DELETE FROM media WHERE id = $1 AND upload_state IN ('receiving', 'queued')",
-        )
+        sqlx::query("DELETE FROM media WHERE id = $1 AND upload_state IN ('receiving', 'queued')")
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -114,7 +114,11 @@ impl<T: Task> QueueState<T> {
     /// How many tasks of `owner`'s wait or are out.
     fn owned_by(&self, owner: &str) -> usize {
         self.waiting.iter().filter(|t| t.owner() == owner).count()
-            + self.out.values().filter(|(t, _)| t.owner() == owner).count()
+            + self
+                .out
+                .values()
+                .filter(|(t, _)| t.owner() == owner)
+                .count()
     }
 
     /// Queues `task` unless a task of its id is there already.

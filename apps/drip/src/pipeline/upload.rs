@@ -282,9 +282,12 @@ impl RemoteStorage {
     async fn store(&self, task: &UploadTask) -> Result<(), crate::storage::StorageError> {
         let started = std::time::Instant::now();
         let (key, sealed) = (&task.media.storage_key, task.sealed());
-        retry::again("storing an object", retry::STORAGE, |_| true, || {
-            self.0.storage.put_file(key, &sealed)
-        })
+        retry::again(
+            "storing an object",
+            retry::STORAGE,
+            |_| true,
+            || self.0.storage.put_file(key, &sealed),
+        )
         .await?;
         self.0.metrics.stored(started.elapsed());
         Ok(())

@@ -65,7 +65,13 @@ pub fn start_in_tmpfs(tag: &str, extra: &[&str], data: PathBuf, epmd: u16, mib: 
 }
 
 /// The `drip` command with the node's own arguments and the test's.
-fn command(program: Command, tag: &str, data: &std::path::Path, epmd: u16, extra: &[String]) -> Command {
+fn command(
+    program: Command,
+    tag: &str,
+    data: &std::path::Path,
+    epmd: u16,
+    extra: &[String],
+) -> Command {
     let mut c = program;
     c.args(["--sname", &format!("drip_{tag}"), "--cookie", "dripcookie"])
         .arg("--data")
@@ -337,7 +343,9 @@ impl Sending {
 
     /// The answer, if one comes within `limit` (the server may answer before the body).
     pub fn answer(&mut self, limit: Duration) -> Option<(String, serde_json::Value)> {
-        self.stream.set_read_timeout(Some(limit)).expect("a timeout");
+        self.stream
+            .set_read_timeout(Some(limit))
+            .expect("a timeout");
         let mut raw = Vec::new();
         let mut buf = [0u8; 4096];
         loop {

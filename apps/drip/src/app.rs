@@ -12,6 +12,7 @@ use runtime::ExitReason;
 
 use crate::config::{Config, NodeName};
 use crate::crypto::{CryptoError, MasterKeys};
+use crate::db::uploads::UploadState;
 use crate::db::{Media, Store};
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notices};
@@ -107,11 +108,12 @@ async fn epmd(port: u16) -> Result<()> {
 /// Brings Drip up: the data directory, the master key, the store, the storage, the node and
 /// its pipelines. The web layer comes on top (`web`).
 pub async fn start(config: Config) -> Result<Arc<App>> {
-    std::fs::create_dir_all(&config.data)
+    // Drip's alone (0700): the spool holds uploads in plaintext.
+    crate::private::dir(&config.data)
         .with_context(|| format!("cannot make the data directory {}", config.data.display()))?;
     let spool = config.data.join("spool");
-    std::fs::create_dir_all(&spool).with_context(|| format!("cannot make {}", spool.display()))?;
-    std::fs::create_dir_all(&config.keys)
+    crate::private::dir(&spool).with_context(|| format!("cannot make {}", spool.display()))?;
+    crate::private::dir(&config.keys)
         .with_context(|| format!("cannot make the keys directory {}", config.keys.display()))?;
     let master = MasterKeys {
         current: crate::keys::master_key(&config.keys)?,
@@ -124,6 +126,7 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
         );
     }
     let sessions = crate::web::session::Sessions::open(&config.keys, config.secure_cookies())?;
+    crate::private::sqlite(&config.database).context("cannot make the database file")?;
     let store = Store::open(&config.database).await?;
     let storage = Storage::open(&config.storage)?;
     let (name, kind) = match &config.node {
@@ -202,39 +205,110 @@ async fn stay_connected(app: Arc<App>) {
     }
 }
 
-/// Every minute, removes spool files nothing will use: those of files stored or given up, a
-/// minute old or more (an attempt killed mid-way may finish writing its file after the task
-/// was done and cleaned up).
+/// How old a spool file or a receiving row must be before the janitor looks at it.
+const JANITOR_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every minute, removes what nothing will use: spool files whose file is stored or gone (a
+/// minute old or more: an attempt killed mid-way may finish writing its file after the task
+/// was done and cleaned up), and the rows of this node's uploads still `receiving` a minute
+/// after they went in whose spool file is gone (their request ended without cleaning up,
+/// the database being away then). A spool file whose row is receiving or queued is in use,
+/// however long its client takes.
 async fn janitor(app: Arc<App>) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut every = tokio::time::interval(JANITOR_AGE);
     loop {
         every.tick().await;
-        let Ok(mut entries) = tokio::fs::read_dir(&app.spool).await else {
+        sweep_spool(&app).await;
+        sweep_receiving(&app).await;
+    }
+}
+
+async fn sweep_spool(app: &App) {
+    let Ok(mut entries) = tokio::fs::read_dir(&app.spool).await else {
+        return;
+    };
+    while let Ok(Some(e)) = entries.next_entry().await {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let id = name.split('.').next().unwrap_or(&name).to_owned();
+        let old = e
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= JANITOR_AGE);
+        if !old {
             continue;
+        }
+        let unused = match app.store.media_by_id(&id).await {
+            Ok(Some(m)) => m.uploaded_at.is_some(),
+            Ok(None) => true,
+            Err(_) => false,
         };
-        while let Ok(Some(e)) = entries.next_entry().await {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id = name.split('.').next().unwrap_or(&name).to_owned();
-            let old = e
-                .metadata()
-                .await
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age >= std::time::Duration::from_secs(60));
-            if !old {
-                continue;
-            }
-            let unused = match app.store.media_by_id(&id).await {
-                Ok(Some(m)) => m.uploaded_at.is_some(),
-                Ok(None) => true,
-                Err(_) => false,
-            };
-            if unused {
-                let _ = tokio::fs::remove_file(e.path()).await;
-            }
+        if unused {
+            tracing::info!("the janitor removes the spool file {name}");
+            let _ = tokio::fs::remove_file(e.path()).await;
         }
     }
+}
+
+async fn sweep_receiving(app: &App) {
+    let before = crate::db::now_ms() - JANITOR_AGE.as_millis() as i64;
+    let Ok(ids) = app
+        .store
+        .receiving_before(app.node.name().as_str(), before)
+        .await
+    else {
+        return;
+    };
+    for id in ids {
+        let part = app.spool.join(format!("{id}.part"));
+        if !part.exists() && !app.spool.join(&id).exists() {
+            tracing::info!(media = %id, "the janitor drops an upload whose request is gone");
+            let _ = app.store.abandon(&id).await;
+        }
+    }
+}
+
+/// An upload this node had under way when it stopped: one never answered (`receiving`) is
+/// dropped, its spool files with it; one answered 202 is the task to queue again, or is
+/// reported failed if its bytes are gone.
+async fn resume(app: &App, media: Media, state: UploadState) -> Option<UploadTask> {
+    let spool = app.spool.join(&media.id);
+    let part = app.spool.join(format!("{}.part", media.id));
+    if state == UploadState::Receiving {
+        let _ = tokio::fs::remove_file(&part).await;
+        let _ = tokio::fs::remove_file(&spool).await;
+        let dropped = crate::retry::database("dropping an unanswered upload", || {
+            app.store.abandon(&media.id)
+        })
+        .await;
+        if let Err(e) = dropped {
+            tracing::warn!(media = %media.id, "an unanswered upload's row stays for now: {e}");
+        }
+        return None;
+    }
+    if spool.exists() {
+        return Some(UploadTask {
+            media,
+            spool,
+            attempts: 0,
+            sealed: None,
+            in_storage: false,
+        });
+    }
+    let _ = app.store.delete_media(&media.id).await;
+    app.notices.send(Notice {
+        user_id: media.owner_id.clone(),
+        kind: "upload_failed".into(),
+        text: format!(
+            "{} was lost when Drip stopped: upload it again",
+            media.full_path
+        ),
+        media_id: Some(media.id.clone()),
+        link: None,
+    });
+    None
 }
 
 /// A pipeline's `rest_for_one` supervisor: its queue, then its stages.
@@ -304,31 +378,9 @@ async fn start_pipelines(app: &Arc<App>) -> Result<()> {
             sup,
         );
         let _ = started.send(true);
-        for media in resumed {
-            let spool = app2.spool.join(&media.id);
-            if spool.exists() {
-                queue::push(
-                    &ctx,
-                    &upload::queue_name(),
-                    UploadTask {
-                        media,
-                        spool,
-                        attempts: 0,
-                        sealed: None,
-                    },
-                );
-            } else {
-                let _ = app2.store.delete_media(&media.id).await;
-                app2.notices.send(Notice {
-                    user_id: media.owner_id.clone(),
-                    kind: "upload_failed".into(),
-                    text: format!(
-                        "{} was lost when Drip stopped: upload it again",
-                        media.full_path
-                    ),
-                    media_id: Some(media.id.clone()),
-                    link: None,
-                });
+        for (media, state) in resumed {
+            if let Some(task) = resume(&app2, media, state).await {
+                queue::push(&ctx, &upload::queue_name(), task);
             }
         }
         // The supervisor's exit is this process's: it ends with it.
@@ -355,21 +407,43 @@ pub fn enqueue(app: &App, task: UploadTask) {
     });
 }
 
+/// What became of a download request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// Its cache runs: the "download ready" notice went at once.
+    Ready,
+    /// The download pipeline has it (now, or already from an earlier request).
+    Queued,
+    /// The user has [`download::MAX_ASKED`] downloads on their way already.
+    TooMany,
+    /// The download queue did not answer (it is starting again).
+    Unavailable,
+}
+
 /// The book's two-step download, step one: `user_id` asks for `media` (stored, and theirs to
 /// read). If its cache runs somewhere in the cluster, the "download ready" notice goes at
-/// once; otherwise the task goes to the download pipeline, whose Notifier sends it.
-pub async fn request_download(app: &App, media: Media, user_id: &str) {
+/// once; otherwise the task goes to the download pipeline, whose Notifier sends it — unless
+/// the user has too many on their way.
+pub async fn request_download(app: &App, media: Media, user_id: &str) -> Asked {
     let task = DownloadTask::new(media, user_id);
     if crate::cache::get(app, &task.media.id).await.is_some() {
         app.metrics.cache_hit();
         app.notices.send(download::ready(&task));
-        return;
+        return Asked::Ready;
     }
     app.metrics.cache_miss();
-    app.node.runtime().spawn(move |ctx| async move {
-        queue::push(&ctx, &download::queue_name(), task);
-        ExitReason::Normal
-    });
+    let offered = app
+        .node
+        .in_process(move |mut ctx| async move {
+            queue::offer(&mut ctx, &download::queue_name(), task, download::MAX_ASKED).await
+        })
+        .await
+        .flatten();
+    match offered {
+        Some(queue::Offered::TooMany) => Asked::TooMany,
+        Some(_) => Asked::Queued,
+        None => Asked::Unavailable,
+    }
 }
 
 /// Waits (at most `limit`) until the upload queue has nothing waiting and nothing out; whether
@@ -382,7 +456,7 @@ pub async fn drain(app: &App, limit: std::time::Duration) -> bool {
             let len = otp::gen_server::try_call(
                 &mut ctx,
                 otp::gen_server::ServerRef::Name(upload::queue_name()),
-                queue::QueueCall::Len,
+                queue::QueueCall::<UploadTask>::Len,
                 std::time::Duration::from_secs(5),
             )
             .await;

@@ -13,6 +13,7 @@ mod accounts;
 mod keys;
 pub use accounts::Invite;
 pub use keys::WrappedKey;
+pub mod uploads;
 
 /// What the store could not do.
 #[derive(Debug, Error)]
@@ -306,40 +307,6 @@ impl Store {
         Ok(())
     }
 
-    /// A new file, not stored yet (`uploaded_at` null); `Taken` if the folder has the name.
-    pub async fn add_media(&self, m: &Media) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO media (id, owner_id, file_name, path, file_size, storage_key, wrapped_key, uploaded_at, pipeline_node, inserted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)",
-        )
-        .bind(&m.id)
-        .bind(&m.owner_id)
-        .bind(&m.name)
-        .bind(&m.path)
-        .bind(m.size)
-        .bind(&m.storage_key)
-        .bind(&m.wrapped_key)
-        .bind(&m.pipeline_node)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique(e, "that name in this folder"))?;
-        Ok(())
-    }
-
-    /// Marks a file stored, with its final size; whether its row was there to mark.
-    pub async fn stored(&self, id: &str, size: i64) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE media SET uploaded_at = $1, file_size = $2, pipeline_node = NULL WHERE id = $3",
-        )
-        .bind(now_ms())
-        .bind(size)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Removes a file's row (its shares go with it).
     pub async fn delete_media(&self, id: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM shares WHERE media_id = $1")
@@ -512,16 +479,5 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Files whose upload `node`'s pipeline held and never finished (it stopped with them).
-    pub async fn unfinished(&self, node: &str) -> Result<Vec<Media>, DbError> {
-        let rows = sqlx::query(&format!(
-            "{MEDIA} WHERE uploaded_at IS NULL AND pipeline_node = $1"
-        ))
-        .bind(node)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(media).collect::<Result<_, _>>()?)
     }
 }

@@ -8,12 +8,15 @@
 //! [`pipeline`] (the GenStage pipelines), [`cache`] (the download cache, cluster-wide through
 //! `global`), [`notify`] (notices for users, cluster-wide through `pg`), [`presence`] (who is
 //! online, through `pg`), [`metrics`],
+//! [`arrival`] (an upload until the pipeline has it), [`retry`] (back-off for failures that
+//! pass), [`private`] (what Drip keeps on disk is its own), [`check`] (`drip check`),
 //! [`app`] (bringing it all up) and [`web`] (HTTP).
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod app;
+pub mod arrival;
 pub mod cache;
 pub mod check;
 pub mod commands;
@@ -26,6 +29,8 @@ pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod presence;
+pub mod private;
+pub mod retry;
 pub mod rotate;
 pub mod storage;
 pub mod web;

@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetResultPayload, ObjectStore, WriteMultipart};
+use object_store::{GetResultPayload, MultipartUpload, ObjectStore, PutPayload};
 use thiserror::Error;
 use tokio::io::AsyncReadExt;
 
@@ -32,6 +32,9 @@ pub enum StorageError {
     /// Reading or moving a local file failed.
     #[error("the storage failed: {0}")]
     Io(std::io::Error),
+    /// The object's write was given up (a part failed) before this.
+    #[error("the storage failed: the write was aborted")]
+    Aborted,
 }
 
 /// The object store.
@@ -48,30 +51,125 @@ pub struct Storage {
 /// each a trip to a blocking thread).
 const READ: usize = 4 << 20;
 
-/// An object being written.
+/// Parts of one object in flight at once.
+const IN_FLIGHT: usize = 2;
+
+/// An object being written, as a multipart upload whose parts this drives itself (each part
+/// a task, two at a time). object_store's own `WriteMultipart` is not used: its
+/// `finish` (0.12.5, `upload.rs`) returns early without aborting when a part fails, and one
+/// dropped mid-way (its stage killed) aborts nothing, and either leaves an incomplete
+/// multipart upload in the bucket (billed, never seen). Here a failure aborts the upload, and
+/// so does dropping a `Writer` before it finished (in the background, tried again while the
+/// store is away). A bucket's `AbortIncompleteMultipartUpload` lifecycle rule is the net
+/// under this (a process killed outright aborts nothing).
 pub struct Writer {
-    upload: WriteMultipart,
+    upload: Option<Box<dyn MultipartUpload>>,
+    parts: tokio::task::JoinSet<object_store::Result<()>>,
+    buffer: Vec<u8>,
+    part: usize,
     written: u64,
 }
 
 impl Writer {
     /// Adds `bytes`, waiting while too many parts are in flight.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.upload.wait_for_capacity(2).await?;
-        self.upload.write(bytes);
+        self.buffer.extend_from_slice(bytes);
         self.written += bytes.len() as u64;
+        while self.buffer.len() >= self.part {
+            let rest = self.buffer.split_off(self.part);
+            let part = std::mem::replace(&mut self.buffer, rest);
+            self.put_part(part).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `part` once fewer than [`IN_FLIGHT`] are on their way.
+    async fn put_part(&mut self, part: Vec<u8>) -> Result<(), StorageError> {
+        self.wait_for(IN_FLIGHT - 1).await?;
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(StorageError::Aborted);
+        };
+        self.parts
+            .spawn(upload.put_part(PutPayload::from(Bytes::from(part))));
+        Ok(())
+    }
+
+    /// Waits until at most `most` parts are in flight; the first that failed aborts all.
+    async fn wait_for(&mut self, most: usize) -> Result<(), StorageError> {
+        while self.parts.len() > most {
+            let done = match self.parts.join_next().await {
+                Some(Ok(done)) => done.map_err(StorageError::from),
+                Some(Err(e)) => Err(StorageError::Io(std::io::Error::other(e))),
+                None => Ok(()),
+            };
+            if let Err(e) = done {
+                self.abort_now().await;
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
     /// Completes the object: it is visible from now on. Its stored bytes.
-    pub async fn finish(self) -> Result<u64, StorageError> {
-        self.upload.finish().await?;
+    pub async fn finish(mut self) -> Result<u64, StorageError> {
+        if !self.buffer.is_empty() {
+            let last = std::mem::take(&mut self.buffer);
+            self.put_part(last).await?;
+        }
+        self.wait_for(0).await?;
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(StorageError::Aborted);
+        };
+        if let Err(e) = upload.complete().await {
+            self.abort_now().await;
+            return Err(e.into());
+        }
+        self.upload = None;
         Ok(self.written)
     }
 
     /// Gives up: nothing is left behind.
-    pub async fn abort(self) {
-        let _ = self.upload.abort().await;
+    pub async fn abort(mut self) {
+        self.abort_now().await;
+    }
+
+    async fn abort_now(&mut self) {
+        self.parts.shutdown().await;
+        if let Some(upload) = self.upload.take() {
+            abort(upload).await;
+        }
+    }
+}
+
+/// Aborts `upload`, trying again while the store is away.
+async fn abort(upload: Box<dyn MultipartUpload>) {
+    let upload = tokio::sync::Mutex::new(upload);
+    let aborted = crate::retry::again(
+        "aborting a multipart upload",
+        crate::retry::STORAGE,
+        |_| true,
+        || {
+            let upload = &upload;
+            async move { upload.lock().await.abort().await }
+        },
+    )
+    .await;
+    if let Err(e) = aborted {
+        tracing::warn!(
+            "a multipart upload is left open (the bucket's lifecycle rule ends it): {e}"
+        );
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Dropped unfinished (its stage killed mid-write): abort in the background.
+        if let Some(upload) = self.upload.take() {
+            self.parts.abort_all();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(abort(upload));
+            }
+        }
     }
 }
 
@@ -115,7 +213,10 @@ impl Storage {
     pub async fn writer(&self, key: &str) -> Result<Writer, StorageError> {
         let upload = self.store.put_multipart(&Path::from(key)).await?;
         Ok(Writer {
-            upload: WriteMultipart::new_with_chunk_size(upload, self.part),
+            upload: Some(upload),
+            parts: tokio::task::JoinSet::new(),
+            buffer: Vec::with_capacity(self.part),
+            part: self.part,
             written: 0,
         })
     }
@@ -158,12 +259,21 @@ impl Storage {
         Ok(size)
     }
 
-    /// The object `key`'s bytes, as they come (from local disk, 4 MiB at a time).
+    /// The object `key`'s bytes, as they come: from local disk 4 MiB at a time; from a
+    /// remote store in ranges of 8 MiB, each a request of its own. One GET streaming the
+    /// whole object would be cut by the HTTP client's request timeout (object_store's 30 s)
+    /// whenever its reader is slower than that in all (a large file to a slow client); a
+    /// range is fetched whole in far less, whatever the reader's pace.
     pub async fn read(
         &self,
         key: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        let got = self.store.get(&Path::from(key)).await?;
+        let path = Path::from(key);
+        if self.local.is_none() {
+            let size = self.store.head(&path).await?.size;
+            return Ok(read_ranges(self.store.clone(), path, size));
+        }
+        let got = self.store.get(&path).await?;
         match got.payload {
             GetResultPayload::File(file, _) => Ok(read_file(file)),
             GetResultPayload::Stream(stream) => {
@@ -178,6 +288,16 @@ impl Storage {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Every object's key (for `drip check`).
+    pub async fn keys(&self) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut listed = self.store.list(None);
+        while let Some(meta) = listed.next().await {
+            keys.push(meta?.location.to_string());
+        }
+        Ok(keys)
     }
 
     /// Whether the object `key` exists.
@@ -208,6 +328,29 @@ fn rename_into(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<
     std::fs::rename(from, to)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(size)
+}
+
+/// Bytes of a remote object fetched by one range request.
+const RANGE: u64 = 8 << 20;
+
+/// A remote object of `size` bytes, [`RANGE`] at a time.
+fn read_ranges(
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+) -> BoxStream<'static, Result<Bytes, StorageError>> {
+    futures::stream::try_unfold(0u64, move |from| {
+        let (store, path) = (store.clone(), path.clone());
+        async move {
+            if from >= size {
+                return Ok(None);
+            }
+            let to = (from + RANGE).min(size);
+            let bytes = store.get_range(&path, from..to).await?;
+            Ok(Some((bytes, to)))
+        }
+    })
+    .boxed()
 }
 
 /// A local object's bytes, [`READ`] at a time, each read on a blocking thread.

@@ -233,5 +233,8 @@ fn two_nodes_share_notices_presence_caches_and_survive_a_sigkill() {
     );
     assert_eq!(objects(&store_dir).len(), 9);
     assert_eq!(objects(&root.join("b").join("spool")).len(), 0);
+    // And drip check, on either node, finds nothing.
+    a.checked_clean();
+    b.checked_clean();
     drop(b);
 }

@@ -1,34 +1,34 @@
 //! Drip under faults: pipeline stages killed mid-upload by a real erl node (the uploads end
-//! stored or reported failed, and storage and the database agree afterwards), and SIGTERM
-//! during uploads (drained, exit 0, nothing lost across the restart).
+//! stored or reported failed, and storage and the database agree afterwards), SIGTERM during
+//! uploads (drained, exit 0, nothing lost across the restart), SIGKILL mid-pipeline (what was
+//! answered 202 is stored after a restart, what was not leaves nothing), and a data directory
+//! whose file system fills up (507, or a notice, and downloads go on). Each ends with
+//! `drip check` finding nothing.
 
 mod support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{bytes, drip, start, Drip};
+use support::{bytes, drip, spool_files, start, start_in_tmpfs, Drip, Socket};
 
 /// Each upload ends stored or gone (reported failed, its row removed); the stored ones.
 fn settled(d: &Drip, token: &str, ids: &[String]) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut stored = Vec::new();
     for id in ids {
-        loop {
-            let (status, m) = d.call("GET", &format!("/api/files/{id}"), Some(token), "");
-            if status.contains("404") {
-                eprintln!("{id}: {status} {m}");
-                break;
-            }
-            if status.contains("200") && !m["uploaded_at"].is_null() {
-                stored.push(id.clone());
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{id} never settled: {status} {m}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let is_stored = harness::wait_until(
+            &format!("{id} to be stored or gone"),
+            Duration::from_secs(60),
+            || {
+                let (status, m) = d.call("GET", &format!("/api/files/{id}"), Some(token), "");
+                if status.contains("404") {
+                    return Some(false);
+                }
+                (status.contains("200") && !m["uploaded_at"].is_null()).then_some(true)
+            },
+        );
+        if is_stored {
+            stored.push(id.clone());
         }
     }
     stored
@@ -110,25 +110,16 @@ fn stages_killed_mid_upload_lose_nothing_and_storage_and_database_agree() {
             got.len()
         );
     }
-    // Once the retries still running have ended (their spool files go with them), storage
-    // and the database agree: an object for each stored file, no other, no upload spooled.
-    // (A sealed spool an attempt killed mid-write finished after its task was done is left to
-    // the janitor, a minute on.)
-    let plaintext = |d: &Drip| {
-        std::fs::read_dir(d.data.join("spool"))
-            .expect("spool")
-            .flatten()
-            .filter(|e| !e.file_name().to_string_lossy().contains(".sealed"))
-            .count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while plaintext(&d) > 0 {
-        assert!(Instant::now() < deadline, "the spool never emptied");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Once the retries still running have ended (their spool files go with them, a sealed
+    // spool of an attempt killed mid-write too), storage and the database agree: an object
+    // for each stored file, no other, nothing spooled.
+    harness::wait_until("the spool to empty", Duration::from_secs(20), || {
+        spool_files(&d).is_empty()
+    });
     let mut want = stored.clone();
     want.sort();
     assert_eq!(objects(&d), want);
+    d.checked_clean();
 }
 
 #[test]
@@ -162,4 +153,97 @@ fn sigterm_during_uploads_drains_exits_0_and_loses_nothing() {
         let (_, got) = again.download(&ana, id);
         assert!(&got == f, "{id}");
     }
+    harness::wait_until("the spool to empty", Duration::from_secs(20), || {
+        spool_files(&again).is_empty()
+    });
+    again.checked_clean();
+}
+
+#[test]
+fn sigkill_mid_pipeline_then_a_restart_keeps_every_promise() {
+    let mut d = drip("kill9", &[]);
+    let ana = d.user("ana");
+    // One upload mid-body when the node dies: it was answered nothing, so nothing of it stays.
+    let half = bytes(400_000, 1);
+    let mut up = d.begin_upload(&ana, "$/k", "half.bin", Some(half.len()));
+    assert!(up.send(&half[..200_000]));
+    harness::wait_until("half.bin to be spooling", Duration::from_secs(20), || {
+        spool_files(&d).iter().any(|f| f.ends_with(".part"))
+    });
+    // Six answered 202, the last just before the kill: the pipeline has them.
+    let files: Vec<Vec<u8>> = (0..6).map(|i| bytes(3_000_000 + i, i as u8)).collect();
+    let ids: Vec<String> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (status, body) = d.upload(&ana, "$/k", &format!("k{i}.bin"), f);
+            assert!(status.contains("202"), "{status} {body}");
+            body["id"].as_str().expect("an id").to_owned()
+        })
+        .collect();
+    d.process.0.kill().expect("SIGKILL");
+    let _ = d.process.0.wait();
+    drop(up);
+    let again = start("kill9", &[], d.data.clone(), d.epmd);
+    assert_eq!(settled(&again, &ana, &ids).len(), ids.len());
+    for (id, f) in ids.iter().zip(&files) {
+        let (status, got) = again.download(&ana, id);
+        assert!(status.contains("200") && &got == f, "{id}: {status}");
+    }
+    let (_, list) = again.call("GET", "/api/files?path=%24/k", Some(&ana), "");
+    assert_eq!(
+        list["files"].as_array().map(Vec::len),
+        Some(ids.len()),
+        "the half upload is gone: {list}"
+    );
+    harness::wait_until("the spool to empty", Duration::from_secs(20), || {
+        spool_files(&again).is_empty()
+    });
+    again.checked_clean();
+}
+
+#[test]
+fn a_full_data_directory_is_a_507_or_a_notice_and_downloads_go_on() {
+    let data = support::scratch("full");
+    let d = start_in_tmpfs("full", &[], data, harness::free_port(), 24);
+    let (ana, ana_id) = d.account("ana");
+    let mut socket = Socket::open(d.http, &ana);
+    assert_eq!(socket.join(&format!("user:{ana_id}"))["event"], "joined");
+    let kept = bytes(1_000_000, 1);
+    let (_, body) = d.upload(&ana, "$/f", "kept.bin", &kept);
+    let kept_id = body["id"].as_str().expect("an id").to_owned();
+    d.stored(&ana, &kept_id);
+
+    // Larger than the room left: the disk fills while it spools. 507, and nothing kept.
+    let (status, body) = d.upload(&ana, "$/f", "huge.bin", &bytes(40_000_000, 2));
+    assert!(status.contains("507"), "{status} {body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no room"), "{body}");
+    assert!(!error.contains("os error"), "{body}");
+    let (status, got) = d.download(&ana, &kept_id);
+    assert!(status.contains("200") && got == kept, "{status}");
+
+    // Room to spool it but not to seal it beside: answered 202, then told it failed.
+    let (status, body) = d.upload(&ana, "$/f", "big.bin", &bytes(13_000_000, 3));
+    assert!(status.contains("202"), "{status} {body}");
+    let big = body["id"].as_str().expect("an id").to_owned();
+    let notice = socket.next(|v| v["event"] == "notice" && v["media_id"] == big.as_str());
+    assert_eq!(notice["kind"], "upload_failed", "{notice}");
+    let text = notice["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("no room") && !text.contains("os error"),
+        "{notice}"
+    );
+    let (status, _) = d.call("GET", &format!("/api/files/{big}"), Some(&ana), "");
+    assert!(status.contains("404"), "{status}");
+    let (status, got) = d.download(&ana, &kept_id);
+    assert!(status.contains("200") && got == kept, "{status}");
+
+    // With room again, uploads work.
+    let (status, body) = d.upload(&ana, "$/f", "small.bin", &bytes(500_000, 4));
+    assert!(status.contains("202"), "{status} {body}");
+    d.stored(&ana, body["id"].as_str().expect("an id"));
+    let (_, list) = d.call("GET", "/api/files?path=%24/f", Some(&ana), "");
+    assert_eq!(list["files"].as_array().map(Vec::len), Some(2), "{list}");
+    d.checked_clean();
 }

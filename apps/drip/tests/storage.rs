@@ -1,12 +1,17 @@
 //! Drip's storage backends end to end: an S3-compatible bucket on a real S3 server started on
 //! loopback (moto's `moto_server`), and what a user sees when storage is unreachable — a clear
 //! error, and nothing half-written (no row, no object, no spool, no open multipart upload).
+//! A store that is down for a few seconds and comes back loses nothing, and a storage stage
+//! killed mid-write leaves no multipart upload open.
 
 mod support;
 
 use std::path::PathBuf;
 
-use support::{bytes, drip, start_with, Drip, Socket};
+use std::time::Duration;
+
+use harness::s3::S3Server;
+use support::{bytes, drip, spool_files, start_with, Drip, Socket};
 
 /// Uploads `data` as `name` and waits for its `upload_failed` notice: the notice's text.
 fn upload_fails(d: &Drip, token: &str, user_id: &str, name: &str, data: &[u8]) -> String {
@@ -15,24 +20,22 @@ fn upload_fails(d: &Drip, token: &str, user_id: &str, name: &str, data: &[u8]) -
     let (status, body) = d.upload(token, "$/x", name, data);
     assert!(status.contains("202"), "{status} {body}");
     let id = body["id"].as_str().expect("an id").to_owned();
-    let notice = socket.next(|v| v["event"] == "notice" && v["media_id"] == id.as_str());
+    // Storage is tried again with back-off (half a minute) before the upload is given up.
+    let notice = socket
+        .within(Duration::from_secs(120), |v| {
+            v["event"] == "notice" && v["media_id"] == id.as_str()
+        })
+        .expect("the upload's notice");
     assert_eq!(notice["kind"], "upload_failed", "{notice}");
     // No row is left, and no spool.
     let (status, _) = d.call("GET", &format!("/api/files/{id}"), Some(token), "");
     assert!(status.contains("404"), "{status}");
-    assert_eq!(
-        std::fs::read_dir(d.data.join("spool"))
-            .expect("spool")
-            .count(),
-        0
-    );
+    assert_eq!(spool_files(d), Vec::<String>::new());
     notice["text"].as_str().expect("a text").to_owned()
 }
 
-#[test]
-fn files_go_to_an_s3_bucket_sealed_and_an_unreachable_bucket_is_a_clear_error() {
-    let mut s3 = harness::s3::S3Server::start();
-    s3.create_bucket("drip-files");
+/// A drip named `tag` storing into the bucket `drip-files` of `s3`, with `extra` arguments.
+fn on_s3(tag: &str, s3: &S3Server, extra: &[&str]) -> Drip {
     let endpoint = s3.endpoint();
     let env = [
         ("AWS_ENDPOINT", endpoint.as_str()),
@@ -41,16 +44,19 @@ fn files_go_to_an_s3_bucket_sealed_and_an_unreachable_bucket_is_a_clear_error() 
         ("AWS_ACCESS_KEY_ID", "drip-test"),
         ("AWS_SECRET_ACCESS_KEY", "drip-test-secret"),
     ];
-    let data =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("drip-s3-{}", std::process::id()));
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("drip-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let d = start_with(
-        "s3",
-        &["--storage", "s3://drip-files"],
-        data,
-        harness::free_port(),
-        &env,
-    );
+    let mut args = vec!["--storage", "s3://drip-files"];
+    args.extend_from_slice(extra);
+    start_with(tag, &args, data, harness::free_port(), &env)
+}
+
+#[test]
+fn files_go_to_an_s3_bucket_sealed_and_an_unreachable_bucket_is_a_clear_error() {
+    let mut s3 = S3Server::start();
+    s3.create_bucket("drip-files");
+    let d = on_s3("s3", &s3, &[]);
     let (ana, ana_id) = d.account("ana");
     // 11 MB: three parts of a multipart upload (S3's parts are 5 MiB at least).
     let original = bytes(11_000_007, 5);
@@ -129,4 +135,97 @@ fn unreachable_local_storage_is_a_clear_error_and_leaves_nothing() {
         }
     }
     assert_eq!(count, 1, "a failed upload left an object or a staging file");
+    d.checked_clean();
+}
+
+#[test]
+fn s3_stopped_and_started_again_mid_upload_loses_nothing() {
+    let mut s3 = S3Server::start();
+    s3.create_bucket("drip-files");
+    let d = on_s3("s3again", &s3, &[]);
+    let (ana, ana_id) = d.account("ana");
+    let mut socket = Socket::open(d.http, &ana);
+    assert_eq!(socket.join(&format!("user:{ana_id}"))["event"], "joined");
+    let original = bytes(12_000_000, 8);
+    let (status, body) = d.upload(&ana, "$/s", "again.bin", &original);
+    assert!(status.contains("202"), "{status} {body}");
+    let id = body["id"].as_str().expect("an id").to_owned();
+    // The store goes away while the pipeline has the file, for five seconds. moto comes back
+    // empty: its bucket is made again.
+    s3.stop();
+    std::thread::sleep(Duration::from_secs(5));
+    s3.start_again();
+    s3.create_bucket("drip-files");
+    d.stored_within(&ana, &id, Duration::from_secs(120));
+    let notice = socket.next(|v| v["event"] == "notice" && v["media_id"] == id.as_str());
+    assert_eq!(notice["kind"], "upload_done", "{notice}");
+    let (status, got) = d.download(&ana, &id);
+    assert!(status.contains("200") && got == original, "{status}");
+    assert_eq!(s3.keys("drip-files").len(), 1);
+    assert_eq!(s3.open_uploads("drip-files"), 0);
+    harness::wait_until("the spool to empty", Duration::from_secs(20), || {
+        spool_files(&d).is_empty()
+    });
+    d.checked_clean();
+}
+
+#[test]
+fn a_storage_stage_killed_mid_write_leaves_no_multipart_upload_open() {
+    use std::io::Write;
+    let s3 = S3Server::start();
+    s3.create_bucket("drip-files");
+    let d = on_s3("s3kill", &s3, &[]);
+    let ana = d.user("ana");
+    // A real erl node, connected first, kills both storage stages the moment it is told.
+    let eval = format!(
+        "D = '{}', pong = net_adm:ping(D), io:get_line(\"\"), \
+         [rpc:call(D, erlang, exit, [rpc:call(D, erlang, whereis, [N]), kill]) \
+          || N <- ['upload.storage.1', 'upload.storage.2']], halt().",
+        d.node
+    );
+    let mut killer = std::process::Command::new("erl")
+        .args([
+            "-sname",
+            "drip_s3killer",
+            "-setcookie",
+            "dripcookie",
+            "-noshell",
+            "-eval",
+            &eval,
+        ])
+        .env("ERL_EPMD_PORT", d.epmd.to_string())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("erl runs");
+    // Sixteen parts of 5 MiB: the write takes a while.
+    let original = bytes(80_000_000, 9);
+    let (status, body) = d.upload(&ana, "$/s", "big.bin", &original);
+    assert!(status.contains("202"), "{status} {body}");
+    let id = body["id"].as_str().expect("an id").to_owned();
+    harness::wait_until(
+        "a multipart upload to begin",
+        Duration::from_secs(60),
+        || s3.open_uploads("drip-files") > 0,
+    );
+    let mut told = killer.stdin.take().expect("erl's input");
+    told.write_all(b"kill\n").expect("erl told");
+    drop(told);
+    let out = killer.wait().expect("erl ends");
+    assert!(out.success(), "the erl node failed");
+    // The restarted stages store it; the killed write was aborted.
+    d.stored_within(&ana, &id, Duration::from_secs(120));
+    let (status, got) = d.download(&ana, &id);
+    let differs = got.iter().zip(&original).position(|(a, b)| a != b);
+    assert!(
+        status.contains("200") && got == original,
+        "{status}: {} bytes, first difference at {differs:?}",
+        got.len()
+    );
+    harness::wait_until(
+        "no multipart upload left open",
+        Duration::from_secs(30),
+        || s3.open_uploads("drip-files") == 0,
+    );
+    assert_eq!(s3.keys("drip-files").len(), 1);
+    d.checked_clean();
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running server.
 pub struct Postgres {
@@ -15,6 +15,8 @@ pub struct Postgres {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// `pg_ctl start`'s `-o`: where it listens.
+    options: String,
 }
 
 /// The newest installed PostgreSQL's `bin` directory.
@@ -91,30 +93,50 @@ impl Postgres {
             "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off",
             dir.display()
         );
-        let log = dir.join("log").to_string_lossy().into_owned();
+        let pg = Postgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            dir,
+            bin,
+            options,
+        };
+        pg.start_again();
+        pg
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: sessions are ended, as when an operator stops
+    /// it); [`Postgres::start_again`] brings it back with its data.
+    pub fn stop(&self) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
         let out = run(
-            &bin.join("pg_ctl"),
-            &["-D", &data_s, "-o", &options, "-l", &log, "-w", "start"],
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "fast", "-w", "stop"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the (stopped) server again on its port, and waits until it listens.
+    pub fn start_again(&self) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let log = self.dir.join("log").to_string_lossy().into_owned();
+        let out = run(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-o", &self.options, "-l", &log, "-w", "start"],
         );
         assert!(
             out.status.success(),
             "pg_ctl start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "PostgreSQL never listened on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Postgres {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            port,
-            dir,
-            bin,
-        }
+        crate::wait_until(
+            &format!("PostgreSQL to listen on {}", self.port),
+            Duration::from_secs(30),
+            || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+        );
     }
 }
 

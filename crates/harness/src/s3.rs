@@ -32,6 +32,14 @@ impl S3Server {
     /// Starts a server and waits until it answers.
     pub fn start() -> S3Server {
         let port = crate::free_port();
+        S3Server {
+            port,
+            process: Some(Self::spawn(port)),
+        }
+    }
+
+    /// A `moto_server` on `port`, answering.
+    fn spawn(port: u16) -> Guard {
         let process = Guard(
             Command::new(program())
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -44,10 +52,7 @@ impl S3Server {
                 ),
         );
         crate::wait_listening(port);
-        S3Server {
-            port,
-            process: Some(process),
-        }
+        process
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -97,5 +102,32 @@ impl S3Server {
     /// Stops the server: the store becomes unreachable.
     pub fn stop(&mut self) {
         self.process = None;
+    }
+
+    /// Starts a (stopped) server again on the same port. moto keeps everything in memory: it
+    /// comes back empty, without buckets.
+    pub fn start_again(&mut self) {
+        self.process = None;
+        self.process = Some(Self::spawn(self.port));
+    }
+
+    /// Freezes the running server (SIGSTOP): connections are accepted by the kernel but never
+    /// answered, as a store that hangs. [`S3Server::resume`] thaws it.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let process = self.process.as_ref().expect("the server runs");
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &process.0.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} moto_server");
     }
 }

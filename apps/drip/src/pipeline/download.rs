@@ -7,6 +7,12 @@
 //! tells the user "download ready" with the link the cache serves. A task that fails is
 //! reported to its user as `download_failed`. As for uploads, the queue keeps every task out
 //! until the Notifier is done, and a stage that restarts or loses a neighbour sends them back.
+//!
+//! A user's request for a file already on its way is no new task (the queue drops it), a
+//! user has at most [`MAX_ASKED`] tasks on their way (more are refused: 429), and
+//! RemoteStorage looks for the file's cache again before it reads anything (another user's
+//! task may have made it meanwhile): so no one can make the pipeline read a file over and
+//! over, or queue it full for everyone.
 
 use std::sync::Arc;
 
@@ -29,6 +35,8 @@ use crate::notify::Notice;
 pub const QUEUE: &str = "drip_download_queue";
 /// Tries before a task is reported failed.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// The most download tasks one user may have waiting or under way.
+pub const MAX_ASKED: usize = 8;
 
 /// The queue's name as an atom.
 pub fn queue_name() -> Atom {
@@ -74,6 +82,10 @@ impl DownloadTask {
 impl Task for DownloadTask {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn owner(&self) -> &str {
+        &self.user_id
     }
 
     fn retried(&mut self) {
@@ -163,6 +175,12 @@ impl GenStage for RemoteStorage {
         for mut task in tasks {
             if task.attempts >= MAX_ATTEMPTS {
                 fail(&self.0, ctx, &task, "it failed every time it was tried");
+                continue;
+            }
+            // Its cache may have been made since it was asked for: then it is ready now.
+            if crate::cache::get(&self.0, &task.media.id).await.is_some() {
+                self.0.notices.send(ready(&task));
+                queue::done::<DownloadTask>(ctx, &queue_name(), &task.id);
                 continue;
             }
             match self.fetch(&mut task).await {

@@ -10,9 +10,14 @@
 //! crashed counts one more attempt, so a task that keeps crashing the pipeline is given up
 //! after [`MAX_ATTEMPTS`](super::upload::MAX_ATTEMPTS). Steps are written so a task done
 //! twice is done once (its row says it is stored).
+//!
+//! A task is there once: one pushed (or offered) while a task of its id waits or is out is
+//! dropped, since that one will do. [`offer`] also bounds how many tasks one owner has in
+//! the queue at once. A stage that cannot finish a task for now (the database away) hands
+//! it back with [`later`]: after a while it waits again at the queue's tail.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etf::{Atom, Pid, Reference, Term};
 use otp::gen_server::{self, ServerRef};
@@ -20,10 +25,12 @@ use otp::gen_stage::{CancelReason, GenStage, Init, ProducerOptions, Return, Subs
 use otp::{CallReply, GenServer, Init as ServerInit, NoReply};
 use runtime::{Context, ExitReason, Message};
 
-/// A task a queue holds: it has an id, and counts its attempts.
+/// A task a queue holds: it has an id and an owner, and counts its attempts.
 pub trait Task: Clone + Send + Sync + 'static {
-    /// Its id, unique among the tasks out.
+    /// Its id, unique among the tasks waiting and out.
     fn id(&self) -> &str;
+    /// The user it is for.
+    fn owner(&self) -> &str;
     /// Counts one more attempt.
     fn retried(&mut self);
 }
@@ -39,11 +46,13 @@ impl<T> Default for Queue<T> {
 }
 
 /// What a queue is asked.
-pub enum QueueCall {
+pub enum QueueCall<T> {
     /// Up to `n` tasks for the stage `holder`; an empty queue answers when one arrives.
     Take(usize, Pid),
     /// How many wait, and how many are out.
     Len,
+    /// A new task, unless its owner has this many in the queue already.
+    Offer(T, usize),
 }
 
 /// What a queue answers.
@@ -52,6 +61,19 @@ pub enum QueueReply<T> {
     Tasks(Vec<T>),
     /// Waiting and out.
     Len(usize, usize),
+    /// What became of an offered task.
+    Offered(Offered),
+}
+
+/// What became of an offered task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offered {
+    /// It waits in the queue.
+    Queued,
+    /// A task of its id waits or is out already: that one will do.
+    AlreadyThere,
+    /// Its owner has as many tasks in the queue as it may.
+    TooMany,
 }
 
 /// What a queue is told.
@@ -62,8 +84,13 @@ pub enum QueueCast<T> {
     Done(String),
     /// The stage `Pid` holds the task with this id now.
     Holding(String, Pid),
-    /// A stage started again: every task out goes back in.
-    Restarted,
+    /// A stage started again (or lost a neighbour) at this instant: every task handed out
+    /// before it goes back in. One handed out after it went to the pipeline as it is now, so
+    /// a burst of these (each restarted stage sends one) does not send a task round twice.
+    Restarted(Instant),
+    /// A stage hands back a task it could not finish for now: if it is out, it waits again
+    /// (as given: it may have got further), at the tail.
+    Retry(T),
 }
 
 /// The queue's state.
@@ -71,12 +98,38 @@ pub struct QueueState<T> {
     waiting: VecDeque<T>,
     /// Tasks handed out, and the stage holding each.
     out: HashMap<String, (T, Pid)>,
+    /// When each task out was handed out.
+    taken_at: HashMap<String, Instant>,
     /// Our monitors of holders.
     holders: HashMap<Pid, Reference>,
     asked: Option<(otp::From, usize, Pid)>,
 }
 
 impl<T: Task> QueueState<T> {
+    /// Whether a task of this id waits or is out.
+    fn has(&self, id: &str) -> bool {
+        self.out.contains_key(id) || self.waiting.iter().any(|t| t.id() == id)
+    }
+
+    /// How many tasks of `owner`'s wait or are out.
+    fn owned_by(&self, owner: &str) -> usize {
+        self.waiting.iter().filter(|t| t.owner() == owner).count()
+            + self
+                .out
+                .values()
+                .filter(|(t, _)| t.owner() == owner)
+                .count()
+    }
+
+    /// Queues `task` unless a task of its id is there already.
+    fn push(&mut self, task: T) -> Offered {
+        if self.has(task.id()) {
+            return Offered::AlreadyThere;
+        }
+        self.waiting.push_back(task);
+        Offered::Queued
+    }
+
     fn hold(&mut self, ctx: &mut Context, id: &str, holder: &Pid) {
         if let Some((_, h)) = self.out.get_mut(id) {
             h.clone_from(holder);
@@ -89,9 +142,11 @@ impl<T: Task> QueueState<T> {
     fn take(&mut self, ctx: &mut Context, n: usize, holder: &Pid) -> Vec<T> {
         let n = n.min(self.waiting.len());
         let tasks: Vec<T> = self.waiting.drain(..n).collect();
+        let now = Instant::now();
         for t in &tasks {
             self.out
                 .insert(t.id().to_owned(), (t.clone(), holder.clone()));
+            self.taken_at.insert(t.id().to_owned(), now);
             self.hold(ctx, t.id(), holder);
         }
         tasks
@@ -122,18 +177,33 @@ impl<T: Task> QueueState<T> {
         }
     }
 
-    /// Every task out goes back to the head of the queue.
-    fn requeue(&mut self) {
-        for (_, (task, _)) in self.out.drain() {
-            self.waiting.push_front(task);
+    /// Every task handed out before `at` goes back to the head of the queue.
+    fn requeue(&mut self, at: Instant) {
+        let before: Vec<String> = self
+            .out
+            .keys()
+            .filter(|id| self.taken_at.get(*id).is_none_or(|t| *t < at))
+            .cloned()
+            .collect();
+        for id in before {
+            self.taken_at.remove(&id);
+            if let Some((task, _)) = self.out.remove(&id) {
+                self.waiting.push_front(task);
+            }
         }
+    }
+
+    /// The task `id` is no longer out.
+    fn forget(&mut self, id: &str) -> bool {
+        self.taken_at.remove(id);
+        self.out.remove(id).is_some()
     }
 }
 
 impl<T: Task> GenServer for Queue<T> {
     type Args = ();
     type State = QueueState<T>;
-    type Call = QueueCall;
+    type Call = QueueCall<T>;
     type Reply = QueueReply<T>;
     type Cast = QueueCast<T>;
 
@@ -141,6 +211,7 @@ impl<T: Task> GenServer for Queue<T> {
         ServerInit::Ok(QueueState {
             waiting: VecDeque::new(),
             out: HashMap::new(),
+            taken_at: HashMap::new(),
             holders: HashMap::new(),
             asked: None,
         })
@@ -148,7 +219,7 @@ impl<T: Task> GenServer for Queue<T> {
 
     async fn handle_call(
         &self,
-        call: QueueCall,
+        call: QueueCall<T>,
         from: &otp::From,
         q: &mut QueueState<T>,
         ctx: &mut Context,
@@ -162,6 +233,17 @@ impl<T: Task> GenServer for Queue<T> {
             QueueCall::Take(n, holder) => {
                 CallReply::Reply(QueueReply::Tasks(q.take(ctx, n, &holder)))
             }
+            QueueCall::Offer(task, most) => {
+                let offered = if q.has(task.id()) {
+                    Offered::AlreadyThere
+                } else if q.owned_by(task.owner()) >= most {
+                    Offered::TooMany
+                } else {
+                    q.push(task)
+                };
+                q.answer(ctx);
+                CallReply::Reply(QueueReply::Offered(offered))
+            }
         }
     }
 
@@ -172,12 +254,19 @@ impl<T: Task> GenServer for Queue<T> {
         ctx: &mut Context,
     ) -> NoReply {
         match cast {
-            QueueCast::Push(task) => q.waiting.push_back(task),
+            QueueCast::Push(task) => {
+                q.push(task);
+            }
             QueueCast::Done(id) => {
-                q.out.remove(&id);
+                q.forget(&id);
             }
             QueueCast::Holding(id, holder) => q.hold(ctx, &id, &holder),
-            QueueCast::Restarted => q.requeue(),
+            QueueCast::Restarted(at) => q.requeue(at),
+            QueueCast::Retry(task) => {
+                if q.forget(task.id()) {
+                    q.waiting.push_back(task);
+                }
+            }
         }
         q.answer(ctx);
         NoReply::Continue
@@ -210,6 +299,37 @@ pub fn push<T: Task>(ctx: &Context, name: &Atom, task: T) {
     );
 }
 
+/// Offers `task` to the queue `name` from the process `ctx`, unless its owner has `most`
+/// tasks there already: what became of it (`None` if the queue did not answer).
+pub async fn offer<T: Task>(
+    ctx: &mut Context,
+    name: &Atom,
+    task: T,
+    most: usize,
+) -> Option<Offered> {
+    let reply = gen_server::try_call::<QueueCall<T>, QueueReply<T>>(
+        ctx,
+        ServerRef::Name(name.clone()),
+        QueueCall::Offer(task, most),
+        Duration::from_secs(10),
+    )
+    .await;
+    match reply {
+        Ok(QueueReply::Offered(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// Hands `task` (out) back to the queue `name` after `after`: it waits again then.
+pub fn later<T: Task>(ctx: &Context, name: &Atom, task: T, after: Duration) {
+    let name = name.clone();
+    ctx.runtime().spawn(move |c| async move {
+        tokio::time::sleep(after).await;
+        gen_server::cast(&c, ServerRef::Name(name), QueueCast::Retry(task));
+        ExitReason::Normal
+    });
+}
+
 /// Tells the queue `name` a task is done.
 pub fn done<T: Task>(ctx: &Context, name: &Atom, id: &str) {
     gen_server::cast(
@@ -233,7 +353,7 @@ pub fn restarted<T: Task>(ctx: &Context, name: &Atom) {
     gen_server::cast(
         ctx,
         ServerRef::Name(name.clone()),
-        QueueCast::<T>::Restarted,
+        QueueCast::<T>::Restarted(Instant::now()),
     );
 }
 
@@ -278,7 +398,7 @@ impl<T: Task> Starter<T> {
             let reply = gen_server::try_call(
                 &mut c,
                 ServerRef::Name(queue),
-                QueueCall::Take(n, holder),
+                QueueCall::<T>::Take(n, holder),
                 Duration::from_secs(24 * 3600),
             );
             if let Ok(QueueReply::Tasks(tasks)) = reply.await {

@@ -9,10 +9,18 @@
 //! Notifier marks the row stored, removes the spools and tells the user. A task that fails —
 //! or has been tried [`MAX_ATTEMPTS`] times — is reported to its user and leaves nothing: no
 //! row, no object, no spool.
+//!
+//! Failures that pass are not failures. The database is tried again with back-off
+//! ([`retry::DATABASE`]); if it is still away the task goes back to the queue for
+//! [`PARKED`] and comes round again — never reported failed, and an object already stored is
+//! never deleted because the database blinked. Storage is tried again with back-off
+//! ([`retry::STORAGE`], half a minute) before the task is reported failed. A full disk while
+//! sealing is reported at once, in a sentence ("no room"). Users read sentences only: what
+//! failed inside goes to the log.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use etf::Atom;
 use otp::gen_stage::{
@@ -22,15 +30,19 @@ use otp::gen_stage::{
 use runtime::Context;
 
 use super::queue::{self, Starter, Task};
+use super::sealing::{self, SealError};
 use crate::app::App;
-use crate::crypto::{Encryptor, CHUNK};
-use crate::db::Media;
+use crate::db::uploads::Marked;
+use crate::db::{DbError, Media};
 use crate::notify::Notice;
+use crate::retry;
 
 /// The upload queue's registered name.
 pub const QUEUE: &str = "drip_upload_queue";
 /// Tries before a task is reported failed.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// How long a task waits out of the pipeline when the database stays away.
+pub const PARKED: Duration = Duration::from_secs(5);
 
 /// An accepted upload.
 #[derive(Clone, Debug)]
@@ -45,6 +57,8 @@ pub struct UploadTask {
     /// so an attempt running beside an earlier one (a stage restarted while another copy still
     /// had the task) never writes over the other's file.
     pub sealed: Option<PathBuf>,
+    /// Its object is in storage: only its row is left to mark.
+    pub in_storage: bool,
 }
 
 impl UploadTask {
@@ -58,6 +72,10 @@ impl UploadTask {
 impl Task for UploadTask {
     fn id(&self) -> &str {
         &self.media.id
+    }
+
+    fn owner(&self) -> &str {
+        &self.media.owner_id
     }
 
     fn retried(&mut self) {
@@ -87,20 +105,49 @@ async fn clean_spool(task: &UploadTask) {
     }
 }
 
-/// Reports `task` failed for `why`, and leaves nothing of it.
+/// Hands `task` back to the queue for [`PARKED`]: the database is away.
+fn park(ctx: &Context, task: &UploadTask, e: &DbError) {
+    tracing::warn!(media = %task.media.id, "the database is away; the upload waits: {e}");
+    queue::later(ctx, &queue_name(), task.clone(), PARKED);
+}
+
+/// Reports `task` failed for `why` (a sentence for its user), and leaves nothing of it: its
+/// row goes first, then its object and its spools. If the database cannot say or do that
+/// now, the task waits and comes round again instead.
 async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
     let _ = tokio::fs::remove_file(task.sealed()).await;
     // Another attempt of the same task may have stored it meanwhile: then this one is moot.
-    if let Ok(Some(m)) = app.store.media_by_id(&task.media.id).await {
-        if m.uploaded_at.is_some() {
+    let row = retry::database("looking up a failed upload", || {
+        app.store.media_by_id(&task.media.id)
+    })
+    .await;
+    match row {
+        Ok(Some(m)) if m.uploaded_at.is_some() => {
             clean_spool(task).await;
             queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
             return;
         }
+        Ok(_) => {}
+        Err(e) => return park(ctx, task, &e),
     }
     tracing::warn!(media = %task.media.id, "upload failed: {why}");
-    let _ = app.storage.delete(&task.media.storage_key).await;
-    let _ = app.store.delete_media(&task.media.id).await;
+    let removed = retry::database("removing a failed upload's row", || {
+        app.store.delete_media(&task.media.id)
+    })
+    .await;
+    if let Err(e) = removed {
+        return park(ctx, task, &e);
+    }
+    let deleted = retry::again(
+        "deleting a failed upload's object",
+        retry::STORAGE,
+        |_| true,
+        || app.storage.delete(&task.media.storage_key),
+    )
+    .await;
+    if let Err(e) = deleted {
+        tracing::warn!(media = %task.media.id, "an orphan object is left for drip check: {e}");
+    }
     clean_spool(task).await;
     app.notices.send(Notice {
         user_id: task.media.owner_id.clone(),
@@ -136,43 +183,13 @@ fn lost_neighbour(ctx: &Context) -> Return<UploadTask> {
 #[derive(Clone)]
 pub struct Encryption(pub Arc<App>);
 
-/// Bytes read from the spool at once: 64 chunks, sealed on every core together.
-const BATCH: usize = 64 * CHUNK;
-
 impl Encryption {
     /// Seals the spool into this attempt's sealed spool, off the scheduler threads; the
     /// plaintext size.
-    async fn seal(&self, task: &UploadTask) -> Result<u64, String> {
-        let key = self.0.file_key(&task.media).map_err(|e| e.to_string())?;
-        let (spool, sealed, id) = (task.spool.clone(), task.sealed(), task.media.id.clone());
-        runtime::blocking(move || seal_file(&key, &id, &spool, &sealed)).await
+    async fn seal(&self, task: &UploadTask) -> Result<u64, SealError> {
+        let key = self.0.file_key(&task.media).map_err(|_| SealError::Key)?;
+        sealing::seal(key, task.media.id.clone(), task.spool.clone(), task.sealed()).await
     }
-}
-
-/// Seals `spool` into `sealed` under `key` as the file `media_id`, synced to disk; the
-/// plaintext size.
-fn seal_file(key: &[u8; 32], media_id: &str, spool: &Path, sealed: &Path) -> Result<u64, String> {
-    let mut input = std::fs::File::open(spool).map_err(|e| format!("its upload is gone ({e})"))?;
-    let mut output =
-        std::fs::File::create(sealed).map_err(|e| format!("no room to seal it ({e})"))?;
-    let mut sealer = Encryptor::new(key, media_id);
-    let mut buf = vec![0u8; BATCH];
-    let mut plain = 0u64;
-    loop {
-        let n = crate::storage::read_full(&mut input, &mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        plain += n as u64;
-        output
-            .write_all(&sealer.push(&buf[..n]).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-    }
-    output
-        .write_all(&sealer.finish().map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    output.sync_all().map_err(|e| e.to_string())?;
-    Ok(plain)
 }
 
 impl GenStage for Encryption {
@@ -211,7 +228,11 @@ impl GenStage for Encryption {
                 continue;
             }
             // A retry after a crash further down may find it done, or its upload given up.
-            match self.0.store.media_by_id(&task.media.id).await {
+            let row = retry::database("looking up an upload", || {
+                self.0.store.media_by_id(&task.media.id)
+            })
+            .await;
+            match row {
                 Ok(Some(m)) if m.uploaded_at.is_none() => {}
                 // Stored (an attempt's Notifier may have stopped before it cleaned up), or given
                 // up: nothing of it is needed any more.
@@ -221,9 +242,14 @@ impl GenStage for Encryption {
                     continue;
                 }
                 Err(e) => {
-                    fail(&self.0, ctx, &task, &e.to_string()).await;
+                    park(ctx, &task, &e);
                     continue;
                 }
+            }
+            if task.in_storage {
+                // Only its row is left to mark (the database was away last time round).
+                out.push(task);
+                continue;
             }
             task.sealed = Some(
                 task.spool
@@ -234,7 +260,11 @@ impl GenStage for Encryption {
                     task.media.size = size as i64;
                     out.push(task);
                 }
-                Err(why) => fail(&self.0, ctx, &task, &why).await,
+                Err(e) => {
+                    let cause = std::error::Error::source(&e).map(ToString::to_string);
+                    tracing::warn!(media = %task.media.id, "sealing failed: {e} ({cause:?})");
+                    fail(&self.0, ctx, &task, &e.to_string()).await
+                }
             }
         }
         Return::NoReply(out)
@@ -246,14 +276,18 @@ impl GenStage for Encryption {
 pub struct RemoteStorage(pub Arc<App>);
 
 impl RemoteStorage {
-    /// The sealed spool becomes the file's object (visible only once whole).
-    async fn store(&self, task: &UploadTask) -> Result<(), String> {
+    /// The sealed spool becomes the file's object (visible only once whole), tried again
+    /// with back-off while the store is away.
+    async fn store(&self, task: &UploadTask) -> Result<(), crate::storage::StorageError> {
         let started = std::time::Instant::now();
-        self.0
-            .storage
-            .put_file(&task.media.storage_key, &task.sealed())
-            .await
-            .map_err(|e| e.to_string())?;
+        let (key, sealed) = (&task.media.storage_key, task.sealed());
+        retry::again(
+            "storing an object",
+            retry::STORAGE,
+            |_| true,
+            || self.0.storage.put_file(key, &sealed),
+        )
+        .await?;
         self.0.metrics.stored(started.elapsed());
         Ok(())
     }
@@ -289,9 +323,29 @@ impl GenStage for RemoteStorage {
     ) -> Return<UploadTask> {
         hold_all(ctx, &tasks);
         let mut out = Vec::with_capacity(tasks.len());
-        for task in tasks {
+        for mut task in tasks {
+            if task.in_storage {
+                out.push(task);
+                continue;
+            }
+            // Another attempt of the task may have stored it while this one sealed: then its
+            // object is not written over.
+            let row = retry::database("looking up an upload", || {
+                self.0.store.media_by_id(&task.media.id)
+            })
+            .await;
+            if let Ok(Some(m)) = &row {
+                if m.uploaded_at.is_some() {
+                    let _ = tokio::fs::remove_file(task.sealed()).await;
+                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    continue;
+                }
+            }
             match self.store(&task).await {
-                Ok(()) => out.push(task),
+                Ok(()) => {
+                    task.in_storage = true;
+                    out.push(task);
+                }
                 Err(why) => {
                     tracing::warn!(media = %task.media.id, "the storage failed: {why}");
                     fail(&self.0, ctx, &task, crate::storage::UNAVAILABLE).await
@@ -326,17 +380,29 @@ impl GenStage for Notifier {
     ) -> Return<()> {
         hold_all(ctx, &tasks);
         for task in tasks {
-            match self.0.store.stored(&task.media.id, task.media.size).await {
-                Ok(true) => {}
+            let marked = retry::database("marking an upload stored", || {
+                self.0.store.stored(&task.media.id, task.media.size)
+            })
+            .await;
+            match marked {
+                Ok(Marked::Stored) => {}
+                // Another attempt of the task stored it first (its object is as good as
+                // this one's, and the user was told once).
+                Ok(Marked::AlreadyStored) => {
+                    let _ = tokio::fs::remove_file(task.sealed()).await;
+                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    continue;
+                }
                 // Its row went (deleted, or given up by another attempt): so does its object.
-                Ok(false) => {
+                Ok(Marked::Gone) => {
                     let _ = self.0.storage.delete(&task.media.storage_key).await;
                     let _ = tokio::fs::remove_file(task.sealed()).await;
                     queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
                     continue;
                 }
+                // The object is stored and stays: its row is marked when the database is back.
                 Err(e) => {
-                    fail(&self.0, ctx, &task, &e.to_string()).await;
+                    park(ctx, &task, &e);
                     continue;
                 }
             }

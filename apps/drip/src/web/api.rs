@@ -13,16 +13,15 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
 
 use super::client::ClientAddr;
 use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::accounts::AccountError;
 use crate::app::{self, App};
 use crate::config::Signup;
+use crate::arrival::{self, ArrivalError};
 use crate::db::{Media, User};
 use crate::notify::Notice;
-use crate::pipeline::upload::UploadTask;
 use crate::{accounts, crypto, paths};
 
 /// The caller, from its bearer token.
@@ -178,7 +177,9 @@ struct Target {
 }
 
 /// `POST /api/files?path=$/a&name=x.bin` with the bytes as the body: spooled as they come
-/// (never held whole), then handed to the upload pipeline; 202 with the file's id.
+/// (never held whole), then handed to the upload pipeline; 202 with the file's id. With a
+/// Content-Length, a taken name or an upload over the quota is refused before its body is
+/// read.
 async fn upload(
     State(app): State<Arc<App>>,
     ApiUser(user, _): ApiUser,
@@ -187,110 +188,42 @@ async fn upload(
 ) -> Result<Response, ApiError> {
     let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
     let name = q.name.ok_or_else(|| ApiError::bad("name= is missing"))?;
-    let id = accept(&app, &user, &path, &name, body.into_data_stream()).await?;
+    let expected = axum::body::HttpBody::size_hint(&body).exact();
+    let id = accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
 }
 
-/// Spools an upload's bytes and queues it; its id. Refuses it (and keeps nothing) for a bad
-/// path or name, past the upload limit or past the user's quota.
+/// Takes an upload (see [`arrival::accept`]): its id, or the refusal as the API answers it.
 pub async fn accept<S, E>(
     app: &App,
     user: &User,
     path: &str,
     name: &str,
-    mut body: S,
+    expected: Option<u64>,
+    body: S,
 ) -> Result<String, ApiError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    paths::check_path(path)?;
-    paths::check_name(name)?;
-    let used = app.store.used(&user.id).await?.max(0) as u64;
-    let room = app.config.quota.saturating_sub(used);
-    let id = crate::db::new_id();
-    let spool = app.spool.join(&id);
-    let file = tokio::fs::File::create(&spool).await.map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot spool the upload: {e}"),
-        )
-    })?;
-    // Written a megabyte at a time: each write is a trip to a blocking thread.
-    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
-    let mut size = 0u64;
-    let refused = loop {
-        match body.next().await {
-            None => break None,
-            Some(Err(e)) => break Some(ApiError::bad(format!("the upload broke off: {e}"))),
-            Some(Ok(bytes)) => {
-                size += bytes.len() as u64;
-                if size > app.config.max_upload {
-                    break Some(ApiError(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("an upload is at most {} bytes", app.config.max_upload),
-                    ));
-                }
-                if size > room {
-                    break Some(ApiError(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("that is over your quota ({} bytes left)", room),
-                    ));
-                }
-                if let Err(e) = file.write_all(&bytes).await {
-                    break Some(ApiError(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("cannot spool the upload: {e}"),
-                    ));
-                }
-            }
+    Ok(arrival::accept(app, user, path, name, expected, body).await?)
+}
+
+impl From<ArrivalError> for ApiError {
+    fn from(e: ArrivalError) -> ApiError {
+        let status = match &e {
+            ArrivalError::Path(_) | ArrivalError::BrokeOff(_) => StatusCode::BAD_REQUEST,
+            ArrivalError::TooLarge(_) | ArrivalError::OverQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ArrivalError::Taken | ArrivalError::Gone => StatusCode::CONFLICT,
+            ArrivalError::NoRoom => StatusCode::INSUFFICIENT_STORAGE,
+            ArrivalError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let Some(inner) = std::error::Error::source(&e) {
+            tracing::warn!("an upload was refused: {e}: {inner}");
         }
-    };
-    let refused = match refused {
-        Some(e) => Some(e),
-        None => match file.flush().await {
-            Ok(()) => file.get_ref().sync_all().await.err(),
-            Err(e) => Some(e),
-        }
-        .map(|e| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot spool the upload: {e}"),
-            )
-        }),
-    };
-    drop(file);
-    if let Some(e) = refused {
-        let _ = tokio::fs::remove_file(&spool).await;
-        return Err(e);
+        ApiError(status, e.to_string())
     }
-    let mut media = Media {
-        id: id.clone(),
-        owner_id: user.id.clone(),
-        name: name.to_owned(),
-        path: path.to_owned(),
-        full_path: paths::join(path, name),
-        size: size as i64,
-        uploaded_at: None,
-        storage_key: format!("{}/{}", user.id, id),
-        pipeline_node: Some(app.node.name().to_string()),
-        wrapped_key: String::new(),
-    };
-    media.wrapped_key = hex::encode(app.master.wrap(&crypto::random_key(), media.binding()));
-    if let Err(e) = app.store.add_media(&media).await {
-        let _ = tokio::fs::remove_file(&spool).await;
-        return Err(e.into());
-    }
-    app::enqueue(
-        app,
-        UploadTask {
-            media,
-            spool,
-            attempts: 0,
-            sealed: None,
-        },
-    );
-    Ok(id)
 }
 
 async fn metadata(
@@ -512,8 +445,20 @@ pub async fn request_download(app: &App, media: Media, user_id: &str) -> Result<
             "that file is not stored yet".into(),
         ));
     }
-    app::request_download(app, media, user_id).await;
-    Ok(())
+    match app::request_download(app, media, user_id).await {
+        app::Asked::Ready | app::Asked::Queued => Ok(()),
+        app::Asked::TooMany => Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "you have {} downloads on their way already: wait for them to be ready",
+                crate::pipeline::download::MAX_ASKED
+            ),
+        )),
+        app::Asked::Unavailable => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "downloads are starting again: try again in a moment".into(),
+        )),
+    }
 }
 
 /// The two-step download's link: the file from its cache, wherever in the cluster it runs (a

@@ -165,7 +165,8 @@ async fn upload(
             .path
             .ok_or_else(|| ApiError::bad("the upload form has no folder"))?;
         let name = file.file_name().unwrap_or_default().to_owned();
-        let id = super::api::accept(&app, &user.user, &path, &name, Box::pin(file)).await?;
+        // A form's length is the whole form's: the file's own is not known until it ends.
+        let id = super::api::accept(&app, &user.user, &path, &name, None, Box::pin(file)).await?;
         Ok(if from_script {
             (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
         } else {
@@ -296,12 +297,13 @@ async fn rename(
     };
     let error = match (paths::check_name(&f.name), paths::check_path(&f.path)) {
         (Err(e), _) | (_, Err(e)) => Some(e.to_string()),
+        // A sentence for the user; what the database said goes to the log.
         _ => app
             .store
             .rename(&user.user.id, &id, &f.path, &f.name)
             .await
             .err()
-            .map(|e| e.to_string()),
+            .map(|e| ApiError::from(e).1),
     };
     if let Some(e) = error {
         return file_again(&app, &user, &m, &e).await;

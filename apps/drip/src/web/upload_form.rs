@@ -1,13 +1,17 @@
 //! The UI's upload form, `multipart/form-data` with its fields in the form's order: the small
 //! ones first (`csrf`, `path`: each read whole, but never past [`FIELD_LIMIT`] bytes), then
 //! `file`, handed on unread so its bytes stream to the spool. Fields of other names are
-//! skipped.
+//! skipped, but bounded as the small ones are: each at most [`FIELD_LIMIT`] bytes, and at most
+//! [`MAX_FIELDS`] fields before the file (the route's body is not limited, so a form of
+//! endless small fields would otherwise be read for ever).
 
 use axum::extract::multipart::{Field, Multipart, MultipartError};
 use thiserror::Error;
 
 /// The most a small field may hold (a path is at most `paths::MAX_PATH` bytes).
 pub const FIELD_LIMIT: usize = 4096;
+/// The most fields before `file` (the form has two; a browser may add a button's).
+pub const MAX_FIELDS: usize = 8;
 
 /// Why the form is refused.
 #[derive(Debug, Error)]
@@ -21,6 +25,9 @@ pub enum FormError {
     /// No `file` field.
     #[error("the upload form has no file")]
     NoFile,
+    /// More than [`MAX_FIELDS`] fields before the file.
+    #[error("the upload form has too many fields")]
+    TooManyFields,
 }
 
 /// The small fields, as far as they came before the file.
@@ -39,7 +46,7 @@ pub async fn read<T>(
     on_file: impl AsyncFnOnce(Fields, Field<'_>) -> T,
 ) -> Result<T, FormError> {
     let mut fields = Fields::default();
-    loop {
+    for _ in 0..=MAX_FIELDS {
         let Some(field) = form.next_field().await? else {
             return Err(FormError::NoFile);
         };
@@ -47,9 +54,12 @@ pub async fn read<T>(
             Some("csrf") => fields.csrf = Some(small(field, "csrf").await?),
             Some("path") => fields.path = Some(small(field, "path").await?),
             Some("file") => return Ok(on_file(fields, field).await),
-            _ => {}
+            _ => {
+                small(field, "other").await?;
+            }
         }
     }
+    Err(FormError::TooManyFields)
 }
 
 /// A small field's text, refused past [`FIELD_LIMIT`] bytes before more is read.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses its part
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,16 +18,27 @@ pub struct Drip {
     pub node: String,
     pub data: PathBuf,
     pub process: Guard,
-    /// The settings it was started with beyond the name, ports and data directory.
+    /// The arguments the test gave (after the node's own), which `drip check` gets too.
     pub extra: Vec<String>,
+    /// The environment the test gave.
+    pub env: Vec<(String, String)>,
+    /// Whether its data directory is a tmpfs in a mount namespace of its own.
+    pub private_mount: bool,
+    tag: String,
 }
 
 pub fn drip(tag: &str, extra: &[&str]) -> Drip {
+    let data = scratch(tag);
+    let epmd = free_port();
+    start(tag, extra, data, epmd)
+}
+
+/// A fresh scratch directory for the test `tag`.
+pub fn scratch(tag: &str) -> PathBuf {
     let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("drip-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let epmd = free_port();
-    start(tag, extra, data, epmd)
+    data
 }
 
 /// A `drip` named `drip_TAG` over `data` (kept as it is), on the EPMD port `epmd`.
@@ -42,6 +54,43 @@ pub fn start_with(
     epmd: u16,
     env: &[(&str, &str)],
 ) -> Drip {
+    launch(tag, extra, data, epmd, env, None)
+}
+
+/// [`start`] with its data directory a tmpfs of `mib` MiB, mounted in a mount namespace of
+/// the drip's own (`unshare -m`; we are root): a file system that fills up, and nothing of it
+/// is seen outside or left behind when the drip ends.
+pub fn start_in_tmpfs(tag: &str, extra: &[&str], data: PathBuf, epmd: u16, mib: u32) -> Drip {
+    launch(tag, extra, data, epmd, &[], Some(mib))
+}
+
+/// The `drip` command with the node's own arguments and the test's.
+fn command(
+    program: Command,
+    tag: &str,
+    data: &std::path::Path,
+    epmd: u16,
+    extra: &[String],
+) -> Command {
+    let mut c = program;
+    c.args(["--sname", &format!("drip_{tag}"), "--cookie", "dripcookie"])
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env("ERL_EPMD_PORT", epmd.to_string())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    c
+}
+
+fn launch(
+    tag: &str,
+    extra: &[&str],
+    data: PathBuf,
+    epmd: u16,
+    env: &[(&str, &str)],
+    tmpfs: Option<u32>,
+) -> Drip {
     let http = free_port();
     std::fs::create_dir_all(&data).expect("the data directory");
     let log = std::fs::OpenOptions::new()
@@ -49,17 +98,27 @@ pub fn start_with(
         .append(true)
         .open(data.join("drip.log"))
         .expect("a log file");
-    let process = Guard(
-        Command::new(env!("CARGO_BIN_EXE_drip"))
-            .args(["--sname", &format!("drip_{tag}"), "--cookie", "dripcookie"])
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .arg("--data")
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let program = match tmpfs {
+        None => Command::new(env!("CARGO_BIN_EXE_drip")),
+        Some(mib) => {
+            // sh's $0 is the mount point, "$@" the drip and its arguments.
+            let mut c = Command::new("unshare");
+            c.args([
+                "-m",
+                "sh",
+                "-c",
+                &format!("mount -t tmpfs -o size={mib}m tmpfs \"$0\" && exec \"$@\""),
+            ])
             .arg(&data)
-            .args(extra)
-            .env("ERL_EPMD_PORT", epmd.to_string())
+            .arg(env!("CARGO_BIN_EXE_drip"));
+            c
+        }
+    };
+    let mut c = command(program, tag, &data, epmd, &extra);
+    let process = Guard(
+        c.args(["--http", &format!("127.0.0.1:{http}")])
             .envs(env.iter().copied())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -71,13 +130,17 @@ pub fn start_with(
         node: format!("drip_{tag}@{}", harness::short_host()),
         data,
         process,
-        extra: extra.iter().map(|s| s.to_string()).collect(),
+        extra,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        private_mount: tmpfs.is_some(),
+        tag: tag.to_owned(),
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !d.call("GET", "/health", None, "").0.contains("200") {
-        assert!(Instant::now() < deadline, "drip never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    harness::wait_until("drip to answer /health", Duration::from_secs(60), || {
+        d.call("GET", "/health", None, "").0.contains("200")
+    });
     d
 }
 
@@ -85,15 +148,16 @@ impl Drip {
     /// `drip ARGS…` (an offline command such as `admin grant NAME`) on this drip's data
     /// directory and settings: its exit status and output.
     pub fn command(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_drip"))
+        let mut c = command(
+            Command::new(env!("CARGO_BIN_EXE_drip")),
+            &self.tag,
+            &self.data,
+            self.epmd,
+            &self.extra,
+        );
+        c.args(["--http", &format!("127.0.0.1:{}", self.http)])
             .args(args)
-            .arg("--data")
-            .arg(&self.data)
-            .args(&self.extra)
-            .args(["--http", &format!("127.0.0.1:{}", self.http)])
-            .env("ERL_EPMD_PORT", self.epmd.to_string())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("drip runs")
     }
@@ -108,6 +172,45 @@ impl Drip {
         );
     }
 
+    /// `drip check` (with `--repair` if asked) over this drip's data, database and storage,
+    /// while it runs (inside its mount namespace if it has one): its exit code and output.
+    pub fn check(&self, repair: bool) -> (Option<i32>, String) {
+        let program = if self.private_mount {
+            let mut c = Command::new("nsenter");
+            c.args(["-t", &self.process.0.id().to_string(), "-m", "--"])
+                .arg(env!("CARGO_BIN_EXE_drip"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_drip"))
+        };
+        let mut c = command(program, &self.tag, &self.data, self.epmd, &self.extra);
+        c.arg("check");
+        if repair {
+            c.arg("--repair");
+        }
+        let out = c
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("drip check runs");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// `drip check` finds nothing wrong: every row has its object, every object its row, no
+    /// spool file is left.
+    pub fn checked_clean(&self) {
+        let (code, out) = self.check(false);
+        assert_eq!(code, Some(0), "drip check found something:\n{out}");
+    }
+}
+
+impl Drip {
     pub fn call(
         &self,
         method: &str,
@@ -207,20 +310,128 @@ impl Drip {
 
     /// Waits until the file is stored (bounded).
     pub fn stored(&self, token: &str, id: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        self.stored_within(token, id, Duration::from_secs(30))
+    }
+
+    /// Waits until the file is stored, for at most `limit`.
+    pub fn stored_within(&self, token: &str, id: &str, limit: Duration) -> serde_json::Value {
+        harness::wait_until(&format!("{id} to be stored"), limit, || {
             let (status, m) = self.call("GET", &format!("/api/files/{id}"), Some(token), "");
-            if status.contains("200") && !m["uploaded_at"].is_null() {
-                return m;
-            }
-            assert!(Instant::now() < deadline, "never stored: {status} {m}");
-            std::thread::sleep(Duration::from_millis(50));
+            (status.contains("200") && !m["uploaded_at"].is_null()).then_some(m)
+        })
+    }
+
+    /// Begins `POST /api/files?path&name` with its headers only: `length` as Content-Length,
+    /// or chunked without one. The test sends the body as it likes.
+    pub fn begin_upload(
+        &self,
+        token: &str,
+        path: &str,
+        name: &str,
+        length: Option<usize>,
+    ) -> Sending {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.http)).expect("connects");
+        let framing = match length {
+            Some(n) => format!("Content-Length: {n}"),
+            None => "Transfer-Encoding: chunked".to_owned(),
+        };
+        let head = format!(
+            "POST /api/files?path={}&name={name} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n{framing}\r\n\r\n",
+            path.replace('$', "%24")
+        );
+        stream.write_all(head.as_bytes()).expect("headers sent");
+        Sending {
+            stream,
+            chunked: length.is_none(),
         }
     }
 
     pub fn download(&self, token: &str, id: &str) -> (String, Vec<u8>) {
         self.get_bytes(token, &format!("/api/files/{id}/content"))
     }
+}
+
+/// An upload whose body the test sends piece by piece.
+pub struct Sending {
+    stream: std::net::TcpStream,
+    chunked: bool,
+}
+
+impl Sending {
+    /// Sends `bytes` of the body (a chunk of its own when chunked); whether the server still
+    /// took them.
+    pub fn send(&mut self, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let sent = if self.chunked {
+            self.stream
+                .write_all(format!("{:x}\r\n", bytes.len()).as_bytes())
+                .and_then(|()| self.stream.write_all(bytes))
+                .and_then(|()| self.stream.write_all(b"\r\n"))
+        } else {
+            self.stream.write_all(bytes)
+        };
+        sent.is_ok()
+    }
+
+    /// Ends the body (the last chunk, when chunked) and reads the answer.
+    pub fn finish(mut self) -> (String, serde_json::Value) {
+        if self.chunked {
+            let _ = self.stream.write_all(b"0\r\n\r\n");
+        }
+        self.answer(Duration::from_secs(120))
+            .expect("the upload was answered")
+    }
+
+    /// The answer, if one comes within `limit` (the server may answer before the body).
+    pub fn answer(&mut self, limit: Duration) -> Option<(String, serde_json::Value)> {
+        self.stream
+            .set_read_timeout(Some(limit))
+            .expect("a timeout");
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if raw.is_empty() {
+                        return None;
+                    }
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        let body = unchunk_bytes(&head, &raw[split + 4..]);
+        Some((
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+}
+
+/// The spool's files (names).
+pub fn spool_files(d: &Drip) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(d.data.join("spool"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 pub fn bytes(n: usize, seed: u8) -> Vec<u8> {

@@ -24,13 +24,13 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 async fn admin(config: &Config, action: AdminAction) -> anyhow::Result<ExitCode> {
     let store = Store::open(&config.database).await?;
     match action {
-        AdminAction::Grant { name } => {
+        AdminAction::Grant { username: name } => {
             if !store.set_admin(&name, true).await? {
                 anyhow::bail!("there is no account {name:?}: it must sign up first (or make it one with `drip admin invite --admin`)");
             }
             println!("{name} is an admin now");
         }
-        AdminAction::Revoke { name } => {
+        AdminAction::Revoke { username: name } => {
             if !store.set_admin(&name, false).await? {
                 anyhow::bail!("there is no account {name:?}");
             }

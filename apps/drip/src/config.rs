@@ -162,15 +162,15 @@ pub enum Command {
 /// `drip admin …`.
 #[derive(Subcommand, Clone, Debug, PartialEq, Eq)]
 pub enum AdminAction {
-    /// Makes the account NAME an admin.
+    /// Makes the account USERNAME an admin.
     Grant {
-        /// The username.
-        name: String,
+        /// The account's username (a positional of its own: `--name` is the node's).
+        username: String,
     },
-    /// Takes admin from the account NAME.
+    /// Takes admin from the account USERNAME.
     Revoke {
-        /// The username.
-        name: String,
+        /// The account's username.
+        username: String,
     },
     /// Lists the admins.
     List,

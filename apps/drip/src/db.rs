@@ -149,6 +149,18 @@ pub fn new_id() -> String {
     hex::encode(b)
 }
 
+/// Whether `id` could be one of ours (32 hex digits): anything else is "no such file" without a
+/// query (PostgreSQL refuses a NUL in text, which a client can put in a URL).
+pub fn is_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `name` could be a username, of today's rules or an older account's: at most 30
+/// characters, no control character (so no NUL reaches PostgreSQL).
+fn could_be_username(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 30 && !name.chars().any(char::is_control)
+}
+
 /// `pattern` for `LIKE … ESCAPE '\'`, matching itself literally.
 fn like_literal(pattern: &str) -> String {
     pattern
@@ -240,6 +252,9 @@ impl Store {
 
     /// The user named `username`.
     pub async fn user_named(&self, username: &str) -> Result<Option<User>, DbError> {
+        if !could_be_username(username) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT id, username, email, password_hash, admin FROM users WHERE username = $1",
         )
@@ -322,6 +337,9 @@ impl Store {
 
     /// A file by id, whoever owns it (for the pipelines).
     pub async fn media_by_id(&self, id: &str) -> Result<Option<Media>, DbError> {
+        if !is_id(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("{MEDIA} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -331,6 +349,9 @@ impl Store {
 
     /// A file `user_id` may read: its own, or one shared with it.
     pub async fn readable(&self, user_id: &str, id: &str) -> Result<Option<Media>, DbError> {
+        if !is_id(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "{MEDIA} WHERE id = $1 AND (owner_id = $2 OR id IN (SELECT media_id FROM shares WHERE user_id = $2))"
         ))
@@ -343,6 +364,9 @@ impl Store {
 
     /// A file `user_id` owns.
     pub async fn owned(&self, user_id: &str, id: &str) -> Result<Option<Media>, DbError> {
+        if !is_id(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("{MEDIA} WHERE id = $1 AND owner_id = $2"))
             .bind(id)
             .bind(user_id)

@@ -20,7 +20,11 @@ fn two_users_upload_share_and_download_in_chromium() {
     let invite = d.command(&["admin", "invite", "--admin"]);
     assert!(invite.status.success());
     let link = String::from_utf8_lossy(&invite.stdout).trim().to_owned();
-    let token = link.split("invite=").nth(1).expect("an invite token").to_owned();
+    let token = link
+        .split("invite=")
+        .nth(1)
+        .expect("an invite token")
+        .to_owned();
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drip-screenshots");
     let out = Command::new("node")
         .current_dir(&root)

@@ -188,7 +188,13 @@ impl Encryption {
     /// plaintext size.
     async fn seal(&self, task: &UploadTask) -> Result<u64, SealError> {
         let key = self.0.file_key(&task.media).map_err(|_| SealError::Key)?;
-        sealing::seal(key, task.media.id.clone(), task.spool.clone(), task.sealed()).await
+        sealing::seal(
+            key,
+            task.media.id.clone(),
+            task.spool.clone(),
+            task.sealed(),
+        )
+        .await
     }
 }
 

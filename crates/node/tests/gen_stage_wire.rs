@@ -3,7 +3,8 @@
 //! consumer of a rotp producer, demand never exceeded, events in order, and a subscription
 //! ended by the node's loss as its cancel mode says; two rotp nodes likewise; and GenStage's
 //! own calls (`'$subscribe'` as `GenStage.sync_subscribe/2` sends it, `'$demand'`,
-//! `'$estimate_buffered_count'`) made from erl to rotp stages.
+//! `'$estimate_buffered_count'`) made from erl to rotp stages; and Elixir's `GenStage.stream/2`,
+//! as it speaks on the wire, taking from a rotp producer_consumer.
 
 mod support;
 
@@ -37,10 +38,47 @@ impl GenStage for Numbers {
         Init::Producer(0, ProducerOptions::default())
     }
 
+    fn serves_other_nodes() -> bool {
+        true
+    }
+
     async fn handle_demand(&self, demand: usize, next: &mut i64, _: &mut Context) -> Return<i64> {
         let events = (*next..*next + demand as i64).collect();
         *next += demand as i64;
         Return::NoReply(events)
+    }
+}
+
+/// A producer_consumer of `numbers` (max_demand 10) that doubles them; its events are terms.
+struct Doubler;
+
+impl GenStage for Doubler {
+    type Args = ();
+    type State = ();
+    type In = i64;
+    type Out = Term;
+
+    async fn init(&self, _: (), _: &mut Context) -> Init<(), Term> {
+        Init::ProducerConsumer(
+            (),
+            ProducerOptions::unbounded(),
+            ConsumerOptions {
+                subscribe_to: vec![(
+                    ServerRef::Name(Atom::from("numbers")),
+                    SubscribeOptions::demand(10, 5),
+                )],
+            },
+        )
+    }
+
+    async fn handle_events(
+        &self,
+        events: Vec<i64>,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<Term> {
+        Return::NoReply(events.into_iter().map(|n| Term::Integer(2 * n)).collect())
     }
 }
 
@@ -350,4 +388,49 @@ async fn erl_subscribes_a_rotp_consumer_as_gen_stage_sync_subscribe_does_and_ask
     )
     .await;
     assert_eq!(etf::text::write(&mode), "{forward,accumulate,0}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elixirs_gen_stage_stream_takes_from_a_rotp_producer_consumer_and_its_cancel_is_answered() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_gsw5", "gstage", port).await;
+    start_on(&node, Numbers, gen_stage::local("numbers")).await;
+    start_on(&node, Doubler, gen_stage::local("doubled")).await;
+    let target = node.name().to_string();
+    // `GenStage.stream([{{:doubled, node}, max_demand: 50}]) |> Enum.take(60)`, then another
+    // stream of 10, as `stream.ex` speaks (`harness::gen_stage::stream_take`).
+    let to = format!("{{doubled, '{target}'}}");
+    let script = format!(
+        "pong = net_adm:ping('{target}'), A = {}, B = {}, io:format(\"~w~n~w~n\", [A, B]), halt().",
+        harness::gen_stage::stream_take(&to, 50, 60),
+        harness::gen_stage::stream_take(&to, 50, 10),
+    );
+    let out = erl_eval("erl_gsw5", "gstage", port, &script).await;
+    let lines: Vec<Term> = out
+        .lines()
+        .map(|l| etf::text::parse(l).unwrap_or_else(|e| panic!("{e:?}: {out}")))
+        .collect();
+    let normal = Term::Tuple(vec![Term::atom("cancel"), Term::atom("normal")]);
+    let taken = |t: &Term| -> Vec<i64> {
+        let Term::Tuple(v) = t else { panic!("{out}") };
+        assert_eq!(v.get(1), Some(&normal), "the cancel is answered: {out}");
+        let Some(Term::List(events)) = v.first() else {
+            panic!("events were taken: {out}")
+        };
+        events
+            .iter()
+            .map(|e| match e {
+                Term::Integer(n) => *n,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let [first, second] = lines.as_slice() else {
+        panic!("two streams: {out}")
+    };
+    let first = taken(first);
+    assert_eq!(first, (0..60).map(|n| 2 * n).collect::<Vec<_>>());
+    // The first asked for 100 (50, then 25 after each batch of 25) and was sent them; the
+    // second takes up from the 101st.
+    assert_eq!(taken(second), (100..110).map(|n| 2 * n).collect::<Vec<_>>());
 }

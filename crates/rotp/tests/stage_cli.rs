@@ -228,3 +228,93 @@ fn rotp_stage_subscribe_reads_rotp_stage_produce_to_its_end() {
     );
     assert!(p.0.wait().unwrap().success());
 }
+
+/// Runs `erl -eval SCRIPT` (named `sname`) to the end: what it printed.
+fn erl_eval(port: u16, sname: &str, script: &str) -> String {
+    let out = Command::new("erl")
+        .args([
+            "-sname",
+            sname,
+            "-setcookie",
+            "stagecookie",
+            "-noshell",
+            "-eval",
+            script,
+        ])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("erl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `[First, ..., Last]` as `~w` prints it.
+fn list(numbers: impl IntoIterator<Item = i64>) -> String {
+    let items: Vec<String> = numbers.into_iter().map(|i| i.to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
+#[test]
+fn elixirs_gen_stage_stream_takes_from_rotp_stage_produce_and_its_cancel_is_answered() {
+    let (_epmd, port) = epmd();
+    let _p = producer(port, "stage_p4", "numbers", "1..1000000");
+    let target = format!("stage_p4@{}", short_host());
+    // `GenStage.stream([{{:numbers, node}, max_demand: 50}]) |> Enum.take(60)`, then a second
+    // stream of 10: the first names its subscription `{MonitorRef, InnerRef}`, asks 50 and
+    // then 25 after each batch of 25 (100 in all), and waits for the producer to answer its
+    // cancel; the producer carries on with the next events for the second.
+    let to = format!("{{numbers, '{target}'}}");
+    let script = format!(
+        "pong = net_adm:ping('{target}'), A = {}, B = {}, io:format(\"~w~n~w~n\", [A, B]), halt().",
+        harness::gen_stage::stream_take(&to, 50, 60),
+        harness::gen_stage::stream_take(&to, 50, 10),
+    );
+    let out = erl_eval(port, "stage_e4", &script);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!("{{{},{{cancel,normal}}}}", list(1..=60)),
+            format!("{{{},{{cancel,normal}}}}", list(101..=110)),
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn rotp_stage_produce_owes_a_consumer_of_another_node_at_most_twice_its_max_demand() {
+    let (_epmd, port) = epmd();
+    let _p = producer(port, "stage_p5", "numbers", "1..1000000000000");
+    let target = format!("stage_p5@{}", short_host());
+    // Two asks for 2^63 - 1 events from a subscription of max_demand 10: each is cut to what
+    // keeps 20 owed (the producer made 40, not a trillion); a call to the producer answered
+    // means every event it sent before is in the mailbox. Then an ask of 10 is served as
+    // ever, and a subscription of max_demand 2^63 - 1 is refused.
+    let script = format!(
+        "P = {{numbers, '{target}'}}, pong = net_adm:ping('{target}'), \
+         Ref = monitor(process, P), \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{subscribe, nil, [{{max_demand, 10}}]}}}}, \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{ask, 9223372036854775807}}}}, \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{ask, 9223372036854775807}}}}, \
+         Drain = fun D(Acc) -> receive {{'$gen_consumer', {{_, Ref}}, Es}} when is_list(Es) -> D(Acc ++ Es) after 0 -> Acc end end, \
+         _ = gen_server:call(P, '$estimate_buffered_count'), \
+         First = Drain([]), \
+         P ! {{'$gen_producer', {{self(), Ref}}, {{ask, 10}}}}, \
+         _ = gen_server:call(P, '$estimate_buffered_count'), \
+         Then = Drain([]), \
+         Ref2 = monitor(process, P), \
+         P ! {{'$gen_producer', {{self(), Ref2}}, {{subscribe, nil, [{{max_demand, 9223372036854775807}}]}}}}, \
+         Refused = receive {{'$gen_consumer', {{_, Ref2}}, {{cancel, Why}}}} -> Why after 10000 -> no_cancel end, \
+         io:format(\"~w~n~w~n\", [First, Then]), \
+         case Refused of {{Tag, Text}} when is_binary(Text) -> io:format(\"~w ~ts~n\", [Tag, Text]); _ -> io:format(\"~w~n\", [Refused]) end, \
+         halt()."
+    );
+    let out = erl_eval(port, "stage_e5", &script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first().copied(), Some(list(1..=40).as_str()), "{out}");
+    assert_eq!(lines.get(1).copied(), Some(list(41..=50).as_str()), "{out}");
+    assert!(
+        lines.get(2).copied()
+            == Some("bad_opts expected :max_demand to be at most 100000 for a consumer of another node, got: 9223372036854775807"),
+        "{out}"
+    );
+}

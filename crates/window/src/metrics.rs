@@ -4,6 +4,11 @@
 //! `prometheus_vm_memory_collector`, `prometheus_vm_statistics_collector` and
 //! `prometheus_vm_dist_collector`), so a Grafana dashboard made for BEAM nodes reads rotp nodes
 //! too. Counters get OpenMetrics' `_total` suffix.
+//!
+//! Label values come from the node watched (its peers' names, its stages' names and kinds) and
+//! are escaped as the format requires (`label`): prometheus-client 0.24 writes them as they
+//! are (its issue #151, still open), so a node or stage named with a `"` or a line feed would
+//! break the whole scrape or add series of its own.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +22,21 @@ use crate::Snapshot;
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Labels = Vec<(String, String)>;
+
+/// A label, its value escaped as Prometheus's text format and OpenMetrics' `escaped-string`
+/// require: `\` as `\\`, `"` as `\"`, a line feed as `\n` (nothing else is escaped).
+fn label(name: &str, value: &str) -> (String, String) {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    (name.to_owned(), escaped)
+}
 
 /// Reads one figure of a stage.
 type StageFigure = fn(&crate::Stage) -> Option<i64>;
@@ -113,9 +133,7 @@ pub fn exposition(s: &Snapshot) -> String {
     let kinds: Family<Labels, Gauge> = Family::default();
     for kind in ["processes", "system"] {
         if let Some(v) = memory(kind) {
-            kinds
-                .get_or_create(&vec![("kind".to_owned(), kind.to_owned())])
-                .set(v);
+            kinds.get_or_create(&vec![label("kind", kind)]).set(v);
         }
     }
     registry.register(
@@ -127,15 +145,13 @@ pub fn exposition(s: &Snapshot) -> String {
     let parts = ["atom", "binary", "code", "ets"];
     for part in parts {
         if let Some(v) = memory(part) {
-            usage
-                .get_or_create(&vec![("usage".to_owned(), part.to_owned())])
-                .set(v);
+            usage.get_or_create(&vec![label("usage", part)]).set(v);
         }
     }
     if let Some(system) = memory("system") {
         let known: i64 = parts.iter().filter_map(|p| memory(p)).sum();
         usage
-            .get_or_create(&vec![("usage".to_owned(), "other".to_owned())])
+            .get_or_create(&vec![label("usage", "other")])
             .set((system - known).max(0));
     }
     registry.register(
@@ -147,9 +163,7 @@ pub fn exposition(s: &Snapshot) -> String {
     // The distribution: one series a connected node (3 is `up`, as prometheus.erl counts).
     let state: Family<Labels, Gauge> = Family::default();
     for peer in &s.summary.connected_nodes {
-        state
-            .get_or_create(&vec![("peer".to_owned(), peer.clone())])
-            .set(3);
+        state.get_or_create(&vec![label("peer", peer)]).set(3);
     }
     registry.register(
         "erlang_vm_dist_node_state",
@@ -191,7 +205,7 @@ pub fn exposition(s: &Snapshot) -> String {
         for peer in &s.summary.peers {
             if let Some(v) = figure(peer) {
                 family
-                    .get_or_create(&vec![("peer".to_owned(), peer.node.clone())])
+                    .get_or_create(&vec![label("peer", &peer.node)])
                     .set(v);
             }
         }
@@ -209,7 +223,7 @@ pub fn exposition(s: &Snapshot) -> String {
         let refused: Family<Labels, Counter> = Family::default();
         for (address, n) in &r.connections_refused {
             refused
-                .get_or_create(&vec![("peer_address".to_owned(), address.clone())])
+                .get_or_create(&vec![label("peer_address", address)])
                 .inc_by(u64::try_from(*n).unwrap_or(0));
         }
         let per_stage: [(&str, &str, StageFigure); 3] = [
@@ -234,10 +248,7 @@ pub fn exposition(s: &Snapshot) -> String {
             for st in &r.stages {
                 if let Some(v) = figure(st) {
                     family
-                        .get_or_create(&vec![
-                            ("stage".to_owned(), st.label().to_owned()),
-                            ("type".to_owned(), st.kind.clone()),
-                        ])
+                        .get_or_create(&vec![label("stage", st.label()), label("type", &st.kind)])
                         .set(v);
                 }
             }
@@ -262,9 +273,7 @@ pub fn epmd_exposition(requests: &[(&str, u64)], registered: usize) -> String {
     let mut registry = Registry::default();
     let by_kind: Family<Labels, Counter> = Family::default();
     for (kind, n) in requests {
-        by_kind
-            .get_or_create(&vec![("kind".to_owned(), (*kind).to_owned())])
-            .inc_by(*n);
+        by_kind.get_or_create(&vec![label("kind", kind)]).inc_by(*n);
     }
     registry.register(
         "rotp_epmd_requests",
@@ -282,4 +291,18 @@ pub fn epmd_exposition(requests: &[(&str, u64)], registered: usize) -> String {
     // Writing to a String cannot fail.
     let _ = encode(&mut out, &registry);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_line_feed_only() {
+        assert_eq!(
+            label("peer", "a\\b\"c\nd\te"),
+            ("peer".to_owned(), "a\\\\b\\\"c\\nd\te".to_owned())
+        );
+        assert_eq!(label("stage", "plain").1, "plain");
+    }
 }

@@ -23,6 +23,7 @@ mod calls;
 mod consumer;
 mod consumer_supervisor;
 pub mod dispatcher;
+mod downstream;
 mod enumerable;
 pub mod figures;
 mod options;
@@ -47,6 +48,7 @@ pub use consumer_supervisor::{ConsumerSupervisor, ConsumerSupervisorOptions, Eve
 pub use dispatcher::{
     BroadcastDispatcher, DemandDispatcher, Dispatcher, PartitionDispatcher, Partitions, Selector,
 };
+pub use downstream::MAX_REMOTE_DEMAND;
 pub use enumerable::from_enumerable;
 pub use options::{
     BufferKeep, CancelMode, ConsumerOptions, DemandMode, ProducerOptions, SubscribeOptions,
@@ -160,12 +162,23 @@ pub trait GenStage: Send + Sync + Sized + 'static {
     }
 
     /// An event for a stage of another node: `None` drops it with an error. By default an
-    /// `Out` that is [`Term`].
+    /// `Out` that is [`Term`]. A stage that gives its events a term form here says so in
+    /// [`GenStage::serves_other_nodes`] too.
     fn event_to_term(event: Self::Out) -> Option<Term> {
         (Box::new(event) as Box<dyn std::any::Any>)
             .downcast::<Term>()
             .ok()
             .map(|e| *e)
+    }
+
+    /// Whether consumers of other nodes may subscribe: its events have a term form
+    /// ([`GenStage::event_to_term`]). By default, when `Out` is [`Term`]. A stage whose events
+    /// are Rust values only (a pipeline's structs) serves the stages of its own node; a
+    /// subscription from another node is refused as gen_stage refuses one
+    /// (`producer_subscribe/3`): the consumer gets `{'$gen_consumer', {Pid, Ref}, {cancel,
+    /// {local_only, Message}}}`, and the stage's own consumers lose nothing.
+    fn serves_other_nodes() -> bool {
+        std::any::TypeId::of::<Self::Out>() == std::any::TypeId::of::<Term>()
     }
 
     /// `init/1`.
@@ -175,7 +188,11 @@ pub trait GenStage: Send + Sync + Sized + 'static {
         ctx: &mut Context,
     ) -> impl Future<Output = Init<Self::State, Self::Out>> + Send;
 
-    /// `handle_demand/2`: consumers asked for `demand` more events.
+    /// `handle_demand/2`: consumers asked for `demand` more events. Its consumers choose it:
+    /// one of another node is held to twice its `max_demand` (at most
+    /// [`MAX_REMOTE_DEMAND`]), one of this node to nothing. A producer may return fewer events
+    /// and owe the rest, making them later (as [`from_enumerable`] does, a chunk at a time),
+    /// rather than allocate for all of a large demand at once.
     fn handle_demand(
         &self,
         _demand: usize,

@@ -13,6 +13,9 @@
 //! ```
 //!
 //! Each stage is registered as `{pipeline}.{step}.{n}` (`n` from 1): [`Pipeline::name`].
+//! A step whose events are Rust values (the book's upload tasks) serves its own node only: a
+//! stage of another node that subscribes to it by that name is refused
+//! ([`GenStage::serves_other_nodes`]) rather than sent events it cannot read.
 
 use std::marker::PhantomData;
 

@@ -7,6 +7,7 @@ use etf::{Pid, Reference, Term};
 use runtime::{Context, Message};
 
 use super::dispatcher::Deliveries;
+use super::downstream::{Downstream, MAX_REMOTE_DEMAND};
 use super::options::{BufferKeep, SubscribeOptions};
 use super::protocol::{self, LocalEvents, ToProducer};
 use super::stage::{Accumulated, Stage, Step};
@@ -14,7 +15,48 @@ use super::{CancelReason, GenStage, Role, Subscription};
 use crate::gen_server::ServerRef;
 
 impl<G: GenStage> Stage<G> {
-    /// A `'$gen_producer'` message from a consumer.
+    /// A `'$gen_producer'` message from a consumer that named the subscription `tag`: a
+    /// reference, or another term (Elixir's `GenStage.stream/2` sends `{MonitorRef,
+    /// InnerRef}`), which stands for a reference of ours (`downstream.rs`).
+    pub(super) async fn tagged_for_producer(
+        &mut self,
+        ctx: &mut Context,
+        consumer: Pid,
+        tag: &Term,
+        m: ToProducer<'_>,
+    ) -> Step {
+        if let Term::Reference(reference) = tag {
+            return self.for_producer(ctx, consumer, reference.clone(), m).await;
+        }
+        let Some(p) = &mut self.producer else {
+            tracing::error!(
+                "GenStage consumer {:?} received $gen_producer message",
+                ctx.pid()
+            );
+            return Ok(());
+        };
+        match m {
+            ToProducer::Subscribe { .. } => {
+                let reference = p.consumers.alias(tag, || ctx.make_ref());
+                let step = self.for_producer(ctx, consumer, reference.clone(), m).await;
+                if let Some(p) = &mut self.producer {
+                    p.consumers.forget_unsubscribed(&reference);
+                }
+                step
+            }
+            m => match p.consumers.resolve(tag) {
+                Some(reference) => self.for_producer(ctx, consumer, reference, m).await,
+                None => {
+                    if let ToProducer::Ask(_) = m {
+                        refuse(ctx, &consumer, tag.clone(), unknown_subscription());
+                    }
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// A `'$gen_producer'` message from a consumer, about our subscription `reference`.
     pub(super) async fn for_producer(
         &mut self,
         ctx: &mut Context,
@@ -22,18 +64,18 @@ impl<G: GenStage> Stage<G> {
         reference: Reference,
         m: ToProducer<'_>,
     ) -> Step {
-        if self.producer.is_none() {
+        let Some(p) = &mut self.producer else {
             tracing::error!(
                 "GenStage consumer {:?} received $gen_producer message",
                 ctx.pid()
             );
             return Ok(());
-        }
+        };
         match m {
             ToProducer::Subscribe { current, opts } => {
                 let current = match current {
                     Term::Tuple(c) => match c.as_slice() {
-                        [Term::Reference(old), reason] => Some((old.clone(), reason.clone())),
+                        [old, reason] => p.consumers.resolve(old).map(|old| (old, reason.clone())),
                         _ => None,
                     },
                     _ => None,
@@ -43,19 +85,21 @@ impl<G: GenStage> Stage<G> {
                     .await
             }
             ToProducer::Ask(counter) => {
-                let Some(p) = &mut self.producer else {
+                // A negative ask is no demand; a consumer of another node gets what keeps it
+                // within twice its max_demand (`downstream.rs`).
+                let asked = usize::try_from(counter).unwrap_or(0);
+                let Some(counter) = p.consumers.allow(&reference, asked) else {
+                    let tag = p.consumers.tag(&reference);
+                    refuse(ctx, &consumer, tag, unknown_subscription());
                     return Ok(());
                 };
-                if !p.consumers.contains_key(&reference) {
-                    refuse(
-                        ctx,
-                        &consumer,
-                        &reference,
-                        Term::atom("unknown_subscription"),
+                if counter < asked {
+                    tracing::warn!(
+                        "GenStage producer {:?} cut an ask for {asked} events from {consumer:?} to {counter}: a consumer of another node may be owed at most {} (twice its max_demand)",
+                        ctx.pid(),
+                        p.consumers.most(&reference).unwrap_or(0)
                     );
-                    return Ok(());
                 }
-                let counter = usize::try_from(counter).unwrap_or(0);
                 let mut out = Deliveries::default();
                 let demand = p.dispatcher.ask(counter, &consumer, &reference, &mut out);
                 self.dispatcher_result(ctx, demand, out).await
@@ -69,7 +113,9 @@ impl<G: GenStage> Stage<G> {
 
     /// A consumer subscribes (`{subscribe, Current, Opts}`): a resubscription cancels the
     /// subscription it replaces first; then `handle_subscribe`, then the dispatcher, which may
-    /// refuse it.
+    /// refuse it. A consumer of another node is refused when the stage's events have no term
+    /// form ([`GenStage::serves_other_nodes`]) or its `max_demand` is above
+    /// [`MAX_REMOTE_DEMAND`].
     pub(super) async fn producer_subscribe(
         &mut self,
         ctx: &mut Context,
@@ -85,23 +131,43 @@ impl<G: GenStage> Stage<G> {
             );
             return Ok(());
         };
-        if p.consumers.contains_key(&reference) {
+        let tag = p.consumers.tag(&reference);
+        if p.consumers.contains(&reference) {
             tracing::error!(
                 "GenStage producer {:?} received duplicated subscription from: {consumer:?}",
                 ctx.pid()
             );
-            refuse(
-                ctx,
-                &consumer,
-                &reference,
-                Term::atom("duplicated_subscription"),
-            );
+            refuse(ctx, &consumer, tag, Term::atom("duplicated_subscription"));
             return Ok(());
         }
         if let Some((old, reason)) = current {
             self.producer_cancel(ctx, &old, CancelReason::Cancel(reason))
                 .await?;
         }
+        let remote = consumer.node != *ctx.runtime().node();
+        let opts = match opts {
+            Ok(_) if remote && !G::serves_other_nodes() => {
+                let message = format!(
+                    "the events of this stage have no term form: only stages of node {} may subscribe to it",
+                    ctx.runtime().node()
+                );
+                tracing::error!(
+                    "GenStage producer {:?} refused a subscription from {consumer:?}: {message}",
+                    ctx.pid()
+                );
+                let why = Term::Tuple(vec![
+                    Term::atom("local_only"),
+                    Term::Binary(message.into_bytes().into()),
+                ]);
+                refuse(ctx, &consumer, tag, why);
+                return Ok(());
+            }
+            Ok(opts) if remote && opts.max_demand > MAX_REMOTE_DEMAND => Err(format!(
+                "expected :max_demand to be at most {MAX_REMOTE_DEMAND} for a consumer of another node, got: {}",
+                opts.max_demand
+            )),
+            opts => opts,
+        };
         let opts = match opts {
             Ok(opts) => opts,
             Err(message) => {
@@ -113,7 +179,7 @@ impl<G: GenStage> Stage<G> {
                     Term::atom("bad_opts"),
                     Term::Binary(message.into_bytes().into()),
                 ]);
-                refuse(ctx, &consumer, &reference, why);
+                refuse(ctx, &consumer, tag, why);
                 return Ok(());
             }
         };
@@ -121,9 +187,9 @@ impl<G: GenStage> Stage<G> {
             return Ok(());
         };
         let monitor = ctx.monitor(&consumer);
-        p.monitors.insert(monitor.clone(), reference.clone());
+        let max_demand = remote.then_some(opts.max_demand);
         p.consumers
-            .insert(reference.clone(), (consumer.clone(), monitor));
+            .insert(reference.clone(), consumer.clone(), monitor, max_demand);
         let from = Subscription {
             to: ServerRef::Pid(consumer.clone()),
             reference: reference.clone(),
@@ -159,7 +225,7 @@ impl<G: GenStage> Stage<G> {
     ) -> Step {
         self.deliver(ctx, out);
         if let Some(pc) = &mut self.pc {
-            pc.demand += demand;
+            pc.demand = pc.demand.saturating_add(demand);
             self.take_from_buffer(ctx);
             return self.take_pc_events(ctx).await;
         }
@@ -264,8 +330,9 @@ impl<G: GenStage> Stage<G> {
     }
 
     /// Sends what a dispatcher handed out: a `Vec` to a rotp stage of this node, terms to any
-    /// other; and the asks the producer makes of itself.
-    fn deliver(&self, ctx: &Context, out: Deliveries<G::Out>) {
+    /// other (named as the consumer named the subscription); and the asks the producer makes
+    /// of itself.
+    fn deliver(&mut self, ctx: &Context, out: Deliveries<G::Out>) {
         for (pid, reference, events) in out.sends {
             if pid.node == *ctx.runtime().node() {
                 let local = LocalEvents {
@@ -275,8 +342,23 @@ impl<G: GenStage> Stage<G> {
                 };
                 ctx.send(&pid, Message::local(local));
             } else {
+                let made = events.len();
                 let terms: Vec<Term> = events.into_iter().filter_map(G::event_to_term).collect();
-                let message = protocol::to_consumer(ctx.pid(), &reference, Term::List(terms));
+                if terms.len() < made {
+                    tracing::error!(
+                        "GenStage producer {:?} dropped {} events for {pid:?}: they have no term form",
+                        ctx.pid(),
+                        made - terms.len()
+                    );
+                }
+                let tag = self.producer.as_mut().map_or_else(
+                    || Term::Reference(reference.clone()),
+                    |p| {
+                        p.consumers.delivered(&reference, made);
+                        p.consumers.tag(&reference)
+                    },
+                );
+                let message = protocol::to_consumer(ctx.pid(), tag, Term::List(terms));
                 ctx.send(&pid, Message::Term(message));
             }
         }
@@ -310,15 +392,15 @@ impl<G: GenStage> Stage<G> {
         let Some(p) = &mut self.producer else {
             return Ok(());
         };
-        let Some((pid, monitor)) = p.consumers.remove(reference) else {
+        let tag = p.consumers.tag(reference);
+        let Some(Downstream { pid, monitor, .. }) = p.consumers.remove(reference) else {
             return Ok(());
         };
-        p.monitors.remove(&monitor);
         ctx.demonitor(&monitor, true);
         let why = match &reason {
             CancelReason::Cancel(r) | CancelReason::Down(r) => r.clone(),
         };
-        refuse(ctx, &pid, reference, why);
+        refuse(ctx, &pid, tag, why);
         let from = Subscription {
             to: ServerRef::Pid(pid.clone()),
             reference: reference.clone(),
@@ -338,8 +420,12 @@ impl<G: GenStage> Stage<G> {
     }
 }
 
-/// `{'$gen_consumer', {self(), Ref}, {cancel, Why}}` to a consumer.
-fn refuse(ctx: &Context, consumer: &Pid, reference: &Reference, why: Term) {
-    let cancel = protocol::to_consumer(ctx.pid(), reference, protocol::cancel(why));
+/// `{'$gen_consumer', {self(), Tag}, {cancel, Why}}` to a consumer.
+fn refuse(ctx: &Context, consumer: &Pid, tag: Term, why: Term) {
+    let cancel = protocol::to_consumer(ctx.pid(), tag, protocol::cancel(why));
     ctx.send(consumer, Message::Term(cancel));
+}
+
+fn unknown_subscription() -> Term {
+    Term::atom("unknown_subscription")
 }

@@ -9,6 +9,9 @@
 //! ```
 //!
 //! `Ref` is the consumer's monitor of the producer; it names the subscription on both sides.
+//! gen_stage never looks inside it: Elixir's `GenStage.stream/2` names its subscriptions
+//! `{MonitorRef, InnerRef}` (`lib/gen_stage/stream.ex`), and a rotp producer answers such a
+//! consumer with the term it gave (`downstream.rs`).
 //! Between two rotp stages of one node the events travel as Rust values ([`LocalEvents`]), and
 //! so do asks ([`LocalAsk`]), and a subscription whose options hold a Rust closure goes as a
 //! [`LocalSubscribe`].
@@ -58,11 +61,11 @@ pub(crate) fn to_producer(pid: &Pid, reference: &Reference, message: Term) -> Te
     ])
 }
 
-/// `{'$gen_consumer', {Pid, Ref}, Message}`.
-pub(crate) fn to_consumer(pid: &Pid, reference: &Reference, message: Term) -> Term {
+/// `{'$gen_consumer', {Pid, Tag}, Message}`: `Tag` as the consumer named the subscription.
+pub(crate) fn to_consumer(pid: &Pid, tag: Term, message: Term) -> Term {
     Term::Tuple(vec![
         Term::atom("$gen_consumer"),
-        from(pid, reference),
+        Term::Tuple(vec![Term::Pid(pid.clone()), tag]),
         message,
     ])
 }
@@ -84,8 +87,10 @@ pub(crate) fn cancel(reason: Term) -> Term {
     tuple("cancel", reason)
 }
 
-/// The `{Pid, Ref}` and body of a `'$gen_producer'` or `'$gen_consumer'` message.
-fn parts<'a>(term: &'a Term, label: &str) -> Option<(Pid, Reference, &'a Term)> {
+/// The `{Pid, Ref}` and body of a `'$gen_producer'` or `'$gen_consumer'` message. `Ref` is
+/// any term: gen_stage never looks inside it, and Elixir's `GenStage.stream/2` sends
+/// `{MonitorRef, InnerRef}` (`lib/gen_stage/stream.ex`, `subscriptions_monitor/3`).
+fn parts<'a>(term: &'a Term, label: &str) -> Option<(Pid, &'a Term, &'a Term)> {
     let Term::Tuple(v) = term else { return None };
     let [l, Term::Tuple(f), body] = v.as_slice() else {
         return None;
@@ -94,14 +99,15 @@ fn parts<'a>(term: &'a Term, label: &str) -> Option<(Pid, Reference, &'a Term)> 
         return None;
     }
     match f.as_slice() {
-        [Term::Pid(p), Term::Reference(r)] => Some((p.clone(), r.clone(), body)),
+        [Term::Pid(p), tag] => Some((p.clone(), tag, body)),
         _ => None,
     }
 }
 
-/// Reads a message for a producer.
-pub(crate) fn read_to_producer(term: &Term) -> Option<(Pid, Reference, ToProducer<'_>)> {
-    let (pid, reference, body) = parts(term, "$gen_producer")?;
+/// Reads a message for a producer: the consumer, the term it names the subscription with, and
+/// what it says.
+pub(crate) fn read_to_producer(term: &Term) -> Option<(Pid, &Term, ToProducer<'_>)> {
+    let (pid, tag, body) = parts(term, "$gen_producer")?;
     let Term::Tuple(b) = body else { return None };
     let message = match (
         b.first().and_then(Term::as_atom),
@@ -114,12 +120,16 @@ pub(crate) fn read_to_producer(term: &Term) -> Option<(Pid, Reference, ToProduce
         (Some("cancel"), [reason]) => ToProducer::Cancel(reason),
         _ => return None,
     };
-    Some((pid, reference, message))
+    Some((pid, tag, message))
 }
 
-/// Reads a message for a consumer.
+/// Reads a message for a consumer (whose subscriptions are named by references: the stage's
+/// monitors of its producers).
 pub(crate) fn read_to_consumer(term: &Term) -> Option<(Pid, Reference, ToConsumer<'_>)> {
-    let (pid, reference, body) = parts(term, "$gen_consumer")?;
+    let (pid, tag, body) = parts(term, "$gen_consumer")?;
+    let Term::Reference(reference) = tag else {
+        return None;
+    };
     let message = match body {
         Term::List(events) => ToConsumer::Events(events),
         Term::Tuple(b) if b.len() == 2 && b[0].as_atom() == Some("cancel") => {
@@ -127,7 +137,7 @@ pub(crate) fn read_to_consumer(term: &Term) -> Option<(Pid, Reference, ToConsume
         }
         _ => return None,
     };
-    Some((pid, reference, message))
+    Some((pid, reference.clone(), message))
 }
 
 /// Takes the events out of `{'$gen_consumer', {Pid, Ref}, Events}` (the list, not a copy), or

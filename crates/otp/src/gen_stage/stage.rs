@@ -12,6 +12,7 @@ use runtime::{Context, ExitReason, Message};
 use tokio::sync::oneshot;
 
 use super::dispatcher::Dispatcher;
+use super::downstream::Consumers;
 use super::figures::{self, StageKind};
 use super::options::{BufferKeep, CancelMode, DemandMode, ProducerOptions, SubscribeOptions};
 use super::protocol::{self, LocalAsk, LocalEvents, LocalSubscribe, ToConsumer, ToProducer};
@@ -79,10 +80,8 @@ pub(crate) async fn start_link_with<G: GenStage>(
 pub(super) struct Producer<E> {
     pub(super) buffer_size: Option<usize>,
     pub(super) buffer_keep: BufferKeep,
-    /// Subscriptions by reference: the consumer and our monitor of it.
-    pub(super) consumers: HashMap<Reference, (Pid, Reference)>,
-    /// Our monitors of consumers, to their subscription.
-    pub(super) monitors: HashMap<Reference, Reference>,
+    /// Its subscriptions.
+    pub(super) consumers: Consumers,
     pub(super) dispatcher: Box<dyn Dispatcher<E>>,
     pub(super) buffer: VecDeque<E>,
     /// `demand: :accumulate`: demand and dispatches kept, in order, until `:forward`.
@@ -100,8 +99,7 @@ impl<E> Producer<E> {
         Producer {
             buffer_size: options.buffer_size,
             buffer_keep: options.buffer_keep,
-            consumers: HashMap::default(),
-            monitors: HashMap::default(),
+            consumers: Consumers::default(),
             dispatcher: options.dispatcher,
             buffer: VecDeque::new(),
             accumulated: (options.demand == DemandMode::Accumulate).then(Vec::new),
@@ -251,7 +249,7 @@ impl<G: GenStage> Stage<G> {
             (
                 up.values()
                     .filter_map(|u| u.demand.map(|(pending, _, _)| pending))
-                    .sum(),
+                    .fold(0, usize::saturating_add),
                 up.len(),
             )
         });
@@ -349,8 +347,8 @@ impl<G: GenStage> Stage<G> {
             Err(m) => m,
         };
         if let Some(term) = message.as_term() {
-            if let Some((pid, reference, m)) = protocol::read_to_producer(term) {
-                return self.for_producer(ctx, pid, reference, m).await;
+            if let Some((pid, tag, m)) = protocol::read_to_producer(term) {
+                return self.tagged_for_producer(ctx, pid, tag, m).await;
             }
             if let Some((pid, reference, m)) = protocol::read_to_consumer(term) {
                 return match m {
@@ -441,7 +439,7 @@ impl<G: GenStage> Stage<G> {
         let consumer = self
             .producer
             .as_ref()
-            .and_then(|p| p.monitors.get(monitor).cloned());
+            .and_then(|p| p.consumers.by_monitor(monitor).cloned());
         if let Some(reference) = consumer {
             return self
                 .producer_cancel(ctx, &reference, CancelReason::Down(reason))

@@ -78,10 +78,10 @@ impl BroadcastDispatcher {
         for d in &mut self.demands {
             d.0 -= min;
         }
-        self.waiting += min;
-        let request = (self.waiting - self.requested).max(0);
-        self.requested += request;
-        request as usize
+        self.waiting = self.waiting.saturating_add(min);
+        let request = self.waiting.saturating_sub(self.requested).max(0);
+        self.requested = self.requested.saturating_add(request);
+        usize::try_from(request).unwrap_or(0)
     }
 }
 
@@ -105,7 +105,7 @@ impl<E: Clone + Send + 'static> Dispatcher<E> for BroadcastDispatcher {
         self.subscribed.insert(consumer.clone());
         // What the others were waiting for is theirs again; the newcomer starts at nothing.
         for d in &mut self.demands {
-            d.0 += self.waiting;
+            d.0 = d.0.saturating_add(self.waiting);
         }
         self.waiting = 0;
         self.demands.push((
@@ -124,11 +124,14 @@ impl<E: Clone + Send + 'static> Dispatcher<E> for BroadcastDispatcher {
         reference: &Reference,
         _out: &mut Deliveries<E>,
     ) -> usize {
+        // Counted in i64, as `waiting` and `requested` are; an ask past i64::MAX, or a
+        // sum past it, stays at it.
+        let counter = i64::try_from(counter).unwrap_or(i64::MAX);
         match self.demands.iter_mut().find(|d| d.2 == *reference) {
-            Some(d) => d.0 += counter as i64,
+            Some(d) => d.0 = d.0.saturating_add(counter),
             None => self
                 .demands
-                .push((counter as i64, consumer.clone(), reference.clone(), None)),
+                .push((counter, consumer.clone(), reference.clone(), None)),
         }
         self.sync_demands()
     }
@@ -220,5 +223,22 @@ mod tests {
         assert!(d.dispatch(vec![1, 2, 3, 4], &mut out).is_empty());
         assert_eq!(out.sends[0].2, [2, 4]);
         assert_eq!(out.asks, [(pid(1), a, 2)]);
+    }
+
+    #[test]
+    fn demand_past_the_largest_count_stays_at_it() {
+        let rt = runtime::Runtime::default();
+        let (a, b) = (rt.make_ref(), rt.make_ref());
+        let mut d = BroadcastDispatcher::new();
+        let mut out = Deliveries::<i32>::default();
+        let opts = SubscribeOptions::default();
+        Dispatcher::<i32>::subscribe(&mut d, &opts, &pid(1), &a).ok();
+        Dispatcher::<i32>::subscribe(&mut d, &opts, &pid(2), &b).ok();
+        for r in [&a, &a, &b, &b] {
+            d.ask(usize::MAX, &pid(1), r, &mut out);
+        }
+        assert_eq!(Dispatcher::<i32>::demand(&d), i64::MAX as usize);
+        assert_eq!(d.dispatch(vec![1, 2], &mut out), Vec::<i32>::new());
+        assert_eq!(out.sends.len(), 2);
     }
 }

@@ -57,7 +57,9 @@ impl DemandDispatcher {
 
 impl<E: Send + 'static> Dispatcher<E> for DemandDispatcher {
     fn demand(&self) -> usize {
-        self.demands.iter().map(|(n, _, _)| n).sum()
+        self.demands
+            .iter()
+            .fold(0, |sum, (n, _, _)| sum.saturating_add(*n))
     }
 
     fn subscribe(
@@ -87,7 +89,7 @@ impl<E: Send + 'static> Dispatcher<E> for DemandDispatcher {
         match self.demands.iter().position(|(_, _, r)| r == reference) {
             Some(i) => {
                 let (current, pid, reference) = self.demands.remove(i);
-                self.add(current + counter, pid, reference);
+                self.add(current.saturating_add(counter), pid, reference);
             }
             None => self.add(counter, consumer.clone(), reference.clone()),
         }
@@ -98,7 +100,7 @@ impl<E: Send + 'static> Dispatcher<E> for DemandDispatcher {
 
     fn cancel(&mut self, _consumer: &Pid, reference: &Reference) -> usize {
         if let Some(current) = self.pop(reference) {
-            self.pending += current;
+            self.pending = self.pending.saturating_add(current);
         }
         0
     }
@@ -167,5 +169,23 @@ mod tests {
         assert_eq!(Dispatcher::<i32>::cancel(&mut d, &pid(1), &a), 0);
         assert_eq!(d.ask(10, &pid(2), &b, &mut out), 0);
         assert_eq!(d.ask(5, &pid(2), &b, &mut out), 5);
+    }
+
+    #[test]
+    fn demand_past_the_largest_count_stays_at_it() {
+        let rt = runtime::Runtime::default();
+        let (a, b) = (rt.make_ref(), rt.make_ref());
+        let mut d = DemandDispatcher::new();
+        let mut out = Deliveries::<i32>::default();
+        let opts = SubscribeOptions::default();
+        Dispatcher::<i32>::subscribe(&mut d, &opts, &pid(1), &a).ok();
+        Dispatcher::<i32>::subscribe(&mut d, &opts, &pid(2), &b).ok();
+        for r in [&a, &a, &b] {
+            d.ask(usize::MAX, &pid(1), r, &mut out);
+        }
+        assert_eq!(Dispatcher::<i32>::demand(&d), usize::MAX);
+        Dispatcher::<i32>::cancel(&mut d, &pid(1), &a);
+        Dispatcher::<i32>::cancel(&mut d, &pid(2), &b);
+        assert_eq!(d.pending, usize::MAX);
     }
 }

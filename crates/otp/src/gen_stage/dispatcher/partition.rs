@@ -138,7 +138,7 @@ impl<E: Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
                 Slot::Demand(n) => *n,
                 Slot::Queue(_) => 0,
             })
-            .sum()
+            .fold(0, usize::saturating_add)
     }
 
     fn queued(&self) -> usize {
@@ -201,7 +201,7 @@ impl<E: Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
         };
         let partition = &mut self.partitions[i];
         partition.slot = match std::mem::replace(&mut partition.slot, Slot::Demand(0)) {
-            Slot::Demand(d) => Slot::Demand(d + counter),
+            Slot::Demand(d) => Slot::Demand(d.saturating_add(counter)),
             Slot::Queue(mut queue) => {
                 let n = counter.min(queue.len());
                 let now: Vec<E> = queue.drain(..n).collect();
@@ -218,7 +218,7 @@ impl<E: Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
         let already = self.pending.min(counter);
         self.pending -= already;
         let demand = counter - already;
-        self.waiting += demand;
+        self.waiting = self.waiting.saturating_add(demand);
         demand
     }
 
@@ -230,12 +230,12 @@ impl<E: Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
         partition.consumer = None;
         match std::mem::replace(&mut partition.slot, Slot::Demand(0)) {
             Slot::Demand(d) => {
-                self.pending += d;
+                self.pending = self.pending.saturating_add(d);
                 0
             }
             Slot::Queue(queue) => {
                 // The queued events go with the consumer; the producer makes as many again.
-                self.waiting += queue.len();
+                self.waiting = self.waiting.saturating_add(queue.len());
                 queue.len()
             }
         }
@@ -328,5 +328,21 @@ mod tests {
         assert_eq!(got, [(true, vec![0, 2]), (false, vec![1])]);
         assert_eq!(d.ask(1, &pid(1), &a, &mut out), 1);
         assert_eq!(out.sends[0].2, [4]);
+    }
+
+    #[test]
+    fn demand_past_the_largest_count_stays_at_it() {
+        let rt = runtime::Runtime::default();
+        let (a, b) = (rt.make_ref(), rt.make_ref());
+        let mut d = PartitionDispatcher::with_hash(2, |e: &i64| Some(Term::Integer(e % 2)));
+        let mut out = Deliveries::default();
+        assert_eq!(d.subscribe(&on(0), &pid(1), &a), Ok(0));
+        assert_eq!(d.subscribe(&on(1), &pid(2), &b), Ok(0));
+        for r in [&a, &a, &b] {
+            d.ask(usize::MAX, &pid(1), r, &mut out);
+        }
+        assert_eq!(Dispatcher::<i64>::demand(&d), usize::MAX);
+        assert!(d.dispatch(vec![0, 1, 2], &mut out).is_empty());
+        assert_eq!(Dispatcher::<i64>::cancel(&mut d, &pid(1), &a), 0);
     }
 }

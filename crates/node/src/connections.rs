@@ -653,11 +653,13 @@ impl Inner {
             let reader_inner = inner.clone();
             let from = peer.clone();
             let mut route = runtime::Route::default();
+            let queue = outbox.clone();
             let closed = net::dist::run(
                 stream,
                 up.flags,
                 leftover,
                 inner.ticktime,
+                inner.max_message,
                 outbox,
                 move |m| reader_inner.dispatch(&from, m, &mut route),
             )
@@ -668,6 +670,13 @@ impl Inner {
                 inner.tell_watchers("nodedown", &peer, owner);
             }
             let _ = inner.events.send(crate::NodeEvent::Down(peer.clone()));
+            // A peer that left in the middle of large messages: what they held is free now,
+            // but scattered through the heaps, where `free` does not give it back.
+            let unfinished = queue.stats().unfinished.load(Ordering::Relaxed);
+            drop(queue);
+            if unfinished >= crate::malloc::GIVE_BACK_AFTER as u64 {
+                crate::malloc::give_back_freed_memory();
+            }
         });
     }
 

@@ -43,6 +43,11 @@ pub struct NodeConfig {
     pub epmd_program: Option<EpmdProgram>,
     /// Distribution over TLS (`-proto_dist inet_tls`), both ways.
     pub tls: Option<net::dist::DistTls>,
+    /// The largest message a connection takes, and the allowance that all of a connection's
+    /// unfinished fragmented messages share while it lives (`dist::Reader::new`): a peer
+    /// that sends more is disconnected. 1 GiB by default
+    /// ([`dist::packet::DEFAULT_MAX_MESSAGE`]).
+    pub max_message: usize,
 }
 
 impl NodeConfig {
@@ -60,6 +65,7 @@ impl NodeConfig {
             ticktime: Duration::from_secs(60),
             epmd_program: None,
             tls: None,
+            max_message: dist::packet::DEFAULT_MAX_MESSAGE,
         }
     }
 }
@@ -146,6 +152,8 @@ pub(crate) struct Inner {
     pub(crate) hidden: bool,
     pub(crate) epmd_port: u16,
     pub(crate) ticktime: Duration,
+    /// `NodeConfig::max_message`.
+    pub(crate) max_message: usize,
     pub(crate) tls: Option<net::dist::DistTls>,
     pub(crate) conns: Connections,
     pub(crate) events: broadcast::Sender<NodeEvent>,
@@ -203,6 +211,7 @@ impl Node {
             hidden: config.hidden,
             epmd_port: config.epmd_port,
             ticktime: config.ticktime,
+            max_message: config.max_message,
             tls: config.tls.clone(),
             conns: Connections::default(),
             events: broadcast::channel(256).0,

@@ -322,7 +322,8 @@ impl Inner {
             ),
             None => DistStream::from(tcp),
         };
-        let mut hs = Handshake::initiate(self.handshake_config(), peer.clone());
+        let mut hs = Handshake::initiate(self.handshake_config(), peer.clone())
+            .map_err(|e| fail(e.to_string()))?;
         if stream.is_tls() {
             hs = hs.with_4_byte_lengths();
         }
@@ -434,7 +435,7 @@ impl Inner {
             Some(tls) => DistStream::from(tls.accept(tcp).await?),
             None => DistStream::from(tcp),
         };
-        let mut hs = Handshake::accept(self.handshake_config());
+        let mut hs = Handshake::accept(self.handshake_config())?;
         if stream.is_tls() {
             hs = hs.with_4_byte_lengths();
         }

@@ -67,7 +67,7 @@ impl RawPeer {
         let name = config.name.clone();
         let creation = config.creation;
         let mut stream = net::dist::DistStream::from(tcp(port).await);
-        let hs = Handshake::initiate(config, target.clone());
+        let hs = Handshake::initiate(config, target.clone())?;
         let mut ok = |_: &Atom, _: u32| dist::Status::Ok;
         let (up, leftover) =
             net::dist::handshake(&mut stream, hs, &mut ok, Duration::from_secs(10)).await?;

@@ -50,8 +50,9 @@ pub(crate) struct Connections {
     next_owner: AtomicU64,
     /// Woken whenever an entry comes up or goes away.
     pub(crate) changed: tokio::sync::Notify,
-    /// Host names already resolved (as `inet_db` caches them).
-    hosts: Mutex<HashMap<String, std::net::IpAddr>>,
+    /// Host names already resolved (as `inet_db` caches them): bounded, aged, and forgotten
+    /// when a connection to the address fails.
+    pub(crate) hosts: crate::hosts::HostCache,
     /// Handshakes with peers that connected to us and have not proved the cookie yet, oldest
     /// first: dropping an entry's sender ends that handshake.
     accepting: Mutex<std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>,
@@ -71,7 +72,7 @@ impl Default for Connections {
             table: Mutex::default(),
             next_owner: AtomicU64::default(),
             changed: tokio::sync::Notify::new(),
-            hosts: Mutex::default(),
+            hosts: crate::hosts::HostCache::default(),
             accepting: Mutex::default(),
             refusals: crate::log::RateLimited::default(),
             refused_by: Mutex::default(),
@@ -305,14 +306,20 @@ impl Inner {
             .ok_or_else(|| fail(format!("bad node name {peer}")))?;
         let addr =
             std::net::SocketAddr::new(self.resolve(host).await.map_err(fail)?, self.epmd_port);
+        // A host that does not answer at its address may have moved: it is looked up again
+        // next time.
+        let moved = |e: String| {
+            self.conns.hosts.forget(host);
+            fail(e)
+        };
         let info = net::epmd::Client::new(addr)
             .port_please(alive)
             .await
-            .map_err(|e| fail(format!("epmd on {host}: {e}")))?
+            .map_err(|e| moved(format!("epmd on {host}: {e}")))?
             .ok_or_else(|| fail(format!("{alive} is not registered with epmd on {host}")))?;
         let tcp = TcpStream::connect((addr.ip(), info.port))
             .await
-            .map_err(|e| fail(format!("connect: {e}")))?;
+            .map_err(|e| moved(format!("connect: {e}")))?;
         tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
         let mut stream = match &self.tls {
             Some(tls) => DistStream::from(
@@ -343,16 +350,10 @@ impl Inner {
         }
     }
 
-    /// The IPv4 address of `host`, cached after the first lookup.
+    /// The IPv4 address of `host`, cached for a while after a lookup (`hosts`).
     async fn resolve(&self, host: &str) -> Result<std::net::IpAddr, String> {
-        if let Some(ip) = self
-            .conns
-            .hosts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(host)
-        {
-            return Ok(*ip);
+        if let Some(ip) = self.conns.hosts.get(host, std::time::Instant::now()) {
+            return Ok(ip);
         }
         let ip = tokio::net::lookup_host((host, 0))
             .await
@@ -360,11 +361,7 @@ impl Inner {
             .find(|a| a.is_ipv4())
             .ok_or_else(|| format!("no IPv4 address for {host}"))?
             .ip();
-        self.conns
-            .hosts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(host.to_owned(), ip);
+        self.conns.hosts.insert(host, ip, std::time::Instant::now());
         Ok(ip)
     }
 

@@ -679,7 +679,7 @@ impl Inner {
     }
 
     /// Sends a reason-carrying message: the `PAYLOAD_` form when the peer takes it.
-    fn exit_like(
+    pub(crate) fn exit_like(
         self: &Arc<Self>,
         node: &Atom,
         plain: ControlMessage,

@@ -603,7 +603,11 @@ impl Node {
                 Term::Atom(function),
                 Term::List(args),
             ]);
+            // The reply is applied only to a request we are waiting for, from that node.
+            ctx.runtime()
+                .spawn_request_sent(ctx.pid(), &req_id, &node, false, true);
             if !inner.send_control(&node, request, Some(args), true) {
+                ctx.runtime().spawn_request_abandon(ctx.pid(), &req_id);
                 return Err(ErpcError::NoConnection);
             }
             let r = Term::Reference(req_id.clone());
@@ -614,12 +618,20 @@ impl Node {
                             && v[1] == r
                             && v[2].as_atom() == Some("error"))
                 })
-                .await
-                .ok_or(ErpcError::Timeout)?;
+                .await;
+            let Some(answer) = answer else {
+                // erpc.erl on a timeout: the request is abandoned, a late reply ignored.
+                ctx.runtime().spawn_request_abandon(ctx.pid(), &req_id);
+                return Err(ErpcError::Timeout);
+            };
             if let Some((_, _, reason)) = answer.as_down() {
                 return erpc_result(&tag, reason.to_term());
             }
             match answer.as_term() {
+                // The connection went before the reply came (erpc.erl: `{erpc, noconnection}`).
+                Some(Term::Tuple(v)) if v[3].as_atom() == Some("noconnection") => {
+                    Err(ErpcError::NoConnection)
+                }
                 Some(Term::Tuple(v)) => Err(ErpcError::Spawn(v[3].clone())),
                 _ => Err(ErpcError::Timeout),
             }

@@ -228,10 +228,10 @@ fn huge_binary_segments_in_text_are_refused() {
 #[test]
 fn binaries_in_one_text_hold_at_most_64_mib_together() {
     let segment = "0:134217728";
-    let four = vec![segment; 4].join(",");
+    let four = [segment; 4].join(",");
     let whole = text::parse(&format!("<<{four}>>")).unwrap();
     assert!(matches!(&whole, Term::Binary(b) if b.len() == 64 << 20));
-    let five = vec![segment; 5].join(",");
+    let five = [segment; 5].join(",");
     let err = text::parse(&format!("<<{five}>>")).unwrap_err();
     assert!(err.message.contains("64 MiB"), "{err}");
     // Spread over several binaries, or as a string's characters, it is the same.
@@ -239,7 +239,7 @@ fn binaries_in_one_text_hold_at_most_64_mib_together() {
     assert!(err.message.contains("64 MiB"), "{err}");
     let err = text::parse("<<\"abcde\":134217728>>").unwrap_err();
     assert!(err.message.contains("64 MiB"), "{err}");
-    let many = vec!["<<0:134217728>>"; 100].join(",");
+    let many = ["<<0:134217728>>"; 100].join(",");
     assert!(text::parse(&format!("[{many}]")).is_err());
 }
 

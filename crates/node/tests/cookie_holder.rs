@@ -120,7 +120,7 @@ async fn the_shell_refuses_huge_binaries_in_term_text_and_goes_on() {
     let (_epmd, epmd_port) = epmd();
     let node = rotp_node("rotp_shell_holder", COOKIE, epmd_port).await;
     let target = node.name().to_string();
-    let huge = vec!["0:134217728"; 5].join(",");
+    let huge = ["0:134217728"; 5].join(",");
     let eval = format!(
         "N = '{target}', Me = self(), \
          Lines = [\"sink ! <<{huge}>>.\\n\", \"node().\\n\"], \

@@ -83,7 +83,12 @@ async fn a_flood_of_global_messages_stays_bounded_and_global_still_works() {
             let me = ctx.runtime().node().clone();
             let id = LockId::new(Term::atom("global"), Term::Pid(ctx.pid().clone()));
             let set = global
-                .set_lock(&mut ctx, &id, Some(&[me.clone()]), Retries::Infinity)
+                .set_lock(
+                    &mut ctx,
+                    &id,
+                    Some(std::slice::from_ref(&me)),
+                    Retries::Infinity,
+                )
                 .await;
             let _ = locked_tx.send(set);
             let _ = ctx.recv().await;

@@ -8,7 +8,7 @@
 mod support;
 
 #[path = "../../node/tests/support/raw.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod raw;
 
 use std::io::{BufRead, BufReader};

@@ -43,6 +43,7 @@ async fn a_cookie_holder_reads_only_what_the_os_page_reads() {
     // A secret beside the node, as Drip keeps its master key, held open as an upload's spool
     // file is: its path and its descriptor both lead to it through /proc/self.
     let dir = std::env::temp_dir().join(format!("rotp-holder-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(dir.clone());
     std::fs::create_dir_all(dir.join("drip-data")).unwrap();
     let key = dir.join("drip-data/master.key");
     std::fs::File::create(&key)
@@ -109,7 +110,15 @@ async fn a_cookie_holder_reads_only_what_the_os_page_reads() {
     assert!(version.trim().starts_with('{'), "{version}");
     assert!(!node.is_down());
     drop(open);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Removes a directory when the test ends, passed or failed.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The node's shell, started from an erl node as `erl -remsh` starts it

@@ -31,6 +31,7 @@ mod node;
 mod observer_backend;
 mod os_calls;
 mod pg;
+mod remote_link;
 mod services;
 mod shell;
 

@@ -15,9 +15,10 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::connections::{ConnState, Connections, RemoteLink};
+use crate::connections::{ConnState, Connections};
 use crate::functions::{Function, Functions};
 use crate::name::{self, NameError, NameKind};
+use crate::remote_link::RemoteLink;
 
 /// How to start a node.
 #[derive(Clone, Debug)]

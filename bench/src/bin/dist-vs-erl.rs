@@ -416,7 +416,7 @@ async fn accept_probe(env: &Env, target: &Atom, n: u64) -> Result<f64> {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         tcp.set_nodelay(true)?;
         let mut stream = net::dist::DistStream::from(tcp);
-        let hs = dist::Handshake::initiate(config, target.clone());
+        let hs = dist::Handshake::initiate(config, target.clone())?;
         let mut ok = |_: &Atom, _: u32| dist::Status::Ok;
         net::dist::handshake(&mut stream, hs, &mut ok, net::dist::SETUP_TIME).await?;
         total += t0.elapsed();

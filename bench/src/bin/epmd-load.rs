@@ -51,7 +51,7 @@ fn start(binary: &Path, port: u16) -> Result<(Guard, Vec<TcpStream>)> {
     let mut nodes = Vec::new();
     for n in 0..10 {
         let mut s = TcpStream::connect(("127.0.0.1", port))?;
-        s.write_all(&Request::Alive2(NodeInfo::new(&format!("node{n}"), 20000 + n)).encode())?;
+        s.write_all(&Request::Alive2(NodeInfo::new(&format!("node{n}"), 20000 + n)).encode()?)?;
         let mut reply = [0u8; 6];
         s.read_exact(&mut reply)?;
         nodes.push(s);
@@ -89,7 +89,8 @@ fn load(port: u16, threads: usize, seconds: u64) -> Round {
             9 => Request::Names.encode(),
             n => Request::Port2(format!("node{n}").into_bytes()).encode(),
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .expect("short names fit EPMD's lengths");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|scope| {

@@ -149,6 +149,17 @@ pub enum HandshakeError {
         /// The status sent.
         status: &'static str,
     },
+    /// Our own node name does not fit the handshake: `send_name` and `send_challenge` carry
+    /// it after a 16-bit length, in a message framed with a 16-bit length
+    /// (`dist_util:send_name/1`, `send_challenge/2`). Erlang's node names, atoms, are far
+    /// shorter (255 characters).
+    #[error("our node name is {len} bytes long; a handshake carries at most {max}")]
+    NameTooLong {
+        /// The name's length in bytes.
+        len: usize,
+        /// The longest name the handshake's messages carry.
+        max: usize,
+    },
     /// The challenge came from another node than the one we connected to.
     #[error("connected to {expected} but {got} answered")]
     WrongNode {
@@ -157,6 +168,20 @@ pub enum HandshakeError {
         /// The node that answered.
         got: String,
     },
+}
+
+/// The longest header before the name in the handshake messages that carry it:
+/// `send_challenge`'s 'N', Flags:64, Challenge:32, Creation:32, NameLen:16.
+const NAME_HEADER: usize = 1 + 8 + 4 + 4 + 2;
+
+/// Our name fits `NameLen:16`, and the message that carries it fits the 2-byte framing.
+fn check_name(name: &Atom) -> Result<(), HandshakeError> {
+    let len = name.as_str().len();
+    let max = usize::from(u16::MAX) - NAME_HEADER;
+    if len > max {
+        return Err(HandshakeError::NameTooLong { len, max });
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -207,8 +232,10 @@ pub struct Handshake {
 }
 
 impl Handshake {
-    /// We connect to `peer`: `send_name` is queued at once.
-    pub fn initiate(config: HandshakeConfig, peer: Atom) -> Handshake {
+    /// We connect to `peer`: `send_name` is queued at once. A name too long for the
+    /// handshake's 16-bit lengths is refused here ([`HandshakeError::NameTooLong`]).
+    pub fn initiate(config: HandshakeConfig, peer: Atom) -> Result<Handshake, HandshakeError> {
+        check_name(&config.name)?;
         let mut hs = Handshake {
             config,
             peer: Some(peer),
@@ -218,7 +245,7 @@ impl Handshake {
             length_bytes: 2,
         };
         hs.send_name();
-        hs
+        Ok(hs)
     }
 
     /// Frames handshake messages with a 4-byte length, as `erl -proto_dist inet_tls` does.
@@ -238,21 +265,24 @@ impl Handshake {
         let mut m = vec![b'N'];
         m.extend_from_slice(&self.config.offered().0.to_be_bytes());
         m.extend_from_slice(&self.config.creation.to_be_bytes());
-        m.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        // `check_name` made sure the length fits.
+        m.extend_from_slice(&u16::try_from(name.len()).unwrap_or(u16::MAX).to_be_bytes());
         m.extend_from_slice(&name);
         self.send(&m);
     }
 
-    /// A peer connected to us: we wait for its `send_name`.
-    pub fn accept(config: HandshakeConfig) -> Handshake {
-        Handshake {
+    /// A peer connected to us: we wait for its `send_name`. A name too long for the
+    /// handshake's 16-bit lengths is refused here ([`HandshakeError::NameTooLong`]).
+    pub fn accept(config: HandshakeConfig) -> Result<Handshake, HandshakeError> {
+        check_name(&config.name)?;
+        Ok(Handshake {
             config,
             peer: None,
             state: State::AwaitName,
             input: Vec::new(),
             output: Vec::new(),
             length_bytes: 2,
-        }
+        })
     }
 
     /// The peer's name, once known.
@@ -573,7 +603,8 @@ impl Handshake {
         m.extend_from_slice(&self.config.offered().0.to_be_bytes());
         m.extend_from_slice(&self.config.challenge.to_be_bytes());
         m.extend_from_slice(&self.config.creation.to_be_bytes());
-        m.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        // `check_name` made sure the length fits.
+        m.extend_from_slice(&u16::try_from(name.len()).unwrap_or(u16::MAX).to_be_bytes());
         m.extend_from_slice(&name);
         self.send(&m);
     }
@@ -649,8 +680,8 @@ mod tests {
 
     #[test]
     fn same_cookie_connects_both_ways() {
-        let mut a = Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h"));
-        let mut b = Handshake::accept(config("b@h", "c", 2));
+        let mut a = Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h")).unwrap();
+        let mut b = Handshake::accept(config("b@h", "c", 2)).unwrap();
         let (ea, eb) = run(&mut a, &mut b);
         let Some(Ok(Event::Established(up))) = ea.first() else {
             panic!("{ea:?}")
@@ -666,8 +697,8 @@ mod tests {
 
     #[test]
     fn a_wrong_cookie_is_refused_by_the_acceptor() {
-        let mut a = Handshake::initiate(config("a@h", "wrong", 1), Atom::from("b@h"));
-        let mut b = Handshake::accept(config("b@h", "right", 2));
+        let mut a = Handshake::initiate(config("a@h", "wrong", 1), Atom::from("b@h")).unwrap();
+        let mut b = Handshake::accept(config("b@h", "right", 2)).unwrap();
         let (_, eb) = run(&mut a, &mut b);
         assert_eq!(
             eb,
@@ -687,8 +718,8 @@ mod tests {
         old.flags = DistFlags(
             DistFlags::DEFAULT.0 & !DistFlags::UTF8_ATOMS.0 & !DistFlags::MANDATORY_25_DIGEST.0,
         );
-        let mut a = Handshake::initiate(old, Atom::from("b@h"));
-        let mut b = Handshake::accept(config("b@h", "c", 2));
+        let mut a = Handshake::initiate(old, Atom::from("b@h")).unwrap();
+        let mut b = Handshake::accept(config("b@h", "c", 2)).unwrap();
         let (ea, eb) = run(&mut a, &mut b);
         assert!(
             matches!(&eb[0], Err(HandshakeError::MissingFlags { missing, .. }) if missing == &["UTF8_ATOMS"])
@@ -704,13 +735,17 @@ mod tests {
 
     #[test]
     fn tls_framing_uses_4_byte_lengths() {
-        let mut a =
-            Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h")).with_4_byte_lengths();
+        let mut a = Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h"))
+            .unwrap()
+            .with_4_byte_lengths();
         // 'N', 8 flag bytes, 4 creation bytes, 2 length bytes, "a@h".
         assert_eq!(&a.take_output()[..5], &[0, 0, 0, 18, b'N']);
-        let mut b = Handshake::accept(config("b@h", "c", 2)).with_4_byte_lengths();
-        let mut a =
-            Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h")).with_4_byte_lengths();
+        let mut b = Handshake::accept(config("b@h", "c", 2))
+            .unwrap()
+            .with_4_byte_lengths();
+        let mut a = Handshake::initiate(config("a@h", "c", 1), Atom::from("b@h"))
+            .unwrap()
+            .with_4_byte_lengths();
         let (ea, eb) = run(&mut a, &mut b);
         assert!(
             matches!(ea.first(), Some(Ok(Event::Established(_)))),
@@ -723,11 +758,46 @@ mod tests {
     }
 
     #[test]
+    fn our_name_too_long_for_its_16_bit_length_is_a_typed_error() {
+        // Security review 2026-12-07, 0.8b: a 70 000-byte name went out with its length
+        // truncated to 16 bits (4464), and the peer read the rest as the next message.
+        let long = "n".repeat(70_000) + "@h";
+        let too_long = |r: Result<Handshake, HandshakeError>| {
+            matches!(r, Err(HandshakeError::NameTooLong { len: 70_002, .. }))
+        };
+        assert!(too_long(Handshake::initiate(
+            config(&long, "c", 1),
+            Atom::from("b@h")
+        )));
+        assert!(too_long(Handshake::accept(config(&long, "c", 1))));
+        // The longest name that fits goes out whole, its lengths exact.
+        let max = usize::from(u16::MAX) - NAME_HEADER;
+        let name = "n".repeat(max - 2) + "@h";
+        let mut a = Handshake::initiate(config(&name, "c", 1), Atom::from("b@h")).unwrap();
+        let out = a.take_output();
+        let framed = usize::from(u16::from_be_bytes([out[0], out[1]]));
+        assert_eq!(framed, out.len() - 2);
+        let name_len = usize::from(u16::from_be_bytes([out[15], out[16]]));
+        assert_eq!(name_len, max);
+        let mut b = Handshake::accept(config(&name, "c", 2)).unwrap();
+        let mut peer =
+            Handshake::initiate(config("a@h", "c", 1), Atom::from(name.as_str())).unwrap();
+        b.feed(&peer.take_output());
+        assert!(matches!(b.poll(), Ok(Some(Event::PeerNamed { .. }))));
+        b.set_status(Status::Ok).unwrap();
+        let out = b.take_output();
+        // status message first ("sok"), then the challenge with our long name.
+        let challenge = &out[2 + 3..];
+        let framed = usize::from(u16::from_be_bytes([challenge[0], challenge[1]]));
+        assert_eq!(framed, challenge.len() - 2);
+    }
+
+    #[test]
     fn garbage_fails_cleanly() {
-        let mut b = Handshake::accept(config("b@h", "c", 2));
+        let mut b = Handshake::accept(config("b@h", "c", 2)).unwrap();
         b.feed(&[0, 3, b'x', b'y', b'z']);
         assert!(matches!(b.poll(), Err(HandshakeError::Malformed { .. })));
-        let mut b = Handshake::accept(config("b@h", "c", 2));
+        let mut b = Handshake::accept(config("b@h", "c", 2)).unwrap();
         // A lying name length.
         b.feed(&[0, 15, b'N', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200]);
         assert!(matches!(b.poll(), Err(HandshakeError::Malformed { .. })));

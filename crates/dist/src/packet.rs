@@ -118,6 +118,12 @@ impl Reader {
         !self.partial.is_empty()
     }
 
+    /// Bytes the unfinished fragmented messages hold now: what dropping the reader frees, and
+    /// what counts against the connection's allowance ([`Reader::max_message`]).
+    pub fn unfinished_bytes(&self) -> usize {
+        self.partial_bytes
+    }
+
     /// The largest message this reader accepts.
     pub fn max_message(&self) -> usize {
         self.max_message

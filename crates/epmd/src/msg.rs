@@ -57,17 +57,18 @@ impl NodeInfo {
     }
 
     /// The fields after the request or result byte, as both `ALIVE2_REQ` and `PORT2_RESP`
-    /// lay them out.
-    fn put(&self, out: &mut Vec<u8>) {
+    /// lay them out; a name or extra data too long for its 16-bit length is an error.
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         out.extend_from_slice(&self.port.to_be_bytes());
         out.push(self.node_type);
         out.push(self.protocol);
         out.extend_from_slice(&self.highest_version.to_be_bytes());
         out.extend_from_slice(&self.lowest_version.to_be_bytes());
-        out.extend_from_slice(&(self.name.len() as u16).to_be_bytes());
+        out.extend_from_slice(&length("node name", self.name.len())?.to_be_bytes());
         out.extend_from_slice(&self.name);
-        out.extend_from_slice(&(self.extra.len() as u16).to_be_bytes());
+        out.extend_from_slice(&length("extra data", self.extra.len())?.to_be_bytes());
         out.extend_from_slice(&self.extra);
+        Ok(())
     }
 
     /// Parses the fields `put` writes; `None` when lengths run past the end.
@@ -109,13 +110,14 @@ pub enum Request {
 }
 
 impl Request {
-    /// The request with its 2-byte length prefix, ready to write.
-    pub fn encode(&self) -> Vec<u8> {
+    /// The request with its 2-byte length prefix, ready to write; a request whose name (or
+    /// the whole request) does not fit its 16-bit length is an error, not a truncated length.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut body = Vec::new();
         match self {
             Request::Alive2(info) => {
                 body.push(ALIVE2_REQ);
-                info.put(&mut body);
+                info.put(&mut body)?;
             }
             Request::Port2(name) => {
                 body.push(PORT_PLEASE2_REQ);
@@ -129,10 +131,29 @@ impl Request {
                 body.extend_from_slice(name);
             }
         }
-        let mut out = (body.len() as u16).to_be_bytes().to_vec();
+        let mut out = length("request", body.len())?.to_be_bytes().to_vec();
         out.extend(body);
-        out
+        Ok(out)
     }
+}
+
+/// A request or reply that EPMD's 16-bit lengths cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A field (or the whole request) is longer than 65535 bytes.
+    #[error("the {what} is {len} bytes long; EPMD's 16-bit lengths carry at most 65535")]
+    TooLong {
+        /// What is too long: `node name`, `extra data`, `request`.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+/// `len` as a 16-bit length, or [`EncodeError::TooLong`].
+fn length(what: &'static str, len: usize) -> Result<u16, EncodeError> {
+    u16::try_from(len).map_err(|_| EncodeError::TooLong { what, len })
 }
 
 /// A reply that does not parse as the request's reply.
@@ -210,15 +231,15 @@ pub fn parse_port2_reply(b: &[u8]) -> Result<Option<NodeInfo>, ReplyError> {
 }
 
 /// Encodes `PORT2_RESP`: the node's details, or result 1 when the name is unknown.
-pub fn encode_port2_reply(node: Option<&NodeInfo>) -> Vec<u8> {
-    match node {
+pub fn encode_port2_reply(node: Option<&NodeInfo>) -> Result<Vec<u8>, EncodeError> {
+    Ok(match node {
         Some(info) => {
             let mut out = vec![PORT2_RESP, 0];
-            info.put(&mut out);
+            info.put(&mut out)?;
             out
         }
         None => vec![PORT2_RESP, 1],
-    }
+    })
 }
 
 /// Parses a complete `NAMES_REQ` or `DUMP_REQ` reply: EPMD's own port, then text.
@@ -237,21 +258,56 @@ mod tests {
     fn alive2_request_layout_matches_the_protocol_doc() {
         let req = Request::Alive2(NodeInfo::new("ab", 0x1234)).encode();
         assert_eq!(
-            req,
+            req.unwrap(),
             [0, 15, 120, 0x12, 0x34, 77, 0, 0, 6, 0, 5, 0, 2, b'a', b'b', 0, 0]
         );
         assert_eq!(
-            Request::Port2(b"ab".to_vec()).encode(),
+            Request::Port2(b"ab".to_vec()).encode().unwrap(),
             [0, 3, 122, b'a', b'b']
         );
-        assert_eq!(Request::Names.encode(), [0, 1, 110]);
+        assert_eq!(Request::Names.encode().unwrap(), [0, 1, 110]);
+    }
+
+    /// Security review 2026-12-07, 0.8b: a 70 000-byte name went out with its lengths
+    /// truncated to 16 bits, and EPMD read the rest of it as another request.
+    #[test]
+    fn names_too_long_for_16_bit_lengths_are_errors() {
+        let long = "n".repeat(70_000);
+        assert_eq!(
+            Request::Alive2(NodeInfo::new(&long, 1)).encode(),
+            Err(EncodeError::TooLong {
+                what: "node name",
+                len: 70_000
+            })
+        );
+        let mut info = NodeInfo::new("n", 1);
+        info.extra = vec![0; 65_536];
+        assert_eq!(
+            encode_port2_reply(Some(&info)),
+            Err(EncodeError::TooLong {
+                what: "extra data",
+                len: 65_536
+            })
+        );
+        // A name that fits its own length but not the request's.
+        assert_eq!(
+            Request::Port2(vec![b'n'; 65_535]).encode(),
+            Err(EncodeError::TooLong {
+                what: "request",
+                len: 65_536
+            })
+        );
+        assert_eq!(
+            Request::Stop(vec![b'n'; 65_534]).encode().map(|b| b.len()),
+            Ok(65_537)
+        );
     }
 
     #[test]
     fn port2_reply_round_trips() {
         let mut info = NodeInfo::new("n", 5555);
         info.extra = b"x".to_vec();
-        let bytes = encode_port2_reply(Some(&info));
+        let bytes = encode_port2_reply(Some(&info)).unwrap();
         assert_eq!(parse_port2_reply(&bytes), Ok(Some(info)));
         assert_eq!(parse_port2_reply(&[119, 1]), Ok(None));
         assert_eq!(parse_port2_reply(&[119, 0, 1]), Err(ReplyError::Truncated));

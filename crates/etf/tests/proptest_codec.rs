@@ -223,6 +223,26 @@ fn huge_binary_segments_in_text_are_refused() {
     );
 }
 
+/// Security review 2026-12-07, 0.8c: each segment was capped at 16 MiB but not their sum, so
+/// 15 bytes of text built 16 MiB. All the binaries of one text hold at most 64 MiB.
+#[test]
+fn binaries_in_one_text_hold_at_most_64_mib_together() {
+    let segment = "0:134217728";
+    let four = [segment; 4].join(",");
+    let whole = text::parse(&format!("<<{four}>>")).unwrap();
+    assert!(matches!(&whole, Term::Binary(b) if b.len() == 64 << 20));
+    let five = [segment; 5].join(",");
+    let err = text::parse(&format!("<<{five}>>")).unwrap_err();
+    assert!(err.message.contains("64 MiB"), "{err}");
+    // Spread over several binaries, or as a string's characters, it is the same.
+    let err = text::parse(&format!("[<<{four}>>, <<1>>]")).unwrap_err();
+    assert!(err.message.contains("64 MiB"), "{err}");
+    let err = text::parse("<<\"abcde\":134217728>>").unwrap_err();
+    assert!(err.message.contains("64 MiB"), "{err}");
+    let many = ["<<0:134217728>>"; 100].join(",");
+    assert!(text::parse(&format!("[{many}]")).is_err());
+}
+
 #[test]
 fn binary_segments_pack_as_the_bit_syntax_does() {
     // Each checked in erl: <<-1:12>>, <<5:3, 1:5>>, <<256:16>>, <<1:20>>.

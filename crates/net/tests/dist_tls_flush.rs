@@ -42,6 +42,7 @@ async fn a_message_written_into_a_full_socket_arrives_whole_without_another_writ
         flags,
         Vec::new(),
         Duration::from_secs(600),
+        dist::packet::DEFAULT_MAX_MESSAGE,
         outbox.clone(),
         |_| Ok(()),
     ));

@@ -1,6 +1,7 @@
 //! The node's connections to other nodes: set-up in both directions (with `net_kernel`'s
-//! simultaneous-connect rules), the table of live connections, and the [`runtime::Remote`]
-//! that turns the runtime's signals to remote processes into control messages.
+//! simultaneous-connect rules) and the table of live connections. The runtime's signals to
+//! remote processes become control messages in `remote_link.rs`; host addresses are cached in
+//! `hosts.rs`.
 //!
 //! A connection is made on first use, as erts auto-connects: the first signal to a node opens
 //! a pending entry whose outbound queue fills while the handshake runs and is handed to the
@@ -9,10 +10,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use dist::{ControlMessage, DistFlags, Established, Handshake, HandshakeError, Status};
-use etf::{Atom, Pid, Reference, Term};
+use etf::{Atom, Pid, Term};
 use net::dist::{DistStream, Outbox};
 use runtime::ExitReason;
 use tokio::net::TcpStream;
@@ -50,8 +51,9 @@ pub(crate) struct Connections {
     next_owner: AtomicU64,
     /// Woken whenever an entry comes up or goes away.
     pub(crate) changed: tokio::sync::Notify,
-    /// Host names already resolved (as `inet_db` caches them).
-    hosts: Mutex<HashMap<String, std::net::IpAddr>>,
+    /// Host names already resolved (as `inet_db` caches them): bounded, aged, and forgotten
+    /// when a connection to the address fails.
+    pub(crate) hosts: crate::hosts::HostCache,
     /// Handshakes with peers that connected to us and have not proved the cookie yet, oldest
     /// first: dropping an entry's sender ends that handshake.
     accepting: Mutex<std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>,
@@ -71,7 +73,7 @@ impl Default for Connections {
             table: Mutex::default(),
             next_owner: AtomicU64::default(),
             changed: tokio::sync::Notify::new(),
-            hosts: Mutex::default(),
+            hosts: crate::hosts::HostCache::default(),
             accepting: Mutex::default(),
             refusals: crate::log::RateLimited::default(),
             refused_by: Mutex::default(),
@@ -305,14 +307,20 @@ impl Inner {
             .ok_or_else(|| fail(format!("bad node name {peer}")))?;
         let addr =
             std::net::SocketAddr::new(self.resolve(host).await.map_err(fail)?, self.epmd_port);
+        // A host that does not answer at its address may have moved: it is looked up again
+        // next time.
+        let moved = |e: String| {
+            self.conns.hosts.forget(host);
+            fail(e)
+        };
         let info = net::epmd::Client::new(addr)
             .port_please(alive)
             .await
-            .map_err(|e| fail(format!("epmd on {host}: {e}")))?
+            .map_err(|e| moved(format!("epmd on {host}: {e}")))?
             .ok_or_else(|| fail(format!("{alive} is not registered with epmd on {host}")))?;
         let tcp = TcpStream::connect((addr.ip(), info.port))
             .await
-            .map_err(|e| fail(format!("connect: {e}")))?;
+            .map_err(|e| moved(format!("connect: {e}")))?;
         tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
         let mut stream = match &self.tls {
             Some(tls) => DistStream::from(
@@ -322,7 +330,8 @@ impl Inner {
             ),
             None => DistStream::from(tcp),
         };
-        let mut hs = Handshake::initiate(self.handshake_config(), peer.clone());
+        let mut hs = Handshake::initiate(self.handshake_config(), peer.clone())
+            .map_err(|e| fail(e.to_string()))?;
         if stream.is_tls() {
             hs = hs.with_4_byte_lengths();
         }
@@ -342,16 +351,10 @@ impl Inner {
         }
     }
 
-    /// The IPv4 address of `host`, cached after the first lookup.
+    /// The IPv4 address of `host`, cached for a while after a lookup (`hosts`).
     async fn resolve(&self, host: &str) -> Result<std::net::IpAddr, String> {
-        if let Some(ip) = self
-            .conns
-            .hosts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(host)
-        {
-            return Ok(*ip);
+        if let Some(ip) = self.conns.hosts.get(host, std::time::Instant::now()) {
+            return Ok(ip);
         }
         let ip = tokio::net::lookup_host((host, 0))
             .await
@@ -359,11 +362,7 @@ impl Inner {
             .find(|a| a.is_ipv4())
             .ok_or_else(|| format!("no IPv4 address for {host}"))?
             .ip();
-        self.conns
-            .hosts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(host.to_owned(), ip);
+        self.conns.hosts.insert(host, ip, std::time::Instant::now());
         Ok(ip)
     }
 
@@ -434,7 +433,7 @@ impl Inner {
             Some(tls) => DistStream::from(tls.accept(tcp).await?),
             None => DistStream::from(tcp),
         };
-        let mut hs = Handshake::accept(self.handshake_config());
+        let mut hs = Handshake::accept(self.handshake_config())?;
         if stream.is_tls() {
             hs = hs.with_4_byte_lengths();
         }
@@ -653,11 +652,13 @@ impl Inner {
             let reader_inner = inner.clone();
             let from = peer.clone();
             let mut route = runtime::Route::default();
+            let queue = outbox.clone();
             let closed = net::dist::run(
                 stream,
                 up.flags,
                 leftover,
                 inner.ticktime,
+                inner.max_message,
                 outbox,
                 move |m| reader_inner.dispatch(&from, m, &mut route),
             )
@@ -668,11 +669,18 @@ impl Inner {
                 inner.tell_watchers("nodedown", &peer, owner);
             }
             let _ = inner.events.send(crate::NodeEvent::Down(peer.clone()));
+            // A peer that left in the middle of large messages: what they held is free now,
+            // but scattered through the heaps, where `free` does not give it back.
+            let unfinished = queue.stats().unfinished.load(Ordering::Relaxed);
+            drop(queue);
+            if unfinished >= crate::malloc::GIVE_BACK_AFTER as u64 {
+                crate::malloc::give_back_freed_memory();
+            }
         });
     }
 
     /// Sends a reason-carrying message: the `PAYLOAD_` form when the peer takes it.
-    fn exit_like(
+    pub(crate) fn exit_like(
         self: &Arc<Self>,
         node: &Atom,
         plain: ControlMessage,
@@ -718,216 +726,5 @@ impl net::dist::Decide for InitiatorDecide {
             .lock()
             .get(&self.peer)
             .is_some_and(|c| c.owner == self.owner && matches!(c.state, ConnState::Pending { .. }))
-    }
-}
-
-/// The runtime's way to other nodes (held weakly: the node owns the runtime).
-pub(crate) struct RemoteLink(pub(crate) Weak<Inner>);
-
-static NEXT_UNLINK_ID: AtomicU64 = AtomicU64::new(1);
-
-impl RemoteLink {
-    /// `MONITOR_P` (`on`) or `DEMONITOR_P` from `from` to `to` on `node`. A monitor the node
-    /// cannot carry (no connection and none to be made) fires at once with `noconnection`.
-    fn monitor_p(
-        &self,
-        from: &Pid,
-        node: &Atom,
-        to: dist::ProcessRef,
-        reference: &Reference,
-        on: bool,
-    ) {
-        let Some(inner) = self.0.upgrade() else {
-            return;
-        };
-        let (pid, r) = (from.clone(), reference.clone());
-        let control = if on {
-            ControlMessage::MonitorP {
-                from: pid,
-                to,
-                reference: r,
-            }
-        } else {
-            ControlMessage::DemonitorP {
-                from: pid,
-                to,
-                reference: r,
-            }
-        };
-        if !inner.send_control(node, control, None, on) && on {
-            inner
-                .runtime
-                .remote_down(from, reference, &ExitReason::NoConnection);
-        }
-    }
-}
-
-impl runtime::Remote for RemoteLink {
-    fn send(&self, to: &Pid, message: Term) -> Option<runtime::Busy> {
-        self.0.upgrade()?.send_from_process(
-            &to.node,
-            ControlMessage::Send {
-                to: to.clone(),
-                token: None,
-            },
-            Some(message),
-        )
-    }
-
-    fn send_named(
-        &self,
-        from: &Pid,
-        node: &Atom,
-        name: &Atom,
-        message: Term,
-    ) -> Option<runtime::Busy> {
-        self.0.upgrade()?.send_from_process(
-            node,
-            ControlMessage::RegSend {
-                from: from.clone(),
-                to: name.clone(),
-                token: None,
-            },
-            Some(message),
-        )
-    }
-
-    fn link(&self, from: &Pid, to: &Pid) {
-        if let Some(inner) = self.0.upgrade() {
-            let link = ControlMessage::Link {
-                from: from.clone(),
-                to: to.clone(),
-            };
-            if !inner.send_control(&to.node, link, None, true) {
-                inner
-                    .runtime
-                    .remote_exit(to, from, &ExitReason::NoConnection, true);
-            }
-        }
-    }
-
-    fn unlink(&self, from: &Pid, to: &Pid) {
-        if let Some(inner) = self.0.upgrade() {
-            let id = Term::Integer(NEXT_UNLINK_ID.fetch_add(1, Ordering::Relaxed) as i64);
-            let unlink = ControlMessage::UnlinkId {
-                id,
-                from: from.clone(),
-                to: to.clone(),
-            };
-            inner.send_control(&to.node, unlink, None, false);
-        }
-    }
-
-    fn exit_linked(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.exit_like(
-                &to.node,
-                ControlMessage::Exit {
-                    from: from.clone(),
-                    to: to.clone(),
-                    reason: reason.to_term(),
-                    token: None,
-                },
-                ControlMessage::PayloadExit {
-                    from: from.clone(),
-                    to: to.clone(),
-                    token: None,
-                },
-                reason,
-                false,
-            );
-        }
-    }
-
-    fn exit2(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.exit_like(
-                &to.node,
-                ControlMessage::Exit2 {
-                    from: from.clone(),
-                    to: to.clone(),
-                    reason: reason.to_term(),
-                    token: None,
-                },
-                ControlMessage::PayloadExit2 {
-                    from: from.clone(),
-                    to: to.clone(),
-                    token: None,
-                },
-                reason,
-                true,
-            );
-        }
-    }
-
-    fn monitor(&self, from: &Pid, to: &Pid, reference: &Reference) {
-        self.monitor_p(
-            from,
-            &to.node,
-            dist::ProcessRef::Pid(to.clone()),
-            reference,
-            true,
-        );
-    }
-
-    fn demonitor(&self, from: &Pid, to: &Pid, reference: &Reference) {
-        self.monitor_p(
-            from,
-            &to.node,
-            dist::ProcessRef::Pid(to.clone()),
-            reference,
-            false,
-        );
-    }
-
-    fn monitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference) {
-        self.monitor_p(
-            from,
-            node,
-            dist::ProcessRef::Name(name.clone()),
-            reference,
-            true,
-        );
-    }
-
-    fn demonitor_name(&self, from: &Pid, name: &Atom, node: &Atom, reference: &Reference) {
-        self.monitor_p(
-            from,
-            node,
-            dist::ProcessRef::Name(name.clone()),
-            reference,
-            false,
-        );
-    }
-
-    fn down(
-        &self,
-        from: Result<&Pid, &Atom>,
-        to: &Pid,
-        reference: &Reference,
-        reason: &ExitReason,
-    ) {
-        if let Some(inner) = self.0.upgrade() {
-            let from_ref = match from {
-                Ok(pid) => dist::ProcessRef::Pid(pid.clone()),
-                Err(name) => dist::ProcessRef::Name(name.clone()),
-            };
-            inner.exit_like(
-                &to.node,
-                ControlMessage::MonitorPExit {
-                    from: from_ref.clone(),
-                    to: to.clone(),
-                    reference: reference.clone(),
-                    reason: reason.to_term(),
-                },
-                ControlMessage::PayloadMonitorPExit {
-                    from: from_ref,
-                    to: to.clone(),
-                    reference: reference.clone(),
-                },
-                reason,
-                false,
-            );
-        }
     }
 }

@@ -61,6 +61,9 @@ impl Inner {
             }
             C::MonitorPExit { to, .. } | C::PayloadMonitorPExit { to, .. } => to_us(to),
             C::SpawnRequest { from, .. } => self.whose(from) != Whose::Ours,
+            // erts: the requester and the request's reference must be ours (an old
+            // incarnation's are dropped later).
+            C::SpawnReply { to, req_id, .. } => to_us(to) && req_id.node == *self.runtime.node(),
             _ => true,
         };
         if ok {
@@ -198,20 +201,7 @@ impl Inner {
                     ..
                 },
                 _,
-            ) => {
-                let ok = matches!(result, Term::Pid(_));
-                if let Term::Pid(child) = &result {
-                    let monitor = (flags & 2 != 0).then_some(&req_id);
-                    rt.remote_spawned(&to, child, flags & 1 != 0, monitor);
-                }
-                let reply = Term::Tuple(vec![
-                    Term::atom("spawn_reply"),
-                    Term::Reference(req_id),
-                    Term::atom(if ok { "ok" } else { "error" }),
-                    result,
-                ]);
-                rt.send(&to, Message::Term(reply));
-            }
+            ) => self.spawn_reply(peer, &to, &req_id, flags, &result),
             // Aliases, group leaders, node links and acks need nothing from us; anything else
             // malformed is dropped without disturbing the connection.
             (other, _) => tracing::debug!(
@@ -220,6 +210,62 @@ impl Inner {
             ),
         }
         Ok(())
+    }
+
+    /// `SPAWN_REPLY`: applied only to a request of `to` that went to `peer`
+    /// ([`runtime::Runtime::remote_spawn_reply`]). A child of the peer that nobody waits for
+    /// (its requester abandoned it or ended) is told so, as erts tells it: the link the peer
+    /// set up gets an exit signal `abandoned`, the monitor is taken off.
+    fn spawn_reply(
+        self: &Arc<Self>,
+        peer: &Atom,
+        to: &Pid,
+        req_id: &Reference,
+        flags: i64,
+        result: &Term,
+    ) {
+        let (link, monitor) = (flags & 1 != 0, flags & 2 != 0);
+        let outcome = self
+            .runtime
+            .remote_spawn_reply(peer, to, req_id, link, monitor, result);
+        if outcome == runtime::SpawnReply::Applied {
+            return;
+        }
+        tracing::debug!(
+            "SPAWN_REPLY from {peer} that nobody waits for: {}",
+            etf::text::write_limited(result, 100)
+        );
+        let Term::Pid(child) = result else { return };
+        if child.node != *peer {
+            return;
+        }
+        if link {
+            let abandoned = ExitReason::Other(Term::atom("abandoned"));
+            self.exit_like(
+                peer,
+                C::Exit {
+                    from: to.clone(),
+                    to: child.clone(),
+                    reason: abandoned.to_term(),
+                    token: None,
+                },
+                C::PayloadExit {
+                    from: to.clone(),
+                    to: child.clone(),
+                    token: None,
+                },
+                &abandoned,
+                false,
+            );
+        }
+        if monitor {
+            let demonitor = C::DemonitorP {
+                from: to.clone(),
+                to: ProcessRef::Pid(child.clone()),
+                reference: req_id.clone(),
+            };
+            self.send_control(peer, demonitor, None, false);
+        }
     }
 
     /// `SPAWN_REQUEST`: runs `Module:Function(Args)` in a new process, linked to and/or

@@ -105,6 +105,10 @@ pub(crate) async fn apply(
             return result;
         }
     }
+    // The host and OS process (`os_calls`): files are read on a blocking thread.
+    if let Some(result) = crate::os_calls::call(module.as_str(), function.as_str(), &args).await {
+        return result;
+    }
     builtin(node, module, function, &args).ok_or_else(|| undef(module, function, &args))?
 }
 
@@ -254,12 +258,6 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
                 .or(Some(Err(badarg())));
         }
         ("net_kernel", "nodes_info", []) => crate::dist_stat::nodes_info(node),
-        // The host and OS process (`os_calls`).
-        ("os", "type", []) => crate::os_calls::os_type(),
-        ("os", "version", []) => crate::os_calls::os_version(),
-        ("os", "getpid", []) => crate::os_calls::os_getpid(),
-        ("file", "read_file", [name]) => crate::os_calls::read_file(name),
-        ("file", "list_dir", [name]) => crate::os_calls::list_dir(name),
         // Tab completion for `erl -remsh` into this node's shell.
         ("edlin_expand", "expand", [before]) => crate::shell::expand(before),
         ("observer_backend", function, args) => {

@@ -11,8 +11,8 @@
 //! # Ok(()) }
 //! ```
 
-// One audited `unsafe` call (`malloc.rs`: glibc's `mallopt`, measured in BENCHMARKS.md); the
-// rest of the crate may not use it.
+// Two audited `unsafe` calls (`malloc.rs`: glibc's `mallopt`, measured in BENCHMARKS.md, and
+// `malloc_trim`); the rest of the crate may not use it.
 #![deny(unsafe_code)]
 
 mod applications;
@@ -22,6 +22,7 @@ mod dispatch;
 mod dist_stat;
 pub mod functions;
 pub mod global;
+mod hosts;
 mod log;
 pub mod malloc;
 pub mod name;
@@ -30,6 +31,7 @@ mod node;
 mod observer_backend;
 mod os_calls;
 mod pg;
+mod remote_link;
 mod services;
 mod shell;
 

@@ -16,6 +16,16 @@
 //! through 16–32 MiB was copied where `mremap` had moved it; at 1 MiB spawn + exit ran 12 %
 //! slower. mimalloc and jemalloc were tried instead of tuning: both fixed 64 KB messages, and
 //! both made one-to-one messaging slower (0.4× and 0.9× of erl's, against 1.3× with glibc).
+//!
+//! What a heap keeps is reused, but it is not given back by `free` unless it sits at the top
+//! of its heap: freed blocks between blocks still in use stay resident, whatever the
+//! thresholds. A peer that leaves in the middle of hundreds of large fragmented messages (the
+//! security review of 2026-12-07, M13) frees them all at once, interleaved with what the node
+//! keeps: measured with `crates/rotp/tests/dist_memory.rs`, a debug `rotp node` went from
+//! 19 MB to 40–80 MB after each such peer and stayed there (glibc's default 128 KiB trim
+//! threshold made no difference), while `malloc_trim(0)` brought it back to 19 MB every time.
+//! [`give_back_freed_memory`] does that, on a blocking thread, when a connection that held
+//! [`GIVE_BACK_AFTER`] bytes or more of unfinished messages has closed.
 
 /// Largest block served from the heap rather than by `mmap`: large enough for messages'
 /// buffers, small enough that huge vectors still grow by `mremap`.
@@ -39,15 +49,43 @@ pub fn keep_freed_memory() -> bool {
             let ok = unsafe { libc::mallopt(param, value) };
             ok == 1
         };
-        let trim = std::env::var("XTRIM")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(TRIM_THRESHOLD);
-        set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) & set(libc::M_TRIM_THRESHOLD, trim)
+        set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) & set(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
         false
+    }
+}
+
+/// A closed connection whose unfinished fragmented messages held at least this many bytes
+/// has its memory given back ([`give_back_freed_memory`]): below that, what it freed is
+/// left for the heap to reuse.
+pub const GIVE_BACK_AFTER: usize = 1 << 20;
+
+/// Whether a [`give_back_freed_memory`] is under way (one at a time is enough).
+static GIVING_BACK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Hands the free pages of every malloc heap back to the kernel (glibc's `malloc_trim(0)`),
+/// on one of tokio's blocking threads, never a scheduler thread: it walks every arena under
+/// its lock. Does nothing if one is already under way, outside a tokio runtime, or on another
+/// C library.
+pub fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::sync::atomic::Ordering;
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if GIVING_BACK.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        handle.spawn_blocking(|| {
+            // SAFETY: `malloc_trim` takes a size and touches only malloc's own free lists,
+            // under each arena's lock; it may be called at any time from any thread.
+            #[allow(unsafe_code)]
+            let _ = unsafe { libc::malloc_trim(0) };
+            GIVING_BACK.store(false, Ordering::Release);
+        });
     }
 }
 

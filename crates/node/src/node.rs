@@ -15,9 +15,10 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::connections::{ConnState, Connections, RemoteLink};
+use crate::connections::{ConnState, Connections};
 use crate::functions::{Function, Functions};
 use crate::name::{self, NameError, NameKind};
+use crate::remote_link::RemoteLink;
 
 /// How to start a node.
 #[derive(Clone, Debug)]
@@ -43,6 +44,11 @@ pub struct NodeConfig {
     pub epmd_program: Option<EpmdProgram>,
     /// Distribution over TLS (`-proto_dist inet_tls`), both ways.
     pub tls: Option<net::dist::DistTls>,
+    /// The largest message a connection takes, and the allowance that all of a connection's
+    /// unfinished fragmented messages share while it lives (`dist::Reader::new`): a peer
+    /// that sends more is disconnected. 1 GiB by default
+    /// ([`dist::packet::DEFAULT_MAX_MESSAGE`]).
+    pub max_message: usize,
 }
 
 impl NodeConfig {
@@ -60,6 +66,7 @@ impl NodeConfig {
             ticktime: Duration::from_secs(60),
             epmd_program: None,
             tls: None,
+            max_message: dist::packet::DEFAULT_MAX_MESSAGE,
         }
     }
 }
@@ -146,6 +153,8 @@ pub(crate) struct Inner {
     pub(crate) hidden: bool,
     pub(crate) epmd_port: u16,
     pub(crate) ticktime: Duration,
+    /// `NodeConfig::max_message`.
+    pub(crate) max_message: usize,
     pub(crate) tls: Option<net::dist::DistTls>,
     pub(crate) conns: Connections,
     pub(crate) events: broadcast::Sender<NodeEvent>,
@@ -203,6 +212,7 @@ impl Node {
             hidden: config.hidden,
             epmd_port: config.epmd_port,
             ticktime: config.ticktime,
+            max_message: config.max_message,
             tls: config.tls.clone(),
             conns: Connections::default(),
             events: broadcast::channel(256).0,
@@ -594,7 +604,11 @@ impl Node {
                 Term::Atom(function),
                 Term::List(args),
             ]);
+            // The reply is applied only to a request we are waiting for, from that node.
+            ctx.runtime()
+                .spawn_request_sent(ctx.pid(), &req_id, &node, false, true);
             if !inner.send_control(&node, request, Some(args), true) {
+                ctx.runtime().spawn_request_abandon(ctx.pid(), &req_id);
                 return Err(ErpcError::NoConnection);
             }
             let r = Term::Reference(req_id.clone());
@@ -605,12 +619,20 @@ impl Node {
                             && v[1] == r
                             && v[2].as_atom() == Some("error"))
                 })
-                .await
-                .ok_or(ErpcError::Timeout)?;
+                .await;
+            let Some(answer) = answer else {
+                // erpc.erl on a timeout: the request is abandoned, a late reply ignored.
+                ctx.runtime().spawn_request_abandon(ctx.pid(), &req_id);
+                return Err(ErpcError::Timeout);
+            };
             if let Some((_, _, reason)) = answer.as_down() {
                 return erpc_result(&tag, reason.to_term());
             }
             match answer.as_term() {
+                // The connection went before the reply came (erpc.erl: `{erpc, noconnection}`).
+                Some(Term::Tuple(v)) if v[3].as_atom() == Some("noconnection") => {
+                    Err(ErpcError::NoConnection)
+                }
                 Some(Term::Tuple(v)) => Err(ErpcError::Spawn(v[3].clone())),
                 _ => Err(ErpcError::Timeout),
             }

@@ -12,8 +12,9 @@ use node::name::NameKind;
 use node::{Node, NodeConfig};
 
 /// How the node reaches others: its cookie (`--cookie`, else `RELEASE_COOKIE`, else
-/// `~/.erlang.cookie`), the EPMD port, and TLS distribution (`-proto_dist inet_tls`).
-#[derive(Args, Clone, Debug)]
+/// `~/.erlang.cookie`), the EPMD port, and TLS distribution (`-proto_dist inet_tls`). Its
+/// `Debug` never shows the cookie.
+#[derive(Args, Clone)]
 pub struct CookieArgs {
     /// The magic cookie (default: RELEASE_COOKIE, else ~/.erlang.cookie, created if missing).
     /// Visible in `ps` to every user of the machine, as `erl -setcookie` is: prefer the cookie
@@ -37,6 +38,24 @@ pub struct CookieArgs {
     tls_cacert: Option<PathBuf>,
 }
 
+/// `Some("***")` for a secret that is set: what a `Debug` shows of it.
+fn hidden(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "***")
+}
+
+impl std::fmt::Debug for CookieArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieArgs")
+            .field("cookie", &hidden(&self.cookie))
+            .field("epmd_port", &self.epmd_port)
+            .field("tls_optfile", &self.tls_optfile)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_cacert", &self.tls_cacert)
+            .finish()
+    }
+}
+
 /// The TLS the arguments ask for, if any.
 fn tls(args: &CookieArgs) -> Result<Option<net::dist::DistTls>> {
     if let Some(file) = &args.tls_optfile {
@@ -56,8 +75,8 @@ fn tls(args: &CookieArgs) -> Result<Option<net::dist::DistTls>> {
     Ok(Some(net::dist::DistTls::new(&side, &side)?))
 }
 
-/// `rotp node` options.
-#[derive(Args, Debug)]
+/// `rotp node` options. Their `Debug` shows neither the cookie nor the dashboard's token.
+#[derive(Args)]
 pub struct NodeArgs {
     /// A short node name (`-sname`): NAME or NAME@HOST.
     #[arg(long, conflicts_with = "name", required_unless_present = "name")]
@@ -81,6 +100,22 @@ pub struct NodeArgs {
     dashboard: crate::dashboard_cli::NodeDashboardArgs,
     #[command(flatten)]
     cookie: CookieArgs,
+}
+
+impl std::fmt::Debug for NodeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeArgs")
+            .field("sname", &self.sname)
+            .field("name", &self.name)
+            .field("hidden", &self.hidden)
+            .field("listen_min", &self.listen_min)
+            .field("listen_max", &self.listen_max)
+            .field("net_ticktime", &self.net_ticktime)
+            .field("dashboard", &self.dashboard)
+            .field("dashboard_token", &hidden(&self.dashboard_token))
+            .field("cookie", &self.cookie)
+            .finish()
+    }
 }
 
 fn cookie(args: &CookieArgs) -> Result<dist::Cookie> {
@@ -280,5 +315,42 @@ pub async fn send(target: &str, name: &str, term: &str, args: &CookieArgs) -> Re
     } else {
         eprintln!("rotp: cannot reach {target}");
         Ok(ExitCode::from(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{CookieArgs, NodeArgs};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+
+    /// Security review 2026-12-07, C1: a `{:?}` of the arguments (a log line, a panic
+    /// message) shows that a secret was given, never the secret.
+    #[test]
+    fn debug_never_shows_the_cookie_or_the_token() {
+        let cli = Cli::try_parse_from([
+            "node",
+            "--sname",
+            "a",
+            "--cookie",
+            "c00kie-s3cret",
+            "--dashboard-token",
+            "t0ken-s3cret",
+            "--epmd-port",
+            "4370",
+        ])
+        .expect("the arguments parse");
+        let shown = format!("{:?} {:#?}", cli.node, cli.node);
+        assert!(!shown.contains("c00kie-s3cret"), "{shown}");
+        assert!(!shown.contains("t0ken-s3cret"), "{shown}");
+        assert!(shown.contains("***") && shown.contains("4370"), "{shown}");
+        let cookie: &CookieArgs = &cli.node.cookie;
+        assert!(!format!("{cookie:?}").contains("s3cret"));
     }
 }

@@ -130,7 +130,9 @@ fn command_lines_print_and_exit_as_otps() {
         let _d = start_epmd(&daemon, port, &[]);
         let mut live = TcpStream::connect(("127.0.0.1", port)).unwrap();
         live.write_all(
-            &epmd::msg::Request::Alive2(epmd::msg::NodeInfo::new("live", 5000)).encode(),
+            &epmd::msg::Request::Alive2(epmd::msg::NodeInfo::new("live", 5000))
+                .encode()
+                .unwrap(),
         )
         .unwrap();
         read_reply(&mut live, Duration::from_millis(300));

@@ -27,6 +27,7 @@ mod message;
 mod process;
 mod remote;
 mod runtime;
+mod spawn_request;
 mod timer;
 
 pub use context::{blocking, Context};
@@ -34,3 +35,4 @@ pub use exit::ExitReason;
 pub use message::Message;
 pub use remote::{Busy, Remote};
 pub use runtime::{BadArg, ProcessCounts, ProcessInfo, Route, Runtime, Status, NONODE};
+pub use spawn_request::SpawnReply;

@@ -75,6 +75,8 @@ pub(crate) struct Relations {
     /// Of those, the ones another node set by registered name: the name, which their
     /// `MONITOR_P_EXIT` must carry (erts matches a monitor by name only to its name).
     pub(crate) monitored_by_name: FxHashMap<Reference, Atom>,
+    /// Spawn requests this process sent to other nodes and awaits the reply to.
+    pub(crate) spawn_requests: FxHashMap<Reference, crate::spawn_request::SpawnRequest>,
 }
 
 /// What a monitor watches (`erlang:monitor(process, Item)`): a pid, or a registered name,

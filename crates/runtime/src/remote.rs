@@ -11,7 +11,6 @@ use std::pin::Pin;
 use etf::{Atom, Pid, Reference, Term};
 
 use crate::exit::ExitReason;
-use crate::process::Watched;
 use crate::runtime::Runtime;
 
 /// A sender's wait for a busy connection: erts suspends a process that sends to a distribution
@@ -191,33 +190,6 @@ impl Runtime {
         })
     }
 
-    /// `SPAWN_REPLY` for a spawn that local `owner` asked of another node with `link` and/or
-    /// `monitor`: the remote side has set them up, so the local side records them (the
-    /// monitor under the request's reference, as `spawn_request/5` does).
-    pub fn remote_spawned(
-        &self,
-        owner: &Pid,
-        child: &Pid,
-        link: bool,
-        monitor: Option<&Reference>,
-    ) {
-        if let Some(process) = self.lookup(owner) {
-            let mut state = process.lock();
-            if !state.alive {
-                return;
-            }
-            if link {
-                state.rel().links.insert(child.clone());
-            }
-            if let Some(reference) = monitor {
-                state
-                    .rel()
-                    .monitors
-                    .insert(reference.clone(), Watched::Pid(child.clone()));
-            }
-        }
-    }
-
     /// `MONITOR_P_EXIT`: the remote process that local `watcher` monitors through
     /// `reference` ended. The `'DOWN'` message names what the monitor was set on (a pid, or
     /// `{RegName, Node}`), as erts builds it from its own record of the monitor.
@@ -229,7 +201,7 @@ impl Runtime {
 
     /// The connection to `node` is gone: local processes linked to its processes get exit
     /// signals and monitors of them fire, both with `noconnection`; its processes' monitors of
-    /// ours are dropped.
+    /// ours are dropped; spawn requests to it fail with `noconnection`.
     pub fn node_down(&self, node: &Atom) {
         for pid in self.processes() {
             let Some(process) = self.lookup(&pid) else {
@@ -256,6 +228,7 @@ impl Runtime {
                     .retain(|reference, _| monitored_by.contains_key(reference));
                 (links, downs)
             };
+            self.spawn_requests_lost(&process, node);
             for linked in links {
                 process.exit_signal(&linked, &ExitReason::NoConnection, true);
             }

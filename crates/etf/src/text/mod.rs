@@ -12,7 +12,7 @@ mod parse;
 mod pretty;
 mod print;
 
-pub use parse::{parse, ParseError};
+pub use parse::{parse, ParseError, MAX_BINARY_BITS};
 pub use pretty::pretty;
 pub use print::{write, write_limited};
 

@@ -22,11 +22,14 @@ pub struct ParseError {
 }
 
 /// Parses one term. Surrounding white space, `%` comments and one final `.` are allowed.
+/// Binaries are built from their segments as written, at most 64 MiB of them in one text
+/// ([`MAX_BINARY_BITS`]): a few bytes of text (`<<0:134217728>>`) can ask for megabytes.
 pub fn parse(text: &str) -> Result<Term, ParseError> {
     let mut p = Parser {
         text,
         pos: 0,
         depth: 0,
+        binary_bits: 0,
     };
     let term = p.term()?;
     p.skip_space();
@@ -44,6 +47,8 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
+    /// Bits the text's binaries have asked for so far, all of them together.
+    binary_bits: u64,
 }
 
 impl Parser<'_> {
@@ -625,6 +630,17 @@ impl Parser<'_> {
             } else {
                 false
             };
+            // What this segment builds, counted before it is built: bits per value (a UTF-8
+            // character takes up to 32), for all its values, added to the text's other binaries.
+            let each = if utf8 { 32 } else { size.unwrap_or(8) };
+            let asked = each.saturating_mul(values.len() as u64);
+            self.binary_bits = self.binary_bits.saturating_add(asked);
+            if self.binary_bits > MAX_BINARY_BITS {
+                return self.fail(format!(
+                    "binaries of more than {} MiB in one text",
+                    MAX_BINARY_BITS / 8 / (1 << 20)
+                ));
+            }
             for (value, is_char) in values {
                 if utf8 {
                     let c = value
@@ -655,6 +671,11 @@ impl Parser<'_> {
 /// The largest segment a binary in term text may have, in bits (16 MiB): larger ones are typos
 /// or attacks, and would take that much memory to build.
 const MAX_SEGMENT_BITS: u64 = 1 << 27;
+
+/// The most all the binaries of one text may hold together, in bits (64 MiB): without it,
+/// `<<0:134217728,0:134217728,...>>` built 16 MiB for every 15 bytes of text (security
+/// review of 2026-12-07, 0.8c), and a node's shell parses what a cookie holder types.
+pub const MAX_BINARY_BITS: u64 = 1 << 29;
 
 /// Packs integer segments big-endian, as the bit syntax does.
 #[derive(Default)]

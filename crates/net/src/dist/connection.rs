@@ -40,7 +40,9 @@ pub enum Closed {
 #[error("Invalid distribution message: {0}")]
 pub struct Invalid(pub String);
 
-/// Runs a connection until it ends: `incoming` gets each message in arrival order. Over plain
+/// Runs a connection until it ends: `incoming` gets each message in arrival order. A message
+/// over `max_message` bytes, or unfinished fragmented messages holding more than that between
+/// them, end the connection ([`dist::Reader::new`]). Over plain
 /// TCP the reader polls the socket for a moment before it sleeps while it is talking with the
 /// peer (see [`BUSY_POLL`](super::BUSY_POLL)).
 pub async fn run<F>(
@@ -48,6 +50,7 @@ pub async fn run<F>(
     flags: DistFlags,
     leftover: Vec<u8>,
     ticktime: Duration,
+    max_message: usize,
     outbox: Arc<Outbox>,
     mut incoming: F,
 ) -> Closed
@@ -61,7 +64,7 @@ where
     let stats = outbox.stats();
     let interval = ticktime / 4;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    let mut reader = Reader::default().for_flags(flags);
+    let mut reader = Reader::new(max_message).for_flags(flags);
     // Read straight into the buffer's spare room; consumed packets are split off its front
     // without moving what follows.
     let mut buffer = BytesMut::from(&leftover[..]);
@@ -96,6 +99,9 @@ where
             }
         }
         buffer.advance(used);
+        stats
+            .unfinished
+            .store(reader.unfinished_bytes() as u64, Ordering::Relaxed);
         outbox.end_hold();
         if !read_half.can_busy_poll() {
             outbox.wake_held();
@@ -180,6 +186,9 @@ where
             }
         }
     };
+    stats
+        .unfinished
+        .store(reader.unfinished_bytes() as u64, Ordering::Relaxed);
     writer.abort();
     closed
 }

@@ -131,6 +131,9 @@ pub struct ConnectionStats {
     pub bytes_out: AtomicU64,
     /// Bytes senders have queued and the writer has not written yet.
     pub backlog: Backlog,
+    /// Bytes the peer's unfinished fragmented messages hold (as of the last packets read; at
+    /// the end, what they held when the connection closed).
+    pub unfinished: AtomicU64,
 }
 
 /// The queue of one connection (or of a connection still being set up).

@@ -32,6 +32,9 @@ pub enum ClientError {
     /// EPMD refused to register the name (taken, or invalid).
     #[error("EPMD refused to register the name (result {0})")]
     Refused(u8),
+    /// The request does not fit EPMD's 16-bit lengths (a name over 64 KiB): not sent.
+    #[error(transparent)]
+    Encode(#[from] epmd::msg::EncodeError),
     /// The reply goes on past what such a reply can hold: not an EPMD, or a broken one.
     #[error("EPMD at {addr}: the reply is longer than {max} bytes")]
     TooLong {
@@ -86,12 +89,10 @@ impl Client {
     }
 
     async fn send(&self, request: &Request) -> Result<TcpStream, ClientError> {
+        let bytes = request.encode()?;
         let mut stream = TcpStream::connect(self.addr).await.map_err(self.io())?;
         stream.set_nodelay(true).map_err(self.io())?;
-        stream
-            .write_all(&request.encode())
-            .await
-            .map_err(self.io())?;
+        stream.write_all(&bytes).await.map_err(self.io())?;
         Ok(stream)
     }
 

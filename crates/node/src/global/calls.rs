@@ -190,12 +190,17 @@ pub(crate) async fn delete_global_lock(ctx: &mut Context, id: &LockId, nodes: &[
 
 /// `random_sleep(Times)`: up to 1/8 s the first time, doubling each time up to 8 s.
 pub(crate) async fn random_sleep(times: u32) {
+    tokio::time::sleep(random_delay(times)).await;
+}
+
+/// How long `random_sleep(Times)` sleeps.
+pub(crate) fn random_delay(times: u32) -> Duration {
     let max_ms: u64 = if times > 5 {
         8000
     } else {
         ((1u64 << times) * 1000) / 8
     };
-    tokio::time::sleep(Duration::from_millis(1 + random_below(max_ms.max(1)))).await;
+    Duration::from_millis(1 + random_below(max_ms.max(1)))
 }
 
 /// A random number below `n`.

@@ -30,6 +30,7 @@ mod server;
 mod sync;
 mod tables;
 mod terms;
+mod whereis;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -60,6 +61,10 @@ pub(crate) enum ServerMsg {
         ops: Vec<resolve::Op>,
         resolved: Vec<resolve::Op>,
     },
+    /// Time to forget the `lost_connection` reports older than an hour (`partitions.rs`).
+    ForgetLostConnections,
+    /// Time to answer the `whereis` requests that waited for global's lock (`whereis.rs`).
+    WhereisAgain,
 }
 
 /// What the server shares with readers: the tables, the known nodes, the registrar.
@@ -68,6 +73,8 @@ pub(crate) struct Shared {
     tables: RwLock<tables::Tables>,
     known: RwLock<Vec<Atom>>,
     registrar: Mutex<Option<Pid>>,
+    /// How many `lost_connection` reports the server remembers.
+    lost_connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -143,6 +150,13 @@ impl Global {
     /// `global:whereis_name/1`.
     pub fn whereis_name(&self, name: &Term) -> Option<Pid> {
         self.shared().where_(self.node.runtime(), name)
+    }
+
+    /// How many `lost_connection` reports ("prevent overlapping partitions") this node's
+    /// `global` remembers: OTP keeps them for an hour in its `global_lost_connections` table;
+    /// rotp keeps at most the last 16 384 of them that long.
+    pub fn lost_connections(&self) -> usize {
+        self.shared().lost_connections.load(Ordering::Relaxed)
     }
 
     /// `global:registered_names/0`.

@@ -3,17 +3,46 @@
 //! NodeB}`); each passes the news on once and drops its own connection to `NodeB` (asking it
 //! to drop its side: `{remove_connection, Node}`), so that the cluster falls apart into fully
 //! connected partitions rather than overlapping ones.
+//!
+//! Each report is remembered for an hour, to pass it on only once; OTP trusts its peers with
+//! that table, rotp bounds it (security review of 2026-12-07, L9: a peer sending unique pairs
+//! grew it for an hour, and each message scanned it whole): at most [`MAX_LOST`] reports,
+//! the least recently reported forgotten first, the old ones forgotten on a timer, and the
+//! peer's `XCreationA` must be an integer, as global.erl makes it.
 
+use std::num::NonZeroUsize;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use etf::{Atom, Term};
+use lru::LruCache;
 
 use super::connect::POP_VSN;
 use super::server::{NodeDown, Server};
 use super::terms::tagged;
+use super::ServerMsg;
 
 /// How long a `lost_connection` is remembered (`?lost_conn_info_cleanup_time`).
 const LOST_CONNECTION_MEMORY: Duration = Duration::from_secs(3600);
+
+/// At most this many `lost_connection` reports are remembered.
+pub(crate) const MAX_LOST: usize = 16_384;
+
+/// A remembered `{lost_connection, NodeA, XCreationA, OpIdA, NodeB}`.
+pub(crate) struct Lost {
+    xcreation: i64,
+    op: i64,
+    at: Instant,
+}
+
+/// `global_lost_connections`: `{NodeA, NodeB} => {XCreation, OpId}`, least recently reported
+/// first (which is also the oldest first: an entry is only ever replaced by a newer report).
+pub(crate) type LostConnections = LruCache<(Atom, Atom), Lost>;
+
+/// An empty table of [`MAX_LOST`] entries.
+pub(crate) fn lost_connections() -> LostConnections {
+    LruCache::new(NonZeroUsize::new(MAX_LOST).unwrap_or(NonZeroUsize::MIN))
+}
 
 /// `?MIN_64BIT_SMALL_INT`.
 const MIN_64BIT_SMALL_INT: i64 = -(1 << 59);
@@ -57,22 +86,29 @@ impl Server {
         &mut self,
         message: &Term,
         a: &Atom,
-        xcre: &Term,
+        xcreation: i64,
         op: i64,
         b: &Atom,
     ) {
         let key = (a.clone(), b.clone());
         let now = Instant::now();
-        self.lost
-            .retain(|_, (_, _, at)| now.duration_since(*at) < LOST_CONNECTION_MEMORY);
-        if let Some((x, seen, _)) = self.lost.get(&key) {
-            if x == xcre && op <= *seen {
+        if let Some(seen) = self.lost.peek(&key) {
+            let fresh = now.saturating_duration_since(seen.at) < LOST_CONNECTION_MEMORY;
+            if fresh && seen.xcreation == xcreation && op <= seen.op {
                 return;
             }
         }
         // Pass it on, so that every node hears of it even if A goes meanwhile.
         self.multicast(message, a);
-        self.lost.insert(key, (xcre.clone(), op, now));
+        self.lost.put(
+            key,
+            Lost {
+                xcreation,
+                op,
+                at: now,
+            },
+        );
+        self.lost_changed();
         let me = self.me();
         let rm = if me == *b { a.clone() } else { b.clone() };
         if !(self.known.contains_key(&rm) || self.pending.contains_key(&rm)) {
@@ -92,6 +128,35 @@ impl Server {
             "'global' at node {me} {what} node {rm} in order to prevent overlapping partitions"
         );
         self.handle_nodedown(&rm, NodeDown::RemoveConnection);
+    }
+
+    /// Forgets the reports older than an hour, and sets the timer for the next one to go.
+    pub(crate) fn forget_lost_connections(&mut self) {
+        self.lost_timer = false;
+        let now = Instant::now();
+        while let Some((_, oldest)) = self.lost.peek_lru() {
+            if now.saturating_duration_since(oldest.at) < LOST_CONNECTION_MEMORY {
+                break;
+            }
+            self.lost.pop_lru();
+        }
+        self.lost_changed();
+    }
+
+    /// Publishes the table's size, and makes sure a timer will forget its oldest entry.
+    fn lost_changed(&mut self) {
+        self.shared
+            .lost_connections
+            .store(self.lost.len(), Ordering::Relaxed);
+        if self.lost_timer {
+            return;
+        }
+        let Some((_, oldest)) = self.lost.peek_lru() else {
+            return;
+        };
+        let due = (oldest.at + LOST_CONNECTION_MEMORY).saturating_duration_since(Instant::now());
+        self.lost_timer = true;
+        self.send_after(due, ServerMsg::ForgetLostConnections);
     }
 
     /// `{remove_connection, Node}`: Node asks us to drop our connection to it.

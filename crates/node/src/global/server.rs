@@ -3,13 +3,13 @@
 //! messages of the connect protocol, which `connect.rs` handles.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use etf::{Atom, Pid, Reference, Term, TermKey};
 use runtime::{Context, ExitReason, Message};
 
-use super::calls::{random_sleep, LockId};
+use super::calls::LockId;
 use super::connect::Session;
 use super::locker::LockerMsg;
 use super::resolve::Op;
@@ -57,8 +57,14 @@ pub(crate) struct Server {
     pub(crate) prevent_over_part: bool,
     /// `creation_extension`, for `lost_connection` messages.
     pub(crate) creation_extension: i64,
-    /// `global_lost_connections`: `{NodeA, NodeB} => {XCreation, OpId}`, kept for an hour.
-    pub(crate) lost: HashMap<(Atom, Atom), (Term, i64, Instant)>,
+    /// `global_lost_connections` (`partitions.rs`).
+    pub(crate) lost: super::partitions::LostConnections,
+    /// A timer will forget the oldest of `lost`.
+    pub(crate) lost_timer: bool,
+    /// `{whereis, Name, From}` requests waiting for global's lock to go (`whereis.rs`).
+    pub(crate) deferred_whereis: Vec<(Term, Pid, Term)>,
+    /// A timer will look at `deferred_whereis` again.
+    pub(crate) whereis_timer: bool,
 }
 
 pub(crate) async fn run(
@@ -102,8 +108,12 @@ pub(crate) async fn run(
         connect_all: true,
         prevent_over_part: true,
         creation_extension,
-        lost: HashMap::new(),
+        lost: super::partitions::lost_connections(),
+        lost_timer: false,
+        deferred_whereis: Vec::new(),
+        whereis_timer: false,
     };
+    server.shared.lost_connections.store(0, Ordering::Relaxed);
     let reason = server.serve(&parent).await;
     node.monitor_nodes(server.ctx.pid(), false);
     *server.shared.write() = Default::default();
@@ -171,7 +181,20 @@ impl Server {
                 ops,
                 resolved,
             } => self.exchange_ops(&node, tag, ops, resolved),
+            ServerMsg::ForgetLostConnections => self.forget_lost_connections(),
+            ServerMsg::WhereisAgain => self.whereis_again(),
         }
+    }
+
+    /// Sends the server `message` after `delay` (`erlang:send_after/3`), from a timer task
+    /// rather than a process: a message to a server that has gone meanwhile is dropped.
+    pub(crate) fn send_after(&self, delay: std::time::Duration, message: ServerMsg) {
+        let runtime = self.ctx.runtime().clone();
+        let server = self.ctx.pid().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            runtime.send(&server, Message::local(message));
+        });
     }
 
     fn call(&mut self, from: Pid, tag: Term, request: &Term) {
@@ -320,31 +343,17 @@ impl Server {
                 self.handle_nodedown(node, NodeDown::Disconnected);
             }
             (Some("whereis"), [name, from]) => {
-                let Some((pid, tag)) = from_of(from) else {
-                    return;
-                };
-                if self.shared.read().is_lock_set(&Term::atom("global")) {
-                    // `send_again/1`: ask again once global's lock may be gone.
-                    let message = message.clone();
-                    let server = self.ctx.pid().clone();
-                    self.ctx.spawn(move |c| async move {
-                        random_sleep(5).await;
-                        c.send(&server, Message::Term(message));
-                        ExitReason::Normal
-                    });
-                } else {
-                    let found = self.shared.where_(self.ctx.runtime(), name);
-                    reply(
-                        &self.ctx,
-                        &pid,
-                        tag,
-                        found.map_or(Term::atom("undefined"), Term::Pid),
-                    );
+                if let Some((pid, tag)) = from_of(from) {
+                    self.whereis(name.clone(), pid, tag);
                 }
             }
-            (Some("lost_connection"), [Term::Atom(a), xcre, Term::Integer(op), Term::Atom(b)]) => {
+            // XCreationA is an integer (global.erl's `inform_connection_loss/2`).
+            (
+                Some("lost_connection"),
+                [Term::Atom(a), Term::Integer(xcreation), Term::Integer(op), Term::Atom(b)],
+            ) => {
                 if self.connect_all && self.prevent_over_part {
-                    self.lost_connection(message, a, xcre, *op, b);
+                    self.lost_connection(message, a, *xcreation, *op, b);
                 }
             }
             (Some("remove_connection"), [Term::Atom(node)]) => self.remove_connection(node),

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use dist::{ControlMessage, DistFlags, Handshake, HandshakeConfig, OutputCache, Writer};
+use dist::{
+    ControlMessage, DistFlags, DistMessage, Handshake, HandshakeConfig, Incoming, OutputCache,
+    Reader, Writer,
+};
 use etf::{Atom, Pid, Term};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,6 +22,9 @@ pub struct RawPeer {
     pub flags: DistFlags,
     writer: Writer,
     cache: OutputCache,
+    reader: Reader,
+    /// Bytes read and not yet made into packets.
+    input: Vec<u8>,
 }
 
 /// Who a raw peer says it is.
@@ -61,11 +67,10 @@ impl RawPeer {
         let name = config.name.clone();
         let creation = config.creation;
         let mut stream = net::dist::DistStream::from(tcp(port).await);
-        let hs = Handshake::initiate(config, target.clone());
+        let hs = Handshake::initiate(config, target.clone())?;
         let mut ok = |_: &Atom, _: u32| dist::Status::Ok;
         let (up, leftover) =
             net::dist::handshake(&mut stream, hs, &mut ok, Duration::from_secs(10)).await?;
-        assert!(leftover.is_empty());
         let net::dist::DistStream::Tcp(tcp) = stream else {
             unreachable!("plain TCP")
         };
@@ -76,6 +81,8 @@ impl RawPeer {
             flags: up.flags,
             writer: Writer::new(up.flags),
             cache: OutputCache::default(),
+            reader: Reader::default().for_flags(up.flags),
+            input: leftover,
         })
     }
 
@@ -136,6 +143,58 @@ impl RawPeer {
         (control, call)
     }
 
+    /// The next message the node sends (ticks are skipped), or `None` if none comes within
+    /// `within` or the connection closes.
+    pub async fn recv(&mut self, within: Duration) -> Option<DistMessage> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            while let Ok(Some((n, body))) =
+                dist::packet::split_packet(&self.input, self.reader.max_message())
+            {
+                let incoming = self.reader.packet(body);
+                self.input.drain(..n);
+                match incoming {
+                    Ok(Incoming::Message(m)) => return Some(m),
+                    Ok(Incoming::Tick | Incoming::Partial) => {}
+                    Err(e) => panic!("the node sent a packet we cannot read: {e}"),
+                }
+            }
+            let read = tokio::time::timeout_at(deadline, self.tcp.read(&mut buf)).await;
+            match read {
+                Ok(Ok(n)) if n > 0 => self.input.extend_from_slice(&buf[..n]),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next message that `pick` accepts, skipping others (`None` as [`RawPeer::recv`]).
+    pub async fn recv_matching(
+        &mut self,
+        within: Duration,
+        mut pick: impl FnMut(&DistMessage) -> bool,
+    ) -> Option<DistMessage> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let m = self.recv(left).await?;
+            if pick(&m) {
+                return Some(m);
+            }
+        }
+    }
+
+    /// Calls `erlang:node/0` through the node's `rex` and waits for the answer: every packet
+    /// sent before has been read and handled once it comes. Whether it came within `within`.
+    pub async fn round_trip(&mut self, within: Duration) -> bool {
+        let from = self.pid(999);
+        let tag = 0x5eed;
+        let (control, call) = self.rex_call(&from, tag, "erlang", "node");
+        self.send(&control, Some(&call)).await;
+        let is_reply = |m: &DistMessage| matches!(&m.payload, Some(Term::Tuple(v)) if v.first() == Some(&Term::Integer(tag)));
+        self.recv_matching(within, is_reply).await.is_some()
+    }
+
     /// Reads and drops what the node sends until it closes the connection: whether it did
     /// within `within`.
     pub async fn closed_within(&mut self, within: Duration) -> bool {
@@ -157,6 +216,33 @@ pub async fn closed_within(tcp: &mut TcpStream, within: Duration) -> bool {
     })
     .await
     .is_ok()
+}
+
+/// One framed packet: a 4-byte length, then `body`.
+pub fn framed(body: Vec<u8>) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+/// The first fragment (`131, 69`) of message `sequence`, announcing `fragments` fragments in
+/// all, with no atom cache references and `size` bytes of data: a packet ready to write.
+pub fn first_fragment(sequence: u64, fragments: u64, size: usize) -> Vec<u8> {
+    let mut body = vec![131, 69];
+    body.extend_from_slice(&sequence.to_be_bytes());
+    body.extend_from_slice(&fragments.to_be_bytes());
+    body.push(0);
+    body.resize(body.len() + size, 0x61);
+    framed(body)
+}
+
+/// A later fragment (`131, 70`) of message `sequence`: fragment `id` with `size` bytes.
+pub fn later_fragment(sequence: u64, id: u64, size: usize) -> Vec<u8> {
+    let mut body = vec![131, 70];
+    body.extend_from_slice(&sequence.to_be_bytes());
+    body.extend_from_slice(&id.to_be_bytes());
+    body.resize(body.len() + size, 0x62);
+    framed(body)
 }
 
 /// This test process's open file descriptors.

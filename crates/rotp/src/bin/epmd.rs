@@ -215,7 +215,11 @@ fn converse(config: &DaemonConfig, what: Interactive, out: &mut Vec<u8>) -> Exit
         Interactive::Kill => Request::Kill,
         Interactive::Stop(name) => Request::Stop(name.as_bytes().to_vec()),
     };
-    if stream.write_all(&request.encode()).is_err() {
+    let Ok(bytes) = request.encode() else {
+        out.extend_from_slice(b"epmd: Name too long!");
+        return ExitCode::from(1);
+    };
+    if stream.write_all(&bytes).is_err() {
         out.extend_from_slice(b"epmd: Can't write to epmd\n");
         return ExitCode::from(1);
     }

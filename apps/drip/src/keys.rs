@@ -207,7 +207,7 @@ mod tests {
             b"not hex, and long enough to pass the length check: xxxxxxxxxxxxxxx",
             0o600,
         );
-        let e = master_key(&dir).err().expect("refused");
+        let e = master_key(&dir).expect_err("refused");
         assert!(e.to_string().contains("is not 64 hex digits"), "{e}");
         assert!(!e.to_string().contains('\n'));
     }

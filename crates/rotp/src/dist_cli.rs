@@ -112,7 +112,6 @@ impl std::fmt::Debug for NodeArgs {
             .field("listen_max", &self.listen_max)
             .field("net_ticktime", &self.net_ticktime)
             .field("dashboard", &self.dashboard)
-            .field("dashboard_token", &hidden(&self.dashboard_token))
             .field("cookie", &self.cookie)
             .finish()
     }

@@ -51,7 +51,7 @@ async fn peer(port: u16, target: &Atom, name: &str) -> net::dist::DistStream {
         cookie: dist::Cookie::new(COOKIE),
         challenge: 0x5eed_1234,
     };
-    let hs = dist::Handshake::initiate(config, target.clone());
+    let hs = dist::Handshake::initiate(config, target.clone()).expect("a name that fits");
     let mut ok = |_: &Atom, _: u32| dist::Status::Ok;
     net::dist::handshake(&mut stream, hs, &mut ok, Duration::from_secs(10))
         .await

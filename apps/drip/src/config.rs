@@ -76,7 +76,7 @@ pub struct Args {
     /// twenty times that).
     #[arg(long, global = true, env = "DRIP_SIGNUP_LIMIT")]
     pub signup_limit: Option<u32>,
-    /// The address users reach Drip at, e.g. https://drip.example.com: cookies are `Secure`
+    /// The address users reach Drip at, e.g. `https://drip.example.com`: cookies are `Secure`
     /// when it is https, and links Drip makes (invites) start with it.
     #[arg(long, global = true, env = "DRIP_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -239,7 +239,7 @@ pub enum ConfigError {
     /// A trusted proxy that is not an address or a CIDR.
     #[error("the trusted proxy {0:?} is not an address or a CIDR (like 10.0.0.0/8)")]
     Proxy(String),
-    /// A public URL that is not http(s)://HOST[:PORT][/PATH].
+    /// A public URL that is not `http(s)://HOST[:PORT][/PATH]`.
     #[error("the public URL {0:?} is not http(s)://HOST[:PORT]")]
     PublicUrl(String),
     /// A URL Drip does not know.

@@ -2,7 +2,7 @@
 //! the calls any BEAM node answers: `os:type/0`, `os:version/0`, `os:getpid/0`,
 //! `file:read_file/1` of Linux's `/proc` files (`proc(5)`: `/proc/loadavg`, `/proc/uptime`,
 //! `/proc/meminfo`, `/proc/self/status`) and `file:list_dir/1` of `/proc/self/fd`. A rotp node
-//! answers the same calls, its `file` functions for `/proc` only. A figure the host does not
+//! answers the same calls, its `file` functions for exactly these files only. A figure the host does not
 //! give (not Linux) is `None`.
 
 use std::time::Duration;

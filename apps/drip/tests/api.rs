@@ -187,6 +187,16 @@ fn exercise(d: &Drip) {
         r#"{"username":"bob"}"#,
     );
     assert!(status.contains("409"), "{status}");
+    let (status, body) = d.call(
+        "POST",
+        &format!("/api/files/{id}/shares"),
+        Some(&ana),
+        r#"{"username":"nobody-at-all"}"#,
+    );
+    assert!(
+        status.contains("422") && body["error"] == "no such user",
+        "{status} {body}"
+    );
     let (status, got) = d.download(&bob, &id);
     assert!(status.contains("200") && got == original, "{status}");
     let (_, shared) = d.call("GET", "/api/shared", Some(&bob), "");

@@ -184,11 +184,17 @@ async fn upload(
     State(app): State<Arc<App>>,
     ApiUser(user, _): ApiUser,
     ApiQuery(q): ApiQuery<Target>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let path = q.path.unwrap_or_else(|| paths::ROOT.to_owned());
     let name = q.name.ok_or_else(|| ApiError::bad("name= is missing"))?;
-    let expected = axum::body::HttpBody::size_hint(&body).exact();
+    // The declared length (hyper has checked it), read from the header: the body reaches us
+    // wrapped in the stall timeout, which does not pass its size on.
+    let expected = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let id = accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
 }
@@ -520,8 +526,9 @@ async fn share(
     Ok(StatusCode::CREATED)
 }
 
-/// Shares `media` (`owner`'s) with the user named `username`, who is told at once. 404 for no
-/// such user, 400 for the owner's own name, 409 for a share that exists.
+/// Shares `media` (`owner`'s) with the user named `username`, who is told at once. 422 for no
+/// such user (the file exists; the body names someone who does not), 400 for the owner's own
+/// name, 409 for a share that exists.
 pub async fn share_with(
     app: &App,
     owner: &User,
@@ -532,7 +539,7 @@ pub async fn share_with(
         .store
         .user_named(username)
         .await?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such user".into()))?;
+        .ok_or_else(|| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "no such user".into()))?;
     if other.id == owner.id {
         return Err(ApiError::bad("a file is yours already"));
     }

@@ -150,7 +150,7 @@ pub fn document() -> Value {
             "/api/files/{id}/shares": { "parameters": [id_param()],
                 "post": { "operationId": "shareFile", "summary": "share with a user (owner only)",
                     "requestBody": body(schema("ShareWith")),
-                    "responses": { "201": { "description": "shared" }, "400": error("the owner's own name, or a body that is not the JSON described"), "401": unauthorized, "404": error("no such file or user"), "409": error("shared already"), "413": too_large, "415": not_json } } },
+                    "responses": { "201": { "description": "shared" }, "400": error("the owner's own name, or a body that is not the JSON described"), "401": unauthorized, "404": not_found, "409": error("shared already"), "413": too_large, "415": not_json, "422": error("no such user") } } },
             "/api/files/{id}/shares/{username}": { "parameters": [id_param(), { "name": "username", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "delete": { "operationId": "unshareFile", "summary": "revoke a share (owner only)", "responses": { "204": { "description": "revoked" }, "401": unauthorized, "404": error("no such file, user or share") } } },
             "/api/shared": { "get": { "operationId": "sharedWithMe", "summary": "the files shared with the caller, with their owners",

@@ -3,7 +3,9 @@
 // bar fills) and sees "upload done" arrive live; she shares it with bob, who sees "shared
 // with you" arrive live in his own browser, opens it, requests a download link, gets it live,
 // and downloads bytes identical to the original through it (and streamed); both see each other
-// online; ana, an admin, opens the node dashboard and bob may not. Screenshots go to ARTIFACTS.
+// online; ana, an admin (invited as one), makes an invite link on her account page, opens the
+// node dashboard, and bob may not. Screenshots (desktop, and phone width for the pages a
+// stranger sees and the account page) go to ARTIFACTS.
 //
 //   node web-tests/drip.mjs BASE_URL ARTIFACTS ADMIN_INVITE
 //
@@ -51,6 +53,25 @@ try {
   await signUp(ana, 'ana', adminInvite);
   await signUp(bob, 'bob');
   await shot(ana, 'files-empty');
+
+  // Ana's account page: "log out everywhere", and, an admin, an invite link she makes.
+  await ana.goto(`${base}/account`);
+  check(await ana.$('#logout-everywhere button'), 'the account page offers log out everywhere');
+  await Promise.all([ana.waitForNavigation(), ana.click('#invite button')]);
+  const invite = await ana.textContent('#invite-link');
+  check(invite.includes('/signup?invite='), `an invite link is shown: ${invite}`);
+  await shot(ana, 'account');
+  // The pages a stranger sees, and ana's, at a phone's width.
+  const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true })).newPage();
+  for (const [path, name] of [['/', 'landing'], ['/login', 'login'], ['/signup', 'signup']]) {
+    await phone.goto(`${base}${path}`);
+    await shot(phone, `phone-${name}`);
+  }
+  await ana.setViewportSize({ width: 390, height: 844 });
+  await shot(ana, 'phone-account');
+  await ana.goto(`${base}/files`);
+  await shot(ana, 'phone-files');
+  await ana.setViewportSize({ width: 1100, height: 800 });
 
   // Ana opens a new folder and uploads into it.
   await ana.fill('form[action="/files"] input[name=path]', '$/photos');

@@ -283,22 +283,13 @@ impl Store {
         user_id: &str,
         expires_at: i64,
     ) -> Result<(), DbError> {
-        let now = now_ms();
-        sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND expires_at <= $2")
-            .bind(user_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, user_id, inserted_at, expires_at) VALUES ($1, $2, $3, $4)",
+        self.add_expiring(
+            accounts::Expiring::ApiToken,
+            token_hash,
+            user_id,
+            expires_at,
         )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The user a token (by its hash) belongs to.

@@ -136,13 +136,7 @@ fn sigterm_during_uploads_drains_exits_0_and_loses_nothing() {
             body["id"].as_str().expect("an id").to_owned()
         })
         .collect();
-    let pid = d.process.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    let status = d.process.0.wait().expect("drip ends");
+    let status = d.sigterm();
     assert_eq!(status.code(), Some(0), "drip exits 0 on SIGTERM");
     // Back up on the same data: every upload is stored (drained before the exit, or taken up
     // again at start).

@@ -6,6 +6,25 @@ use sqlx::Row;
 
 use super::{new_id, now_ms, unique, DbError, Store, User};
 
+/// A secret a user holds that the store keeps by its hash until it expires.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Expiring {
+    /// A browser session.
+    Session,
+    /// An API bearer token.
+    ApiToken,
+}
+
+impl Expiring {
+    /// Its table and hash column (fixed names, never input).
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Expiring::Session => ("sessions", "id_hash"),
+            Expiring::ApiToken => ("api_tokens", "token_hash"),
+        }
+    }
+}
+
 /// A sign-up invite, as its maker lists it (the link itself is shown once, when made).
 #[derive(Clone, Debug)]
 pub struct Invite {
@@ -28,16 +47,32 @@ impl Store {
         user_id: &str,
         expires_at: i64,
     ) -> Result<(), DbError> {
+        self.add_expiring(Expiring::Session, id_hash, user_id, expires_at)
+            .await
+    }
+
+    /// Keeps a new secret of `kind` (by its hash) for `user_id` until `expires_at`, and drops
+    /// the user's expired ones of that kind.
+    pub(super) async fn add_expiring(
+        &self,
+        kind: Expiring,
+        hash: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> Result<(), DbError> {
+        let (table, column) = kind.table();
         let now = now_ms();
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
-            .bind(user_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, inserted_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id_hash)
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE user_id = $1 AND expires_at <= $2"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({column}, user_id, inserted_at, expires_at) VALUES ($1, $2, $3, $4)"
+        ))
+        .bind(hash)
         .bind(user_id)
         .bind(now)
         .bind(expires_at)

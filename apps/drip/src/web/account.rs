@@ -303,15 +303,26 @@ async fn logout_everywhere(
         .into_response()
 }
 
-/// An invite link for a new account: its URL (under `--public-url`, or relative) and the
-/// token's hash to store.
-pub fn invite_link(app: &App) -> (String, String) {
+/// An invite link for a new account: its URL (under `--public-url`, else the address the admin
+/// reached Drip at) and the token's hash to store.
+pub fn invite_link(app: &App, headers: &HeaderMap) -> (String, String) {
     let (token, hash) = accounts::new_token();
-    let base = app.config.public_url.as_deref().unwrap_or("");
+    let base = match &app.config.public_url {
+        Some(url) => url.clone(),
+        None => headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map_or_else(String::new, |host| format!("http://{host}")),
+    };
     (format!("{base}/signup?invite={token}"), hash)
 }
 
-async fn make_invite(State(app): State<Arc<App>>, user: WebUser, Form(f): Form<Csrf>) -> Response {
+async fn make_invite(
+    State(app): State<Arc<App>>,
+    user: WebUser,
+    headers: HeaderMap,
+    Form(f): Form<Csrf>,
+) -> Response {
     if !user.csrf_ok(&f.csrf) {
         return refused();
     }
@@ -325,7 +336,7 @@ async fn make_invite(State(app): State<Arc<App>>, user: WebUser, Form(f): Form<C
         )
             .into_response();
     }
-    let (link, hash) = invite_link(&app);
+    let (link, hash) = invite_link(&app, &headers);
     let expires = crate::db::now_ms() + INVITE_LIFETIME.as_millis() as i64;
     if let Err(e) = app
         .store

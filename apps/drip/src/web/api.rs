@@ -195,24 +195,8 @@ async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let id = accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
+    let id = arrival::accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
-}
-
-/// Takes an upload (see [`arrival::accept`]): its id, or the refusal as the API answers it.
-pub async fn accept<S, E>(
-    app: &App,
-    user: &User,
-    path: &str,
-    name: &str,
-    expected: Option<u64>,
-    body: S,
-) -> Result<String, ApiError>
-where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    Ok(arrival::accept(app, user, path, name, expected, body).await?)
 }
 
 impl From<ArrivalError> for ApiError {

@@ -47,7 +47,7 @@ pub(crate) const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;col
 header a,header button{color:#fff}header h1{font-size:1.2em;margin:0 1em 0 0}header form{margin-left:auto}header button{background:none;border:1px solid #fff;border-radius:3px;cursor:pointer}\
 main{padding:1em;max-width:60em}table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .7em;text-align:left}tr:nth-child(even){background:#f1f4f7}\
 td.n{text-align:right}.error{color:#a00}.crumbs a{margin:0 .2em}#notices{list-style:none;padding:0;margin:0}#notices li{background:#eaf6ea;border-left:4px solid #3a3;margin:.3em 0;padding:.3em .6em}\
-#notices li.upload_failed,#notices li.download_failed{background:#fbeaea;border-color:#a33}#presence{float:right;border:1px solid #ccd;padding:0 .8em;margin-left:1em}#presence h3{font-size:1em;margin:.4em 0}#online{padding-left:1.2em}form.inline{display:inline}progress{width:20em}fieldset{border:1px solid #ccd;margin:.6em 0}";
+#notices li.upload_failed,#notices li.download_failed{background:#fbeaea;border-color:#a33}#presence{float:right;border:1px solid #ccd;padding:0 .8em;margin-left:1em}#presence h3{font-size:1em;margin:.4em 0}#online{padding-left:1.2em}form.inline{display:inline}progress{width:20em}fieldset{border:1px solid #ccd;margin:.6em 0}code{overflow-wrap:anywhere}";
 
 pub(crate) const SCRIPT: &str = "(function(){var n=document.getElementById('notices');if(n&&window.WebSocket){var p=location.protocol==='https:'?'wss:':'ws:';\
 var on=document.getElementById('online');var ws,open=function(){ws=new WebSocket(p+'//'+location.host+'/socket');\

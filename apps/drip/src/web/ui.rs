@@ -62,7 +62,7 @@ impl FromRequestParts<Arc<App>> for WebUser {
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/files", get(folder))
-        // The upload streams past axum's 2 MB default: `api::accept` enforces the limits.
+        // The upload streams past axum's 2 MB default: `arrival::accept` enforces the limits.
         .route(
             "/files/upload",
             post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
@@ -166,7 +166,8 @@ async fn upload(
             .ok_or_else(|| ApiError::bad("the upload form has no folder"))?;
         let name = file.file_name().unwrap_or_default().to_owned();
         // A form's length is the whole form's: the file's own is not known until it ends.
-        let id = super::api::accept(&app, &user.user, &path, &name, None, Box::pin(file)).await?;
+        let id =
+            crate::arrival::accept(&app, &user.user, &path, &name, None, Box::pin(file)).await?;
         Ok(if from_script {
             (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
         } else {

@@ -162,6 +162,21 @@ impl Drip {
             .expect("drip runs")
     }
 
+    /// Sends the drip SIGTERM and waits (at most 30 s) for it to exit: how it did.
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        let pid = self.process.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        harness::wait_until(
+            "drip to exit after SIGTERM",
+            Duration::from_secs(30),
+            || self.process.0.try_wait().expect("waits"),
+        )
+    }
+
     /// `drip admin grant NAME`, which must succeed.
     pub fn grant_admin(&self, name: &str) {
         let out = self.command(&["admin", "grant", name]);

@@ -81,7 +81,7 @@ pub fn validate(username: &str, password: &str, email: &str) -> Result<(), Accou
 
 /// Makes and checks password hashes, at most one per core at a time: argon2id takes 19 MiB
 /// and a core's worth of work per hash, so without a bound a burst of log-ins or sign-ups
-/// would take every core and gigabytes. A request that cannot start within a few seconds is
+/// would take every core and gigabytes. A request that cannot start within half a minute is
 /// told Drip is busy.
 #[derive(Debug)]
 pub struct Hasher {
@@ -92,7 +92,7 @@ pub struct Hasher {
 impl Default for Hasher {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Hasher::new(cores, Duration::from_secs(5))
+        Hasher::new(cores, Duration::from_secs(30))
     }
 }
 

@@ -160,7 +160,26 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     start_pipelines(&app).await?;
     tokio::spawn(janitor(app.clone()));
     tokio::spawn(stay_connected(app.clone()));
+    tokio::spawn(give_back_when_quiet(app.clone()));
     Ok(app)
+}
+
+/// Once Drip has had no request for half a minute after a burst, gives the memory the burst
+/// freed back to the system (`node::malloc::give_back_freed_memory`: glibc keeps freed blocks
+/// that sit between live ones, and the heaps of the blocking threads a burst started, for
+/// ever). Never under load, where keeping them is what makes the next request cheap.
+async fn give_back_when_quiet(app: Arc<App>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+    let mut trimmed_at = 0;
+    loop {
+        every.tick().await;
+        let last = app.metrics.last_request_ms();
+        let quiet = crate::db::now_ms().saturating_sub(last) >= 30_000;
+        if quiet && last > trimmed_at {
+            trimmed_at = last;
+            node::malloc::give_back_freed_memory();
+        }
+    }
 }
 
 /// Says at start which of `--admins` have no account or are not granted admin: the list

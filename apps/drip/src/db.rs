@@ -192,6 +192,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             // One writer at a time is what SQLite does anyway; more connections only wait.
             .max_connections(if sqlite { 4 } else { 16 })
+            // Connections a burst opened close once it is over (sqlx keeps idle ones ten
+            // minutes): a quiet Drip holds one or two.
+            .idle_timeout(std::time::Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {

@@ -10,6 +10,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     node::malloc::keep_freed_memory();
+    // One heap, so that what a burst of requests freed goes back once Drip is quiet
+    // (`app::give_back_when_quiet`).
+    node::malloc::one_heap();
     let args = drip::config::Args::parse();
     let command = args.command.clone().unwrap_or(drip::config::Command::Start);
     let config = match drip::config::Config::resolve(args) {

@@ -21,6 +21,8 @@ pub struct Metrics {
     durations: Family<Labels, Histogram>,
     store: Histogram,
     cache: Family<Labels, Counter>,
+    /// When the last request was answered (ms since the epoch).
+    last_request: std::sync::atomic::AtomicI64,
     /// The node's exposition, and when it was made: one snapshot serves every scrape for a
     /// few seconds, and only one is made at a time.
     node: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
@@ -68,6 +70,7 @@ impl Default for Metrics {
             store,
             cache,
             node: tokio::sync::Mutex::new(None),
+            last_request: std::sync::atomic::AtomicI64::new(0),
         }
     }
 }
@@ -80,6 +83,8 @@ impl Metrics {
             ("status_class".to_owned(), format!("{}xx", status / 100)),
         ];
         self.requests.get_or_create(&labels).inc();
+        self.last_request
+            .store(crate::db::now_ms(), std::sync::atomic::Ordering::Relaxed);
         self.durations
             .get_or_create(&labels[..1].to_vec())
             .observe(took.as_secs_f64() * 1e6);
@@ -101,6 +106,11 @@ impl Metrics {
         let text = make().await;
         *held = Some((std::time::Instant::now(), text.clone()));
         text
+    }
+
+    /// When the last request was answered (ms since the epoch; 0 before the first).
+    pub fn last_request_ms(&self) -> i64 {
+        self.last_request.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts an object write.

@@ -229,6 +229,8 @@ async fn login(
         Err(e) => {
             if matches!(e, AccountError::BadLogin) {
                 app.throttle.failed(&f.username);
+            } else {
+                app.throttle.not_tried(from);
             }
             again(account_status(&e), &account_message(&e))
         }

@@ -128,6 +128,8 @@ async fn log_in(
         Err(e) => {
             if matches!(e, AccountError::BadLogin) {
                 app.throttle.failed(&form.username);
+            } else {
+                app.throttle.not_tried(from);
             }
             return Err(e.into());
         }

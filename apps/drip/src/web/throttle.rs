@@ -173,6 +173,14 @@ impl Throttle {
         }
     }
 
+    /// A try that never reached a password check (Drip was busy, the database failed): `from`'s
+    /// try is given back, nothing is counted against the name.
+    pub fn not_tried(&self, from: ClientAddr) {
+        if let Some(b) = lock(&self.log_ins).get_mut(&from.key()) {
+            b.tokens = (b.tokens + 1.0).min(LOG_INS);
+        }
+    }
+
     /// Whether `from` may sign up now; else how long to wait.
     pub fn sign_up(&self, from: ClientAddr) -> Result<(), Duration> {
         let per_hour = self.sign_ups_per_hour;

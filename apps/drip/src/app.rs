@@ -312,7 +312,7 @@ async fn resume(app: &App, media: Media, state: UploadState) -> Option<UploadTas
             media,
             spool,
             attempts: 0,
-            sealed: None,
+            attempt: None,
             in_storage: false,
         });
     }

@@ -202,7 +202,7 @@ where
                     media,
                     spool: app.spool.join(&id),
                     attempts: 0,
-                    sealed: None,
+                    attempt: None,
                     in_storage: false,
                 },
             );

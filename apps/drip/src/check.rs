@@ -10,7 +10,8 @@
 //! - a **stale spool file**: a file in the spool whose upload is stored or gone.
 //!
 //! An upload under way (its row `receiving` or `queued`) is not a finding: its object may
-//! not be written yet, and its spool files are in use. Without `--repair` it exits 1 if it
+//! not be written yet, and its spool files and its attempts' objects (its row's key, `.`,
+//! the attempt) are in use. Without `--repair` it exits 1 if it
 //! found anything; with it, it removes each finding (the object, the row, the spool file)
 //! and exits 0 if all went. Run beside a busy Drip it may see a file between two of its
 //! steps (an object deleted a moment before its row): look again before repairing.
@@ -109,8 +110,18 @@ pub async fn scan(store: &Store, storage: &Storage, spool: &Path) -> anyhow::Res
         objects: keys.len(),
         ..Report::default()
     };
+    // An attempt's object is named after its row's key until the row names it.
+    let under_way: HashSet<&str> = entries
+        .iter()
+        .filter(|e| e.state != UploadState::Stored)
+        .map(|e| e.storage_key.as_str())
+        .collect();
+    let attempt_of_under_way = |key: &str| {
+        key.rsplit_once('.')
+            .is_some_and(|(row_key, _)| under_way.contains(row_key))
+    };
     for key in &keys {
-        if !by_key.contains(key.as_str()) {
+        if !by_key.contains(key.as_str()) && !attempt_of_under_way(key) {
             report
                 .findings
                 .push(Finding::OrphanObject { key: key.clone() });

@@ -37,7 +37,7 @@ fn drip_check_finds_orphans_missing_objects_and_stale_spool_and_repairs_them() {
     let objects = d.data.join("objects").join(&ana_id);
     let orphan = "0123456789abcdef0123456789abcdef";
     std::fs::write(objects.join(orphan), b"DRIP\x01 not a file of ours").expect("planted");
-    std::fs::remove_file(objects.join(&ids[1])).expect("an object removed");
+    std::fs::remove_file(d.object_of(&ids[1])).expect("an object removed");
     let spool = d.data.join("spool");
     let stale = [
         "fedcba9876543210fedcba9876543210",

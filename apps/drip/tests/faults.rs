@@ -41,7 +41,11 @@ fn objects(d: &Drip) -> Vec<String> {
             users
                 .flatten()
                 .flat_map(|u| std::fs::read_dir(u.path()).into_iter().flatten().flatten())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .map(|e| {
+                    // `id.attempt`: the file's id, then the attempt that stored it.
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.split('.').next().unwrap_or_default().to_owned()
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -111,14 +115,19 @@ fn stages_killed_mid_upload_lose_nothing_and_storage_and_database_agree() {
         );
     }
     // Once the retries still running have ended (their spool files go with them, a sealed
-    // spool of an attempt killed mid-write too), storage and the database agree: an object
-    // for each stored file, no other, nothing spooled.
+    // spool of an attempt killed mid-write too, and an attempt that stored a file second
+    // deletes its object), storage and the database agree: an object for each stored file,
+    // no other, nothing spooled.
     harness::wait_until("the spool to empty", Duration::from_secs(20), || {
         spool_files(&d).is_empty()
     });
     let mut want = stored.clone();
     want.sort();
-    assert_eq!(objects(&d), want);
+    harness::wait_until(
+        "an object for each stored file",
+        Duration::from_secs(60),
+        || objects(&d) == want,
+    );
     d.checked_clean();
 }
 

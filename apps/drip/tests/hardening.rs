@@ -577,33 +577,6 @@ fn l13_a_port_that_never_answers_as_epmd_does_not_hang_the_start() {
     drop(silent);
 }
 
-/// Runs `sql` on a stopped or running drip's SQLite database; the rows' first columns.
-fn sql(d: &Drip, sql: &str, binds: &[&str]) -> Vec<String> {
-    let url = format!("sqlite://{}", d.data.join("drip.sqlite").display());
-    tokio::runtime::Runtime::new()
-        .expect("a runtime")
-        .block_on(async {
-            use sqlx::Row;
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("the database");
-            let mut q = sqlx::query(sql);
-            for b in binds {
-                q = q.bind(*b);
-            }
-            q.fetch_all(&pool)
-                .await
-                .expect("the query")
-                .iter()
-                .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
-                .collect()
-        })
-}
-
-/// The object of file `id` on local storage.
-fn object_of(d: &Drip, id: &str) -> std::path::PathBuf {
-    let key = sql(d, "SELECT storage_key FROM media WHERE id = ?", &[id]);
-    d.data.join("objects").join(&key[0])
-}
-
 #[test]
 fn l15_a_file_swapped_between_users_in_the_database_and_the_bucket_does_not_open() {
     let d = drip("swap", &[]);
@@ -618,13 +591,12 @@ fn l15_a_file_swapped_between_users_in_the_database_and_the_bucket_does_not_open
     d.stored(&ana, a);
     d.stored(&bob, b);
     // Someone with the database and the bucket gives ana's row bob's key and object.
-    let (a_object, b_object) = (object_of(&d, a), object_of(&d, b));
+    let (a_object, b_object) = (d.object_of(a), d.object_of(b));
     let a_sealed = std::fs::read(&a_object).expect("a's object");
-    let a_key = sql(&d, "SELECT wrapped_key FROM media WHERE id = ?", &[a]);
-    let b_key = sql(&d, "SELECT wrapped_key FROM media WHERE id = ?", &[b]);
+    let a_key = d.sql("SELECT wrapped_key FROM media WHERE id = ?", &[a]);
+    let b_key = d.sql("SELECT wrapped_key FROM media WHERE id = ?", &[b]);
     std::fs::copy(&b_object, &a_object).expect("swapped");
-    sql(
-        &d,
+    d.sql(
         "UPDATE media SET wrapped_key = ? WHERE id = ?",
         &[&b_key[0], a],
     );
@@ -634,8 +606,7 @@ fn l15_a_file_swapped_between_users_in_the_database_and_the_bucket_does_not_open
         "bob's file opened as ana's"
     );
     // The object alone, under ana's own key: refused too.
-    sql(
-        &d,
+    d.sql(
         "UPDATE media SET wrapped_key = ? WHERE id = ?",
         &[&a_key[0], a],
     );

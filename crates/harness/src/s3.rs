@@ -93,6 +93,17 @@ impl S3Server {
         crate::http::unchunk_bytes(&head, &body)
     }
 
+    /// The object `key`'s ETag (its version: a write over it changes it).
+    pub fn etag(&self, bucket: &str, key: &str) -> String {
+        let (status, head, _) =
+            crate::http::request_raw(self.port, "HEAD", &format!("/{bucket}/{key}"), &[], b"");
+        assert!(status.contains("200"), "{bucket}/{key}: {status}");
+        head.lines()
+            .find_map(|l| l.strip_prefix("etag:"))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("{bucket}/{key} has no ETag"))
+    }
+
     /// The multipart uploads begun and neither completed nor aborted in `bucket`.
     pub fn open_uploads(&self, bucket: &str) -> usize {
         let (_, body) = self.text(&format!("/{bucket}?uploads"));

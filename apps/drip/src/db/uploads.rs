@@ -72,12 +72,12 @@ pub enum Reserved {
 }
 
 /// What marking a file stored found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Marked {
     /// Marked now.
     Stored,
-    /// Another attempt marked it before.
-    AlreadyStored,
+    /// Marked before (by another attempt, or by this one's earlier try), naming this object.
+    AlreadyStored(String),
     /// Its row is gone (deleted, or its upload given up).
     Gone,
 }
@@ -191,29 +191,29 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a file stored, with its final size (once: an attempt that finds it stored
-    /// already changes nothing).
-    pub async fn stored(&self, id: &str, size: i64) -> Result<Marked, DbError> {
+    /// Marks a file stored, with its final size and the object that holds it (once: an
+    /// attempt that finds it stored already changes nothing).
+    pub async fn stored(&self, id: &str, size: i64, object: &str) -> Result<Marked, DbError> {
         let done = sqlx::query(
-            "UPDATE media SET uploaded_at = $1, file_size = $2, pipeline_node = NULL, upload_state = 'stored' \
-             WHERE id = $3 AND upload_state <> 'stored'",
+            "UPDATE media SET uploaded_at = $1, file_size = $2, storage_key = $3, pipeline_node = NULL, upload_state = 'stored' \
+             WHERE id = $4 AND upload_state <> 'stored'",
         )
         .bind(now_ms())
         .bind(size)
+        .bind(object)
         .bind(id)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
             return Ok(Marked::Stored);
         }
-        let there = sqlx::query("SELECT id FROM media WHERE id = $1")
+        let there = sqlx::query("SELECT storage_key FROM media WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(if there.is_some() {
-            Marked::AlreadyStored
-        } else {
-            Marked::Gone
+        Ok(match there {
+            Some(row) => Marked::AlreadyStored(row.try_get("storage_key")?),
+            None => Marked::Gone,
         })
     }
 

@@ -53,19 +53,31 @@ pub struct UploadTask {
     pub spool: PathBuf,
     /// Attempts so far.
     pub attempts: u32,
-    /// This attempt's sealed spool, once Encryption has made it: named afresh each attempt,
-    /// so an attempt running beside an earlier one (a stage restarted while another copy still
-    /// had the task) never writes over the other's file.
-    pub sealed: Option<PathBuf>,
+    /// This attempt's id, once Encryption has begun it. Its sealed spool and its object are
+    /// named after it, so an attempt running beside an earlier one (a stage restarted while
+    /// another copy still had the task) never writes over the other's file or object: an
+    /// object, once a row names it, never changes under a reader (on S3 a download reads it
+    /// range by range). The attempt that marks the row first names its object there; the
+    /// others delete theirs.
+    pub attempt: Option<String>,
     /// Its object is in storage: only its row is left to mark.
     pub in_storage: bool,
 }
 
 impl UploadTask {
     fn sealed(&self) -> PathBuf {
-        self.sealed
-            .clone()
-            .unwrap_or_else(|| self.spool.with_extension("sealed"))
+        match &self.attempt {
+            Some(attempt) => self.spool.with_extension(format!("sealed-{attempt}")),
+            None => self.spool.with_extension("sealed"),
+        }
+    }
+
+    /// This attempt's object key: the row's key, then `.` and the attempt.
+    fn object(&self) -> String {
+        match &self.attempt {
+            Some(attempt) => format!("{}.{attempt}", self.media.storage_key),
+            None => self.media.storage_key.clone(),
+        }
     }
 }
 
@@ -138,11 +150,12 @@ async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
     if let Err(e) = removed {
         return park(ctx, task, &e);
     }
+    let object = task.object();
     let deleted = retry::again(
         "deleting a failed upload's object",
         retry::STORAGE,
         |_| true,
-        || app.storage.delete(&task.media.storage_key),
+        || app.storage.delete(&object),
     )
     .await;
     if let Err(e) = deleted {
@@ -257,10 +270,7 @@ impl GenStage for Encryption {
                 out.push(task);
                 continue;
             }
-            task.sealed = Some(
-                task.spool
-                    .with_extension(format!("sealed-{}", crate::db::new_id())),
-            );
+            task.attempt = Some(crate::db::new_id());
             match self.seal(&task).await {
                 Ok(size) => {
                     task.media.size = size as i64;
@@ -286,12 +296,12 @@ impl RemoteStorage {
     /// with back-off while the store is away.
     async fn store(&self, task: &UploadTask) -> Result<(), crate::storage::StorageError> {
         let started = std::time::Instant::now();
-        let (key, sealed) = (&task.media.storage_key, task.sealed());
+        let (key, sealed) = (task.object(), task.sealed());
         retry::again(
             "storing an object",
             retry::STORAGE,
             |_| true,
-            || self.0.storage.put_file(key, &sealed),
+            || self.0.storage.put_file(&key, &sealed),
         )
         .await?;
         self.0.metrics.stored(started.elapsed());
@@ -386,22 +396,30 @@ impl GenStage for Notifier {
     ) -> Return<()> {
         hold_all(ctx, &tasks);
         for task in tasks {
+            let object = task.object();
             let marked = retry::database("marking an upload stored", || {
-                self.0.store.stored(&task.media.id, task.media.size)
+                self.0
+                    .store
+                    .stored(&task.media.id, task.media.size, &object)
             })
             .await;
             match marked {
                 Ok(Marked::Stored) => {}
                 // Another attempt of the task stored it first (its object is as good as
-                // this one's, and the user was told once).
-                Ok(Marked::AlreadyStored) => {
+                // this one's, and the user was told once): this one's object goes. (Its
+                // own, if an earlier try of this mark went through unanswered, stays.)
+                Ok(Marked::AlreadyStored(named)) => {
+                    if named != object {
+                        tracing::info!(media = %task.media.id, "another attempt stored it first: this one's object goes");
+                        let _ = self.0.storage.delete(&object).await;
+                    }
                     let _ = tokio::fs::remove_file(task.sealed()).await;
                     queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
                     continue;
                 }
                 // Its row went (deleted, or given up by another attempt): so does its object.
                 Ok(Marked::Gone) => {
-                    let _ = self.0.storage.delete(&task.media.storage_key).await;
+                    let _ = self.0.storage.delete(&object).await;
                     let _ = tokio::fs::remove_file(task.sealed()).await;
                     queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
                     continue;

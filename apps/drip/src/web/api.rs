@@ -278,6 +278,7 @@ fn opened(
                 match stored.next().await {
                     Some(Ok(piece)) => batch.extend_from_slice(&piece),
                     Some(Err(e)) => {
+                        tracing::warn!("a download is cut short: the storage failed: {e}");
                         let _ = tx.send(Err(std::io::Error::other(e))).await;
                         return;
                     }
@@ -301,6 +302,7 @@ fn opened(
             let (plain, next) = match opened {
                 Ok(opened) => opened,
                 Err(e) => {
+                    tracing::warn!("a download is cut short: a chunk does not open: {e}");
                     let _ = tx.send(Err(e)).await;
                     return;
                 }

@@ -145,6 +145,33 @@ fn launch(
 }
 
 impl Drip {
+    /// Runs `sql` on a stopped or running drip's SQLite database; the rows' first columns.
+    pub fn sql(&self, sql: &str, binds: &[&str]) -> Vec<String> {
+        let url = format!("sqlite://{}", self.data.join("drip.sqlite").display());
+        tokio::runtime::Runtime::new()
+            .expect("a runtime")
+            .block_on(async {
+                use sqlx::Row;
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("the database");
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_all(&pool)
+                    .await
+                    .expect("the query")
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
+                    .collect()
+            })
+    }
+
+    /// The object of file `id` on local storage (its row names it).
+    pub fn object_of(&self, id: &str) -> PathBuf {
+        let key = self.sql("SELECT storage_key FROM media WHERE id = ?", &[id]);
+        self.data.join("objects").join(&key[0])
+    }
+
     /// `drip ARGS…` (an offline command such as `admin grant NAME`) on this drip's data
     /// directory and settings: its exit status and output.
     pub fn command(&self, args: &[&str]) -> std::process::Output {

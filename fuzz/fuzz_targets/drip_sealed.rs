@@ -6,7 +6,7 @@ use drip::crypto::Decryptor;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut d = Decryptor::new(&[7u8; 32]);
+    let mut d = Decryptor::new(&[7u8; 32], "0123456789abcdef0123456789abcdef");
     let mut rest = data;
     while let Some((&n, tail)) = rest.split_first() {
         let take = (usize::from(n) * 64 + 1).min(tail.len());

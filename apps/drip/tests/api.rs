@@ -266,13 +266,7 @@ fn exercise(d: &Drip) {
     assert!(status.contains("400"), "{status}");
 
     // A tampered object is refused on download: the body is cut before anything unverified.
-    let key_dir = std::fs::read_dir(&objects)
-        .expect("objects")
-        .flatten()
-        .next()
-        .expect("ana's")
-        .path();
-    let object = key_dir.join(&id);
+    let object = d.object_of(&id);
     let mut sealed = std::fs::read(&object).expect("the object");
     let at = sealed.len() / 2;
     sealed[at] ^= 0x40;

@@ -166,10 +166,24 @@ impl Drip {
             })
     }
 
-    /// The object of file `id` on local storage (its row names it).
+    /// The object of file `id` on local storage: `objects/OWNER/ID.ATTEMPT` (on any database).
     pub fn object_of(&self, id: &str) -> PathBuf {
-        let key = self.sql("SELECT storage_key FROM media WHERE id = ?", &[id]);
-        self.data.join("objects").join(&key[0])
+        let named = |p: &PathBuf| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().split('.').next() == Some(id))
+        };
+        std::fs::read_dir(self.data.join("objects"))
+            .expect("the objects directory")
+            .flatten()
+            .flat_map(|owner| {
+                std::fs::read_dir(owner.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .map(|e| e.path())
+            .find(named)
+            .unwrap_or_else(|| panic!("no object of {id}"))
     }
 
     /// `drip ARGS…` (an offline command such as `admin grant NAME`) on this drip's data

@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use harness::s3::S3Server;
-use support::{bytes, start_with, Socket};
+use support::{bytes, on_s3, Socket};
 
 /// The most download tasks one user may have on their way (`app::MAX_DOWNLOADS_ASKED`).
 const CAP: usize = 8;
@@ -17,24 +15,7 @@ const CAP: usize = 8;
 fn download_requests_are_one_task_a_file_and_capped_per_user() {
     let s3 = S3Server::start();
     s3.create_bucket("drip-files");
-    let endpoint = s3.endpoint();
-    let env = [
-        ("AWS_ENDPOINT", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "drip-test"),
-        ("AWS_SECRET_ACCESS_KEY", "drip-test-secret"),
-    ];
-    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("drip-asks-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let d = start_with(
-        "asks",
-        &["--storage", "s3://drip-files"],
-        data,
-        harness::free_port(),
-        &env,
-    );
+    let d = on_s3("asks", &s3, &[]);
     let (ana, ana_id) = d.account("ana");
     let ids: Vec<String> = (0..CAP + 4)
         .map(|i| {

@@ -6,12 +6,10 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use std::time::Duration;
 
 use harness::s3::S3Server;
-use support::{bytes, drip, spool_files, start_with, Drip, Socket};
+use support::{bytes, drip, on_s3, spool_files, Drip, Socket};
 
 /// Uploads `data` as `name` and waits for its `upload_failed` notice: the notice's text.
 fn upload_fails(d: &Drip, token: &str, user_id: &str, name: &str, data: &[u8]) -> String {
@@ -32,24 +30,6 @@ fn upload_fails(d: &Drip, token: &str, user_id: &str, name: &str, data: &[u8]) -
     assert!(status.contains("404"), "{status}");
     assert_eq!(spool_files(d), Vec::<String>::new());
     notice["text"].as_str().expect("a text").to_owned()
-}
-
-/// A drip named `tag` storing into the bucket `drip-files` of `s3`, with `extra` arguments.
-fn on_s3(tag: &str, s3: &S3Server, extra: &[&str]) -> Drip {
-    let endpoint = s3.endpoint();
-    let env = [
-        ("AWS_ENDPOINT", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "drip-test"),
-        ("AWS_SECRET_ACCESS_KEY", "drip-test-secret"),
-    ];
-    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("drip-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut args = vec!["--storage", "s3://drip-files"];
-    args.extend_from_slice(extra);
-    start_with(tag, &args, data, harness::free_port(), &env)
 }
 
 #[test]

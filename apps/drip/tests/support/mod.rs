@@ -631,3 +631,21 @@ pub fn csrf_of(page: &str) -> String {
         .expect("the page's CSRF token")
         .to_owned()
 }
+
+/// A drip named `tag` storing into the bucket `drip-files` of `s3`, with `extra` arguments.
+pub fn on_s3(tag: &str, s3: &harness::s3::S3Server, extra: &[&str]) -> Drip {
+    let endpoint = s3.endpoint();
+    let env = [
+        ("AWS_ENDPOINT", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "drip-test"),
+        ("AWS_SECRET_ACCESS_KEY", "drip-test-secret"),
+    ];
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("drip-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut args = vec!["--storage", "s3://drip-files"];
+    args.extend_from_slice(extra);
+    start_with(tag, &args, data, harness::free_port(), &env)
+}

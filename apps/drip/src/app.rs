@@ -127,15 +127,37 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     }
     let sessions = crate::web::session::Sessions::open(&config.keys, config.secure_cookies())?;
     crate::private::sqlite(&config.database).context("cannot make the database file")?;
-    let store = Store::open(&config.database).await?;
-    let storage = Storage::open(&config.storage)?;
-    let (name, kind) = match &config.node {
-        NodeName::Short(n) => (n.clone(), NameKind::Short),
-        NodeName::Long(n) => (n.clone(), NameKind::Long),
+    let store = if config.migrate {
+        Store::open(&config.database).await?
+    } else {
+        Store::open_migrated_elsewhere(&config.database).await?
     };
-    let cookie = node::cookie::find_cookie(config.cookie.as_deref())?;
-    let node_config = NodeConfig::new(&name, kind, cookie);
-    epmd(node_config.epmd_port).await?;
+    let storage = Storage::open(&config.storage)?;
+    let node_config = match &config.node {
+        NodeName::Short(n) => NodeConfig::new(
+            n,
+            NameKind::Short,
+            node::cookie::find_cookie(config.cookie.as_deref())?,
+        ),
+        NodeName::Long(n) => NodeConfig::new(
+            n,
+            NameKind::Long,
+            node::cookie::find_cookie(config.cookie.as_deref())?,
+        ),
+        // Nothing connects to it, so it needs no cookie (and makes no ~/.erlang.cookie).
+        NodeName::None => {
+            let mut c = NodeConfig::new(
+                "nonode@nohost",
+                NameKind::Short,
+                node::cookie::find_cookie(Some(&crate::db::new_id()))?,
+            );
+            c.listen = false;
+            c
+        }
+    };
+    if node_config.listen {
+        epmd(node_config.epmd_port).await?;
+    }
     let node = Node::start(node_config).await?;
     let notices = Notices::start(&node).await?;
     let online = crate::presence::watch(&node);

@@ -1,5 +1,7 @@
-//! The commands other than `start`, each on the data directory and the database without a
-//! node, as an Elixir release's `bin/app eval` tasks are: `check`, `admin`, `keys`.
+//! The commands other than `start`: those on the data directory and the database without a
+//! node, as an Elixir release's `bin/app eval` tasks are (`check`, `admin`, `keys`,
+//! `migrate`), and those that reach the running node ([`crate::release`]: `remote`, `rpc`,
+//! `stop`, `pid`; and `version`).
 
 use std::process::ExitCode;
 
@@ -17,7 +19,30 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Keys {
             action: KeysAction::Rotate,
         } => crate::rotate::run(&config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Remote => crate::release::remote(&config).await,
+        Command::Rpc { expr } => crate::release::rpc(&config, &expr).await,
+        Command::Stop => crate::release::stop(&config).await,
+        Command::Pid => crate::release::pid(&config).await,
+        Command::Version => Ok(crate::release::version()),
     }
+}
+
+/// `drip migrate`: the database's schema made this Drip's, then exit (a Kubernetes Job's
+/// work before a rollout).
+async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
+    if let Some(file) = crate::private::sqlite_file(&config.database) {
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::private::dir(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+        }
+    }
+    crate::private::sqlite(&config.database).context("cannot make the database file")?;
+    let store = Store::open(&config.database)
+        .await
+        .context("cannot migrate the database")?;
+    let (applied, wanted) = store.migrations().await;
+    println!("the database is up to date ({applied} of {wanted} migrations applied)");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `drip admin grant|revoke|list|invite`.

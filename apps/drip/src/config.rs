@@ -22,7 +22,16 @@ pub struct Args {
     /// Long node name, NAME@HOST.
     #[arg(long, global = true, env = "DRIP_NAME")]
     pub name: Option<String>,
-    /// The distribution cookie (default: ~/.erlang.cookie, made if missing, as erl does).
+    /// The node's name as an Elixir release takes it (RELEASE_NODE), when neither --sname nor
+    /// --name is given: short or long as RELEASE_DISTRIBUTION says.
+    #[arg(long, global = true, env = "RELEASE_NODE", hide = true)]
+    pub release_node: Option<String>,
+    /// sname (the default), name, or none (no distribution: nothing connects, nothing is
+    /// registered with EPMD), as an Elixir release's RELEASE_DISTRIBUTION.
+    #[arg(long, global = true, env = "RELEASE_DISTRIBUTION", hide = true)]
+    pub release_distribution: Option<Distribution>,
+    /// The distribution cookie (default: RELEASE_COOKIE, else ~/.erlang.cookie, made if
+    /// missing, as erl does).
     #[arg(long, global = true, env = "DRIP_COOKIE", hide_env_values = true)]
     pub cookie: Option<String>,
     /// Where the web UI and API listen (default 127.0.0.1:4000).
@@ -113,10 +122,28 @@ pub struct Args {
     /// Most HTTP connections open at once; more wait to be accepted (default 1024).
     #[arg(long, global = true, env = "DRIP_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Run the database migrations at start (default true). false: start waits until the
+    /// schema is current (`drip migrate`, run once per release by a Kubernetes Job, makes it
+    /// so).
+    #[arg(long, global = true, env = "DRIP_MIGRATE", value_name = "BOOL")]
+    pub migrate: Option<bool>,
     /// Seconds a stop (SIGTERM, Ctrl-C) may take, requests in flight and the pipelines'
     /// draining included; then Drip exits anyway (default 25, under Kubernetes' 30 s grace).
     #[arg(long, global = true, env = "DRIP_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
+}
+
+/// How the node is distributed, as an Elixir release's `RELEASE_DISTRIBUTION`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    /// A short name, `NAME@host`.
+    #[default]
+    Sname,
+    /// A long name, `NAME@host.domain` (or `NAME@IP`, as on Kubernetes).
+    Name,
+    /// Not distributed: nothing connects to it and it joins no cluster.
+    None,
 }
 
 /// Who may sign up.
@@ -135,8 +162,27 @@ pub enum Signup {
 /// What `drip` is asked to do, as an Elixir release's `bin/app` takes commands.
 #[derive(Subcommand, Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Start Drip and serve it until SIGTERM or Ctrl-C (the default).
+    /// Start Drip and serve it until SIGTERM, Ctrl-C or `drip stop` (the default).
     Start,
+    /// A shell into the running node (as a release's `remote`: the rotp shell's commands).
+    Remote,
+    /// Calls MOD:FUN(ARGS) on the running node and prints the result, e.g. `drip rpc
+    /// 'erlang:memory()'` (`:erlang.memory()` as Elixir writes it works too).
+    Rpc {
+        /// The call.
+        #[arg(allow_hyphen_values = true)]
+        expr: String,
+    },
+    /// Stops the running node as SIGTERM does (requests finish, the pipelines drain, it
+    /// leaves the cluster) and waits until it has.
+    Stop,
+    /// Prints the running node's OS process id.
+    Pid,
+    /// Prints drip's name and version.
+    Version,
+    /// Runs the database migrations and exits (for a Kubernetes Job before a rollout, with
+    /// DRIP_MIGRATE=false on the pods).
+    Migrate,
     /// Compare the database with the stored objects and the spool: orphan objects, rows
     /// without objects, stale spool files (as Nextcloud's `occ files:scan`, Seafile's
     /// `seaf-fsck`); exit 1 if anything is wrong.
@@ -198,6 +244,7 @@ struct File {
     sname: Option<String>,
     name: Option<String>,
     cookie: Option<String>,
+    migrate: Option<bool>,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
     keys: Option<PathBuf>,
@@ -233,6 +280,9 @@ pub enum ConfigError {
     /// `sname` and `name` both given.
     #[error("give a short name (sname) or a long name (name), not both")]
     BothNames,
+    /// `--cluster` for a node without distribution.
+    #[error("RELEASE_DISTRIBUTION=none runs no distribution, so it cannot join --cluster")]
+    ClusterWithoutDistribution,
     /// A cluster member that is not `name@host`.
     #[error("the cluster node {0:?} is not name@host")]
     Node(String),
@@ -261,6 +311,9 @@ pub enum NodeName {
     Short(String),
     /// `-name`.
     Long(String),
+    /// Not distributed (`RELEASE_DISTRIBUTION=none`): `nonode@nohost`, as erl without a
+    /// name.
+    None,
 }
 
 /// Where objects go.
@@ -316,6 +369,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// The token /metrics needs on the main listener.
     pub metrics_token: Option<String>,
+    /// Run the migrations at start (else wait for them).
+    pub migrate: bool,
     /// The HTTP server's limits.
     pub limits: HttpLimits,
 }
@@ -353,11 +408,14 @@ impl Config {
         };
         let sname = args.sname.or(file.sname);
         let name = args.name.or(file.name);
-        let node = match (sname, name) {
-            (Some(_), Some(_)) => return Err(ConfigError::BothNames),
-            (None, Some(n)) => NodeName::Long(n),
-            (Some(s), None) => NodeName::Short(s),
-            (None, None) => NodeName::Short("drip".to_owned()),
+        let release = args.release_node.unwrap_or_else(|| "drip".to_owned());
+        let node = match (sname, name, args.release_distribution) {
+            (Some(_), Some(_), _) => return Err(ConfigError::BothNames),
+            (None, Some(n), _) => NodeName::Long(n),
+            (Some(s), None, _) => NodeName::Short(s),
+            (None, None, None | Some(Distribution::Sname)) => NodeName::Short(release),
+            (None, None, Some(Distribution::Name)) => NodeName::Long(release),
+            (None, None, Some(Distribution::None)) => NodeName::None,
         };
         let data = args
             .data
@@ -378,6 +436,9 @@ impl Config {
             });
         }
         let cluster = args.cluster.or(file.cluster).unwrap_or_default();
+        if node == NodeName::None && !cluster.is_empty() {
+            return Err(ConfigError::ClusterWithoutDistribution);
+        }
         if let Some(bad) = cluster.iter().find(|n| {
             let (name, host) = n.split_once('@').unwrap_or(("", ""));
             name.is_empty() || host.is_empty() || host.contains('@')
@@ -476,6 +537,7 @@ impl Config {
             trusted_proxies,
             metrics: args.metrics.or(file.metrics),
             metrics_token: args.metrics_token.or(file.metrics_token),
+            migrate: args.migrate.or(file.migrate).unwrap_or(true),
             limits,
         })
     }

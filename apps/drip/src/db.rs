@@ -184,9 +184,52 @@ pub struct Store {
     sqlite: bool,
 }
 
+/// Drip's schema, in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 impl Store {
     /// Connects to `url` and runs the migrations.
     pub async fn open(url: &str) -> Result<Store, DbError> {
+        let store = Store::connect(url).await?;
+        MIGRATOR.run(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// Opens the database without migrating it, once its schema is this Drip's: a
+    /// deployment whose migrations a Job runs (`drip migrate`) starts its pods with
+    /// `--migrate false`, and each waits here (saying so once a minute) until the Job is done.
+    pub async fn open_migrated_elsewhere(url: &str) -> Result<Store, DbError> {
+        let store = Store::connect(url).await?;
+        let mut said = None::<std::time::Instant>;
+        loop {
+            let (applied, wanted) = store.migrations().await;
+            if applied >= wanted {
+                return Ok(store);
+            }
+            if said.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
+                tracing::warn!(
+                    "the database has {applied} of this Drip's {wanted} migrations: waiting for `drip migrate` (--migrate false)"
+                );
+                said = Some(std::time::Instant::now());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Migrations applied to the database, and this Drip's (`drip migrate`'s report).
+    pub async fn migrations(&self) -> (usize, usize) {
+        let wanted: std::collections::HashSet<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        // No table yet is none applied.
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        let applied = applied.iter().filter(|v| wanted.contains(v)).count();
+        (applied, wanted.len())
+    }
+
+    async fn connect(url: &str) -> Result<Store, DbError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
@@ -213,7 +256,6 @@ impl Store {
             })
             .connect(url)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool, sqlite })
     }
 

@@ -9,7 +9,8 @@
 //! `global`), [`notify`] (notices for users, cluster-wide through `pg`), [`presence`] (who is
 //! online, through `pg`), [`metrics`],
 //! [`arrival`] (an upload until the pipeline has it), [`retry`] (back-off for failures that
-//! pass), [`private`] (what Drip keeps on disk is its own), [`check`] (`drip check`),
+//! pass), [`private`] (what Drip keeps on disk is its own), [`check`] (`drip check`), [`release`]
+//! (the release script's `remote`, `rpc`, `stop`, `pid`, `version`),
 //! [`app`] (bringing it all up) and [`web`] (HTTP).
 
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod presence;
 pub mod private;
+pub mod release;
 pub mod retry;
 pub mod rotate;
 pub mod storage;

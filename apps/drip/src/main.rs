@@ -1,7 +1,10 @@
 //! `drip`: resolves the settings, then does what it was asked. `drip` (or `drip start`)
-//! brings the app up and serves it until SIGTERM or Ctrl-C; then it stops taking requests,
-//! lets the pipelines drain (30 s at most) and exits 0. The other commands (`check`, `admin`,
-//! `keys`) work on the data directory and the database, without a node, and exit.
+//! brings the app up and serves it until SIGTERM, Ctrl-C or `drip stop`; then `/health/ready`
+//! says no, it stops taking requests, lets those in flight finish and the pipelines drain
+//! (`--shutdown-timeout` in all), releases its `global` names, leaves the cluster and exits
+//! 0. The other commands work on the data directory and the database without a node
+//! (`check`, `admin`, `keys`, `migrate`) or reach the running node (`remote`, `rpc`, `stop`,
+//! `pid`), and exit.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,10 +25,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The commands that reach the running node print their answer: their own node's
+    // comings and goings are no news.
+    let quiet = matches!(
+        command,
+        drip::config::Command::Remote
+            | drip::config::Command::Rpc { .. }
+            | drip::config::Command::Stop
+            | drip::config::Command::Pid
+            | drip::config::Command::Version
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+            }),
         )
         .with_writer(std::io::stderr)
         // Colours for a terminal only: a log file gets plain text.
@@ -92,6 +106,7 @@ async fn run(config: drip::config::Config) -> anyhow::Result<()> {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                () = app.node.stop_requested() => {}
             }
             println!("drip: stopping: no new requests; finishing those in flight, then draining the pipelines");
             app.stopping.send_replace(true);
@@ -111,6 +126,9 @@ async fn run(config: drip::config::Config) -> anyhow::Result<()> {
         .saturating_sub(since)
         .max(Duration::from_secs(1));
     let drained = drip::app::drain(&app, left).await;
+    // Its global names (the download caches it holds) go everywhere now, and its peers see
+    // nodedown at once rather than after net_ticktime.
+    let _ = tokio::time::timeout(Duration::from_secs(2), app.node.leave()).await;
     println!(
         "drip: {}",
         if drained {

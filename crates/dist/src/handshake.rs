@@ -346,6 +346,13 @@ impl Handshake {
         self.peer.clone().unwrap_or_else(|| Atom::from("no_node"))
     }
 
+    /// Whether we (the initiator) have sent our challenge reply and wait for the ack: the
+    /// peer is checking our cookie's digest now, and a peer that closes the connection here
+    /// refused it (`dist_util` closes without a word on a wrong cookie).
+    pub fn awaiting_ack(&self) -> bool {
+        matches!(self.state, State::AwaitAck { .. })
+    }
+
     /// Advances on the input fed so far: an event, `None` when more input (or the node's
     /// answer) is needed, or why the handshake failed. After an error the connection must be
     /// closed once the output (a refusal status, if any) is written.

@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::node::Inner;
+use crate::unreachable::Unreachable;
 
 /// One entry in the connection table.
 pub(crate) struct Conn {
@@ -62,7 +63,19 @@ pub(crate) struct Connections {
     /// Handshakes refused for a bad cookie or missing flags, by the peer's address (at most
     /// [`MAX_REFUSED_ADDRESSES`] addresses; the rest are counted under the unspecified one).
     refused_by: Mutex<HashMap<std::net::IpAddr, u64>>,
+    /// Why our last attempt to each of the last [`MAX_FAILURES`] nodes failed
+    /// ([`crate::Node::connect_or_why`]).
+    pub(crate) failures: Mutex<lru::LruCache<Atom, Unreachable>>,
 }
+
+/// How long looking a host's name up may take.
+const RESOLVE_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How many nodes' last failures are kept.
+const MAX_FAILURES: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(64) {
+    Some(n) => n,
+    None => unreachable!(),
+};
 
 /// How many peer addresses the refusal counts keep apart.
 const MAX_REFUSED_ADDRESSES: usize = 1024;
@@ -77,6 +90,7 @@ impl Default for Connections {
             accepting: Mutex::default(),
             refusals: crate::log::RateLimited::default(),
             refused_by: Mutex::default(),
+            failures: Mutex::new(lru::LruCache::new(MAX_FAILURES)),
         }
     }
 }
@@ -270,8 +284,13 @@ impl Inner {
             }
             Err(Failed::Other(e)) => {
                 // erl says nothing of a failed auto-connect either: the caller sees `pang`,
-                // `noconnection`.
+                // `noconnection` ([`crate::Node::connect_or_why`] tells why).
                 tracing::debug!("connection to {peer} failed: {e}");
+                self.conns
+                    .failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .put(peer.clone(), e);
                 self.forget(&peer, owner);
             }
         }
@@ -289,10 +308,10 @@ impl Inner {
         let deadline = Instant::now() + net::dist::SETUP_TIME;
         match tokio::time::timeout_at(deadline, self.set_up(peer, owner, deadline)).await {
             Ok(result) => result,
-            Err(_) => Err(Failed::Other(format!(
-                "not set up within net_setuptime ({:?})",
-                net::dist::SETUP_TIME
-            ))),
+            Err(_) => Err(Failed::Other(Unreachable::Timeout {
+                node: peer.to_string(),
+                seconds: net::dist::SETUP_TIME.as_secs(),
+            })),
         }
     }
 
@@ -302,36 +321,71 @@ impl Inner {
         owner: u64,
         deadline: Instant,
     ) -> Result<(DistStream, Established, Vec<u8>), Failed> {
-        let fail = Failed::Other;
+        let node = || peer.to_string();
         let (alive, host) = crate::name::split(peer.as_str())
-            .ok_or_else(|| fail(format!("bad node name {peer}")))?;
-        let addr =
-            std::net::SocketAddr::new(self.resolve(host).await.map_err(fail)?, self.epmd_port);
+            .ok_or_else(|| Failed::Other(Unreachable::BadName(node())))?;
+        let ip = self.resolve(host).await.map_err(|error| {
+            Failed::Other(Unreachable::Resolve {
+                host: host.to_owned(),
+                error,
+            })
+        })?;
+        let addr = std::net::SocketAddr::new(ip, self.epmd_port);
         // A host that does not answer at its address may have moved: it is looked up again
         // next time.
-        let moved = |e: String| {
+        let moved = |e: Unreachable| {
             self.conns.hosts.forget(host);
-            fail(e)
+            Failed::Other(e)
         };
-        let info = net::epmd::Client::new(addr)
+        let epmd = net::epmd::Client::new(addr);
+        let unanswered = |e: net::epmd::ClientError| Unreachable::Epmd {
+            host: host.to_owned(),
+            port: self.epmd_port,
+            error: e.to_string(),
+        };
+        let Some(info) = epmd
             .port_please(alive)
             .await
-            .map_err(|e| moved(format!("epmd on {host}: {e}")))?
-            .ok_or_else(|| fail(format!("{alive} is not registered with epmd on {host}")))?;
+            .map_err(|e| moved(unanswered(e)))?
+        else {
+            let names = epmd.names().await.map_or_else(
+                |_| Vec::new(),
+                |(_, names)| names.into_iter().map(|(name, _)| name).collect(),
+            );
+            return Err(Failed::Other(Unreachable::NotRegistered {
+                name: alive.to_owned(),
+                host: host.to_owned(),
+                names,
+            }));
+        };
         let tcp = TcpStream::connect((addr.ip(), info.port))
             .await
-            .map_err(|e| moved(format!("connect: {e}")))?;
-        tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| {
+                moved(Unreachable::Port {
+                    name: alive.to_owned(),
+                    host: host.to_owned(),
+                    port: info.port,
+                    error: e.to_string(),
+                })
+            })?;
+        let failed = |error: String| {
+            Failed::Other(Unreachable::Handshake {
+                node: node(),
+                error,
+            })
+        };
+        tcp.set_nodelay(true).map_err(|e| failed(e.to_string()))?;
         let mut stream = match &self.tls {
-            Some(tls) => DistStream::from(
-                tls.connect(host, tcp)
-                    .await
-                    .map_err(|e| fail(format!("TLS: {e}")))?,
-            ),
+            Some(tls) => DistStream::from(tls.connect(host, tcp).await.map_err(|e| {
+                Failed::Other(Unreachable::Tls {
+                    node: node(),
+                    error: e.to_string(),
+                })
+            })?),
             None => DistStream::from(tcp),
         };
         let mut hs = Handshake::initiate(self.handshake_config(), peer.clone())
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| failed(e.to_string()))?;
         if stream.is_tls() {
             hs = hs.with_4_byte_lengths();
         }
@@ -347,7 +401,10 @@ impl Inner {
                 status: "nok",
                 ..
             })) => Err(Failed::Nok),
-            Err(e) => Err(Failed::Other(e.to_string())),
+            Err(net::dist::DistIoError::CookieRefused) => {
+                Err(Failed::Other(Unreachable::Cookie { node: node() }))
+            }
+            Err(e) => Err(failed(e.to_string())),
         }
     }
 
@@ -356,11 +413,14 @@ impl Inner {
         if let Some(ip) = self.conns.hosts.get(host, std::time::Instant::now()) {
             return Ok(ip);
         }
-        let ip = tokio::net::lookup_host((host, 0))
+        // Within most of net_setuptime, so a resolver that never answers is told as such.
+        let lookup = tokio::time::timeout(RESOLVE_TIME, tokio::net::lookup_host((host, 0)));
+        let ip = lookup
             .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .map_err(|_| format!("no answer within {} s", RESOLVE_TIME.as_secs()))?
+            .map_err(|e| e.to_string())?
             .find(|a| a.is_ipv4())
-            .ok_or_else(|| format!("no IPv4 address for {host}"))?
+            .ok_or_else(|| "it has no IPv4 address".to_owned())?
             .ip();
         self.conns.hosts.insert(host, ip, std::time::Instant::now());
         Ok(ip)
@@ -703,8 +763,8 @@ impl Inner {
 enum Failed {
     /// The peer answered `nok`: its own attempt to us wins the simultaneous connect.
     Nok,
-    /// Anything else, for the log.
-    Other(String),
+    /// Anything else: why, for the log and [`crate::Node::connect_or_why`].
+    Other(Unreachable),
 }
 
 /// The initiator's answers: `alive` is `true` only while this attempt still owns the pending

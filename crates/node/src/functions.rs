@@ -267,6 +267,11 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
             Some(v) => v,
             None => return Some(Err(badarg())),
         },
+        ("init", "stop", []) if node.request_stop() => {
+            // Whoever runs the node stops it gracefully, as erl's init stops its
+            // applications: the caller gets `ok` first.
+            Term::atom("ok")
+        }
         ("erlang", "halt", []) | ("init", "stop", []) => {
             // The node stops at once: the caller sees the connection drop, as with erl.
             std::process::exit(0);

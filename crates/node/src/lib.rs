@@ -34,9 +34,11 @@ mod pg;
 mod remote_link;
 mod services;
 mod shell;
+pub mod unreachable;
 
 pub use functions::{CallResult, Exception, Function};
 pub use node::{
     epmd_port_from_env, gen_call, ConnectionInfo, EpmdProgram, ErpcError, Node, NodeConfig,
     NodeEvent, StartError,
 };
+pub use unreachable::Unreachable;

@@ -172,6 +172,8 @@ pub(crate) struct Inner {
     registration: std::sync::Mutex<Option<net::epmd::Registration>>,
     /// Set when the node has gone down (its kernel tree ended).
     pub(crate) down: tokio::sync::watch::Sender<bool>,
+    /// Set by `init:stop()`: whoever runs the node stops it gracefully ([`Node::stop_requested`]).
+    pub(crate) stop: tokio::sync::watch::Sender<bool>,
     /// When the node started, for `erlang:statistics(wall_clock)`.
     pub(crate) started: std::time::Instant,
     /// The last `wall_clock` and `reductions` readings, for their "since last call" halves.
@@ -230,6 +232,7 @@ impl Node {
                 .map(|a| a.port()),
             registration: std::sync::Mutex::new(registration),
             down: tokio::sync::watch::channel(false).0,
+            stop: tokio::sync::watch::channel(false).0,
         });
         runtime.set_remote(Arc::new(RemoteLink(Arc::downgrade(&inner))));
         if let Some(listener) = listener {
@@ -273,6 +276,58 @@ impl Node {
     pub async fn down(&self) {
         let mut down = self.inner.down.subscribe();
         let _ = down.wait_for(|d| *d).await;
+    }
+
+    /// Resolves once `init:stop()` was called on this node (a release's `stop`, or
+    /// `rpc:call(Node, init, stop, [])`): as erl's init does, whoever runs the node stops it
+    /// gracefully then, as on SIGTERM. A node whose runner waits for nothing of the kind
+    /// halts at once instead.
+    pub async fn stop_requested(&self) {
+        let mut stop = self.inner.stop.subscribe();
+        let _ = stop.wait_for(|s| *s).await;
+    }
+
+    /// `init:stop()`: tells whoever waits in [`Node::stop_requested`]; `false` if no one does.
+    pub(crate) fn request_stop(&self) -> bool {
+        self.inner.stop.send_replace(true);
+        self.inner.stop.receiver_count() > 0
+    }
+
+    /// [`Node::connect`], saying why not in one sentence: the host's name, its EPMD, the
+    /// name registered there, the node's port, TLS or the cookie ([`Unreachable`]).
+    pub async fn connect_or_why(&self, node: &Atom) -> Result<(), crate::Unreachable> {
+        let failures = || {
+            self.inner
+                .conns
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        failures().pop(node);
+        if self.connect(node).await {
+            return Ok(());
+        }
+        Err(failures()
+            .pop(node)
+            .unwrap_or_else(|| crate::Unreachable::Other {
+                node: node.to_string(),
+            }))
+    }
+
+    /// Leaves the cluster, as a node whose `init:stop()` ends does: the global names its
+    /// processes hold are unregistered everywhere, then it leaves EPMD and closes its
+    /// connections (peers see `nodedown` at once rather than after `net_ticktime`).
+    pub async fn leave(&self) {
+        let global = self.global();
+        for name in global.registered_names() {
+            if global
+                .whereis_name(&name)
+                .is_some_and(|pid| &pid.node == self.name())
+            {
+                global.unregister_name(&name).await;
+            }
+        }
+        self.halt();
     }
 
     /// Whether the node has gone down (see [`Node::down`]).

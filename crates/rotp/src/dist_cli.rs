@@ -204,11 +204,18 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
     );
     crate::dashboard_cli::beside(&node, &args.dashboard).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),
-        _ = term.recv() => Ok(ExitCode::SUCCESS),
-        () = node.down() => Ok(ExitCode::from(1)),
+    let stopped = tokio::select! {
+        _ = tokio::signal::ctrl_c() => true,
+        _ = term.recv() => true,
+        () = node.stop_requested() => true,
+        () = node.down() => false,
+    };
+    if !stopped {
+        return Ok(ExitCode::from(1));
     }
+    // Its global names released and its peers told at once, as erl's init:stop() ends.
+    node.leave().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A node named `name` with the cookie, EPMD and TLS the options say, starting an EPMD if

@@ -368,3 +368,39 @@ fn a_node_whose_rex_is_killed_goes_down_loudly_as_erl_does() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn init_stop_stops_a_rotp_node_gracefully_and_a_wrong_cookie_is_named() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let (mut node, target) = rotp_node(port, "cli_stopped");
+    // A wrong cookie is told as such, not as "is it up?".
+    let out = Command::new(env!("CARGO_BIN_EXE_rotp"))
+        .args(["remsh", &target, "--cookie", "wrong"])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .env_remove("RELEASE_COOKIE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("rotp remsh runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused our cookie"), "{stderr}");
+    // init:stop() answers ok, then the node leaves and exits 0, as erl's init stops.
+    let out = rotp(
+        port,
+        &[
+            "rpc",
+            &target,
+            "init",
+            "stop",
+            "[]",
+            "--cookie",
+            "clicookie",
+        ],
+    );
+    assert_eq!(stdout(&out).trim(), "ok", "{out:?}");
+    let status = harness::wait_until("the node to stop", Duration::from_secs(20), || {
+        node.0.try_wait().expect("waits")
+    });
+    assert!(status.success(), "{status}");
+}

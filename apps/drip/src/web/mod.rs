@@ -37,6 +37,8 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
         .route("/metrics", get(guarded_metrics))
         .route("/socket", get(socket::socket))
         .merge(account::routes())
@@ -103,6 +105,41 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<serde_j
         "node": app.node.name().as_str(),
         "connected_to": app.node.nodes(false).iter().map(|n| n.as_str().to_owned()).collect::<Vec<_>>(),
     }))
+}
+
+/// How long the node's scheduler may take to run a new process before Drip counts as stuck.
+const LIVE_WITHIN: Duration = Duration::from_secs(5);
+
+/// The liveness probe: 200 while the node's scheduler runs a new process within
+/// [`LIVE_WITHIN`] (a node that cannot is stuck, and restarting it is the cure); never
+/// anything that load or a database away would fail, which a restart would not mend.
+async fn live(State(app): State<Arc<App>>) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.node.runtime().spawn(move |_| async move {
+        let _ = tx.send(());
+        runtime::ExitReason::Normal
+    });
+    match tokio::time::timeout(LIVE_WITHIN, rx).await {
+        Ok(Ok(())) => Json(serde_json::json!({ "live": true })).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "live": false })),
+        )
+            .into_response(),
+    }
+}
+
+/// The readiness probe: 200 while Drip takes requests; 503 from the moment it is told to stop
+/// (SIGTERM, `drip stop`), so a load balancer sends it nothing new while it drains.
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if *app.stopping.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ready": false, "stopping": true })),
+        )
+            .into_response();
+    }
+    Json(serde_json::json!({ "ready": true })).into_response()
 }
 
 /// `/metrics` on the main listener: for the holder of `--metrics-token` only.

@@ -24,6 +24,10 @@ pub enum DistIoError {
     /// The peer closed the connection during the handshake.
     #[error("the peer closed the connection during the handshake")]
     Closed,
+    /// The peer closed the connection when it had our challenge reply: it refused our
+    /// cookie (an Erlang node says why only in its own log).
+    #[error("the peer closed the connection when it checked our cookie")]
+    CookieRefused,
     /// The handshake took longer than allowed.
     #[error("the handshake did not finish within {0:?}")]
     Timeout(Duration),
@@ -92,16 +96,21 @@ pub async fn handshake(
                 None => {}
             }
             if wrote {
-                let n = stream.busy_poll(&mut buf)?;
+                let n = match stream.busy_poll(&mut buf) {
+                    Err(_) if hs.awaiting_ack() => return Err(DistIoError::CookieRefused),
+                    polled => polled?,
+                };
                 if n > 0 {
                     hs.feed(&buf[..n]);
                     continue;
                 }
             }
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                return Err(DistIoError::Closed);
-            }
+            let n = match stream.read(&mut buf).await {
+                Ok(0) | Err(_) if hs.awaiting_ack() => return Err(DistIoError::CookieRefused),
+                Ok(0) => return Err(DistIoError::Closed),
+                Ok(n) => n,
+                Err(e) => return Err(e.into()),
+            };
             // Only the size: the bytes hold challenge digests (MD5 of the cookie and a
             // challenge), which an offline brute force could turn back into the cookie.
             tracing::trace!("handshake read {n} bytes");

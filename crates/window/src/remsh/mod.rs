@@ -9,9 +9,11 @@
 //! editing, history, completion keys) is the caller's, behind [`Terminal`].
 
 mod chardata;
+mod console;
 mod io_server;
 
 pub use chardata::to_string as chardata_to_string;
+pub use console::console;
 pub use io_server::{Expander, Expansion};
 
 use std::sync::Arc;
@@ -74,6 +76,9 @@ pub enum RemshError {
     /// The node could not be reached.
     #[error("cannot connect to {0} (is it up, and is the cookie right?)")]
     NoConnection(Atom),
+    /// This process's terminal could not be set up for line editing.
+    #[error("the terminal: {0}")]
+    Terminal(String),
     /// The target did not start a shell.
     #[error("{node} did not start a shell: {reason}")]
     NoShell {

@@ -232,3 +232,36 @@ fn pods_started_with_migrate_false_wait_for_drip_migrate() {
         text(&out)
     );
 }
+
+#[test]
+fn drip_remote_is_a_shell_in_the_running_node() {
+    let d = drip("remote", &[]);
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_drip"));
+    c.args(["remote", "--sname", &d.node, "--cookie", "dripcookie"])
+        .env("ERL_EPMD_PORT", d.epmd.to_string())
+        .env_remove("RELEASE_COOKIE");
+    let mut p = rexpect::session::spawn_with_options(
+        c,
+        rexpect::reader::Options {
+            timeout_ms: Some(30_000),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("drip remote starts");
+    p.exp_string("rotp shell").expect("the node's shell");
+    p.exp_string(&format!("({})1> ", d.node)).expect("a prompt");
+    // rustyline asks the terminal where its cursor is and waits 100 ms for an answer this
+    // pty never gives: what is typed before then would be taken for the answer.
+    std::thread::sleep(Duration::from_millis(300));
+    p.send_line("regs().").expect("typed");
+    p.exp_string("drip_upload_queue")
+        .expect("Drip's registered names");
+    p.exp_string(&format!("({})2> ", d.node)).expect("a prompt");
+    std::thread::sleep(Duration::from_millis(300));
+    p.send_control('d').expect("Ctrl-D");
+    p.exp_string("left").expect("the goodbye");
+    p.exp_eof().expect("drip remote ends");
+    // The node runs on.
+    let (status, _) = d.call("GET", "/health/live", None, "");
+    assert!(status.contains("200"), "{status}");
+}

@@ -181,7 +181,9 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     warn_about_admins(&app).await;
     start_pipelines(&app).await?;
     tokio::spawn(janitor(app.clone()));
-    tokio::spawn(stay_connected(app.clone()));
+    // `--cluster` and `--discovery`: connected to what they find, again whenever a
+    // connection is lost; `global` and `pg` then share names, notices and presence.
+    node::discovery::start(&app.node, app.config.discovery.clone());
     tokio::spawn(give_back_when_quiet(app.clone()));
     Ok(app)
 }
@@ -219,30 +221,6 @@ async fn warn_about_admins(app: &App) {
             Ok(Some(_)) => {}
             Err(e) => tracing::warn!("cannot check the admins: {e}"),
         }
-    }
-}
-
-/// Connects to every node of `--cluster` now and whenever the connection is lost (every 2 s):
-/// `global` and `pg` then share names, notices and presence with them.
-async fn stay_connected(app: Arc<App>) {
-    let nodes: Vec<etf::Atom> = app
-        .config
-        .cluster
-        .iter()
-        .map(|n| etf::Atom::from(n.as_str()))
-        .filter(|n| n != app.node.name())
-        .collect();
-    if nodes.is_empty() {
-        return;
-    }
-    loop {
-        let connected = app.node.nodes(false);
-        for n in &nodes {
-            if !connected.contains(n) && app.node.connect(n).await {
-                tracing::info!("connected to {n}");
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
 }
 

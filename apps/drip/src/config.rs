@@ -49,6 +49,11 @@ pub struct Args {
     /// again whenever the connection is lost (the book's libcluster, with a list of hosts).
     #[arg(long, global = true, env = "DRIP_CLUSTER", value_delimiter = ',')]
     pub cluster: Option<Vec<String>>,
+    /// How this node finds the others, as libcluster's strategies (repeatable; in the
+    /// environment, `;` between them): epmd:NODE,NODE…, local-epmd, erlang-hosts[:FILE],
+    /// dns:QUERY[,basename=B][,types=a,aaaa]; each takes interval=MS (default 5000).
+    #[arg(long, global = true, env = "DRIP_DISCOVERY", value_delimiter = ';')]
+    pub discovery: Option<Vec<String>>,
     /// The metadata database: sqlite://FILE or postgres://… (default: sqlite in the data dir).
     #[arg(long, global = true, env = "DRIP_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
@@ -249,6 +254,7 @@ struct File {
     data: Option<PathBuf>,
     keys: Option<PathBuf>,
     cluster: Option<Vec<String>>,
+    discovery: Option<Vec<String>>,
     database: Option<String>,
     storage: Option<String>,
     quota: Option<u64>,
@@ -281,11 +287,14 @@ pub enum ConfigError {
     #[error("give a short name (sname) or a long name (name), not both")]
     BothNames,
     /// `--cluster` for a node without distribution.
-    #[error("RELEASE_DISTRIBUTION=none runs no distribution, so it cannot join --cluster")]
+    #[error("RELEASE_DISTRIBUTION=none runs no distribution, so it cannot join a cluster (--cluster, --discovery)")]
     ClusterWithoutDistribution,
     /// A cluster member that is not `name@host`.
     #[error("the cluster node {0:?} is not name@host")]
     Node(String),
+    /// A `--discovery` spec that is not one.
+    #[error("--discovery {0}")]
+    Discovery(#[from] node::discovery::SpecError),
     /// A trusted proxy that is not an address or a CIDR.
     #[error("the trusted proxy {0:?} is not an address or a CIDR (like 10.0.0.0/8)")]
     Proxy(String),
@@ -343,6 +352,8 @@ pub struct Config {
     pub keys: PathBuf,
     /// Nodes to stay connected to.
     pub cluster: Vec<String>,
+    /// How the node finds the others (`--cluster` is an `epmd:` list among them).
+    pub discovery: Vec<node::discovery::Spec>,
     /// The database URL.
     pub database: String,
     /// The object store.
@@ -436,7 +447,27 @@ impl Config {
             });
         }
         let cluster = args.cluster.or(file.cluster).unwrap_or_default();
-        if node == NodeName::None && !cluster.is_empty() {
+        let mut discovery = args
+            .discovery
+            .or(file.discovery)
+            .unwrap_or_default()
+            .iter()
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| d.parse::<node::discovery::Spec>())
+            .collect::<Result<Vec<_>, _>>()?;
+        if !cluster.is_empty() {
+            // The book's fixed list, looked at every 2 s as before.
+            discovery.push(node::discovery::Spec {
+                strategy: node::discovery::Strategy::Epmd(
+                    cluster
+                        .iter()
+                        .map(|n| etf::Atom::from(n.as_str()))
+                        .collect(),
+                ),
+                interval: std::time::Duration::from_secs(2),
+            });
+        }
+        if node == NodeName::None && !discovery.is_empty() {
             return Err(ConfigError::ClusterWithoutDistribution);
         }
         if let Some(bad) = cluster.iter().find(|n| {
@@ -518,6 +549,7 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4000))),
             keys: args.keys.or(file.keys).unwrap_or_else(|| data.clone()),
             cluster,
+            discovery,
             data,
             database,
             storage,
@@ -619,6 +651,42 @@ fn read(path: &Path) -> Result<File, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_names_discovery_and_the_cluster_list() {
+        let parse = |argv: &[&str]| Config::resolve(Args::parse_from(argv));
+        let c = parse(&[
+            "drip",
+            "--release-node",
+            "app",
+            "--release-distribution",
+            "name",
+        ])
+        .expect("a long name");
+        assert_eq!(c.node, NodeName::Long("app".into()));
+        let c = parse(&["drip", "--release-distribution", "none"]).expect("no distribution");
+        assert_eq!(c.node, NodeName::None);
+        let e = parse(&["drip", "--release-distribution", "none", "--cluster", "a@h"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("cannot join a cluster")));
+        let c = parse(&[
+            "drip",
+            "--discovery",
+            "dns:drip-headless,basename=drip",
+            "--discovery",
+            "local-epmd",
+            "--cluster",
+            "a@h,b@h",
+        ])
+        .expect("discovery");
+        let labels: Vec<_> = c.discovery.iter().map(|d| d.label()).collect();
+        assert_eq!(labels, ["dns", "local-epmd", "epmd"]);
+        let e = parse(&["drip", "--discovery", "zookeeper:x"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("is not a discovery strategy")));
+    }
 
     #[test]
     fn defaults_then_file_then_command_line() {

@@ -18,6 +18,7 @@
 mod applications;
 mod connections;
 pub mod cookie;
+pub mod discovery;
 mod dispatch;
 mod dist_stat;
 pub mod functions;

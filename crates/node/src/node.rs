@@ -172,6 +172,8 @@ pub(crate) struct Inner {
     registration: std::sync::Mutex<Option<net::epmd::Registration>>,
     /// Set when the node has gone down (its kernel tree ended).
     pub(crate) down: tokio::sync::watch::Sender<bool>,
+    /// What each discovery strategy sees ([`crate::discovery`]).
+    pub(crate) discovery: crate::discovery::Discovered,
     /// Set by `init:stop()`: whoever runs the node stops it gracefully ([`Node::stop_requested`]).
     pub(crate) stop: tokio::sync::watch::Sender<bool>,
     /// When the node started, for `erlang:statistics(wall_clock)`.
@@ -233,6 +235,7 @@ impl Node {
             registration: std::sync::Mutex::new(registration),
             down: tokio::sync::watch::channel(false).0,
             stop: tokio::sync::watch::channel(false).0,
+            discovery: crate::discovery::Discovered::default(),
         });
         runtime.set_remote(Arc::new(RemoteLink(Arc::downgrade(&inner))));
         if let Some(listener) = listener {
@@ -312,6 +315,32 @@ impl Node {
             .unwrap_or_else(|| crate::Unreachable::Other {
                 node: node.to_string(),
             }))
+    }
+
+    /// What each discovery strategy sees, by its label (`epmd`, `dns`…).
+    pub fn discovered(&self) -> Vec<(&'static str, crate::discovery::Seen)> {
+        self.inner
+            .discovery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+
+    pub(crate) fn record_discovery(
+        &self,
+        label: &'static str,
+        update: impl FnOnce(&mut crate::discovery::Seen),
+    ) {
+        update(
+            self.inner
+                .discovery
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(label)
+                .or_default(),
+        );
     }
 
     /// Leaves the cluster, as a node whose `init:stop()` ends does: the global names its

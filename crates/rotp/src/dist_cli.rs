@@ -96,6 +96,11 @@ pub struct NodeArgs {
     /// `net_ticktime` in seconds.
     #[arg(long, default_value_t = 60)]
     net_ticktime: u64,
+    /// How the node finds others, as libcluster's strategies (repeatable): epmd:NODE,NODE…,
+    /// local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B][,types=a,aaaa]; each takes
+    /// interval=MS (default 5000).
+    #[arg(long, value_name = "SPEC")]
+    discovery: Vec<node::discovery::Spec>,
     #[command(flatten)]
     dashboard: crate::dashboard_cli::NodeDashboardArgs,
     #[command(flatten)]
@@ -111,6 +116,7 @@ impl std::fmt::Debug for NodeArgs {
             .field("listen_min", &self.listen_min)
             .field("listen_max", &self.listen_max)
             .field("net_ticktime", &self.net_ticktime)
+            .field("discovery", &self.discovery)
             .field("dashboard", &self.dashboard)
             .field("cookie", &self.cookie)
             .finish()
@@ -203,6 +209,7 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
         node.listen_port().unwrap_or(0)
     );
     crate::dashboard_cli::beside(&node, &args.dashboard).await?;
+    node::discovery::start(&node, args.discovery.clone());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let stopped = tokio::select! {
         _ = tokio::signal::ctrl_c() => true,

@@ -36,8 +36,14 @@ fn erl_box(name: &str, port: u16) -> Guard {
 /// `rotp node --sname NAME` on the EPMD at `port`, once it says it is up: the process and the
 /// node's full name.
 fn rotp_node(port: u16, name: &str) -> (Guard, String) {
+    rotp_node_with(port, name, &[])
+}
+
+/// [`rotp_node`] with `extra` arguments.
+fn rotp_node_with(port: u16, name: &str, extra: &[&str]) -> (Guard, String) {
     let node = Command::new(env!("CARGO_BIN_EXE_rotp"))
         .args(["node", "--sname", name, "--cookie", "clicookie"])
+        .args(extra)
         .env("ERL_EPMD_PORT", port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -403,4 +409,60 @@ fn init_stop_stops_a_rotp_node_gracefully_and_a_wrong_cookie_is_named() {
         node.0.try_wait().expect("waits")
     });
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn discovery_finds_erl_nodes_by_local_epmd_a_hosts_file_and_a_list_and_reconnects() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let _erl = start_erl("disc_erl", "clicookie", port, "timer:sleep(infinity).");
+    let host = short_host();
+    let erl = format!("disc_erl@{host}");
+    eventually("erl answering ping", || {
+        rotp(port, &["ping", &erl, "--cookie", "clicookie"])
+            .status
+            .success()
+    });
+    // What erl's nodes() lists.
+    let erl_sees = |node: &str| {
+        stdout(&rotp(
+            port,
+            &[
+                "rpc",
+                &erl,
+                "erlang",
+                "nodes",
+                "[]",
+                "--cookie",
+                "clicookie",
+            ],
+        ))
+        .contains(node)
+    };
+    let hosts = std::env::temp_dir().join(format!("hosts-erlang-{}", std::process::id()));
+    std::fs::write(&hosts, format!("% the test's one host\n'{host}'.\n")).expect("written");
+    let from_hosts = format!("erlang-hosts:{}", hosts.display());
+    let list = format!("epmd:{erl},interval=500");
+    let (_a, a) = rotp_node_with(port, "disc_a", &["--discovery", "local-epmd:interval=500"]);
+    let (_b, b) = rotp_node_with(port, "disc_b", &["--discovery", &from_hosts]);
+    let (_c, c) = rotp_node_with(port, "disc_c", &["--discovery", &list]);
+    for node in [&a, &b, &c] {
+        eventually(&format!("erl connected to {node}"), || erl_sees(node));
+    }
+    // A connection that drops is made again at the next look.
+    let out = rotp(
+        port,
+        &[
+            "rpc",
+            &erl,
+            "erlang",
+            "disconnect_node",
+            &format!("['{a}']"),
+            "--cookie",
+            "clicookie",
+        ],
+    );
+    assert_eq!(stdout(&out).trim(), "true", "{out:?}");
+    eventually(&format!("{a} connected again"), || erl_sees(&a));
+    let _ = std::fs::remove_file(hosts);
 }

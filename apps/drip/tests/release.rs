@@ -2,7 +2,8 @@
 //! `stop` against the running node (a hidden node of their own, with the settings' name and
 //! cookie); a node they cannot reach told apart in one sentence (the host, EPMD, the name,
 //! the cookie); the probes; `drip migrate` with `--migrate false` pods waiting for it; and
-//! the node named by `RELEASE_NODE` / `RELEASE_DISTRIBUTION`.
+//! the node named by `RELEASE_NODE` / `RELEASE_DISTRIBUTION`; what discovery sees, in
+//! `/metrics`.
 
 mod support;
 
@@ -264,4 +265,34 @@ fn drip_remote_is_a_shell_in_the_running_node() {
     // The node runs on.
     let (status, _) = d.call("GET", "/health/live", None, "");
     assert!(status.contains("200"), "{status}");
+}
+
+#[test]
+fn what_discovery_sees_is_in_the_metrics() {
+    let metrics = harness::free_port();
+    let listen = format!("127.0.0.1:{metrics}");
+    let a = drip("seen_a", &[]);
+    // Found on the EPMD both use, and a lookup that always fails.
+    let b = support::start(
+        "seen_b",
+        &[
+            "--metrics",
+            &listen,
+            "--discovery",
+            "local-epmd:interval=300",
+            "--discovery",
+            "dns:no-such-name.invalid,interval=300",
+        ],
+        support::scratch("seen_b"),
+        a.epmd,
+    );
+    harness::wait_until("b to see a", Duration::from_secs(30), || {
+        let (_, _, body) = harness::http::get(metrics, "/metrics");
+        body.contains(r#"rotp_discovery_nodes{strategy="local-epmd"} 1"#)
+            && body.contains(r#"rotp_discovery_errors_total{strategy="dns"}"#)
+            && !body.contains(r#"rotp_discovery_errors_total{strategy="dns"} 0"#)
+    });
+    let (status, body) = a.call("GET", "/health", None, "");
+    assert!(status.contains("200"), "{body}");
+    drop(b);
 }

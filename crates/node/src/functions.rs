@@ -229,9 +229,25 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
             None => return Some(Err(badarg())),
         },
         // rotp's own figures, for the window's metrics: supervisor restarts in this OS process,
-        // refused handshakes by peer address, and the node's GenStage stages.
+        // refused handshakes by peer address, the node's GenStage stages, and what each
+        // discovery strategy sees (`{Strategy, Nodes, Errors}`).
         ("rotp", "metrics", []) => Term::List(vec![
             pair("stages", stages(node)),
+            pair(
+                "discovery",
+                Term::List(
+                    node.discovered()
+                        .into_iter()
+                        .map(|(strategy, seen)| {
+                            Term::Tuple(vec![
+                                Term::Binary(etf::Bytes::from(strategy)),
+                                Term::Integer(seen.nodes.len() as i64),
+                                Term::Integer(seen.errors as i64),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
             pair(
                 "supervisor_restarts",
                 Term::Integer(otp::supervisor::restarts_total() as i64),

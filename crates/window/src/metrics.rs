@@ -220,6 +220,27 @@ pub fn exposition(s: &Snapshot) -> String {
             "Restarts the node's supervisors recorded",
             Some(r.supervisor_restarts),
         );
+        if !r.discovery.is_empty() {
+            let nodes: Family<Labels, Gauge> = Family::default();
+            let errors: Family<Labels, Counter> = Family::default();
+            for (strategy, (n, e)) in &r.discovery {
+                let labels = vec![label("strategy", strategy)];
+                nodes.get_or_create(&labels).set(*n);
+                errors
+                    .get_or_create(&labels)
+                    .inc_by(u64::try_from(*e).unwrap_or(0));
+            }
+            registry.register(
+                "rotp_discovery_nodes",
+                "Nodes a discovery strategy's last good answer names",
+                nodes,
+            );
+            registry.register(
+                "rotp_discovery_errors",
+                "Lookups of a discovery strategy that failed",
+                errors,
+            );
+        }
         let refused: Family<Labels, Counter> = Family::default();
         for (address, n) in &r.connections_refused {
             refused

@@ -115,6 +115,8 @@ pub struct RotpFigures {
     pub connections_refused: BTreeMap<String, i64>,
     /// Its GenStage stages and their levels.
     pub stages: Vec<crate::Stage>,
+    /// Each discovery strategy: the nodes it sees, and its failed lookups.
+    pub discovery: BTreeMap<String, (i64, i64)>,
 }
 
 /// A process as top lists it.
@@ -407,6 +409,18 @@ fn rotp_figures(items: &[Term]) -> RotpFigures {
             }
             [k, Term::List(stages)] if k.as_atom() == Some("stages") => {
                 f.stages = crate::stages::from_rotp(stages);
+            }
+            [k, Term::List(strategies)] if k.as_atom() == Some("discovery") => {
+                for entry in strategies {
+                    if let Term::Tuple(sne) = entry {
+                        if let [Term::Binary(s), Term::Integer(n), Term::Integer(e)] =
+                            sne.as_slice()
+                        {
+                            f.discovery
+                                .insert(String::from_utf8_lossy(s).into_owned(), (*n, *e));
+                        }
+                    }
+                }
             }
             [k, Term::List(by)] if k.as_atom() == Some("connections_refused") => {
                 for entry in by {

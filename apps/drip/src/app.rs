@@ -155,6 +155,8 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
             c
         }
     };
+    let mut node_config = node_config;
+    node_config.listen_ports = config.dist_ports.clone();
     if node_config.listen {
         epmd(node_config.epmd_port).await?;
     }

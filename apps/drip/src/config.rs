@@ -22,16 +22,23 @@ pub struct Args {
     /// Long node name, NAME@HOST.
     #[arg(long, global = true, env = "DRIP_NAME")]
     pub name: Option<String>,
-    /// The node's name as an Elixir release takes it (RELEASE_NODE), when neither --sname nor
-    /// --name is given: short or long as RELEASE_DISTRIBUTION says.
-    #[arg(long, global = true, env = "RELEASE_NODE", hide = true)]
+    /// The node's name as an Elixir release takes it, when neither --sname nor --name is
+    /// given: short or long as --release-distribution says (default drip).
+    #[arg(long, global = true, env = "RELEASE_NODE")]
     pub release_node: Option<String>,
     /// sname (the default), name, or none (no distribution: nothing connects, nothing is
     /// registered with EPMD), as an Elixir release's RELEASE_DISTRIBUTION.
-    #[arg(long, global = true, env = "RELEASE_DISTRIBUTION", hide = true)]
+    #[arg(long, global = true, env = "RELEASE_DISTRIBUTION")]
     pub release_distribution: Option<Distribution>,
-    /// The distribution cookie (default: RELEASE_COOKIE, else ~/.erlang.cookie, made if
-    /// missing, as erl does).
+    /// The lowest port the node listens on for distribution (kernel's inet_dist_listen_min;
+    /// default: any the system gives).
+    #[arg(long, global = true, env = "DRIP_INET_DIST_LISTEN_MIN")]
+    pub inet_dist_listen_min: Option<u16>,
+    /// The highest (kernel's inet_dist_listen_max; default: the lowest).
+    #[arg(long, global = true, env = "DRIP_INET_DIST_LISTEN_MAX")]
+    pub inet_dist_listen_max: Option<u16>,
+    /// The distribution cookie (default: the RELEASE_COOKIE variable, else ~/.erlang.cookie,
+    /// made if missing, as erl does).
     #[arg(long, global = true, env = "DRIP_COOKIE", hide_env_values = true)]
     pub cookie: Option<String>,
     /// Where the web UI and API listen (default 127.0.0.1:4000).
@@ -250,6 +257,8 @@ struct File {
     name: Option<String>,
     cookie: Option<String>,
     migrate: Option<bool>,
+    inet_dist_listen_min: Option<u16>,
+    inet_dist_listen_max: Option<u16>,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
     keys: Option<PathBuf>,
@@ -382,6 +391,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Run the migrations at start (else wait for them).
     pub migrate: bool,
+    /// The ports the node may listen on for distribution (`0..=0`: any).
+    pub dist_ports: std::ops::RangeInclusive<u16>,
     /// The HTTP server's limits.
     pub limits: HttpLimits,
 }
@@ -570,6 +581,18 @@ impl Config {
             metrics: args.metrics.or(file.metrics),
             metrics_token: args.metrics_token.or(file.metrics_token),
             migrate: args.migrate.or(file.migrate).unwrap_or(true),
+            dist_ports: {
+                let min = args
+                    .inet_dist_listen_min
+                    .or(file.inet_dist_listen_min)
+                    .unwrap_or(0);
+                let max = args
+                    .inet_dist_listen_max
+                    .or(file.inet_dist_listen_max)
+                    .unwrap_or(min)
+                    .max(min);
+                min..=max
+            },
             limits,
         })
     }

@@ -157,6 +157,7 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     };
     let mut node_config = node_config;
     node_config.listen_ports = config.dist_ports.clone();
+    node_config.tls = dist_tls(&config)?;
     if node_config.listen {
         epmd(node_config.epmd_port).await?;
     }
@@ -188,6 +189,18 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     node::discovery::start(&app.node, app.config.discovery.clone());
     tokio::spawn(give_back_when_quiet(app.clone()));
     Ok(app)
+}
+
+/// TLS distribution as `--ssl-dist-optfile` says, if it does.
+pub fn dist_tls(config: &Config) -> Result<Option<net::dist::DistTls>> {
+    config
+        .ssl_dist_optfile
+        .as_deref()
+        .map(|file| {
+            net::dist::DistTls::from_optfile(file)
+                .with_context(|| format!("the TLS distribution options in {}", file.display()))
+        })
+        .transpose()
 }
 
 /// Once Drip has had no request for half a minute after a burst, gives the memory the burst

@@ -30,6 +30,10 @@ pub struct Args {
     /// registered with EPMD), as an Elixir release's RELEASE_DISTRIBUTION.
     #[arg(long, global = true, env = "RELEASE_DISTRIBUTION")]
     pub release_distribution: Option<Distribution>,
+    /// TLS distribution with the options of this file, as erl's -ssl_dist_optfile (every
+    /// node of the cluster, and erl nodes joining it, then need a certificate it trusts).
+    #[arg(long, global = true, env = "DRIP_SSL_DIST_OPTFILE")]
+    pub ssl_dist_optfile: Option<PathBuf>,
     /// The lowest port the node listens on for distribution (kernel's inet_dist_listen_min;
     /// default: any the system gives).
     #[arg(long, global = true, env = "DRIP_INET_DIST_LISTEN_MIN")]
@@ -259,6 +263,7 @@ struct File {
     migrate: Option<bool>,
     inet_dist_listen_min: Option<u16>,
     inet_dist_listen_max: Option<u16>,
+    ssl_dist_optfile: Option<PathBuf>,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
     keys: Option<PathBuf>,
@@ -393,6 +398,8 @@ pub struct Config {
     pub migrate: bool,
     /// The ports the node may listen on for distribution (`0..=0`: any).
     pub dist_ports: std::ops::RangeInclusive<u16>,
+    /// TLS distribution's options file, if any.
+    pub ssl_dist_optfile: Option<PathBuf>,
     /// The HTTP server's limits.
     pub limits: HttpLimits,
 }
@@ -581,6 +588,7 @@ impl Config {
             metrics: args.metrics.or(file.metrics),
             metrics_token: args.metrics_token.or(file.metrics_token),
             migrate: args.migrate.or(file.migrate).unwrap_or(true),
+            ssl_dist_optfile: args.ssl_dist_optfile.or(file.ssl_dist_optfile),
             dist_ports: {
                 let min = args
                     .inet_dist_listen_min

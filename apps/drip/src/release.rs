@@ -115,6 +115,7 @@ async fn reach(config: &Config, prefix: &str) -> anyhow::Result<(Node, Atom)> {
     let mut own = NodeConfig::new(&own, kind, cookie);
     own.hidden = true;
     own.listen = false;
+    own.tls = crate::app::dist_tls(config)?;
     let node = Node::start(own)
         .await
         .context("cannot start the node that reaches Drip's")?;

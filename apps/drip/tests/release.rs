@@ -296,3 +296,26 @@ fn what_discovery_sees_is_in_the_metrics() {
     assert!(status.contains("200"), "{body}");
     drop(b);
 }
+
+#[test]
+fn over_tls_distribution_the_commands_need_a_trusted_certificate() {
+    let pki = harness::pki::TestPki::new("drip-release");
+    let node = pki.optfile("node");
+    let node = node.to_str().expect("a path");
+    let d = drip("tlsrel", &["--ssl-dist-optfile", node]);
+    let out = d.command(&["rpc", "erlang:node()"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(text(&out).0.trim(), d.node);
+    // Without TLS, or with a certificate the node does not trust, nothing is reached.
+    for optfile in [None, Some(pki.optfile("intruder"))] {
+        let mut args = vec!["pid", "--sname", &d.node, "--cookie", "dripcookie"];
+        let intruder;
+        if let Some(o) = &optfile {
+            intruder = o.display().to_string();
+            args.extend(["--ssl-dist-optfile", intruder.as_str()]);
+        }
+        let out = with_env(&d, &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{optfile:?}: {:?}", text(&out));
+        assert!(text(&out).1.contains("cannot reach"), "{:?}", text(&out));
+    }
+}

@@ -60,7 +60,7 @@ pub async fn pid(config: &Config) -> anyhow::Result<ExitCode> {
     let got = node
         .rpc(&target, "os", "getpid", Vec::new(), RPC_TIMEOUT)
         .await;
-    match text_of(&got) {
+    match got.text() {
         Some(pid) => {
             println!("{pid}");
             Ok(ExitCode::SUCCESS)
@@ -129,21 +129,6 @@ async fn reach(config: &Config, prefix: &str) -> anyhow::Result<(Node, Atom)> {
 /// `{badrpc, Reason}`.
 fn is_badrpc(result: &Term) -> bool {
     matches!(result, Term::Tuple(v) if v.first().and_then(Term::as_atom) == Some("badrpc"))
-}
-
-/// A charlist's or a binary's text.
-fn text_of(term: &Term) -> Option<String> {
-    match term {
-        Term::Binary(b) => String::from_utf8(b.to_vec()).ok(),
-        Term::List(chars) => chars
-            .iter()
-            .map(|c| match c {
-                Term::Integer(i) => u32::try_from(*i).ok().and_then(char::from_u32),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
 }
 
 /// A call `drip rpc` makes: `mod:fun(Args…)` as Erlang writes it, or `:mod.fun(Args…)` /

@@ -93,6 +93,22 @@ impl Term {
         Term::List(text.chars().map(|c| Term::Integer(c as i64)).collect())
     }
 
+    /// The text of a charlist (a list of code points) or a binary (UTF-8, invalid bytes
+    /// replaced), as `unicode:characters_to_list/1` reads either; `None` for anything else.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Term::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Term::List(chars) => chars
+                .iter()
+                .map(|c| match c {
+                    Term::Integer(i) => u32::try_from(*i).ok().and_then(char::from_u32),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
     /// `true` for the empty list.
     pub fn is_nil(&self) -> bool {
         matches!(self, Term::List(v) if v.is_empty())
@@ -373,4 +389,24 @@ pub struct Export {
     pub function: Atom,
     /// The arity.
     pub arity: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_reads_charlists_and_binaries_only() {
+        assert_eq!(Term::charlist("héllo").text().as_deref(), Some("héllo"));
+        assert_eq!(
+            Term::Binary(Bytes::from_static("ok ✓".as_bytes()))
+                .text()
+                .as_deref(),
+            Some("ok ✓")
+        );
+        assert_eq!(Term::NIL.text().as_deref(), Some(""));
+        assert_eq!(Term::List(vec![Term::atom("a")]).text(), None);
+        assert_eq!(Term::List(vec![Term::Integer(-1)]).text(), None);
+        assert_eq!(Term::atom("a").text(), None);
+    }
 }

@@ -147,6 +147,9 @@ pub struct Node {
     inner: Arc<Inner>,
 }
 
+/// How long [`Node::leave`] lets the calls under way answer.
+const LEAVE_GRACE: Duration = Duration::from_millis(250);
+
 pub(crate) struct Inner {
     pub(crate) runtime: Runtime,
     pub(crate) cookie: Cookie,
@@ -292,8 +295,10 @@ impl Node {
 
     /// `init:stop()`: tells whoever waits in [`Node::stop_requested`]; `false` if no one does.
     pub(crate) fn request_stop(&self) -> bool {
+        // Counted before telling: the one told drops its receiver as it wakes.
+        let waited = self.inner.stop.receiver_count() > 0;
         self.inner.stop.send_replace(true);
-        self.inner.stop.receiver_count() > 0
+        waited
     }
 
     /// [`Node::connect`], saying why not in one sentence: the host's name, its EPMD, the
@@ -347,6 +352,10 @@ impl Node {
     /// processes hold are unregistered everywhere, then it leaves EPMD and closes its
     /// connections (peers see `nodedown` at once rather than after `net_ticktime`).
     pub async fn leave(&self) {
+        // init:stop() answers `ok` and stops afterwards, as erl's init does: the replies of
+        // calls still being answered get a moment to be queued (what is queued is written
+        // before each connection closes).
+        tokio::time::sleep(LEAVE_GRACE).await;
         let global = self.global();
         for name in global.registered_names() {
             if global

@@ -66,7 +66,7 @@ async fn serve(node: &Node, ctx: &mut Context, gl: &Pid) -> ExitReason {
         };
         let line = match &reply {
             Term::Atom(a) if a.as_str() == "eof" => return ExitReason::Normal,
-            other => match text(other) {
+            other => match other.text() {
                 Some(line) => line,
                 // `{error, interrupted}` and the like: ask again.
                 None => continue,
@@ -423,7 +423,7 @@ const COMMANDS: &[(&str, i64)] = &[
 /// (`{yes, Insert, []}` for one candidate, `{yes | no, CommonPart, [{Name, Arity}]}` for
 /// several, stdlib's `edlin_expand.erl`).
 pub(crate) fn expand(before: &Term) -> Term {
-    let before: String = text(before).unwrap_or_default().chars().rev().collect();
+    let before: String = before.text().unwrap_or_default().chars().rev().collect();
     let word: String = before
         .chars()
         .rev()
@@ -472,21 +472,6 @@ fn chars(s: &str) -> Term {
             .map(|c| Term::Integer(i64::from(u32::from(c))))
             .collect(),
     )
-}
-
-/// A line as the group leader answered it: a string or a binary.
-fn text(reply: &Term) -> Option<String> {
-    match reply {
-        Term::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Term::List(cs) => cs
-            .iter()
-            .map(|c| match c {
-                Term::Integer(i) => u32::try_from(*i).ok().and_then(char::from_u32),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
 }
 
 async fn put_chars(

@@ -528,17 +528,8 @@ fn integer(term: &Term) -> Option<i64> {
 
 /// A charlist (or a binary) as text.
 pub(crate) fn chars(term: &Term) -> String {
-    match term {
-        Term::List(cs) => cs
-            .iter()
-            .filter_map(|c| match c {
-                Term::Integer(i) => u32::try_from(*i).ok().and_then(char::from_u32),
-                _ => None,
-            })
-            .collect(),
-        Term::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-        other => etf::text::write_limited(other, 200),
-    }
+    term.text()
+        .unwrap_or_else(|| etf::text::write_limited(term, 200))
 }
 
 /// How a process table is ordered (top's keys, the dashboard's columns).

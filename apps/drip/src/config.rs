@@ -61,8 +61,10 @@ pub struct Args {
     #[arg(long, global = true, env = "DRIP_CLUSTER", value_delimiter = ',')]
     pub cluster: Option<Vec<String>>,
     /// How this node finds the others, as libcluster's strategies (repeatable; in the
-    /// environment, `;` between them): epmd:NODE,NODE…, local-epmd, erlang-hosts[:FILE],
-    /// dns:QUERY[,basename=B][,types=a,aaaa]; each takes interval=MS (default 5000).
+    /// environment, `;` between them): `epmd:NODE,NODE…`, `local-epmd`, `erlang-hosts[:FILE]`,
+    /// `dns:QUERY[,basename=B][,types=a,aaaa]`,
+    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`; each takes `interval=MS`
+    /// (default 5000).
     #[arg(long, global = true, env = "DRIP_DISCOVERY", value_delimiter = ';')]
     pub discovery: Option<Vec<String>>,
     /// The metadata database: sqlite://FILE or postgres://… (default: sqlite in the data dir).

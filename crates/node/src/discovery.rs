@@ -12,6 +12,10 @@
 //! - `dns:QUERY[,basename=B][,types=a,aaaa][,interval=MS]` — libcluster's `DNSPoll`: the
 //!   addresses QUERY resolves to, each a node `B@ADDRESS` (B defaults to this node's name).
 //!
+//! - `kubernetes-dns:service=S,basename=B[,namespace=N]` — libcluster's
+//!   `Kubernetes.DNS`: a headless Service's A/AAAA records (`S.N.svc.cluster.local` with a
+//!   namespace, else `S` through the pod's search domains), each a node `B@ADDRESS`.
+//!
 //! Every form takes `interval=MS` (default 5000, libcluster's polling interval).
 
 use std::collections::BTreeMap;
@@ -48,6 +52,8 @@ pub enum Strategy {
     ErlangHosts(Option<PathBuf>),
     /// What a DNS name resolves to.
     Dns(DnsPoll),
+    /// What a headless Service's name resolves to.
+    KubernetesDns(DnsPoll),
 }
 
 /// `dns:`'s settings.
@@ -67,7 +73,7 @@ pub struct DnsPoll {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum SpecError {
     /// No such strategy.
-    #[error("{0:?} is not a discovery strategy (epmd:NODE,…, local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B])")]
+    #[error("{0:?} is not a discovery strategy (epmd:NODE,…, local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B], kubernetes-dns:service=S,basename=B)")]
     Unknown(String),
     /// A strategy libcluster has that rotp does not have yet.
     #[error("the {0} discovery strategy is not in this version of rotp")]
@@ -188,7 +194,38 @@ impl FromStr for Spec {
                 }
                 Strategy::Dns(poll)
             }
-            "kubernetes" | "kubernetes-dns" | "kubernetes-dnssrv" | "gossip" => {
+            "kubernetes-dns" => {
+                if let Some(extra) = positional.first() {
+                    return Err(kubernetes_dns_setting(extra));
+                }
+                let (mut service, mut basename, mut namespace) = (None, None, None);
+                for (key, value) in &settings {
+                    match *key {
+                        "service" if !value.is_empty() => service = Some(*value),
+                        "basename" if !value.is_empty() => basename = Some(*value),
+                        "namespace" if !value.is_empty() => namespace = Some(*value),
+                        _ => return Err(kubernetes_dns_setting(&format!("{key}={value}"))),
+                    }
+                }
+                let service = service.ok_or(SpecError::Missing {
+                    strategy: "kubernetes-dns",
+                    what: "service=S",
+                })?;
+                let basename = basename.ok_or(SpecError::Missing {
+                    strategy: "kubernetes-dns",
+                    what: "basename=B",
+                })?;
+                Strategy::KubernetesDns(DnsPoll {
+                    query: match namespace {
+                        Some(ns) => format!("{service}.{ns}.svc.cluster.local"),
+                        None => service.to_owned(),
+                    },
+                    basename: Some(basename.to_owned()),
+                    a: true,
+                    aaaa: true,
+                })
+            }
+            "kubernetes" | "kubernetes-dnssrv" | "gossip" => {
                 return Err(SpecError::NotYet(kind.to_owned()))
             }
             _ => return Err(SpecError::Unknown(spec.to_owned())),
@@ -212,6 +249,14 @@ fn no_settings(
     }
 }
 
+fn kubernetes_dns_setting(setting: &str) -> SpecError {
+    SpecError::Setting {
+        strategy: "kubernetes-dns",
+        setting: setting.to_owned(),
+        expected: "service=S, basename=B, namespace=N, interval=MS",
+    }
+}
+
 fn dns_setting(key: &str, value: &str) -> SpecError {
     SpecError::Setting {
         strategy: "dns",
@@ -232,6 +277,7 @@ impl Spec {
             Strategy::LocalEpmd => "local-epmd",
             Strategy::ErlangHosts(_) => "erlang-hosts",
             Strategy::Dns(_) => "dns",
+            Strategy::KubernetesDns(_) => "kubernetes-dns",
         }
     }
 }
@@ -348,7 +394,7 @@ async fn lookup(node: &Node, strategy: &Strategy) -> Result<Vec<Atom>, String> {
             }
             Ok(found)
         }
-        Strategy::Dns(poll) => {
+        Strategy::Dns(poll) | Strategy::KubernetesDns(poll) => {
             let basename = match &poll.basename {
                 Some(b) => b.clone(),
                 None => crate::name::split(node.name().as_str())
@@ -468,6 +514,16 @@ mod tests {
             })
         );
         assert_eq!(dns.interval, Duration::from_millis(2000));
+        let k8s: Spec = "kubernetes-dns:service=drip-headless,basename=drip,namespace=prod"
+            .parse()
+            .expect("kubernetes-dns");
+        assert_eq!(k8s.label(), "kubernetes-dns");
+        assert!(matches!(
+            k8s.strategy,
+            Strategy::KubernetesDns(DnsPoll { ref query, ref basename, .. })
+                if query == "drip-headless.prod.svc.cluster.local"
+                    && basename.as_deref() == Some("drip")
+        ));
         let both: Spec = "dns:q,types=a,aaaa".parse().expect("both");
         assert!(matches!(
             both.strategy,
@@ -490,6 +546,12 @@ mod tests {
             ("dns:q,types=mx", "is not a setting it takes"),
             ("dns:q,interval=5", "at least 100"),
             ("gossip", "not in this version"),
+            ("kubernetes-dns:service=s", "basename=B is missing"),
+            ("kubernetes-dns:basename=b", "service=S is missing"),
+            (
+                "kubernetes-dns:service=s,basename=b,mode=ip",
+                "is not a setting it takes",
+            ),
         ] {
             let e = spec.parse::<Spec>().expect_err(spec).to_string();
             assert!(e.contains(says), "{spec}: {e}");

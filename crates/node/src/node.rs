@@ -302,7 +302,7 @@ impl Node {
     }
 
     /// [`Node::connect`], saying why not in one sentence: the host's name, its EPMD, the
-    /// name registered there, the node's port, TLS or the cookie ([`Unreachable`]).
+    /// name registered there, the node's port, TLS or the cookie ([`crate::Unreachable`]).
     pub async fn connect_or_why(&self, node: &Atom) -> Result<(), crate::Unreachable> {
         let failures = || {
             self.inner

@@ -96,9 +96,10 @@ pub struct NodeArgs {
     /// `net_ticktime` in seconds.
     #[arg(long, default_value_t = 60)]
     net_ticktime: u64,
-    /// How the node finds others, as libcluster's strategies (repeatable): epmd:NODE,NODE…,
-    /// local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B][,types=a,aaaa]; each takes
-    /// interval=MS (default 5000).
+    /// How the node finds others, as libcluster's strategies (repeatable): `epmd:NODE,NODE…`,
+    /// `local-epmd`, `erlang-hosts[:FILE]`, `dns:QUERY[,basename=B][,types=a,aaaa]`,
+    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`; each takes `interval=MS`
+    /// (default 5000).
     #[arg(long, value_name = "SPEC")]
     discovery: Vec<node::discovery::Spec>,
     #[command(flatten)]

@@ -466,3 +466,46 @@ fn discovery_finds_erl_nodes_by_local_epmd_a_hosts_file_and_a_list_and_reconnect
     eventually(&format!("{a} connected again"), || erl_sees(&a));
     let _ = std::fs::remove_file(hosts);
 }
+
+#[test]
+fn dns_discovery_names_each_address_with_the_basename() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let long_node = |name: &str, extra: &[&str]| {
+        Guard(
+            Command::new(env!("CARGO_BIN_EXE_rotp"))
+                .args(["node", "--name", name, "--cookie", "clicookie"])
+                .args(extra)
+                .env("ERL_EPMD_PORT", port.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("rotp node"),
+        )
+    };
+    let _a = long_node("dnsa@127.0.0.1", &[]);
+    // localhost resolves (through /etc/hosts) to 127.0.0.1: the node dnsa@127.0.0.1.
+    let _b = long_node(
+        "dnsb@127.0.0.1",
+        &[
+            "--discovery",
+            "dns:localhost,basename=dnsa,types=a,interval=300",
+        ],
+    );
+    eventually("dnsb found dnsa through DNS", || {
+        stdout(&rotp(
+            port,
+            &[
+                "rpc",
+                "dnsa@127.0.0.1",
+                "erlang",
+                "nodes",
+                "[]",
+                "--cookie",
+                "clicookie",
+            ],
+        ))
+        .contains("dnsb@127.0.0.1")
+    });
+}

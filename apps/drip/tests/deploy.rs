@@ -3,8 +3,10 @@
 //! Prometheus Operator's two kinds listed as skipped: no schema of theirs ships with it), and
 //! the manifests agreeing with the binary: every setting they give is one `drip --help`
 //! names, every port they open is one those settings make Drip listen on, and a Drip started
-//! with their settings answers their probes. Both checkers are pinned; `./test --setup`
-//! installs them under `target/test-tools`.
+//! with their settings answers their probes; the PrometheusRule's alerts pass `promtool check
+//! rules` and fire as `deploy/prometheus/rules_test.yml` says, on series Drip exports. The
+//! checkers are pinned; `./test --setup` installs them (under `target/test-tools`; promtool
+//! from Debian's prometheus).
 
 mod support;
 
@@ -300,4 +302,98 @@ fn the_manifests_name_only_what_drip_has_and_drip_serves_their_probes() {
         Duration::from_secs(10),
         || std::net::TcpStream::connect(("127.0.0.1", dist)).is_ok(),
     );
+}
+
+/// The PrometheusRule's rule groups, as a rules file promtool reads (JSON is YAML).
+fn rules(docs: &[Value]) -> Value {
+    let rule = docs
+        .iter()
+        .find(|d| d["kind"] == "PrometheusRule")
+        .expect("a PrometheusRule");
+    serde_json::json!({ "groups": rule["spec"]["groups"] })
+}
+
+/// The metric names an expression reads (identifiers followed by a selector or a range).
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let functions = ["sum", "rate", "min", "max", "avg", "by", "without"];
+    let mut names = BTreeSet::new();
+    let mut word = String::new();
+    for c in expr.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        let selector = c == '{' || c == '[' || c == ')' || c == ' ';
+        if selector
+            && !word.is_empty()
+            && !word.chars().next().is_some_and(|f| f.is_ascii_digit())
+            && !functions.contains(&word.as_str())
+            && word.contains('_')
+        {
+            names.insert(std::mem::take(&mut word));
+        }
+        word.clear();
+    }
+    names
+}
+
+#[test]
+fn the_alert_rules_check_and_fire_as_their_tests_say() {
+    let rules = rules(&documents(&render("base")));
+    let dir = std::env::temp_dir().join(format!("drip-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    std::fs::write(dir.join("drip.rules.yml"), rules.to_string()).expect("written");
+    std::fs::copy(
+        root().join("deploy/prometheus/rules_test.yml"),
+        dir.join("rules_test.yml"),
+    )
+    .expect("copied");
+    for args in [
+        ["check", "rules", "drip.rules.yml"],
+        ["test", "rules", "rules_test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool must be installed (./test --setup installs Debian's prometheus)");
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Every series the rules read is one Drip exports (`up`, without an underscore, is
+    // Prometheus's own).
+    // (Drip answered its start-up /health checks, so its request counters have samples.)
+    let token = "rules-metrics-token";
+    let d = support::drip(
+        "rules",
+        &["--discovery", "local-epmd", "--metrics-token", token],
+    );
+    let bearer = format!("Bearer {token}");
+    let (_, _, scrape) = harness::http::request(
+        d.http,
+        "GET",
+        "/metrics",
+        &[("Authorization", bearer.as_str())],
+        "",
+    );
+    for group in rules["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            let expr = rule["expr"].as_str().expect("an expression");
+            for name in metric_names(expr) {
+                assert!(
+                    scrape.contains(&format!("\n{name}{{"))
+                        || scrape.contains(&format!("\n{name} ")),
+                    "{}: Drip exports no {name}",
+                    rule["alert"]
+                );
+            }
+        }
+    }
 }

@@ -149,6 +149,14 @@ pub async fn collect(
     let call = |function: &'static str, args: Vec<Term>| async move {
         let reply = node.rpc(target, "erlang", function, args, timeout).await;
         match &reply {
+            // The connection went while we asked: the node is not reachable, whichever call
+            // noticed it first.
+            Term::Tuple(v)
+                if v.first().and_then(Term::as_atom) == Some("badrpc")
+                    && v.get(1).and_then(Term::as_atom) == Some("nodedown") =>
+            {
+                Err(SnapshotError::NodeDown(target.to_string()))
+            }
             Term::Tuple(v) if v.first().and_then(Term::as_atom) == Some("badrpc") => {
                 Err(SnapshotError::BadRpc {
                     node: target.to_string(),

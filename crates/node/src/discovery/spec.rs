@@ -1,0 +1,269 @@
+//! `--discovery` specs as written: `KIND[:SETTING,…]`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use etf::Atom;
+
+use super::{DnsPoll, Spec, SpecError, Strategy, INTERVAL};
+
+impl FromStr for Spec {
+    type Err = SpecError;
+
+    fn from_str(spec: &str) -> Result<Spec, SpecError> {
+        let spec = spec.trim();
+        let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+        let mut interval = INTERVAL;
+        let mut positional = Vec::new();
+        let mut settings = Vec::new();
+        for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some(("interval", ms)) => {
+                    let ms: u64 = ms.parse().ok().filter(|ms| *ms >= 100).ok_or_else(|| {
+                        SpecError::Setting {
+                            strategy: "discovery",
+                            setting: part.to_owned(),
+                            expected: "interval=MS, at least 100",
+                        }
+                    })?;
+                    interval = Duration::from_millis(ms);
+                }
+                Some((key, value)) => settings.push((key, value)),
+                None => positional.push(part),
+            }
+        }
+        let strategy = match kind {
+            "epmd" => {
+                no_settings("epmd", &settings, "NODE,NODE…")?;
+                let nodes = positional
+                    .iter()
+                    .map(|n| match n.split_once('@') {
+                        Some((a, h)) if !a.is_empty() && !h.is_empty() && !h.contains('@') => {
+                            Ok(Atom::from(*n))
+                        }
+                        _ => Err(SpecError::Node((*n).to_owned())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if nodes.is_empty() {
+                    return Err(SpecError::Missing {
+                        strategy: "epmd",
+                        what: "the nodes (epmd:NODE@HOST,…)",
+                    });
+                }
+                Strategy::Epmd(nodes)
+            }
+            "local-epmd" => {
+                no_settings("local-epmd", &settings, "interval=MS only")?;
+                Strategy::LocalEpmd
+            }
+            "erlang-hosts" => {
+                no_settings("erlang-hosts", &settings, "a file, interval=MS")?;
+                // The file is the whole rest (a path may hold a comma).
+                let file = rest.split(",interval=").next().unwrap_or("").trim();
+                Strategy::ErlangHosts((!file.is_empty()).then(|| PathBuf::from(file)))
+            }
+            "dns" => {
+                let query = positional.first().copied().ok_or(SpecError::Missing {
+                    strategy: "dns",
+                    what: "the name to look up (dns:QUERY)",
+                })?;
+                let mut poll = DnsPoll {
+                    query: query.to_owned(),
+                    basename: None,
+                    a: true,
+                    aaaa: true,
+                };
+                // `types=a,aaaa` spreads over the comma-separated parts: the bare words after
+                // it are more types.
+                let mut types: Option<Vec<&str>> = None;
+                for (key, value) in &settings {
+                    match *key {
+                        "basename" if !value.is_empty() => poll.basename = Some((*value).into()),
+                        "types" => types = Some(vec![value]),
+                        _ => return Err(dns_setting(key, value)),
+                    }
+                }
+                if let Some(mut types) = types {
+                    types.extend(positional.iter().skip(1));
+                    poll.a = false;
+                    poll.aaaa = false;
+                    for t in types {
+                        match t.to_ascii_lowercase().as_str() {
+                            "a" => poll.a = true,
+                            "aaaa" => poll.aaaa = true,
+                            "srv" => return Err(SpecError::NotYet("dns (SRV records)".into())),
+                            _ => return Err(dns_setting("types", t)),
+                        }
+                    }
+                } else if positional.len() > 1 {
+                    return Err(dns_setting(positional[1], ""));
+                }
+                Strategy::Dns(poll)
+            }
+            "kubernetes-dns" => {
+                if let Some(extra) = positional.first() {
+                    return Err(kubernetes_dns_setting(extra));
+                }
+                let (mut service, mut basename, mut namespace) = (None, None, None);
+                for (key, value) in &settings {
+                    match *key {
+                        "service" if !value.is_empty() => service = Some(*value),
+                        "basename" if !value.is_empty() => basename = Some(*value),
+                        "namespace" if !value.is_empty() => namespace = Some(*value),
+                        _ => return Err(kubernetes_dns_setting(&format!("{key}={value}"))),
+                    }
+                }
+                let service = service.ok_or(SpecError::Missing {
+                    strategy: "kubernetes-dns",
+                    what: "service=S",
+                })?;
+                let basename = basename.ok_or(SpecError::Missing {
+                    strategy: "kubernetes-dns",
+                    what: "basename=B",
+                })?;
+                Strategy::KubernetesDns(DnsPoll {
+                    query: match namespace {
+                        Some(ns) => format!("{service}.{ns}.svc.cluster.local"),
+                        None => service.to_owned(),
+                    },
+                    basename: Some(basename.to_owned()),
+                    a: true,
+                    aaaa: true,
+                })
+            }
+            "kubernetes" | "kubernetes-dnssrv" | "gossip" => {
+                return Err(SpecError::NotYet(kind.to_owned()))
+            }
+            _ => return Err(SpecError::Unknown(spec.to_owned())),
+        };
+        Ok(Spec { strategy, interval })
+    }
+}
+
+fn no_settings(
+    strategy: &'static str,
+    settings: &[(&str, &str)],
+    expected: &'static str,
+) -> Result<(), SpecError> {
+    match settings.first() {
+        Some((k, v)) => Err(SpecError::Setting {
+            strategy,
+            setting: format!("{k}={v}"),
+            expected,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn kubernetes_dns_setting(setting: &str) -> SpecError {
+    SpecError::Setting {
+        strategy: "kubernetes-dns",
+        setting: setting.to_owned(),
+        expected: "service=S, basename=B, namespace=N, interval=MS",
+    }
+}
+
+fn dns_setting(key: &str, value: &str) -> SpecError {
+    SpecError::Setting {
+        strategy: "dns",
+        setting: if value.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{key}={value}")
+        },
+        expected: "basename=B, types=a,aaaa, interval=MS",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::hosts_of;
+
+    #[test]
+    fn specs_parse_as_written() {
+        let spec: Spec = "epmd:a@h1,b@h2".parse().expect("epmd");
+        assert_eq!(
+            spec.strategy,
+            Strategy::Epmd(vec![Atom::from("a@h1"), Atom::from("b@h2")])
+        );
+        assert_eq!(spec.interval, INTERVAL);
+        assert_eq!(
+            "local-epmd".parse::<Spec>().map(|s| s.strategy),
+            Ok(Strategy::LocalEpmd)
+        );
+        assert_eq!(
+            "erlang-hosts".parse::<Spec>().map(|s| s.strategy),
+            Ok(Strategy::ErlangHosts(None))
+        );
+        assert_eq!(
+            "erlang-hosts:/etc/drip/hosts"
+                .parse::<Spec>()
+                .map(|s| s.strategy),
+            Ok(Strategy::ErlangHosts(Some("/etc/drip/hosts".into())))
+        );
+        let dns: Spec = "dns:drip.internal,basename=drip,types=a,interval=2000"
+            .parse()
+            .expect("dns");
+        assert_eq!(
+            dns.strategy,
+            Strategy::Dns(DnsPoll {
+                query: "drip.internal".into(),
+                basename: Some("drip".into()),
+                a: true,
+                aaaa: false,
+            })
+        );
+        assert_eq!(dns.interval, Duration::from_millis(2000));
+        let k8s: Spec = "kubernetes-dns:service=drip-headless,basename=drip,namespace=prod"
+            .parse()
+            .expect("kubernetes-dns");
+        assert_eq!(k8s.label(), "kubernetes-dns");
+        assert!(matches!(
+            k8s.strategy,
+            Strategy::KubernetesDns(DnsPoll { ref query, ref basename, .. })
+                if query == "drip-headless.prod.svc.cluster.local"
+                    && basename.as_deref() == Some("drip")
+        ));
+        let both: Spec = "dns:q,types=a,aaaa".parse().expect("both");
+        assert!(matches!(
+            both.strategy,
+            Strategy::Dns(DnsPoll {
+                a: true,
+                aaaa: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        for (spec, says) in [
+            ("zookeeper:x", "is not a discovery strategy"),
+            ("epmd:", "the nodes"),
+            ("epmd:nohost", "is not a node name"),
+            ("dns:", "the name to look up"),
+            ("dns:q,colour=blue", "is not a setting it takes"),
+            ("dns:q,types=mx", "is not a setting it takes"),
+            ("dns:q,interval=5", "at least 100"),
+            ("gossip", "not in this version"),
+            ("kubernetes-dns:service=s", "basename=B is missing"),
+            ("kubernetes-dns:basename=b", "service=S is missing"),
+            (
+                "kubernetes-dns:service=s,basename=b,mode=ip",
+                "is not a setting it takes",
+            ),
+        ] {
+            let e = spec.parse::<Spec>().expect_err(spec).to_string();
+            assert!(e.contains(says), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_hosts_file_reads_as_net_adm_reads_it() {
+        let text = "% the cluster\n'web-1'.\n'db.example.com'. % the database\nbare.\n";
+        assert_eq!(hosts_of(text), ["web-1", "db.example.com", "bare"]);
+        assert!(hosts_of("").is_empty());
+    }
+}

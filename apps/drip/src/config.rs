@@ -41,6 +41,10 @@ pub struct Args {
     /// The highest (kernel's inet_dist_listen_max; default: the lowest).
     #[arg(long, global = true, env = "DRIP_INET_DIST_LISTEN_MAX")]
     pub inet_dist_listen_max: Option<u16>,
+    /// Seconds after which a silent peer is taken as down (`-kernel net_ticktime`, 60 as in
+    /// OTP; at least 4). Every node of a cluster should use the same.
+    #[arg(long, global = true, env = "DRIP_NET_TICKTIME")]
+    pub net_ticktime: Option<u64>,
     /// The distribution cookie (default: the RELEASE_COOKIE variable, else ~/.erlang.cookie,
     /// made if missing, as erl does).
     #[arg(long, global = true, env = "DRIP_COOKIE", hide_env_values = true)]
@@ -265,6 +269,7 @@ struct File {
     migrate: Option<bool>,
     inet_dist_listen_min: Option<u16>,
     inet_dist_listen_max: Option<u16>,
+    net_ticktime: Option<u64>,
     ssl_dist_optfile: Option<PathBuf>,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
@@ -402,6 +407,8 @@ pub struct Config {
     pub dist_ports: std::ops::RangeInclusive<u16>,
     /// TLS distribution's options file, if any.
     pub ssl_dist_optfile: Option<PathBuf>,
+    /// `net_ticktime`.
+    pub net_ticktime: std::time::Duration,
     /// The HTTP server's limits.
     pub limits: HttpLimits,
 }
@@ -591,6 +598,7 @@ impl Config {
             metrics_token: args.metrics_token.or(file.metrics_token),
             migrate: args.migrate.or(file.migrate).unwrap_or(true),
             ssl_dist_optfile: args.ssl_dist_optfile.or(file.ssl_dist_optfile),
+            net_ticktime: secs(args.net_ticktime.or(file.net_ticktime).unwrap_or(60).max(4)),
             dist_ports: {
                 let min = args
                     .inet_dist_listen_min

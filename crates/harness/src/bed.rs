@@ -134,6 +134,8 @@ impl Bed {
         ]);
         ip(&["-n", &netns, "link", "set", "eth0", "up"]);
         ip(&["-n", &netns, "link", "set", "lo", "up"]);
+        // Multicast (libcluster's Gossip) goes out on the bed's network.
+        ip(&["-n", &netns, "route", "add", "224.0.0.0/4", "dev", "eth0"]);
         let host = Host {
             name: name.to_owned(),
             netns,

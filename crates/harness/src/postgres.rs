@@ -17,6 +17,10 @@ pub struct Postgres {
     bin: PathBuf,
     /// `pg_ctl start`'s `-o`: where it listens.
     options: String,
+    /// Where it listens.
+    address: std::net::IpAddr,
+    /// The test bed's host it runs on, if any.
+    host: Option<crate::bed::Host>,
 }
 
 /// The newest installed PostgreSQL's `bin` directory.
@@ -40,14 +44,18 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// `program args`, as the `postgres` user when we are root.
-fn run(program: &Path, args: &[&str]) -> std::process::Output {
+/// `program args`, as the `postgres` user when we are root, on `host` if given.
+fn run(host: Option<&crate::bed::Host>, program: &Path, args: &[&str]) -> std::process::Output {
+    let command = |program: &std::ffi::OsStr| match host {
+        Some(host) => host.command(program),
+        None => Command::new(program),
+    };
     let mut c = if is_root() {
-        let mut c = Command::new("runuser");
+        let mut c = command("runuser".as_ref());
         c.args(["-u", "postgres", "--"]).arg(program);
         c
     } else {
-        Command::new(program)
+        command(program.as_os_str())
     };
     c.args(args)
         .output()
@@ -57,8 +65,20 @@ fn run(program: &Path, args: &[&str]) -> std::process::Output {
 impl Postgres {
     /// Makes a cluster and starts it.
     pub fn start(tag: &str) -> Postgres {
+        Self::make(tag, None)
+    }
+
+    /// Makes a cluster and starts it on port 5432 of a test bed's `host`.
+    pub fn start_on(tag: &str, host: &crate::bed::Host) -> Postgres {
+        Self::make(tag, Some(host))
+    }
+
+    fn make(tag: &str, host: Option<&crate::bed::Host>) -> Postgres {
         let bin = bin();
-        let port = crate::free_port();
+        let (address, port) = match host {
+            Some(h) => (std::net::IpAddr::from(h.address), 5432),
+            None => ([127, 0, 0, 1].into(), crate::free_port()),
+        };
         let dir = std::env::temp_dir().join(format!("rotp-pg-{tag}-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a scratch directory");
@@ -73,6 +93,7 @@ impl Postgres {
         let data = dir.join("data");
         let data_s = data.to_string_lossy().into_owned();
         let out = run(
+            None,
             &bin.join("initdb"),
             &[
                 "-D",
@@ -89,16 +110,30 @@ impl Postgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if host.is_some() {
+            // The bed's hosts connect from their own addresses.
+            let hba = data.join("pg_hba.conf");
+            let mut rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+            rules.push_str(&format!(
+                "host all all {}.{}.{}.0/24 trust\n",
+                crate::bed::NETWORK[0],
+                crate::bed::NETWORK[1],
+                crate::bed::NETWORK[2]
+            ));
+            std::fs::write(&hba, rules).expect("pg_hba.conf");
+        }
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off",
+            "-c listen_addresses={address} -c port={port} -c unix_socket_directories={} -c fsync=off",
             dir.display()
         );
         let pg = Postgres {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            url: format!("postgres://postgres@{address}:{port}/postgres"),
             port,
             dir,
             bin,
             options,
+            address,
+            host: host.cloned(),
         };
         pg.start_again();
         pg
@@ -109,6 +144,7 @@ impl Postgres {
     pub fn stop(&self) {
         let data = self.dir.join("data").to_string_lossy().into_owned();
         let out = run(
+            self.host.as_ref(),
             &self.bin.join("pg_ctl"),
             &["-D", &data, "-m", "fast", "-w", "stop"],
         );
@@ -124,6 +160,7 @@ impl Postgres {
         let data = self.dir.join("data").to_string_lossy().into_owned();
         let log = self.dir.join("log").to_string_lossy().into_owned();
         let out = run(
+            self.host.as_ref(),
             &self.bin.join("pg_ctl"),
             &["-D", &data, "-o", &self.options, "-l", &log, "-w", "start"],
         );
@@ -132,11 +169,18 @@ impl Postgres {
             "pg_ctl start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        crate::wait_until(
-            &format!("PostgreSQL to listen on {}", self.port),
-            Duration::from_secs(30),
-            || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
-        );
+        let address = std::net::SocketAddr::new(self.address, self.port);
+        let listening = || {
+            crate::wait_until(
+                &format!("PostgreSQL to listen on {address}"),
+                Duration::from_secs(30),
+                || std::net::TcpStream::connect(address).is_ok(),
+            )
+        };
+        match &self.host {
+            Some(host) => host.run(listening),
+            None => listening(),
+        }
     }
 }
 
@@ -144,6 +188,7 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.join("data").to_string_lossy().into_owned();
         let _ = run(
+            self.host.as_ref(),
             &self.bin.join("pg_ctl"),
             &["-D", &data, "-m", "immediate", "stop"],
         );

@@ -10,8 +10,12 @@ use crate::Guard;
 
 /// A running server.
 pub struct S3Server {
-    /// Its port on 127.0.0.1.
+    /// Its port.
     pub port: u16,
+    /// Its address: 127.0.0.1, or its host's on a test bed.
+    pub address: std::net::IpAddr,
+    /// The test bed's host it runs on, if any.
+    host: Option<crate::bed::Host>,
     process: Option<Guard>,
 }
 
@@ -31,18 +35,42 @@ fn program() -> PathBuf {
 impl S3Server {
     /// Starts a server and waits until it answers.
     pub fn start() -> S3Server {
-        let port = crate::free_port();
-        S3Server {
-            port,
-            process: Some(Self::spawn(port)),
-        }
+        let mut s3 = S3Server {
+            port: crate::free_port(),
+            address: [127, 0, 0, 1].into(),
+            host: None,
+            process: None,
+        };
+        s3.start_again();
+        s3
     }
 
-    /// A `moto_server` on `port`, answering.
-    fn spawn(port: u16) -> Guard {
+    /// A server on port 9000 of a test bed's `host`.
+    pub fn start_on(host: &crate::bed::Host) -> S3Server {
+        let mut s3 = S3Server {
+            port: 9000,
+            address: host.address.into(),
+            host: Some(host.clone()),
+            process: None,
+        };
+        s3.start_again();
+        s3
+    }
+
+    /// A `moto_server` where this one belongs, answering.
+    fn spawn(&self) -> Guard {
+        let mut command = match &self.host {
+            Some(host) => host.command(program()),
+            None => Command::new(program()),
+        };
         let process = Guard(
-            Command::new(program())
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            command
+                .args([
+                    "-H",
+                    &self.address.to_string(),
+                    "-p",
+                    &self.port.to_string(),
+                ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -51,25 +79,46 @@ impl S3Server {
                     "moto_server must be installed to run these tests (./test --setup installs it)",
                 ),
         );
-        crate::wait_listening(port);
+        let address = std::net::SocketAddr::new(self.address, self.port);
+        self.there(|| {
+            crate::wait_until(
+                &format!("moto_server to listen on {address}"),
+                std::time::Duration::from_secs(30),
+                || std::net::TcpStream::connect(address).is_ok(),
+            )
+        });
         process
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// Runs `f` where the server can be reached: here, or on its bed's host.
+    fn there<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.host {
+            Some(host) => host.run(f),
+            None => f(),
+        }
+    }
+
+    /// `METHOD path` on the server.
+    fn request(&self, method: &str, path: &str) -> (String, String, Vec<u8>) {
+        let address = std::net::SocketAddr::new(self.address, self.port);
+        self.there(|| crate::http::request_at(address, method, path, &[], b""))
+    }
+
+    /// `http://ADDRESS:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.address, self.port)
     }
 
     /// Makes the bucket `name` (`PUT /name`).
     pub fn create_bucket(&self, name: &str) {
-        let (status, _, body) =
-            crate::http::request(self.port, "PUT", &format!("/{name}"), &[], "");
+        let (status, _, body) = self.request("PUT", &format!("/{name}"));
+        let body = String::from_utf8_lossy(&body);
         assert!(status.contains("200"), "the bucket {name}: {status} {body}");
     }
 
     /// `GET path`'s body, as text.
     fn text(&self, path: &str) -> (String, String) {
-        let (status, head, body) = crate::http::request_raw(self.port, "GET", path, &[], b"");
+        let (status, head, body) = self.request("GET", path);
         let body = crate::http::unchunk_bytes(&head, &body);
         (status, String::from_utf8_lossy(&body).into_owned())
     }
@@ -87,16 +136,14 @@ impl S3Server {
 
     /// The object `key`'s bytes.
     pub fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
-        let (status, head, body) =
-            crate::http::request_raw(self.port, "GET", &format!("/{bucket}/{key}"), &[], b"");
+        let (status, head, body) = self.request("GET", &format!("/{bucket}/{key}"));
         assert!(status.contains("200"), "{bucket}/{key}: {status}");
         crate::http::unchunk_bytes(&head, &body)
     }
 
     /// The object `key`'s ETag (its version: a write over it changes it).
     pub fn etag(&self, bucket: &str, key: &str) -> String {
-        let (status, head, _) =
-            crate::http::request_raw(self.port, "HEAD", &format!("/{bucket}/{key}"), &[], b"");
+        let (status, head, _) = self.request("HEAD", &format!("/{bucket}/{key}"));
         assert!(status.contains("200"), "{bucket}/{key}: {status}");
         head.lines()
             .find_map(|l| l.strip_prefix("etag:"))
@@ -119,7 +166,7 @@ impl S3Server {
     /// comes back empty, without buckets.
     pub fn start_again(&mut self) {
         self.process = None;
-        self.process = Some(Self::spawn(self.port));
+        self.process = Some(self.spawn());
     }
 
     /// Freezes the running server (SIGSTOP): connections are accepted by the kernel but never

@@ -1,0 +1,324 @@
+//! Drip on the multi-host test bed (`harness::bed`): a `store` host with PostgreSQL and an S3
+//! server, hosts each running OTP's EPMD and one Drip named `drip@ADDRESS` (as on Kubernetes,
+//! `-name app@$POD_IP`), a keys directory they share (as a Secret is mounted in every pod), and
+//! a `client` host the test's requests come from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::bed::{Bed, Host};
+use harness::http::{request_at, unchunk_bytes};
+use harness::postgres::Postgres;
+use harness::s3::S3Server;
+use harness::Guard;
+
+/// The cookie every node of the bed's cluster has.
+pub const COOKIE: &str = "bedcookie";
+
+/// The bed's `net_ticktime`, seconds (OTP's least is 4; short so that a lost node is noticed
+/// within a scenario).
+pub const TICKTIME: u64 = 6;
+
+/// The shared pieces: the bed, its database and object store, the keys.
+pub struct Cluster {
+    /// The bed (dropped last: its fields drop in order).
+    pub s3: S3Server,
+    /// PostgreSQL on the store host.
+    pub pg: Postgres,
+    /// The host the store runs on.
+    pub store: Host,
+    /// Where the test's requests come from.
+    pub client: Host,
+    /// The keys directory every node reads.
+    pub keys: PathBuf,
+    /// Scratch space for data directories and files.
+    pub scratch: PathBuf,
+    /// The bed itself.
+    pub bed: Bed,
+}
+
+/// One Drip on a host of its own.
+pub struct Node {
+    /// Its host.
+    pub host: Host,
+    /// `drip@ADDRESS`.
+    pub name: String,
+    /// Its data directory (this pod's own disk).
+    pub data: PathBuf,
+    /// The process (`ip netns exec` execs drip, so this is drip's pid).
+    pub process: Guard,
+    _epmd: Guard,
+}
+
+impl Cluster {
+    /// A bed with its store and client hosts.
+    pub fn new(tag: &str) -> Cluster {
+        let bed = Bed::new();
+        let store = bed.host("store");
+        let client = bed.host("client");
+        let pg = Postgres::start_on(tag, &store);
+        let s3 = S3Server::start_on(&store);
+        s3.create_bucket("drip-files");
+        let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("bed-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let keys = scratch.join("keys");
+        std::fs::create_dir_all(&keys).expect("the keys directory");
+        Cluster {
+            s3,
+            pg,
+            store,
+            client,
+            keys,
+            scratch,
+            bed,
+        }
+    }
+
+    /// A new host for a node.
+    pub fn host(&self, name: &str) -> Host {
+        self.bed.host(name)
+    }
+
+    /// Starts Drip on `host` with `discovery` specs and `extra` arguments, and waits until it
+    /// is ready (`/health/ready`).
+    pub fn start(&self, host: &Host, discovery: &[&str], extra: &[&str]) -> Node {
+        let epmd = host.epmd();
+        let name = format!("drip@{}", host.address);
+        let data = self.scratch.join(&host.name);
+        std::fs::create_dir_all(&data).expect("the data directory");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join("drip.log"))
+            .expect("a log file");
+        let mut c = host.command(env!("CARGO_BIN_EXE_drip"));
+        c.args(["--name", &name, "--cookie", COOKIE])
+            .args(["--http", &format!("{}:4000", host.address)])
+            .arg("--data")
+            .arg(&data)
+            .arg("--keys")
+            .arg(&self.keys)
+            .args(["--database", &self.pg.url])
+            .args(["--storage", "s3://drip-files"])
+            .args(["--net-ticktime", &TICKTIME.to_string()])
+            .args(["--signup", "open"]);
+        if !discovery.is_empty() {
+            c.args(["--discovery", &discovery.join(";")]);
+        }
+        let endpoint = self.s3.endpoint();
+        c.args(extra)
+            .env("AWS_ENDPOINT", &endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "drip-test")
+            .env("AWS_SECRET_ACCESS_KEY", "drip-test-secret")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let mut node = Node {
+            host: host.clone(),
+            name,
+            data,
+            process: Guard(c.spawn().expect("drip starts")),
+            _epmd: epmd,
+        };
+        node.wait_ready(&self.client);
+        node
+    }
+}
+
+impl Node {
+    /// Its web address.
+    pub fn http(&self) -> SocketAddr {
+        SocketAddr::from((self.host.address, 4000))
+    }
+
+    /// Waits until it answers `/health/ready` with 200 (bounded); fails at once, with its
+    /// log, if it exits first.
+    pub fn wait_ready(&mut self, client: &Host) {
+        let at = self.http();
+        let mut exited = None;
+        let process = &mut self.process.0;
+        client.run(|| {
+            harness::wait_until(
+                &format!("{at} to be ready"),
+                Duration::from_secs(60),
+                || {
+                    if let Ok(Some(status)) = process.try_wait() {
+                        exited = Some(status);
+                        return true;
+                    }
+                    std::net::TcpStream::connect(at).is_ok()
+                        && request_at(at, "GET", "/health/ready", &[], b"")
+                            .0
+                            .contains("200")
+                },
+            )
+        });
+        if let Some(status) = exited {
+            panic!(
+                "{} exited ({status}) before it was ready: {}",
+                self.name,
+                self.log()
+            );
+        }
+    }
+
+    /// The nodes it is connected to (`drip rpc 'erlang:nodes()'`, a release's own command,
+    /// run on its host).
+    pub fn nodes(&self) -> Vec<String> {
+        let out = self
+            .rpc("erlang:nodes()")
+            .unwrap_or_else(|e| panic!("rpc to {}: {e}", self.name));
+        out.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|n| n.trim().trim_matches('\'').to_owned())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    /// `drip rpc EXPR` on its host: what it printed, or what it said on failing.
+    pub fn rpc(&self, expr: &str) -> Result<String, String> {
+        let out = self
+            .host
+            .command(env!("CARGO_BIN_EXE_drip"))
+            .args(["--name", &self.name, "--cookie", COOKIE, "rpc", expr])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Kills it (SIGKILL), as a lost host.
+    pub fn kill(&mut self) {
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod, and its exit.
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        let pid = self.process.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "SIGTERM to {}", self.name);
+        harness::wait_until(
+            &format!("{} to stop", self.name),
+            Duration::from_secs(60),
+            || self.process.0.try_wait().ok().flatten(),
+        )
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("drip.log")).unwrap_or_default()
+    }
+}
+
+/// A client of the cluster's API, on the client host.
+pub struct Client<'a> {
+    /// Where its requests come from.
+    pub host: &'a Host,
+}
+
+impl Client<'_> {
+    /// `METHOD path` at `at` with a bearer token and a body: status line and body bytes.
+    pub fn request(
+        &self,
+        at: SocketAddr,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (String, Vec<u8>) {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(b) = &bearer {
+            headers.push(("Authorization", b.as_str()));
+        }
+        self.host.run(|| {
+            let (status, head, body) = request_at(at, method, path, &headers, body);
+            (status, unchunk_bytes(&head, &body))
+        })
+    }
+
+    /// [`Client::request`] with a JSON answer.
+    pub fn json(
+        &self,
+        at: SocketAddr,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (String, serde_json::Value) {
+        let (status, body) = self.request(at, method, path, token, body.as_bytes());
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Signs `name` up through `at` and logs in: its token.
+    pub fn account(&self, at: SocketAddr, name: &str) -> String {
+        let (status, made) = self.json(
+            at,
+            "POST",
+            "/api/users",
+            None,
+            &format!(r#"{{"username":"{name}","password":"password-{name}","email":"{name}@example.com"}}"#),
+        );
+        assert!(status.contains("201"), "{status} {made}");
+        let (status, body) = self.json(
+            at,
+            "POST",
+            "/api/sessions",
+            None,
+            &format!(r#"{{"username":"{name}","password":"password-{name}"}}"#),
+        );
+        assert!(status.contains("200"), "{status} {body}");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Uploads `bytes` as `$/name` through `at`: the status and the answer.
+    pub fn upload(
+        &self,
+        at: SocketAddr,
+        token: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> (String, serde_json::Value) {
+        let (status, body) = self.request(
+            at,
+            "POST",
+            &format!("/api/files?path=%24&name={name}"),
+            Some(token),
+            bytes,
+        );
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Downloads file `id` through `at`: the status and the bytes.
+    pub fn download(&self, at: SocketAddr, token: &str, id: &str) -> (String, Vec<u8>) {
+        self.request(
+            at,
+            "GET",
+            &format!("/api/files/{id}/content"),
+            Some(token),
+            b"",
+        )
+    }
+}

@@ -10,6 +10,8 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 /// PEM files and option files in a temporary directory, removed on drop.
 pub struct TestPki {
     dir: PathBuf,
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
 }
 
 impl TestPki {
@@ -72,7 +74,35 @@ impl TestPki {
             );
             write(&format!("{who}.opts"), opts);
         }
-        TestPki { dir }
+        TestPki { dir, ca, ca_key }
+    }
+
+    /// A certificate for `names` (host names and IP addresses) signed by the CA, written to
+    /// `dir` as cert-manager writes a Certificate's Secret: `tls.crt`, `tls.key`, `ca.crt`.
+    pub fn secret(&self, dir: &std::path::Path, names: &[String]) {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(names.to_vec()).expect("params");
+        // An address is an IP SAN (what rustls checks) and a DNS SAN too (erl's hostname
+        // check compares the host part of the node name as a name).
+        for name in names {
+            if name.parse::<std::net::IpAddr>().is_ok() {
+                if let Ok(dns) = name.clone().try_into() {
+                    params.subject_alt_names.push(rcgen::SanType::DnsName(dns));
+                }
+            }
+        }
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().map_or("node", |n| n.as_str()),
+        );
+        let cert = params
+            .signed_by(&key, &self.ca, &self.ca_key)
+            .expect("a host's certificate");
+        std::fs::create_dir_all(dir).expect("the secret's directory");
+        let write = |name: &str, text: String| std::fs::write(dir.join(name), text).expect("write");
+        write("tls.crt", cert.pem());
+        write("tls.key", key.serialize_pem());
+        write("ca.crt", self.ca.pem());
     }
 
     /// The `ssl_dist_optfile` for `"node"` (signed by the CA) or `"intruder"` (self-signed).

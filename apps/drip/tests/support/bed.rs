@@ -21,6 +21,30 @@ pub const COOKIE: &str = "bedcookie";
 /// within a scenario).
 pub const TICKTIME: u64 = 6;
 
+/// Where each pod mounts its distribution certificate's Secret (`tls.crt`, `tls.key`,
+/// `ca.crt`, as cert-manager writes them; docs/operating.md).
+pub const DIST_TLS: &str = "/var/run/drip/dist-tls";
+
+/// `drip` on `host`; with `secret`, in a mount namespace of its own where the directory
+/// `secret` is mounted at [`DIST_TLS`], as a pod mounts its Secret.
+fn drip_on(host: &Host, secret: Option<&std::path::Path>) -> Command {
+    match secret {
+        None => host.command(env!("CARGO_BIN_EXE_drip")),
+        Some(secret) => {
+            let mut c = host.command("unshare");
+            c.args([
+                "-m",
+                "sh",
+                "-c",
+                &format!("mkdir -p {DIST_TLS} && mount --bind \"$0\" {DIST_TLS} && exec \"$@\""),
+            ])
+            .arg(secret)
+            .arg(env!("CARGO_BIN_EXE_drip"));
+            c
+        }
+    }
+}
+
 /// The shared pieces: the bed, its database and object store, the keys.
 pub struct Cluster {
     /// The bed (dropped last: its fields drop in order).
@@ -49,6 +73,10 @@ pub struct Node {
     pub data: PathBuf,
     /// The process (`ip netns exec` execs drip, so this is drip's pid).
     pub process: Guard,
+    /// Its distribution certificate's Secret, with TLS distribution.
+    pub secret: Option<PathBuf>,
+    /// Its `--ssl-dist-optfile`, with TLS distribution.
+    pub optfile: Option<PathBuf>,
     _epmd: Guard,
 }
 
@@ -85,6 +113,43 @@ impl Cluster {
     /// Starts Drip on `host` with `discovery` specs and `extra` arguments, and waits until it
     /// is ready (`/health/ready`).
     pub fn start(&self, host: &Host, discovery: &[&str], extra: &[&str]) -> Node {
+        self.start_with(host, discovery, extra, None)
+    }
+
+    /// [`Cluster::start`] with TLS distribution: the host's certificate is made by `pki` into
+    /// a Secret directory of its own, mounted at [`DIST_TLS`], and every node reads one
+    /// options file naming those paths (as one ConfigMap serves every pod).
+    pub fn start_tls(&self, host: &Host, discovery: &[&str], pki: &harness::pki::TestPki) -> Node {
+        let secret = self.scratch.join(format!("secret-{}", host.name));
+        pki.secret(&secret, &[host.address.to_string(), host.name.clone()]);
+        self.start_with(host, discovery, &[], Some(secret))
+    }
+
+    /// The options file every node of a TLS cluster reads (erl's `-ssl_dist_optfile`).
+    pub fn dist_optfile(&self) -> PathBuf {
+        let path = self.scratch.join("ssl_dist.opts");
+        let side = |extra: &str| {
+            format!(
+                "[{{certfile, \"{DIST_TLS}/tls.crt\"}}, {{keyfile, \"{DIST_TLS}/tls.key\"}}, \
+                 {{cacertfile, \"{DIST_TLS}/ca.crt\"}}, {{verify, verify_peer}}{extra}]"
+            )
+        };
+        let text = format!(
+            "[{{server, {}}}, {{client, {}}}].\n",
+            side(", {fail_if_no_peer_cert, true}"),
+            side("")
+        );
+        std::fs::write(&path, text).expect("the options file");
+        path
+    }
+
+    fn start_with(
+        &self,
+        host: &Host,
+        discovery: &[&str],
+        extra: &[&str],
+        secret: Option<PathBuf>,
+    ) -> Node {
         let epmd = host.epmd();
         let name = format!("drip@{}", host.address);
         let data = self.scratch.join(&host.name);
@@ -94,7 +159,11 @@ impl Cluster {
             .append(true)
             .open(data.join("drip.log"))
             .expect("a log file");
-        let mut c = host.command(env!("CARGO_BIN_EXE_drip"));
+        let optfile = secret.as_ref().map(|_| self.dist_optfile());
+        let mut c = drip_on(host, secret.as_deref());
+        if let Some(optfile) = &optfile {
+            c.arg("--ssl-dist-optfile").arg(optfile);
+        }
         c.args(["--name", &name, "--cookie", COOKIE])
             .args(["--http", &format!("{}:4000", host.address)])
             .arg("--data")
@@ -124,6 +193,8 @@ impl Cluster {
             name,
             data,
             process: Guard(c.spawn().expect("drip starts")),
+            secret,
+            optfile,
             _epmd: epmd,
         };
         node.wait_ready(&self.client);
@@ -185,9 +256,11 @@ impl Node {
 
     /// `drip rpc EXPR` on its host: what it printed, or what it said on failing.
     pub fn rpc(&self, expr: &str) -> Result<String, String> {
-        let out = self
-            .host
-            .command(env!("CARGO_BIN_EXE_drip"))
+        let mut c = drip_on(&self.host, self.secret.as_deref());
+        if let Some(optfile) = &self.optfile {
+            c.arg("--ssl-dist-optfile").arg(optfile);
+        }
+        let out = c
             .args(["--name", &self.name, "--cookie", COOKIE, "rpc", expr])
             .stdin(Stdio::null())
             .output()
@@ -319,6 +392,37 @@ impl Client<'_> {
             &format!("/api/files/{id}/content"),
             Some(token),
             b"",
+        )
+    }
+
+    /// The two-step download through `at` (as the UI does): asks for it, then fetches the
+    /// link once the pipeline has made the file's cache entry (bounded). The bytes.
+    pub fn download_cached(&self, at: SocketAddr, token: &str, id: &str) -> Vec<u8> {
+        let (status, body) = self.request(
+            at,
+            "POST",
+            &format!("/api/files/{id}/download"),
+            Some(token),
+            b"",
+        );
+        assert!(
+            status.contains("202"),
+            "{status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        harness::wait_until(
+            &format!("{id}'s download through {at} to be ready"),
+            Duration::from_secs(30),
+            || {
+                let (status, body) = self.request(
+                    at,
+                    "GET",
+                    &format!("/api/files/{id}/cached"),
+                    Some(token),
+                    b"",
+                );
+                status.contains("200").then_some(body)
+            },
         )
     }
 }

@@ -26,40 +26,78 @@ fn meshed(nodes: &[&Node], within: Duration) {
     }
 }
 
-/// Three nodes by a fixed list, then a fourth that only the fourth's list names: everyone
-/// connects to it (a connection is both ways), and one that lists a node not yet up
-/// connects once it is.
-#[test]
-fn discovery_by_a_list_and_by_hosts_file() {
-    let cluster = Cluster::new("discovery");
-    let hosts: Vec<_> = (1..=4).map(|i| cluster.host(&format!("node{i}"))).collect();
-    let names: Vec<String> = hosts
-        .iter()
-        .map(|h| format!("drip@{}", h.address))
-        .collect();
-    let list = format!("epmd:{},interval=1000", names.join(","));
+/// An erl node with the cluster's cookie on `host`, named `name`, with the bed's
+/// `net_ticktime`; it connects to nobody itself.
+fn erl_on(host: &harness::bed::Host, name: &str) -> (harness::Guard, harness::Guard) {
+    let epmd = host.epmd();
+    let erl = host
+        .command("erl")
+        .args(["-name", name, "-setcookie", support::bed::COOKIE])
+        .args(["-kernel", "net_ticktime", &support::bed::TICKTIME.to_string()])
+        .args(["-noshell", "-eval", "timer:sleep(infinity)."])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("erl starts");
+    (harness::Guard(erl), epmd)
+}
+
+/// Scenario 1 for one strategy: three Drip nodes whose `--discovery` is `spec` find each
+/// other; a fourth started later is connected everywhere within one poll interval (and its
+/// start); an erl node with the cookie is found the same way. The time from the fourth's
+/// start to connected everywhere.
+fn forms_through(
+    cluster: &Cluster,
+    hosts: &[harness::bed::Host],
+    erl_name: &str,
+    spec: &str,
+) -> Duration {
+    let first: Vec<Node> = hosts[..3].iter().map(|h| cluster.start(h, &[spec], &[])).collect();
+    let three: Vec<&Node> = first.iter().collect();
+    meshed(&three, Duration::from_secs(20));
     let started = Instant::now();
-    let a = cluster.start(&hosts[0], &[&list], &[]);
-    let b = cluster.start(&hosts[1], &[&list], &[]);
-    let c = cluster.start(&hosts[2], &[&list], &[]);
-    meshed(&[&a, &b, &c], Duration::from_secs(20));
-    eprintln!(
-        "three nodes meshed {:?} after the first started",
-        started.elapsed()
-    );
-    let d = cluster.start(&hosts[3], &[&list], &[]);
-    let up = Instant::now();
-    meshed(&[&a, &b, &c, &d], Duration::from_secs(20));
-    eprintln!(
-        "the fourth connected everywhere {:?} after ready",
-        up.elapsed()
-    );
-    let client = Client {
-        host: &cluster.client,
-    };
+    let fourth = cluster.start(&hosts[3], &[spec], &[]);
+    let mut all = three.clone();
+    all.push(&fourth);
+    meshed(&all, Duration::from_secs(20));
+    let took = started.elapsed();
+    let _erl = erl_on(&hosts[4], erl_name);
+    for node in &all {
+        harness::wait_until(
+            &format!("{} to find {erl_name} through {spec}", node.name),
+            Duration::from_secs(20),
+            || node.nodes().iter().any(|n| n == erl_name),
+        );
+    }
+    took
+}
+
+/// Scenario 1: discovery across hosts, strategy by strategy (an interval of one second each).
+#[test]
+fn nodes_on_separate_hosts_find_each_other_through_each_strategy() {
+    let cluster = Cluster::new("discovery");
+    let hosts: Vec<_> = (1..=5).map(|i| cluster.host(&format!("node{i}"))).collect();
+    let addresses: Vec<String> = hosts.iter().map(|h| h.address.to_string()).collect();
+    let erl_name = format!("drip@{}", addresses[4]);
+    let names: Vec<String> = addresses.iter().map(|a| format!("drip@{a}")).collect();
+    // libcluster's Epmd: the list names every node, the erl node's included.
+    let list = format!("epmd:{},interval=1000", names.join(","));
+    // net_adm:world/0: every name each host's EPMD lists, hosts from a .hosts.erlang file.
+    let hosts_file = cluster.scratch.join("hosts.erlang");
+    let text: String = addresses.iter().map(|a| format!("'{a}'.\n")).collect();
+    std::fs::write(&hosts_file, text).expect("the hosts file");
+    let world = format!("erlang-hosts:{},interval=1000", hosts_file.display());
+    let client = Client { host: &cluster.client };
+    for spec in [list, world] {
+        let took = forms_through(&cluster, &hosts, &erl_name, &spec);
+        eprintln!("discovery {spec}: the fourth node connected everywhere {took:?} after its start");
+    }
+    // The cluster works across hosts: a file uploaded on one host downloads on another.
+    let a = cluster.start(&hosts[0], &[], &[]);
     let token = client.account(a.http(), "alice");
-    let (status, answer) = client.upload(b.http(), &token, "hello.txt", b"hello from the bed");
-    assert!(status.contains("20"), "{status} {answer}");
+    let (status, answer) = client.upload(a.http(), &token, "hello.txt", b"hello from the bed");
+    assert!(status.contains(" 20"), "{status} {answer}");
 }
 
 /// `global:whereis_name({cache, <<"ID">>})` as `node` sees it.

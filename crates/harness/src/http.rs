@@ -53,34 +53,50 @@ pub fn request_at(
 ) -> (String, String, Vec<u8>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(mut s) = TcpStream::connect(address) {
-            s.set_read_timeout(Some(Duration::from_secs(60)))
-                .expect("timeout");
-            let mut head = format!(
-                "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-                body.len()
-            );
-            for (k, v) in headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str("\r\n");
-            s.write_all(head.as_bytes()).expect("request sent");
-            // A server may answer (413, 401) before it has read the whole body.
-            let _ = s.write_all(body);
-            let mut raw = Vec::new();
-            let _ = s.read_to_end(&mut raw);
-            let split = raw
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .unwrap_or(raw.len());
-            let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-            let body = raw.get(split + 4..).unwrap_or_default().to_vec();
-            let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
-            return (status.to_owned(), headers.to_lowercase(), body);
+        match try_request_at(address, method, path, headers, body) {
+            Ok(answer) => return answer,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "nothing answers on {address}: {e}"
+            ),
         }
-        assert!(Instant::now() < deadline, "nothing listens on {address}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// One try of [`request_at`]: the connection's error if it could not connect (refused,
+/// say), else the status line, the headers (lower case) and the body, as it came. A request
+/// cut off midway answers with what came (an empty status line if nothing did).
+pub fn try_request_at(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(String, String, Vec<u8>)> {
+    let mut s = TcpStream::connect_timeout(&address, Duration::from_secs(10))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    // A server may answer (413, 401) before it has read the whole body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+    Ok((status.to_owned(), headers.to_lowercase(), body))
 }
 
 /// The chunked body of an HTTP/1.1 response, joined (or the body as it is), in bytes.

@@ -7,6 +7,7 @@
 
 pub mod gen_stage;
 pub mod http;
+pub mod kubernetes;
 pub mod pki;
 pub mod postgres;
 pub mod s3;

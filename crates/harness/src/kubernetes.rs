@@ -78,6 +78,8 @@ struct State {
     resource_version: u64,
     /// Requests answered 200, by resource.
     served: BTreeMap<&'static str, u64>,
+    /// Requests answered 200, by the token they showed.
+    served_with: BTreeMap<String, u64>,
     /// Requests refused for their token.
     unauthorized: u64,
 }
@@ -183,6 +185,11 @@ impl ApiServer {
     /// How many lists of `resource` (`endpointslices`, `endpoints`, `pods`) it has served.
     pub fn served(&self, resource: &str) -> u64 {
         self.lock().served.get(resource).copied().unwrap_or(0)
+    }
+
+    /// How many lists it has served to requests showing `token`.
+    pub fn served_with(&self, token: &str) -> u64 {
+        self.lock().served_with.get(token).copied().unwrap_or(0)
     }
 
     /// How many requests it refused for a missing or wrong token.
@@ -313,7 +320,12 @@ fn answer<B>(state: &Mutex<State>, request: &Request<B>) -> Response<Full<Bytes>
         state.unauthorized += 1;
         return respond(
             StatusCode::UNAUTHORIZED,
-            &status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", None),
+            &status(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "Unauthorized",
+                None,
+            ),
         );
     }
     let path = request.uri().path();
@@ -404,6 +416,8 @@ fn answer<B>(state: &Mutex<State>, request: &Request<B>) -> Response<Full<Bytes>
         _ => ("v1", "PodList"),
     };
     *state.served.entry(resource).or_default() += 1;
+    let token = state.token.clone();
+    *state.served_with.entry(token).or_default() += 1;
     respond(
         StatusCode::OK,
         &json!({
@@ -487,7 +501,11 @@ fn endpoints(namespace: &str, labels: &BTreeMap<String, String>, pods: &[&Pod]) 
         }
         address
     };
-    let ready: Vec<Value> = pods.iter().filter(|p| p.ready).map(|p| address(&p)).collect();
+    let ready: Vec<Value> = pods
+        .iter()
+        .filter(|p| p.ready)
+        .map(|p| address(&p))
+        .collect();
     let not_ready: Vec<Value> = pods
         .iter()
         .filter(|p| !p.ready)

@@ -138,13 +138,15 @@ pub(super) async fn poll(k: &Kubernetes) -> Result<Vec<String>, String> {
         None => read(&k.sa_dir.join("namespace"))?.trim().to_owned(),
     };
     let tls = tls_config(&k.sa_dir.join("ca.crt"))?;
-    let query: String =
-        percent_encoding::utf8_percent_encode(&k.selector, QUERY_VALUE).to_string();
+    let query: String = percent_encoding::utf8_percent_encode(&k.selector, QUERY_VALUE).to_string();
     let path = format!("{}?labelSelector={query}", k.lookup.path(&namespace));
     let request = get(&host, port, &path, &token, tls);
-    let (status, body) = tokio::time::timeout(TIMEOUT, request)
-        .await
-        .map_err(|_| format!("the Kubernetes API at {} had no answer within 15 s", authority(&host, port)))??;
+    let (status, body) = tokio::time::timeout(TIMEOUT, request).await.map_err(|_| {
+        format!(
+            "the Kubernetes API at {} had no answer within 15 s",
+            authority(&host, port)
+        )
+    })??;
     match status {
         StatusCode::OK => {}
         StatusCode::UNAUTHORIZED => {
@@ -156,10 +158,8 @@ pub(super) async fn poll(k: &Kubernetes) -> Result<Vec<String>, String> {
         }
         StatusCode::FORBIDDEN => {
             return Err(format!(
-                "the Kubernetes API forbids listing {} (403 Forbidden: {}): grant get/list on \
-                 {} in namespace {namespace} to this pod's service account (a Role and a \
-                 RoleBinding)",
-                k.lookup.resource(),
+                "the Kubernetes API answered 403 Forbidden ({}): grant get/list on {} in \
+                 namespace {namespace} to this pod's service account (a Role and a RoleBinding)",
                 status_message(&body),
                 k.lookup.resource(),
             ))
@@ -208,7 +208,9 @@ fn tls_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
     let file_err = |e: &dyn std::fmt::Display| format!("{}: {e}", ca.display());
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(&e))? {
-        roots.add(cert.map_err(|e| file_err(&e))?).map_err(|e| file_err(&e))?;
+        roots
+            .add(cert.map_err(|e| file_err(&e))?)
+            .map_err(|e| file_err(&e))?;
     }
     if roots.is_empty() {
         return Err(file_err(&"no certificate in it"));

@@ -135,9 +135,7 @@ impl FromStr for Spec {
                 })
             }
             "kubernetes" => kubernetes(rest)?,
-            "kubernetes-dnssrv" | "gossip" => {
-                return Err(SpecError::NotYet(kind.to_owned()))
-            }
+            "kubernetes-dnssrv" | "gossip" => return Err(SpecError::NotYet(kind.to_owned())),
             _ => return Err(SpecError::Unknown(spec.to_owned())),
         };
         Ok(Spec { strategy, interval })
@@ -225,7 +223,9 @@ fn kubernetes(rest: &str) -> Result<Strategy, SpecError> {
         return Err(missing("basename=B"));
     }
     if k.mode == Mode::Hostname && k.service.is_none() {
-        return Err(missing("service=S (mode=hostname names nodes HOSTNAME.S.N.svc…)"));
+        return Err(missing(
+            "service=S (mode=hostname names nodes HOSTNAME.S.N.svc…)",
+        ));
     }
     Ok(Strategy::Kubernetes(k))
 }
@@ -348,10 +348,22 @@ mod tests {
             ("gossip", "not in this version"),
             ("kubernetes:basename=b", "selector=LABELS is missing"),
             ("kubernetes:selector=app=drip", "basename=B is missing"),
-            ("kubernetes:selector=,basename=b", "is not a setting it takes"),
-            ("kubernetes:app=drip,basename=b", "is not a setting it takes"),
-            ("kubernetes:selector=a=b,basename=b,mode=fqdn", "is not a setting"),
-            ("kubernetes:selector=a=b,basename=b,api=services", "is not a setting"),
+            (
+                "kubernetes:selector=,basename=b",
+                "is not a setting it takes",
+            ),
+            (
+                "kubernetes:app=drip,basename=b",
+                "is not a setting it takes",
+            ),
+            (
+                "kubernetes:selector=a=b,basename=b,mode=fqdn",
+                "is not a setting",
+            ),
+            (
+                "kubernetes:selector=a=b,basename=b,api=services",
+                "is not a setting",
+            ),
             (
                 "kubernetes:selector=a=b,basename=b,mode=hostname",
                 "service=S (mode=hostname",

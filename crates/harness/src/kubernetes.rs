@@ -596,3 +596,153 @@ impl Selector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn state() -> Mutex<State> {
+        let mut pods = vec![
+            Pod::running("a-0", "ns", "app=drip,tier=web", LOCAL),
+            Pod::running("b-0", "ns", "app=other", LOCAL),
+            Pod::running("c-0", "elsewhere", "app=drip,tier=web", LOCAL),
+        ];
+        let mut starting = Pod::running("a-1", "ns", "app=drip,tier=web", LOCAL);
+        starting.ready = false;
+        starting.hostname = Some("a-1".to_owned());
+        pods.push(starting);
+        Mutex::new(State {
+            pods,
+            token: "t".to_owned(),
+            resource_version: 7,
+            ..State::default()
+        })
+    }
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 5));
+
+    fn get(state: &Mutex<State>, uri: &str, token: &str) -> (StatusCode, Value) {
+        let request = Request::get(uri)
+            .header("Authorization", format!("Bearer {token}"))
+            .body(())
+            .expect("request");
+        let response = answer(state, &request);
+        let status = response.status();
+        let body = collected(response.into_body());
+        (status, serde_json::from_slice(&body).expect("JSON"))
+    }
+
+    fn collected(body: Full<Bytes>) -> Bytes {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(body.collect())
+            .expect("body")
+            .to_bytes()
+    }
+
+    #[test]
+    fn lists_are_shaped_as_the_api_reference_and_filtered_by_the_selector() {
+        let state = state();
+        let sel = "labelSelector=app%3Ddrip%2Ctier%3D%3Dweb";
+        let (status, list) = get(
+            &state,
+            &format!("/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices?{sel}"),
+            "t",
+        );
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list["apiVersion"], "discovery.k8s.io/v1");
+        assert_eq!(list["kind"], "EndpointSliceList");
+        assert_eq!(list["metadata"]["resourceVersion"], "7");
+        let items = list["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["addressType"], "IPv4");
+        assert_eq!(
+            items[0]["metadata"]["labels"]["kubernetes.io/service-name"],
+            "drip-web"
+        );
+        let ready: Vec<&Value> = items[0]["endpoints"]
+            .as_array()
+            .expect("endpoints")
+            .iter()
+            .map(|e| &e["conditions"]["ready"])
+            .collect();
+        assert_eq!(ready, [&json!(true), &json!(false)]);
+
+        let (_, list) = get(
+            &state,
+            &format!("/api/v1/namespaces/ns/endpoints?{sel}"),
+            "t",
+        );
+        assert_eq!(
+            (list["apiVersion"].as_str(), list["kind"].as_str()),
+            (Some("v1"), Some("EndpointsList"))
+        );
+        let subset = &list["items"][0]["subsets"][0];
+        assert_eq!(subset["addresses"][0]["ip"], "10.0.0.5");
+        assert_eq!(subset["notReadyAddresses"][0]["hostname"], "a-1");
+
+        let (_, list) = get(
+            &state,
+            "/api/v1/namespaces/ns/pods?labelSelector=app!%3Ddrip",
+            "t",
+        );
+        assert_eq!(list["kind"], "PodList");
+        let names: Vec<&Value> = list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|p| &p["metadata"]["name"])
+            .collect();
+        assert_eq!(names, [&json!("b-0")]);
+        assert_eq!(list["items"][0]["status"]["phase"], "Running");
+        assert_eq!(list["items"][0]["status"]["podIP"], "10.0.0.5");
+    }
+
+    #[test]
+    fn a_wrong_token_is_401_and_forbidden_is_403_as_status_objects() {
+        let state = state();
+        let (status, body) = get(&state, "/api/v1/namespaces/ns/pods", "wrong");
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            (&body["kind"], &body["reason"], &body["code"]),
+            (&json!("Status"), &json!("Unauthorized"), &json!(401))
+        );
+        state.lock().expect("state").forbidden = true;
+        let (status, body) = get(
+            &state,
+            "/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices",
+            "t",
+        );
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["kind"], "Status");
+        assert_eq!(body["status"], "Failure");
+        assert_eq!(body["reason"], "Forbidden");
+        assert_eq!(body["code"], 403);
+        assert_eq!(body["details"]["group"], "discovery.k8s.io");
+        assert!(body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("endpointslices.discovery.k8s.io is forbidden")));
+        let (status, _) = get(&state, "/api/v1/namespaces/ns/services", "t");
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_set_based_selector_is_refused_as_the_stand_in_does_not_take_it() {
+        assert!(Selector::parse("env in (a,b)").is_none());
+        let s = Selector::parse("app=drip,!canary,tier").expect("parses");
+        let labels = |kv: &[(&str, &str)]| {
+            kv.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert!(s.matches(&labels(&[("app", "drip"), ("tier", "web")])));
+        assert!(!s.matches(&labels(&[("app", "drip")])));
+        assert!(!s.matches(&labels(&[
+            ("app", "drip"),
+            ("tier", "web"),
+            ("canary", "1")
+        ])));
+    }
+}

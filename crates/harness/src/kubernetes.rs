@@ -94,12 +94,18 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Serves on `listener` (bound by the caller: 127.0.0.1:0, or an address inside a network
-    /// namespace), requiring `token`. Its certificate names the listener's IP address and
-    /// `kubernetes.default.svc`.
+    /// Serves on `listener` (bound by the caller to the address the nodes reach: 127.0.0.1:0,
+    /// or an address inside a network namespace), requiring `token`. Its certificate names
+    /// the listener's IP address, `kubernetes.default.svc` and `localhost`.
     pub fn start(listener: TcpListener, token: &str) -> ApiServer {
+        ApiServer::start_with_names(listener, token, &[])
+    }
+
+    /// [`ApiServer::start`] with more names (host names or addresses) in its certificate,
+    /// for a listener on a wildcard address or clients that reach it by another name.
+    pub fn start_with_names(listener: TcpListener, token: &str, names: &[&str]) -> ApiServer {
         let address = listener.local_addr().expect("the listener's address");
-        let (ca_pem, server_config) = certificates(address.ip());
+        let (ca_pem, server_config) = certificates(address.ip(), names);
         let state = Arc::new(Mutex::new(State {
             token: token.to_owned(),
             resource_version: 1000,
@@ -129,8 +135,8 @@ impl ApiServer {
         self.address
     }
 
-    /// The environment a pod's containers get for the API: `KUBERNETES_SERVICE_HOST` and
-    /// `KUBERNETES_SERVICE_PORT`.
+    /// The environment a pod's containers get for the API: `KUBERNETES_SERVICE_HOST` (the
+    /// listener's address) and `KUBERNETES_SERVICE_PORT`.
     pub fn env(&self) -> [(&'static str, String); 2] {
         [
             ("KUBERNETES_SERVICE_HOST", self.address.ip().to_string()),
@@ -213,8 +219,9 @@ impl Drop for ApiServer {
     }
 }
 
-/// An authority and a server certificate it signs for `ip` and the API's in-cluster names.
-fn certificates(ip: IpAddr) -> (String, Arc<rustls::ServerConfig>) {
+/// An authority and a server certificate it signs for `ip`, the API's in-cluster name and
+/// `more`.
+fn certificates(ip: IpAddr, more: &[&str]) -> (String, Arc<rustls::ServerConfig>) {
     let ca_key = KeyPair::generate().expect("key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -222,11 +229,12 @@ fn certificates(ip: IpAddr) -> (String, Arc<rustls::ServerConfig>) {
         .distinguished_name
         .push(DnType::CommonName, "kubernetes stand-in CA");
     let ca = ca_params.self_signed(&ca_key).expect("CA");
-    let names = vec![
+    let mut names = vec![
         ip.to_string(),
         "kubernetes.default.svc".to_owned(),
         "localhost".to_owned(),
     ];
+    names.extend(more.iter().map(|n| (*n).to_owned()));
     let key = KeyPair::generate().expect("key");
     let mut params = CertificateParams::new(names).expect("params");
     params

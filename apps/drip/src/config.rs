@@ -67,8 +67,10 @@ pub struct Args {
     /// How this node finds the others, as libcluster's strategies (repeatable; in the
     /// environment, `;` between them): `epmd:NODE,NODE…`, `local-epmd`, `erlang-hosts[:FILE]`,
     /// `dns:QUERY[,basename=B][,types=a,aaaa]`,
-    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`; each takes `interval=MS`
-    /// (default 5000).
+    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`,
+    /// `kubernetes:selector=LABELS,basename=B[,namespace=N][,mode=ip|dns|hostname][,service=S][,api=endpointslices|endpoints|pods][,sa_dir=PATH]`
+    /// (LABELS runs on, commas and all, until the next of these settings); each takes
+    /// `interval=MS` (default 5000).
     #[arg(long, global = true, env = "DRIP_DISCOVERY", value_delimiter = ';')]
     pub discovery: Option<Vec<String>>,
     /// The metadata database: sqlite://FILE or postgres://… (default: sqlite in the data dir).

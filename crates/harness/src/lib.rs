@@ -8,6 +8,7 @@
 pub mod bed;
 pub mod gen_stage;
 pub mod http;
+pub mod kubernetes;
 pub mod pki;
 pub mod postgres;
 pub mod s3;

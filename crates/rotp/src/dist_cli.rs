@@ -98,8 +98,10 @@ pub struct NodeArgs {
     net_ticktime: u64,
     /// How the node finds others, as libcluster's strategies (repeatable): `epmd:NODE,NODE…`,
     /// `local-epmd`, `erlang-hosts[:FILE]`, `dns:QUERY[,basename=B][,types=a,aaaa]`,
-    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`; each takes `interval=MS`
-    /// (default 5000).
+    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`,
+    /// `kubernetes:selector=LABELS,basename=B[,namespace=N][,mode=ip|dns|hostname][,service=S][,api=endpointslices|endpoints|pods][,sa_dir=PATH]`
+    /// (LABELS runs on, commas and all, until the next of these settings); each takes
+    /// `interval=MS` (default 5000).
     #[arg(long, value_name = "SPEC")]
     discovery: Vec<node::discovery::Spec>,
     #[command(flatten)]

@@ -14,7 +14,16 @@
 //!
 //! - `kubernetes-dns:service=S,basename=B[,namespace=N]` — libcluster's
 //!   `Kubernetes.DNS`: a headless Service's A/AAAA records (`S.N.svc.cluster.local` with a
-//!   namespace, else `S` through the pod's search domains), each a node `B@ADDRESS`.
+//!   namespace, else `S` through the pod's search domains), each a node `B@ADDRESS`;
+//! - `kubernetes:selector=LABELS,basename=B[,namespace=N][,mode=ip|dns|hostname][,service=S][,api=endpointslices|endpoints|pods][,sa_dir=PATH]`
+//!   — libcluster's `Kubernetes`: the Kubernetes API's EndpointSlices (or Endpoints, or
+//!   Pods) that the label selector picks, each ready pod a node `B@10.0.0.5` (`mode=ip`, the
+//!   default), `B@10-0-0-5.N.pod.cluster.local` (`dns`) or
+//!   `B@HOSTNAME.S.N.svc.cluster.local` (`hostname`, with `service=S`), asked in-cluster as
+//!   client-go does (see [`Kubernetes`]). LABELS may hold commas (`app=drip,tier=web`): every
+//!   part after `selector=` up to the next setting this form takes (`basename=`, `namespace=`,
+//!   `mode=`, `service=`, `api=`, `sa_dir=`, `interval=`) is the selector's, so a label of one
+//!   of those names cannot be selected on.
 //!
 //! Every form takes `interval=MS` (default 5000, libcluster's polling interval).
 
@@ -53,6 +62,8 @@ pub enum Strategy {
     Dns(DnsPoll),
     /// What a headless Service's name resolves to.
     KubernetesDns(DnsPoll),
+    /// What the Kubernetes API lists.
+    Kubernetes(Kubernetes),
 }
 
 /// `dns:`'s settings.
@@ -72,7 +83,7 @@ pub struct DnsPoll {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum SpecError {
     /// No such strategy.
-    #[error("{0:?} is not a discovery strategy (epmd:NODE,…, local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B], kubernetes-dns:service=S,basename=B)")]
+    #[error("{0:?} is not a discovery strategy (epmd:NODE,…, local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B], kubernetes-dns:service=S,basename=B, kubernetes:selector=LABELS,basename=B)")]
     Unknown(String),
     /// A strategy libcluster has that rotp does not have yet.
     #[error("the {0} discovery strategy is not in this version of rotp")]
@@ -102,9 +113,11 @@ pub enum SpecError {
 
 mod dns;
 mod erlang_hosts;
+mod kubernetes;
 mod spec;
 
 pub use erlang_hosts::hosts_of;
+pub use kubernetes::{Kubernetes, Lookup, Mode, SERVICE_ACCOUNT_DIR};
 
 impl Spec {
     /// Its name in logs, on the dashboard and in the metrics' `strategy` label.
@@ -115,6 +128,7 @@ impl Spec {
             Strategy::ErlangHosts(_) => "erlang-hosts",
             Strategy::Dns(_) => "dns",
             Strategy::KubernetesDns(_) => "kubernetes-dns",
+            Strategy::Kubernetes(_) => "kubernetes",
         }
     }
 }
@@ -232,5 +246,10 @@ async fn lookup(node: &Node, strategy: &Strategy) -> Result<Vec<Atom>, String> {
             Ok(found)
         }
         Strategy::Dns(poll) | Strategy::KubernetesDns(poll) => dns::poll(node, poll).await,
+        Strategy::Kubernetes(k) => Ok(kubernetes::poll(k)
+            .await?
+            .iter()
+            .map(|n| Atom::from(n.as_str()))
+            .collect()),
     }
 }

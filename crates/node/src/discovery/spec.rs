@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use etf::Atom;
 
-use super::{DnsPoll, Spec, SpecError, Strategy, INTERVAL};
+use super::{
+    DnsPoll, Kubernetes, Lookup, Mode, Spec, SpecError, Strategy, INTERVAL, SERVICE_ACCOUNT_DIR,
+};
 
 impl FromStr for Spec {
     type Err = SpecError;
@@ -132,12 +134,108 @@ impl FromStr for Spec {
                     aaaa: true,
                 })
             }
-            "kubernetes" | "kubernetes-dnssrv" | "gossip" => {
-                return Err(SpecError::NotYet(kind.to_owned()))
-            }
+            "kubernetes" => kubernetes(rest)?,
+            "kubernetes-dnssrv" | "gossip" => return Err(SpecError::NotYet(kind.to_owned())),
             _ => return Err(SpecError::Unknown(spec.to_owned())),
         };
         Ok(Spec { strategy, interval })
+    }
+}
+
+/// The settings `kubernetes:` takes. A part after `selector=` that is not one of them (nor
+/// `interval=`) belongs to the selector: `selector=app=drip,tier=web,basename=drip` selects
+/// `app=drip,tier=web`, and a set-based `env in (a,b)` keeps its comma.
+const KUBERNETES_SETTINGS: [&str; 8] = [
+    "selector",
+    "basename",
+    "namespace",
+    "mode",
+    "service",
+    "api",
+    "sa_dir",
+    "interval",
+];
+
+/// `kubernetes:`'s settings, in the order written (a selector runs on until the next
+/// setting).
+fn kubernetes(rest: &str) -> Result<Strategy, SpecError> {
+    let mut selector: Vec<&str> = Vec::new();
+    let mut in_selector = false;
+    let mut k = Kubernetes {
+        selector: String::new(),
+        basename: String::new(),
+        namespace: None,
+        mode: Mode::Ip,
+        service: None,
+        lookup: Lookup::EndpointSlices,
+        sa_dir: PathBuf::from(SERVICE_ACCOUNT_DIR),
+    };
+    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let setting = part
+            .split_once('=')
+            .filter(|(key, _)| KUBERNETES_SETTINGS.contains(key));
+        let Some((key, value)) = setting else {
+            if in_selector {
+                selector.push(part);
+                continue;
+            }
+            return Err(kubernetes_setting(part));
+        };
+        in_selector = key == "selector";
+        if value.is_empty() {
+            return Err(kubernetes_setting(part));
+        }
+        match key {
+            "selector" => selector = vec![value],
+            "basename" => k.basename = value.to_owned(),
+            "namespace" => k.namespace = Some(value.to_owned()),
+            "service" => k.service = Some(value.to_owned()),
+            "sa_dir" => k.sa_dir = PathBuf::from(value),
+            "mode" => {
+                k.mode = match value {
+                    "ip" => Mode::Ip,
+                    "dns" => Mode::Dns,
+                    "hostname" => Mode::Hostname,
+                    _ => return Err(kubernetes_setting(part)),
+                }
+            }
+            "api" => {
+                k.lookup = match value {
+                    "endpointslices" => Lookup::EndpointSlices,
+                    "endpoints" => Lookup::Endpoints,
+                    "pods" => Lookup::Pods,
+                    _ => return Err(kubernetes_setting(part)),
+                }
+            }
+            // `interval=` was read with every form's.
+            _ => {}
+        }
+    }
+    k.selector = selector.join(",");
+    let missing = |what| SpecError::Missing {
+        strategy: "kubernetes",
+        what,
+    };
+    if k.selector.is_empty() {
+        return Err(missing("selector=LABELS"));
+    }
+    if k.basename.is_empty() {
+        return Err(missing("basename=B"));
+    }
+    if k.mode == Mode::Hostname && k.service.is_none() {
+        return Err(missing(
+            "service=S (mode=hostname names nodes HOSTNAME.S.N.svc…)",
+        ));
+    }
+    Ok(Strategy::Kubernetes(k))
+}
+
+fn kubernetes_setting(setting: &str) -> SpecError {
+    SpecError::Setting {
+        strategy: "kubernetes",
+        setting: setting.to_owned(),
+        expected: "selector=LABELS, basename=B, namespace=N, mode=ip|dns|hostname, service=S, \
+                   api=endpointslices|endpoints|pods, sa_dir=PATH, interval=MS",
     }
 }
 
@@ -248,6 +346,28 @@ mod tests {
             ("dns:q,types=mx", "is not a setting it takes"),
             ("dns:q,interval=5", "at least 100"),
             ("gossip", "not in this version"),
+            ("kubernetes:basename=b", "selector=LABELS is missing"),
+            ("kubernetes:selector=app=drip", "basename=B is missing"),
+            (
+                "kubernetes:selector=,basename=b",
+                "is not a setting it takes",
+            ),
+            (
+                "kubernetes:app=drip,basename=b",
+                "is not a setting it takes",
+            ),
+            (
+                "kubernetes:selector=a=b,basename=b,mode=fqdn",
+                "is not a setting",
+            ),
+            (
+                "kubernetes:selector=a=b,basename=b,api=services",
+                "is not a setting",
+            ),
+            (
+                "kubernetes:selector=a=b,basename=b,mode=hostname",
+                "service=S (mode=hostname",
+            ),
             ("kubernetes-dns:service=s", "basename=B is missing"),
             ("kubernetes-dns:basename=b", "service=S is missing"),
             (
@@ -258,6 +378,57 @@ mod tests {
             let e = spec.parse::<Spec>().expect_err(spec).to_string();
             assert!(e.contains(says), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn a_kubernetes_selector_runs_on_until_the_next_setting() {
+        let k = |spec: &str| match spec.parse::<Spec>() {
+            Ok(Spec {
+                strategy: Strategy::Kubernetes(k),
+                interval,
+            }) => (k, interval),
+            other => panic!("{spec}: {other:?}"),
+        };
+        let (plain, interval) = k("kubernetes:selector=app=drip,basename=drip");
+        assert_eq!(
+            plain,
+            Kubernetes {
+                selector: "app=drip".into(),
+                basename: "drip".into(),
+                namespace: None,
+                mode: Mode::Ip,
+                service: None,
+                lookup: Lookup::EndpointSlices,
+                sa_dir: SERVICE_ACCOUNT_DIR.into(),
+            }
+        );
+        assert_eq!(interval, INTERVAL);
+        let (all, interval) = k(
+            "kubernetes:selector=app.kubernetes.io/name=drip,tier!=web,canary,basename=drip,\
+             namespace=prod,mode=hostname,service=drip-headless,api=pods,sa_dir=/run/sa,\
+             interval=2000",
+        );
+        assert_eq!(
+            all,
+            Kubernetes {
+                selector: "app.kubernetes.io/name=drip,tier!=web,canary".into(),
+                basename: "drip".into(),
+                namespace: Some("prod".into()),
+                mode: Mode::Hostname,
+                service: Some("drip-headless".into()),
+                lookup: Lookup::Pods,
+                sa_dir: "/run/sa".into(),
+            }
+        );
+        assert_eq!(interval, Duration::from_millis(2000));
+        // The selector may come last, or after other settings, and keep a set's commas.
+        let (last, _) = k("kubernetes:basename=d,api=endpoints,selector=env in (qa,prod),app=d");
+        assert_eq!(last.selector, "env in (qa,prod),app=d");
+        assert_eq!(last.lookup, Lookup::Endpoints);
+        // `interval=` ends a selector too.
+        let (ended, interval) = k("kubernetes:selector=a=b,interval=300,basename=x,mode=dns");
+        assert_eq!((ended.selector.as_str(), ended.mode), ("a=b", Mode::Dns));
+        assert_eq!(interval, Duration::from_millis(300));
     }
 
     #[test]

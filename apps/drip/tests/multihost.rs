@@ -33,7 +33,11 @@ fn erl_on(host: &harness::bed::Host, name: &str) -> (harness::Guard, harness::Gu
     let erl = host
         .command("erl")
         .args(["-name", name, "-setcookie", support::bed::COOKIE])
-        .args(["-kernel", "net_ticktime", &support::bed::TICKTIME.to_string()])
+        .args([
+            "-kernel",
+            "net_ticktime",
+            &support::bed::TICKTIME.to_string(),
+        ])
         .args(["-noshell", "-eval", "timer:sleep(infinity)."])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -53,7 +57,10 @@ fn forms_through(
     erl_name: &str,
     spec: &str,
 ) -> Duration {
-    let first: Vec<Node> = hosts[..3].iter().map(|h| cluster.start(h, &[spec], &[])).collect();
+    let first: Vec<Node> = hosts[..3]
+        .iter()
+        .map(|h| cluster.start(h, &[spec], &[]))
+        .collect();
     let three: Vec<&Node> = first.iter().collect();
     meshed(&three, Duration::from_secs(20));
     let started = Instant::now();
@@ -88,10 +95,14 @@ fn nodes_on_separate_hosts_find_each_other_through_each_strategy() {
     let text: String = addresses.iter().map(|a| format!("'{a}'.\n")).collect();
     std::fs::write(&hosts_file, text).expect("the hosts file");
     let world = format!("erlang-hosts:{},interval=1000", hosts_file.display());
-    let client = Client { host: &cluster.client };
+    let client = Client {
+        host: &cluster.client,
+    };
     for spec in [list, world] {
         let took = forms_through(&cluster, &hosts, &erl_name, &spec);
-        eprintln!("discovery {spec}: the fourth node connected everywhere {took:?} after its start");
+        eprintln!(
+            "discovery {spec}: the fourth node connected everywhere {took:?} after its start"
+        );
     }
     // The cluster works across hosts: a file uploaded on one host downloads on another.
     let a = cluster.start(&hosts[0], &[], &[]);
@@ -288,6 +299,403 @@ fn tls_distribution_across_hosts_with_a_certificate_per_host() {
             &format!("{} to be connected to {erl_name} over TLS", node.name),
             Duration::from_secs(30),
             || node.nodes().contains(&erl_name),
+        );
+    }
+}
+
+/// The Service in front of the nodes, as kube-proxy routes it: the ready endpoints, and how
+/// many requests are on their way to each.
+#[derive(Default)]
+struct Service {
+    endpoints: std::sync::Mutex<Vec<std::net::SocketAddr>>,
+    busy: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, usize>>,
+}
+
+impl Service {
+    fn pick(&self, n: usize) -> Option<std::net::SocketAddr> {
+        let endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let at = *endpoints.get(n % endpoints.len().max(1))?;
+        *self
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(at)
+            .or_default() += 1;
+        Some(at)
+    }
+
+    fn done(&self, at: std::net::SocketAddr) {
+        if let Some(n) = self
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&at)
+        {
+            *n -= 1;
+        }
+    }
+
+    fn busy(&self, at: std::net::SocketAddr) -> usize {
+        self.busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&at)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn add(&self, at: std::net::SocketAddr) {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(at);
+    }
+
+    fn remove(&self, at: std::net::SocketAddr) {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|e| *e != at);
+    }
+}
+
+/// What the load client saw.
+#[derive(Default)]
+struct Load {
+    /// (when, how long, what) for every answered request.
+    answered: Vec<(Instant, Duration, &'static str)>,
+    /// Requests that failed (not a refused connection, which is retried).
+    failed: Vec<String>,
+    /// Connections refused and retried elsewhere.
+    retried: usize,
+    /// Files answered 2xx: id and bytes.
+    uploaded: Vec<(String, Vec<u8>)>,
+}
+
+/// Uploads, lists and downloads through `service` until `stop`, as one client would.
+fn load(service: &Service, token: &str, stop: &std::sync::atomic::AtomicBool, seed: u8) -> Load {
+    let mut seen = Load::default();
+    let bearer = format!("Bearer {token}");
+    let headers = [("Authorization", bearer.as_str())];
+    let mut n = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let (what, method, path, body) = match n % 3 {
+            0 => {
+                let bytes = support::bytes(16_384 + n, seed.wrapping_add(n as u8));
+                let name = format!("load-{seed}-{n}.bin");
+                (
+                    "upload",
+                    "POST",
+                    format!("/api/files?path=%24&name={name}"),
+                    bytes,
+                )
+            }
+            1 => ("list", "GET", "/api/files?path=%24".to_owned(), Vec::new()),
+            _ => match seen.uploaded.get(n % seen.uploaded.len().max(1)) {
+                Some((id, _)) => (
+                    "download",
+                    "GET",
+                    format!("/api/files/{id}/content"),
+                    Vec::new(),
+                ),
+                None => continue,
+            },
+        };
+        let began = Instant::now();
+        let answer = loop {
+            let Some(at) = service.pick(n) else {
+                seen.failed.push(format!("{what}: no endpoint"));
+                break None;
+            };
+            let tried = harness::http::try_request_at(at, method, &path, &headers, &body);
+            service.done(at);
+            match tried {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    seen.retried += 1;
+                    n += 1;
+                }
+                Err(e) => {
+                    seen.failed.push(format!("{what} {path} at {at}: {e}"));
+                    break None;
+                }
+                Ok(answer) => break Some((at, answer)),
+            }
+        };
+        let Some((at, (status, head, body))) = answer else {
+            continue;
+        };
+        if !status.contains(" 20") {
+            seen.failed.push(format!(
+                "{what} {path} at {at}: {status:?} {}",
+                String::from_utf8_lossy(&body)
+            ));
+            continue;
+        }
+        seen.answered.push((began, began.elapsed(), what));
+        let body = harness::http::unchunk_bytes(&head, &body);
+        match what {
+            "upload" => match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(v) if v["id"].is_string() => seen.uploaded.push((
+                    v["id"].as_str().unwrap_or_default().to_owned(),
+                    path_bytes(&path, n, seed),
+                )),
+                _ => seen
+                    .failed
+                    .push(format!("upload at {at}: no id in the answer")),
+            },
+            "download" => {
+                let wanted = seen
+                    .uploaded
+                    .iter()
+                    .find(|(id, _)| path.contains(id.as_str()))
+                    .map(|(_, b)| b);
+                if wanted != Some(&body) {
+                    seen.failed
+                        .push(format!("download {path} at {at}: other bytes"));
+                }
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+/// The bytes the load uploaded as request `n` (made again rather than kept twice).
+fn path_bytes(_path: &str, n: usize, seed: u8) -> Vec<u8> {
+    support::bytes(16_384 + n, seed.wrapping_add(n as u8))
+}
+
+/// The 99th percentile of `answered` between `from` and `to`.
+fn p99(
+    answered: &[(Instant, Duration, &'static str)],
+    from: Instant,
+    to: Instant,
+) -> (Duration, usize) {
+    let mut in_window: Vec<Duration> = answered
+        .iter()
+        .filter(|(at, _, _)| *at >= from && *at < to)
+        .map(|(_, took, _)| *took)
+        .collect();
+    in_window.sort();
+    let n = in_window.len();
+    let p = in_window
+        .get((n * 99 / 100).min(n.saturating_sub(1)))
+        .copied()
+        .unwrap_or_default();
+    (p, n)
+}
+
+/// Scenario 4: a rolling restart under load, as a Deployment does it (maxSurge: a new pod at a
+/// new address first; once ready it joins the Service, the old one leaves the Service, then
+/// gets SIGTERM and drains): the client uploading, listing and downloading through whichever
+/// nodes are ready sees no failed request (a refused connection is retried elsewhere), no
+/// upload answered 2xx is lost, an upload in flight through the stopping node finishes, and
+/// three nodes make the cluster at the end. Discovery through the Kubernetes API stand-in,
+/// whose pods the test changes as the Deployment would.
+#[test]
+fn a_rolling_restart_under_load_fails_no_request() {
+    let cluster = Cluster::new("rolling");
+    let api = cluster.kubernetes_api();
+    let spec = format!(
+        "kubernetes:selector=app=drip,basename=drip,namespace={},sa_dir={},interval=1000",
+        support::bed::NAMESPACE,
+        cluster.service_account().display()
+    );
+    let old_hosts: Vec<_> = (1..=3).map(|i| cluster.host(&format!("old{i}"))).collect();
+    let new_hosts: Vec<_> = (1..=3).map(|i| cluster.host(&format!("new{i}"))).collect();
+    let mut nodes: Vec<Node> = Vec::new();
+    for h in &old_hosts {
+        api.add_pod(Cluster::pod(h));
+        nodes.push(cluster.start_pod(h, &[&spec], &api));
+    }
+    meshed(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(20));
+    let client = Client {
+        host: &cluster.client,
+    };
+    let token = client.account(nodes[0].http(), "rolly");
+    let service = std::sync::Arc::new(Service::default());
+    for n in &nodes {
+        service.add(n.http());
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loads: Vec<_> = (0..2u8)
+        .map(|seed| {
+            let (service, stop, token) = (service.clone(), stop.clone(), token.clone());
+            cluster
+                .client
+                .spawn(move || load(&service, &token, &stop, seed * 100))
+        })
+        .collect();
+    let steady_from = Instant::now();
+    harness::wait_until("a steady state of 4 s", Duration::from_secs(10), || {
+        steady_from.elapsed() > Duration::from_secs(4)
+    });
+    let rolling_from = Instant::now();
+    let mut in_flight_uploads = Vec::new();
+    for new_host in &new_hosts {
+        // maxSurge: the new pod first; it joins the Service once ready.
+        api.add_pod(Cluster::pod(new_host));
+        let new = cluster.start_pod(new_host, &[&spec], &api);
+        service.add(new.http());
+        let mut old = nodes.remove(0);
+        // An upload still sending through the old node when it is told to stop.
+        let slow = {
+            let (at, token) = (old.http(), token.clone());
+            let name = format!("inflight-{}.bin", old.host.name);
+            cluster.client.spawn(move || {
+                let mut s = std::net::TcpStream::connect(at).expect("connects");
+                let bytes = support::bytes(256 * 1024, 7);
+                let head = format!(
+                    "POST /api/files?path=%24&name={name} HTTP/1.1\r\nHost: drip\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+                    bytes.len()
+                );
+                use std::io::{Read, Write};
+                s.write_all(head.as_bytes()).expect("headers");
+                for chunk in bytes.chunks(32 * 1024) {
+                    s.write_all(chunk).expect("the body, through the stop");
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+                let mut answer = Vec::new();
+                let _ = s.read_to_end(&mut answer);
+                (String::from_utf8_lossy(&answer).into_owned(), bytes)
+            })
+        };
+        // The endpoints controller takes the old pod out of the Service; kube-proxy's
+        // connections already made go on (what the preStop pause is for).
+        service.remove(old.http());
+        api.remove_pod(support::bed::NAMESPACE, &format!("drip-{}", old.host.name));
+        let at = old.http();
+        harness::wait_until(
+            "the client's requests on their way to the old pod to be done",
+            Duration::from_secs(30),
+            || service.busy(at) == 0,
+        );
+        let status = old.sigterm();
+        assert!(
+            status.success(),
+            "{} stopped with {status}: {}",
+            old.name,
+            old.log()
+        );
+        in_flight_uploads.push(slow);
+        nodes.push(new);
+    }
+    let rolled_at = Instant::now();
+    harness::wait_until("2 s after the roll", Duration::from_secs(10), || {
+        rolled_at.elapsed() > Duration::from_secs(2)
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = Load::default();
+    for l in loads {
+        let l = l.join().expect("the load client");
+        seen.answered.extend(l.answered);
+        seen.failed.extend(l.failed);
+        seen.retried += l.retried;
+        seen.uploaded.extend(l.uploaded);
+    }
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests: {:#?}",
+        seen.failed
+    );
+    let (steady, steady_n) = p99(&seen.answered, steady_from, rolling_from);
+    let (rolling, rolling_n) = p99(&seen.answered, rolling_from, rolled_at);
+    eprintln!(
+        "rolling restart: {} requests answered, 0 failed, {} refused connections retried; p99 steady {steady:?} ({steady_n} requests), during the roll {rolling:?} ({rolling_n} requests)",
+        seen.answered.len(),
+        seen.retried
+    );
+    for slow in in_flight_uploads {
+        let (answer, bytes) = slow.join().expect("the upload in flight");
+        let status = answer.lines().next().unwrap_or("");
+        assert!(
+            status.contains(" 20"),
+            "the upload in flight through the stopping node: {answer}"
+        );
+        let id = answer
+            .split("\"id\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("its id")
+            .to_owned();
+        seen.uploaded.push((id, bytes));
+    }
+    meshed(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(20));
+    assert_eq!(nodes.len(), 3);
+    for (i, (id, bytes)) in seen.uploaded.iter().enumerate() {
+        let node = &nodes[i % nodes.len()];
+        stored(&client, node, &token, id);
+        let (status, got) = client.download(node.http(), &token, id);
+        assert!(
+            status.contains("200") && got == *bytes,
+            "{id} through {}: {status}",
+            node.name
+        );
+    }
+}
+
+/// Scenario 2: one host's Drip is SIGKILLed. The others see `nodedown` (within
+/// `net_ticktime`); the download cache it held is made again on the next download request;
+/// every upload it answered 2xx downloads through the others.
+#[test]
+fn a_node_lost_loses_no_upload_it_answered() {
+    let cluster = Cluster::new("loss");
+    let hosts: Vec<_> = (1..=3).map(|i| cluster.host(&format!("node{i}"))).collect();
+    let names: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("drip@{}", h.address))
+        .collect();
+    let list = format!("epmd:{},interval=1000", names.join(","));
+    let mut nodes: Vec<Node> = hosts
+        .iter()
+        .map(|h| cluster.start(h, &[&list], &[]))
+        .collect();
+    meshed(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(20));
+    let client = Client {
+        host: &cluster.client,
+    };
+    let token = client.account(nodes[0].http(), "dora");
+    let victim = nodes.pop().expect("three nodes");
+    let upload = |i: usize| {
+        let bytes = support::bytes(100_000 + i * 777, i as u8);
+        let (status, answer) = client.upload(victim.http(), &token, &format!("v{i}.bin"), &bytes);
+        assert!(status.contains(" 20"), "{status} {answer}");
+        (answer["id"].as_str().expect("an id").to_owned(), bytes)
+    };
+    let (x, x_bytes) = upload(0);
+    stored(&client, &victim, &token, &x);
+    assert!(client.download_cached(victim.http(), &token, &x) == x_bytes);
+    let held = cache_owner(&nodes[0], &x);
+    assert!(held.contains('<'), "{held}");
+    // Files answered, and the node killed right after the last answer.
+    let mut answered: Vec<(String, Vec<u8>)> = (1..6).map(upload).collect();
+    answered.push((x.clone(), x_bytes.clone()));
+    let mut victim = victim;
+    let killed_at = Instant::now();
+    victim.kill();
+    for n in &nodes {
+        harness::wait_until(
+            &format!("{} to see {} down", n.name, victim.name),
+            Duration::from_secs(support::bed::TICKTIME * 2),
+            || !n.nodes().contains(&victim.name),
+        );
+    }
+    eprintln!("SIGKILL to nodedown everywhere: {:?}", killed_at.elapsed());
+    // Its cache entry went with it, and the next download request makes it again.
+    assert_eq!(cache_owner(&nodes[0], &x), "undefined");
+    assert!(client.download_cached(nodes[1].http(), &token, &x) == x_bytes);
+    let again = cache_owner(&nodes[0], &x);
+    assert!(again.contains('<') && again != held, "{again}");
+    // Nothing it answered 2xx for is lost.
+    for (i, (id, bytes)) in answered.iter().enumerate() {
+        let node = &nodes[i % 2];
+        stored(&client, node, &token, id);
+        let (status, got) = client.download(node.http(), &token, id);
+        assert!(
+            status.contains("200") && got == *bytes,
+            "{id} through {}: {status}",
+            node.name
         );
     }
 }

@@ -10,12 +10,16 @@ use std::time::Duration;
 
 use harness::bed::{Bed, Host};
 use harness::http::{request_at, unchunk_bytes};
+use harness::kubernetes::{ApiServer, Pod};
 use harness::postgres::Postgres;
 use harness::s3::S3Server;
 use harness::Guard;
 
 /// The cookie every node of the bed's cluster has.
 pub const COOKIE: &str = "bedcookie";
+
+/// The namespace the bed's pods are in.
+pub const NAMESPACE: &str = "drip";
 
 /// The bed's `net_ticktime`, seconds (OTP's least is 4; short so that a lost node is noticed
 /// within a scenario).
@@ -113,7 +117,43 @@ impl Cluster {
     /// Starts Drip on `host` with `discovery` specs and `extra` arguments, and waits until it
     /// is ready (`/health/ready`).
     pub fn start(&self, host: &Host, discovery: &[&str], extra: &[&str]) -> Node {
-        self.start_with(host, discovery, extra, None)
+        self.start_with(host, discovery, extra, &[], None)
+    }
+
+    /// [`Cluster::start`] as a pod of `api`'s cluster: the service account `sa` (its
+    /// directory) and `KUBERNETES_SERVICE_HOST`/`_PORT` in its environment.
+    pub fn start_pod(&self, host: &Host, discovery: &[&str], api: &ApiServer) -> Node {
+        let env = api.env();
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.clone())).collect();
+        self.start_with(host, discovery, &[], &env, None)
+    }
+
+    /// The Kubernetes API stand-in on the store host (port 6443), requiring the token it
+    /// writes into the service-account directory [`Cluster::service_account`].
+    pub fn kubernetes_api(&self) -> ApiServer {
+        let address = self.store.address;
+        let listener = self
+            .store
+            .run(|| std::net::TcpListener::bind((address, 6443)).expect("the API's port"));
+        let api = ApiServer::start(listener, "bed-service-account-token");
+        api.write_service_account(&self.service_account(), NAMESPACE);
+        api
+    }
+
+    /// The service-account directory every pod mounts.
+    pub fn service_account(&self) -> PathBuf {
+        self.scratch.join("serviceaccount")
+    }
+
+    /// `host`'s node as a running pod of the bed's Deployment (label `app=drip`), as the
+    /// API lists it.
+    pub fn pod(host: &Host) -> Pod {
+        Pod::running(
+            &format!("drip-{}", host.name),
+            NAMESPACE,
+            "app=drip",
+            host.address.into(),
+        )
     }
 
     /// [`Cluster::start`] with TLS distribution: the host's certificate is made by `pki` into
@@ -122,7 +162,7 @@ impl Cluster {
     pub fn start_tls(&self, host: &Host, discovery: &[&str], pki: &harness::pki::TestPki) -> Node {
         let secret = self.scratch.join(format!("secret-{}", host.name));
         pki.secret(&secret, &[host.address.to_string(), host.name.clone()]);
-        self.start_with(host, discovery, &[], Some(secret))
+        self.start_with(host, discovery, &[], &[], Some(secret))
     }
 
     /// The options file every node of a TLS cluster reads (erl's `-ssl_dist_optfile`).
@@ -148,6 +188,7 @@ impl Cluster {
         host: &Host,
         discovery: &[&str],
         extra: &[&str],
+        env: &[(&str, String)],
         secret: Option<PathBuf>,
     ) -> Node {
         let epmd = host.epmd();
@@ -185,6 +226,7 @@ impl Cluster {
             .env("AWS_ACCESS_KEY_ID", "drip-test")
             .env("AWS_SECRET_ACCESS_KEY", "drip-test-secret")
             .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

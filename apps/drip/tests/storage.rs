@@ -198,7 +198,13 @@ fn a_storage_stage_killed_mid_write_leaves_no_multipart_upload_open() {
     // Sixteen parts of 5 MiB: the write takes a while.
     let original = bytes(80_000_000, 9);
     let (status, body) = std::thread::scope(|scope| {
-        let upload = scope.spawn(|| d.upload(&ana, "$/s", "big.bin", &original));
+        // Its answer may take longer than `upload`'s minute: the stages start again and
+        // write it anew.
+        let upload = scope.spawn(|| {
+            let mut up = d.begin_upload(&ana, "$/s", "big.bin", Some(original.len()));
+            assert!(up.send(&original));
+            up.answer(Duration::from_secs(300)).expect("an answer")
+        });
         harness::wait_until(
             "a multipart upload to begin",
             Duration::from_secs(60),

@@ -258,7 +258,11 @@ where
 /// The file `media` as its row says now it is stored (as the metadata endpoint shows it);
 /// if the database cannot say at once, as this node knows it.
 async fn stored(app: &App, mut media: Media) -> Media {
-    match retry::database("reading a stored upload", || app.store.media_by_id(&media.id)).await {
+    match retry::database("reading a stored upload", || {
+        app.store.media_by_id(&media.id)
+    })
+    .await
+    {
         Ok(Some(row)) => row,
         _ => {
             media.uploaded_at = Some(crate::db::now_ms());

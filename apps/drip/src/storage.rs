@@ -308,10 +308,7 @@ impl Storage {
         let mut listed = self.store.list(Some(&Path::from(dir)));
         while let Some(meta) = listed.next().await {
             let location = meta?.location;
-            if location
-                .filename()
-                .is_some_and(|f| f.starts_with(&prefix))
-            {
+            if location.filename().is_some_and(|f| f.starts_with(&prefix)) {
                 found.push(location.to_string());
             }
         }

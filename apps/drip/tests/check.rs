@@ -104,7 +104,10 @@ fn drip_check_names_an_upload_whose_lease_ran_out_and_repair_removes_it() {
         let (code, out) = d.check(false);
         (code == Some(1) && out.contains("expired lease")).then_some(out)
     });
-    assert!(out.contains("$/l/held.bin") && out.contains(&d.node), "{out}");
+    assert!(
+        out.contains("$/l/held.bin") && out.contains(&d.node),
+        "{out}"
+    );
     let (code, out) = d.check(true);
     assert_eq!(code, Some(0), "{out}");
     // Its row is gone: its spool file is now stale, and goes too.

@@ -7,8 +7,8 @@
 
 mod support;
 
-use std::process::Command;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use support::{bytes, drip, spool_files, start, start_in_tmpfs, Drip, Socket};
@@ -232,9 +232,15 @@ fn a_full_data_directory_is_a_507_or_a_notice_and_downloads_go_on() {
     let (status, body) = d.upload(&ana, "$/f", "big.bin", &bytes(13_000_000, 3));
     assert!(status.contains("507"), "{status} {body}");
     let error = body["error"].as_str().unwrap_or_default();
-    assert!(error.contains("no room") && !error.contains("os error"), "{body}");
+    assert!(
+        error.contains("no room") && !error.contains("os error"),
+        "{body}"
+    );
     let notice = socket.next(|v| {
-        v["event"] == "notice" && v["text"].as_str().is_some_and(|t| t.starts_with("$/f/big.bin"))
+        v["event"] == "notice"
+            && v["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("$/f/big.bin"))
     });
     let big = notice["media_id"].as_str().expect("an id").to_owned();
     assert_eq!(notice["kind"], "upload_failed", "{notice}");
@@ -339,7 +345,11 @@ fn nothing_a_node_answered_201_is_lost_when_it_is_killed_and_its_unfinished_rows
     // Every file A answered 201 is served by B, byte for byte.
     for (id, f) in ids.iter().zip(&files) {
         let (status, got) = b.download(&ana, id);
-        assert!(status.contains("200") && &got == f, "{id}: {status}, {} bytes", got.len());
+        assert!(
+            status.contains("200") && &got == f,
+            "{id}: {status}, {} bytes",
+            got.len()
+        );
     }
     // The unfinished upload's name is held while A's lease runs (refused before the body) ...
     let mut retry = b.begin_upload(&ana, "$/n", "half.bin", Some(half.len()));
@@ -365,6 +375,10 @@ fn nothing_a_node_answered_201_is_lost_when_it_is_killed_and_its_unfinished_rows
     let (status, got) = b.download(&ana, &again);
     assert!(status.contains("200") && got == half, "{status}");
     let (_, list) = b.call("GET", "/api/files?path=%24/n", Some(&ana), "");
-    assert_eq!(list["files"].as_array().map(Vec::len), Some(files.len() + 1), "{list}");
+    assert_eq!(
+        list["files"].as_array().map(Vec::len),
+        Some(files.len() + 1),
+        "{list}"
+    );
     b.checked_clean();
 }

@@ -278,7 +278,10 @@ fn an_upload_is_answered_only_once_its_object_is_in_storage() {
     harness::wait_until("the pipeline to have it", Duration::from_secs(20), || {
         spool_files(&d).iter().any(|f| f.contains(".sealed"))
     });
-    assert!(up.answer(Duration::from_secs(3)).is_none(), "answered before it was stored");
+    assert!(
+        up.answer(Duration::from_secs(3)).is_none(),
+        "answered before it was stored"
+    );
     // Storage back: the answer comes, and at that moment the object is there and the row
     // says stored.
     std::fs::remove_file(&objects).expect("removed");

@@ -198,7 +198,8 @@ async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let media = arrival::accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
+    let media =
+        arrival::accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
     Ok(created(&media))
 }
 

@@ -51,6 +51,8 @@ pub struct App {
     pub sockets: crate::web::socket::SocketCount,
     /// Turns true when Drip is stopping: live sockets and streams close.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// The upload requests waiting for their uploads to be stored.
+    pub outcomes: crate::pipeline::outcome::Outcomes,
 }
 
 impl App {
@@ -181,10 +183,12 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
         online,
         sockets: crate::web::socket::SocketCount::default(),
         stopping: tokio::sync::watch::channel(false).0,
+        outcomes: crate::pipeline::outcome::Outcomes::default(),
     });
     warn_about_admins(&app).await;
     start_pipelines(&app).await?;
     tokio::spawn(janitor(app.clone()));
+    tokio::spawn(leases(app.clone()));
     // `--cluster` and `--discovery`: connected to what they find, again whenever a
     // connection is lost; `global` and `pg` then share names, notices and presence.
     node::discovery::start(&app.node, app.config.discovery.clone());
@@ -305,9 +309,75 @@ async fn sweep_receiving(app: &App) {
     }
 }
 
-/// An upload this node had under way when it stopped: one never answered (`receiving`) is
-/// dropped, its spool files with it; one answered 202 is the task to queue again, or is
-/// reported failed if its bytes are gone.
+/// Every quarter of `--upload-lease`: moves this node's lease on its uploads under way on,
+/// and removes the uploads under way whose lease ran out, whichever node held them (killed,
+/// or cut off from the database for longer than the lease): each row goes (only if its lease
+/// is still out, in one statement, so a node that came back and renewed or stored it in
+/// time keeps it), then its attempts' objects. Its name and its quota are free again; its
+/// node, if it comes back, finds the row gone at its next step and removes its own object.
+async fn leases(app: Arc<App>) {
+    let lease = app.config.upload_lease;
+    let mut every = tokio::time::interval(lease / 4);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = crate::db::now_ms();
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        if let Err(e) = app.store.renew(app.node.name().as_str(), until).await {
+            tracing::warn!("cannot renew this node's lease on its uploads: {e}");
+        }
+        reap_expired(&app, now).await;
+    }
+}
+
+/// Removes the uploads under way whose lease ran out before `now`, with their attempts'
+/// objects: how many went.
+pub async fn reap_expired(app: &App, now: i64) -> usize {
+    let expired = match app.store.expired(now).await {
+        Ok(expired) => expired,
+        Err(e) => {
+            tracing::warn!("cannot look for uploads whose lease ran out: {e}");
+            return 0;
+        }
+    };
+    let mut reaped = 0;
+    for row in expired {
+        match app.store.reap(&row.id, now).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(media = %row.id, "cannot remove an upload whose lease ran out: {e}");
+                continue;
+            }
+        }
+        reaped += 1;
+        tracing::warn!(
+            media = %row.id,
+            node = row.node.as_deref().unwrap_or("?"),
+            "an upload's lease ran out (its node stopped renewing it): removed"
+        );
+        // Its spool files, if they are here (its node was this one, or shares the directory).
+        let _ = tokio::fs::remove_file(app.spool.join(&row.id)).await;
+        let _ = tokio::fs::remove_file(app.spool.join(format!("{}.part", row.id))).await;
+        if let Err(e) = delete_attempts(app, &row.storage_key).await {
+            tracing::warn!(media = %row.id, "its attempts' objects are left for drip check: {e}");
+        }
+    }
+    reaped
+}
+
+/// Deletes every attempt's object of the row whose key is `key` (`key.ATTEMPT`).
+async fn delete_attempts(app: &App, key: &str) -> Result<(), crate::storage::StorageError> {
+    for object in app.storage.attempts_of(key).await? {
+        app.storage.delete(&object).await?;
+    }
+    Ok(())
+}
+
+/// An upload this node had under way when it stopped: one still arriving (`receiving`) is
+/// dropped, its spool files with it (its request died with the node, unanswered); one whose
+/// bytes were whole (`queued`) is the task to queue again, or is reported failed if its
+/// bytes are gone.
 async fn resume(app: &App, media: Media, state: UploadState) -> Option<UploadTask> {
     let spool = app.spool.join(&media.id);
     let part = app.spool.join(format!("{}.part", media.id));
@@ -432,8 +502,7 @@ async fn start_pipelines(app: &Arc<App>) -> Result<()> {
     Ok(())
 }
 
-/// Accepts an upload whose bytes are in `spool`: its row goes in (not stored yet) and the task
-/// to the queue.
+/// Queues an upload whose bytes are in `spool` (its row says `queued`).
 pub fn enqueue(app: &App, task: UploadTask) {
     let ctx_node = app.node.clone();
     ctx_node.runtime().spawn(move |ctx| async move {

@@ -7,7 +7,20 @@
 //! 2. Its bytes go to `spool/{id}.part` (mode 0600) as they come; the room grows a step at a
 //!    time when they pass it, and a step the quota cannot give refuses the upload.
 //! 3. Whole, the file is synced and renamed `spool/{id}`, its row becomes `queued` with its
-//!    real size, and only then is the client answered 202 and the task queued.
+//!    real size, and the task is queued.
+//! 4. The request waits for the pipeline to store it (its object written, its row marked
+//!    stored), and only then is answered with the file (`201 Created`), or with the error
+//!    that failed it (the task then left nothing). So nothing answered 2xx lives only on
+//!    this node's disk: a node killed before the answer leaves its client unanswered, with
+//!    the bytes still in hand to upload again (through another node), and the row it held
+//!    is removed when its lease runs out (`app::reap_expired`).
+//!
+//! The wait is bounded by `--store-timeout` (the pipeline bounds its own retries: storage
+//! for half a minute, then the task fails; only a database away for longer keeps a task
+//! parked). Past it the client is answered 503 ([`ArrivalError::StillStoring`]) and the task
+//! goes on: it ends stored or reported failed (a notice says which). A client that goes away
+//! while it waits changes nothing either: the upload goes on and ends stored, as on any
+//! server that has the whole body.
 //!
 //! An upload refused or broken off on the way leaves nothing: its spool file goes, then its
 //! row (tried again while the database is briefly away). A request dropped mid-way (the
@@ -24,6 +37,7 @@ use crate::app::{self, App};
 use crate::db::uploads::{Ask, Reserved};
 use crate::db::{DbError, Media, Store, User};
 use crate::paths::{self, PathError};
+use crate::pipeline::outcome::{Failure, Outcome};
 use crate::pipeline::upload::UploadTask;
 use crate::{crypto, private, retry};
 
@@ -62,6 +76,15 @@ pub enum ArrivalError {
     /// Its row went meanwhile (the upload was given up).
     #[error("the upload was given up meanwhile: upload it again")]
     Gone,
+    /// The storage failed (after its retries): nothing of the upload is kept.
+    #[error("{}", crate::storage::UNAVAILABLE)]
+    Storage,
+    /// The pipeline failed it otherwise (the sentence says why): nothing of it is kept.
+    #[error("the upload could not be stored: {0}")]
+    NotStored(String),
+    /// Not stored within `--store-timeout`: it still may be (a notice will say).
+    #[error("the upload is not stored yet (a notice will say when it is, or that it failed): look for it before uploading it again")]
+    StillStoring,
 }
 
 impl From<DbError> for ArrivalError {
@@ -132,8 +155,20 @@ impl Drop for Arrival {
     }
 }
 
+/// The room a reservation asks, with the lease it holds from now.
+fn ask(app: &App, needed: u64, wanted: u64) -> Ask {
+    let lease = i64::try_from(app.config.upload_lease.as_millis()).unwrap_or(i64::MAX);
+    Ask {
+        needed,
+        wanted,
+        quota: app.config.quota,
+        lease_until: crate::db::now_ms().saturating_add(lease),
+    }
+}
+
 /// Takes an upload of `path/name` for `user`, its body `body` (of `expected` bytes, if the
-/// client said): reserves, spools, hands it to the pipeline. Its id.
+/// client said): reserves, spools, hands it to the pipeline and waits until it is stored.
+/// The file as stored.
 pub async fn accept<S, E>(
     app: &App,
     user: &User,
@@ -141,7 +176,7 @@ pub async fn accept<S, E>(
     name: &str,
     expected: Option<u64>,
     body: S,
-) -> Result<String, ArrivalError>
+) -> Result<Media, ArrivalError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -166,18 +201,9 @@ where
         wrapped_key: String::new(),
     };
     media.wrapped_key = hex::encode(app.master.wrap(&crypto::random_key(), media.binding()));
-    let quota = app.config.quota;
     let first = match expected {
-        Some(n) => Ask {
-            needed: n,
-            wanted: n,
-            quota,
-        },
-        None => Ask {
-            needed: 0,
-            wanted: STEP.min(max),
-            quota,
-        },
+        Some(n) => ask(app, n, n),
+        None => ask(app, 0, STEP.min(max)),
     };
     let room =
         match retry::database("reserving an upload", || app.store.reserve(&media, first)).await? {
@@ -192,25 +218,56 @@ where
         spooled: app.spool.join(&id),
         kept: false,
     };
-    match receive(app, &media, room, &arrival, body).await {
-        Ok(size) => {
-            arrival.keep();
-            media.size = i64::try_from(size).unwrap_or(i64::MAX);
-            app::enqueue(
-                app,
-                UploadTask {
-                    media,
-                    spool: app.spool.join(&id),
-                    attempts: 0,
-                    attempt: None,
-                    in_storage: false,
-                },
-            );
-            Ok(id)
-        }
+    let size = match receive(app, &media, room, &arrival, body).await {
+        Ok(size) => size,
         Err(e) => {
             arrival.clean_up().await;
-            Err(e)
+            return Err(e);
+        }
+    };
+    // Waiting before it is queued, so its outcome cannot come first.
+    let mut waiting = app.outcomes.wait(&id);
+    arrival.keep();
+    media.size = i64::try_from(size).unwrap_or(i64::MAX);
+    app::enqueue(
+        app,
+        UploadTask {
+            media: media.clone(),
+            spool: app.spool.join(&id),
+            attempts: 0,
+            attempt: None,
+            in_storage: false,
+        },
+    );
+    let outcome = tokio::time::timeout(app.config.store_timeout, waiting.outcome()).await;
+    match outcome {
+        Ok(Some(Outcome::Stored)) => Ok(stored(app, media).await),
+        Ok(Some(Outcome::Failed(failure))) => Err(match failure {
+            Failure::NoRoom => ArrivalError::NoRoom,
+            Failure::Storage => ArrivalError::Storage,
+            Failure::Gone => ArrivalError::Gone,
+            Failure::Other(why) => ArrivalError::NotStored(why),
+        }),
+        Ok(None) | Err(_) => {
+            tracing::warn!(media = %id, "an upload was not stored within --store-timeout: its client is answered 503");
+            Err(ArrivalError::StillStoring)
+        }
+    }
+}
+
+/// The file `media` as its row says now it is stored (as the metadata endpoint shows it);
+/// if the database cannot say at once, as this node knows it.
+async fn stored(app: &App, mut media: Media) -> Media {
+    match retry::database("reading a stored upload", || {
+        app.store.media_by_id(&media.id)
+    })
+    .await
+    {
+        Ok(Some(row)) => row,
+        _ => {
+            media.uploaded_at = Some(crate::db::now_ms());
+            media.pipeline_node = None;
+            media
         }
     }
 }
@@ -242,11 +299,7 @@ where
             return Err(ArrivalError::TooLarge(max));
         }
         if size > room {
-            let ask = Ask {
-                needed: size,
-                wanted: size.saturating_add(STEP).min(max),
-                quota: app.config.quota,
-            };
+            let ask = ask(app, size, size.saturating_add(STEP).min(max));
             room =
                 match retry::database("reserving more room", || app.store.reserve_more(media, ask))
                     .await?

@@ -7,9 +7,12 @@
 //! - an **orphan object**: an object in storage that no row names;
 //! - a **missing object**: a stored file's row whose object is not in storage (the file is
 //!   lost: its row only misleads);
-//! - a **stale spool file**: a file in the spool whose upload is stored or gone.
+//! - a **stale spool file**: a file in the spool whose upload is stored or gone;
+//! - an **expired lease**: an upload under way whose node stopped renewing its lease (it was
+//!   killed, or is cut off from the database): a running Drip's janitor removes it within a
+//!   quarter of `--upload-lease`; `--repair` removes it (its row, then its attempts' objects).
 //!
-//! An upload under way (its row `receiving` or `queued`) is not a finding: its object may
+//! An upload under way with its lease current is not a finding: its object may
 //! not be written yet, and its spool files and its attempts' objects (its row's key, `.`,
 //! the attempt) are in use. Without `--repair` it exits 1 if it
 //! found anything; with it, it removes each finding (the object, the row, the spool file)
@@ -47,6 +50,19 @@ pub enum Finding {
         /// The file.
         path: PathBuf,
     },
+    /// An upload under way whose lease ran out.
+    ExpiredLease {
+        /// The file's id.
+        id: String,
+        /// `path/name`.
+        full_path: String,
+        /// The node that held it.
+        node: String,
+        /// Its row's object key (its attempts' objects are this, `.`, the attempt).
+        storage_key: String,
+        /// When the lease ran out (ms since the epoch).
+        lease_until: i64,
+    },
 }
 
 impl std::fmt::Display for Finding {
@@ -64,6 +80,19 @@ impl std::fmt::Display for Finding {
                     f,
                     "stale spool file {}: its upload is stored or gone",
                     path.display()
+                )
+            }
+            Finding::ExpiredLease {
+                id,
+                full_path,
+                node,
+                lease_until,
+                ..
+            } => {
+                let ago = crate::db::now_ms().saturating_sub(*lease_until) / 1000;
+                write!(
+                    f,
+                    "expired lease: the upload of {full_path} ({id}) on {node} has not been renewed for {ago} s (that node is gone or cut off; a running Drip removes it)"
                 )
             }
         }
@@ -127,7 +156,19 @@ pub async fn scan(store: &Store, storage: &Storage, spool: &Path) -> anyhow::Res
                 .push(Finding::OrphanObject { key: key.clone() });
         }
     }
+    let now = crate::db::now_ms();
     for e in &entries {
+        if let (true, Some(lease_until)) = (e.state != UploadState::Stored, e.lease_until) {
+            if lease_until < now {
+                report.findings.push(Finding::ExpiredLease {
+                    id: e.id.clone(),
+                    full_path: e.full_path.clone(),
+                    node: e.node.clone().unwrap_or_else(|| "?".to_owned()),
+                    storage_key: e.storage_key.clone(),
+                    lease_until,
+                });
+            }
+        }
         if e.state == UploadState::Stored && !stored_keys.contains(e.storage_key.as_str()) {
             report.findings.push(Finding::MissingObject {
                 id: e.id.clone(),
@@ -168,6 +209,16 @@ pub async fn repair(store: &Store, storage: &Storage, finding: &Finding) -> anyh
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         },
+        // Only if its lease is still out: a node that came back in time keeps it.
+        Finding::ExpiredLease {
+            id, storage_key, ..
+        } => {
+            if store.reap(id, crate::db::now_ms()).await? {
+                for object in storage.attempts_of(storage_key).await? {
+                    storage.delete(&object).await?;
+                }
+            }
+        }
     }
     Ok(())
 }

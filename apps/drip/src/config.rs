@@ -155,6 +155,16 @@ pub struct Args {
     /// draining included; then Drip exits anyway (default 25, under Kubernetes' 30 s grace).
     #[arg(long, global = true, env = "DRIP_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
+    /// Seconds an upload's request waits, once its body is whole, for the pipeline to store
+    /// it (default 600); past that it is answered 503 and the upload still ends stored or
+    /// reported failed.
+    #[arg(long, global = true, env = "DRIP_STORE_TIMEOUT")]
+    pub store_timeout: Option<u64>,
+    /// Seconds a node's lease on its uploads under way lasts without being renewed (default
+    /// 120, twice the default net_ticktime; renewed every quarter of it): past it, any node
+    /// removes such an upload, so a killed node's uploads free their names and quota.
+    #[arg(long, global = true, env = "DRIP_UPLOAD_LEASE")]
+    pub upload_lease: Option<u64>,
 }
 
 /// How the node is distributed, as an Elixir release's `RELEASE_DISTRIBUTION`.
@@ -295,6 +305,8 @@ struct File {
     body_timeout: Option<u64>,
     max_connections: Option<usize>,
     shutdown_timeout: Option<u64>,
+    store_timeout: Option<u64>,
+    upload_lease: Option<u64>,
 }
 
 /// Why the settings are refused.
@@ -413,6 +425,10 @@ pub struct Config {
     pub net_ticktime: std::time::Duration,
     /// The HTTP server's limits.
     pub limits: HttpLimits,
+    /// How long an upload's request waits for the pipeline to store it.
+    pub store_timeout: std::time::Duration,
+    /// How long a node's lease on an upload under way lasts unrenewed.
+    pub upload_lease: std::time::Duration,
 }
 
 /// The HTTP server's limits (M8 of the 2026-12-07 review): every wait on a client is bounded.
@@ -614,6 +630,18 @@ impl Config {
                 min..=max
             },
             limits,
+            store_timeout: secs(
+                args.store_timeout
+                    .or(file.store_timeout)
+                    .unwrap_or(600)
+                    .max(1),
+            ),
+            upload_lease: secs(
+                args.upload_lease
+                    .or(file.upload_lease)
+                    .unwrap_or(120)
+                    .max(2),
+            ),
         })
     }
 }

@@ -300,6 +300,21 @@ impl Storage {
         Ok(keys)
     }
 
+    /// The keys of the attempts' objects of a row whose key is `key`: `key.ATTEMPT`.
+    pub async fn attempts_of(&self, key: &str) -> Result<Vec<String>, StorageError> {
+        let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let prefix = format!("{name}.");
+        let mut found = Vec::new();
+        let mut listed = self.store.list(Some(&Path::from(dir)));
+        while let Some(meta) = listed.next().await {
+            let location = meta?.location;
+            if location.filename().is_some_and(|f| f.starts_with(&prefix)) {
+                found.push(location.to_string());
+            }
+        }
+        Ok(found)
+    }
+
     /// Whether the object `key` exists.
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         match self.store.head(&Path::from(key)).await {

@@ -66,7 +66,7 @@ fn exercise(d: &Drip) {
     let ana = d.user("ana");
     let original = bytes(1_000_003, 7);
     let (status, body) = d.upload(&ana, "$/docs", "big.bin", &original);
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     let id = body["id"].as_str().expect("an id").to_owned();
     let m = d.stored(&ana, &id);
     assert_eq!(
@@ -110,7 +110,7 @@ fn exercise(d: &Drip) {
         ("$/abc/x", "c.txt"),
     ] {
         let (status, body) = d.upload(&ana, path, name, b"hello");
-        assert!(status.contains("202"), "{status} {body}");
+        assert!(status.contains("201"), "{status} {body}");
         d.stored(&ana, body["id"].as_str().expect("an id"));
     }
     let (_, list) = d.call("GET", "/api/files?path=%24/abc", Some(&ana), "");

@@ -16,7 +16,7 @@ fn drip_check_finds_orphans_missing_objects_and_stale_spool_and_repairs_them() {
     let mut ids = Vec::new();
     for i in 0..3u8 {
         let (status, body) = d.upload(&ana, "$/c", &format!("f{i}.bin"), &bytes(50_000, i));
-        assert!(status.contains("202"), "{status} {body}");
+        assert!(status.contains("201"), "{status} {body}");
         let id = body["id"].as_str().expect("an id").to_owned();
         d.stored(&ana, &id);
         ids.push(id);
@@ -78,10 +78,43 @@ fn drip_check_finds_orphans_missing_objects_and_stale_spool_and_repairs_them() {
     // The upload on its way was left alone: it ends stored.
     assert!(up.send(&arriving[50_000..]));
     let (status, body) = up.finish();
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     let id = body["id"].as_str().expect("an id");
     d.stored(&ana, id);
     let (_, got) = d.download(&ana, id);
     assert!(got == arriving);
     d.checked_clean();
+}
+
+#[test]
+fn drip_check_names_an_upload_whose_lease_ran_out_and_repair_removes_it() {
+    let mut d = drip("checklease", &["--upload-lease", "2"]);
+    let ana = d.user("ana");
+    let half = bytes(400_000, 3);
+    let mut up = d.begin_upload(&ana, "$/l", "held.bin", Some(half.len()));
+    assert!(up.send(&half[..200_000]));
+    harness::wait_until("held.bin to be spooling", Duration::from_secs(20), || {
+        !spool_files(&d).is_empty()
+    });
+    // Its node is killed: nothing renews its lease, and no other node runs to reap it.
+    d.process.0.kill().expect("SIGKILL");
+    let _ = d.process.0.wait();
+    drop(up);
+    let out = harness::wait_until("the lease to run out", Duration::from_secs(30), || {
+        let (code, out) = d.check(false);
+        (code == Some(1) && out.contains("expired lease")).then_some(out)
+    });
+    assert!(
+        out.contains("$/l/held.bin") && out.contains(&d.node),
+        "{out}"
+    );
+    let (code, out) = d.check(true);
+    assert_eq!(code, Some(0), "{out}");
+    // Its row is gone: its spool file is now stale, and goes too.
+    let (code, out) = d.check(true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("stale spool file"), "{out}");
+    let (code, out) = d.check(false);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("0 files (0 uploads under way"), "{out}");
 }

@@ -3,8 +3,8 @@
 //! (`--cluster`). A user whose socket is on node B hears what node A did (notices over `pg`)
 //! and sees who is online on either node (presence over `pg`); a download requested through A
 //! is served by B from A's cache (`global`), even with the stored object gone; and killing B
-//! with SIGKILL loses nothing committed: what it had stored is served by A, and the uploads
-//! it had accepted are stored when it comes back.
+//! with SIGKILL loses nothing committed: what it had answered 201 (stored) is served by A,
+//! before and after it comes back.
 
 mod support;
 
@@ -133,7 +133,7 @@ fn two_nodes_share_notices_presence_caches_and_survive_a_sigkill() {
     // ana's upload through A; she shares it with bob, who hears it on B.
     let original = bytes(2_000_001, 3);
     let (status, body) = a.upload(&ana, "$/team", "plan.bin", &original);
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     let id = body["id"].as_str().expect("an id").to_owned();
     a.stored(&ana, &id);
     ana_socket.next(|v| v["kind"] == "upload_done" && v["media_id"] == id.as_str());
@@ -182,12 +182,13 @@ fn two_nodes_share_notices_presence_caches_and_survive_a_sigkill() {
         "{metrics}"
     );
 
-    // bob commits five files through B, then B accepts three more and is killed mid-way.
+    // bob commits five files through B, then three more, and B is killed right after their
+    // answers.
     let mut committed = Vec::new();
     for i in 0..5u8 {
         let data = bytes(300_000 + i as usize, 40 + i);
         let (status, body) = b.upload(&bob, "$/b", &format!("c{i}.bin"), &data);
-        assert!(status.contains("202"), "{status} {body}");
+        assert!(status.contains("201"), "{status} {body}");
         let id = body["id"].as_str().expect("an id").to_owned();
         b.stored(&bob, &id);
         committed.push((id, data));
@@ -196,7 +197,7 @@ fn two_nodes_share_notices_presence_caches_and_survive_a_sigkill() {
     for i in 0..3u8 {
         let data = bytes(4_000_000 + i as usize, 90 + i);
         let (status, body) = b.upload(&bob, "$/b", &format!("late{i}.bin"), &data);
-        assert!(status.contains("202"), "{status} {body}");
+        assert!(status.contains("201"), "{status} {body}");
         accepted.push((body["id"].as_str().expect("an id").to_owned(), data));
     }
     b.process.0.kill().expect("SIGKILL");
@@ -212,7 +213,7 @@ fn two_nodes_share_notices_presence_caches_and_survive_a_sigkill() {
     }
     ana_socket.next(|v| v["event"] == "presence" && online(v) == ["ana:1"]);
 
-    // B comes back over its own data: what it had accepted is stored, the same bytes.
+    // B comes back over its own data: what it had answered is stored, the same bytes.
     b = start("cb", &refs(&b_args), root.join("b"), epmd);
     connected(&a, &b_name);
     for (id, data) in &accepted {

@@ -21,7 +21,7 @@ fn download_requests_are_one_task_a_file_and_capped_per_user() {
         .map(|i| {
             let (status, body) =
                 d.upload(&ana, "$/d", &format!("d{i}.bin"), &bytes(10_000, i as u8));
-            assert!(status.contains("202"), "{status} {body}");
+            assert!(status.contains("201"), "{status} {body}");
             let id = body["id"].as_str().expect("an id").to_owned();
             d.stored(&ana, &id);
             id

@@ -1,12 +1,13 @@
 //! Drip under faults: pipeline stages killed mid-upload by a real erl node (the uploads end
 //! stored or reported failed, and storage and the database agree afterwards), SIGTERM during
 //! uploads (drained, exit 0, nothing lost across the restart), SIGKILL mid-pipeline (what was
-//! answered 202 is stored after a restart, what was not leaves nothing), and a data directory
-//! whose file system fills up (507, or a notice, and downloads go on). Each ends with
-//! `drip check` finding nothing.
+//! answered 201 is stored, what was not leaves nothing), and a data directory whose file
+//! system fills up (507 and a notice, and downloads go on). Each ends with `drip check`
+//! finding nothing.
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ fn stages_killed_mid_upload_lose_nothing_and_storage_and_database_agree() {
     };
     for (i, f) in files.iter().enumerate() {
         let (status, body) = d.upload(&ana, "$/load", &format!("f{i}.bin"), f);
-        assert!(status.contains("202"), "{status} {body} (http {http})");
+        assert!(status.contains("201"), "{status} {body} (http {http})");
         ids.push(body["id"].as_str().expect("an id").to_owned());
     }
     let out = killer.join().expect("the killer ran");
@@ -141,7 +142,7 @@ fn sigterm_during_uploads_drains_exits_0_and_loses_nothing() {
         .enumerate()
         .map(|(i, f)| {
             let (status, body) = d.upload(&ana, "$", &format!("t{i}.bin"), f);
-            assert!(status.contains("202"), "{status} {body}");
+            assert!(status.contains("201"), "{status} {body}");
             body["id"].as_str().expect("an id").to_owned()
         })
         .collect();
@@ -173,14 +174,14 @@ fn sigkill_mid_pipeline_then_a_restart_keeps_every_promise() {
     harness::wait_until("half.bin to be spooling", Duration::from_secs(20), || {
         spool_files(&d).iter().any(|f| f.ends_with(".part"))
     });
-    // Six answered 202, the last just before the kill: the pipeline has them.
+    // Six answered 201, the last just before the kill: stored when answered.
     let files: Vec<Vec<u8>> = (0..6).map(|i| bytes(3_000_000 + i, i as u8)).collect();
     let ids: Vec<String> = files
         .iter()
         .enumerate()
         .map(|(i, f)| {
             let (status, body) = d.upload(&ana, "$/k", &format!("k{i}.bin"), f);
-            assert!(status.contains("202"), "{status} {body}");
+            assert!(status.contains("201"), "{status} {body}");
             body["id"].as_str().expect("an id").to_owned()
         })
         .collect();
@@ -226,11 +227,22 @@ fn a_full_data_directory_is_a_507_or_a_notice_and_downloads_go_on() {
     let (status, got) = d.download(&ana, &kept_id);
     assert!(status.contains("200") && got == kept, "{status}");
 
-    // Room to spool it but not to seal it beside: answered 202, then told it failed.
+    // Room to spool it but not to seal it beside: answered 507 once the pipeline failed it,
+    // and told so on the socket too.
     let (status, body) = d.upload(&ana, "$/f", "big.bin", &bytes(13_000_000, 3));
-    assert!(status.contains("202"), "{status} {body}");
-    let big = body["id"].as_str().expect("an id").to_owned();
-    let notice = socket.next(|v| v["event"] == "notice" && v["media_id"] == big.as_str());
+    assert!(status.contains("507"), "{status} {body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("no room") && !error.contains("os error"),
+        "{body}"
+    );
+    let notice = socket.next(|v| {
+        v["event"] == "notice"
+            && v["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("$/f/big.bin"))
+    });
+    let big = notice["media_id"].as_str().expect("an id").to_owned();
     assert_eq!(notice["kind"], "upload_failed", "{notice}");
     let text = notice["text"].as_str().unwrap_or_default();
     assert!(
@@ -244,9 +256,129 @@ fn a_full_data_directory_is_a_507_or_a_notice_and_downloads_go_on() {
 
     // With room again, uploads work.
     let (status, body) = d.upload(&ana, "$/f", "small.bin", &bytes(500_000, 4));
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     d.stored(&ana, body["id"].as_str().expect("an id"));
     let (_, list) = d.call("GET", "/api/files?path=%24/f", Some(&ana), "");
     assert_eq!(list["files"].as_array().map(Vec::len), Some(2), "{list}");
     d.checked_clean();
+}
+
+/// Two drips on one PostgreSQL, one storage directory and one keys directory (as a cluster
+/// shares them, each with a data directory of its own, as pods have), with a short upload
+/// lease: node A, node B, and where the objects are.
+fn two_nodes(pg: &harness::postgres::Postgres, tag: &str, lease: &str) -> (Drip, Drip, PathBuf) {
+    let root = support::scratch(tag);
+    let objects = root.join("objects");
+    let storage = format!("file://{}", objects.display());
+    let keys = root.join("keys").display().to_string();
+    let epmd = harness::free_port();
+    let host = harness::short_host();
+    let args = |other: String| -> Vec<String> {
+        [
+            "--database",
+            &pg.url,
+            "--storage",
+            &storage,
+            "--keys",
+            &keys,
+            "--cluster",
+            &other,
+            "--upload-lease",
+            lease,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let (a_args, b_args) = (
+        args(format!("drip_{tag}b@{host}")),
+        args(format!("drip_{tag}a@{host}")),
+    );
+    // B first: it runs the EPMD both use, and so outlives A's kill.
+    let b = start(
+        &format!("{tag}b"),
+        &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        root.join("b"),
+        epmd,
+    );
+    let a = start(
+        &format!("{tag}a"),
+        &a_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        root.join("a"),
+        epmd,
+    );
+    (a, b, objects)
+}
+
+#[test]
+fn nothing_a_node_answered_201_is_lost_when_it_is_killed_and_its_unfinished_rows_are_reaped_by_another(
+) {
+    let pg = harness::postgres::Postgres::start("drip-lease");
+    // An 8 s lease, renewed every 2 s.
+    let (mut a, b, objects) = two_nodes(&pg, "lease", "8");
+    let (ana, ana_id) = a.account("ana");
+
+    // Several files through A, each answered 201 (stored), then A is killed at once.
+    let files: Vec<Vec<u8>> = (0..5).map(|i| bytes(1_500_000 + i, 60 + i as u8)).collect();
+    let mut ids = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let (status, body) = a.upload(&ana, "$/n", &format!("n{i}.bin"), f);
+        assert!(status.contains("201"), "{status} {body}");
+        ids.push(body["id"].as_str().expect("an id").to_owned());
+    }
+    // And one mid-body, answered nothing: its row holds its name and its room on A's lease.
+    let half = bytes(2_000_000, 7);
+    let mut up = a.begin_upload(&ana, "$/n", "half.bin", Some(half.len()));
+    assert!(up.send(&half[..1_000_000]));
+    let part = harness::wait_until("half.bin to be spooling", Duration::from_secs(20), || {
+        spool_files(&a).into_iter().find(|f| f.ends_with(".part"))
+    });
+    let half_id = part.trim_end_matches(".part").to_owned();
+    // What an attempt of A's would have left in storage had A died storing it.
+    let attempt = objects.join(&ana_id).join(format!("{half_id}.killed"));
+    std::fs::create_dir_all(attempt.parent().expect("a folder")).expect("made");
+    std::fs::write(&attempt, b"an attempt's object").expect("written");
+    a.process.0.kill().expect("SIGKILL");
+    let _ = a.process.0.wait();
+    drop(up);
+
+    // Every file A answered 201 is served by B, byte for byte.
+    for (id, f) in ids.iter().zip(&files) {
+        let (status, got) = b.download(&ana, id);
+        assert!(
+            status.contains("200") && &got == f,
+            "{id}: {status}, {} bytes",
+            got.len()
+        );
+    }
+    // The unfinished upload's name is held while A's lease runs (refused before the body) ...
+    let mut retry = b.begin_upload(&ana, "$/n", "half.bin", Some(half.len()));
+    let (status, body) = retry
+        .answer(Duration::from_secs(20))
+        .expect("refused before its body");
+    assert!(status.contains("409"), "{status} {body}");
+    // ... and once it has run out, B's janitor removes its row and its attempt's object: the
+    // same name uploads again, through B. (A 409, or the connection reset as the refusal
+    // crossed the body, is "not yet".)
+    let (status, body) = harness::wait_until(
+        "A's unfinished upload to be reaped",
+        Duration::from_secs(60),
+        || {
+            let (status, body) = b.upload(&ana, "$/n", "half.bin", &half);
+            (!status.contains("409") && !status.is_empty()).then_some((status, body))
+        },
+    );
+    assert!(status.contains("201"), "{status} {body}");
+    assert!(!attempt.exists(), "the reaped upload's object is left");
+    let again = body["id"].as_str().expect("an id").to_owned();
+    assert_ne!(again, half_id);
+    let (status, got) = b.download(&ana, &again);
+    assert!(status.contains("200") && got == half, "{status}");
+    let (_, list) = b.call("GET", "/api/files?path=%24/n", Some(&ana), "");
+    assert_eq!(
+        list["files"].as_array().map(Vec::len),
+        Some(files.len() + 1),
+        "{list}"
+    );
+    b.checked_clean();
 }

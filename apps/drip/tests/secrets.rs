@@ -21,7 +21,7 @@ fn a_socket_joins_only_its_own_topic() {
     let mut own = Socket::open(d.http, &ana);
     assert_eq!(own.join(&format!("user:{ana_id}"))["event"], "joined");
     let (status, body) = d.upload(&ana, "$/p", "private.bin", b"private");
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     // ana hears of her upload; bob's socket, refused her topic, hears nothing of it.
     own.next(|v| v["kind"] == "upload_done");
     assert_eq!(
@@ -52,7 +52,7 @@ fn an_oversize_upload_is_refused_and_leaves_nothing() {
     assert!(status.contains("413"), "{status} {body}");
     assert!(body["error"].as_str().is_some(), "{body}");
     let (status, body) = d.upload(&ana, "$/p", "fits.bin", &bytes(100_000, 1));
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     d.stored(&ana, body["id"].as_str().expect("an id"));
     let (_, list) = d.call("GET", "/api/files?path=%24/p", Some(&ana), "");
     assert_eq!(list["files"].as_array().map(Vec::len), Some(1), "{list}");
@@ -69,7 +69,7 @@ fn the_master_key_session_key_and_cookie_appear_nowhere() {
     let d = drip("secrets", &["--metrics-token", "scrape-token"]);
     let (ana, _) = d.account("ana");
     let (status, body) = d.upload(&ana, "$/p", "a.bin", &bytes(70_000, 9));
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     let id = body["id"].as_str().expect("an id").to_owned();
     d.stored(&ana, &id);
     // A failed log-in and an unknown route are logged or answered too.

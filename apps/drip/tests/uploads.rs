@@ -55,9 +55,9 @@ fn at_once(jobs: Vec<(Arc<Drip>, usize)>, token: &str, each: usize, chunked: boo
 
 fn accepted(statuses: &[String]) -> usize {
     for s in statuses {
-        assert!(s.contains("202") || s.contains("413"), "{s}");
+        assert!(s.contains("201") || s.contains("413"), "{s}");
     }
-    statuses.iter().filter(|s| s.contains("202")).count()
+    statuses.iter().filter(|s| s.contains("201")).count()
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn two_parallel_uploads_over_the_quota_hold_it_exactly() {
     let (status, body) = d.upload(&ana, "$/q", "rest.bin", &bytes(100_001, 9));
     assert!(status.contains("413"), "{status} {body}");
     let (status, body) = d.upload(&ana, "$/q", "rest.bin", &bytes(100_000, 9));
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     d.stored(&ana, body["id"].as_str().expect("an id"));
     assert_eq!(stored_in_q(&d, &ana), 1_000_000);
     assert!(spool_files(&d).is_empty(), "{:?}", spool_files(&d));
@@ -124,16 +124,16 @@ fn a_taken_name_or_an_upload_over_the_quota_is_refused_before_any_byte() {
     let d = drip("early", &["--quota", "5000000", "--max-upload", "4000000"]);
     let ana = d.user("ana");
     let (status, body) = d.upload(&ana, "$/q", "taken.bin", b"first");
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     d.stored(&ana, body["id"].as_str().expect("an id"));
     for (name, length, want) in [
         ("taken.bin", 1_000_000, "409"),
-        ("over-quota.bin", 3_999_999, "202"),
+        ("over-quota.bin", 3_999_999, "201"),
         ("over-quota2.bin", 3_000_000, "413"),
         ("too-large.bin", 4_000_001, "413"),
     ] {
         let mut up = d.begin_upload(&ana, "$/q", name, Some(length));
-        if want == "202" {
+        if want == "201" {
             // This one fits: it holds its room while its body is on its way.
             assert!(up.send(&bytes(length, 1)));
             let (status, body) = up.finish();
@@ -189,7 +189,7 @@ fn the_spool_data_keys_and_database_are_private_to_drip() {
     );
     assert!(up.send(&data[100_000..]));
     let (status, body) = up.finish();
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     d.stored(&ana, body["id"].as_str().expect("an id"));
     d.checked_clean();
 }
@@ -255,9 +255,49 @@ fn the_upload_form_refuses_endless_fields_of_other_names() {
     // A few small ones are fine.
     let few = vec![("submit".to_owned(), b"Upload".to_vec())];
     let (status, body) = post_form_after(&d, &web.cookie, &web.csrf, &few);
-    assert!(status.contains("202"), "{status} {body}");
+    assert!(status.contains("201"), "{status} {body}");
     d.stored(&ana, body["id"].as_str().expect("an id"));
     let (_, list) = d.call("GET", "/api/files?path=%24", Some(&ana), "");
     assert_eq!(list["files"].as_array().map(Vec::len), Some(1), "{list}");
+    d.checked_clean();
+}
+
+#[test]
+fn an_upload_is_answered_only_once_its_object_is_in_storage() {
+    let d = drip("answered", &[]);
+    let ana = d.user("ana");
+    // The objects directory becomes a file: every write to storage fails (and is tried
+    // again, with back-off, for half a minute).
+    let objects = d.data.join("objects");
+    std::fs::remove_dir_all(&objects).expect("removed");
+    std::fs::write(&objects, b"not a directory").expect("a file in its place");
+    let data = bytes(1_000_000, 4);
+    let mut up = d.begin_upload(&ana, "$/a", "held.bin", Some(data.len()));
+    assert!(up.send(&data));
+    // The body is whole and the pipeline has it, but it cannot be stored: no answer.
+    harness::wait_until("the pipeline to have it", Duration::from_secs(20), || {
+        spool_files(&d).iter().any(|f| f.contains(".sealed"))
+    });
+    assert!(
+        up.answer(Duration::from_secs(3)).is_none(),
+        "answered before it was stored"
+    );
+    // Storage back: the answer comes, and at that moment the object is there and the row
+    // says stored.
+    std::fs::remove_file(&objects).expect("removed");
+    std::fs::create_dir(&objects).expect("made");
+    let (status, body) = up.answer(Duration::from_secs(60)).expect("an answer");
+    assert!(status.contains("201"), "{status} {body}");
+    let id = body["id"].as_str().expect("an id").to_owned();
+    let object = d.object_of(&id);
+    let sealed = std::fs::read(&object).expect("the object");
+    assert!(sealed.starts_with(b"DRIP"), "not a sealed object");
+    assert!(!body["uploaded_at"].is_null(), "{body}");
+    assert_eq!(body["size"].as_u64(), Some(data.len() as u64), "{body}");
+    assert_eq!(body["full_path"], "$/a/held.bin", "{body}");
+    let (status, m) = d.call("GET", &format!("/api/files/{id}"), Some(&ana), "");
+    assert!(status.contains("200") && m == body, "{status} {m} {body}");
+    let (status, got) = d.download(&ana, &id);
+    assert!(status.contains("200") && got == data, "{status}");
     d.checked_clean();
 }

@@ -71,7 +71,7 @@ fn the_upload_form_streams_a_multipart_file_and_wants_the_csrf_token() {
         b"by script",
         &[("X-Requested-With", "XMLHttpRequest")],
     );
-    assert!(status.contains("202"), "{status}");
+    assert!(status.contains("201"), "{status}");
     let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
     d.stored(&token, answer["id"].as_str().expect("an id"));
 

@@ -162,7 +162,7 @@ fn client(port: u16, round: usize, i: usize, clients: usize, tally: Tally, stop:
                 &auth,
                 &content(size, seed),
             );
-            if code == 202 {
+            if code == 201 {
                 if let Some(id) = json(&body)["id"].as_str() {
                     pending.push((id.to_owned(), size, seed));
                 }

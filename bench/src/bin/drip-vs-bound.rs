@@ -285,7 +285,7 @@ fn main() -> Result<()> {
     let rate = |s: f64| mb as f64 / s;
     println!("large file, {mb} MiB:");
     println!(
-        "  upload (HTTP → stored)    {:>8.1} MiB/s ({up:.2} s; the body took {accepted:.2} s)",
+        "  upload (HTTP → stored)    {:>8.1} MiB/s ({up:.2} s; answered 201, stored, after {accepted:.2} s)",
         rate(up)
     );
     println!(
@@ -320,7 +320,7 @@ fn main() -> Result<()> {
             &[("Authorization", &bearer)],
             &payload,
         )?;
-        if status != 202 {
+        if status != 201 {
             bail!("small upload {i}: {status}");
         }
         ids.push(json(&body)["id"].as_str().unwrap_or_default().to_owned());

@@ -1,11 +1,18 @@
 //! The store's side of an upload's life. Its row goes in *before* its body is read
 //! ([`Store::reserve`]), `receiving`, holding room against its owner's quota; the room grows
 //! as bytes arrive ([`Store::reserve_more`]); once the body is whole and spooled the row is
-//! `queued` with its real size ([`Store::received`]) and the client gets its 202; the
-//! pipeline's Notifier marks it `stored` ([`Store::stored`]). So the quota counts every
-//! upload under way, a taken name is refused before any byte, the spool janitor always sees
-//! a row for a file still arriving, and a node starting again tells an upload it never
-//! answered (dropped) from one it promised (taken up again): [`Store::unfinished`].
+//! `queued` with its real size ([`Store::received`]) and the pipeline has it; its Notifier
+//! marks it `stored` ([`Store::stored`]), and only then is the client answered. So the quota
+//! counts every upload under way, a taken name is refused before any byte, the spool janitor
+//! always sees a row for a file still arriving, and a node starting again tells an upload
+//! still arriving (dropped) from one whose bytes were whole (taken up again):
+//! [`Store::unfinished`].
+//!
+//! A row under way is leased by its node (`pipeline_node`) until `lease_until`: the node
+//! moves it on while it runs ([`Store::renew`]), and a row whose lease ran out (its node was
+//! killed, or cut off from the database) is removed by any node's janitor
+//! ([`Store::expired`], [`Store::reap`]), so its name and its quota are free again. A node
+//! that comes back after that finds the row gone at its next step and gives its attempt up.
 //!
 //! A reservation is one transaction that first writes its user's row
 //! (`users.quota_checked_at`), which locks it: two reservations for one user take turns,
@@ -21,7 +28,8 @@ use super::{media, now_ms, unique, DbError, Media, Store, MEDIA};
 pub enum UploadState {
     /// Its body is arriving and its client has had no answer.
     Receiving,
-    /// Answered 202: the upload pipeline has it.
+    /// Its body is whole and spooled: the upload pipeline has it (its client waits for the
+    /// answer until it is stored).
     Queued,
     /// Stored.
     Stored,
@@ -55,6 +63,8 @@ pub struct Ask {
     pub wanted: u64,
     /// The user's quota.
     pub quota: u64,
+    /// The row's lease runs until then (ms since the epoch).
+    pub lease_until: i64,
 }
 
 /// What a reservation got.
@@ -93,6 +103,21 @@ pub struct Entry {
     pub storage_key: String,
     /// Where its upload is.
     pub state: UploadState,
+    /// The node whose upload it is, while under way.
+    pub node: Option<String>,
+    /// Its lease, while under way (ms since the epoch).
+    pub lease_until: Option<i64>,
+}
+
+/// A row under way whose lease ran out: what its removal frees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expired {
+    /// The file's id.
+    pub id: String,
+    /// Its row's object key: its attempts' objects are this, `.`, the attempt.
+    pub storage_key: String,
+    /// The node that held it.
+    pub node: Option<String>,
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -137,8 +162,8 @@ impl Store {
         let granted = ask.wanted.min(left).max(ask.needed);
         if insert {
             sqlx::query(
-                "INSERT INTO media (id, owner_id, file_name, path, file_size, storage_key, wrapped_key, uploaded_at, pipeline_node, inserted_at, upload_state) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, 'receiving')",
+                "INSERT INTO media (id, owner_id, file_name, path, file_size, storage_key, wrapped_key, uploaded_at, pipeline_node, inserted_at, upload_state, lease_until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, 'receiving', $10)",
             )
             .bind(&m.id)
             .bind(&m.owner_id)
@@ -149,14 +174,16 @@ impl Store {
             .bind(&m.wrapped_key)
             .bind(&m.pipeline_node)
             .bind(now_ms())
+            .bind(ask.lease_until)
             .execute(&mut *tx)
             .await
             .map_err(|e| unique(e, "that name in this folder"))?;
         } else {
             let grown = sqlx::query(
-                "UPDATE media SET file_size = $1 WHERE id = $2 AND upload_state = 'receiving'",
+                "UPDATE media SET file_size = $1, lease_until = $2 WHERE id = $3 AND upload_state = 'receiving'",
             )
             .bind(to_i64(granted))
+            .bind(ask.lease_until)
             .bind(&m.id)
             .execute(&mut *tx)
             .await?;
@@ -181,8 +208,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Drops the row of an upload never answered: still `receiving`, or `queued` by a request
-    /// that was dropped before it could answer and queue it.
+    /// Drops the row of an upload not stored: still `receiving`, or `queued` by a request
+    /// that was dropped before it could queue it.
     pub async fn abandon(&self, id: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM media WHERE id = $1 AND upload_state IN ('receiving', 'queued')")
             .bind(id)
@@ -195,7 +222,7 @@ impl Store {
     /// attempt that finds it stored already changes nothing).
     pub async fn stored(&self, id: &str, size: i64, object: &str) -> Result<Marked, DbError> {
         let done = sqlx::query(
-            "UPDATE media SET uploaded_at = $1, file_size = $2, storage_key = $3, pipeline_node = NULL, upload_state = 'stored' \
+            "UPDATE media SET uploaded_at = $1, file_size = $2, storage_key = $3, pipeline_node = NULL, lease_until = NULL, upload_state = 'stored' \
              WHERE id = $4 AND upload_state <> 'stored'",
         )
         .bind(now_ms())
@@ -251,10 +278,65 @@ impl Store {
             .map_err(DbError::from)
     }
 
+    /// Moves the lease of every row `node` has under way on to `until` (ms since the epoch):
+    /// how many it holds.
+    pub async fn renew(&self, node: &str, until: i64) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "UPDATE media SET lease_until = $1 WHERE pipeline_node = $2 AND upload_state <> 'stored'",
+        )
+        .bind(until)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The rows under way whose lease ran out before `now` (ms since the epoch).
+    pub async fn expired(&self, now: i64) -> Result<Vec<Expired>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, storage_key, pipeline_node FROM media WHERE lease_until < $1 AND upload_state <> 'stored'",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Expired {
+                    id: r.try_get("id")?,
+                    storage_key: r.try_get("storage_key")?,
+                    node: r.try_get("pipeline_node")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
+    /// Removes the row `id` (and its shares) if it is still under way with its lease run out
+    /// before `now`: whether it did. Its node, if it comes back, finds it gone.
+    pub async fn reap(&self, id: &str, now: i64) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM shares WHERE media_id IN (SELECT id FROM media WHERE id = $1 AND lease_until < $2 AND upload_state <> 'stored')",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "DELETE FROM media WHERE id = $1 AND lease_until < $2 AND upload_state <> 'stored'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Every file's row, for `drip check`.
     pub async fn entries(&self) -> Result<Vec<Entry>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, path, file_name, storage_key, upload_state FROM media ORDER BY path, file_name",
+            "SELECT id, path, file_name, storage_key, upload_state, pipeline_node, lease_until FROM media ORDER BY path, file_name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -268,6 +350,8 @@ impl Store {
                     full_path: crate::paths::join(&path, &name),
                     storage_key: r.try_get("storage_key")?,
                     state: UploadState::parse(&state),
+                    node: r.try_get("pipeline_node")?,
+                    lease_until: r.try_get("lease_until")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -8,7 +8,8 @@
 //! complete: on local disk the sealed spool is renamed into place), the
 //! Notifier marks the row stored, removes the spools and tells the user. A task that fails —
 //! or has been tried [`MAX_ATTEMPTS`] times — is reported to its user and leaves nothing: no
-//! row, no object, no spool.
+//! row, no object, no spool. Either way the request that brought the bytes, waiting for its
+//! answer, is told ([`Outcomes`](super::outcome::Outcomes)): it is answered only now.
 //!
 //! Failures that pass are not failures. The database is tried again with back-off
 //! ([`retry::DATABASE`]); if it is still away the task goes back to the queue for
@@ -29,6 +30,7 @@ use otp::gen_stage::{
 };
 use runtime::Context;
 
+use super::outcome::{Failure, Outcome};
 use super::queue::{self, Starter, Task};
 use super::sealing::{self, SealError};
 use crate::app::App;
@@ -123,10 +125,25 @@ fn park(ctx: &Context, task: &UploadTask, e: &DbError) {
     queue::later(ctx, &queue_name(), task.clone(), PARKED);
 }
 
-/// Reports `task` failed for `why` (a sentence for its user), and leaves nothing of it: its
-/// row goes first, then its object and its spools. If the database cannot say or do that
-/// now, the task waits and comes round again instead.
-async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
+/// `task` is over (stored, or given up elsewhere): its waiting request is told, the queue too.
+fn over(app: &App, ctx: &Context, task: &UploadTask, outcome: Outcome) {
+    app.outcomes.complete(&task.media.id, outcome);
+    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+}
+
+/// What a row found by id says of a task that is not to go on: stored (by another attempt),
+/// or gone (deleted, or reaped when its lease ran out).
+fn settled(row: Option<&Media>) -> Outcome {
+    match row {
+        Some(m) if m.uploaded_at.is_some() => Outcome::Stored,
+        _ => Outcome::Failed(Failure::Gone),
+    }
+}
+
+/// Reports `task` failed for `why` (`failure`, as a sentence for its user), and leaves
+/// nothing of it: its row goes first, then its object and its spools. If the database
+/// cannot say or do that now, the task waits and comes round again instead.
+async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, failure: Failure, why: &str) {
     let _ = tokio::fs::remove_file(task.sealed()).await;
     // Another attempt of the same task may have stored it meanwhile: then this one is moot.
     let row = retry::database("looking up a failed upload", || {
@@ -136,7 +153,7 @@ async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
     match row {
         Ok(Some(m)) if m.uploaded_at.is_some() => {
             clean_spool(task).await;
-            queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+            over(app, ctx, task, Outcome::Stored);
             return;
         }
         Ok(_) => {}
@@ -169,7 +186,7 @@ async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, why: &str) {
         media_id: Some(task.media.id.clone()),
         link: None,
     });
-    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+    over(app, ctx, task, Outcome::Failed(failure));
 }
 
 /// Tells the queue this stage holds `tasks` now.
@@ -243,7 +260,8 @@ impl GenStage for Encryption {
         let mut out = Vec::with_capacity(tasks.len());
         for mut task in tasks {
             if task.attempts >= MAX_ATTEMPTS {
-                fail(&self.0, ctx, &task, "it failed every time it was tried").await;
+                let why = "it failed every time it was tried";
+                fail(&self.0, ctx, &task, Failure::Other(why.into()), why).await;
                 continue;
             }
             // A retry after a crash further down may find it done, or its upload given up.
@@ -255,9 +273,9 @@ impl GenStage for Encryption {
                 Ok(Some(m)) if m.uploaded_at.is_none() => {}
                 // Stored (an attempt's Notifier may have stopped before it cleaned up), or given
                 // up: nothing of it is needed any more.
-                Ok(_) => {
+                Ok(row) => {
                     clean_spool(&task).await;
-                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    over(&self.0, ctx, &task, settled(row.as_ref()));
                     continue;
                 }
                 Err(e) => {
@@ -279,7 +297,12 @@ impl GenStage for Encryption {
                 Err(e) => {
                     let cause = std::error::Error::source(&e).map(ToString::to_string);
                     tracing::warn!(media = %task.media.id, "sealing failed: {e} ({cause:?})");
-                    fail(&self.0, ctx, &task, &e.to_string()).await
+                    let failure = match &e {
+                        SealError::NoRoom(_) => Failure::NoRoom,
+                        SealError::Gone(_) => Failure::Gone,
+                        e => Failure::Other(e.to_string()),
+                    };
+                    fail(&self.0, ctx, &task, failure, &e.to_string()).await
                 }
             }
         }
@@ -353,7 +376,7 @@ impl GenStage for RemoteStorage {
             if let Ok(Some(m)) = &row {
                 if m.uploaded_at.is_some() {
                     let _ = tokio::fs::remove_file(task.sealed()).await;
-                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    over(&self.0, ctx, &task, Outcome::Stored);
                     continue;
                 }
             }
@@ -364,7 +387,8 @@ impl GenStage for RemoteStorage {
                 }
                 Err(why) => {
                     tracing::warn!(media = %task.media.id, "the storage failed: {why}");
-                    fail(&self.0, ctx, &task, crate::storage::UNAVAILABLE).await
+                    let why = crate::storage::UNAVAILABLE;
+                    fail(&self.0, ctx, &task, Failure::Storage, why).await
                 }
             }
         }
@@ -414,14 +438,17 @@ impl GenStage for Notifier {
                         let _ = self.0.storage.delete(&object).await;
                     }
                     let _ = tokio::fs::remove_file(task.sealed()).await;
-                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    over(&self.0, ctx, &task, Outcome::Stored);
                     continue;
                 }
-                // Its row went (deleted, or given up by another attempt): so does its object.
+                // Its row went (deleted, given up by another attempt, or removed by a janitor
+                // when this node's lease on it ran out): so does its object, and its request
+                // is told it failed.
                 Ok(Marked::Gone) => {
+                    tracing::warn!(media = %task.media.id, "its row went while it was stored: its object goes");
                     let _ = self.0.storage.delete(&object).await;
-                    let _ = tokio::fs::remove_file(task.sealed()).await;
-                    queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+                    clean_spool(&task).await;
+                    over(&self.0, ctx, &task, Outcome::Failed(Failure::Gone));
                     continue;
                 }
                 // The object is stored and stays: its row is marked when the database is back.
@@ -441,7 +468,7 @@ impl GenStage for Notifier {
                 media_id: Some(task.media.id.clone()),
                 link: Some(format!("/files/{}", task.media.id)),
             });
-            queue::done::<UploadTask>(ctx, &queue_name(), &task.media.id);
+            over(&self.0, ctx, &task, Outcome::Stored);
         }
         Return::NoReply(Vec::new())
     }

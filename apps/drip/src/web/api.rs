@@ -179,9 +179,10 @@ struct Target {
 }
 
 /// `POST /api/files?path=$/a&name=x.bin` with the bytes as the body: spooled as they come
-/// (never held whole), then handed to the upload pipeline; 202 with the file's id. With a
-/// Content-Length, a taken name or an upload over the quota is refused before its body is
-/// read.
+/// (never held whole), then handed to the upload pipeline; answered once it is stored, `201
+/// Created` with the file as `GET /api/files/{id}` shows it (and a `Location` naming that),
+/// or with the error that failed it. With a Content-Length, a taken name or an upload over
+/// the quota is refused before its body is read.
 async fn upload(
     State(app): State<Arc<App>>,
     ApiUser(user, _): ApiUser,
@@ -197,8 +198,19 @@ async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let id = arrival::accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
+    let media =
+        arrival::accept(&app, &user, &path, &name, expected, body.into_data_stream()).await?;
+    Ok(created(&media))
+}
+
+/// `201 Created` with `media`, and its `Location`.
+pub fn created(media: &Media) -> Response {
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/files/{}", media.id))],
+        Json(media),
+    )
+        .into_response()
 }
 
 impl From<ArrivalError> for ApiError {
@@ -208,7 +220,9 @@ impl From<ArrivalError> for ApiError {
             ArrivalError::TooLarge(_) | ArrivalError::OverQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ArrivalError::Taken | ArrivalError::Gone => StatusCode::CONFLICT,
             ArrivalError::NoRoom => StatusCode::INSUFFICIENT_STORAGE,
-            ArrivalError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ArrivalError::Db(_) | ArrivalError::Storage | ArrivalError::StillStoring => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let Some(inner) = std::error::Error::source(&e) {

@@ -63,7 +63,7 @@ var f=document.getElementById('upload');if(f){f.addEventListener('submit',functi
 var bar=document.getElementById('progress'),st=document.getElementById('upload-status');var x=new XMLHttpRequest();\
 x.open('POST',f.action);x.setRequestHeader('x-requested-with','XMLHttpRequest');\
 x.upload.onprogress=function(e){if(e.lengthComputable){bar.max=e.total;bar.value=e.loaded;}};\
-x.onload=function(){var r={};try{r=JSON.parse(x.responseText);}catch(e){}st.textContent=x.status===202?'uploaded: '+file.name+' is being stored':'refused: '+(r.error||x.status);st.dataset.status=x.status;};\
+x.onload=function(){var r={};try{r=JSON.parse(x.responseText);}catch(e){}st.textContent=x.status===201?'stored: '+file.name:'refused: '+(r.error||x.status);st.dataset.status=x.status;};\
 x.onerror=function(){st.textContent='the upload broke off';};x.send(new FormData(f));});}})();";
 
 /// The page frame: `user`'s navigation (if logged in) and the live notices.

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -148,8 +148,9 @@ async fn folder(
 
 /// The upload form (`multipart/form-data`, fields in the form's order: `csrf`, `path`, then
 /// `file`), streamed: the file's bytes go to the spool as they arrive, never held whole. The
-/// page's script sends the same form with a progress bar and gets `202 {"id"}`; without the
-/// script the browser posts it and is sent back to the folder.
+/// page's script sends the same form with a progress bar and gets `201` with the file once it
+/// is stored (as the API answers); without the script the browser posts it and, once it is
+/// stored, is sent back to the folder.
 async fn upload(
     State(app): State<Arc<App>>,
     user: WebUser,
@@ -166,10 +167,10 @@ async fn upload(
             .ok_or_else(|| ApiError::bad("the upload form has no folder"))?;
         let name = file.file_name().unwrap_or_default().to_owned();
         // A form's length is the whole form's: the file's own is not known until it ends.
-        let id =
+        let media =
             crate::arrival::accept(&app, &user.user, &path, &name, None, Box::pin(file)).await?;
         Ok(if from_script {
-            (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
+            super::api::created(&media)
         } else {
             Redirect::to(&format!("/files?path={}", pages::url(&path))).into_response()
         })

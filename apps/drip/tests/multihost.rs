@@ -56,19 +56,28 @@ fn forms_through(
     hosts: &[harness::bed::Host],
     erl_name: &str,
     spec: &str,
+    api: Option<&harness::kubernetes::ApiServer>,
 ) -> Duration {
-    let first: Vec<Node> = hosts[..3]
-        .iter()
-        .map(|h| cluster.start(h, &[spec], &[]))
-        .collect();
+    // As a pod, its pod listed by the API from its creation.
+    let start = |h: &harness::bed::Host| match api {
+        Some(api) => {
+            api.add_pod(Cluster::pod(h));
+            cluster.start_pod(h, &[spec], api)
+        }
+        None => cluster.start(h, &[spec], &[]),
+    };
+    let first: Vec<Node> = hosts[..3].iter().map(start).collect();
     let three: Vec<&Node> = first.iter().collect();
     meshed(&three, Duration::from_secs(20));
     let started = Instant::now();
-    let fourth = cluster.start(&hosts[3], &[spec], &[]);
+    let fourth = start(&hosts[3]);
     let mut all = three.clone();
     all.push(&fourth);
     meshed(&all, Duration::from_secs(20));
     let took = started.elapsed();
+    if let Some(api) = api {
+        api.add_pod(Cluster::pod(&hosts[4]));
+    }
     let _erl = erl_on(&hosts[4], erl_name);
     for node in &all {
         harness::wait_until(
@@ -99,10 +108,25 @@ fn nodes_on_separate_hosts_find_each_other_through_each_strategy() {
         host: &cluster.client,
     };
     for spec in [list, world] {
-        let took = forms_through(&cluster, &hosts, &erl_name, &spec);
+        let took = forms_through(&cluster, &hosts, &erl_name, &spec, None);
         eprintln!(
             "discovery {spec}: the fourth node connected everywhere {took:?} after its start"
         );
+    }
+    // libcluster's Kubernetes: the pods the API lists with the Deployment's label.
+    let api = cluster.kubernetes_api();
+    for source in ["endpointslices", "pods"] {
+        let spec = format!(
+            "kubernetes:selector=app=drip,basename=drip,api={source},sa_dir={},interval=1000",
+            cluster.service_account().display()
+        );
+        let took = forms_through(&cluster, &hosts, &erl_name, &spec, Some(&api));
+        eprintln!(
+            "discovery {spec}: the fourth node connected everywhere {took:?} after its start"
+        );
+        for h in &hosts {
+            api.remove_pod(support::bed::NAMESPACE, &format!("drip-{}", h.name));
+        }
     }
     // The cluster works across hosts: a file uploaded on one host downloads on another.
     let a = cluster.start(&hosts[0], &[], &[]);

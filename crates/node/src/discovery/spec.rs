@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use etf::Atom;
 
-use super::{DnsPoll, Spec, SpecError, Strategy, INTERVAL};
+use super::{DnsPoll, Spec, SpecError, SrvNodes, Strategy, INTERVAL};
 
 impl FromStr for Spec {
     type Err = SpecError;
@@ -73,6 +73,8 @@ impl FromStr for Spec {
                     basename: None,
                     a: true,
                     aaaa: true,
+                    srv: None,
+                    nameserver: None,
                 };
                 // `types=a,aaaa` spreads over the comma-separated parts: the bare words after
                 // it are more types.
@@ -81,6 +83,12 @@ impl FromStr for Spec {
                     match *key {
                         "basename" if !value.is_empty() => poll.basename = Some((*value).into()),
                         "types" => types = Some(vec![value]),
+                        "nameserver" => {
+                            poll.nameserver = Some(
+                                super::dns::nameserver(value)
+                                    .ok_or_else(|| dns_setting(key, value))?,
+                            )
+                        }
                         _ => return Err(dns_setting(key, value)),
                     }
                 }
@@ -92,9 +100,14 @@ impl FromStr for Spec {
                         match t.to_ascii_lowercase().as_str() {
                             "a" => poll.a = true,
                             "aaaa" => poll.aaaa = true,
-                            "srv" => return Err(SpecError::NotYet("dns (SRV records)".into())),
+                            "srv" => poll.srv = Some(SrvNodes::Addresses),
                             _ => return Err(dns_setting("types", t)),
                         }
+                    }
+                    // `types=srv` alone: the targets' addresses of both families.
+                    if poll.srv.is_some() && !poll.a && !poll.aaaa {
+                        poll.a = true;
+                        poll.aaaa = true;
                     }
                 } else if positional.len() > 1 {
                     return Err(dns_setting(positional[1], ""));
@@ -130,11 +143,13 @@ impl FromStr for Spec {
                     basename: Some(basename.to_owned()),
                     a: true,
                     aaaa: true,
+                    srv: None,
+                    nameserver: None,
                 })
             }
-            "kubernetes" | "kubernetes-dnssrv" | "gossip" => {
-                return Err(SpecError::NotYet(kind.to_owned()))
-            }
+            "kubernetes-dnssrv" => kubernetes_dnssrv(&positional, &settings)?,
+            "gossip" => Strategy::Gossip(super::gossip::parse(&positional, &settings)?),
+            "kubernetes" => return Err(SpecError::NotYet(kind.to_owned())),
             _ => return Err(SpecError::Unknown(spec.to_owned())),
         };
         Ok(Spec { strategy, interval })
@@ -172,8 +187,56 @@ fn dns_setting(key: &str, value: &str) -> SpecError {
         } else {
             format!("{key}={value}")
         },
-        expected: "basename=B, types=a,aaaa, interval=MS",
+        expected: "basename=B, types=a,aaaa,srv, nameserver=IP[:PORT], interval=MS",
     }
+}
+
+/// libcluster's `Kubernetes.DNSSRV`: `service`, `namespace` and `application_name` (here
+/// `basename`) all needed; rotp's `nameserver=` besides.
+fn kubernetes_dnssrv(
+    positional: &[&str],
+    settings: &[(&str, &str)],
+) -> Result<Strategy, SpecError> {
+    let bad = |setting: String| SpecError::Setting {
+        strategy: "kubernetes-dnssrv",
+        setting,
+        expected: "service=S, namespace=N, basename=B, nameserver=IP[:PORT], interval=MS",
+    };
+    if let Some(extra) = positional.first() {
+        return Err(bad((*extra).to_owned()));
+    }
+    let (mut service, mut namespace, mut basename, mut nameserver) = (None, None, None, None);
+    for (key, value) in settings {
+        match *key {
+            "service" if !value.is_empty() => service = Some(*value),
+            "namespace" if !value.is_empty() => namespace = Some(*value),
+            "basename" if !value.is_empty() => basename = Some(*value),
+            "nameserver" => {
+                nameserver = Some(
+                    super::dns::nameserver(value).ok_or_else(|| bad(format!("{key}={value}")))?,
+                )
+            }
+            _ => return Err(bad(format!("{key}={value}"))),
+        }
+    }
+    let missing = |what| SpecError::Missing {
+        strategy: "kubernetes-dnssrv",
+        what,
+    };
+    let service = service.ok_or(missing("service=S"))?;
+    let namespace = namespace.ok_or(missing("namespace=N"))?;
+    let basename = basename.ok_or(missing("basename=B"))?;
+    // As libcluster: `CLUSTER_DOMAIN` when set, else `cluster.local`.
+    let domain = std::env::var("CLUSTER_DOMAIN").unwrap_or_else(|_| "cluster.local".into());
+    let domain = domain.trim_end_matches('.');
+    Ok(Strategy::KubernetesDnsSrv(DnsPoll {
+        query: format!("{service}.{namespace}.svc.{domain}"),
+        basename: Some(basename.to_owned()),
+        a: true,
+        aaaa: true,
+        srv: Some(SrvNodes::Targets),
+        nameserver,
+    }))
 }
 
 #[cfg(test)]
@@ -213,6 +276,8 @@ mod tests {
                 basename: Some("drip".into()),
                 a: true,
                 aaaa: false,
+                srv: None,
+                nameserver: None,
             })
         );
         assert_eq!(dns.interval, Duration::from_millis(2000));
@@ -247,7 +312,18 @@ mod tests {
             ("dns:q,colour=blue", "is not a setting it takes"),
             ("dns:q,types=mx", "is not a setting it takes"),
             ("dns:q,interval=5", "at least 100"),
-            ("gossip", "not in this version"),
+            ("kubernetes:selector=app=drip", "not in this version"),
+            ("dns:q,nameserver=consul", "is not a setting it takes"),
+            (
+                "kubernetes-dnssrv:service=s,basename=b",
+                "namespace=N is missing",
+            ),
+            (
+                "kubernetes-dnssrv:service=s,namespace=n",
+                "basename=B is missing",
+            ),
+            ("gossip:port=none", "is not a setting it takes"),
+            ("gossip:multicast=somewhere", "is not a setting it takes"),
             ("kubernetes-dns:service=s", "basename=B is missing"),
             ("kubernetes-dns:basename=b", "service=S is missing"),
             (
@@ -258,6 +334,45 @@ mod tests {
             let e = spec.parse::<Spec>().expect_err(spec).to_string();
             assert!(e.contains(says), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn srv_specs_parse_as_written() {
+        let srv: Spec =
+            "dns:_drip._tcp.service.consul,basename=drip,types=srv,nameserver=127.0.0.1:8600"
+                .parse()
+                .expect("dns srv");
+        assert_eq!(
+            srv.strategy,
+            Strategy::Dns(DnsPoll {
+                query: "_drip._tcp.service.consul".into(),
+                basename: Some("drip".into()),
+                a: true,
+                aaaa: true,
+                srv: Some(SrvNodes::Addresses),
+                nameserver: Some(([127, 0, 0, 1], 8600).into()),
+            })
+        );
+        let v6: Spec = "dns:q,types=srv,aaaa".parse().expect("srv aaaa");
+        assert!(matches!(
+            v6.strategy,
+            Strategy::Dns(DnsPoll {
+                a: false,
+                aaaa: true,
+                srv: Some(SrvNodes::Addresses),
+                ..
+            })
+        ));
+        let k8s: Spec = "kubernetes-dnssrv:service=drip-headless,namespace=prod,basename=drip"
+            .parse()
+            .expect("kubernetes-dnssrv");
+        assert_eq!(k8s.label(), "kubernetes-dnssrv");
+        assert!(matches!(
+            k8s.strategy,
+            Strategy::KubernetesDnsSrv(DnsPoll { ref query, ref basename, srv: Some(SrvNodes::Targets), .. })
+                if query.starts_with("drip-headless.prod.svc.")
+                    && basename.as_deref() == Some("drip")
+        ));
     }
 
     #[test]

@@ -62,9 +62,11 @@ pub struct Args {
     pub cluster: Option<Vec<String>>,
     /// How this node finds the others, as libcluster's strategies (repeatable; in the
     /// environment, `;` between them): `epmd:NODE,NODE…`, `local-epmd`, `erlang-hosts[:FILE]`,
-    /// `dns:QUERY[,basename=B][,types=a,aaaa]`,
-    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`; each takes `interval=MS`
-    /// (default 5000).
+    /// `dns:QUERY[,basename=B][,types=a,aaaa,srv][,nameserver=IP[:PORT]]`,
+    /// `kubernetes-dns:service=S,basename=B[,namespace=N]`,
+    /// `kubernetes-dnssrv:service=S,namespace=N,basename=B`,
+    /// `gossip[:port=P][,multicast=ADDR][,ttl=N][,secret=S]`; the polling ones take
+    /// `interval=MS` (default 5000).
     #[arg(long, global = true, env = "DRIP_DISCOVERY", value_delimiter = ';')]
     pub discovery: Option<Vec<String>>,
     /// The metadata database: sqlite://FILE or postgres://… (default: sqlite in the data dir).

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dnsmasq;
 pub mod gen_stage;
 pub mod http;
 pub mod pki;

@@ -114,33 +114,63 @@ fn ipv6_nodes_found_by_aaaa_records_connect_over_ipv6() {
 
 #[test]
 fn gossip_finds_nodes_by_multicast_and_a_secret_keeps_two_clusters_apart() {
-    let bed = Bed::new("gsp", 4, "127.0.0.1 localhost\n");
-    let names: Vec<String> = (1..=4).map(|n| format!("drip@{}", bed::v4(n))).collect();
-    // Hosts 1 and 2 gossip under one secret, 3 and 4 under another, all on libcluster's
-    // default group and port.
-    let _nodes: Vec<Guard> = (1..=4)
-        .map(|n| {
-            let spec = if n <= 2 {
-                "gossip:secret=first"
-            } else {
-                "gossip:secret=second"
-            };
-            bed.rotp_node(n, &names[n - 1], COOKIE, &["--discovery", spec])
-        })
-        .collect();
+    let bed = Bed::new("gsp", 5, "127.0.0.1 localhost\n");
+    let names: Vec<String> = (1..=5).map(|n| format!("drip@{}", bed::v4(n))).collect();
+    // Hosts 1, 2 and (later) 5 gossip under one secret, 3 and 4 under another, all on
+    // libcluster's default group and port.
+    let start = |n: usize| {
+        let spec = if n == 3 || n == 4 {
+            "gossip:secret=second"
+        } else {
+            "gossip:secret=first"
+        };
+        let dashboard: &[&str] = if n == 1 {
+            &[
+                "--dashboard",
+                "127.0.0.1:4040",
+                "--dashboard-token",
+                "bed-token",
+            ]
+        } else {
+            &[]
+        };
+        bed.rotp_node(
+            n,
+            &names[n - 1],
+            COOKIE,
+            &[&["--discovery", spec], dashboard].concat(),
+        )
+    };
+    let mut nodes: Vec<Guard> = (1..=4).map(start).collect();
     bed.wait_connected(&[&names[0], &names[1]], COOKIE, WITHIN);
-    // Hosts 3 and 4, as one cluster of their own (asked on host 1's and 2's side of the bed:
-    // the `rpc` runs on host N for the N-th name).
     harness::wait_until("hosts 3 and 4 connected", WITHIN, || {
         bed.nodes_of(3, &names[2], COOKIE)
             .is_some_and(|seen| seen.contains(&names[3]))
     });
-    // By now each side has heard the other's heartbeats (sent every 5 s at most since the
-    // start) and could not read them: no node is joined across.
+    // Host 5 joins 1 and 2 once all four listen: its first heartbeat, sent as it starts, has
+    // reached 3 and 4 too, who could not read it.
+    nodes.push(start(5));
+    harness::wait_until("host 5 connected to 1 and 2", WITHIN, || {
+        bed.nodes_of(5, &names[4], COOKIE)
+            .is_some_and(|seen| seen.contains(&names[0]) && seen.contains(&names[1]))
+    });
+    // What gossip hears shows in host 1's metrics: the two nodes it can read.
+    harness::wait_until("host 1's metrics show gossip's nodes", WITHIN, || {
+        bed.exec(1, "curl")
+            .args(["-sf", "-H", "Authorization: Bearer bed-token"])
+            .arg("http://127.0.0.1:4040/metrics")
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .contains("rotp_discovery_nodes{strategy=\"gossip\"} 2\n")
+            })
+    });
+    let first = [&names[0], &names[1], &names[4]];
     for (n, name) in names.iter().enumerate() {
         let seen = bed.nodes_of(n + 1, name, COOKIE).expect("answers");
-        let across: Vec<&String> = if n < 2 { &names[2..] } else { &names[..2] }
+        let across: Vec<&String> = names
             .iter()
+            .filter(|other| first.contains(other) != first.contains(&name))
             .filter(|other| seen.contains(other.as_str()))
             .collect();
         assert!(across.is_empty(), "{name} joined {across:?}: {seen}");

@@ -132,7 +132,7 @@ pub enum SpecError {
 
 mod dns;
 mod erlang_hosts;
-mod gossip;
+pub mod gossip;
 mod spec;
 
 pub use erlang_hosts::hosts_of;

@@ -72,16 +72,23 @@ async fn hosts(poll: &DnsPoll) -> Result<Vec<String>, String> {
         SrvNodes::Targets => Ok(targets),
         SrvNodes::Addresses => {
             let mut found = Vec::new();
+            let mut failed = None;
             for target in &targets {
                 // A target without addresses is passed over; the others still count.
                 match addresses_of(&resolver, target).await {
                     Ok(ips) => {
                         found.extend(ips.into_iter().filter(family).map(|ip| ip.to_string()))
                     }
-                    Err(why) => tracing::debug!("discovery: SRV target {why}"),
+                    Err(why) => failed = Some(why),
                 }
             }
-            Ok(found)
+            match failed {
+                // Not one target resolved: a failed lookup (the last answer is kept).
+                Some(why) if found.is_empty() => {
+                    Err(format!("{} (SRV): no target resolved: {why}", poll.query))
+                }
+                _ => Ok(found),
+            }
         }
     }
 }

@@ -253,9 +253,24 @@ async fn hear(node: &Node, gossip: &Gossip, socket: &tokio::net::UdpSocket) {
     let mut heard: BTreeMap<Atom, Instant> = BTreeMap::new();
     let connecting: Arc<Mutex<BTreeSet<Atom>>> = Arc::default();
     let mut buf = vec![0u8; 65536];
+    // Nodes whose heartbeats stopped are forgotten even when nothing else arrives.
+    let mut prune = tokio::time::interval(HEARTBEAT_MAX);
     loop {
-        let Ok((len, _from)) = socket.recv_from(&mut buf).await else {
-            continue;
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = prune.tick() => {
+                forget_silent(node, &mut heard);
+                continue;
+            }
+        };
+        let len = match received {
+            Ok((len, _from)) => len,
+            Err(e) => {
+                // As an ICMP error reported on the socket; not worth more than a pause.
+                tracing::debug!("discovery gossip: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let Some(peer) = decode(&buf[..len], gossip.secret.as_deref()) else {
             continue;
@@ -263,11 +278,8 @@ async fn hear(node: &Node, gossip: &Gossip, socket: &tokio::net::UdpSocket) {
         if &peer == node.name() {
             continue;
         }
-        let now = Instant::now();
-        heard.insert(peer.clone(), now);
-        heard.retain(|_, at| now.duration_since(*at) < FORGET_AFTER);
-        let nodes: Vec<Atom> = heard.keys().cloned().collect();
-        node.record_discovery("gossip", |seen| seen.nodes = nodes);
+        heard.insert(peer.clone(), Instant::now());
+        forget_silent(node, &mut heard);
         if node.nodes(true).contains(&peer) {
             continue;
         }
@@ -290,6 +302,14 @@ async fn hear(node: &Node, gossip: &Gossip, socket: &tokio::net::UdpSocket) {
                 .remove(&peer);
         });
     }
+}
+
+/// Drops the nodes not heard for [`FORGET_AFTER`] and records the rest as what gossip sees.
+fn forget_silent(node: &Node, heard: &mut BTreeMap<Atom, Instant>) {
+    let now = Instant::now();
+    heard.retain(|_, at| now.duration_since(*at) < FORGET_AFTER);
+    let nodes: Vec<Atom> = heard.keys().cloned().collect();
+    node.record_discovery("gossip", |seen| seen.nodes = nodes);
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ impl Bed {
             std::fs::write(etc.join("resolv.conf"), format!("nameserver {HUB}\n"))
                 .expect("resolv.conf");
             let epmd = bed
-                .exec(n, &harness::otp_epmd())
+                .exec(n, harness::otp_epmd())
                 .args(["-port", "4369"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

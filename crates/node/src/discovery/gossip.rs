@@ -23,7 +23,8 @@ use crate::Node;
 
 /// libcluster's default port.
 pub const PORT: u16 = 45892;
-/// libcluster's default multicast group (it was `230.1.1.251` before libcluster 3.1).
+/// libcluster's default multicast group (`230.1.1.251` before libcluster 3.3: give
+/// `multicast=230.1.1.251` to meet older ones).
 pub const MULTICAST_ADDR: Ipv4Addr = Ipv4Addr::new(233, 252, 1, 32);
 /// What every heartbeat starts with, before the term (and before encryption).
 pub const PRELUDE: &[u8] = b"heartbeat::";

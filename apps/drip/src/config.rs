@@ -66,10 +66,12 @@ pub struct Args {
     pub cluster: Option<Vec<String>>,
     /// How this node finds the others, as libcluster's strategies (repeatable; in the
     /// environment, `;` between them): `epmd:NODE,NODE…`, `local-epmd`, `erlang-hosts[:FILE]`,
-    /// `dns:QUERY[,basename=B][,types=a,aaaa]`,
+    /// `dns:QUERY[,basename=B][,types=a,aaaa,srv][,nameserver=IP[:PORT]]`,
     /// `kubernetes-dns:service=S,basename=B[,namespace=N]`,
+    /// `kubernetes-dnssrv:service=S,namespace=N,basename=B`,
     /// `kubernetes:selector=LABELS,basename=B[,namespace=N][,mode=ip|dns|hostname][,service=S][,api=endpointslices|endpoints|pods][,sa_dir=PATH]`
-    /// (LABELS runs on, commas and all, until the next of these settings); each takes
+    /// (LABELS runs on, commas and all, until the next of these settings),
+    /// `gossip[:port=P][,multicast=ADDR][,ttl=N][,secret=S]`; the polling ones take
     /// `interval=MS` (default 5000).
     #[arg(long, global = true, env = "DRIP_DISCOVERY", value_delimiter = ';')]
     pub discovery: Option<Vec<String>>,

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bed;
+pub mod dnsmasq;
 pub mod gen_stage;
 pub mod http;
 pub mod kubernetes;

@@ -408,7 +408,9 @@ impl Inner {
         }
     }
 
-    /// The IPv4 address of `host`, cached for a while after a lookup (`hosts`).
+    /// The address of `host`, cached for a while after a lookup (`hosts`): its IPv4 one
+    /// first, or its IPv6 one first with `inet6` (`-proto_dist inet6_tcp`); the other family
+    /// when it has only that.
     async fn resolve(&self, host: &str) -> Result<std::net::IpAddr, String> {
         if let Some(ip) = self.conns.hosts.get(host, std::time::Instant::now()) {
             return Ok(ip);
@@ -419,9 +421,9 @@ impl Inner {
             .await
             .map_err(|_| format!("no answer within {} s", RESOLVE_TIME.as_secs()))?
             .map_err(|e| e.to_string())?
-            .find(|a| a.is_ipv4())
-            .ok_or_else(|| "it has no IPv4 address".to_owned())?
-            .ip();
+            .map(|a| a.ip())
+            .min_by_key(|ip| ip.is_ipv4() == self.inet6)
+            .ok_or_else(|| "it has no address".to_owned())?;
         self.conns.hosts.insert(host, ip, std::time::Instant::now());
         Ok(ip)
     }
@@ -448,7 +450,8 @@ impl Inner {
             accepting.push_back((owner, slot));
         }
         let _ = tcp.set_nodelay(true);
-        let address = tcp.peer_addr().ok().map(|a| a.ip());
+        // An IPv4 peer of a dual-stack listener as itself, not `::ffff:a.b.c.d`.
+        let address = tcp.peer_addr().ok().map(|a| a.ip().to_canonical());
         let deadline = Instant::now() + net::dist::SETUP_TIME;
         let mut peer_name: Option<Atom> = None;
         let span = tracing::info_span!(

@@ -2,7 +2,7 @@
 //! answers, as `erl` does), runtime and services; and what the node does for its user: ping,
 //! rpc, send, the list of connected nodes.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -44,6 +44,11 @@ pub struct NodeConfig {
     pub epmd_program: Option<EpmdProgram>,
     /// Distribution over TLS (`-proto_dist inet_tls`), both ways.
     pub tls: Option<net::dist::DistTls>,
+    /// IPv6 as `-proto_dist inet6_tcp` (or `inet6_tls`): listen on `::` (IPv4 peers too, as
+    /// Linux's dual-stack sockets take them) and reach a host by its IPv6 address first.
+    /// Without it the node listens on IPv4 only and reaches a host by IPv4 first, by IPv6
+    /// when that is all it has (`B@fd00::5`).
+    pub inet6: bool,
     /// The largest message a connection takes, and the allowance that all of a connection's
     /// unfinished fragmented messages share while it lives (`dist::Reader::new`): a peer
     /// that sends more is disconnected. 1 GiB by default
@@ -66,6 +71,7 @@ impl NodeConfig {
             ticktime: Duration::from_secs(60),
             epmd_program: None,
             tls: None,
+            inet6: false,
             max_message: dist::packet::DEFAULT_MAX_MESSAGE,
         }
     }
@@ -159,6 +165,8 @@ pub(crate) struct Inner {
     /// `NodeConfig::max_message`.
     pub(crate) max_message: usize,
     pub(crate) tls: Option<net::dist::DistTls>,
+    /// `NodeConfig::inet6`.
+    pub(crate) inet6: bool,
     pub(crate) conns: Connections,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) functions: RwLock<Functions>,
@@ -201,7 +209,7 @@ impl Node {
         let full = name::full_name(&config.name, config.kind)?;
         let alive = full.split('@').next().unwrap_or(&full).to_owned();
         let (listener, registration, creation) = if config.listen {
-            let listener = bind(&config.listen_ports).await?;
+            let listener = bind(&config.listen_ports, config.inet6)?;
             let port = listener
                 .local_addr()
                 .map_err(|e| StartError::Listen(config.listen_ports.clone(), e))?
@@ -221,6 +229,7 @@ impl Node {
             ticktime: config.ticktime,
             max_message: config.max_message,
             tls: config.tls.clone(),
+            inet6: config.inet6,
             conns: Connections::default(),
             events: broadcast::channel(256).0,
             functions: RwLock::new(Functions::default()),
@@ -916,10 +925,10 @@ async fn accept_loop(
     }
 }
 
-async fn bind(ports: &RangeInclusive<u16>) -> Result<TcpListener, StartError> {
+fn bind(ports: &RangeInclusive<u16>, inet6: bool) -> Result<TcpListener, StartError> {
     let mut last = None;
     for port in ports.clone() {
-        match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await {
+        match listen(port, inet6) {
             Ok(l) => return Ok(l),
             Err(e) => last = Some(e),
         }
@@ -928,6 +937,32 @@ async fn bind(ports: &RangeInclusive<u16>) -> Result<TcpListener, StartError> {
         ports.clone(),
         last.unwrap_or_else(|| std::io::Error::other("empty port range")),
     ))
+}
+
+/// A listening socket on `0.0.0.0:port`, or with `inet6` on `[::]:port` taking IPv4 peers
+/// too (`IPV6_V6ONLY` off), as `TcpListener::bind` makes one (`SO_REUSEADDR`).
+fn listen(port: u16, inet6: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let (domain, address) = if inet6 {
+        (
+            Domain::IPV6,
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+        )
+    } else {
+        (
+            Domain::IPV4,
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        )
+    };
+    let socket = Socket::new(domain, Type::STREAM, None)?;
+    if inet6 {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Registers with the local EPMD, starting one first if none answers.

@@ -96,11 +96,19 @@ pub struct NodeArgs {
     /// `net_ticktime` in seconds.
     #[arg(long, default_value_t = 60)]
     net_ticktime: u64,
+    /// As erl's `-proto_dist`: `inet6_tcp` listens on `::` (IPv4 peers too) and reaches hosts
+    /// by IPv6 first, for nodes named `NAME@IPV6`; `inet_tcp` (the default) listens on IPv4.
+    /// TLS (`--tls-*`) runs over either.
+    #[arg(long, value_name = "inet_tcp|inet6_tcp", value_parser = ["inet_tcp", "inet6_tcp"])]
+    proto_dist: Option<String>,
     /// How the node finds others, as libcluster's strategies (repeatable): `epmd:NODE,NODE…`,
-    /// `local-epmd`, `erlang-hosts[:FILE]`, `dns:QUERY[,basename=B][,types=a,aaaa]`,
+    /// `local-epmd`, `erlang-hosts[:FILE]`,
+    /// `dns:QUERY[,basename=B][,types=a,aaaa,srv][,nameserver=IP[:PORT]]`,
     /// `kubernetes-dns:service=S,basename=B[,namespace=N]`,
+    /// `kubernetes-dnssrv:service=S,namespace=N,basename=B`,
     /// `kubernetes:selector=LABELS,basename=B[,namespace=N][,mode=ip|dns|hostname][,service=S][,api=endpointslices|endpoints|pods][,sa_dir=PATH]`
-    /// (LABELS runs on, commas and all, until the next of these settings); each takes
+    /// (LABELS runs on, commas and all, until the next of these settings),
+    /// `gossip[:port=P][,multicast=ADDR][,ttl=N][,secret=S]`; the polling ones take
     /// `interval=MS` (default 5000).
     #[arg(long, value_name = "SPEC")]
     discovery: Vec<node::discovery::Spec>,
@@ -119,6 +127,7 @@ impl std::fmt::Debug for NodeArgs {
             .field("listen_min", &self.listen_min)
             .field("listen_max", &self.listen_max)
             .field("net_ticktime", &self.net_ticktime)
+            .field("proto_dist", &self.proto_dist)
             .field("discovery", &self.discovery)
             .field("dashboard", &self.dashboard)
             .field("cookie", &self.cookie)
@@ -205,6 +214,7 @@ pub async fn run_node(args: NodeArgs) -> Result<ExitCode> {
     let min = args.listen_min.unwrap_or(0);
     config.listen_ports = min..=args.listen_max.unwrap_or(min).max(min);
     config.ticktime = Duration::from_secs(args.net_ticktime.max(4));
+    config.inet6 = args.proto_dist.as_deref() == Some("inet6_tcp");
     let node = Node::start(config).await?;
     println!(
         "rotp node {} is up (distribution port {}); Ctrl-C stops it",
@@ -248,7 +258,8 @@ pub(crate) async fn client(target: &str, args: &CookieArgs) -> Result<(Node, Ato
         node::name::full_name(target, NameKind::Short)?
     };
     let kind = match node::name::split(&target) {
-        Some((_, host)) if host.contains('.') => NameKind::Long,
+        // A dotted host, or an IPv6 address (`drip@fd00::5`), is a long name's.
+        Some((_, host)) if host.contains('.') || host.contains(':') => NameKind::Long,
         Some(_) => NameKind::Short,
         None => bail!("bad node name {target}"),
     };

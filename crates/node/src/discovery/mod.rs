@@ -9,9 +9,13 @@
 //! - `local-epmd` — every node the local EPMD lists (libcluster's `LocalEpmd`);
 //! - `erlang-hosts[:FILE]` — every node on each host of a `.hosts.erlang` file, as
 //!   `net_adm:world/0` (the file: FILE, else `./.hosts.erlang`, else `~/.hosts.erlang`);
-//! - `dns:QUERY[,basename=B][,types=a,aaaa][,interval=MS]` — libcluster's `DNSPoll`: the
-//!   addresses QUERY resolves to, each a node `B@ADDRESS` (B defaults to this node's name).
-//!
+//! - `dns:QUERY[,basename=B][,types=a,aaaa,srv][,nameserver=IP[:PORT]][,interval=MS]` —
+//!   libcluster's `DNSPoll` and Fly's `dns_cluster`: the addresses QUERY resolves to, each a
+//!   node `B@ADDRESS` (B defaults to this node's name; IPv6 ones as `B@fd00::5`). With `srv`
+//!   among the types, QUERY's SRV records instead, each target's addresses a node `B@ADDRESS`
+//!   (`a`/`aaaa` then choose the targets' families, both by default). `nameserver=` is
+//!   rotp's own (not libcluster's): ask that server alone, as for Consul's on port 8600;
+//!   else `/etc/resolv.conf`'s.
 //! - `kubernetes-dns:service=S,basename=B[,namespace=N]` — libcluster's
 //!   `Kubernetes.DNS`: a headless Service's A/AAAA records (`S.N.svc.cluster.local` with a
 //!   namespace, else `S` through the pod's search domains), each a node `B@ADDRESS`;
@@ -24,8 +28,15 @@
 //!   part after `selector=` up to the next setting this form takes (`basename=`, `namespace=`,
 //!   `mode=`, `service=`, `api=`, `sa_dir=`, `interval=`) is the selector's, so a label of one
 //!   of those names cannot be selected on.
+//! - `kubernetes-dnssrv:service=S,namespace=N,basename=B` — libcluster's
+//!   `Kubernetes.DNSSRV`: the SRV records of `S.N.svc.cluster.local` (`$CLUSTER_DOMAIN` in
+//!   place of `cluster.local` when set, as libcluster), each target a node `B@TARGET`, such
+//!   as `drip@drip-0.drip-headless.prod.svc.cluster.local` (a StatefulSet's pods).
+//! - `gossip[:port=P][,multicast=ADDR][,ttl=N][,secret=S][,multicast_if=IP][,if_addr=IP][,broadcast_only=true]`
+//!   — libcluster's `Gossip`, on its datagrams: a heartbeat to a multicast group every few
+//!   seconds, and a connection to each node whose heartbeat arrives (see [`Gossip`]).
 //!
-//! Every form takes `interval=MS` (default 5000, libcluster's polling interval).
+//! Every polling form takes `interval=MS` (default 5000, libcluster's polling interval).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,6 +75,10 @@ pub enum Strategy {
     KubernetesDns(DnsPoll),
     /// What the Kubernetes API lists.
     Kubernetes(Kubernetes),
+    /// A headless Service's SRV records.
+    KubernetesDnsSrv(DnsPoll),
+    /// Heartbeats on a multicast group.
+    Gossip(Gossip),
 }
 
 /// `dns:`'s settings.
@@ -77,13 +92,28 @@ pub struct DnsPoll {
     pub a: bool,
     /// IPv6 addresses.
     pub aaaa: bool,
+    /// SRV records instead of A/AAAA, and how their targets are named.
+    pub srv: Option<SrvNodes>,
+    /// The one DNS server to ask (rotp's own setting), instead of `/etc/resolv.conf`'s.
+    pub nameserver: Option<std::net::SocketAddr>,
 }
+
+/// How the targets of SRV records become nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrvNodes {
+    /// Each target's addresses, `B@ADDRESS` (`dns:…,types=srv`).
+    Addresses,
+    /// The target's own name, `B@TARGET` (libcluster's `Kubernetes.DNSSRV`).
+    Targets,
+}
+
+pub use gossip::Gossip;
 
 /// Why a `--discovery` spec is refused.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum SpecError {
     /// No such strategy.
-    #[error("{0:?} is not a discovery strategy (epmd:NODE,…, local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B], kubernetes-dns:service=S,basename=B, kubernetes:selector=LABELS,basename=B)")]
+    #[error("{0:?} is not a discovery strategy (epmd:NODE,…, local-epmd, erlang-hosts[:FILE], dns:QUERY[,basename=B][,types=a,aaaa,srv], kubernetes-dns:service=S,basename=B, kubernetes-dnssrv:service=S,namespace=N,basename=B, kubernetes:selector=LABELS,basename=B, gossip[:port=P,multicast=ADDR,ttl=N,secret=S])")]
     Unknown(String),
     /// A strategy libcluster has that rotp does not have yet.
     #[error("the {0} discovery strategy is not in this version of rotp")]
@@ -114,6 +144,7 @@ pub enum SpecError {
 mod dns;
 mod erlang_hosts;
 mod kubernetes;
+pub mod gossip;
 mod spec;
 
 pub use erlang_hosts::hosts_of;
@@ -129,6 +160,8 @@ impl Spec {
             Strategy::Dns(_) => "dns",
             Strategy::KubernetesDns(_) => "kubernetes-dns",
             Strategy::Kubernetes(_) => "kubernetes",
+            Strategy::KubernetesDnsSrv(_) => "kubernetes-dnssrv",
+            Strategy::Gossip(_) => "gossip",
         }
     }
 }
@@ -153,10 +186,17 @@ pub fn start(node: &Node, specs: Vec<Spec>) {
         let node = node.clone();
         tokio::spawn(async move {
             tokio::select! {
-                () = run(&node, &spec) => {}
+                () = run_spec(&node, &spec) => {}
                 () = node.down() => {}
             }
         });
+    }
+}
+
+async fn run_spec(node: &Node, spec: &Spec) {
+    match &spec.strategy {
+        Strategy::Gossip(gossip) => gossip::run(node, gossip).await,
+        _ => run(node, spec).await,
     }
 }
 
@@ -251,5 +291,8 @@ async fn lookup(node: &Node, strategy: &Strategy) -> Result<Vec<Atom>, String> {
             .iter()
             .map(|n| Atom::from(n.as_str()))
             .collect()),
+        Strategy::KubernetesDnsSrv(poll) => dns::poll(node, poll).await,
+        // Pushed, not polled: `gossip::run` instead.
+        Strategy::Gossip(_) => Ok(Vec::new()),
     }
 }

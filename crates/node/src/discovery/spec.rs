@@ -7,7 +7,8 @@ use std::time::Duration;
 use etf::Atom;
 
 use super::{
-    DnsPoll, Kubernetes, Lookup, Mode, Spec, SpecError, Strategy, INTERVAL, SERVICE_ACCOUNT_DIR,
+    DnsPoll, Kubernetes, Lookup, Mode, Spec, SpecError, SrvNodes, Strategy, INTERVAL,
+    SERVICE_ACCOUNT_DIR,
 };
 
 impl FromStr for Spec {
@@ -75,6 +76,8 @@ impl FromStr for Spec {
                     basename: None,
                     a: true,
                     aaaa: true,
+                    srv: None,
+                    nameserver: None,
                 };
                 // `types=a,aaaa` spreads over the comma-separated parts: the bare words after
                 // it are more types.
@@ -83,6 +86,12 @@ impl FromStr for Spec {
                     match *key {
                         "basename" if !value.is_empty() => poll.basename = Some((*value).into()),
                         "types" => types = Some(vec![value]),
+                        "nameserver" => {
+                            poll.nameserver = Some(
+                                super::dns::nameserver(value)
+                                    .ok_or_else(|| dns_setting(key, value))?,
+                            )
+                        }
                         _ => return Err(dns_setting(key, value)),
                     }
                 }
@@ -94,9 +103,14 @@ impl FromStr for Spec {
                         match t.to_ascii_lowercase().as_str() {
                             "a" => poll.a = true,
                             "aaaa" => poll.aaaa = true,
-                            "srv" => return Err(SpecError::NotYet("dns (SRV records)".into())),
+                            "srv" => poll.srv = Some(SrvNodes::Addresses),
                             _ => return Err(dns_setting("types", t)),
                         }
+                    }
+                    // `types=srv` alone: the targets' addresses of both families.
+                    if poll.srv.is_some() && !poll.a && !poll.aaaa {
+                        poll.a = true;
+                        poll.aaaa = true;
                     }
                 } else if positional.len() > 1 {
                     return Err(dns_setting(positional[1], ""));
@@ -132,10 +146,13 @@ impl FromStr for Spec {
                     basename: Some(basename.to_owned()),
                     a: true,
                     aaaa: true,
+                    srv: None,
+                    nameserver: None,
                 })
             }
             "kubernetes" => kubernetes(rest)?,
-            "kubernetes-dnssrv" | "gossip" => return Err(SpecError::NotYet(kind.to_owned())),
+            "kubernetes-dnssrv" => kubernetes_dnssrv(&positional, &settings)?,
+            "gossip" => Strategy::Gossip(super::gossip::parse(&positional, &settings)?),
             _ => return Err(SpecError::Unknown(spec.to_owned())),
         };
         Ok(Spec { strategy, interval })
@@ -270,8 +287,56 @@ fn dns_setting(key: &str, value: &str) -> SpecError {
         } else {
             format!("{key}={value}")
         },
-        expected: "basename=B, types=a,aaaa, interval=MS",
+        expected: "basename=B, types=a,aaaa,srv, nameserver=IP[:PORT], interval=MS",
     }
+}
+
+/// libcluster's `Kubernetes.DNSSRV`: `service`, `namespace` and `application_name` (here
+/// `basename`) all needed; rotp's `nameserver=` besides.
+fn kubernetes_dnssrv(
+    positional: &[&str],
+    settings: &[(&str, &str)],
+) -> Result<Strategy, SpecError> {
+    let bad = |setting: String| SpecError::Setting {
+        strategy: "kubernetes-dnssrv",
+        setting,
+        expected: "service=S, namespace=N, basename=B, nameserver=IP[:PORT], interval=MS",
+    };
+    if let Some(extra) = positional.first() {
+        return Err(bad((*extra).to_owned()));
+    }
+    let (mut service, mut namespace, mut basename, mut nameserver) = (None, None, None, None);
+    for (key, value) in settings {
+        match *key {
+            "service" if !value.is_empty() => service = Some(*value),
+            "namespace" if !value.is_empty() => namespace = Some(*value),
+            "basename" if !value.is_empty() => basename = Some(*value),
+            "nameserver" => {
+                nameserver = Some(
+                    super::dns::nameserver(value).ok_or_else(|| bad(format!("{key}={value}")))?,
+                )
+            }
+            _ => return Err(bad(format!("{key}={value}"))),
+        }
+    }
+    let missing = |what| SpecError::Missing {
+        strategy: "kubernetes-dnssrv",
+        what,
+    };
+    let service = service.ok_or(missing("service=S"))?;
+    let namespace = namespace.ok_or(missing("namespace=N"))?;
+    let basename = basename.ok_or(missing("basename=B"))?;
+    // As libcluster: `CLUSTER_DOMAIN` when set, else `cluster.local`.
+    let domain = std::env::var("CLUSTER_DOMAIN").unwrap_or_else(|_| "cluster.local".into());
+    let domain = domain.trim_end_matches('.');
+    Ok(Strategy::KubernetesDnsSrv(DnsPoll {
+        query: format!("{service}.{namespace}.svc.{domain}"),
+        basename: Some(basename.to_owned()),
+        a: true,
+        aaaa: true,
+        srv: Some(SrvNodes::Targets),
+        nameserver,
+    }))
 }
 
 #[cfg(test)]
@@ -311,6 +376,8 @@ mod tests {
                 basename: Some("drip".into()),
                 a: true,
                 aaaa: false,
+                srv: None,
+                nameserver: None,
             })
         );
         assert_eq!(dns.interval, Duration::from_millis(2000));
@@ -345,7 +412,6 @@ mod tests {
             ("dns:q,colour=blue", "is not a setting it takes"),
             ("dns:q,types=mx", "is not a setting it takes"),
             ("dns:q,interval=5", "at least 100"),
-            ("gossip", "not in this version"),
             ("kubernetes:basename=b", "selector=LABELS is missing"),
             ("kubernetes:selector=app=drip", "basename=B is missing"),
             (
@@ -368,6 +434,17 @@ mod tests {
                 "kubernetes:selector=a=b,basename=b,mode=hostname",
                 "service=S (mode=hostname",
             ),
+            ("dns:q,nameserver=consul", "is not a setting it takes"),
+            (
+                "kubernetes-dnssrv:service=s,basename=b",
+                "namespace=N is missing",
+            ),
+            (
+                "kubernetes-dnssrv:service=s,namespace=n",
+                "basename=B is missing",
+            ),
+            ("gossip:port=none", "is not a setting it takes"),
+            ("gossip:multicast=somewhere", "is not a setting it takes"),
             ("kubernetes-dns:service=s", "basename=B is missing"),
             ("kubernetes-dns:basename=b", "service=S is missing"),
             (
@@ -429,6 +506,45 @@ mod tests {
         let (ended, interval) = k("kubernetes:selector=a=b,interval=300,basename=x,mode=dns");
         assert_eq!((ended.selector.as_str(), ended.mode), ("a=b", Mode::Dns));
         assert_eq!(interval, Duration::from_millis(300));
+    }
+
+    #[test]
+    fn srv_specs_parse_as_written() {
+        let srv: Spec =
+            "dns:_drip._tcp.service.consul,basename=drip,types=srv,nameserver=127.0.0.1:8600"
+                .parse()
+                .expect("dns srv");
+        assert_eq!(
+            srv.strategy,
+            Strategy::Dns(DnsPoll {
+                query: "_drip._tcp.service.consul".into(),
+                basename: Some("drip".into()),
+                a: true,
+                aaaa: true,
+                srv: Some(SrvNodes::Addresses),
+                nameserver: Some(([127, 0, 0, 1], 8600).into()),
+            })
+        );
+        let v6: Spec = "dns:q,types=srv,aaaa".parse().expect("srv aaaa");
+        assert!(matches!(
+            v6.strategy,
+            Strategy::Dns(DnsPoll {
+                a: false,
+                aaaa: true,
+                srv: Some(SrvNodes::Addresses),
+                ..
+            })
+        ));
+        let k8s: Spec = "kubernetes-dnssrv:service=drip-headless,namespace=prod,basename=drip"
+            .parse()
+            .expect("kubernetes-dnssrv");
+        assert_eq!(k8s.label(), "kubernetes-dnssrv");
+        assert!(matches!(
+            k8s.strategy,
+            Strategy::KubernetesDnsSrv(DnsPoll { ref query, ref basename, srv: Some(SrvNodes::Targets), .. })
+                if query.starts_with("drip-headless.prod.svc.")
+                    && basename.as_deref() == Some("drip")
+        ));
     }
 
     #[test]

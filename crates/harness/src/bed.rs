@@ -1,5 +1,5 @@
 //! A multi-host test bed on one machine: each host a Linux network namespace of its own with
-//! one address on `10.77.0.0/24`, all joined by a bridge that lives in a namespace of its own
+//! one address on `10.77.0.0/24` and one on `fd77::/64`, all joined by a bridge that lives in a namespace of its own
 //! (the "switch"), so traffic never leaves namespaces the test made and two beds never see
 //! each other. Programs run on a host through `ip netns exec` (which also lays the host's own
 //! `/etc/hosts` and `/etc/resolv.conf` over the machine's, from `/etc/netns/NAME/`); test
@@ -8,7 +8,7 @@
 //! connections hang rather than fail). Needs root, `iproute2` and `iptables`; everything made
 //! is removed when the bed drops (and a bed left by a killed test is removed by the next).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,6 +25,7 @@ pub struct Bed {
     switch: String,
     hosts: Mutex<Vec<Host>>,
     dns: Mutex<Option<Ipv4Addr>>,
+    aliases: Mutex<Vec<(String, IpAddr)>>,
 }
 
 /// One host of a [`Bed`].
@@ -36,6 +37,8 @@ pub struct Host {
     pub netns: String,
     /// Its address.
     pub address: Ipv4Addr,
+    /// Its IPv6 address.
+    pub address6: Ipv6Addr,
 }
 
 /// Runs `ip ARGS`, failing the test with what it said if it fails.
@@ -89,17 +92,30 @@ impl Bed {
         let switch = format!("{prefix}-switch");
         ip(&["netns", "add", &switch]);
         ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"]);
+        // Multicast flooded to every port, as a switch without IGMP snooping does.
+        ip(&[
+            "-n",
+            &switch,
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
         ip(&["-n", &switch, "link", "set", "br0", "up"]);
         Bed {
             prefix,
             switch,
             hosts: Mutex::new(Vec::new()),
             dns: Mutex::new(None),
+            aliases: Mutex::new(Vec::new()),
         }
     }
 
-    /// A new host named `name` (unique in the bed), plugged in and up: `10.77.0.N`, with `N`
-    /// counting from 2 as hosts are made.
+    /// A new host named `name` (unique in the bed), plugged in and up: `10.77.0.N` and
+    /// `fd77::N`, with `N` counting from 2 as hosts are made.
     pub fn host(&self, name: &str) -> Host {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let n = u8::try_from(hosts.len() + 2).expect("fewer than 250 hosts");
@@ -132,6 +148,17 @@ impl Bed {
             "dev",
             "eth0",
         ]);
+        let address6 = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, u16::from(n));
+        ip(&[
+            "-n",
+            &netns,
+            "addr",
+            "add",
+            &format!("{address6}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
         ip(&["-n", &netns, "link", "set", "eth0", "up"]);
         ip(&["-n", &netns, "link", "set", "lo", "up"]);
         // Multicast (libcluster's Gossip) goes out on the bed's network.
@@ -140,27 +167,47 @@ impl Bed {
             name: name.to_owned(),
             netns,
             address,
+            address6,
         };
         hosts.push(host.clone());
-        let dns = *self.dns.lock().unwrap_or_else(|e| e.into_inner());
-        Self::write_etc(&hosts, dns);
+        drop(hosts);
+        self.write_etc();
         host
     }
 
     /// Every host's resolver asks `server` from now on (`/etc/resolv.conf` of each host).
     pub fn use_dns(&self, server: Ipv4Addr) {
         *self.dns.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
-        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        Self::write_etc(&hosts, Some(server));
+        self.write_etc();
     }
 
-    /// Each host's `/etc/hosts` (every host of the bed by name) and `/etc/resolv.conf`.
-    fn write_etc(hosts: &[Host], dns: Option<Ipv4Addr>) {
+    /// Every host's `/etc/hosts` names `address` `name` too (a pod's DNS name, say).
+    pub fn alias(&self, name: &str, address: IpAddr) {
+        self.aliases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_owned(), address));
+        self.write_etc();
+    }
+
+    /// Each host's `/etc/hosts` (every host of the bed by name, and the aliases) and
+    /// `/etc/resolv.conf`.
+    fn write_etc(&self) {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let dns = *self.dns.lock().unwrap_or_else(|e| e.into_inner());
         let mut table = String::from("127.0.0.1 localhost\n::1 localhost\n");
-        for h in hosts {
+        for h in hosts.iter() {
             table.push_str(&format!("{} {}\n", h.address, h.name));
         }
-        for h in hosts {
+        for (name, address) in self
+            .aliases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            table.push_str(&format!("{address} {name}\n"));
+        }
+        for h in hosts.iter() {
             let dir = h.etc();
             std::fs::create_dir_all(&dir).expect("/etc/netns/HOST");
             std::fs::write(dir.join("hosts"), &table).expect("the host's /etc/hosts");

@@ -8,44 +8,27 @@ mod bed;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bed::{Bed, HUB};
-use harness::dnsmasq::{Dnsmasq, Record, DNSMASQ};
+use bed::Bed;
+use harness::dnsmasq::Record;
 use harness::Guard;
 
 const COOKIE: &str = "bedcookie";
 /// Long enough for a few polls or heartbeats, node starts and `rotp rpc` round trips.
 const WITHIN: Duration = Duration::from_secs(60);
 
-/// `dnsmasq` in the hub on `HUB:port`, answering once host 1 resolves `probe` through it.
-fn dns_in_hub(bed: &Bed, port: u16, records: &[Record], probe: &str) -> Dnsmasq {
-    let dns = Dnsmasq::start_unchecked(bed.exec_hub(DNSMASQ), HUB.into(), port, records);
-    harness::wait_until(
-        "dnsmasq answering in the hub",
-        Duration::from_secs(10),
-        || {
-            bed.exec(1, "getent")
-                .args(["ahosts", probe])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        },
-    );
-    dns
-}
-
 #[test]
 fn three_nodes_find_each_other_by_srv_records_from_resolv_conf() {
-    let bed = Bed::new("srv", 3, "127.0.0.1 localhost\n");
+    let bed = Bed::new(3);
     let mut records = Vec::new();
     for n in 1..=3 {
         let target = format!("h{n}.cluster.test");
-        records.push(Record::host(&target, bed::v4(n)));
+        records.push(Record::host(&target, bed.v4(n)));
         records.push(Record::srv("_drip._tcp.cluster.test", &target, 4369));
     }
-    let _dns = dns_in_hub(&bed, 53, &records, "h1.cluster.test");
+    let _dns = bed.dnsmasq(53, &records, "h1.cluster.test");
     // No nameserver=: the SRV query goes where the host's /etc/resolv.conf says.
     let spec = "dns:_drip._tcp.cluster.test,types=srv,interval=300";
-    let names: Vec<String> = (1..=3).map(|n| format!("drip@{}", bed::v4(n))).collect();
+    let names: Vec<String> = (1..=3).map(|n| format!("drip@{}", bed.v4(n))).collect();
     let _nodes: Vec<Guard> = (1..=3)
         .map(|n| bed.rotp_node(n, &names[n - 1], COOKIE, &["--discovery", spec]))
         .collect();
@@ -60,20 +43,20 @@ fn kubernetes_dnssrv_names_each_node_after_its_srv_target() {
     // those names with getaddrinfo: each host's /etc/hosts has them (the SRV lookup itself
     // goes to nameserver=, a port no resolv.conf could name).
     let pod = |n: usize| format!("drip-{n}.drip-headless.prod.svc.cluster.local");
-    let hosts: String = (1..=3)
-        .map(|n| format!("{} {}\n", bed::v4(n), pod(n)))
-        .collect();
-    let bed = Bed::new("k8s", 3, &hosts);
-    let mut records = vec![Record::host("probe.test", bed::v4(1))];
+    let bed = Bed::new(3);
     for n in 1..=3 {
-        records.push(Record::host(&pod(n), bed::v4(n)));
+        bed.bed.alias(&pod(n), bed.v4(n).into());
+    }
+    let mut records = vec![Record::host("probe.test", bed.v4(1))];
+    for n in 1..=3 {
+        records.push(Record::host(&pod(n), bed.v4(n)));
         records.push(Record::srv(
             "drip-headless.prod.svc.cluster.local",
             &pod(n),
             4369,
         ));
     }
-    let dns = Dnsmasq::start_unchecked(bed.exec_hub(DNSMASQ), HUB.into(), 5353, &records);
+    let dns = bed.dnsmasq(5353, &records, "");
     let spec = format!(
         "kubernetes-dnssrv:service=drip-headless,namespace=prod,basename=drip,nameserver={},interval=300",
         dns.addr
@@ -88,15 +71,15 @@ fn kubernetes_dnssrv_names_each_node_after_its_srv_target() {
 
 #[test]
 fn ipv6_nodes_found_by_aaaa_records_connect_over_ipv6() {
-    let bed = Bed::new("v6", 3, "127.0.0.1 localhost\n");
+    let bed = Bed::new(3);
     let records: Vec<Record> = (1..=3)
-        .map(|n| Record::host("cluster6.test", bed::v6(n)))
-        .chain([Record::host("probe.test", bed::v4(1))])
+        .map(|n| Record::host("cluster6.test", bed.v6(n)))
+        .chain([Record::host("probe.test", bed.v4(1))])
         .collect();
-    let _dns = dns_in_hub(&bed, 53, &records, "probe.test");
+    let _dns = bed.dnsmasq(53, &records, "probe.test");
     // Nodes named by their IPv6 addresses, listening on :: (-proto_dist inet6_tcp); the
     // hosts' EPMDs answer on IPv6 too.
-    let names: Vec<String> = (1..=3).map(|n| format!("drip@{}", bed::v6(n))).collect();
+    let names: Vec<String> = (1..=3).map(|n| format!("drip@{}", bed.v6(n))).collect();
     let spec = "dns:cluster6.test,types=aaaa,interval=300";
     let _nodes: Vec<Guard> = (1..=3)
         .map(|n| {
@@ -114,8 +97,8 @@ fn ipv6_nodes_found_by_aaaa_records_connect_over_ipv6() {
 
 #[test]
 fn gossip_finds_nodes_by_multicast_and_a_secret_keeps_two_clusters_apart() {
-    let bed = Bed::new("gsp", 5, "127.0.0.1 localhost\n");
-    let names: Vec<String> = (1..=5).map(|n| format!("drip@{}", bed::v4(n))).collect();
+    let bed = Bed::new(5);
+    let names: Vec<String> = (1..=5).map(|n| format!("drip@{}", bed.v4(n))).collect();
     // Hosts 1, 2 and (later) 5 gossip under one secret, 3 and 4 under another, all on
     // libcluster's default group and port.
     let start = |n: usize| {
@@ -236,9 +219,9 @@ Loop(false).
 
 #[test]
 fn gossip_speaks_libclusters_datagrams_with_an_erl_node() {
-    let bed = Bed::new("erl", 2, "127.0.0.1 localhost\n");
-    let erl_name = format!("gossip_erl@{}", bed::v4(1));
-    let rotp_name = format!("drip@{}", bed::v4(2));
+    let bed = Bed::new(2);
+    let erl_name = format!("gossip_erl@{}", bed.v4(1));
+    let rotp_name = format!("drip@{}", bed.v4(2));
     let out = std::env::temp_dir().join(format!("gossip-erl-{}.out", std::process::id()));
     let file = std::fs::File::create(&out).expect("output file");
     let mut erl = Guard(

@@ -143,8 +143,8 @@ pub enum SpecError {
 
 mod dns;
 mod erlang_hosts;
-mod kubernetes;
 pub mod gossip;
+mod kubernetes;
 mod spec;
 
 pub use erlang_hosts::hosts_of;

@@ -160,6 +160,7 @@ pub async fn start(config: Config) -> Result<Arc<App>> {
     let mut node_config = node_config;
     node_config.listen_ports = config.dist_ports.clone();
     node_config.ticktime = config.net_ticktime;
+    node_config.inet6 = config.inet6;
     node_config.tls = dist_tls(&config)?;
     if node_config.listen {
         epmd(node_config.epmd_port).await?;

@@ -41,6 +41,11 @@ pub struct Args {
     /// The highest (kernel's inet_dist_listen_max; default: the lowest).
     #[arg(long, global = true, env = "DRIP_INET_DIST_LISTEN_MAX")]
     pub inet_dist_listen_max: Option<u16>,
+    /// As erl's `-proto_dist`: `inet6_tcp` listens on `::` (IPv4 peers too) and reaches
+    /// hosts by IPv6 first, for nodes named `drip@fd00::5` (IPv6 pod addresses); `inet_tcp`
+    /// (the default) IPv4 first.
+    #[arg(long, global = true, env = "DRIP_PROTO_DIST", value_name = "inet_tcp|inet6_tcp", value_parser = ["inet_tcp", "inet6_tcp"])]
+    pub proto_dist: Option<String>,
     /// Seconds after which a silent peer is taken as down (`-kernel net_ticktime`, 60 as in
     /// OTP; at least 4). Every node of a cluster should use the same.
     #[arg(long, global = true, env = "DRIP_NET_TICKTIME")]
@@ -284,6 +289,7 @@ struct File {
     inet_dist_listen_min: Option<u16>,
     inet_dist_listen_max: Option<u16>,
     net_ticktime: Option<u64>,
+    proto_dist: Option<String>,
     ssl_dist_optfile: Option<PathBuf>,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
@@ -425,6 +431,8 @@ pub struct Config {
     pub ssl_dist_optfile: Option<PathBuf>,
     /// `net_ticktime`.
     pub net_ticktime: std::time::Duration,
+    /// IPv6 first (`-proto_dist inet6_tcp`).
+    pub inet6: bool,
     /// The HTTP server's limits.
     pub limits: HttpLimits,
     /// How long an upload's request waits for the pipeline to store it.
@@ -618,6 +626,7 @@ impl Config {
             metrics_token: args.metrics_token.or(file.metrics_token),
             migrate: args.migrate.or(file.migrate).unwrap_or(true),
             ssl_dist_optfile: args.ssl_dist_optfile.or(file.ssl_dist_optfile),
+            inet6: args.proto_dist.or(file.proto_dist).as_deref() == Some("inet6_tcp"),
             net_ticktime: secs(args.net_ticktime.or(file.net_ticktime).unwrap_or(60).max(4)),
             dist_ports: {
                 let min = args

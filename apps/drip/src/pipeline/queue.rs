@@ -35,13 +35,27 @@ pub trait Task: Clone + Send + Sync + 'static {
     fn retried(&mut self);
 }
 
-/// The queue server, registered under a name.
+/// The queue server, registered under a name. It keeps its pipeline's figures
+/// (`drip_pipeline_tasks_*`) up to date.
 #[derive(Clone)]
-pub struct Queue<T>(std::marker::PhantomData<fn() -> T>);
+pub struct Queue<T> {
+    figures: crate::metrics::PipelineFigures,
+    task: std::marker::PhantomData<fn() -> T>,
+}
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
-        Queue(std::marker::PhantomData)
+        Queue::counted(crate::metrics::PipelineFigures::default())
+    }
+}
+
+impl<T> Queue<T> {
+    /// A queue that keeps `figures`.
+    pub fn counted(figures: crate::metrics::PipelineFigures) -> Queue<T> {
+        Queue {
+            figures,
+            task: std::marker::PhantomData,
+        }
     }
 }
 
@@ -200,24 +214,9 @@ impl<T: Task> QueueState<T> {
     }
 }
 
-impl<T: Task> GenServer for Queue<T> {
-    type Args = ();
-    type State = QueueState<T>;
-    type Call = QueueCall<T>;
-    type Reply = QueueReply<T>;
-    type Cast = QueueCast<T>;
-
-    async fn init(&self, _: (), _: &mut Context) -> ServerInit<QueueState<T>> {
-        ServerInit::Ok(QueueState {
-            waiting: VecDeque::new(),
-            out: HashMap::new(),
-            taken_at: HashMap::new(),
-            holders: HashMap::new(),
-            asked: None,
-        })
-    }
-
-    async fn handle_call(
+impl<T: Task> Queue<T> {
+    /// Answers `call`.
+    fn call(
         &self,
         call: QueueCall<T>,
         from: &otp::From,
@@ -247,6 +246,37 @@ impl<T: Task> GenServer for Queue<T> {
         }
     }
 
+}
+
+impl<T: Task> GenServer for Queue<T> {
+    type Args = ();
+    type State = QueueState<T>;
+    type Call = QueueCall<T>;
+    type Reply = QueueReply<T>;
+    type Cast = QueueCast<T>;
+
+    async fn init(&self, _: (), _: &mut Context) -> ServerInit<QueueState<T>> {
+        ServerInit::Ok(QueueState {
+            waiting: VecDeque::new(),
+            out: HashMap::new(),
+            taken_at: HashMap::new(),
+            holders: HashMap::new(),
+            asked: None,
+        })
+    }
+
+    async fn handle_call(
+        &self,
+        call: QueueCall<T>,
+        from: &otp::From,
+        q: &mut QueueState<T>,
+        ctx: &mut Context,
+    ) -> CallReply<QueueReply<T>> {
+        let reply = self.call(call, from, q, ctx);
+        self.figures.holding(q.waiting.len(), q.out.len());
+        reply
+    }
+
     async fn handle_cast(
         &self,
         cast: QueueCast<T>,
@@ -258,7 +288,9 @@ impl<T: Task> GenServer for Queue<T> {
                 q.push(task);
             }
             QueueCast::Done(id) => {
-                q.forget(&id);
+                if q.forget(&id) {
+                    self.figures.done();
+                }
             }
             QueueCast::Holding(id, holder) => q.hold(ctx, &id, &holder),
             QueueCast::Restarted(at) => q.requeue(at),
@@ -269,6 +301,7 @@ impl<T: Task> GenServer for Queue<T> {
             }
         }
         q.answer(ctx);
+        self.figures.holding(q.waiting.len(), q.out.len());
         NoReply::Continue
     }
 

@@ -215,7 +215,8 @@ impl Metrics {
         let fs = nix::sys::statvfs::statvfs(dir)?;
         let unit = u64::from(fs.fragment_size());
         let bytes = |blocks: u64| i64::try_from(blocks.saturating_mul(unit)).unwrap_or(i64::MAX);
-        self.filesystem_avail.set(bytes(u64::from(fs.blocks_available())));
+        self.filesystem_avail
+            .set(bytes(u64::from(fs.blocks_available())));
         self.filesystem_size.set(bytes(u64::from(fs.blocks())));
         Ok(())
     }
@@ -224,7 +225,12 @@ impl Metrics {
     pub fn exposition(&self) -> String {
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
-        out.trim_end().trim_end_matches("# EOF").to_owned()
+        // Without a blank line before the node's families: OpenMetrics has none, and
+        // Prometheus refuses a scrape with one ("\n" is not a valid start token).
+        out.trim_end()
+            .trim_end_matches("# EOF")
+            .trim_end()
+            .to_owned()
     }
 }
 
@@ -287,7 +293,8 @@ mod tests {
         let m = Metrics::default();
         m.pipeline("upload").holding(3, 1);
         m.storage_error(StorageOp::Write);
-        m.read_filesystem(std::path::Path::new(".")).expect("statvfs");
+        m.read_filesystem(std::path::Path::new("."))
+            .expect("statvfs");
         let text = m.exposition();
         for line in [
             "drip_storage_errors_total{operation=\"write\"} 1",
@@ -298,6 +305,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }
+        assert!(!text.contains("\n\n") && !text.ends_with('\n'), "{text}");
         let size = text
             .lines()
             .find_map(|l| l.strip_prefix("drip_data_filesystem_size_bytes "))

@@ -2,7 +2,7 @@
 //! connection, `Connection: close`.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// `GET path` on 127.0.0.1:`port`, retried (bounded) until something listens: the status
@@ -33,9 +33,26 @@ pub fn request_raw(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (String, String, Vec<u8>) {
+    request_at(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        method,
+        path,
+        headers,
+        body,
+    )
+}
+
+/// [`request_raw`] to any address (a server in a network namespace the test made).
+pub fn request_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, String, Vec<u8>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut s) = TcpStream::connect(addr) {
             s.set_read_timeout(Some(Duration::from_secs(60)))
                 .expect("timeout");
             let mut head = format!(
@@ -60,7 +77,7 @@ pub fn request_raw(
             let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
             return (status.to_owned(), headers.to_lowercase(), body);
         }
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -9,6 +9,7 @@ pub mod gen_stage;
 pub mod http;
 pub mod pki;
 pub mod postgres;
+pub mod prometheus;
 pub mod s3;
 
 use std::io::Read;

@@ -134,7 +134,9 @@ impl RemoteStorage {
     async fn fetch(&self, task: &mut DownloadTask) -> Result<(), String> {
         let read = self.read(task).await;
         if let Err(ReadError::Store(_)) = &read {
-            self.0.metrics.storage_error(crate::metrics::StorageOp::Read);
+            self.0
+                .metrics
+                .storage_error(crate::metrics::StorageOp::Read);
         }
         read.map_err(|e| match e {
             ReadError::Missing => "its stored object is missing".to_owned(),

@@ -245,7 +245,6 @@ impl<T: Task> Queue<T> {
             }
         }
     }
-
 }
 
 impl<T: Task> GenServer for Queue<T> {

@@ -121,7 +121,9 @@ pub fn cluster(
             ),
         );
     }
-    body.push_str("</table>\n<h2>hosts (EPMD)</h2>\n<ul>\n");
+    body.push_str("</table>\n");
+    discovery(&mut body, rows);
+    body.push_str("<h2>hosts (EPMD)</h2>\n<ul>\n");
     for h in hosts {
         let _ = match &h.names {
             Ok(names) => writeln!(
@@ -146,6 +148,51 @@ pub fn cluster(
         );
     }
     frame(base, "cluster", None, &body)
+}
+
+/// What each connected node's discovery strategies see: strategy, the nodes of its last good
+/// answer, its failed lookups, and why it fails while it does.
+fn discovery(body: &mut String, rows: &[crate::cluster::Row]) {
+    let strategies: Vec<(&str, &str, &window::Discovery)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.discovery
+                .iter()
+                .flatten()
+                .map(move |(s, d)| (r.name.as_str(), s.as_str(), d))
+        })
+        .collect();
+    body.push_str("<h2>discovery</h2>\n");
+    if strategies.is_empty() {
+        body.push_str(
+            "<p id=\"discovery\">No node here runs a discovery strategy (<code>--discovery</code>, <code>--cluster</code>).</p>\n",
+        );
+        return;
+    }
+    body.push_str(
+        "<table id=\"discovery\"><tr><th>node</th><th>strategy</th><th>nodes found</th><th>errors</th><th>state</th></tr>\n",
+    );
+    for (node, strategy, d) in strategies {
+        let found = if d.nodes.is_empty() {
+            d.count.to_string()
+        } else {
+            format!("{}: {}", d.count, escape(&d.nodes.join(" ")))
+        };
+        let state = match &d.failing {
+            Some(why) => format!("<td class=\"down\">failing: {}</td>", escape(why)),
+            None => "<td>ok</td>".to_owned(),
+        };
+        let _ = writeln!(
+            body,
+            "<tr data-node=\"{}\" data-strategy=\"{}\"><td>{}</td><td><code>{}</code></td><td>{found}</td><td class=\"n\">{}</td>{state}</tr>",
+            escape(node),
+            escape(strategy),
+            escape(node),
+            escape(strategy),
+            d.errors,
+        );
+    }
+    body.push_str("</table>\n");
 }
 
 /// The node picker: a name typed or chosen from the nodes seen, posted with the form token.

@@ -37,7 +37,10 @@ header a{color:#cde}main{padding:1em}table{border-collapse:collapse}td,th{paddin
 tr:nth-child(even){background:#f2f4f7}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .down{color:#a00;font-weight:bold}#status{font-size:.9em;color:#666}form.inline{display:inline}\
 .charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;border:1px solid #dde;padding:.4em}\
-figcaption{font-size:.85em;color:#444}li small{color:#777}";
+figcaption{font-size:.85em;color:#444}li small{color:#777}\
+@media(max-width:600px){#nodes{display:block;overflow-x:auto}#discovery,#discovery tbody,#discovery tr,#discovery td{display:block}\
+#discovery tr:first-child{display:none}#discovery tr{padding:.3em 0}#discovery td{padding:.1em .6em;text-align:left}\
+#discovery td::before{content:attr(data-label) \": \";color:#666;font-weight:normal}#discovery td{overflow-wrap:anywhere}}";
 
 /// Live updates: a page with `data-events` subscribes to that server-sent event stream and
 /// fills the elements whose `data-field` names a figure; a stream that fails says so on the
@@ -179,12 +182,17 @@ fn discovery(body: &mut String, rows: &[crate::cluster::Row]) {
             format!("{}: {}", d.count, escape(&d.nodes.join(" ")))
         };
         let state = match &d.failing {
-            Some(why) => format!("<td class=\"down\">failing: {}</td>", escape(why)),
-            None => "<td>ok</td>".to_owned(),
+            Some(why) => format!(
+                "<td data-label=\"state\" class=\"down\">failing: {}</td>",
+                escape(why)
+            ),
+            None => "<td data-label=\"state\">ok</td>".to_owned(),
         };
+        // (The labels head each cell where a narrow screen stacks them.)
         let _ = writeln!(
             body,
-            "<tr data-node=\"{}\" data-strategy=\"{}\"><td>{}</td><td><code>{}</code></td><td>{found}</td><td class=\"n\">{}</td>{state}</tr>",
+            "<tr data-node=\"{}\" data-strategy=\"{}\"><td data-label=\"node\">{}</td><td data-label=\"strategy\"><code>{}</code></td>\
+             <td data-label=\"nodes found\">{found}</td><td data-label=\"errors\" class=\"n\">{}</td>{state}</tr>",
             escape(node),
             escape(strategy),
             escape(node),

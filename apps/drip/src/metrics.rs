@@ -213,11 +213,10 @@ impl Metrics {
     /// directory that cannot be read leaves the last figures (and says why).
     pub fn read_filesystem(&self, dir: &std::path::Path) -> Result<(), nix::Error> {
         let fs = nix::sys::statvfs::statvfs(dir)?;
-        let unit = u64::from(fs.fragment_size());
+        let unit = fs.fragment_size();
         let bytes = |blocks: u64| i64::try_from(blocks.saturating_mul(unit)).unwrap_or(i64::MAX);
-        self.filesystem_avail
-            .set(bytes(u64::from(fs.blocks_available())));
-        self.filesystem_size.set(bytes(u64::from(fs.blocks())));
+        self.filesystem_avail.set(bytes(fs.blocks_available()));
+        self.filesystem_size.set(bytes(fs.blocks()));
         Ok(())
     }
 

@@ -199,7 +199,7 @@ impl Prometheus {
             all_up() || std::time::Instant::now() > deadline
         });
         if !all_up() {
-            let targets = self.api("targets").unwrap_or_else(|e| Value::String(e));
+            let targets = self.api("targets").unwrap_or_else(Value::String);
             let said: Vec<String> = targets["activeTargets"]
                 .as_array()
                 .into_iter()

@@ -6,7 +6,8 @@
 //!
 //! For the alert rules (`deploy/kubernetes/common/monitoring.yaml`): each pipeline's queue
 //! (`drip_pipeline_tasks_waiting`, `drip_pipeline_tasks_out`,
-//! `drip_pipeline_tasks_done_total`, by `pipeline`), the object store's failed tries
+//! `drip_pipeline_tasks_done_total`, and `drip_pipeline_bytes_total`, the bytes of the files
+//! those tasks carried, by `pipeline`), the object store's failed tries
 //! (`drip_storage_errors_total`, by `operation`: each failed try counts, including those
 //! tried again), and the file system of the data directory (which holds the spool) as
 //! node_exporter names a file system's figures: `drip_data_filesystem_avail_bytes` (free to
@@ -34,6 +35,7 @@ pub struct Metrics {
     tasks_waiting: Family<Labels, Gauge>,
     tasks_out: Family<Labels, Gauge>,
     tasks_done: Family<Labels, Counter>,
+    task_bytes: Family<Labels, Counter>,
     filesystem_avail: Gauge,
     filesystem_size: Gauge,
     /// When the last request was answered (ms since the epoch).
@@ -107,6 +109,12 @@ impl Default for Metrics {
             "Tasks that left a pipeline: done, or reported failed to their user",
             tasks_done.clone(),
         );
+        let task_bytes = Family::<Labels, Counter>::default();
+        registry.register(
+            "drip_pipeline_bytes",
+            "Bytes of the files whose tasks left a pipeline: uploads stored, downloads made ready (or either reported failed)",
+            task_bytes.clone(),
+        );
         let filesystem_avail = Gauge::default();
         registry.register(
             "drip_data_filesystem_avail_bytes",
@@ -129,6 +137,7 @@ impl Default for Metrics {
             tasks_waiting,
             tasks_out,
             tasks_done,
+            task_bytes,
             filesystem_avail,
             filesystem_size,
             node: tokio::sync::Mutex::new(None),
@@ -206,6 +215,7 @@ impl Metrics {
             waiting: self.tasks_waiting.get_or_create(&labels).clone(),
             out: self.tasks_out.get_or_create(&labels).clone(),
             done: self.tasks_done.get_or_create(&labels).clone(),
+            bytes: self.task_bytes.get_or_create(&labels).clone(),
         }
     }
 
@@ -268,6 +278,7 @@ pub struct PipelineFigures {
     waiting: Gauge,
     out: Gauge,
     done: Counter,
+    bytes: Counter,
 }
 
 impl PipelineFigures {
@@ -277,9 +288,10 @@ impl PipelineFigures {
         self.out.set(i64::try_from(out).unwrap_or(i64::MAX));
     }
 
-    /// A task left the pipeline.
-    pub fn done(&self) {
+    /// A task carrying a file of `bytes` left the pipeline.
+    pub fn done(&self, bytes: u64) {
         self.done.inc();
+        self.bytes.inc_by(bytes);
     }
 }
 
@@ -301,6 +313,7 @@ mod tests {
             "drip_pipeline_tasks_waiting{pipeline=\"upload\"} 3",
             "drip_pipeline_tasks_out{pipeline=\"upload\"} 1",
             "drip_pipeline_tasks_done_total{pipeline=\"upload\"} 0",
+            "drip_pipeline_bytes_total{pipeline=\"upload\"} 0",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }

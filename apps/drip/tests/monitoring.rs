@@ -167,6 +167,12 @@ fn three_clustered_nodes_scraped_by_a_real_prometheus() {
         "",
     );
     assert!(status.contains("202"), "{status}");
+    // The upload's bytes count in its pipeline's throughput once its task is done.
+    harness::wait_until(
+        "the upload's bytes counted",
+        Duration::from_secs(30),
+        || scrape_of(targets[0]).contains("drip_pipeline_bytes_total{pipeline=\"upload\"} 10000\n"),
+    );
 
     // Every series the rules and dashboards read is in a live scrape (`up` is Prometheus's).
     let wanted = series_wanted();

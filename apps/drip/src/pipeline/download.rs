@@ -91,6 +91,10 @@ impl Task for DownloadTask {
     fn retried(&mut self) {
         self.attempts += 1;
     }
+
+    fn bytes(&self) -> u64 {
+        u64::try_from(self.media.size).unwrap_or(0)
+    }
 }
 
 /// Reports `task` failed for `why`.

@@ -33,6 +33,9 @@ pub trait Task: Clone + Send + Sync + 'static {
     fn owner(&self) -> &str;
     /// Counts one more attempt.
     fn retried(&mut self);
+    /// The bytes of the file it carries (counted in `drip_pipeline_bytes_total` when it
+    /// leaves).
+    fn bytes(&self) -> u64;
 }
 
 /// The queue server, registered under a name. It keeps its pipeline's figures
@@ -207,10 +210,10 @@ impl<T: Task> QueueState<T> {
         }
     }
 
-    /// The task `id` is no longer out.
-    fn forget(&mut self, id: &str) -> bool {
+    /// The task `id` is no longer out: it, if it was.
+    fn forget(&mut self, id: &str) -> Option<T> {
         self.taken_at.remove(id);
-        self.out.remove(id).is_some()
+        self.out.remove(id).map(|(task, _)| task)
     }
 }
 
@@ -287,14 +290,14 @@ impl<T: Task> GenServer for Queue<T> {
                 q.push(task);
             }
             QueueCast::Done(id) => {
-                if q.forget(&id) {
-                    self.figures.done();
+                if let Some(task) = q.forget(&id) {
+                    self.figures.done(task.bytes());
                 }
             }
             QueueCast::Holding(id, holder) => q.hold(ctx, &id, &holder),
             QueueCast::Restarted(at) => q.requeue(at),
             QueueCast::Retry(task) => {
-                if q.forget(task.id()) {
+                if q.forget(task.id()).is_some() {
                     q.waiting.push_back(task);
                 }
             }

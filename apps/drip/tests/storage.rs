@@ -95,7 +95,7 @@ fn files_go_to_an_s3_bucket_sealed_and_an_unreachable_bucket_is_a_clear_error() 
 
 #[test]
 fn unreachable_local_storage_is_a_clear_error_and_leaves_nothing() {
-    let d = drip("nostore", &[]);
+    let d = drip("nostore", &["--metrics-token", "nostore-metrics"]);
     let (ana, ana_id) = d.account("ana");
     // The objects directory becomes a file: every write to storage fails.
     let objects = d.data.join("objects");
@@ -106,6 +106,19 @@ fn unreachable_local_storage_is_a_clear_error_and_leaves_nothing() {
         text.starts_with("$/x/doc.bin could not be stored: the storage failed"),
         "{text}"
     );
+    // Each failed try counted, for the DripStorageErrors alert; no read failed.
+    let scrape = support::monitoring::scrape(d.http, "nostore-metrics");
+    let value = |series: &str| -> f64 {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{scrape}"))
+    };
+    assert!(
+        value("drip_storage_errors_total{operation=\"write\"}") >= 1.0,
+        "{scrape}"
+    );
+    assert_eq!(value("drip_storage_errors_total{operation=\"read\"}"), 0.0);
     // Storage back: nothing of the failed upload is in it, and uploads work again.
     std::fs::remove_file(&objects).expect("removed");
     std::fs::create_dir(&objects).expect("made");

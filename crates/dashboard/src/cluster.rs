@@ -1,6 +1,7 @@
 //! The cluster page's data: the nodes each known host's EPMD lists (`NAMES_REQ`, as
 //! `epmd -names` and `net_adm:names/1` ask), the nodes the dashboard watches, and, for each
-//! node it is connected to, that node's own connections (`erlang:nodes(connected)`).
+//! node it is connected to, that node's own connections (`erlang:nodes(connected)`) and
+//! what each of its discovery strategies sees (`rotp:metrics()`, through the window).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -32,6 +33,8 @@ pub(crate) struct Row {
     pub(crate) watched: bool,
     /// The nodes it is connected to, if it answered.
     pub(crate) connections: Option<Vec<String>>,
+    /// What each of its discovery strategies sees, if it is a rotp node and answered.
+    pub(crate) discovery: Option<BTreeMap<String, window::Discovery>>,
 }
 
 /// The host part of `name@host`.
@@ -88,6 +91,7 @@ pub(crate) async fn survey(node: &Node, watched: &[Atom]) -> (Vec<Host>, Vec<Row
                     port: Some(*port),
                     watched: false,
                     connections: None,
+                    discovery: None,
                 },
             );
         }
@@ -99,6 +103,7 @@ pub(crate) async fn survey(node: &Node, watched: &[Atom]) -> (Vec<Host>, Vec<Row
             connected: connected.contains(w) || w == node.name(),
             watched: true,
             connections: None,
+            discovery: None,
         });
         row.watched = true;
     }
@@ -106,15 +111,16 @@ pub(crate) async fn survey(node: &Node, watched: &[Atom]) -> (Vec<Host>, Vec<Row
     let asks = rows.values().filter(|r| r.connected).map(|r| {
         let target = Atom::from(r.name.as_str());
         async move {
-            let reply = node
-                .rpc(
+            let (reply, figures) = futures::join!(
+                node.rpc(
                     &target,
                     "erlang",
                     "nodes",
                     vec![Term::List(vec![Term::atom("connected")])],
                     ASK,
-                )
-                .await;
+                ),
+                window::rotp_figures_of(node, &target, ASK)
+            );
             let nodes = match reply {
                 Term::List(v) => Some(
                     v.iter()
@@ -124,12 +130,13 @@ pub(crate) async fn survey(node: &Node, watched: &[Atom]) -> (Vec<Host>, Vec<Row
                 ),
                 _ => None,
             };
-            (target.to_string(), nodes)
+            (target.to_string(), nodes, figures.map(|f| f.discovery))
         }
     });
-    for (name, nodes) in join_all(asks).await {
+    for (name, nodes, discovery) in join_all(asks).await {
         if let Some(row) = rows.get_mut(&name) {
             row.connections = nodes;
+            row.discovery = discovery;
         }
     }
     (hosts, rows.into_values().collect())

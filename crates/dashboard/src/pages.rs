@@ -37,7 +37,10 @@ header a{color:#cde}main{padding:1em}table{border-collapse:collapse}td,th{paddin
 tr:nth-child(even){background:#f2f4f7}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .down{color:#a00;font-weight:bold}#status{font-size:.9em;color:#666}form.inline{display:inline}\
 .charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;border:1px solid #dde;padding:.4em}\
-figcaption{font-size:.85em;color:#444}li small{color:#777}";
+figcaption{font-size:.85em;color:#444}li small{color:#777}\
+@media(max-width:600px){#nodes{display:block;overflow-x:auto}#discovery,#discovery tbody,#discovery tr,#discovery td{display:block}\
+#discovery tr:first-child{display:none}#discovery tr{padding:.3em 0}#discovery td{padding:.1em .6em;text-align:left}\
+#discovery td::before{content:attr(data-label) \": \";color:#666;font-weight:normal}#discovery td{overflow-wrap:anywhere}}";
 
 /// Live updates: a page with `data-events` subscribes to that server-sent event stream and
 /// fills the elements whose `data-field` names a figure; a stream that fails says so on the
@@ -121,7 +124,9 @@ pub fn cluster(
             ),
         );
     }
-    body.push_str("</table>\n<h2>hosts (EPMD)</h2>\n<ul>\n");
+    body.push_str("</table>\n");
+    discovery(&mut body, rows);
+    body.push_str("<h2>hosts (EPMD)</h2>\n<ul>\n");
     for h in hosts {
         let _ = match &h.names {
             Ok(names) => writeln!(
@@ -146,6 +151,56 @@ pub fn cluster(
         );
     }
     frame(base, "cluster", None, &body)
+}
+
+/// What each connected node's discovery strategies see: strategy, the nodes of its last good
+/// answer, its failed lookups, and why it fails while it does.
+fn discovery(body: &mut String, rows: &[crate::cluster::Row]) {
+    let strategies: Vec<(&str, &str, &window::Discovery)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.discovery
+                .iter()
+                .flatten()
+                .map(move |(s, d)| (r.name.as_str(), s.as_str(), d))
+        })
+        .collect();
+    body.push_str("<h2>discovery</h2>\n");
+    if strategies.is_empty() {
+        body.push_str(
+            "<p id=\"discovery\">No node here runs a discovery strategy (<code>--discovery</code>, <code>--cluster</code>).</p>\n",
+        );
+        return;
+    }
+    body.push_str(
+        "<table id=\"discovery\"><tr><th>node</th><th>strategy</th><th>nodes found</th><th>errors</th><th>state</th></tr>\n",
+    );
+    for (node, strategy, d) in strategies {
+        let found = if d.nodes.is_empty() {
+            d.count.to_string()
+        } else {
+            format!("{}: {}", d.count, escape(&d.nodes.join(" ")))
+        };
+        let state = match &d.failing {
+            Some(why) => format!(
+                "<td data-label=\"state\" class=\"down\">failing: {}</td>",
+                escape(why)
+            ),
+            None => "<td data-label=\"state\">ok</td>".to_owned(),
+        };
+        // (The labels head each cell where a narrow screen stacks them.)
+        let _ = writeln!(
+            body,
+            "<tr data-node=\"{}\" data-strategy=\"{}\"><td data-label=\"node\">{}</td><td data-label=\"strategy\"><code>{}</code></td>\
+             <td data-label=\"nodes found\">{found}</td><td data-label=\"errors\" class=\"n\">{}</td>{state}</tr>",
+            escape(node),
+            escape(strategy),
+            escape(node),
+            escape(strategy),
+            d.errors,
+        );
+    }
+    body.push_str("</table>\n");
 }
 
 /// The node picker: a name typed or chosen from the nodes seen, posted with the form token.

@@ -12,6 +12,7 @@ pub mod http;
 pub mod kubernetes;
 pub mod pki;
 pub mod postgres;
+pub mod prometheus;
 pub mod s3;
 
 use std::io::Read;

@@ -230,7 +230,9 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
         },
         // rotp's own figures, for the window's metrics: supervisor restarts in this OS process,
         // refused handshakes by peer address, the node's GenStage stages, and what each
-        // discovery strategy sees (`{Strategy, Nodes, Errors}`).
+        // discovery strategy sees (`{Strategy, Count, Errors, Nodes, Failing}`: how many
+        // nodes its last good answer names, its failed lookups, those nodes, and why its
+        // last lookup failed while it still fails, else `undefined`).
         ("rotp", "metrics", []) => Term::List(vec![
             pair("stages", stages(node)),
             pair(
@@ -243,6 +245,11 @@ fn builtin(node: &Node, module: &Atom, function: &Atom, args: &[Term]) -> Option
                                 Term::Binary(etf::Bytes::from(strategy)),
                                 Term::Integer(seen.nodes.len() as i64),
                                 Term::Integer(seen.errors as i64),
+                                Term::List(seen.nodes.iter().cloned().map(Term::Atom).collect()),
+                                match seen.failing {
+                                    Some(why) => Term::Binary(etf::Bytes::from(why.into_bytes())),
+                                    None => Term::atom("undefined"),
+                                },
                             ])
                         })
                         .collect(),

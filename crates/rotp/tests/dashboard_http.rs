@@ -2,7 +2,8 @@
 //! `rotp dashboard` and `rotp node --dashboard` print when no token is given), the `Host` it
 //! answers to, and its cluster page, which lists the nodes a real OTP epmd has registered (an
 //! erl node, a rotp node) and opens any of them through the node picker (a POST with the form
-//! token).
+//! token), and what each discovery strategy of a node sees (its nodes, its errors, and why
+//! it fails while it does).
 
 mod support;
 
@@ -298,6 +299,72 @@ fn the_cluster_page_lists_the_nodes_epmd_knows_and_the_picker_opens_any_of_them(
     assert!(status.contains("400"), "{status}");
     let (status, _, _) = get(http, &format!("/pick?node={other}"));
     assert!(status.contains("405"), "{status}");
+}
+
+#[test]
+fn the_cluster_page_shows_what_each_discovery_strategy_sees_and_why_one_fails() {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    let _erl = start_erl("dash_disc_erl", COOKIE, port, "timer:sleep(infinity).");
+    let erl = format!("dash_disc_erl@{}", short_host());
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    // One strategy that finds the erl node through EPMD, one whose hosts file is not there.
+    let missing =
+        std::env::temp_dir().join(format!("no-such-dir-{}/.hosts.erlang", std::process::id()));
+    let hosts = format!("erlang-hosts:{},interval=200", missing.display());
+    let _node = rotp_background(
+        port,
+        COOKIE,
+        &[
+            "node",
+            "--sname",
+            "dash_disc",
+            "--dashboard",
+            &listen,
+            "--dashboard-token",
+            TOKEN,
+            "--discovery",
+            "local-epmd:interval=200",
+            "--discovery",
+            &hosts,
+        ],
+    );
+    let row = |page: &str, strategy: &str| {
+        page.split("<table id=\"discovery\">")
+            .nth(1)?
+            .split(&format!("data-strategy=\"{strategy}\">"))
+            .nth(1)?
+            .split("</tr>")
+            .next()
+            .map(str::to_owned)
+    };
+    let (found, failing) = wait_until("both strategies on the cluster page", UP, || {
+        let (status, headers, page) = get(http, "/");
+        let page = unchunk(&headers, &page);
+        if !status.contains("200") {
+            return None;
+        }
+        let found = row(&page, "local-epmd").filter(|r| r.contains(&erl))?;
+        let failing = row(&page, "erlang-hosts").filter(|r| r.contains("failing:"))?;
+        Some((found, failing))
+    });
+    // local-epmd: one node found, by name, no errors, fine.
+    assert!(
+        found.contains(&format!(">1: {erl}</td>")) && found.contains("class=\"n\">0</td>"),
+        "{found}"
+    );
+    assert!(
+        found.contains(">ok</td>") && found.contains(">dash_disc@"),
+        "{found}"
+    );
+    // erlang-hosts: nothing found, its failed lookups counted, and why, naming the file.
+    assert!(failing.contains("\"nodes found\">0</td>"), "{failing}");
+    assert!(!failing.contains("class=\"n\">0</td>"), "{failing}");
+    assert!(
+        failing.contains("class=\"down\"") && failing.contains(".hosts.erlang"),
+        "{failing}"
+    );
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub mod stages;
 pub mod tree;
 
 pub use snapshot::{
-    collect, detail, select, uptime_text, Order, Peer, Process, Snapshot, SnapshotError, Summary,
+    collect, detail, rotp_figures_of, select, uptime_text, Discovery, Order, Peer, Process,
+    RotpFigures, Snapshot, SnapshotError, Summary,
 };
 pub use stages::{stages, Stage};

@@ -223,12 +223,12 @@ pub fn exposition(s: &Snapshot) -> String {
         if !r.discovery.is_empty() {
             let nodes: Family<Labels, Gauge> = Family::default();
             let errors: Family<Labels, Counter> = Family::default();
-            for (strategy, (n, e)) in &r.discovery {
+            for (strategy, d) in &r.discovery {
                 let labels = vec![label("strategy", strategy)];
-                nodes.get_or_create(&labels).set(*n);
+                nodes.get_or_create(&labels).set(d.count);
                 errors
                     .get_or_create(&labels)
-                    .inc_by(u64::try_from(*e).unwrap_or(0));
+                    .inc_by(u64::try_from(d.errors).unwrap_or(0));
             }
             registry.register(
                 "rotp_discovery_nodes",

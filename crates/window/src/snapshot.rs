@@ -115,8 +115,22 @@ pub struct RotpFigures {
     pub connections_refused: BTreeMap<String, i64>,
     /// Its GenStage stages and their levels.
     pub stages: Vec<crate::Stage>,
-    /// Each discovery strategy: the nodes it sees, and its failed lookups.
-    pub discovery: BTreeMap<String, (i64, i64)>,
+    /// What each discovery strategy sees, by its label (`epmd`, `dns`…).
+    pub discovery: BTreeMap<String, Discovery>,
+}
+
+/// What one discovery strategy of a node sees (`node::discovery::Seen`, as `rotp:metrics()`
+/// reports it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    /// How many nodes its last good answer names (the node itself left out).
+    pub count: i64,
+    /// Its failed lookups.
+    pub errors: i64,
+    /// Those nodes (empty from a node that reports the count alone).
+    pub nodes: Vec<String>,
+    /// Why its last lookup failed, while it still fails.
+    pub failing: Option<String>,
 }
 
 /// A process as top lists it.
@@ -204,12 +218,7 @@ pub async fn collect(
     let (mut summary, peers) = futures::join!(summary(&call, &info), peers(node, target, timeout));
     summary.peers = peers;
     // A BEAM node has no `rotp` module: badrpc, and no figures.
-    if let Term::List(items) = node
-        .rpc(target, "rotp", "metrics", Vec::new(), timeout)
-        .await
-    {
-        summary.rotp = Some(rotp_figures(&items));
-    }
+    summary.rotp = rotp_figures_of(node, target, timeout).await;
     let pids: Vec<Pid> = match call("processes", Vec::new()).await? {
         Term::List(pids) => pids
             .into_iter()
@@ -407,6 +416,52 @@ async fn peers(node: &Node, target: &Atom, timeout: Duration) -> Vec<Peer> {
     join_all(asks).await
 }
 
+/// One strategy of `rotp:metrics()`'s `discovery`: `{Strategy, Count, Errors, Nodes,
+/// Failing}`, or `{Strategy, Count, Errors}` from a node that reports no more.
+fn discovery(entry: &Term) -> Option<(String, Discovery)> {
+    let Term::Tuple(fields) = entry else {
+        return None;
+    };
+    let (Term::Binary(strategy), Term::Integer(count), Term::Integer(errors)) =
+        (fields.first()?, fields.get(1)?, fields.get(2)?)
+    else {
+        return None;
+    };
+    let nodes = match fields.get(3) {
+        Some(Term::List(nodes)) => nodes
+            .iter()
+            .filter_map(Term::as_atom)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let failing = match fields.get(4) {
+        Some(Term::Binary(why)) => Some(String::from_utf8_lossy(why).into_owned()),
+        _ => None,
+    };
+    Some((
+        String::from_utf8_lossy(strategy).into_owned(),
+        Discovery {
+            count: *count,
+            errors: *errors,
+            nodes,
+            failing,
+        },
+    ))
+}
+
+/// `target`'s own figures (`rotp:metrics()`), or `None` from a node that has none (a BEAM
+/// node has no `rotp` module) or does not answer within `timeout`.
+pub async fn rotp_figures_of(node: &Node, target: &Atom, timeout: Duration) -> Option<RotpFigures> {
+    match node
+        .rpc(target, "rotp", "metrics", Vec::new(), timeout)
+        .await
+    {
+        Term::List(items) => Some(rotp_figures(&items)),
+        _ => None,
+    }
+}
+
 fn rotp_figures(items: &[Term]) -> RotpFigures {
     let mut f = RotpFigures::default();
     for item in items {
@@ -419,16 +474,7 @@ fn rotp_figures(items: &[Term]) -> RotpFigures {
                 f.stages = crate::stages::from_rotp(stages);
             }
             [k, Term::List(strategies)] if k.as_atom() == Some("discovery") => {
-                for entry in strategies {
-                    if let Term::Tuple(sne) = entry {
-                        if let [Term::Binary(s), Term::Integer(n), Term::Integer(e)] =
-                            sne.as_slice()
-                        {
-                            f.discovery
-                                .insert(String::from_utf8_lossy(s).into_owned(), (*n, *e));
-                        }
-                    }
-                }
+                f.discovery = strategies.iter().filter_map(discovery).collect();
             }
             [k, Term::List(by)] if k.as_atom() == Some("connections_refused") => {
                 for entry in by {

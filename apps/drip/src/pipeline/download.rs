@@ -91,6 +91,10 @@ impl Task for DownloadTask {
     fn retried(&mut self) {
         self.attempts += 1;
     }
+
+    fn bytes(&self) -> u64 {
+        u64::try_from(self.media.size).unwrap_or(0)
+    }
 }
 
 /// Reports `task` failed for `why`.
@@ -116,25 +120,49 @@ fn pass_on() -> Init<(), DownloadTask> {
     Init::ProducerConsumer((), ProducerOptions::unbounded(), ConsumerOptions::default())
 }
 
+/// Why an object could not be read.
+enum ReadError {
+    /// It is not in the store.
+    Missing,
+    /// The store failed.
+    Store(String),
+}
+
 /// Reads each file's sealed object (or, for a file that will stream, checks it is there).
 #[derive(Clone)]
 pub struct RemoteStorage(pub Arc<App>);
 
 impl RemoteStorage {
+    /// Reads the task's object; a failure of the store counts in
+    /// `drip_storage_errors_total{operation="read"}` (an object that is not there does not).
     async fn fetch(&self, task: &mut DownloadTask) -> Result<(), String> {
+        let read = self.read(task).await;
+        if let Err(ReadError::Store(_)) = &read {
+            self.0
+                .metrics
+                .storage_error(crate::metrics::StorageOp::Read);
+        }
+        read.map_err(|e| match e {
+            ReadError::Missing => "its stored object is missing".to_owned(),
+            ReadError::Store(e) => e,
+        })
+    }
+
+    async fn read(&self, task: &mut DownloadTask) -> Result<(), ReadError> {
         let key = &task.media.storage_key;
         if task.media.size as u64 > self.0.config.cache_max {
             return match self.0.storage.exists(key).await {
                 Ok(true) => Ok(()),
-                Ok(false) => Err("its stored object is missing".into()),
-                Err(e) => Err(e.to_string()),
+                Ok(false) => Err(ReadError::Missing),
+                Err(e) => Err(ReadError::Store(e.to_string())),
             };
         }
-        let mut stream = self.0.storage.read(key).await.map_err(|e| e.to_string())?;
+        let store = |e: &dyn std::fmt::Display| ReadError::Store(e.to_string());
+        let mut stream = self.0.storage.read(key).await.map_err(|e| store(&e))?;
         let mut sealed =
             Vec::with_capacity(crate::crypto::sealed_len(task.media.size as u64) as usize);
         while let Some(chunk) = stream.next().await {
-            sealed.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+            sealed.extend_from_slice(&chunk.map_err(|e| store(&e))?);
         }
         task.sealed = Some(Bytes::from(sealed));
         Ok(())

@@ -33,15 +33,32 @@ pub trait Task: Clone + Send + Sync + 'static {
     fn owner(&self) -> &str;
     /// Counts one more attempt.
     fn retried(&mut self);
+    /// The bytes of the file it carries (counted in `drip_pipeline_bytes_total` when it
+    /// leaves).
+    fn bytes(&self) -> u64;
 }
 
-/// The queue server, registered under a name.
+/// The queue server, registered under a name. It keeps its pipeline's figures
+/// (`drip_pipeline_tasks_*`) up to date.
 #[derive(Clone)]
-pub struct Queue<T>(std::marker::PhantomData<fn() -> T>);
+pub struct Queue<T> {
+    figures: crate::metrics::PipelineFigures,
+    task: std::marker::PhantomData<fn() -> T>,
+}
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
-        Queue(std::marker::PhantomData)
+        Queue::counted(crate::metrics::PipelineFigures::default())
+    }
+}
+
+impl<T> Queue<T> {
+    /// A queue that keeps `figures`.
+    pub fn counted(figures: crate::metrics::PipelineFigures) -> Queue<T> {
+        Queue {
+            figures,
+            task: std::marker::PhantomData,
+        }
     }
 }
 
@@ -193,31 +210,16 @@ impl<T: Task> QueueState<T> {
         }
     }
 
-    /// The task `id` is no longer out.
-    fn forget(&mut self, id: &str) -> bool {
+    /// The task `id` is no longer out: it, if it was.
+    fn forget(&mut self, id: &str) -> Option<T> {
         self.taken_at.remove(id);
-        self.out.remove(id).is_some()
+        self.out.remove(id).map(|(task, _)| task)
     }
 }
 
-impl<T: Task> GenServer for Queue<T> {
-    type Args = ();
-    type State = QueueState<T>;
-    type Call = QueueCall<T>;
-    type Reply = QueueReply<T>;
-    type Cast = QueueCast<T>;
-
-    async fn init(&self, _: (), _: &mut Context) -> ServerInit<QueueState<T>> {
-        ServerInit::Ok(QueueState {
-            waiting: VecDeque::new(),
-            out: HashMap::new(),
-            taken_at: HashMap::new(),
-            holders: HashMap::new(),
-            asked: None,
-        })
-    }
-
-    async fn handle_call(
+impl<T: Task> Queue<T> {
+    /// Answers `call`.
+    fn call(
         &self,
         call: QueueCall<T>,
         from: &otp::From,
@@ -246,6 +248,36 @@ impl<T: Task> GenServer for Queue<T> {
             }
         }
     }
+}
+
+impl<T: Task> GenServer for Queue<T> {
+    type Args = ();
+    type State = QueueState<T>;
+    type Call = QueueCall<T>;
+    type Reply = QueueReply<T>;
+    type Cast = QueueCast<T>;
+
+    async fn init(&self, _: (), _: &mut Context) -> ServerInit<QueueState<T>> {
+        ServerInit::Ok(QueueState {
+            waiting: VecDeque::new(),
+            out: HashMap::new(),
+            taken_at: HashMap::new(),
+            holders: HashMap::new(),
+            asked: None,
+        })
+    }
+
+    async fn handle_call(
+        &self,
+        call: QueueCall<T>,
+        from: &otp::From,
+        q: &mut QueueState<T>,
+        ctx: &mut Context,
+    ) -> CallReply<QueueReply<T>> {
+        let reply = self.call(call, from, q, ctx);
+        self.figures.holding(q.waiting.len(), q.out.len());
+        reply
+    }
 
     async fn handle_cast(
         &self,
@@ -258,17 +290,20 @@ impl<T: Task> GenServer for Queue<T> {
                 q.push(task);
             }
             QueueCast::Done(id) => {
-                q.forget(&id);
+                if let Some(task) = q.forget(&id) {
+                    self.figures.done(task.bytes());
+                }
             }
             QueueCast::Holding(id, holder) => q.hold(ctx, &id, &holder),
             QueueCast::Restarted(at) => q.requeue(at),
             QueueCast::Retry(task) => {
-                if q.forget(task.id()) {
+                if q.forget(task.id()).is_some() {
                     q.waiting.push_back(task);
                 }
             }
         }
         q.answer(ctx);
+        self.figures.holding(q.waiting.len(), q.out.len());
         NoReply::Continue
     }
 

@@ -36,6 +36,7 @@ use super::sealing::{self, SealError};
 use crate::app::App;
 use crate::db::uploads::Marked;
 use crate::db::{DbError, Media};
+use crate::metrics::StorageOp;
 use crate::notify::Notice;
 use crate::retry;
 
@@ -94,6 +95,10 @@ impl Task for UploadTask {
 
     fn retried(&mut self) {
         self.attempts += 1;
+    }
+
+    fn bytes(&self) -> u64 {
+        u64::try_from(self.media.size).unwrap_or(0)
     }
 }
 
@@ -172,7 +177,13 @@ async fn fail(app: &App, ctx: &mut Context, task: &UploadTask, failure: Failure,
         "deleting a failed upload's object",
         retry::STORAGE,
         |_| true,
-        || app.storage.delete(&object),
+        || async {
+            let deleted = app.storage.delete(&object).await;
+            if deleted.is_err() {
+                app.metrics.storage_error(StorageOp::Delete);
+            }
+            deleted
+        },
     )
     .await;
     if let Err(e) = deleted {
@@ -324,7 +335,13 @@ impl RemoteStorage {
             "storing an object",
             retry::STORAGE,
             |_| true,
-            || self.0.storage.put_file(&key, &sealed),
+            || async {
+                let stored = self.0.storage.put_file(&key, &sealed).await;
+                if stored.is_err() {
+                    self.0.metrics.storage_error(StorageOp::Write);
+                }
+                stored
+            },
         )
         .await?;
         self.0.metrics.stored(started.elapsed());

@@ -166,6 +166,12 @@ async fn guarded_metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
 const NODE_SNAPSHOT: Duration = Duration::from_secs(5);
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    if let Err(e) = app.metrics.read_filesystem(&app.spool) {
+        tracing::warn!(
+            "the data directory's file system ({}): {e}",
+            app.spool.display()
+        );
+    }
     let node = app
         .metrics
         .node_snapshot(NODE_SNAPSHOT, async || {

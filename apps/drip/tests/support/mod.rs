@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its part
 
 pub mod bed;
+pub mod monitoring;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

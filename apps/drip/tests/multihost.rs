@@ -6,6 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use harness::dnsmasq::Record;
 use support::bed::{Client, Cluster, Node};
 
 /// Waits until every node is connected to every other (bounded by `within`).
@@ -54,9 +55,10 @@ fn erl_on(host: &harness::bed::Host, name: &str) -> (harness::Guard, harness::Gu
 fn forms_through(
     cluster: &Cluster,
     hosts: &[harness::bed::Host],
-    erl_name: &str,
+    erl_name: Option<&str>,
     spec: &str,
     api: Option<&harness::kubernetes::ApiServer>,
+    name: &dyn Fn(&harness::bed::Host) -> String,
 ) -> Duration {
     // As a pod, its pod listed by the API from its creation.
     let start = |h: &harness::bed::Host| match api {
@@ -64,7 +66,7 @@ fn forms_through(
             api.add_pod(Cluster::pod(h));
             cluster.start_pod(h, &[spec], api)
         }
-        None => cluster.start(h, &[spec], &[]),
+        None => cluster.start_named(h, &name(h), &[spec]),
     };
     let first: Vec<Node> = hosts[..3].iter().map(start).collect();
     let three: Vec<&Node> = first.iter().collect();
@@ -75,6 +77,9 @@ fn forms_through(
     all.push(&fourth);
     meshed(&all, Duration::from_secs(20));
     let took = started.elapsed();
+    let Some(erl_name) = erl_name else {
+        return took;
+    };
     if let Some(api) = api {
         api.add_pod(Cluster::pod(&hosts[4]));
     }
@@ -97,6 +102,7 @@ fn nodes_on_separate_hosts_find_each_other_through_each_strategy() {
     let addresses: Vec<String> = hosts.iter().map(|h| h.address.to_string()).collect();
     let erl_name = format!("drip@{}", addresses[4]);
     let names: Vec<String> = addresses.iter().map(|a| format!("drip@{a}")).collect();
+    let by_address = |h: &harness::bed::Host| format!("drip@{}", h.address);
     // libcluster's Epmd: the list names every node, the erl node's included.
     let list = format!("epmd:{},interval=1000", names.join(","));
     // net_adm:world/0: every name each host's EPMD lists, hosts from a .hosts.erlang file.
@@ -108,11 +114,43 @@ fn nodes_on_separate_hosts_find_each_other_through_each_strategy() {
         host: &cluster.client,
     };
     for spec in [list, world] {
-        let took = forms_through(&cluster, &hosts, &erl_name, &spec, None);
+        let took = forms_through(&cluster, &hosts, Some(&erl_name), &spec, None, &by_address);
         eprintln!(
             "discovery {spec}: the fourth node connected everywhere {took:?} after its start"
         );
     }
+    // A headless Service's records, from a real DNS server: A (libcluster's DNSPoll and
+    // Kubernetes.DNS), and SRV naming each pod (Kubernetes.DNSSRV, a StatefulSet's nodes
+    // named after their pods).
+    let service = "drip-headless.drip.svc.cluster.local";
+    let pod_name = |h: &harness::bed::Host| format!("{}.{service}", h.name);
+    let mut records = Vec::new();
+    for h in &hosts {
+        records.push(Record::host(service, h.address));
+        records.push(Record::host(&pod_name(h), h.address));
+        records.push(Record::srv(service, &pod_name(h), 4369));
+    }
+    let _dns = cluster.dns(&records, service);
+    for spec in [
+        format!("dns:{service},basename=drip,interval=1000"),
+        "kubernetes-dns:service=drip-headless,namespace=drip,basename=drip,interval=1000"
+            .to_owned(),
+    ] {
+        let took = forms_through(&cluster, &hosts, Some(&erl_name), &spec, None, &by_address);
+        eprintln!(
+            "discovery {spec}: the fourth node connected everywhere {took:?} after its start"
+        );
+    }
+    let spec = "kubernetes-dnssrv:service=drip-headless,namespace=drip,basename=drip,interval=1000";
+    let by_pod = |h: &harness::bed::Host| format!("drip@{}", pod_name(h));
+    let erl_pod = by_pod(&hosts[4]);
+    let took = forms_through(&cluster, &hosts, Some(&erl_pod), spec, None, &by_pod);
+    eprintln!("discovery {spec}: the fourth node connected everywhere {took:?} after its start");
+    // libcluster's Gossip: multicast heartbeats across the bridge (no erl node: it has no
+    // libcluster; crates/rotp/tests/discovery_hosts.rs has erl speak its datagrams).
+    let spec = "gossip:secret=bed-secret";
+    let took = forms_through(&cluster, &hosts, None, spec, None, &by_address);
+    eprintln!("discovery {spec}: the fourth node connected everywhere {took:?} after its start");
     // libcluster's Kubernetes: the pods the API lists with the Deployment's label.
     let api = cluster.kubernetes_api();
     for source in ["endpointslices", "pods"] {
@@ -120,7 +158,14 @@ fn nodes_on_separate_hosts_find_each_other_through_each_strategy() {
             "kubernetes:selector=app=drip,basename=drip,api={source},sa_dir={},interval=1000",
             cluster.service_account().display()
         );
-        let took = forms_through(&cluster, &hosts, &erl_name, &spec, Some(&api));
+        let took = forms_through(
+            &cluster,
+            &hosts,
+            Some(&erl_name),
+            &spec,
+            Some(&api),
+            &by_address,
+        );
         eprintln!(
             "discovery {spec}: the fourth node connected everywhere {took:?} after its start"
         );

@@ -109,6 +109,33 @@ impl Cluster {
         }
     }
 
+    /// A real DNS server (dnsmasq) on a `dns` host of its own answering `records`, which
+    /// every host's resolver asks from now on; it answers (`probe` resolves) before this
+    /// returns.
+    pub fn dns(
+        &self,
+        records: &[harness::dnsmasq::Record],
+        probe: &str,
+    ) -> harness::dnsmasq::Dnsmasq {
+        let host = self.bed.host("dns");
+        self.bed.use_dns(host.address);
+        let dns = harness::dnsmasq::Dnsmasq::start_unchecked(
+            host.command(harness::dnsmasq::DNSMASQ),
+            host.address.into(),
+            53,
+            records,
+        );
+        harness::wait_until("dnsmasq to answer", Duration::from_secs(10), || {
+            self.client
+                .command("getent")
+                .args(["ahosts", probe])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        dns
+    }
+
     /// A new host for a node.
     pub fn host(&self, name: &str) -> Host {
         self.bed.host(name)
@@ -191,8 +218,27 @@ impl Cluster {
         env: &[(&str, String)],
         secret: Option<PathBuf>,
     ) -> Node {
-        let epmd = host.epmd();
         let name = format!("drip@{}", host.address);
+        self.start_as(host, &name, discovery, extra, env, secret)
+    }
+
+    /// [`Cluster::start`] with the node named `name` (`drip@drip-0.drip-headless…`, as a
+    /// StatefulSet's pods are).
+    pub fn start_named(&self, host: &Host, name: &str, discovery: &[&str]) -> Node {
+        self.start_as(host, name, discovery, &[], &[], None)
+    }
+
+    fn start_as(
+        &self,
+        host: &Host,
+        name: &str,
+        discovery: &[&str],
+        extra: &[&str],
+        env: &[(&str, String)],
+        secret: Option<PathBuf>,
+    ) -> Node {
+        let name = name.to_owned();
+        let epmd = host.epmd();
         let data = self.scratch.join(&host.name);
         std::fs::create_dir_all(&data).expect("the data directory");
         let log = std::fs::OpenOptions::new()

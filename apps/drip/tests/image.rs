@@ -58,7 +58,10 @@ fn the_image_alone_runs_drip_against_postgresql_found_by_dns() {
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     let size = std::fs::metadata(&archive).expect("the archive").len();
-    eprintln!("the image's archive: {} MiB (layers gzip-compressed)", size >> 20);
+    eprintln!(
+        "the image's archive: {} MiB (layers gzip-compressed)",
+        size >> 20
+    );
 
     // Its root file system, unpacked from the archive alone (not the build's own tree).
     let layout = dir.join("again");
@@ -89,17 +92,20 @@ fn the_image_alone_runs_drip_against_postgresql_found_by_dns() {
         rootfs.join("etc/resolv.conf"),
     )
     .expect("resolv.conf into the container");
-    let database = cluster.pg.url.replace(
-        &cluster.store.address.to_string(),
-        "db.drip.test",
-    );
+    let database = cluster
+        .pg
+        .url
+        .replace(&cluster.store.address.to_string(), "db.drip.test");
     let log = cluster.scratch.join("container.log");
     let mut container = host.command("/usr/bin/unshare");
     container
         .args(["--mount", "--pid", "--fork"])
         .arg(format!("--mount-proc={}", rootfs.join("proc").display()))
         .arg("/usr/sbin/chroot")
-        .args(["--userspec", config["User"].as_str().unwrap_or("10001:10001")])
+        .args([
+            "--userspec",
+            config["User"].as_str().unwrap_or("10001:10001"),
+        ])
         .arg(&rootfs)
         .args(["/usr/local/bin/drip", "start"])
         .env_clear()
@@ -141,5 +147,9 @@ fn the_image_alone_runs_drip_against_postgresql_found_by_dns() {
             br#"{"username":"imogen","password":"password-imogen","email":"i@example.com"}"#,
         )
     });
-    assert!(status.contains("201"), "{status} {}", String::from_utf8_lossy(&body));
+    assert!(
+        status.contains("201"),
+        "{status} {}",
+        String::from_utf8_lossy(&body)
+    );
 }

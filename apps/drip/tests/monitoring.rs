@@ -11,7 +11,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -102,69 +101,64 @@ fn series_wanted() -> Vec<(String, String)> {
 /// without samples).
 const AFTER_A_DOWNLOAD: [&str; 1] = ["drip_cache_lookups_total"];
 
+/// Three Drip nodes on hosts of the multi-host test bed (`harness::bed`), each serving
+/// /metrics on a listener of its own as the pods do, scraped by a real Prometheus on the
+/// bed's client host.
 #[test]
-fn three_clustered_nodes_scraped_by_a_real_prometheus() {
-    // Three Drip nodes on one EPMD, each given the other two (`--cluster`), each serving
-    // /metrics on a listener of its own as the pods do.
-    let epmd = harness::free_port();
-    let host = harness::short_host();
-    let tags = ["mon_a", "mon_b", "mon_c"];
-    let names: Vec<String> = tags.iter().map(|t| format!("drip_{t}@{host}")).collect();
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("drip-monitoring-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+fn three_clustered_nodes_of_the_bed_scraped_by_a_real_prometheus() {
+    let cluster = support::bed::Cluster::new("monitoring");
+    let hosts: Vec<_> = (1..=3).map(|i| cluster.host(&format!("node{i}"))).collect();
+    let names: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("drip@{}", h.address))
+        .collect();
+    let list = format!("epmd:{},interval=1000", names.join(","));
+    let root = cluster.scratch.clone();
     let mut nodes = Vec::new();
     let mut targets: Vec<SocketAddr> = Vec::new();
-    for (i, tag) in tags.iter().enumerate() {
-        let metrics = SocketAddr::from(([127, 0, 0, 1], harness::free_port()));
-        let others: Vec<&str> = names
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, n)| n.as_str())
-            .collect();
+    for h in &hosts {
+        let metrics = SocketAddr::from((h.address, 9568));
         let metrics_arg = metrics.to_string();
-        let cluster = others.join(",");
-        let args = [
-            "--metrics",
-            metrics_arg.as_str(),
-            "--cluster",
-            cluster.as_str(),
-        ];
-        nodes.push(support::start(tag, &args, root.join(tag), epmd));
+        nodes.push(cluster.start(h, &[&list], &["--metrics", metrics_arg.as_str()]));
         targets.push(metrics);
     }
+    let on_client = |f: &(dyn Fn() -> String + Sync)| cluster.client.run(f);
     let scrape_of = |addr: SocketAddr| {
-        let (status, _, body) = harness::http::request_at(addr, "GET", "/metrics", &[], b"");
-        assert!(status.contains("200"), "{addr}: {status}");
-        String::from_utf8_lossy(&body).into_owned()
+        on_client(&|| {
+            let (status, _, body) = harness::http::request_at(addr, "GET", "/metrics", &[], b"");
+            assert!(status.contains("200"), "{addr}: {status}");
+            String::from_utf8_lossy(&body).into_owned()
+        })
     };
     // Each is connected to the other two (its scrape has their traffic).
     for (node, addr) in nodes.iter().zip(&targets) {
         harness::wait_until(
-            &format!("{} to be connected to both others", node.node),
+            &format!("{} to be connected to both others", node.name),
             Duration::from_secs(60),
             || {
                 let scrape = scrape_of(*addr);
                 names
                     .iter()
-                    .filter(|n| **n != node.node)
+                    .filter(|n| **n != node.name)
                     .all(|n| scrape.contains(&format!("erlang_vm_dist_send_bytes{{peer=\"{n}\"}}")))
             },
         );
     }
     // One download request through the first node: its cache lookups get a sample.
-    let a = &nodes[0];
-    let (token, _) = a.account("mona");
-    let (status, body) = a.upload(&token, "$/m", "m.bin", &support::bytes(10_000, 7));
-    assert!(status.contains("202"), "{status} {body}");
+    let client = support::bed::Client {
+        host: &cluster.client,
+    };
+    let a = nodes[0].http();
+    let token = client.account(a, "mona");
+    let (status, body) = client.upload(a, &token, "m.bin", &support::bytes(10_000, 7));
+    assert!(status.contains("201"), "{status} {body}");
     let id = body["id"].as_str().expect("an id").to_owned();
-    a.stored(&token, &id);
-    let (status, _) = a.call(
+    let (status, _) = client.request(
+        a,
         "POST",
         &format!("/api/files/{id}/download"),
         Some(&token),
-        "",
+        b"",
     );
     assert!(status.contains("202"), "{status}");
     // The upload's bytes count in its pipeline's throughput once its task is done.
@@ -203,7 +197,18 @@ fn three_clustered_nodes_scraped_by_a_real_prometheus() {
     // The job named as the ServiceMonitor's is, so DripNodeDown reads these targets.
     let mut options = harness::prometheus::Options::new(&targets, &[rules_file]);
     options.job = "drip-headless".into();
-    let prometheus = harness::prometheus::Prometheus::start_with(options);
+    options.listen = SocketAddr::from((cluster.client.address, 9090));
+    options.wrapper = ["ip", "netns", "exec", cluster.client.netns.as_str()]
+        .map(str::to_owned)
+        .to_vec();
+    // Its API is asked from the client host, where it runs.
+    let prometheus = cluster
+        .client
+        .run(|| harness::prometheus::Prometheus::start_with(options));
+    let prometheus = OnHost {
+        prometheus,
+        host: &cluster.client,
+    };
     prometheus.wait_up(Duration::from_secs(60));
 
     // Every series read has samples: from every node, or (the cache's) from the node asked.
@@ -270,4 +275,24 @@ fn three_clustered_nodes_scraped_by_a_real_prometheus() {
     );
     drop(prometheus);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A Prometheus on a bed host, its API asked from there.
+struct OnHost<'a> {
+    prometheus: harness::prometheus::Prometheus,
+    host: &'a harness::bed::Host,
+}
+
+impl OnHost<'_> {
+    fn wait_up(&self, within: Duration) {
+        self.host.run(|| self.prometheus.wait_up(within));
+    }
+
+    fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
+        self.host.run(|| self.prometheus.query(expr))
+    }
+
+    fn rules(&self) -> Result<Vec<Value>, String> {
+        self.host.run(|| self.prometheus.rules())
+    }
 }

@@ -290,6 +290,13 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Data directories, the keys, an image: nothing of a bed is left on the disk.
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
 impl Node {
     /// Its web address.
     pub fn http(&self) -> SocketAddr {

@@ -107,12 +107,7 @@ const AFTER_A_DOWNLOAD: [&str; 1] = ["drip_cache_lookups_total"];
 #[test]
 fn three_clustered_nodes_of_the_bed_scraped_by_a_real_prometheus() {
     let cluster = support::bed::Cluster::new("monitoring");
-    let hosts: Vec<_> = (1..=3).map(|i| cluster.host(&format!("node{i}"))).collect();
-    let names: Vec<String> = hosts
-        .iter()
-        .map(|h| format!("drip@{}", h.address))
-        .collect();
-    let list = format!("epmd:{},interval=1000", names.join(","));
+    let (hosts, names, list) = cluster.listed_hosts(3);
     let root = cluster.scratch.clone();
     let mut nodes = Vec::new();
     let mut targets: Vec<SocketAddr> = Vec::new();

@@ -195,12 +195,7 @@ fn cache_owner(node: &Node, id: &str) -> String {
 #[test]
 fn a_partition_heals_and_global_resolves_the_clash() {
     let cluster = Cluster::new("partition");
-    let hosts: Vec<_> = (1..=3).map(|i| cluster.host(&format!("node{i}"))).collect();
-    let names: Vec<String> = hosts
-        .iter()
-        .map(|h| format!("drip@{}", h.address))
-        .collect();
-    let list = format!("epmd:{},interval=1000", names.join(","));
+    let (hosts, _, list) = cluster.listed_hosts(3);
     let nodes: Vec<Node> = hosts
         .iter()
         .map(|h| cluster.start(h, &[&list], &[]))
@@ -306,12 +301,7 @@ fn stored(client: &Client, node: &Node, token: &str, id: &str) {
 fn tls_distribution_across_hosts_with_a_certificate_per_host() {
     let cluster = Cluster::new("tls");
     let pki = harness::pki::TestPki::new("bed-tls");
-    let hosts: Vec<_> = (1..=4).map(|i| cluster.host(&format!("node{i}"))).collect();
-    let names: Vec<String> = hosts
-        .iter()
-        .map(|h| format!("drip@{}", h.address))
-        .collect();
-    let list = format!("epmd:{},interval=1000", names.join(","));
+    let (hosts, names, list) = cluster.listed_hosts(4);
     let nodes: Vec<Node> = hosts[..3]
         .iter()
         .map(|h| cluster.start_tls(h, &[&list], &pki))
@@ -609,6 +599,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
         service.add(new.http());
         let mut old = nodes.remove(0);
         // An upload still sending through the old node when it is told to stop.
+        let (sending, begun) = std::sync::mpsc::channel();
         let slow = {
             let (at, token) = (old.http(), token.clone());
             let name = format!("inflight-{}.bin", old.host.name);
@@ -623,6 +614,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
                 s.write_all(head.as_bytes()).expect("headers");
                 for chunk in bytes.chunks(32 * 1024) {
                     s.write_all(chunk).expect("the body, through the stop");
+                    let _ = sending.send(());
                     std::thread::sleep(Duration::from_millis(150));
                 }
                 let mut answer = Vec::new();
@@ -630,6 +622,9 @@ fn a_rolling_restart_under_load_fails_no_request() {
                 (String::from_utf8_lossy(&answer).into_owned(), bytes)
             })
         };
+        begun
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the upload in flight to have begun");
         // The endpoints controller takes the old pod out of the Service; kube-proxy's
         // connections already made go on (what the preStop pause is for).
         service.remove(old.http());
@@ -710,12 +705,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
 #[test]
 fn a_node_lost_loses_no_upload_it_answered() {
     let cluster = Cluster::new("loss");
-    let hosts: Vec<_> = (1..=3).map(|i| cluster.host(&format!("node{i}"))).collect();
-    let names: Vec<String> = hosts
-        .iter()
-        .map(|h| format!("drip@{}", h.address))
-        .collect();
-    let list = format!("epmd:{},interval=1000", names.join(","));
+    let (hosts, _, list) = cluster.listed_hosts(3);
     let mut nodes: Vec<Node> = hosts
         .iter()
         .map(|h| cluster.start(h, &[&list], &[]))

@@ -290,28 +290,17 @@ impl Host {
     /// Cuts this host off: every packet in or out of its one interface is dropped, so its
     /// connections hang until their peers give up on them, as in a partition.
     pub fn cut(&self) {
-        for chain in [["INPUT", "-i"], ["OUTPUT", "-o"]] {
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &self.netns,
-                    "iptables",
-                    "-I",
-                    chain[0],
-                    chain[1],
-                    "eth0",
-                    "-j",
-                    "DROP",
-                ],
-            );
-        }
+        self.drop_rules("-I");
     }
 
     /// Heals a [`Host::cut`].
     pub fn heal(&self) {
-        for chain in [["INPUT", "-i"], ["OUTPUT", "-o"]] {
+        self.drop_rules("-D");
+    }
+
+    /// Inserts (`-I`) or deletes (`-D`) the rules that drop what crosses `eth0`.
+    fn drop_rules(&self, op: &str) {
+        for [chain, side] in [["INPUT", "-i"], ["OUTPUT", "-o"]] {
             run(
                 "ip",
                 &[
@@ -319,9 +308,9 @@ impl Host {
                     "exec",
                     &self.netns,
                     "iptables",
-                    "-D",
-                    chain[0],
-                    chain[1],
+                    op,
+                    chain,
+                    side,
                     "eth0",
                     "-j",
                     "DROP",

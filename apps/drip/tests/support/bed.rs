@@ -136,6 +136,18 @@ impl Cluster {
         dns
     }
 
+    /// `n` hosts `node1`… for nodes, their nodes' names (`drip@ADDRESS`) and the `epmd:`
+    /// spec listing them (polled every second).
+    pub fn listed_hosts(&self, n: usize) -> (Vec<Host>, Vec<String>, String) {
+        let hosts: Vec<Host> = (1..=n).map(|i| self.host(&format!("node{i}"))).collect();
+        let names: Vec<String> = hosts
+            .iter()
+            .map(|h| format!("drip@{}", h.address))
+            .collect();
+        let list = format!("epmd:{},interval=1000", names.join(","));
+        (hosts, names, list)
+    }
+
     /// A new host for a node.
     pub fn host(&self, name: &str) -> Host {
         self.bed.host(name)
@@ -439,23 +451,7 @@ impl Client<'_> {
 
     /// Signs `name` up through `at` and logs in: its token.
     pub fn account(&self, at: SocketAddr, name: &str) -> String {
-        let (status, made) = self.json(
-            at,
-            "POST",
-            "/api/users",
-            None,
-            &format!(r#"{{"username":"{name}","password":"password-{name}","email":"{name}@example.com"}}"#),
-        );
-        assert!(status.contains("201"), "{status} {made}");
-        let (status, body) = self.json(
-            at,
-            "POST",
-            "/api/sessions",
-            None,
-            &format!(r#"{{"username":"{name}","password":"password-{name}"}}"#),
-        );
-        assert!(status.contains("200"), "{status} {body}");
-        body["token"].as_str().expect("a token").to_owned()
+        super::sign_up_and_in(name, |path, json| self.json(at, "POST", path, None, json)).0
     }
 
     /// Uploads `bytes` as `$/name` through `at`: the status and the answer.

@@ -312,24 +312,8 @@ impl Drip {
 
     /// Signs `name` up and logs in: its token and its id.
     pub fn account(&self, name: &str) -> (String, String) {
-        let (status, made) = self.call(
-            "POST",
-            "/api/users",
-            None,
-            &format!(r#"{{"username":"{name}","password":"password-{name}","email":"{name}@example.com"}}"#),
-        );
-        assert!(status.contains("201"), "{status}");
-        let (status, body) = self.call(
-            "POST",
-            "/api/sessions",
-            None,
-            &format!(r#"{{"username":"{name}","password":"password-{name}"}}"#),
-        );
-        assert!(status.contains("200"), "{status} {body}");
-        (
-            body["token"].as_str().expect("a token").to_owned(),
-            made["id"].as_str().expect("an id").to_owned(),
-        )
+        let (token, made) = sign_up_and_in(name, |path, json| self.call("POST", path, None, json));
+        (token, made["id"].as_str().expect("an id").to_owned())
     }
 
     /// `GET path` with a bearer token: the status and the body's bytes.
@@ -651,4 +635,25 @@ pub fn on_s3(tag: &str, s3: &harness::s3::S3Server, extra: &[&str]) -> Drip {
     let mut args = vec!["--storage", "s3://drip-files"];
     args.extend_from_slice(extra);
     start_with(tag, &args, data, harness::free_port(), &env)
+}
+
+/// Signs `name` up (password `password-NAME`) and logs in through `post` (a path and a JSON
+/// body; the status line and the answer): the token and the account made.
+pub fn sign_up_and_in(
+    name: &str,
+    post: impl Fn(&str, &str) -> (String, serde_json::Value),
+) -> (String, serde_json::Value) {
+    let (status, made) = post(
+        "/api/users",
+        &format!(
+            r#"{{"username":"{name}","password":"password-{name}","email":"{name}@example.com"}}"#
+        ),
+    );
+    assert!(status.contains("201"), "{status} {made}");
+    let (status, body) = post(
+        "/api/sessions",
+        &format!(r#"{{"username":"{name}","password":"password-{name}"}}"#),
+    );
+    assert!(status.contains("200"), "{status} {body}");
+    (body["token"].as_str().expect("a token").to_owned(), made)
 }

@@ -63,22 +63,13 @@ fn rotp_node_with(port: u16, name: &str, extra: &[&str]) -> (Guard, String) {
     (node, target)
 }
 
-/// Waits (bounded) until `check` passes.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn ping_rpc_and_send_talk_to_an_erl_node() {
     let port = free_port();
     let _epmd = start_epmd(&otp_epmd(), port, &[]);
     let mut erl = erl_box("cli_target", port);
     let target = format!("cli_target@{}", short_host());
-    eventually("erl answering ping", || {
+    harness::wait_until("erl answering ping", Duration::from_secs(20), || {
         rotp(port, &["ping", &target, "--cookie", "clicookie"])
             .status
             .success()
@@ -418,7 +409,7 @@ fn discovery_finds_erl_nodes_by_local_epmd_a_hosts_file_and_a_list_and_reconnect
     let _erl = start_erl("disc_erl", "clicookie", port, "timer:sleep(infinity).");
     let host = short_host();
     let erl = format!("disc_erl@{host}");
-    eventually("erl answering ping", || {
+    harness::wait_until("erl answering ping", Duration::from_secs(20), || {
         rotp(port, &["ping", &erl, "--cookie", "clicookie"])
             .status
             .success()
@@ -447,7 +438,11 @@ fn discovery_finds_erl_nodes_by_local_epmd_a_hosts_file_and_a_list_and_reconnect
     let (_b, b) = rotp_node_with(port, "disc_b", &["--discovery", &from_hosts]);
     let (_c, c) = rotp_node_with(port, "disc_c", &["--discovery", &list]);
     for node in [&a, &b, &c] {
-        eventually(&format!("erl connected to {node}"), || erl_sees(node));
+        harness::wait_until(
+            &format!("erl connected to {node}"),
+            Duration::from_secs(20),
+            || erl_sees(node),
+        );
     }
     // A connection that drops is made again at the next look.
     let out = rotp(
@@ -463,7 +458,11 @@ fn discovery_finds_erl_nodes_by_local_epmd_a_hosts_file_and_a_list_and_reconnect
         ],
     );
     assert_eq!(stdout(&out).trim(), "true", "{out:?}");
-    eventually(&format!("{a} connected again"), || erl_sees(&a));
+    harness::wait_until(
+        &format!("{a} connected again"),
+        Duration::from_secs(20),
+        || erl_sees(&a),
+    );
     let _ = std::fs::remove_file(hosts);
 }
 
@@ -493,19 +492,23 @@ fn dns_discovery_names_each_address_with_the_basename() {
             "dns:localhost,basename=dnsa,types=a,interval=300",
         ],
     );
-    eventually("dnsb found dnsa through DNS", || {
-        stdout(&rotp(
-            port,
-            &[
-                "rpc",
-                "dnsa@127.0.0.1",
-                "erlang",
-                "nodes",
-                "[]",
-                "--cookie",
-                "clicookie",
-            ],
-        ))
-        .contains("dnsb@127.0.0.1")
-    });
+    harness::wait_until(
+        "dnsb found dnsa through DNS",
+        Duration::from_secs(20),
+        || {
+            stdout(&rotp(
+                port,
+                &[
+                    "rpc",
+                    "dnsa@127.0.0.1",
+                    "erlang",
+                    "nodes",
+                    "[]",
+                    "--cookie",
+                    "clicookie",
+                ],
+            ))
+            .contains("dnsb@127.0.0.1")
+        },
+    );
 }

@@ -56,7 +56,10 @@ impl<'de> Deserializer<'de> {
             Term::Float(f) => Ok(*f),
             // `3` where a float is read: Elixir code writes integers for whole floats.
             Term::Integer(i) => Ok(*i as f64),
-            Term::BigInt(big) => big.to_f64().ok_or_else(|| self.mismatch("a float")),
+            Term::BigInt(big) => match big.to_f64() {
+                Some(f) if f.is_finite() => Ok(f),
+                _ => Err(Error::out_of_range(big, "f64")),
+            },
             _ => Err(self.mismatch("a float")),
         }
     }
@@ -348,7 +351,7 @@ impl<'de> de::Deserializer<'de> for Deserializer<'de> {
         match self.term {
             Term::Atom(tag) => visitor.visit_enum(Variant {
                 name: variant_name(name, tag.as_str()),
-                rest: &[],
+                rest: std::slice::from_ref(self.term),
                 tagged: false,
             }),
             Term::Tuple(items) => match items.split_first() {
@@ -494,6 +497,7 @@ impl<'de> de::MapAccess<'de> for Entries<'de> {
 /// An enum's variant: its tag's name and the rest of a tagged tuple.
 struct Variant<'de> {
     name: &'de str,
+    /// The elements after the tag; for a bare atom, the atom itself.
     rest: &'de [Term],
     /// `false` for a bare atom.
     tagged: bool,
@@ -511,6 +515,15 @@ impl<'de> de::EnumAccess<'de> for Variant<'de> {
 }
 
 impl<'de> Variant<'de> {
+    /// The elements after the tag.
+    fn fields(&self) -> &'de [Term] {
+        if self.tagged {
+            self.rest
+        } else {
+            &[]
+        }
+    }
+
     fn shape_error(&self, expected: String) -> Error {
         let found = if self.tagged {
             format!("a tuple of {} elements", self.rest.len() + 1)
@@ -529,16 +542,19 @@ impl<'de> de::VariantAccess<'de> for Variant<'de> {
 
     /// `tag` or `{tag}`.
     fn unit_variant(self) -> Result<(), Error> {
-        if self.rest.is_empty() {
+        if self.fields().is_empty() {
             Ok(())
         } else {
             Err(self.shape_error("an atom".to_owned()))
         }
     }
 
-    /// `{tag, value}`.
+    /// `{tag, value}`; and `Result`'s bare `ok`, read as `Ok` of the atom (`Ok(())`).
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
-        match self.rest {
+        if let (false, "Ok", [atom]) = (self.tagged, self.name, self.rest) {
+            return seed.deserialize(Deserializer::new(atom));
+        }
+        match self.fields() {
             [value] => seed
                 .deserialize(Deserializer::new(value))
                 .map_err(|e| e.within(Segment::Index(1))),
@@ -561,7 +577,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'de> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match self.rest {
+        match self.fields() {
             [Term::Map(map)] => visitor
                 .visit_map(Entries::new(map, true))
                 .map_err(|e| e.within(Segment::Index(1))),

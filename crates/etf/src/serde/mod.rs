@@ -67,7 +67,7 @@
 //! | newtype variant | `{tag, value}` | |
 //! | tuple variant | `{tag, a, b}` | flat, as `{:error, :enoent, "path"}` |
 //! | struct variant | `{tag, %{field: value}}` | |
-//! | `Result<T, E>` | `{ok, value}`, `{error, reason}` | Elixir's convention, not `{:Ok, …}` |
+//! | `Result<T, E>` | `{ok, value}`, `{error, reason}` | Elixir's convention, not `{:Ok, …}`; `Ok(())` is a bare `ok` |
 //! | [`Term`] | itself | pids, references, any term as it is |
 //!
 //! Names are written as `serde` gives them: a Rust enum's `NotFound` is `:NotFound` unless the

@@ -155,9 +155,14 @@ impl ser::Serializer for Serializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Term, Error> {
+        let value = value.serialize(self)?;
+        if (name, variant) == ("Result", "Ok") && value.as_atom() == Some("ok") {
+            // `Ok(())` is a bare `:ok`, as Elixir's `:ok | {:error, reason}`.
+            return Ok(value);
+        }
         Ok(Term::Tuple(vec![
             Term::Atom(variant_atom(name, variant)),
-            value.serialize(self)?,
+            value,
         ]))
     }
 

@@ -230,8 +230,15 @@ fn results_are_ok_and_error_tuples() {
         from_term::<Result<(), Posix>>(&term("{error, enoent}")).unwrap(),
         Err(Posix::Enoent)
     );
-    // A GenServer's bare `:ok` reply.
+    // A GenServer's bare `:ok` reply, and Elixir's `:ok | {:error, reason}`.
     from_term::<()>(&term("ok")).unwrap();
+    both_ways(Ok::<(), Posix>(()), "ok");
+    both_ways(Err::<(), Posix>(Posix::Enoent), "{error, enoent}");
+    both_ways(Ok::<Option<()>, Posix>(None), "{ok, nil}");
+    assert_eq!(
+        error::<Result<u8, Posix>>("ok"),
+        ".: expected an integer, found an atom"
+    );
 }
 
 #[test]
@@ -366,6 +373,11 @@ fn errors_name_the_path() {
         ".: integer 1114112 out of range for char"
     );
     assert!(to_term(&f64::NAN).is_err());
+    let huge = format!("1{}", "0".repeat(400));
+    assert_eq!(
+        error::<f64>(&huge),
+        format!(".: integer {huge} out of range for f64")
+    );
 }
 
 #[test]

@@ -88,7 +88,7 @@ impl Atom {
     }
 
     /// `true` when `name` is in the table (for tests that check nothing was interned).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "serde"))]
     pub(crate) fn is_interned(name: &str) -> bool {
         table()
             .read()

@@ -87,6 +87,15 @@ impl Atom {
         Atom(Arc::from(name))
     }
 
+    /// `true` when `name` is in the table (for tests that check nothing was interned).
+    #[cfg(all(test, feature = "serde"))]
+    pub(crate) fn is_interned(name: &str) -> bool {
+        table()
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
+    }
+
     /// How many atoms the table holds (`erlang:system_info(atom_count)`).
     pub fn count() -> usize {
         table().read().unwrap_or_else(|e| e.into_inner()).len()

@@ -4,6 +4,8 @@
 //! * [`Decoder`]/[`encode_into`]: the same without the version byte, as terms appear inside
 //!   distribution messages (with an atom cache for `ATOM_CACHE_REF`).
 //! * [`text`]: Erlang term syntax in (`{ok, [1, <<"bin">>]}`) and `~w` out.
+//! * `serde` (the default feature of that name): any `serde` type to and from a term, with the
+//!   mapping Elixir code expects (structs as atom-keyed maps, `{:ok, value}`, `nil`).
 //!
 //! Decoding never panics and never allocates more than the input can justify: every length is
 //! checked against the bytes that remain, and nesting is bounded.
@@ -16,6 +18,8 @@ mod encode;
 mod error;
 mod key;
 pub mod order;
+#[cfg(feature = "serde")]
+pub mod serde;
 pub mod tag;
 mod term;
 pub mod text;

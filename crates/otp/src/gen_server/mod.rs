@@ -5,6 +5,70 @@
 //! turns arguments into state. Calls and casts between rotp processes are Rust values sent
 //! without serialising; the caller monitors the server, so a server that dies or does not
 //! exist ends the call at once.
+//!
+//! Calls from other nodes (erl, iex, rotp) come as terms. A server whose messages are `serde`
+//! types takes them with one line, [`serde_messages!()`](crate::serde_messages), and
+//! [`call_typed`] / [`cast_typed`] call any server — a BEAM `gen_server` too — with `serde`
+//! types (see [`typed`]):
+//!
+//! ```
+//! use otp::gen_server::{self, CallReply, GenServer, Init};
+//! use runtime::{Context, ExitReason};
+//! use serde::{Deserialize, Serialize};
+//! use std::time::Duration;
+//!
+//! struct Counter;
+//!
+//! #[derive(Serialize, Deserialize)]
+//! #[serde(rename_all = "snake_case")]
+//! enum Request {
+//!     Inc(i64), // erl: gen_server:call(counter, {inc, 5})
+//!     Get,      // erl: gen_server:call(counter, get)
+//! }
+//!
+//! impl GenServer for Counter {
+//!     type Args = ();
+//!     type State = i64;
+//!     type Call = Request;
+//!     type Reply = Result<i64, String>; // {ok, 5}
+//!     type Cast = ();
+//!
+//!     otp::serde_messages!();
+//!
+//!     async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
+//!         Init::Ok(0)
+//!     }
+//!
+//!     async fn handle_call(
+//!         &self,
+//!         request: Request,
+//!         _: &otp::From,
+//!         n: &mut i64,
+//!         _: &mut Context,
+//!     ) -> CallReply<Result<i64, String>> {
+//!         if let Request::Inc(k) = request {
+//!             *n += k;
+//!         }
+//!         CallReply::Reply(Ok(*n))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let (tx, rx) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! let pid = gen_server::start_link(&mut ctx, Counter, (), None).await.unwrap().unwrap();
+//! // Through terms, as erl calls it: {inc, 5} → {ok, 5}.
+//! let reply: Result<i64, String> =
+//!     gen_server::call_typed(&mut ctx, &pid, &Request::Inc(5), Duration::from_secs(5))
+//!         .await
+//!         .unwrap();
+//! assert_eq!(reply, Ok(5));
+//! # let _ = tx.send(reply);
+//! # ExitReason::Normal
+//! # });
+//! # assert_eq!(rx.await.unwrap(), Ok(5));
+//! # });
+//! ```
 
 use std::any::Any;
 use std::future::Future;
@@ -18,10 +82,12 @@ use runtime::{Context, ExitReason, Message};
 
 mod handle;
 pub(crate) mod term;
+pub mod typed;
 
 pub use handle::Handle;
 pub use term::{call_term, cast_term, try_call_term};
 use thiserror::Error;
+pub use typed::{call_typed, cast_typed, send_typed, TypedCallError};
 
 /// What `init` decides (`init/1`'s return values).
 pub enum Init<S> {

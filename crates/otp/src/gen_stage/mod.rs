@@ -16,6 +16,8 @@
 //! [`cast`] (a stage is a gen_server too), [`demand`] for `demand: :accumulate`,
 //! [`ConsumerSupervisor`] (a child per event), [`stream`] (a stage's events as a Rust
 //! `Stream`), [`from_enumerable`], and [`Pipeline`], a typed builder of supervised pipelines.
+//! A stage whose events are `serde` types exchanges them with other nodes' stages (Elixir's
+//! gen_stage included) with one line, [`serde_events!()`](crate::serde_events) (see [`typed`]).
 
 mod api;
 mod batches;
@@ -32,6 +34,7 @@ mod producer;
 mod protocol;
 mod stage;
 mod stream;
+pub mod typed;
 
 use std::future::Future;
 

@@ -21,6 +21,8 @@ struct Counter;
 enum Request {
     Inc(i64),
     Get,
+    /// Answered with `GenServer.reply`, after `handle_call` returned `noreply`.
+    Later,
     Boom,
 }
 
@@ -64,9 +66,9 @@ impl GenServer for Counter {
     async fn handle_call(
         &self,
         request: Request,
-        _: &otp::From,
+        from: &otp::From,
         stats: &mut Stats,
-        _: &mut Context,
+        ctx: &mut Context,
     ) -> CallReply<Reply> {
         stats.calls += 1;
         match request {
@@ -75,6 +77,10 @@ impl GenServer for Counter {
                 CallReply::Reply(Reply::Count(Ok(stats.value)))
             }
             Request::Get => CallReply::Reply(Reply::Stats(stats.clone())),
+            Request::Later => {
+                from.reply_typed(ctx, Reply::Count(Ok(stats.value)));
+                CallReply::NoReply
+            }
             Request::Boom => CallReply::Stop(ExitReason::atom("boom")),
         }
     }
@@ -113,6 +119,7 @@ async fn erl_calls_a_rotp_server_whose_messages_are_serde_types() {
              P(gen_server:call(S, {{inc, 5}})), \
              P(gen_server:call(S, {{inc, 1}})), \
              P(gen_server:call(S, get)), \
+             P(gen_server:call(S, later)), \
              P(catch gen_server:call(S, {{inc, <<\"five\">>}}, 300)), \
              P(catch gen_server:call(S, {{dec, 1}}, 300)), \
              ok = gen_server:cast(S, reset), \
@@ -125,28 +132,72 @@ async fn erl_calls_a_rotp_server_whose_messages_are_serde_types() {
     )
     .await;
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 8, "{out}");
+    assert_eq!(lines.len(), 9, "{out}");
     assert_eq!(
-        lines[..3],
-        ["{ok,5}", "{ok,6}", "#{calls => 3,strays => 0,value => 6}"]
+        lines[..4],
+        [
+            "{ok,5}",
+            "{ok,6}",
+            "#{calls => 3,strays => 0,value => 6}",
+            "{ok,6}"
+        ]
     );
     // Requests that do not fit `Request` are no calls: each waits out its timeout, the server
     // lives on, and they reach `handle_info` (as does the cast that does not fit `Cast`).
     assert!(
-        lines[3].starts_with("{'EXIT',{timeout,{gen_server,call,"),
-        "{out}"
-    );
-    assert!(
         lines[4].starts_with("{'EXIT',{timeout,{gen_server,call,"),
         "{out}"
     );
-    assert_eq!(lines[5], "#{calls => 4,strays => 3,value => 0}");
-    // `boom` stops the server; erl's caller exits with its reason, as from a gen_server.
     assert!(
-        lines[6].starts_with("{'EXIT',{boom,{gen_server,call,"),
+        lines[5].starts_with("{'EXIT',{timeout,{gen_server,call,"),
         "{out}"
     );
-    assert!(lines[7].starts_with("{'EXIT',{noproc,"), "{out}");
+    assert_eq!(lines[6], "#{calls => 5,strays => 3,value => 0}");
+    // `boom` stops the server; erl's caller exits with its reason, as from a gen_server.
+    assert!(
+        lines[7].starts_with("{'EXIT',{boom,{gen_server,call,"),
+        "{out}"
+    );
+    assert!(lines[8].starts_with("{'EXIT',{noproc,"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iex_calls_a_rotp_server_whose_messages_are_serde_types() {
+    let (_epmd, port) = epmd();
+    let node = rotp_node("rotp_gsx", "gstypedx", port).await;
+    let started = node
+        .in_process(|mut ctx| async move {
+            let name = Some(otp::Name::Local(Atom::from("counter")));
+            matches!(
+                gen_server::start(&mut ctx, Counter, (), name).await,
+                Ok(Some(_))
+            )
+        })
+        .await;
+    assert_eq!(started, Some(true));
+    let target = node.name().to_string();
+    let script = format!(
+        "s = {{:counter, :\"{target}\"}}; \
+         IO.inspect(GenServer.call(s, {{:inc, 41}})); \
+         GenServer.cast(s, :reset); \
+         IO.inspect(GenServer.call(s, {{:inc, 2}})); \
+         IO.inspect(GenServer.call(s, :get)); \
+         System.halt()"
+    );
+    let out = std::process::Command::new("elixir")
+        .args(["--sname", "iex_gsx", "--cookie", "gstypedx", "-e", &script])
+        .env("ERL_EPMD_PORT", port.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("elixir");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        ["{:ok, 41}", "{:ok, 2}", "%{calls: 3, strays: 0, value: 2}"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `shop`, an erl `gen_server` compiled from source in the node's `-eval`: items are

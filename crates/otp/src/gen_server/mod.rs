@@ -165,6 +165,20 @@ impl From {
         }
     }
 
+    /// Sends a reply that is a `serde` value, to either kind of caller: as it is to a rotp
+    /// caller that called with a Rust value, as a term to one that called with a term (a
+    /// server using [`serde_messages!`](crate::serde_messages) that answers later). A reply with
+    /// no term form is not sent (logged as a warning).
+    pub fn reply_typed<R: serde::Serialize + Send + 'static>(&self, ctx: &Context, reply: R) {
+        match &self.tag {
+            Tag::Local(_) => self.reply(ctx, reply),
+            Tag::Term(_) => match etf::serde::to_term(&reply) {
+                Ok(term) => self.reply_term(ctx, term),
+                Err(e) => tracing::warn!("a reply to {:?} has no term form: {e}", self.pid),
+            },
+        }
+    }
+
     /// The caller of a `{'$gen_call', {Pid, Tag}, Request}`.
     pub(crate) fn from_term_call(pid: Pid, tag: Term) -> From {
         From {

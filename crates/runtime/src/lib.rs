@@ -27,6 +27,7 @@ mod message;
 mod process;
 mod remote;
 mod runtime;
+mod send_after;
 mod spawn_request;
 mod timer;
 
@@ -35,4 +36,5 @@ pub use exit::ExitReason;
 pub use message::Message;
 pub use remote::{Busy, Remote};
 pub use runtime::{BadArg, ProcessCounts, ProcessInfo, Route, Runtime, Status, NONODE};
+pub use send_after::{TimerFired, TimerRef};
 pub use spawn_request::SpawnReply;

@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     table: RwLock<FxHashMap<(u32, u32), Arc<Process>>>,
     names: Mutex<FxHashMap<Atom, Pid>>,
     timers: Arc<TimerKeeper>,
+    /// `send_after`'s and `start_timer`'s timers not yet fired.
+    pub(crate) send_after: crate::send_after::Timers,
     /// The node layer, for processes on other nodes.
     pub(crate) remote: std::sync::OnceLock<Arc<dyn Remote>>,
 }
@@ -83,6 +85,7 @@ impl Runtime {
                 table: RwLock::new(FxHashMap::default()),
                 names: Mutex::new(FxHashMap::default()),
                 timers: Arc::default(),
+                send_after: crate::send_after::Timers::default(),
                 remote: std::sync::OnceLock::new(),
             }),
         }
@@ -100,6 +103,15 @@ impl Runtime {
 
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
+    }
+
+    pub(crate) fn inner_arc(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// The runtime again from a weak handle, if it still runs.
+    pub(crate) fn from_inner(weak: std::sync::Weak<Inner>) -> Option<Runtime> {
+        weak.upgrade().map(|inner| Runtime { inner })
     }
 
     fn table(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<(u32, u32), Arc<Process>>> {

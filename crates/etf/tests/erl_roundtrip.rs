@@ -5,20 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use etf::{decode, encode, encode_with, text, EncodeOptions, Term};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
-
-/// One `erl` that answers a hex line with four tab-separated fields.
-struct Erl {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
 
 const LOOP: &str = r#"
     Loop = fun Loop() ->
@@ -36,24 +27,9 @@ const LOOP: &str = r#"
     end,
     Loop()."#;
 
-fn erl() -> &'static Mutex<Erl> {
-    static ERL: OnceLock<Mutex<Erl>> = OnceLock::new();
-    ERL.get_or_init(|| {
-        let mut child = Command::new("erl")
-            .args(["-noshell", "-eval", LOOP])
-            .args(["+pc", "unicode"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("erl must be installed to run this test (see README)");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Mutex::new(Erl {
-            _child: child,
-            stdin,
-            stdout,
-        })
-    })
+fn erl() -> &'static Mutex<common::ErlLoop> {
+    static ERL: OnceLock<Mutex<common::ErlLoop>> = OnceLock::new();
+    ERL.get_or_init(|| common::ErlLoop::start(LOOP, &["+pc", "unicode"]))
 }
 
 /// What erl makes of our bytes.
@@ -69,11 +45,10 @@ struct Erled {
 }
 
 fn through_erl(bytes: &[u8]) -> Erled {
-    let mut erl = erl().lock().unwrap_or_else(|e| e.into_inner());
-    writeln!(erl.stdin, "{}", hex::encode(bytes)).unwrap();
-    erl.stdin.flush().unwrap();
-    let mut line = String::new();
-    erl.stdout.read_line(&mut line).unwrap();
+    let line = erl()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .ask(&hex::encode(bytes));
     let fields: Vec<&str> = line.trim_end().split('\t').collect();
     assert_eq!(
         fields.len(),

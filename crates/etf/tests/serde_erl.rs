@@ -8,8 +8,7 @@ mod common;
 mod serde_common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use etf::serde::{from_bytes, to_bytes, to_term};
@@ -18,14 +17,6 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde::{Deserialize, Serialize};
 use serde_common::{account, Account, Event};
-
-/// One `erl` answering each line with a hex line: `R <hex>` is `term_to_binary(binary_to_term(
-/// Bytes))`, `E <hex>` is `term_to_binary` of the Erlang expression the hex spells.
-struct Erl {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
 
 const LOOP: &str = r#"
     Loop = fun Loop() ->
@@ -47,31 +38,16 @@ const LOOP: &str = r#"
     end,
     Loop()."#;
 
-fn erl() -> &'static Mutex<Erl> {
-    static ERL: OnceLock<Mutex<Erl>> = OnceLock::new();
-    ERL.get_or_init(|| {
-        let mut child = Command::new("erl")
-            .args(["-noshell", "-eval", LOOP])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("erl must be installed to run this test (see README)");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Mutex::new(Erl {
-            _child: child,
-            stdin,
-            stdout,
-        })
-    })
+fn erl() -> &'static Mutex<common::ErlLoop> {
+    static ERL: OnceLock<Mutex<common::ErlLoop>> = OnceLock::new();
+    ERL.get_or_init(|| common::ErlLoop::start(LOOP, &[]))
 }
 
 fn ask_erl(op: char, payload: &[u8]) -> Vec<u8> {
-    let mut erl = erl().lock().unwrap_or_else(|e| e.into_inner());
-    writeln!(erl.stdin, "{op} {}", hex::encode(payload)).unwrap();
-    erl.stdin.flush().unwrap();
-    let mut line = String::new();
-    erl.stdout.read_line(&mut line).unwrap();
+    let line = erl()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .ask(&format!("{op} {}", hex::encode(payload)));
     hex::decode(line.trim_end())
         .unwrap_or_else(|_| panic!("erl answered {line:?} for {op} {payload:?}"))
 }

@@ -145,3 +145,41 @@ pub fn has_non_ascii_export(term: &Term) -> bool {
         &|t| matches!(t, Term::Export(e) if !e.module.as_str().is_ascii() || !e.function.as_str().is_ascii()),
     )
 }
+
+/// One `erl -noshell -eval LOOP` kept for a whole test binary, answering each line it is
+/// given with one line (the loop's protocol is the test's own).
+pub struct ErlLoop {
+    _child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ErlLoop {
+    /// Starts `erl -noshell -eval LOOP ARGS…`, behind a lock for the tests sharing it.
+    pub fn start(eval: &str, args: &[&str]) -> std::sync::Mutex<ErlLoop> {
+        let mut child = std::process::Command::new("erl")
+            .args(["-noshell", "-eval", eval])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("erl must be installed to run this test (see README)");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        std::sync::Mutex::new(ErlLoop {
+            _child: child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// Sends `line` and reads the answer line (its newline kept).
+    pub fn ask(&mut self, line: &str) -> String {
+        use std::io::{BufRead, Write};
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut answer = String::new();
+        self.stdout.read_line(&mut answer).unwrap();
+        answer
+    }
+}

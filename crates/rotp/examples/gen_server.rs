@@ -59,12 +59,22 @@ impl GenServer for Stack {
         CallReply::Reply(items.pop())
     }
 
-    async fn handle_cast(&self, Cast::Push(item): Cast, items: &mut Vec<String>, _: &mut Context) -> NoReply {
+    async fn handle_cast(
+        &self,
+        Cast::Push(item): Cast,
+        items: &mut Vec<String>,
+        _: &mut Context,
+    ) -> NoReply {
         items.push(item);
         NoReply::Continue
     }
 
-    async fn handle_info(&self, message: Message, items: &mut Vec<String>, ctx: &mut Context) -> NoReply {
+    async fn handle_info(
+        &self,
+        message: Message,
+        items: &mut Vec<String>,
+        ctx: &mut Context,
+    ) -> NoReply {
         if message.downcast_ref::<Tick>().is_some() {
             println!("handle_info: tick, {} item(s) on the stack", items.len());
             let me = ctx.pid().clone();
@@ -94,8 +104,12 @@ async fn main() {
 async fn client(ctx: &mut Context) {
     let timeout = gen_server::DEFAULT_TIMEOUT;
     // GenServer.start_link(Stack, ["hello"], name: :stack)
-    let started = gen_server::start_link(ctx, Stack, vec!["hello".into()], Some("stack".into())).await;
-    println!("start_link: {:?}", started.map(|pid| pid.map(Term::from).map(|p| p.to_string())));
+    let started =
+        gen_server::start_link(ctx, Stack, vec!["hello".into()], Some("stack".into())).await;
+    println!(
+        "start_link: {:?}",
+        started.map(|pid| pid.map(Term::from).map(|p| p.to_string()))
+    );
 
     gen_server::cast(ctx, "stack", Cast::Push("world".into()));
     let top: Option<String> = gen_server::call(ctx, "stack", Call::Pop, timeout).await;

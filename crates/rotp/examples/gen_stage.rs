@@ -19,7 +19,9 @@ use std::time::Duration;
 use rotp::prelude::*;
 use rotp::tokio::sync::oneshot;
 
-use gen_stage::{CallReturn, ConsumerOptions, ProducerOptions, Return, SubscribeOptions, Subscription};
+use gen_stage::{
+    CallReturn, ConsumerOptions, ProducerOptions, Return, SubscribeOptions, Subscription,
+};
 
 /// Events `printer` takes before the program ends.
 const WANTED: u64 = 100;
@@ -49,7 +51,13 @@ impl GenStage for Numbers {
         Return::NoReply(events)
     }
 
-    async fn handle_call(&self, request: Message, _: &gen_server::From, next: &mut u64, _: &mut Context) -> CallReturn<u64> {
+    async fn handle_call(
+        &self,
+        request: Message,
+        _: &gen_server::From,
+        next: &mut u64,
+        _: &mut Context,
+    ) -> CallReturn<u64> {
         match request.downcast::<Made>() {
             Ok(Made) => CallReturn::reply(*next, Vec::new()),
             Err(_) => CallReturn::reply((), Vec::new()),
@@ -71,10 +79,22 @@ impl GenStage for Square {
 
     async fn init(&self, _: (), _: &mut Context) -> gen_stage::Init<(), u64> {
         let upstream = vec![("numbers".into(), SubscribeOptions::demand(10, 5))];
-        gen_stage::Init::ProducerConsumer((), ProducerOptions::default(), ConsumerOptions { subscribe_to: upstream })
+        gen_stage::Init::ProducerConsumer(
+            (),
+            ProducerOptions::default(),
+            ConsumerOptions {
+                subscribe_to: upstream,
+            },
+        )
     }
 
-    async fn handle_events(&self, events: Vec<u64>, _: &Subscription, _: &mut (), _: &mut Context) -> Return<u64> {
+    async fn handle_events(
+        &self,
+        events: Vec<u64>,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<u64> {
         Return::NoReply(events.into_iter().map(|n| n * n).collect())
     }
 }
@@ -97,13 +117,31 @@ impl GenStage for Printer {
     type In = u64;
     type Out = ();
 
-    async fn init(&self, notify: oneshot::Sender<u64>, _: &mut Context) -> gen_stage::Init<Taken, ()> {
+    async fn init(
+        &self,
+        notify: oneshot::Sender<u64>,
+        _: &mut Context,
+    ) -> gen_stage::Init<Taken, ()> {
         let upstream = vec![("square".into(), SubscribeOptions::demand(10, 5))];
-        let state = Taken { count: 0, notify: Some(notify) };
-        gen_stage::Init::Consumer(state, ConsumerOptions { subscribe_to: upstream })
+        let state = Taken {
+            count: 0,
+            notify: Some(notify),
+        };
+        gen_stage::Init::Consumer(
+            state,
+            ConsumerOptions {
+                subscribe_to: upstream,
+            },
+        )
     }
 
-    async fn handle_events(&self, events: Vec<u64>, _: &Subscription, taken: &mut Taken, _: &mut Context) -> Return<()> {
+    async fn handle_events(
+        &self,
+        events: Vec<u64>,
+        _: &Subscription,
+        taken: &mut Taken,
+        _: &mut Context,
+    ) -> Return<()> {
         println!("printer: a batch of {}: {events:?}", events.len());
         rotp::tokio::time::sleep(Duration::from_millis(10)).await; // slow on purpose
         taken.count += events.len() as u64;
@@ -132,7 +170,8 @@ async fn main() {
         ];
         if started.iter().all(|s| matches!(s, Ok(Some(_)))) {
             let taken = taken.await.unwrap_or(0);
-            let made: u64 = gen_stage::call(&mut ctx, "numbers", Made, Duration::from_secs(5)).await;
+            let made: u64 =
+                gen_stage::call(&mut ctx, "numbers", Made, Duration::from_secs(5)).await;
             println!("done: printer took {taken} events and stopped; numbers made {made}");
         }
         let _ = done.send(());

@@ -43,11 +43,20 @@ impl GenServer for Ledger {
         Init::Ok(0)
     }
 
-    async fn handle_call(&self, request: Request, _: &gen_server::From, balance: &mut i64, ctx: &mut Context) -> CallReply<i64> {
+    async fn handle_call(
+        &self,
+        request: Request,
+        _: &gen_server::From,
+        balance: &mut i64,
+        ctx: &mut Context,
+    ) -> CallReply<i64> {
         if let Request::Deposit(n) = request {
             *balance += n;
         }
-        println!("ledger on {}: {request:?} -> {balance}", ctx.runtime().node());
+        println!(
+            "ledger on {}: {request:?} -> {balance}",
+            ctx.runtime().node()
+        );
         CallReply::Reply(*balance)
     }
 }
@@ -58,8 +67,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prefix = std::env::args().nth(1).unwrap_or_else(|| "global".into());
     // ANCHOR: nodes
     let cookie = find_cookie(None)?;
-    let a = Node::start(NodeConfig::new(&format!("{prefix}_a"), NameKind::Short, cookie.clone())).await?;
-    let b = Node::start(NodeConfig::new(&format!("{prefix}_b"), NameKind::Short, cookie)).await?;
+    let a = Node::start(NodeConfig::new(
+        &format!("{prefix}_a"),
+        NameKind::Short,
+        cookie.clone(),
+    ))
+    .await?;
+    let b = Node::start(NodeConfig::new(
+        &format!("{prefix}_b"),
+        NameKind::Short,
+        cookie,
+    ))
+    .await?;
     println!("nodes up: {} and {}", a.name(), b.name());
     // ANCHOR_END: nodes
 
@@ -67,9 +86,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // On a: the ledger, started under the name {:global, :ledger}.
     let name = a.global().via(atom!(ledger));
     let started = a
-        .in_process(|mut ctx| async move { gen_server::start(&mut ctx, Ledger, (), Some(name)).await })
+        .in_process(
+            |mut ctx| async move { gen_server::start(&mut ctx, Ledger, (), Some(name)).await },
+        )
         .await;
-    println!("a: ledger started: {}", matches!(started, Some(Ok(Some(_)))));
+    println!(
+        "a: ledger started: {}",
+        matches!(started, Some(Ok(Some(_))))
+    );
     // ANCHOR_END: register
 
     // ANCHOR: lookup
@@ -77,17 +101,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("b: connect to a: {}", b.connect(a.name()).await);
     b.global().sync().await;
     let holder = b.global().whereis_name(&atom!(ledger));
-    println!("b: whereis_name(:ledger) is a's process: {}", holder.is_some_and(|pid| &pid.node == a.name()));
+    println!(
+        "b: whereis_name(:ledger) is a's process: {}",
+        holder.is_some_and(|pid| &pid.node == a.name())
+    );
 
     // A call from b through the global name.
     let global = b.global();
     let balance = b
         .in_process(|mut ctx| async move {
             let ledger = ServerRef::via(global, atom!(ledger));
-            gen_server::call_typed::<i64>(&mut ctx, ledger, &Request::Deposit(5), Duration::from_secs(5)).await
+            gen_server::call_typed::<i64>(
+                &mut ctx,
+                ledger,
+                &Request::Deposit(5),
+                Duration::from_secs(5),
+            )
+            .await
         })
         .await;
-    println!("b: deposit 5 through {{:global, :ledger}}: {balance:?}");
+    match balance {
+        Some(Ok(balance)) => {
+            println!("b: deposit 5 through {{:global, :ledger}}: balance {balance}")
+        }
+        other => println!("b: the call through {{:global, :ledger}} failed: {other:?}"),
+    }
     // ANCHOR_END: lookup
 
     print_commands(a.name());
@@ -99,7 +137,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 // ANCHOR: commands
 fn print_commands(node: &Atom) {
-    let cookie = std::env::var("RELEASE_COOKIE").map(|c| format!(" --cookie {c}")).unwrap_or_default();
+    let cookie = std::env::var("RELEASE_COOKIE")
+        .map(|c| format!(" --cookie {c}"))
+        .unwrap_or_default();
     println!("ready; in another terminal:\n");
     println!("  iex --sname iex{cookie}\n");
     println!("  iex> Node.connect(:\"{node}\")");

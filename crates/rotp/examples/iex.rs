@@ -110,7 +110,12 @@ fn main() -> Result<(), rotp::Error> {
     let name = std::env::args().nth(1).unwrap_or_else(|| "book".into());
     Application::new("library_app")
         .sname(&name)
-        .child(ChildSpec::gen_server_named("library", Library, (), Some("library".into())))
+        .child(ChildSpec::gen_server_named(
+            "library",
+            Library,
+            (),
+            Some("library".into()),
+        ))
         .run()
 }
 // ANCHOR_END: main

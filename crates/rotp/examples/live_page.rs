@@ -47,18 +47,33 @@ impl GenServer for Live {
     type Reply = Counts;
     type Cast = ();
 
-    async fn init(&self, page: watch::Sender<Counts>, ctx: &mut Context) -> Init<watch::Sender<Counts>> {
+    async fn init(
+        &self,
+        page: watch::Sender<Counts>,
+        ctx: &mut Context,
+    ) -> Init<watch::Sender<Counts>> {
         let me = ctx.pid().clone();
         ctx.send_after(Duration::from_secs(1), &me, Message::local(Tick));
         Init::Ok(page)
     }
 
-    async fn handle_call(&self, Click: Click, _: &gen_server::From, page: &mut watch::Sender<Counts>, _: &mut Context) -> CallReply<Counts> {
+    async fn handle_call(
+        &self,
+        Click: Click,
+        _: &gen_server::From,
+        page: &mut watch::Sender<Counts>,
+        _: &mut Context,
+    ) -> CallReply<Counts> {
         page.send_modify(|c| c.clicks += 1);
         CallReply::Reply(*page.borrow())
     }
 
-    async fn handle_info(&self, message: Message, page: &mut watch::Sender<Counts>, ctx: &mut Context) -> NoReply {
+    async fn handle_info(
+        &self,
+        message: Message,
+        page: &mut watch::Sender<Counts>,
+        ctx: &mut Context,
+    ) -> NoReply {
         if message.downcast_ref::<Tick>().is_some() {
             page.send_modify(|c| c.seconds += 1);
             let me = ctx.pid().clone();
@@ -77,7 +92,7 @@ struct Web {
     page: watch::Receiver<Counts>,
 }
 
-async fn page() -> Html<&'static str> {
+async fn index() -> Html<&'static str> {
     Html(PAGE)
 }
 
@@ -86,7 +101,8 @@ async fn page() -> Html<&'static str> {
 async fn click(State(web): State<Web>) -> String {
     let (reply, replied) = oneshot::channel();
     web.runtime.spawn(|mut ctx| async move {
-        let counts = gen_server::try_call(&mut ctx, "live", Click, gen_server::DEFAULT_TIMEOUT).await;
+        let counts =
+            gen_server::try_call(&mut ctx, "live", Click, gen_server::DEFAULT_TIMEOUT).await;
         let _ = reply.send(counts);
         ExitReason::Normal
     });
@@ -109,7 +125,10 @@ async fn events(State(web): State<Web>) -> Sse<impl Stream<Item = Result<Event, 
 // ANCHOR: main
 #[rotp::tokio::main(crate = "rotp::tokio")]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(4000);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(4000);
     let runtime = Runtime::default();
     let (publish, page) = watch::channel(Counts::default());
 
@@ -117,17 +136,20 @@ async fn main() -> std::io::Result<()> {
     let (started, up) = oneshot::channel();
     runtime.spawn(|mut ctx| async move {
         let live = ChildSpec::gen_server_named("live", Live, publish, Some("live".into()));
-        let sup = supervisor::start_link(&mut ctx, Flags::new(Strategy::OneForOne), vec![live], None).await;
+        let sup =
+            supervisor::start_link(&mut ctx, Flags::new(Strategy::OneForOne), vec![live], None)
+                .await;
         let _ = started.send(sup.is_ok());
         // This process stays, holding the supervisor's link.
-        ctx.receive(|_| false).await
+        ctx.receive(|_| false).await;
+        ExitReason::Normal
     });
     if up.await != Ok(true) {
         return Err(std::io::Error::other("the live server did not start"));
     }
 
     let app = Router::new()
-        .route("/", get(page))
+        .route("/", get(index))
         .route("/click", post(click))
         .route("/events", get(events))
         .with_state(Web { runtime, page });

@@ -50,11 +50,10 @@ async fn main() {
 // ANCHOR: step_1
 async fn step_1_messages(ctx: &mut Context) {
     let echo = ctx.spawn(|mut ctx| async move {
-        loop {
-            if let Ok(Echo::Ping(from, n)) = ctx.recv().await.downcast::<Echo>() {
-                ctx.send(&from, Message::local(Pong(n)));
-            }
+        while let Ok(Echo::Ping(from, n)) = ctx.recv().await.downcast::<Echo>() {
+            ctx.send(&from, Message::local(Pong(n)));
         }
+        ExitReason::Normal
     });
     let me = ctx.pid().clone();
     // A message nobody waits for yet: it stays in the mailbox.
@@ -88,7 +87,10 @@ async fn step_2_links(ctx: &mut Context) {
     });
     let down = ctx.receive(|m| m.is_down_for(&watch)).await;
     if let Some((_, _, reason)) = down.as_down() {
-        println!("2. links: the partner died with the crasher: {}", reason.to_term());
+        println!(
+            "2. links: the partner died with the crasher: {}",
+            reason.to_term()
+        );
     }
 }
 // ANCHOR_END: step_2
@@ -114,7 +116,9 @@ async fn step_3_trap_exit(ctx: &mut Context) {
 async fn step_4_monitors(ctx: &mut Context) {
     let worker = ctx.spawn(|mut ctx| async move {
         // Works a little, then finishes.
-        let _ = ctx.receive_timeout(Duration::from_millis(50), |_| false).await;
+        let _ = ctx
+            .receive_timeout(Duration::from_millis(50), |_| false)
+            .await;
         ExitReason::Normal
     });
     let reference = ctx.monitor(&worker);

@@ -35,7 +35,13 @@ impl GenServer for Worker {
         Init::Ok(())
     }
 
-    async fn handle_call(&self, _: (), _: &gen_server::From, _: &mut (), _: &mut Context) -> CallReply<()> {
+    async fn handle_call(
+        &self,
+        _: (),
+        _: &gen_server::From,
+        _: &mut (),
+        _: &mut Context,
+    ) -> CallReply<()> {
         CallReply::Reply(())
     }
 
@@ -66,8 +72,11 @@ async fn main() {
 
 // ANCHOR: strategies
 async fn crash_b(ctx: &mut Context, strategy: Strategy, name: &str) {
-    let children = ["a", "b", "c"].map(|id| ChildSpec::gen_server(id, Worker, ())).to_vec();
-    let Ok(Some(sup)) = supervisor::start_link(ctx, Flags::new(strategy), children, None).await else {
+    let children = ["a", "b", "c"]
+        .map(|id| ChildSpec::gen_server(id, Worker, ()))
+        .to_vec();
+    let Ok(Some(sup)) = supervisor::start_link(ctx, Flags::new(strategy), children, None).await
+    else {
         return println!("{name}: the supervisor did not start");
     };
     let before = which_children(ctx, &sup).await;
@@ -97,18 +106,31 @@ async fn intensity(ctx: &mut Context) {
         vec![ChildSpec::gen_server("a", Worker, ())],
         None,
     )];
-    let Ok(Some(root)) = supervisor::start_link(ctx, Flags::new(Strategy::OneForOne), tree, None).await else {
+    let Ok(Some(root)) =
+        supervisor::start_link(ctx, Flags::new(Strategy::OneForOne), tree, None).await
+    else {
         return println!("intensity: the tree did not start");
     };
     for n in 1..=4 {
-        let Some(workers) = child(&which_children(ctx, &root).await, "workers") else { break };
-        let Some(a) = child(&which_children(ctx, &workers).await, "a") else { break };
+        let Some(workers) = child(&which_children(ctx, &root).await, "workers") else {
+            break;
+        };
+        let Some(a) = child(&which_children(ctx, &workers).await, "a") else {
+            break;
+        };
         let watch = ctx.monitor(&workers);
         crash(ctx, &a).await;
         // A supervisor answers after it has dealt with the crash: it is still there (it
         // restarted `a`), or it gave up.
         let asked = supervisor::Request::WhichChildren;
-        match gen_server::try_call::<_, supervisor::Response>(ctx, &workers, asked, Duration::from_secs(5)).await {
+        match gen_server::try_call::<_, supervisor::Response>(
+            ctx,
+            &workers,
+            asked,
+            Duration::from_secs(5),
+        )
+        .await
+        {
             Ok(_) => println!("intensity: crash {n} of a: workers restarted it"),
             Err(_) => {
                 let down = ctx.receive(|m| m.is_down_for(&watch)).await;
@@ -141,7 +163,10 @@ async fn which_children(ctx: &mut Context, sup: &Pid) -> Vec<(String, Option<Pid
 
 /// The pid of child `id`, if it runs.
 fn child(children: &[(String, Option<Pid>)], id: &str) -> Option<Pid> {
-    children.iter().find(|(c, _)| c == id).and_then(|(_, pid)| pid.clone())
+    children
+        .iter()
+        .find(|(c, _)| c == id)
+        .and_then(|(_, pid)| pid.clone())
 }
 
 /// Makes `pid` crash and waits until it is gone.

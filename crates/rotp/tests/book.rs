@@ -43,10 +43,27 @@ fn example(name: &str) -> PathBuf {
     binary
 }
 
-/// A running example whose standard output is collected as it comes.
+/// A running example whose standard output is collected as it comes. Its standard error
+/// (the panic of the `:boom` the iex test asks for, say) is kept apart, for the messages of
+/// failed checks.
 struct Running {
-    _child: Guard,
+    child: Guard,
     output: Arc<Mutex<String>>,
+    errors: Arc<Mutex<String>>,
+}
+
+/// The lines read from `pipe`, as they come, until it closes.
+fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
 }
 
 impl Running {
@@ -55,27 +72,22 @@ impl Running {
         command
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("start the example");
-        let stdout = child.stdout.take().expect("its stdout");
-        let output = Arc::new(Mutex::new(String::new()));
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut out = sink.lock().unwrap_or_else(|e| e.into_inner());
-                out.push_str(&line);
-                out.push('\n');
-            }
-        });
+        let output = collect(child.stdout.take().expect("its stdout"));
+        let errors = collect(child.stderr.take().expect("its stderr"));
         Running {
-            _child: Guard(child),
+            child: Guard(child),
             output,
+            errors,
         }
     }
 
+    /// Its standard output so far.
     fn output(&self) -> String {
         self.output
             .lock()
@@ -83,9 +95,18 @@ impl Running {
             .clone()
     }
 
+    /// Its standard error so far.
+    fn errors(&self) -> String {
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Waits until the output has a line containing `text`; all the output so far.
     fn wait_for(&self, text: &str, within: Duration) -> String {
-        wait_until(&format!("the example to print {text:?}"), within, || {
+        let what = format!("the example to print {text:?} (stderr: {})", self.errors());
+        wait_until(&what, within, || {
             let out = self.output();
             out.contains(text).then_some(out)
         })
@@ -94,12 +115,13 @@ impl Running {
     /// Waits until the example exits, successfully; all its output.
     fn finish(mut self) -> String {
         let status = wait_until("the example to end", RUN, || {
-            self._child.0.try_wait().ok().flatten()
+            self.child.0.try_wait().ok().flatten()
         });
         assert!(
             status.success(),
-            "the example failed ({status}):\n{}",
-            self.output()
+            "the example failed ({status}):\n{}\n{}",
+            self.output(),
+            self.errors()
         );
         // The reader thread has the last lines once the pipe closes.
         wait_until("the example's output to close", RUN, || {

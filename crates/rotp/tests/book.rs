@@ -237,6 +237,7 @@ fn a_pipeline_with_back_pressure() {
 }
 
 /// The lines after `iex> ` in an example's instructions.
+#[cfg(feature = "dist")]
 fn iex_lines(out: &str) -> Vec<String> {
     out.lines()
         .filter_map(|l| l.trim_start().strip_prefix("iex> "))
@@ -246,6 +247,7 @@ fn iex_lines(out: &str) -> Vec<String> {
 
 /// Runs Elixir expressions on a node `elixir --sname NAME --cookie COOKIE` against the EPMD on
 /// `epmd`, each printed with `inspect` on a line of its own (`exit` for a call that exits).
+#[cfg(feature = "dist")]
 fn elixir(name: &str, cookie: &str, epmd: u16, expressions: &[String]) -> Vec<String> {
     let script: String = expressions
         .iter()
@@ -269,12 +271,14 @@ fn elixir(name: &str, cookie: &str, epmd: u16, expressions: &[String]) -> Vec<St
 }
 
 /// A private EPMD (OTP's) for one test, and the environment that points nodes at it.
+#[cfg(feature = "dist")]
 fn epmd() -> (Guard, u16) {
     let port = free_port();
     (harness::start_epmd(&harness::otp_epmd(), port, &[]), port)
 }
 
 #[test]
+#[cfg(feature = "dist")]
 fn a_node_that_iex_calls() {
     let (_epmd, port) = epmd();
     let cookie = format!("book{}", std::process::id());
@@ -325,6 +329,7 @@ fn a_node_that_iex_calls() {
 }
 
 #[test]
+#[cfg(feature = "dist")]
 fn global_names_across_nodes() {
     let (_epmd, port) = epmd();
     let cookie = format!("book{}", std::process::id());

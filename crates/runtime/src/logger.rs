@@ -69,6 +69,22 @@ pub fn report(kind: Kind, body: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// A term as a report prints it: `~p` (printable binaries as `<<"text">>`), cut after 4,000
+/// characters so that a huge reason cannot flood the log.
+pub fn format_term(term: &etf::Term) -> String {
+    const MAX: usize = 4000;
+    let mut text = etf::text::pretty(term);
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(" ...");
+    }
+    text
+}
+
 /// `7-Dec-2026::23:29:14.327263`, as `logger_formatter` writes a legacy header's time (UTC).
 fn timestamp(now: SystemTime) -> String {
     const MONTHS: [&str; 12] = [

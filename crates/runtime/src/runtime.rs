@@ -782,7 +782,7 @@ fn crash_report(process: &Process, reason: &ExitReason) {
              trap_exit: {}\n  neighbours:",
             behaviour.1,
             Term::Pid(process.pid.clone()),
-            etf::text::write_limited(&reason.to_term(), 500),
+            crate::logger::format_term(&reason.to_term()),
             process.message_queue_len(&state),
             links.join(","),
             state.trap_exit,

@@ -107,7 +107,7 @@ pub(super) fn terminating<G: GenServer>(ctx: &Context, reason: &ExitReason, last
             "** Generic server {} terminating \n** Last message in was {last}\n\
              ** Reason for termination ==\n** {}",
             proc_name(ctx),
-            etf::text::write_limited(&reason.to_term(), 1000),
+            runtime::logger::format_term(&reason.to_term()),
         ),
     );
 }

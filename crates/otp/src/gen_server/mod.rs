@@ -280,6 +280,13 @@ impl std::convert::From<Atom> for Name {
     }
 }
 
+/// `{local, Name}` from a name's text: `Some("counter".into())`.
+impl std::convert::From<&str> for Name {
+    fn from(name: &str) -> Name {
+        Name::Local(Atom::from(name))
+    }
+}
+
 impl std::convert::From<Pid> for ServerRef {
     fn from(pid: Pid) -> ServerRef {
         ServerRef::Pid(pid)

@@ -97,7 +97,7 @@ impl std::fmt::Display for Last {
 
 /// `gen_server:error_info/7`: a server stopped with a reason other than `normal`, `shutdown`
 /// or `{shutdown, _}`. The state is not shown: a `State` need not be printable.
-pub(super) fn terminating<G: GenServer>(ctx: &Context, reason: &ExitReason, last: &Last) {
+pub(super) fn terminating(ctx: &Context, reason: &ExitReason, last: &Last) {
     if reason.is_normal_or_shutdown() {
         return;
     }

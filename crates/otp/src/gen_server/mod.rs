@@ -11,6 +11,16 @@
 //! [`call_typed`] / [`cast_typed`] call any server — a BEAM `gen_server` too — with `serde`
 //! types (see [`typed`]):
 //!
+//! What the callbacks return ([`Init`], [`CallReply`], [`NoReply`]) are gen_server's return
+//! tuples, with the optional last element, an [`Action`] (a timeout, `hibernate` or
+//! `{continue, Term}`), added by a method: `CallReply::Reply(n).timeout(d)` is
+//! `{reply, N, State, Timeout}`. A server writes only the callbacks it uses; the others do what
+//! Elixir's `use GenServer` injects (see each callback's doc): a call to a server without
+//! `handle_call` stops it with `attempted to call GenServer … but no handle_call/3 clause was
+//! provided`, and without `init` a server whose `Args` type is its `State` starts with its
+//! arguments as its state. A server that stops abnormally prints gen_server's error report
+//! (see [`runtime::logger`]).
+//!
 //! ```
 //! use otp::gen_server::{self, CallReply, GenServer, Init};
 //! use runtime::{Context, ExitReason};
@@ -96,6 +106,36 @@ use thiserror::Error;
 pub use typed::{call_typed, cast_typed, send_typed, TypedCallError};
 
 /// The caller of a call, to reply to later (`GenServer.reply/2`).
+///
+/// A `From` is `Clone + Send`: the server can keep it in its state, or hand it to another
+/// process, return [`CallReply::NoReply`] and take its next message while that process
+/// works; whichever process holds it replies, once, with [`From::reply`] (a rotp caller's
+/// Rust value), [`From::reply_term`] or [`From::reply_typed`] (which suit a caller on erl or
+/// iex as well). The caller's `call` still ends at its timeout if no reply comes.
+///
+/// ```
+/// use otp::gen_server::{CallReply, From, GenServer};
+/// use runtime::{Context, ExitReason};
+///
+/// struct Slow;
+///
+/// impl GenServer for Slow {
+///     type Args = ();
+///     type State = ();
+///     type Call = u64;
+///     type Reply = u64;
+///     type Cast = ();
+///
+///     async fn handle_call(&self, n: u64, from: &From, _: &mut (), ctx: &mut Context) -> CallReply<u64> {
+///         let from = from.clone();
+///         ctx.spawn(move |ctx| async move {
+///             from.reply(&ctx, n * 2); // a worker answers the caller
+///             ExitReason::Normal
+///         });
+///         CallReply::NoReply
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct From {
     pid: Pid,
@@ -696,7 +736,7 @@ async fn serve<G: GenServer>(
             Dispatch::Stopped(reason) => reason,
         };
         server.terminate(&reason, &mut state, &mut ctx).await;
-        defaults::terminating::<G>(&ctx, &reason, &last);
+        defaults::terminating(&ctx, &reason, &last);
         return reason;
     }
 }

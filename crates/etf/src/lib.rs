@@ -43,7 +43,7 @@
 //! * [`text`]: Erlang term syntax in (`{ok, [1, <<"bin">>]}`) and `~w`/`~p` out.
 //! * [`order`]: Erlang's term order, for `<` and for map keys; [`TermKey`] makes a term a
 //!   `HashMap` key that equals as `=:=` does.
-//! * [`serde`](crate::serde) (the default feature of that name): any `serde` type to and from a term, with
+//! * [`serde`] (the default feature of that name): any `serde` type to and from a term, with
 //!   the mapping Elixir code expects (structs as atom-keyed maps, `{:ok, value}`, `nil`).
 //! * [`tag`]: the format's tag bytes, named as the documentation names them.
 //! * Errors are [`DecodeError`] and [`EncodeError`].

@@ -13,7 +13,7 @@
 //! # let (done, finished) = tokio::sync::oneshot::channel();
 //! # runtime::Runtime::default().spawn(move |mut ctx| async move {
 //! // In a process, `ctx` being its `runtime::Context`:
-//! // A producer of five events nobody has asked for yet: they wait in its buffer.
+//! // A producer of five events, with no consumer yet.
 //! let producer = gen_stage::from_enumerable(&mut ctx, vec![1, 2, 3, 4, 5], None).await.unwrap().unwrap();
 //! let mine = figures::stages().into_iter().find(|s| s.pid == producer).expect("a running stage");
 //! assert_eq!(mine.kind, StageKind::Producer);

@@ -28,12 +28,10 @@
 //! [`GIVE_BACK_AFTER`] bytes or more of unfinished messages has closed.
 //!
 //! ```
-//! fn main() {
-//!     // First thing in `main`, before any thread starts (`rotp node` does it so).
-//!     let tuned = rotp_node::malloc::keep_freed_memory();
-//!     assert_eq!(tuned, cfg!(all(target_os = "linux", target_env = "gnu")));
-//!     // ... start the runtime and the node ...
-//! }
+//! // First thing in `main`, before any thread starts (as `rotp node` does).
+//! let tuned = rotp_node::malloc::keep_freed_memory();
+//! assert_eq!(tuned, cfg!(all(target_os = "linux", target_env = "gnu")));
+//! // ... then start the tokio runtime and the node.
 //! ```
 
 /// Largest block served from the heap rather than by `mmap`: large enough for messages'

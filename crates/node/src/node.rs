@@ -583,19 +583,15 @@ impl Node {
         })
     }
 
-    /// Runs `body` as a process and returns what it returns.
+    /// Runs `body` as a process of this node and returns what it returns
+    /// ([`Runtime::in_process`]).
     pub async fn in_process<T, F, Fut>(&self, body: F) -> Option<T>
     where
         T: Send + 'static,
         F: FnOnce(Context) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        self.runtime().spawn(move |ctx| async move {
-            let _ = tx.send(body(ctx).await);
-            ExitReason::Normal
-        });
-        rx.await.ok()
+        self.runtime().in_process(body).await
     }
 
     /// `net_adm:ping/1`: `true` (pong) if `node` answers `net_kernel`'s `is_auth`.

@@ -321,6 +321,33 @@ impl Runtime {
         }
     }
 
+    /// Runs `body` as a process and returns what it returns: how plain async code (an HTTP
+    /// handler, `main`, a test) calls a GenServer or waits for a message, since those need a
+    /// process of their own. `None` if the process ended without returning (it panicked or was
+    /// killed).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use rotp_runtime::Runtime;
+    /// let rt = Runtime::default();
+    /// let pid = rt.in_process(|ctx| async move { ctx.pid().clone() }).await;
+    /// assert!(pid.is_some_and(|pid| !rt.is_alive(&pid)));
+    /// # });
+    /// ```
+    pub async fn in_process<T, F, Fut>(&self, body: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(move |ctx| async move {
+            let _ = tx.send(body(ctx).await);
+            ExitReason::Normal
+        });
+        rx.await.ok()
+    }
+
     /// Starts a process running `body`; it ends with the reason `body` returns, the reason an
     /// exit signal gives it, or `{panic, Message}` if it panics.
     pub fn spawn<F, Fut>(&self, body: F) -> Pid

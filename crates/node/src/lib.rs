@@ -21,6 +21,7 @@ pub mod cookie;
 pub mod discovery;
 mod dispatch;
 mod dist_stat;
+mod epmd_program;
 pub mod functions;
 pub mod global;
 mod hosts;
@@ -37,9 +38,10 @@ mod services;
 mod shell;
 pub mod unreachable;
 
+pub use epmd_program::EpmdProgram;
 pub use functions::{CallResult, Exception, Function};
 pub use node::{
-    epmd_port_from_env, gen_call, ConnectionInfo, EpmdProgram, ErpcError, Node, NodeConfig,
-    NodeEvent, StartError,
+    epmd_port_from_env, gen_call, ConnectionInfo, ErpcError, Node, NodeConfig, NodeEvent,
+    StartError,
 };
 pub use unreachable::Unreachable;

@@ -431,12 +431,16 @@ async fn start_children(
 /// A supervisor report, as OTP's `supervisor:report_error/4` logs it: the supervisor, what
 /// happened, why, and the child it happened to.
 pub(crate) fn report(supervisor: &Term, context: &str, reason: &ExitReason, id: &Atom, pid: &Pid) {
-    tracing::error!(
-        "SUPERVISOR REPORT supervisor: {} errorContext: {context} reason: {} offender: [{{pid,{}}},{{id,{}}}]",
-        etf::text::write_limited(supervisor, 200),
-        etf::text::write_limited(&reason.to_term(), 200),
-        Term::Pid(pid.clone()),
-        Term::Atom(id.clone()),
+    runtime::logger::report(
+        runtime::logger::Kind::Supervisor,
+        &format!(
+            "    supervisor: {}\n    errorContext: {context}\n    reason: {}\n    \
+             offender: [{{pid,{}}},\n               {{id,{}}}]",
+            runtime::logger::format_term(supervisor),
+            runtime::logger::format_term(&reason.to_term()),
+            Term::Pid(pid.clone()),
+            Term::Atom(id.clone()),
+        ),
     );
 }
 

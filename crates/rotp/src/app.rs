@@ -63,10 +63,6 @@ impl ToTermText for ExitReason {
 ///     type Reply = Term;
 ///     type Cast = ();
 ///
-///     async fn init(&self, _: (), _: &mut Context) -> Init<()> {
-///         Init::Ok(())
-///     }
-///
 ///     async fn handle_call(&self, who: Term, _: &gen_server::From, _: &mut (), _: &mut Context) -> CallReply<Term> {
 ///         CallReply::Reply(tuple!(atom!(hello), who))
 ///     }

@@ -23,6 +23,7 @@
 
 mod context;
 mod exit;
+pub mod logger;
 mod message;
 mod process;
 mod remote;

@@ -164,10 +164,7 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         args.app
     );
     if flags.node {
-        println!(
-            "\nand from another terminal, while it runs:\n\n    iex --sname iex\n    iex> GenServer.call({{:counter, :\"{}@$(hostname -s)\"}}, :inc)",
-            args.app
-        );
+        println!("\nWhile it runs, erl and iex nodes call it: README.md says how.");
     }
     Ok(ExitCode::SUCCESS)
 }

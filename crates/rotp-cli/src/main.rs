@@ -5,9 +5,11 @@
 //! * `rotp term encode|decode`: Erlang term text to external term format and back.
 //! * `rotp node`: run a distributed node that Erlang and Elixir nodes can connect to.
 //! * `rotp ping|rpc|send`: talk to any node, as `net_adm:ping/1`, `rpc:call/4` and `!` do.
+//! * `rotp new APP`: a new Cargo project on rotp, as `mix new` makes one.
 
 mod dashboard_cli;
 mod dist_cli;
+mod new_cli;
 mod remsh_cli;
 mod stage_cli;
 mod top_cli;
@@ -31,6 +33,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Make a new project on rotp in ./APP, as `mix new` does: a counter GenServer, its tests,
+    /// a README and a CI script (`--sup`, `--node`, `--web` add a tree, a node, a live page).
+    New(new_cli::NewArgs),
     /// Run EPMD in the foreground and print the registered names whenever they change.
     Epmd {
         /// The port (default: ERL_EPMD_PORT, else 4369).
@@ -164,6 +169,7 @@ fn epmd_port(port: Option<u16>) -> u16 {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Cmd::New(args) => new_cli::run(args),
         Cmd::Term { command } => term(command),
         Cmd::Node(args) => runtime()?.block_on(dist_cli::run_node(args)),
         Cmd::Ping { node, cookie } => runtime()?.block_on(dist_cli::ping(&node, &cookie)),

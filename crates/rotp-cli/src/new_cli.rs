@@ -111,7 +111,6 @@ const RESERVED: &[(&str, &str)] = &[
         "tungstenite",
         "a --web project's tests use the crate `tungstenite`",
     ),
-    ("counter", "the project's server is registered as `counter`"),
     ("std", "it is a standard crate"),
     ("core", "it is a standard crate"),
     ("alloc", "it is a standard crate"),
@@ -272,7 +271,7 @@ mod tests {
 
     #[test]
     fn names_as_mix_takes_them() {
-        for good in ["demo", "my_app", "a1", "counter_app"] {
+        for good in ["demo", "my_app", "a1", "counter_app", "counter"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
         for bad in ["", "Demo", "1app", "_app", "my-app", "my app", "app.x", "é"] {
@@ -281,7 +280,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        for reserved in ["fn", "self", "rotp", "std", "test", "counter"] {
+        for reserved in ["fn", "self", "rotp", "std", "test"] {
             assert!(
                 matches!(check_name(reserved), Err(NewError::ReservedName(..))),
                 "{reserved}"

@@ -192,7 +192,6 @@ fn refuses_bad_names_and_existing_directories() {
         ("1app", "is not a valid project name"),
         ("fn", "Rust keyword"),
         ("rotp", "depends on the library `rotp`"),
-        ("counter", "registered as `counter`"),
     ] {
         let (status, out) = rotp_new(dir, &[name]);
         assert_eq!(status.code(), Some(2), "{name}: {out}");

@@ -81,7 +81,8 @@ enum NodeChoice {
 }
 
 impl Application {
-    /// An application called `name` (its root supervisor is registered as `name`), with a
+    /// An application called `name` (its root supervisor is registered as `NAME_sup`, as OTP
+    /// names an application's top supervisor), with a
     /// `one_for_one` root supervisor and no children yet.
     pub fn new(name: &str) -> Application {
         Application {
@@ -151,6 +152,7 @@ impl Application {
 
     /// [`Application::run`] inside a tokio runtime the program already has.
     pub async fn run_async(self) -> Result<(), Error> {
+        let root_name = format!("{}_sup", self.name);
         #[cfg(feature = "dist")]
         if let Some(choice) = self.node {
             let config = match choice {
@@ -160,11 +162,11 @@ impl Application {
                 }
             };
             let node = rotp_node::Node::start(config).await?;
-            let ended = run_tree(node.runtime(), &self.name, self.flags, self.children).await;
+            let ended = run_tree(node.runtime(), &root_name, self.flags, self.children).await;
             node.leave().await;
             return ended;
         }
-        run_tree(&Runtime::default(), &self.name, self.flags, self.children).await
+        run_tree(&Runtime::default(), &root_name, self.flags, self.children).await
     }
 }
 

@@ -4,14 +4,19 @@
 //!
 //! # A tour
 //!
-//! A counter that an Elixir node calls, supervised, on a node named `counter@host`:
+//! A counter that an Elixir node calls, supervised, on a node named `counter@host` — what
+//! `rotp new counter_app --node` (`cargo install rotp-cli`) generates:
 //!
 //! ```no_run
 //! use rotp::prelude::*;
 //!
 //! #[derive(Serialize, Deserialize)]
 //! #[serde(crate = "rotp::serde", rename_all = "snake_case")]
-//! enum Request { Inc, Get, Boom }
+//! enum Request {
+//!     Inc,
+//!     Get,
+//!     Boom,
+//! }
 //!
 //! #[derive(Clone)]
 //! struct Counter;
@@ -24,8 +29,14 @@
 //!     type Cast = ();
 //!     serde_messages!();
 //!
-//!     async fn handle_call(&self, r: Request, _: &gen_server::From, n: &mut i64, _: &mut Context) -> CallReply<i64> {
-//!         match r {
+//!     async fn handle_call(
+//!         &self,
+//!         request: Request,
+//!         _: &gen_server::From,
+//!         n: &mut i64,
+//!         _: &mut Context,
+//!     ) -> CallReply<i64> {
+//!         match request {
 //!             Request::Inc => *n += 1,
 //!             Request::Get => {}
 //!             Request::Boom => panic!("boom"),
@@ -35,7 +46,7 @@
 //! }
 //!
 //! fn main() -> Result<(), rotp::Error> {
-//!     Application::new("counter")
+//!     Application::new("counter_app")
 //!         .sname("counter")
 //!         .child(ChildSpec::gen_server_named("counter", Counter, 0, Some("counter".into())))
 //!         .run()

@@ -1,0 +1,105 @@
+//! The same programs written with rotp and with its Rust peers, ractor and kameo, for the
+//! `peers` bench and `docs/comparison.md`: (1) a supervised counter that crashes and is
+//! restarted, (2) a three-stage pipeline with bounded demand, (3) a server an erl node calls
+//! (rotp only: neither peer speaks Erlang distribution).
+//!
+//! Each program is written as its framework's own docs and examples write one; the bench
+//! drives them through the small `start` functions they export and counts their lines with
+//! [`code_lines`].
+
+pub mod kameo;
+pub mod ractor;
+pub mod rotp;
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use dist::Cookie;
+use etf::Atom;
+use harness::{free_port, otp_epmd, start_epmd, start_erl};
+use node::name::NameKind;
+use node::{Node, NodeConfig};
+
+/// The program files, as `(framework, program, path from the bench crate's root)`.
+pub const PROGRAMS: &[(&str, &str, &str)] = &[
+    ("rotp", "counter", "src/peers/rotp/counter.rs"),
+    ("ractor", "counter", "src/peers/ractor/counter.rs"),
+    ("kameo", "counter", "src/peers/kameo/counter.rs"),
+    ("rotp", "pipeline", "src/peers/rotp/pipeline.rs"),
+    ("ractor", "pipeline", "src/peers/ractor/pipeline.rs"),
+    ("kameo", "pipeline", "src/peers/kameo/pipeline.rs"),
+    ("rotp", "server", "src/peers/rotp/server.rs"),
+];
+
+/// Lines of code in Rust `source`: neither blank nor only a comment (`//`, `///`, `//!`, and
+/// the lines of `/* … */` blocks).
+pub fn code_lines(source: &str) -> usize {
+    let mut in_block = false;
+    source
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            if in_block {
+                in_block = !line.contains("*/");
+                return false;
+            }
+            if line.starts_with("/*") {
+                in_block = !line.contains("*/");
+                return false;
+            }
+            !line.is_empty() && !line.starts_with("//")
+        })
+        .count()
+}
+
+/// Program 3 against a real erl: an EPMD on a free port, a rotp node running
+/// [`rotp::server`], and an `erl -sname` node evaluating `eval` with `S` bound to the
+/// counter (`{counter, RotpNode}`). Returns what erl printed, once it halted (bounded: 120 s).
+pub async fn erl_calls_the_server(eval: &str) -> Result<String> {
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    harness::wait_listening(port);
+    let mut config = NodeConfig::new("rotp_peers", NameKind::Short, Cookie::new("peers"));
+    config.epmd_port = port;
+    let node = Node::start(config).await.context("the rotp node starts")?;
+    // The supervisor's parent: a process that lives as long as the node.
+    node.runtime().spawn(|mut ctx| async move {
+        if let Err(reason) = rotp::server::start(&mut ctx).await {
+            return reason;
+        }
+        loop {
+            ctx.recv().await;
+        }
+    });
+    let runtime = node.runtime().clone();
+    harness::wait_until_async("the counter registered", Duration::from_secs(10), || {
+        let runtime = runtime.clone();
+        async move { runtime.whereis(&Atom::from("counter")).is_some() }
+    })
+    .await;
+    let eval = format!("S = {{counter, '{}'}}, {eval}", node.name().as_str());
+    let mut erl = start_erl("erl_peers", "peers", port, &eval);
+    let mut stdout = erl.0.stdout.take().context("erl's output")?;
+    let read = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).map(|_| out)
+    });
+    let out = tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .context("erl did not halt within 120 s")??;
+    drop(erl);
+    node.leave().await;
+    Ok(out?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_lines;
+
+    #[test]
+    fn comments_and_blank_lines_do_not_count() {
+        let source = "//! doc\n\n/// item\nfn f() {}\n  // note\n/* a\n b */\nlet x = 1; // trailing\n";
+        assert_eq!(code_lines(source), 2);
+    }
+}

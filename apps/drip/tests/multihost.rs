@@ -147,7 +147,7 @@ fn nodes_on_separate_hosts_find_each_other_through_each_strategy() {
     let took = forms_through(&cluster, &hosts, Some(&erl_pod), spec, None, &by_pod);
     eprintln!("discovery {spec}: the fourth node connected everywhere {took:?} after its start");
     // libcluster's Gossip: multicast heartbeats across the bridge (no erl node: it has no
-    // libcluster; crates/rotp/tests/discovery_hosts.rs has erl speak its datagrams).
+    // libcluster; crates/rotp-cli/tests/discovery_hosts.rs has erl speak its datagrams).
     let spec = "gossip:secret=bed-secret";
     let took = forms_through(&cluster, &hosts, None, spec, None, &by_address);
     eprintln!("discovery {spec}: the fourth node connected everywhere {took:?} after its start");

@@ -3,7 +3,7 @@
 //! `NAMES_REQ`, against ten registered names. Prints requests/s, p50 and p99 for both, and the
 //! ratios. Rounds alternate between the daemons so drift in the machine's load hits both.
 //!
-//! `cargo build --release -p rotp --bin epmd && cargo run --release -p rotp-bench --bin epmd-load`
+//! `cargo build --release -p rotp-cli --bin epmd && cargo run --release -p rotp-bench --bin epmd-load`
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -149,7 +149,7 @@ fn main() -> Result<()> {
     };
     if !ours.exists() {
         bail!(
-            "{} not found: cargo build --release -p rotp --bin epmd",
+            "{} not found: cargo build --release -p rotp-cli --bin epmd",
             ours.display()
         );
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::Router;
-use dashboard::{Access, AllowedHosts, Config, Token};
+use rotp_dashboard::{Access, AllowedHosts, Config, Token};
 use support::*;
 
 const TOKEN: &str = "a-chosen-token";
@@ -21,7 +21,7 @@ const TOKEN: &str = "a-chosen-token";
 /// watching only itself.
 async fn dashboard(name: &str, epmd: u16, access: Access) -> (Router, node::Node) {
     let node = client_node(name, "accesscookie", epmd).await;
-    let app = dashboard::router(node.clone(), Config::new(vec![node.name().clone()], access));
+    let app = rotp_dashboard::router(node.clone(), Config::new(vec![node.name().clone()], access));
     (app, node)
 }
 

@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use dashboard::{Access, Config};
+use rotp_dashboard::{Access, Config};
 use support::*;
 
 const COOKIE: &str = "hostilecookie";
@@ -28,7 +28,7 @@ async fn a_hostile_nodes_pid_answer_cannot_break_out_of_the_process_page() {
     wait_ready(&mut erl);
     let target = erl_node("dash_hostile");
     let node = client_node("dash_hostile_client", COOKIE, port).await;
-    let app = dashboard::router(
+    let app = rotp_dashboard::router(
         node.clone(),
         Config::new(vec![target.clone()], Access::HostApp),
     );

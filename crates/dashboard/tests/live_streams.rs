@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use dashboard::{Access, Config};
 use etf::Term;
 use futures::StreamExt;
+use rotp_dashboard::{Access, Config};
 use support::*;
 
 const COOKIE: &str = "livecookie";
@@ -63,7 +63,7 @@ async fn n_viewers_cost_one_collect_per_interval_and_the_cap_answers_the_next_cl
     let node = client_node("dash_live_client", COOKIE, port).await;
     let mut config = Config::new(vec![target.clone()], Access::HostApp);
     config.max_streams = N;
-    let app = dashboard::router(node.clone(), config);
+    let app = rotp_dashboard::router(node.clone(), config);
     let collects = || {
         let (node, target) = (node.clone(), target.clone());
         async move {

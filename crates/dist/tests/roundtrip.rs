@@ -2,12 +2,12 @@
 //! survives the writer and the reader — whole, in fragments of any size, and in the
 //! pass-through form — with the bytes split into reads anywhere.
 
-use dist::packet::split_packet;
-use dist::{
-    ControlMessage, DistFlags, DistMessage, Incoming, OutputCache, ProcessRef, Reader, Writer,
-};
 use etf::{Atom, Pid, RefId, Reference, Term};
 use proptest::prelude::*;
+use rotp_dist::packet::split_packet;
+use rotp_dist::{
+    ControlMessage, DistFlags, DistMessage, Incoming, OutputCache, ProcessRef, Reader, Writer,
+};
 
 /// Atoms from a small set (so messages share them and the atom cache's old references and
 /// entry collisions are exercised), random ones, and long UTF-8 ones (over 255 bytes: the

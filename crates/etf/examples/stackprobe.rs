@@ -13,16 +13,19 @@ fn main() {
     let t = std::thread::Builder::new()
         .stack_size(2 << 20)
         .spawn(move || {
-            let opts = etf::DecodeOptions {
+            let opts = rotp_etf::DecodeOptions {
                 max_depth: usize::MAX,
                 ..Default::default()
             };
-            let t = etf::decode_with(&bytes, &opts).unwrap();
+            let t = rotp_etf::decode_with(&bytes, &opts).unwrap();
             match what.as_str() {
-                "encode" => println!("{}", etf::encode(&t).unwrap().len()),
-                "print" => println!("{}", etf::text::write(&t).len()),
+                "encode" => println!("{}", rotp_etf::encode(&t).unwrap().len()),
+                "print" => println!("{}", rotp_etf::text::write(&t).len()),
                 "eq" => println!("{}", t == t.clone()),
-                "parse" => println!("{}", etf::text::parse(&etf::text::write(&t)).is_ok()),
+                "parse" => println!(
+                    "{}",
+                    rotp_etf::text::parse(&rotp_etf::text::write(&t)).is_ok()
+                ),
                 _ => println!("ok"),
             }
         })

@@ -3,6 +3,7 @@
 //! * [`decode`]/[`encode`]: `binary_to_term/1` and `term_to_binary/1`, byte for byte.
 //! * [`Decoder`]/[`encode_into`]: the same without the version byte, as terms appear inside
 //!   distribution messages (with an atom cache for `ATOM_CACHE_REF`).
+//! * [`atom!`], [`tuple!`], [`list!`], [`map!`]: terms written in Rust as Erlang writes them.
 //! * [`text`]: Erlang term syntax in (`{ok, [1, <<"bin">>]}`) and `~w` out.
 //! * `serde` (the default feature of that name): any `serde` type to and from a term, with the
 //!   mapping Elixir code expects (structs as atom-keyed maps, `{:ok, value}`, `nil`).
@@ -17,6 +18,7 @@ mod decode;
 mod encode;
 mod error;
 mod key;
+pub mod macros;
 pub mod order;
 #[cfg(feature = "serde")]
 pub mod serde;

@@ -135,6 +135,65 @@ impl From<Atom> for Term {
     }
 }
 
+/// A string is a UTF-8 binary, as Elixir's strings are (`"text"`); [`Term::charlist`] makes
+/// Erlang's list of code points.
+impl From<&str> for Term {
+    fn from(value: &str) -> Term {
+        Term::Binary(Bytes::copy_from_slice(value.as_bytes()))
+    }
+}
+
+/// A UTF-8 binary, as `From<&str>`.
+impl From<String> for Term {
+    fn from(value: String) -> Term {
+        Term::Binary(Bytes::from(value))
+    }
+}
+
+/// `true` and `false` are atoms in Erlang.
+impl From<bool> for Term {
+    fn from(value: bool) -> Term {
+        Term::atom(if value { "true" } else { "false" })
+    }
+}
+
+impl From<f64> for Term {
+    fn from(value: f64) -> Term {
+        Term::Float(value)
+    }
+}
+
+impl From<Bytes> for Term {
+    fn from(value: Bytes) -> Term {
+        Term::Binary(value)
+    }
+}
+
+impl From<Pid> for Term {
+    fn from(value: Pid) -> Term {
+        Term::Pid(value)
+    }
+}
+
+impl From<Reference> for Term {
+    fn from(value: Reference) -> Term {
+        Term::Reference(value)
+    }
+}
+
+impl From<Map> for Term {
+    fn from(value: Map) -> Term {
+        Term::Map(value)
+    }
+}
+
+/// A proper list.
+impl From<Vec<Term>> for Term {
+    fn from(value: Vec<Term>) -> Term {
+        Term::List(value)
+    }
+}
+
 /// A bitstring of `8 * (bytes.len() - 1) + last_bits` bits.
 ///
 /// Invariants: `bytes` is not empty, `1 <= last_bits <= 7`, and the unused low bits of the last

@@ -7,9 +7,9 @@ mod common;
 
 use std::sync::{Mutex, OnceLock};
 
-use etf::{decode, encode, encode_with, text, EncodeOptions, Term};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
+use rotp_etf::{decode, encode, encode_with, text, EncodeOptions, Term};
 
 const LOOP: &str = r#"
     Loop = fun Loop() ->

@@ -2,7 +2,7 @@
 //! decoder, encoder and `~w` printer must agree with OTP byte for byte and character for
 //! character, and the printed text must parse back to the same term.
 
-use etf::{decode, encode, encode_with, text, EncodeOptions, Term};
+use rotp_etf::{decode, encode, encode_with, text, EncodeOptions, Term};
 
 struct Row<'a> {
     expr: &'a str,
@@ -82,7 +82,7 @@ fn compressed_encoding_matches_otp() {
 }
 
 /// Rows whose `~w` text names a node by erl's private node index (`<9276.7.1>`) instead of a
-/// name: there rotp prints the node's name instead (see `etf::text`).
+/// name: there rotp prints the node's name instead (see `rotp_etf::text`).
 fn names_a_remote_node(printed: &str) -> bool {
     printed.contains("<9") || printed.contains("<1") || printed.contains("<2")
 }

@@ -3,8 +3,8 @@
 
 mod common;
 
-use etf::{decode, encode, encode_with, text, EncodeOptions, Term};
 use proptest::prelude::*;
+use rotp_etf::{decode, encode, encode_with, text, EncodeOptions, Term};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
@@ -69,7 +69,10 @@ fn deep_nesting() {
     bytes.push(106);
     bytes.extend(std::iter::repeat_n(106, depth));
     let err = decode(&bytes).unwrap_err();
-    assert!(matches!(err, etf::DecodeError::TooDeep { .. }), "{err}");
+    assert!(
+        matches!(err, rotp_etf::DecodeError::TooDeep { .. }),
+        "{err}"
+    );
     let deep_text = "[".repeat(100_000) + &"]".repeat(100_000);
     assert!(text::parse(&deep_text).is_err());
 }
@@ -81,7 +84,7 @@ fn nesting_up_to_the_limit_decodes_encodes_prints_and_parses_on_a_2_mib_stack() 
 
 fn nesting_up_to_the_limit() {
     let mut term = Term::NIL;
-    for _ in 0..etf::DEFAULT_MAX_DEPTH {
+    for _ in 0..rotp_etf::DEFAULT_MAX_DEPTH {
         term = Term::Tuple(vec![term]);
     }
     let bytes = encode(&term).unwrap();
@@ -91,7 +94,7 @@ fn nesting_up_to_the_limit() {
     one_more.extend_from_slice(&bytes[1..]);
     assert!(matches!(
         decode(&one_more),
-        Err(etf::DecodeError::TooDeep { .. })
+        Err(rotp_etf::DecodeError::TooDeep { .. })
     ));
 }
 
@@ -101,7 +104,7 @@ fn lying_lengths_fail_before_allocating() {
     for tag in [109u8, 108, 105, 116] {
         let err = decode(&[131, tag, 0xff, 0xff, 0xff, 0xff, 1]).unwrap_err();
         assert!(
-            matches!(err, etf::DecodeError::Truncated { .. }),
+            matches!(err, rotp_etf::DecodeError::Truncated { .. }),
             "tag {tag}: {err}"
         );
     }
@@ -110,7 +113,10 @@ fn lying_lengths_fail_before_allocating() {
         131, 80, 0xff, 0xff, 0xff, 0xff, 0x78, 0x9c, 3, 0, 0, 0, 0, 1,
     ])
     .unwrap_err();
-    assert!(matches!(err, etf::DecodeError::Compressed { .. }), "{err}");
+    assert!(
+        matches!(err, rotp_etf::DecodeError::Compressed { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -126,18 +132,18 @@ fn nested_counts_are_checked_together_before_anything_is_reserved() {
     }
     bytes.extend(std::iter::repeat_n(106u8, rest as usize));
     match decode(&bytes) {
-        Err(etf::DecodeError::Truncated { at, .. }) => assert!(at < 16, "refused at {at}"),
+        Err(rotp_etf::DecodeError::Truncated { at, .. }) => assert!(at < 16, "refused at {at}"),
         other => panic!("{other:?}"),
     }
     // A compressed term may not inflate past what its reader allows.
     let packed = compressed_sevens();
-    let options = etf::DecodeOptions {
+    let options = rotp_etf::DecodeOptions {
         max_inflated: 500,
         ..Default::default()
     };
     assert!(matches!(
-        etf::decode_with(&packed, &options),
-        Err(etf::DecodeError::Compressed { .. })
+        rotp_etf::decode_with(&packed, &options),
+        Err(rotp_etf::DecodeError::Compressed { .. })
     ));
 }
 
@@ -164,7 +170,7 @@ fn compressed_size_that_lies_is_an_error() {
         let mut bad = packed.clone();
         bad[2..6].copy_from_slice(&(lie as u32).to_be_bytes());
         assert!(
-            matches!(decode(&bad), Err(etf::DecodeError::Compressed { .. })),
+            matches!(decode(&bad), Err(rotp_etf::DecodeError::Compressed { .. })),
             "declared {lie}"
         );
     }
@@ -177,36 +183,36 @@ fn bad_atoms_are_typed_errors() {
     long.extend(std::iter::repeat_n(b'a', 256));
     assert!(matches!(
         decode(&long),
-        Err(etf::DecodeError::AtomTooLong { chars: 256, .. })
+        Err(rotp_etf::DecodeError::AtomTooLong { chars: 256, .. })
     ));
     // Invalid UTF-8 in a UTF-8 atom.
     assert!(matches!(
         decode(&[131, 119, 2, 0xc3, 0x28]),
-        Err(etf::DecodeError::BadUtf8 { .. })
+        Err(rotp_etf::DecodeError::BadUtf8 { .. })
     ));
     // LOCAL_EXT.
     assert!(matches!(
         decode(&[131, 121, 0, 0]),
-        Err(etf::DecodeError::LocalExt { at: 0 })
+        Err(rotp_etf::DecodeError::LocalExt { at: 0 })
     ));
     // An atom cache reference outside a distribution message.
     assert!(matches!(
         decode(&[131, 82, 3]),
-        Err(etf::DecodeError::AtomCacheRef { index: 3, .. })
+        Err(rotp_etf::DecodeError::AtomCacheRef { index: 3, .. })
     ));
     // Trailing garbage, and a bad version byte.
     assert!(matches!(
         decode(&[131, 106, 0]),
-        Err(etf::DecodeError::TrailingBytes { count: 1 })
+        Err(rotp_etf::DecodeError::TrailingBytes { count: 1 })
     ));
     assert!(matches!(
         decode(&[130, 106]),
-        Err(etf::DecodeError::BadVersion { found: 130 })
+        Err(rotp_etf::DecodeError::BadVersion { found: 130 })
     ));
     // A map with a duplicate key.
     assert!(matches!(
         decode(&[131, 116, 0, 0, 0, 2, 97, 1, 106, 97, 1, 106]),
-        Err(etf::DecodeError::DuplicateMapKey { .. })
+        Err(rotp_etf::DecodeError::DuplicateMapKey { .. })
     ));
     // Atoms over 255 characters cannot be encoded either.
     let long = Term::atom(&"x".repeat(256));

@@ -1,4 +1,4 @@
-//! `etf::serde` against a real `erl` and `elixir`: what we encode from Rust values, erl's
+//! `rotp_etf::serde` against a real `erl` and `elixir`: what we encode from Rust values, erl's
 //! `binary_to_term/1` reads and its `term_to_binary/1` gives back as the same value; terms that
 //! erl and Elixir write from their own source (`#{name => <<"x">>}`, `{ok, 5}`,
 //! `%MyApp.User{}`) read into the Rust types a user writes; and Elixir sees our Elixir structs
@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use etf::serde::{from_bytes, to_bytes, to_term};
-use etf::Term;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
+use rotp_etf::serde::{from_bytes, to_bytes, to_term};
+use rotp_etf::Term;
 use serde::{Deserialize, Serialize};
 use serde_common::{account, Account, Event};
 
@@ -73,7 +73,7 @@ proptest! {
     fn erl_gives_back_what_we_encode(account in account(common::term())) {
         let ours = to_bytes(&account).unwrap();
         let theirs = through_erl(&ours);
-        prop_assert_eq!(etf::decode(&theirs).unwrap(), to_term(&account).unwrap());
+        prop_assert_eq!(rotp_etf::decode(&theirs).unwrap(), to_term(&account).unwrap());
         prop_assert_eq!(from_bytes::<Account>(&theirs).unwrap(), account);
     }
 }

@@ -1,12 +1,12 @@
-//! Property tests of `etf::serde`: a Rust value → term → Rust value is the identity for a rich
+//! Property tests of `rotp_etf::serde`: a Rust value → term → Rust value is the identity for a rich
 //! set of types, through the external format too; any term or any bytes read into those types
 //! give a value or an error, never a panic.
 
 mod common;
 mod serde_common;
 
-use etf::serde::{from_bytes, from_term, to_bytes, to_term};
 use proptest::prelude::*;
+use rotp_etf::serde::{from_bytes, from_term, to_bytes, to_term};
 use serde_common::{account, event, Account, Event, Profile};
 
 proptest! {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use dist::{ControlMessage, DistFlags, Incoming, Reader};
 use etf::{Atom, Pid, Term};
-use net::dist::{DistStream, DistTls, Outbox};
+use rotp_net::dist::{DistStream, DistTls, Outbox};
 use tokio::io::AsyncReadExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +37,7 @@ async fn a_message_written_into_a_full_socket_arrives_whole_without_another_writ
 
     let outbox = std::sync::Arc::new(Outbox::new());
     let flags = DistFlags::DEFAULT;
-    let writer = tokio::spawn(net::dist::run(
+    let writer = tokio::spawn(rotp_net::dist::run(
         DistStream::from(client),
         flags,
         Vec::new(),

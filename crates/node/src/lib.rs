@@ -4,8 +4,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use node::{Node, NodeConfig, name::NameKind};
-//! let cookie = node::cookie::find_cookie(Some("secret"))?;
+//! use rotp_node::{Node, NodeConfig, name::NameKind};
+//! let cookie = rotp_node::cookie::find_cookie(Some("secret"))?;
 //! let node = Node::start(NodeConfig::new("rotp", NameKind::Short, cookie)).await?;
 //! let pong = node.ping(&etf::Atom::from("erl@localhost")).await;
 //! # Ok(()) }

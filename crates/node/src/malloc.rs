@@ -21,7 +21,7 @@
 //! of its heap: freed blocks between blocks still in use stay resident, whatever the
 //! thresholds. A peer that leaves in the middle of hundreds of large fragmented messages (the
 //! security review of 2026-12-07, M13) frees them all at once, interleaved with what the node
-//! keeps: measured with `crates/rotp/tests/dist_memory.rs`, a debug `rotp node` went from
+//! keeps: measured with `crates/rotp-cli/tests/dist_memory.rs`, a debug `rotp node` went from
 //! 19 MB to 40–80 MB after each such peer and stayed there (glibc's default 128 KiB trim
 //! threshold made no difference), while `malloc_trim(0)` brought it back to 19 MB every time.
 //! [`give_back_freed_memory`] does that, on a blocking thread, when a connection that held

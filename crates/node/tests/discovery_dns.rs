@@ -1,4 +1,4 @@
-//! DNS discovery's answers as a node sees them ([`node::Node::discovered`]), asked of a real
+//! DNS discovery's answers as a node sees them ([`rotp_node::Node::discovered`]), asked of a real
 //! `dnsmasq` on 127.0.0.1 through `nameserver=`: A and AAAA records named `B@ADDRESS`
 //! (IPv6 ones as `B@fd00::5`), SRV targets' addresses, `kubernetes-dnssrv`'s targets named
 //! `B@TARGET`, and a name that does not resolve counted as a failure.
@@ -9,7 +9,7 @@ use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use harness::dnsmasq::{Dnsmasq, Record};
-use node::discovery::{Seen, Spec};
+use rotp_node::discovery::{Seen, Spec};
 use support::*;
 
 fn ipv6(last: u16) -> Ipv6Addr {
@@ -20,12 +20,12 @@ fn ipv6(last: u16) -> Ipv6Addr {
 async fn seen(name: &str, epmd_port: u16, spec: &str) -> Seen {
     let node = rotp_node_with(name, "dnscookie", epmd_port, |c| {
         c.name = format!("{name}@127.0.0.1");
-        c.kind = node::name::NameKind::Long;
+        c.kind = rotp_node::name::NameKind::Long;
     })
     .await;
     let spec: Spec = format!("{spec},interval=200").parse().expect("a spec");
     let label = spec.label();
-    node::discovery::start(&node, vec![spec]);
+    rotp_node::discovery::start(&node, vec![spec]);
     let seen = harness::wait_until_async(
         &format!("{name}'s {label} lookup"),
         Duration::from_secs(20),

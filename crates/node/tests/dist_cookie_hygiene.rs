@@ -49,7 +49,7 @@ async fn neither_logs_nor_the_epmd_it_starts_see_the_cookie() {
         otp_epmd().display()
     );
     let node = rotp_node_with("rotp_hygiene", COOKIE, epmd_port, |c| {
-        c.epmd_program = Some(node::EpmdProgram::Foreground(
+        c.epmd_program = Some(rotp_node::EpmdProgram::Foreground(
             "/bin/sh".into(),
             vec!["-c".to_owned(), script],
         ));

@@ -2,7 +2,7 @@
 //! here 8 MiB): a whole message of most of it arrives; unfinished messages may hold up to it
 //! between them, and the peer that sends more is disconnected, the node answering everyone
 //! else as before (security review of 2026-12-07, M13: the allowance must hold while the
-//! connection lives; what it held goes back when it closes, `crates/rotp/tests/dist_memory.rs`).
+//! connection lives; what it held goes back when it closes, `crates/rotp-cli/tests/dist_memory.rs`).
 
 mod support;
 

@@ -23,7 +23,7 @@ struct Baseline {
     fds: usize,
 }
 
-async fn healthy(node: &node::Node, port: u16, base: &Baseline, after: &str) {
+async fn healthy(node: &rotp_node::Node, port: u16, base: &Baseline, after: &str) {
     let target = node.name().to_string();
     let out = erl_eval(
         "erl_checker",
@@ -101,7 +101,7 @@ async fn hostile_bytes_leave_the_node_healthy() {
 }
 
 /// A peer that says it is the node itself gets `nok`, as net_kernel answers it.
-async fn own_name(node: &node::Node, port: u16, target: &Atom) {
+async fn own_name(node: &rotp_node::Node, port: u16, target: &Atom) {
     let result = RawPeer::try_connect(port, target, raw::config(target.as_str(), COOKIE)).await;
     assert!(
         matches!(
@@ -135,7 +135,7 @@ async fn one_descriptor_per_connection(port: u16, target: &Atom) {
 
 /// SEND and SEND_SENDER to a pid of a third node are dropped, as erts drops them: the node does
 /// not connect to a host the peer chose.
-async fn send_to_a_third_node(node: &node::Node, epmd_port: u16, port: u16, target: &Atom) {
+async fn send_to_a_third_node(node: &rotp_node::Node, epmd_port: u16, port: u16, target: &Atom) {
     let mut third = start_erl(
         "erl_third",
         COOKIE,
@@ -184,7 +184,7 @@ async fn send_to_a_third_node(node: &node::Node, epmd_port: u16, port: u16, targ
 
 /// LINK, MONITOR_P and EXIT whose sender is not a process of the peer: erts calls them invalid
 /// and closes the connection; nothing of them stays behind.
-async fn signals_from_elsewhere(node: &node::Node, port: u16, target: &Atom) {
+async fn signals_from_elsewhere(node: &rotp_node::Node, port: u16, target: &Atom) {
     let rex = node.runtime().whereis(&Atom::from("rex")).unwrap();
     let elsewhere = Pid {
         node: Atom::from("elsewhere@127.0.0.1"),
@@ -283,7 +283,7 @@ async fn huge_terms(port: u16, target: &Atom) {
 
 /// Two thousand strangers, each with a name of its own and the wrong cookie: none of their
 /// names enters the atom table, and the node does not even look at its processes for them.
-async fn strangers(node: &node::Node, port: u16, target: &Atom) {
+async fn strangers(node: &rotp_node::Node, port: u16, target: &Atom) {
     let before = Atom::count();
     for i in 0..2000 {
         let name = format!("stranger_{i}_of_a_crowd@127.0.0.1");
@@ -303,7 +303,7 @@ async fn strangers(node: &node::Node, port: u16, target: &Atom) {
 
 /// Three hundred connections that say nothing: the oldest are dropped as new ones come, so a
 /// real node still gets in at once.
-async fn silent_crowd(node: &node::Node, epmd_port: u16, port: u16) {
+async fn silent_crowd(node: &rotp_node::Node, epmd_port: u16, port: u16) {
     let mut crowd = Vec::new();
     for _ in 0..300 {
         crowd.push(raw::tcp(port).await);

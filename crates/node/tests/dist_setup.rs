@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A client node (it does not listen, so it never registers) whose EPMD is at `epmd_port`.
-async fn client(name: &str, epmd_port: u16, tls: bool) -> node::Node {
+async fn client(name: &str, epmd_port: u16, tls: bool) -> rotp_node::Node {
     rotp_node_with(name, "setup", epmd_port, |c| {
         c.listen = false;
         if tls {
@@ -54,7 +54,10 @@ fn port2_reply(port: u16) -> Vec<u8> {
 
 /// A process on `node` that traps exits and links to pid `id` of `far@127.0.0.1`: the reason
 /// of the exit signal it gets.
-fn linked_to_far(node: &node::Node, id: u32) -> tokio::sync::oneshot::Receiver<Option<ExitReason>> {
+fn linked_to_far(
+    node: &rotp_node::Node,
+    id: u32,
+) -> tokio::sync::oneshot::Receiver<Option<ExitReason>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let remote = Pid {
         node: Atom::from("far@127.0.0.1"),
@@ -74,7 +77,7 @@ fn linked_to_far(node: &node::Node, id: u32) -> tokio::sync::oneshot::Receiver<O
 
 /// Links a process to a pid on `far@127.0.0.1` and pings that node: the ping fails and the
 /// link fires `noconnection`, both within `net_setuptime` and a little.
-async fn unreachable(node: &node::Node, what: &str) {
+async fn unreachable(node: &rotp_node::Node, what: &str) {
     let far = Atom::from("far@127.0.0.1");
     let started = Instant::now();
     let rx = linked_to_far(node, 1);

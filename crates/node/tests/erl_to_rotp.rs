@@ -6,12 +6,12 @@ mod support;
 use std::sync::Arc;
 
 use etf::Term;
-use node::Exception;
+use rotp_node::Exception;
 use runtime::{ExitReason, Message};
 use support::*;
 
 /// An `echo` process on the rotp node: `{From, Msg}` gets `{echo, Msg}` back.
-fn start_echo(node: &node::Node) {
+fn start_echo(node: &rotp_node::Node) {
     let pid = node.runtime().spawn(|mut ctx| async move {
         loop {
             let m = ctx.recv().await;

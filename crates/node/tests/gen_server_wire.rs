@@ -74,7 +74,7 @@ impl GenServer for Counter {
     }
 }
 
-async fn counter_node(name: &str, cookie: &str, port: u16) -> node::Node {
+async fn counter_node(name: &str, cookie: &str, port: u16) -> rotp_node::Node {
     let node = rotp_node(name, cookie, port).await;
     let started = node
         .in_process(|mut ctx| async move {
@@ -147,7 +147,7 @@ async fn erl_and_iex_call_and_cast_a_rotp_gen_server() {
 
 /// How a rotp caller of `request` on `server` ended: its reply, or its exit reason, as text.
 async fn call_outcome(
-    node: &node::Node,
+    node: &rotp_node::Node,
     server: ServerRef,
     request: &str,
     timeout: Duration,

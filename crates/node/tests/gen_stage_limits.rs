@@ -120,7 +120,7 @@ impl GenStage for Worker {
 }
 
 /// Starts `stage` on `node` from a process that lives on.
-async fn start_on<G: GenStage<Args = ()>>(node: &node::Node, stage: G, name: &str) {
+async fn start_on<G: GenStage<Args = ()>>(node: &rotp_node::Node, stage: G, name: &str) {
     let name = name.to_owned();
     node.in_process(move |mut ctx| async move {
         gen_stage::start_link(&mut ctx, stage, (), gen_stage::local(&name))

@@ -239,7 +239,7 @@ async fn an_erl_consumer_takes_a_rotp_producers_events_within_its_demand() {
 
 /// Starts `stage` on `node` from a process that lives on; its pid.
 async fn start_on<G: GenStage>(
-    node: &node::Node,
+    node: &rotp_node::Node,
     stage: G,
     name: Option<otp::gen_server::Name>,
 ) -> etf::Pid

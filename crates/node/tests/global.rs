@@ -192,7 +192,7 @@ async fn in_three_erl_and_two_rotp_nodes_every_name_is_seen_everywhere_until_its
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trans_holding_a_lock_blocks_another_nodes_trans_on_it() {
-    use node::global::{LockId, Retries};
+    use rotp_node::global::{LockId, Retries};
     let pair = synced_pair("rotp_gl", "erl_gl", "glock").await;
     let (x, a) = (pair.x.clone(), pair.a.clone());
     // rotp holds {res, Requester} for 1.5 s in a trans; erl, another requester, tries once
@@ -392,7 +392,10 @@ async fn a_server_named_via_global_is_found_from_erl_and_is_one_cluster_wide() {
         .await
         .unwrap();
     assert_eq!(to.0, Ok(other));
-    assert_eq!(to.1, Err(node::global::NotRegistered(Term::atom("nobody"))));
+    assert_eq!(
+        to.1,
+        Err(rotp_node::global::NotRegistered(Term::atom("nobody")))
+    );
     let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .unwrap()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dist::ControlMessage;
 use etf::{Atom, Term};
-use node::global::{LockId, Retries};
+use rotp_node::global::{LockId, Retries};
 use runtime::{ExitReason, Message};
 use support::raw::{self, RawPeer};
 use support::*;

@@ -33,7 +33,7 @@ async fn a_clash_when_partitions_join_is_resolved_as_otp_resolves_it() {
     y.global().sync().await;
     let (one, two) = (Term::atom("clash_one"), Term::atom("clash_two"));
     // clash_one: erl_ga's process against rotp_gy's; clash_two: rotp_gx's against zerl_gb's.
-    let register_on_erl = |via: node::Node, on: etf::Atom, n: &'static str| async move {
+    let register_on_erl = |via: rotp_node::Node, on: etf::Atom, n: &'static str| async move {
         let code =
             format!("P = spawn(timer, sleep, [infinity]), yes = global:register_name({n}, P), P.");
         match erl_run(&via, &on, &code).await {
@@ -213,7 +213,7 @@ async fn notify_resolvers_run_on_rotp_as_otp_runs_them() {
         });
         ours.push(pid);
     }
-    use node::global::Resolve;
+    use rotp_node::global::Resolve;
     assert!(
         x.global()
             .register_name_with(Term::atom("notify_all"), &ours[0], Resolve::NotifyAll)

@@ -27,7 +27,7 @@ async fn erl_peer(name: &str, cookie: &str, port: u16) -> (Guard, Atom) {
 }
 
 /// The pid registered as `name` on `erl`, waiting (bounded) for the `-eval` to register it.
-async fn whereis(node: &node::Node, erl: &Atom, name: &str) -> Pid {
+async fn whereis(node: &rotp_node::Node, erl: &Atom, name: &str) -> Pid {
     for _ in 0..100 {
         let got = node
             .rpc(
@@ -97,9 +97,9 @@ async fn rotp_pings_calls_and_messages_erl() {
         .await;
     assert_eq!(
         boom,
-        Err(node::ErpcError::Exception(node::Exception::Error(
-            Term::atom("boom")
-        )))
+        Err(rotp_node::ErpcError::Exception(
+            rotp_node::Exception::Error(Term::atom("boom"))
+        ))
     );
     // A wrong cookie: refused, and the good connection is untouched.
     let stranger = rotp_node("rotp_stranger", "not-sesame", port).await;
@@ -183,7 +183,7 @@ async fn links_and_monitors_to_erl_processes_carry_exit_reasons() {
 }
 
 /// `erlang:process_info(whereis(Name), monitored_by)` on `erl`.
-async fn monitored_by(node: &node::Node, erl: &Atom, pid: &Pid) -> Term {
+async fn monitored_by(node: &rotp_node::Node, erl: &Atom, pid: &Pid) -> Term {
     node.rpc(
         erl,
         "erlang",
@@ -306,7 +306,10 @@ async fn a_peer_killed_with_sigkill_is_noconnection_for_links_and_monitors() {
     let mut events = node.events();
     erl_guard.0.kill().unwrap();
     let down = tokio::time::timeout(Duration::from_secs(30), events.recv()).await;
-    assert_eq!(down.unwrap().unwrap(), node::NodeEvent::Down(erl.clone()));
+    assert_eq!(
+        down.unwrap().unwrap(),
+        rotp_node::NodeEvent::Down(erl.clone())
+    );
     let seen = tokio::time::timeout(Duration::from_secs(30), seen_rx)
         .await
         .unwrap()

@@ -125,7 +125,7 @@ async fn a_disconnect_is_noconnection_for_links_on_both_sides() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(ev, node::NodeEvent::Down(b.name().clone()));
+    assert_eq!(ev, rotp_node::NodeEvent::Down(b.name().clone()));
     let seen = tokio::time::timeout(Duration::from_secs(10), seen_rx)
         .await
         .unwrap()
@@ -159,7 +159,7 @@ async fn simultaneous_connects_settle_on_one_connection() {
         assert!(a.disconnect(b.name()));
         let down = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
         assert!(
-            matches!(down, Ok(Ok(node::NodeEvent::Down(_)))),
+            matches!(down, Ok(Ok(rotp_node::NodeEvent::Down(_)))),
             "round {round}: {down:?}"
         );
         for _ in 0..200 {

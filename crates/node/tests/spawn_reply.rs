@@ -18,7 +18,7 @@ const COOKIE: &str = "spawnreply";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The links and monitors `pid` holds and is held by.
-fn relations(node: &node::Node, pid: &Pid) -> (usize, usize, usize) {
+fn relations(node: &rotp_node::Node, pid: &Pid) -> (usize, usize, usize) {
     let info = node.runtime().process_info(pid).expect("alive");
     (
         info.links.len(),
@@ -28,7 +28,7 @@ fn relations(node: &node::Node, pid: &Pid) -> (usize, usize, usize) {
 }
 
 /// A process that hands every message it gets to the test.
-fn victim(node: &node::Node) -> (Pid, tokio::sync::mpsc::UnboundedReceiver<Term>) {
+fn victim(node: &rotp_node::Node) -> (Pid, tokio::sync::mpsc::UnboundedReceiver<Term>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let pid = node.runtime().spawn(move |mut ctx| async move {
         loop {
@@ -216,7 +216,7 @@ async fn forged_spawn_replies_change_nothing_and_real_ones_still_work() {
         .await
         .expect("erpc returns")
         .expect("joined");
-    assert_eq!(result, Err(node::ErpcError::NoConnection));
+    assert_eq!(result, Err(rotp_node::ErpcError::NoConnection));
 
     // erpc both ways with a real erl node.
     let erl = start_erl("erl_spawn", COOKIE, epmd_port, "receive stop -> ok end.");

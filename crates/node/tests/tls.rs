@@ -11,7 +11,7 @@ use std::time::Duration;
 use etf::Term;
 use harness::pki::TestPki;
 use net::dist::DistTls;
-use node::Node;
+use rotp_node::Node;
 use support::*;
 
 async fn tls_node(name: &str, port: u16, optfile: &Path) -> Node {

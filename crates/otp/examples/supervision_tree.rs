@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use etf::Term;
-use otp::application::{self, Stopped};
-use otp::gen_server::{CallReply, GenServer, Init, NoReply};
-use otp::supervisor::{ChildSpec, Flags, Strategy};
+use rotp_otp::application::{self, Stopped};
+use rotp_otp::gen_server::{CallReply, GenServer, Init, NoReply};
+use rotp_otp::supervisor::{ChildSpec, Flags, Strategy};
 use runtime::{Context, ExitReason, Message, Runtime};
 
 /// A worker that announces itself, ticks every 300 ms, crashes at tick `crash_after` (never
@@ -53,7 +53,7 @@ impl GenServer for Ticker {
     async fn handle_call(
         &self,
         _: (),
-        _: &otp::From,
+        _: &rotp_otp::From,
         _: &mut u32,
         _: &mut Context,
     ) -> CallReply<()> {

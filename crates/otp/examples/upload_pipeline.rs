@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use otp::gen_server::{self, CallReply, GenServer, Init as ServerInit, NoReply, ServerRef};
-use otp::gen_stage::{
+use rotp_otp::gen_server::{self, CallReply, GenServer, Init as ServerInit, NoReply, ServerRef};
+use rotp_otp::gen_stage::{
     ConsumerOptions, GenStage, Init, Pipeline, ProducerOptions, Return, Subscription,
 };
 use runtime::{Context, ExitReason, Message, Runtime};
@@ -48,7 +48,7 @@ enum QueueReply {
 
 struct QueueState {
     tasks: VecDeque<Upload>,
-    waiting: Option<(otp::From, usize)>,
+    waiting: Option<(rotp_otp::From, usize)>,
 }
 
 impl GenServer for Queue {
@@ -68,7 +68,7 @@ impl GenServer for Queue {
     async fn handle_call(
         &self,
         call: QueueCall,
-        from: &otp::From,
+        from: &rotp_otp::From,
         q: &mut QueueState,
         _: &mut Context,
     ) -> CallReply<QueueReply> {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use etf::Term;
-use otp::application::{self, Stopped};
-use otp::supervisor::{ChildSpec, Flags, Strategy};
+use rotp_otp::application::{self, Stopped};
+use rotp_otp::supervisor::{ChildSpec, Flags, Strategy};
 use runtime::{Context, ExitReason, Runtime};
 use tokio::sync::mpsc;
 

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use otp::gen_server::{self, call, cast, start_link, try_call};
-use otp::{CallError, CallReply, From, GenServer, Init, NoReply};
+use rotp_otp::gen_server::{self, call, cast, start_link, try_call};
+use rotp_otp::{CallError, CallReply, From, GenServer, Init, NoReply};
 use runtime::{Context, ExitReason, Message, Runtime};
 use tokio::sync::mpsc;
 

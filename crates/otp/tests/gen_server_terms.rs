@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use otp::gen_server::{self, call_term, cast_term, try_call_term, Handle, ServerRef};
-use otp::supervisor::{self, ChildSpec, Flags, Strategy};
-use otp::{CallError, CallReply, From, GenServer, Init, NoReply};
+use rotp_otp::gen_server::{self, call_term, cast_term, try_call_term, Handle, ServerRef};
+use rotp_otp::supervisor::{self, ChildSpec, Flags, Strategy};
+use rotp_otp::{CallError, CallReply, From, GenServer, Init, NoReply};
 use runtime::{Context, ExitReason, Message, Runtime};
 use tokio::sync::mpsc;
 
@@ -124,7 +124,7 @@ async fn a_server_that_takes_terms_answers_term_calls_and_casts() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     rt.spawn(move |mut ctx| async move {
         ctx.trap_exit(true);
-        let name = Some(otp::Name::Local(Atom::from("echo")));
+        let name = Some(rotp_otp::Name::Local(Atom::from("echo")));
         gen_server::start_link(&mut ctx, Echo { seen }, (), name)
             .await
             .unwrap();
@@ -231,7 +231,7 @@ async fn a_one_line_child_spec_starts_and_restarts_a_gen_server() {
             "typed",
             Typed { seen },
             1,
-            Some(otp::Name::Local(Atom::from("typed"))),
+            Some(rotp_otp::Name::Local(Atom::from("typed"))),
         );
         let inner =
             ChildSpec::supervisor_of("inner", Flags::new(Strategy::OneForOne), vec![child], None);

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use otp::gen_server::ServerRef;
-use otp::gen_stage::{
+use rotp_otp::gen_server::ServerRef;
+use rotp_otp::gen_stage::{
     self, BufferKeep, CancelMode, CancelReason, ConsumerOptions, Demand, GenStage, Init,
     ProducerOptions, Return, Role, SubscribeOptions, Subscription,
 };

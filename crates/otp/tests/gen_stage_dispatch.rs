@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use otp::gen_server::ServerRef;
-use otp::gen_stage::{
+use rotp_otp::gen_server::ServerRef;
+use rotp_otp::gen_stage::{
     self, BroadcastDispatcher, BufferKeep, DemandDispatcher, DemandMode, PartitionDispatcher,
     ProducerOptions, Selector, SubscribeOptions,
 };

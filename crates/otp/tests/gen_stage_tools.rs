@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use otp::gen_server::ServerRef;
-use otp::gen_stage::{
+use rotp_otp::gen_server::ServerRef;
+use rotp_otp::gen_stage::{
     self, CancelMode, ConsumerSupervisor, ConsumerSupervisorOptions, Pipeline, SubscribeOptions,
 };
-use otp::supervisor::{self, ChildSpec, Flags, Restart, Strategy};
+use rotp_otp::supervisor::{self, ChildSpec, Flags, Restart, Strategy};
 use runtime::{ExitReason, Runtime};
 use support::{alive, seen, within, Collect, Double, Numbers, Seen};
 use tokio::sync::mpsc;

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use etf::Term;
-use otp::gen_server::{self, call, Name};
-use otp::registry::{AlreadyRegistered, Keys, Registry};
-use otp::{CallReply, From, GenServer, Init};
+use rotp_otp::gen_server::{self, call, Name};
+use rotp_otp::registry::{AlreadyRegistered, Keys, Registry};
+use rotp_otp::{CallReply, From, GenServer, Init};
 use runtime::{Context, ExitReason, Runtime};
 use tokio::sync::mpsc;
 
@@ -134,7 +134,7 @@ async fn servers_can_be_named_via_a_registry() {
             .unwrap();
         let answer: Term = call(
             &mut ctx,
-            otp::ServerRef::via(registry.clone(), key.clone()),
+            rotp_otp::ServerRef::via(registry.clone(), key.clone()),
             Term::atom("hi"),
             gen_server::DEFAULT_TIMEOUT,
         )

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use etf::{Atom, Pid, Term};
-use otp::supervisor::{self, ChildCounts, ChildSpec, Flags, Request, Response, Restart, Strategy};
+use rotp_otp::supervisor::{
+    self, ChildCounts, ChildSpec, Flags, Request, Response, Restart, Strategy,
+};
 use runtime::{Context, ExitReason, Runtime};
 use tokio::sync::mpsc;
 
@@ -139,7 +141,8 @@ async fn children_start_in_order_and_stop_in_reverse_order() {
     let s = sup.clone();
     let stopped = run(&rt, move |mut ctx| {
         Box::pin(async move {
-            otp::gen_server::stop(&mut ctx, s, ExitReason::Shutdown, Duration::from_secs(5)).await
+            rotp_otp::gen_server::stop(&mut ctx, s, ExitReason::Shutdown, Duration::from_secs(5))
+                .await
         })
     })
     .await;
@@ -388,7 +391,9 @@ async fn nested_supervisors_heal_inside() {
 
 mod dynamic {
     use super::*;
-    use otp::dynamic_supervisor::{self, Options, Request as DynRequest, Response as DynResponse};
+    use rotp_otp::dynamic_supervisor::{
+        self, Options, Request as DynRequest, Response as DynResponse,
+    };
 
     /// A worker that reports the extra arguments it was started with.
     fn echo(events: Events) -> ChildSpec {
@@ -499,7 +504,7 @@ mod dynamic {
 
 mod shutdown {
     use super::*;
-    use otp::supervisor::Shutdown;
+    use rotp_otp::supervisor::Shutdown;
 
     /// A worker that traps exits and ignores them: only `kill` stops it. It says on `ready`
     /// once it traps exits (its start returns before it runs).

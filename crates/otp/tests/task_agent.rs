@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etf::Term;
-use otp::agent;
-use otp::task::{self, AwaitError};
+use rotp_otp::agent;
+use rotp_otp::task::{self, AwaitError};
 use runtime::{ExitReason, Runtime};
 use tokio::sync::mpsc;
 

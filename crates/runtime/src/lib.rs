@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use runtime::{ExitReason, Runtime};
+//! use rotp_runtime::{ExitReason, Runtime};
 //! let rt = Runtime::default();
 //! let echo = rt.spawn(|mut ctx| async move {
 //!     let msg = ctx.recv().await;

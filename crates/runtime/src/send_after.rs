@@ -108,14 +108,14 @@ impl Context {
     /// ```
     /// # use std::time::Duration;
     /// # #[tokio::main] async fn main() {
-    /// let runtime = runtime::Runtime::default();
+    /// let runtime = rotp_runtime::Runtime::default();
     /// let (tx, rx) = tokio::sync::oneshot::channel();
     /// runtime.spawn(move |mut ctx| async move {
     ///     let me = ctx.pid().clone();
-    ///     ctx.send_after(Duration::from_millis(10), &me, runtime::Message::local("tick"));
+    ///     ctx.send_after(Duration::from_millis(10), &me, rotp_runtime::Message::local("tick"));
     ///     let tick = ctx.recv().await;
     ///     let _ = tx.send(tick.downcast::<&str>().ok());
-    ///     runtime::ExitReason::Normal
+    ///     rotp_runtime::ExitReason::Normal
     /// });
     /// assert_eq!(rx.await.unwrap(), Some("tick"));
     /// # }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use runtime::{ExitReason, Runtime, Status};
+use rotp_runtime::{ExitReason, Runtime, Status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_info_reports_name_status_queue_links_and_monitors() {

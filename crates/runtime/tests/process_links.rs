@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use etf::Term;
-use runtime::{ExitReason, Message, Runtime};
+use rotp_runtime::{ExitReason, Message, Runtime};
 use tokio::sync::mpsc;
 
 /// Waits (bounded) until `pid` is gone.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use etf::Term;
-use runtime::{ExitReason, Message, Runtime};
+use rotp_runtime::{ExitReason, Message, Runtime};
 use tokio::sync::mpsc;
 
 fn int(m: &Message) -> Option<i64> {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use runtime::{ExitReason, Runtime};
+use rotp_runtime::{ExitReason, Runtime};
 use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

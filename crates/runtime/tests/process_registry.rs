@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use etf::{Atom, Term};
-use runtime::{BadArg, ExitReason, Runtime};
+use rotp_runtime::{BadArg, ExitReason, Runtime};
 use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

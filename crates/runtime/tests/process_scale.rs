@@ -1,10 +1,10 @@
-//! Many processes, and the rule that heavy work goes through `runtime::blocking` so that it
+//! Many processes, and the rule that heavy work goes through `rotp_runtime::blocking` so that it
 //! does not hold up other processes.
 
 use std::time::{Duration, Instant};
 
 use etf::Term;
-use runtime::{blocking, ExitReason, Runtime};
+use rotp_runtime::{blocking, ExitReason, Runtime};
 use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

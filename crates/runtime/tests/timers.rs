@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use etf::Term;
-use runtime::{ExitReason, Message, Runtime, TimerFired};
+use rotp_runtime::{ExitReason, Message, Runtime, TimerFired};
 use tokio::sync::oneshot;
 
 fn int(m: &Message) -> Option<i64> {
@@ -17,10 +17,10 @@ fn int(m: &Message) -> Option<i64> {
 /// Runs `body` in a process and gives back what it returns.
 async fn in_process<T: Send + 'static>(
     body: impl FnOnce(
-            runtime::Context,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = (T, runtime::Context)> + Send>>
-        + Send
+            rotp_runtime::Context,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = (T, rotp_runtime::Context)> + Send>,
+        > + Send
         + 'static,
 ) -> T {
     let rt = Runtime::default();

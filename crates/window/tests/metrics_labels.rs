@@ -1,4 +1,4 @@
-//! Label values in `window::metrics` come from the node watched: its peers' names and its
+//! Label values in `rotp_window::metrics` come from the node watched: its peers' names and its
 //! stages' names. A peer that connects under a name holding `"`, `\` and line feeds, and a stage
 //! registered under such a name, must not break the scrape nor add series of their own: the
 //! text still parses, line by line, as the exposition format says, with exactly the series
@@ -172,10 +172,10 @@ async fn peer_and_stage_names_with_quotes_and_line_feeds_neither_break_nor_add_s
         || {
             let (watcher, target) = (&watcher, &target);
             async move {
-                let snapshot = window::collect(watcher, target, Duration::from_secs(5))
+                let snapshot = rotp_window::collect(watcher, target, Duration::from_secs(5))
                     .await
                     .ok()?;
-                let text = window::metrics::exposition(&snapshot);
+                let text = rotp_window::metrics::exposition(&snapshot);
                 snapshot
                     .summary
                     .peers

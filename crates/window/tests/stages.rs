@@ -1,5 +1,5 @@
 //! A rotp node's GenStage stages read from another rotp node over the distribution
-//! (`window::stages`, and the `rotp_gen_stage_*` metrics of `window::metrics`): the levels
+//! (`rotp_window::stages`, and the `rotp_gen_stage_*` metrics of `rotp_window::metrics`): the levels
 //! follow Elixir's demand accounting as events flow.
 
 use std::time::{Duration, Instant};
@@ -74,11 +74,11 @@ async fn until(
     from: &Node,
     target: &Atom,
     what: &str,
-    ok: impl Fn(&[window::Stage]) -> bool,
-) -> Vec<window::Stage> {
+    ok: impl Fn(&[rotp_window::Stage]) -> bool,
+) -> Vec<rotp_window::Stage> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let stages = window::stages(from, target, Duration::from_secs(5))
+        let stages = rotp_window::stages(from, target, Duration::from_secs(5))
             .await
             .expect("the stages are read");
         if ok(&stages) {
@@ -89,7 +89,7 @@ async fn until(
     }
 }
 
-fn named<'a>(stages: &'a [window::Stage], name: &str) -> Option<&'a window::Stage> {
+fn named<'a>(stages: &'a [rotp_window::Stage], name: &str) -> Option<&'a rotp_window::Stage> {
     stages.iter().find(|s| s.name.as_deref() == Some(name))
 }
 
@@ -158,10 +158,10 @@ async fn a_rotp_nodes_stages_and_their_levels_are_read_over_the_distribution() {
     assert_eq!(c.expected, 7, "{stages:#?}");
 
     // The same levels as metrics, labelled by stage.
-    let snapshot = window::collect(&watcher, &target, Duration::from_secs(10))
+    let snapshot = rotp_window::collect(&watcher, &target, Duration::from_secs(10))
         .await
         .expect("a snapshot");
-    let text = window::metrics::exposition(&snapshot);
+    let text = rotp_window::metrics::exposition(&snapshot);
     for line in [
         "rotp_gen_stage_buffered_events{stage=\"idle_producer\",type=\"producer\"} 7",
         "rotp_gen_stage_demand_events{stage=\"levels_producer\",type=\"producer\"} 7",

@@ -12,7 +12,7 @@ use super::{variant_name, Error, STRUCT_KEY, TERM_TOKEN};
 use crate::Term;
 
 /// A `serde` deserializer that reads a [`Term`]; [`from_term`](super::from_term) is the way to
-/// use it. The mapping is the module's (see [`etf::serde`](super)).
+/// use it. The mapping is the module's (see [`rotp_etf::serde`](super)).
 #[derive(Clone, Copy, Debug)]
 pub struct Deserializer<'de> {
     term: &'de Term,

@@ -2,8 +2,8 @@
 //! `serde_eetf` crate's idea, for this crate's terms).
 //!
 //! ```
-//! use etf::serde::{from_term, to_term};
-//! use etf::text;
+//! use rotp_etf::serde::{from_term, to_term};
+//! use rotp_etf::text;
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize, Debug, PartialEq)]

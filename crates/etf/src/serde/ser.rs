@@ -7,7 +7,7 @@ use super::{variant_atom, Error, ELIXIR_PREFIX, STRUCT_KEY, TERM_TOKEN};
 use crate::{Atom, Map, Term};
 
 /// A `serde` serializer whose output is a [`Term`]; [`to_term`](super::to_term) is the way to
-/// use it. The mapping is the module's (see [`etf::serde`](super)).
+/// use it. The mapping is the module's (see [`rotp_etf::serde`](super)).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Serializer;
 

@@ -1,8 +1,8 @@
 //! A proptest strategy for terms that real OTP accepts from `binary_to_term/1` unchanged.
 #![allow(dead_code)]
 
-use etf::{Atom, BigInt, BitBinary, Export, Map, Pid, Port, Reference, Term};
 use proptest::prelude::*;
+use rotp_etf::{Atom, BigInt, BitBinary, Export, Map, Pid, Port, Reference, Term};
 
 fn atom() -> impl Strategy<Value = Atom> {
     prop_oneof![
@@ -76,7 +76,7 @@ fn leaf() -> impl Strategy<Value = Term> {
             .prop_map(|(node, creation, a, b, c)| Term::Reference(Reference {
                 node,
                 creation,
-                id: etf::RefId::from([a, b, c])
+                id: rotp_etf::RefId::from([a, b, c])
             })),
     ]
 }

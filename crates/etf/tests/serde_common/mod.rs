@@ -1,12 +1,12 @@
-//! Rust types as a user of `etf::serde` writes them, and proptest strategies for them: nested
+//! Rust types as a user of `rotp_etf::serde` writes them, and proptest strategies for them: nested
 //! structs (plain and Elixir), enums with every kind of variant, options, maps, big integers,
 //! bytes and raw terms.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 
-use etf::{Bytes, Term};
 use proptest::prelude::*;
+use rotp_etf::{Bytes, Term};
 use serde::{Deserialize, Serialize};
 
 /// Every kind of variant, one nested.

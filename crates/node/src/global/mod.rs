@@ -11,7 +11,7 @@
 //! reads (`tables.rs`); a name goes when its process ends or its node goes down.
 //!
 //! ```no_run
-//! # async fn demo(node: node::Node, pid: etf::Pid) {
+//! # async fn demo(node: rotp_node::Node, pid: etf::Pid) {
 //! use etf::Term;
 //! let global = node.global();
 //! let name = Term::Tuple(vec![Term::atom("cache"), Term::Integer(7)]);

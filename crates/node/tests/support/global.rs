@@ -7,7 +7,7 @@ use etf::{Pid, Term};
 use super::*;
 
 /// A process that lives until killed.
-pub fn sleeper(node: &node::Node) -> Pid {
+pub fn sleeper(node: &rotp_node::Node) -> Pid {
     node.runtime().spawn(|mut ctx| async move {
         loop {
             let _ = ctx.recv().await;
@@ -27,7 +27,7 @@ pub async fn erl_node(name: &str, cookie: &str, port: u16) -> (Guard, etf::Atom)
 }
 
 /// `global:whereis_name(Name)` as `on` sees it (by rpc from `via`).
-pub async fn whereis_on(via: &node::Node, on: &etf::Atom, name: &Term) -> Term {
+pub async fn whereis_on(via: &rotp_node::Node, on: &etf::Atom, name: &Term) -> Term {
     via.rpc(
         on,
         "global",
@@ -40,7 +40,7 @@ pub async fn whereis_on(via: &node::Node, on: &etf::Atom, name: &Term) -> Term {
 
 /// Waits (bounded) until `check` holds for what `on` answers.
 pub async fn until_on(
-    via: &node::Node,
+    via: &rotp_node::Node,
     on: &etf::Atom,
     name: &Term,
     check: impl Fn(&Term) -> bool,
@@ -58,7 +58,7 @@ pub async fn until_on(
 
 /// A rotp node and an erl node on a fresh EPMD, connected, with global in sync on both.
 pub struct Pair {
-    pub x: node::Node,
+    pub x: rotp_node::Node,
     pub a: etf::Atom,
     pub port: u16,
     _erl: Guard,
@@ -81,7 +81,7 @@ pub async fn synced_pair(rotp: &str, erl: &str, cookie: &str) -> Pair {
 }
 
 /// `global:sync()` on each erl node of `erls` (by rpc from `x`) and on `x`.
-pub async fn sync_all(x: &node::Node, erls: &[etf::Atom]) {
+pub async fn sync_all(x: &rotp_node::Node, erls: &[etf::Atom]) {
     for n in erls {
         assert_eq!(
             erl_run(x, n, "global:sync().").await.as_atom(),

@@ -10,11 +10,11 @@ use etf::Atom;
 // Not every test file uses every piece.
 #[allow(unused_imports)]
 pub use harness::{free_port, otp_epmd, short_host, start_epmd, start_erl, Guard};
-use node::name::NameKind;
+use rotp_node::name::NameKind;
 pub mod global;
 pub mod raw;
 
-use node::{Node, NodeConfig};
+use rotp_node::{Node, NodeConfig};
 
 /// OTP's epmd on a free port.
 pub fn epmd() -> (Guard, u16) {

@@ -12,7 +12,7 @@
 //! types (see [`typed`]):
 //!
 //! ```
-//! use otp::gen_server::{self, CallReply, GenServer, Init};
+//! use rotp_otp::gen_server::{self, CallReply, GenServer, Init};
 //! use runtime::{Context, ExitReason};
 //! use serde::{Deserialize, Serialize};
 //! use std::time::Duration;
@@ -33,7 +33,7 @@
 //!     type Reply = Result<i64, String>; // {ok, 5}
 //!     type Cast = ();
 //!
-//!     otp::serde_messages!();
+//!     rotp_otp::serde_messages!();
 //!
 //!     async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
 //!         Init::Ok(0)
@@ -42,7 +42,7 @@
 //!     async fn handle_call(
 //!         &self,
 //!         request: Request,
-//!         _: &otp::From,
+//!         _: &rotp_otp::From,
 //!         n: &mut i64,
 //!         _: &mut Context,
 //!     ) -> CallReply<Result<i64, String>> {
@@ -308,6 +308,13 @@ impl std::convert::From<Atom> for Name {
     }
 }
 
+/// A locally registered name: `Some("counter".into())`.
+impl std::convert::From<&str> for Name {
+    fn from(name: &str) -> Name {
+        Name::Local(Atom::from(name))
+    }
+}
+
 impl std::convert::From<Pid> for ServerRef {
     fn from(pid: Pid) -> ServerRef {
         ServerRef::Pid(pid)
@@ -323,6 +330,13 @@ impl std::convert::From<&Pid> for ServerRef {
 impl std::convert::From<Atom> for ServerRef {
     fn from(name: Atom) -> ServerRef {
         ServerRef::Name(name)
+    }
+}
+
+/// A locally registered name: `gen_server::call(ctx, "counter", ...)`.
+impl std::convert::From<&str> for ServerRef {
+    fn from(name: &str) -> ServerRef {
+        ServerRef::Name(Atom::from(name))
     }
 }
 

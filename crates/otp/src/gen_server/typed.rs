@@ -38,7 +38,7 @@ pub mod __private {
 /// cross as terms through `serde`: one line inside the `impl`.
 ///
 /// ```
-/// use otp::gen_server::{CallReply, GenServer, Init};
+/// use rotp_otp::gen_server::{CallReply, GenServer, Init};
 /// use runtime::Context;
 /// use serde::{Deserialize, Serialize};
 ///
@@ -58,7 +58,7 @@ pub mod __private {
 ///     type Reply = Result<i64, String>; // {ok, 6}
 ///     type Cast = ();
 ///
-///     otp::serde_messages!();
+///     rotp_otp::serde_messages!();
 ///
 ///     async fn init(&self, start: i64, _: &mut Context) -> Init<i64> {
 ///         Init::Ok(start)
@@ -67,7 +67,7 @@ pub mod __private {
 ///     async fn handle_call(
 ///         &self,
 ///         request: Request,
-///         _: &otp::From,
+///         _: &rotp_otp::From,
 ///         n: &mut i64,
 ///         _: &mut Context,
 ///     ) -> CallReply<Result<i64, String>> {
@@ -187,8 +187,8 @@ impl TypedCallError {
 /// `Rep`. Failures are returned, not exited with (as [`super::try_call`]).
 ///
 /// ```no_run
-/// # async fn f(ctx: &mut runtime::Context) -> Result<(), otp::gen_server::TypedCallError> {
-/// use otp::gen_server::{call_typed, ServerRef};
+/// # async fn f(ctx: &mut runtime::Context) -> Result<(), rotp_otp::gen_server::TypedCallError> {
+/// use rotp_otp::gen_server::{call_typed, ServerRef};
 /// use std::time::Duration;
 ///
 /// let shop = ServerRef::Remote("shop".into(), "erl@host".into());

@@ -27,7 +27,7 @@ pub mod __private {
 /// `In` or a consumer's `Out` may be `()`). Consumers of other nodes may then subscribe.
 ///
 /// ```
-/// use otp::gen_stage::{GenStage, Init, ProducerOptions, Return};
+/// use rotp_otp::gen_stage::{GenStage, Init, ProducerOptions, Return};
 /// use runtime::Context;
 /// use serde::Serialize;
 ///
@@ -46,7 +46,7 @@ pub mod __private {
 ///     type In = ();
 ///     type Out = Order;
 ///
-///     otp::serde_events!();
+///     rotp_otp::serde_events!();
 ///
 ///     async fn init(&self, _: (), _: &mut Context) -> Init<u64, Order> {
 ///         Init::Producer(0, ProducerOptions::default())

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use otp::gen_server::{From, ServerRef};
-use otp::gen_stage::{
+use rotp_otp::gen_server::{From, ServerRef};
+use rotp_otp::gen_stage::{
     CallReturn, CancelReason, ConsumerOptions, GenStage, Init, ProducerOptions, Return,
     SubscribeOptions, Subscription,
 };

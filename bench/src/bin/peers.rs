@@ -60,7 +60,8 @@ where
         let _ = tx.send(scenario(ctx).await);
         ExitReason::Normal
     });
-    rx.await.map_err(|_| anyhow!("the scenario's process died"))?
+    rx.await
+        .map_err(|_| anyhow!("the scenario's process died"))?
 }
 
 async fn rotp_counter(rt: &Runtime) -> Result<Counter> {
@@ -78,12 +79,14 @@ async fn rotp_counter(rt: &Runtime) -> Result<Counter> {
             for _ in 0..MESSAGES {
                 gen_server::cast(&ctx, counter.clone(), ro::counter::Cast::Inc);
             }
-            let n: i64 = gen_server::call(&mut ctx, counter.clone(), ro::counter::Get, TIMEOUT).await;
+            let n: i64 =
+                gen_server::call(&mut ctx, counter.clone(), ro::counter::Get, TIMEOUT).await;
             let messages = rate(MESSAGES, t.elapsed());
             anyhow::ensure!(n as u64 >= MESSAGES, "rotp counted {n}");
             let t = Instant::now();
             for _ in 0..CALLS {
-                let _: i64 = gen_server::call(&mut ctx, counter.clone(), ro::counter::Get, TIMEOUT).await;
+                let _: i64 =
+                    gen_server::call(&mut ctx, counter.clone(), ro::counter::Get, TIMEOUT).await;
             }
             let calls = rate(CALLS, t.elapsed());
             let mut restarts = Vec::with_capacity(RESTARTS);
@@ -92,7 +95,14 @@ async fn rotp_counter(rt: &Runtime) -> Result<Counter> {
                 let t = Instant::now();
                 gen_server::cast(&ctx, name.clone(), ro::counter::Cast::Boom);
                 loop {
-                    match gen_server::try_call::<_, i64>(&mut ctx, name.clone(), ro::counter::Get, TIMEOUT).await {
+                    match gen_server::try_call::<_, i64>(
+                        &mut ctx,
+                        name.clone(),
+                        ro::counter::Get,
+                        TIMEOUT,
+                    )
+                    .await
+                    {
                         Ok(0) => break,
                         Ok(n) => anyhow::bail!("rotp: the crashed counter answered {n}"),
                         Err(_) => tokio::task::yield_now().await,
@@ -100,7 +110,11 @@ async fn rotp_counter(rt: &Runtime) -> Result<Counter> {
                 }
                 restarts.push(t.elapsed());
             }
-            rounds.push(Counter { messages, calls, restart: median(restarts) });
+            rounds.push(Counter {
+                messages,
+                calls,
+                restart: median(restarts),
+            });
         }
         gen_server::stop(&mut ctx, ServerRef::Pid(sup), ExitReason::Shutdown, TIMEOUT)
             .await
@@ -136,7 +150,10 @@ async fn ractor_counter() -> Result<Counter> {
             counter.cast(CounterMsg::Boom)?;
             let deadline = Instant::now() + TIMEOUT;
             loop {
-                anyhow::ensure!(Instant::now() < deadline, "ractor: no restart within {TIMEOUT:?}");
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "ractor: no restart within {TIMEOUT:?}"
+                );
                 if let Some(c) = ra::counter::counter() {
                     match ractor::call_t!(c, CounterMsg::Get, 5000) {
                         Ok(0) => break,
@@ -150,7 +167,11 @@ async fn ractor_counter() -> Result<Counter> {
             }
             restarts.push(t.elapsed());
         }
-        rounds.push(Counter { messages, calls, restart: median(restarts) });
+        rounds.push(Counter {
+            messages,
+            calls,
+            restart: median(restarts),
+        });
     }
     sup.stop(None);
     Ok(pick(rounds))
@@ -179,7 +200,10 @@ async fn kameo_counter() -> Result<Counter> {
             counter.tell(km::counter::Boom).await?;
             let deadline = Instant::now() + TIMEOUT;
             loop {
-                anyhow::ensure!(Instant::now() < deadline, "kameo: no restart within {TIMEOUT:?}");
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "kameo: no restart within {TIMEOUT:?}"
+                );
                 match counter.ask(km::counter::Get).await {
                     Ok(0) => break,
                     Ok(n) => anyhow::bail!("kameo: the crashed counter answered {n}"),
@@ -188,7 +212,11 @@ async fn kameo_counter() -> Result<Counter> {
             }
             restarts.push(t.elapsed());
         }
-        rounds.push(Counter { messages, calls, restart: median(restarts) });
+        rounds.push(Counter {
+            messages,
+            calls,
+            restart: median(restarts),
+        });
     }
     let _ = sup.stop_gracefully().await;
     Ok(pick(rounds))
@@ -216,7 +244,9 @@ async fn rotp_pipeline(rt: &Runtime) -> Result<f64> {
             .map_err(|e| anyhow!("pipeline: {e:?}"))?
             .context("pipeline ignored")?;
         let sum = ctx
-            .receive_timeout(Duration::from_secs(120), |m| m.downcast_ref::<i64>().is_some())
+            .receive_timeout(Duration::from_secs(120), |m| {
+                m.downcast_ref::<i64>().is_some()
+            })
             .await
             .context("rotp's pipeline did not finish")?
             .downcast::<i64>()
@@ -242,7 +272,9 @@ async fn ractor_pipeline() -> Result<f64> {
 
 async fn kameo_pipeline() -> Result<f64> {
     let t = Instant::now();
-    let done = km::pipeline::start(EVENTS).await.map_err(|e| anyhow!("kameo: {e}"))?;
+    let done = km::pipeline::start(EVENTS)
+        .await
+        .map_err(|e| anyhow!("kameo: {e}"))?;
     let sum = tokio::time::timeout(Duration::from_secs(120), done)
         .await
         .context("kameo's pipeline did not finish")??;
@@ -280,13 +312,20 @@ fn erl_figure(out: &str, key: &str) -> Option<f64> {
 fn print_lines() -> Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     println!("\nlines of code (neither blank nor comment), bench/src/peers/:");
-    println!("{:<10} {:>6} {:>6} {:>6}", "program", "rotp", "ractor", "kameo");
+    println!(
+        "{:<10} {:>6} {:>6} {:>6}",
+        "program", "rotp", "ractor", "kameo"
+    );
     for program in ["counter", "pipeline", "server"] {
         let mut row = format!("{program:<10}");
         for framework in ["rotp", "ractor", "kameo"] {
-            let cell = match peers::PROGRAMS.iter().find(|(f, p, _)| *f == framework && *p == program) {
+            let cell = match peers::PROGRAMS
+                .iter()
+                .find(|(f, p, _)| *f == framework && *p == program)
+            {
                 Some((_, _, path)) => {
-                    let source = std::fs::read_to_string(root.join(path)).with_context(|| path.to_string())?;
+                    let source = std::fs::read_to_string(root.join(path))
+                        .with_context(|| path.to_string())?;
                     peers::code_lines(&source).to_string()
                 }
                 None => "—".to_owned(),
@@ -301,11 +340,12 @@ fn print_lines() -> Result<()> {
 fn main() -> Result<()> {
     // Allocate as the `rotp` binary does (node::malloc).
     node::malloc::keep_freed_memory();
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     println!("{}", rotp_bench::machine());
     println!(
-        "rotp, ractor {}, kameo {}: one tokio runtime, {} workers, {ROUNDS} rounds each, medians",
-        "0.16", "0.22",
+        "rotp, ractor 0.16, kameo 0.22: one tokio runtime, {} workers, {ROUNDS} rounds each, medians",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     print_lines()?;

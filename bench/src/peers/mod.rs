@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use dist::Cookie;
-use etf::Atom;
 use harness::{free_port, otp_epmd, start_epmd, start_erl};
 use node::name::NameKind;
-use node::{Node, NodeConfig};
+use node::NodeConfig;
 
 /// The program files, as `(framework, program, path from the bench crate's root)`.
 pub const PROGRAMS: &[(&str, &str, &str)] = &[
@@ -53,8 +52,8 @@ pub fn code_lines(source: &str) -> usize {
         .count()
 }
 
-/// Program 3 against a real erl: an EPMD on a free port, a rotp node running
-/// [`rotp::server`], and an `erl -sname` node evaluating `eval` with `S` bound to the
+/// Program 3 against a real erl: an EPMD on a free port, [`rotp::server`]'s application on a
+/// rotp node, and an `erl -sname` node evaluating `eval` with `S` bound to the
 /// counter (`{counter, RotpNode}`). Returns what erl printed, once it halted (bounded: 120 s).
 pub async fn erl_calls_the_server(eval: &str) -> Result<String> {
     let port = free_port();
@@ -62,23 +61,14 @@ pub async fn erl_calls_the_server(eval: &str) -> Result<String> {
     harness::wait_listening(port);
     let mut config = NodeConfig::new("rotp_peers", NameKind::Short, Cookie::new("peers"));
     config.epmd_port = port;
-    let node = Node::start(config).await.context("the rotp node starts")?;
-    // The supervisor's parent: a process that lives as long as the node.
-    node.runtime().spawn(|mut ctx| async move {
-        if let Err(reason) = rotp::server::start(&mut ctx).await {
-            return reason;
-        }
-        loop {
-            ctx.recv().await;
-        }
-    });
-    let runtime = node.runtime().clone();
-    harness::wait_until_async("the counter registered", Duration::from_secs(10), || {
-        let runtime = runtime.clone();
-        async move { runtime.whereis(&Atom::from("counter")).is_some() }
-    })
-    .await;
-    let eval = format!("S = {{counter, '{}'}}, {eval}", node.name().as_str());
+    let node_name = format!("rotp_peers@{}", harness::short_host());
+    let app = tokio::spawn(rotp::server::application().node(config).run_async());
+    // erl waits (bounded) for the node and its counter, then runs `eval`.
+    let eval = format!(
+        "S = {{counter, '{node_name}'}}, \
+         Up = fun W(0) -> halt(3); W(K) -> case catch gen_server:call(S, get) of \
+         0 -> ok; _ -> timer:sleep(50), W(K - 1) end end, Up(200), {eval}"
+    );
     let mut erl = start_erl("erl_peers", "peers", port, &eval);
     let mut stdout = erl.0.stdout.take().context("erl's output")?;
     let read = tokio::task::spawn_blocking(move || {
@@ -89,7 +79,10 @@ pub async fn erl_calls_the_server(eval: &str) -> Result<String> {
         .await
         .context("erl did not halt within 120 s")??;
     drop(erl);
-    node.leave().await;
+    if app.is_finished() {
+        anyhow::bail!("the application ended: {:?}", app.await);
+    }
+    app.abort();
     Ok(out?)
 }
 
@@ -99,7 +92,8 @@ mod tests {
 
     #[test]
     fn comments_and_blank_lines_do_not_count() {
-        let source = "//! doc\n\n/// item\nfn f() {}\n  // note\n/* a\n b */\nlet x = 1; // trailing\n";
+        let source =
+            "//! doc\n\n/// item\nfn f() {}\n  // note\n/* a\n b */\nlet x = 1; // trailing\n";
         assert_eq!(code_lines(source), 2);
     }
 }

@@ -46,8 +46,14 @@ pub struct Double {
 impl Message<Events> for Double {
     type Reply = Result<(), SendError<Events>>;
 
-    async fn handle(&mut self, Events(events): Events, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        self.next.tell(Events(events.into_iter().map(|x| x * 2).collect())).await
+    async fn handle(
+        &mut self,
+        Events(events): Events,
+        _: &mut Context<Self, Self::Reply>,
+    ) -> Self::Reply {
+        self.next
+            .tell(Events(events.into_iter().map(|x| x * 2).collect()))
+            .await
     }
 }
 
@@ -63,9 +69,15 @@ pub struct Produce(pub i64);
 impl Message<Produce> for Numbers {
     type Reply = Result<(), SendError<Events>>;
 
-    async fn handle(&mut self, Produce(n): Produce, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+    async fn handle(
+        &mut self,
+        Produce(n): Produce,
+        _: &mut Context<Self, Self::Reply>,
+    ) -> Self::Reply {
         for start in (0..n).step_by(BATCH as usize) {
-            self.next.tell(Events((start..n.min(start + BATCH)).collect())).await?;
+            self.next
+                .tell(Events((start..n.min(start + BATCH)).collect()))
+                .await?;
         }
         Ok(())
     }
@@ -74,7 +86,14 @@ impl Message<Produce> for Numbers {
 /// Starts the three stages and the run; the receiver gets the sum of `2 * (0..n)`.
 pub async fn start(n: i64) -> Result<oneshot::Receiver<i64>, SendError<Produce>> {
     let (done, sum) = oneshot::channel();
-    let sum_stage = Sum::spawn_with_mailbox(Sum { left: n, sum: 0, done: Some(done) }, mailbox::bounded(2));
+    let sum_stage = Sum::spawn_with_mailbox(
+        Sum {
+            left: n,
+            sum: 0,
+            done: Some(done),
+        },
+        mailbox::bounded(2),
+    );
     let double = Double::spawn_with_mailbox(Double { next: sum_stage }, mailbox::bounded(2));
     let numbers = Numbers::spawn(Numbers { next: double });
     numbers.tell(Produce(n)).await?;

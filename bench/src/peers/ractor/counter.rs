@@ -25,7 +25,12 @@ impl Actor for Counter {
         Ok(0)
     }
 
-    async fn handle(&self, _: ActorRef<CounterMsg>, msg: CounterMsg, n: &mut i64) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<CounterMsg>,
+        msg: CounterMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             CounterMsg::Inc => *n += 1,
             CounterMsg::Get(reply) => reply.send(*n)?,
@@ -54,7 +59,12 @@ impl Actor for Supervisor {
         Ok(Supervisor::spawn_counter(me).await?)
     }
 
-    async fn handle_supervisor_evt(&self, me: ActorRef<()>, event: SupervisionEvent, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<()>,
+        event: SupervisionEvent,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(..) = event {
             Supervisor::spawn_counter(me).await?;
         }

@@ -24,7 +24,12 @@ impl Actor for Numbers {
         Ok((0, n))
     }
 
-    async fn handle(&self, _: ActorRef<Ask>, Ask(demand, to): Ask, (next, n): &mut (i64, i64)) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<Ask>,
+        Ask(demand, to): Ask,
+        (next, n): &mut (i64, i64),
+    ) -> Result<(), ActorProcessingErr> {
         let k = (demand as i64).min(*n - *next);
         *next += k;
         Ok(to.cast(DoubleMsg::Events((*next - k..*next).collect()))?)
@@ -50,11 +55,20 @@ impl Actor for Double {
     type State = (ActorRef<Ask>, Option<ActorRef<Events>>);
     type Arguments = ActorRef<Ask>;
 
-    async fn pre_start(&self, _: ActorRef<DoubleMsg>, up: ActorRef<Ask>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<DoubleMsg>,
+        up: ActorRef<Ask>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok((up, None))
     }
 
-    async fn handle(&self, me: ActorRef<DoubleMsg>, msg: DoubleMsg, (up, down): &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<DoubleMsg>,
+        msg: DoubleMsg,
+        (up, down): &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             DoubleMsg::Ask(n, consumer) => {
                 *down = Some(consumer);
@@ -87,12 +101,27 @@ impl Actor for Sum {
     type State = SumState;
     type Arguments = (ActorRef<DoubleMsg>, i64, oneshot::Sender<i64>);
 
-    async fn pre_start(&self, me: ActorRef<Events>, (up, n, done): Self::Arguments) -> Result<SumState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<Events>,
+        (up, n, done): Self::Arguments,
+    ) -> Result<SumState, ActorProcessingErr> {
         up.cast(DoubleMsg::Ask(MAX_DEMAND, me))?;
-        Ok(SumState { up, left: n, pending: MAX_DEMAND, sum: 0, done: Some(done) })
+        Ok(SumState {
+            up,
+            left: n,
+            pending: MAX_DEMAND,
+            sum: 0,
+            done: Some(done),
+        })
     }
 
-    async fn handle(&self, me: ActorRef<Events>, Events(events): Events, s: &mut SumState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<Events>,
+        Events(events): Events,
+        s: &mut SumState,
+    ) -> Result<(), ActorProcessingErr> {
         s.left -= events.len() as i64;
         s.pending -= events.len();
         s.sum += events.iter().sum::<i64>();

@@ -1,10 +1,7 @@
 //! Program 1 in rotp: a counter GenServer, registered as `counter` under a one_for_one
 //! supervisor; `Boom` crashes it and the supervisor starts it again from 0.
 
-use etf::{Atom, Pid};
-use otp::gen_server::{CallReply, GenServer, Init, Name, NoReply};
-use otp::supervisor::{self, ChildSpec, Flags, Strategy};
-use runtime::{Context, ExitReason};
+use rotp::prelude::*;
 
 /// The counter.
 #[derive(Clone)]
@@ -32,7 +29,13 @@ impl GenServer for Counter {
         Init::Ok(0)
     }
 
-    async fn handle_call(&self, _: Get, _: &otp::From, n: &mut i64, _: &mut Context) -> CallReply<i64> {
+    async fn handle_call(
+        &self,
+        _: Get,
+        _: &gen_server::From,
+        n: &mut i64,
+        _: &mut Context,
+    ) -> CallReply<i64> {
         CallReply::Reply(*n)
     }
 
@@ -47,9 +50,11 @@ impl GenServer for Counter {
 
 /// Starts the supervisor (linked to the calling process) and the counter under it.
 pub async fn start(ctx: &mut Context) -> Result<Option<Pid>, ExitReason> {
-    let name = Name::Local(Atom::from("counter"));
-    let counter = ChildSpec::gen_server_named("counter", Counter, (), Some(name));
+    let counter = ChildSpec::gen_server_named("counter", Counter, (), Some("counter".into()));
     // The bench crashes it a thousand times in a row; OTP's default allows 3 in 5 s.
-    let flags = Flags { max_restarts: 100_000, ..Flags::new(Strategy::OneForOne) };
+    let flags = Flags {
+        max_restarts: 100_000,
+        ..Flags::new(Strategy::OneForOne)
+    };
     supervisor::start_link(ctx, flags, vec![counter], None).await
 }

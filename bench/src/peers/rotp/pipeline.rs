@@ -2,9 +2,8 @@
 //! producer_consumer doubling them, a consumer summing them — at `max_demand: 1000`, as one
 //! `rest_for_one` pipeline.
 
-use etf::Pid;
-use otp::gen_stage::{ConsumerOptions, GenStage, Init, Pipeline, ProducerOptions, Return, Subscription};
-use runtime::{Context, ExitReason, Message};
+use rotp::gen_stage::{ConsumerOptions, Init, Pipeline, ProducerOptions, Return, Subscription};
+use rotp::prelude::*;
 
 /// The producer: `0..n`, as fast as demand asks.
 #[derive(Clone)]
@@ -41,7 +40,13 @@ impl GenStage for Double {
         Init::ProducerConsumer((), ProducerOptions::default(), ConsumerOptions::default())
     }
 
-    async fn handle_events(&self, events: Vec<i64>, _: &Subscription, _: &mut (), _: &mut Context) -> Return<i64> {
+    async fn handle_events(
+        &self,
+        events: Vec<i64>,
+        _: &Subscription,
+        _: &mut (),
+        _: &mut Context,
+    ) -> Return<i64> {
         Return::NoReply(events.into_iter().map(|x| x * 2).collect())
     }
 }
@@ -65,7 +70,13 @@ impl GenStage for Sum {
         Init::Consumer((0, 0), ConsumerOptions::default())
     }
 
-    async fn handle_events(&self, events: Vec<i64>, _: &Subscription, s: &mut (i64, i64), ctx: &mut Context) -> Return<()> {
+    async fn handle_events(
+        &self,
+        events: Vec<i64>,
+        _: &Subscription,
+        s: &mut (i64, i64),
+        ctx: &mut Context,
+    ) -> Return<()> {
         s.0 += events.len() as i64;
         s.1 += events.iter().sum::<i64>();
         if s.0 == self.n {

@@ -222,6 +222,14 @@ async fn kameo_counter() -> Result<Counter> {
     Ok(pick(rounds))
 }
 
+/// Runs a peer's scenario as a tokio task on a worker thread, as rotp's run in a process there
+/// (on `block_on`'s thread every reply would cross threads).
+async fn on_worker<T: Send + 'static>(
+    scenario: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(scenario).await?
+}
+
 /// Each figure's median over the rounds.
 fn pick(rounds: Vec<Counter>) -> Counter {
     Counter {
@@ -353,14 +361,14 @@ fn main() -> Result<()> {
         let rt = Runtime::default();
         let counters = [
             ("rotp", rotp_counter(&rt).await?),
-            ("ractor", ractor_counter().await?),
-            ("kameo", kameo_counter().await?),
+            ("ractor", on_worker(ractor_counter()).await?),
+            ("kameo", on_worker(kameo_counter()).await?),
         ];
         let mut pipelines: [(&str, Vec<f64>); 3] = [("rotp", vec![]), ("ractor", vec![]), ("kameo", vec![])];
         for _ in 0..ROUNDS {
             pipelines[0].1.push(rotp_pipeline(&rt).await?);
-            pipelines[1].1.push(ractor_pipeline().await?);
-            pipelines[2].1.push(kameo_pipeline().await?);
+            pipelines[1].1.push(on_worker(ractor_pipeline()).await?);
+            pipelines[2].1.push(on_worker(kameo_pipeline()).await?);
         }
         let r = counters[0].1;
         println!("\nprogram 1, the supervised counter (ratio: rotp against each; > 1 means rotp is ahead)");

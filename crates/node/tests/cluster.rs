@@ -2,7 +2,7 @@
 //! defaults and every node registering a global name), with a short `net_ticktime` so ticks and their timeouts are exercised many
 //! times: everybody stays connected, and no erl logs an error or warning while they run.
 //! The full bar — 10 minutes with OTP 25's default tick time — is the ignored test
-//! below: `cargo test -p node --test cluster -- --ignored` (its last result is in
+//! below: `cargo test -p rotp-node --test cluster -- --ignored` (its last result is in
 //! BENCHMARKS.md, "Soak").
 
 mod support;

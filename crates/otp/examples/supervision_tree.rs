@@ -1,6 +1,6 @@
 //! A supervision tree that survives crashing workers, printed as it heals.
 //!
-//! `cargo run -p otp --example supervision_tree [-- SECONDS]`: three workers under a
+//! `cargo run -p rotp-otp --example supervision_tree [-- SECONDS]`: three workers under a
 //! `rest_for_one` root; every so often one of them crashes and the supervisor restarts it (and
 //! the ones after it). Stop it with Ctrl-C or SIGTERM: the tree shuts down in reverse order and
 //! the program exits 0. With SECONDS it stops itself after that long.

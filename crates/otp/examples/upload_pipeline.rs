@@ -2,7 +2,7 @@
 //! Starter → Encryption (×2) → RemoteStorage (×2) → Notifier, built with [`Pipeline`] at
 //! `min_demand: 1, max_demand: 10`.
 //!
-//! `cargo run -p otp --example upload_pipeline [-- TASKS]` (default 200). Tasks arrive faster
+//! `cargo run -p rotp-otp --example upload_pipeline [-- TASKS]` (default 200). Tasks arrive faster
 //! than the slow storage step stores them, so demand, not the arrival rate, sets the pace: the
 //! starter prints each demand it gets and how many tasks wait in the queue, which grows while
 //! the starter is held back. Halfway, the first Encryption copy crashes: the pipeline's

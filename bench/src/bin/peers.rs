@@ -11,7 +11,8 @@
 //!   median over 1000 crashes;
 //! - pipeline events/s: 20 000 000 events through producer → double → sum at bounded demand.
 //!
-//! And program 3 (rotp only): a real erl node calls the counter on a rotp node.
+//! And program 3 (rotp only): a real erl node calls the counter on a rotp node, and for
+//! reference the same counter written in Erlang on a second erl node.
 
 use std::time::{Duration, Instant};
 
@@ -397,12 +398,21 @@ fn main() -> Result<()> {
             let m = median(v.clone());
             println!("{:<8} {:>14.0} events/s {:>8}", name, m, rotp_bench::ratio(r, m));
         }
-        let out = peers::erl_calls_the_server(ERL_CALLS).await?;
-        println!("\nprogram 3, an erl node calls the rotp counter (ractor and kameo: no Erlang distribution)");
+        let to_rotp = peers::erl_calls_the_server(ERL_CALLS).await?;
+        let to_erl = peers::erl_calls_an_erl_server(ERL_CALLS).await?;
+        println!("\nprogram 3, an erl node calls the counter (ractor and kameo: no Erlang distribution)");
+        println!("{:<14} {:>10} {:>14}", "", "calls/s", "restart (µs)");
+        let mut figures = Vec::new();
+        for (name, out) in [("erl → rotp", &to_rotp), ("erl → erl", &to_erl)] {
+            let calls = erl_figure(out, "calls").context(out.clone())?;
+            let restart = erl_figure(out, "restart").context(out.clone())?;
+            println!("{name:<14} {calls:>10.0} {restart:>14.1}");
+            figures.push((calls, restart));
+        }
         println!(
-            "rotp     {:>14.0} calls/s from erl, restart seen from erl {:.1} µs",
-            erl_figure(&out, "calls").context(out.clone())?,
-            erl_figure(&out, "restart").context(out.clone())?
+            "rotp/erl       {:>10} {:>14}",
+            rotp_bench::ratio(figures[0].0, figures[1].0),
+            rotp_bench::ratio(figures[1].1, figures[0].1)
         );
         Ok::<_, anyhow::Error>(())
     })

@@ -63,6 +63,61 @@ pub async fn erl_calls_the_server(eval: &str) -> Result<String> {
     config.epmd_port = port;
     let node_name = format!("rotp_peers@{}", harness::short_host());
     let app = tokio::spawn(rotp::server::application().node(config).run_async());
+    let out = erl_client(port, &node_name, eval).await;
+    if app.is_finished() {
+        anyhow::bail!("the application ended: {:?}", app.await);
+    }
+    app.abort();
+    out
+}
+/// The same counter in Erlang — a `gen_server` under a `one_for_one` supervisor allowing 3
+/// restarts in 5 s, as Elixir's and rotp's default does (OTP's is 1) — for the
+/// reference figure: erl calling erl as [`erl_calls_the_server`] has erl call rotp.
+const ERL_COUNTER: &str = r#"
+-module(peers_counter).
+-export([start/0, init/1, handle_call/3, handle_cast/2]).
+start() -> supervisor:start_link({local, counter_sup}, ?MODULE, sup).
+init(sup) ->
+    Child = #{id => counter, start => {gen_server, start_link, [{local, counter}, ?MODULE, server, []]}},
+    {ok, {#{strategy => one_for_one, intensity => 3, period => 5}, [Child]}};
+init(server) -> {ok, 0}.
+handle_call({inc, K}, _, N) -> {reply, N + K, N + K};
+handle_call(get, _, N) -> {reply, N, N};
+handle_call(boom, _, N) -> {stop, boom, N}.
+handle_cast(_, N) -> {noreply, N}.
+"#;
+
+/// [`erl_calls_the_server`] with the counter on a second erl node instead of a rotp node. Its
+/// logger is off, as rotp's is without a tracing subscriber: erl's crash and supervisor reports
+/// would otherwise be formatted on every crash (about 4 ms of each restart here).
+pub async fn erl_calls_an_erl_server(eval: &str) -> Result<String> {
+    let dir = std::env::temp_dir().join(format!("rotp-peers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("peers_counter.erl"), ERL_COUNTER)?;
+    let status = std::process::Command::new("erlc")
+        .current_dir(&dir)
+        .arg("peers_counter.erl")
+        .status()
+        .context("erlc")?;
+    anyhow::ensure!(status.success(), "erlc failed");
+    let port = free_port();
+    let _epmd = start_epmd(&otp_epmd(), port, &[]);
+    harness::wait_listening(port);
+    let serve = format!(
+        "logger:set_primary_config(level, none), code:add_patha(\"{}\"), \
+         {{ok, _}} = peers_counter:start(), receive never -> ok end.",
+        dir.display()
+    );
+    let _server = start_erl("erl_peers_server", "peers", port, &serve);
+    let node_name = format!("erl_peers_server@{}", harness::short_host());
+    let out = erl_client(port, &node_name, eval).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// Runs `eval` on an `erl -sname erl_peers` node with `S` bound to `{counter, node_name}`,
+/// once that counter answers (bounded: 10 s); what erl printed by the time it halted.
+async fn erl_client(port: u16, node_name: &str, eval: &str) -> Result<String> {
     // erl waits (bounded) for the node and its counter, then runs `eval`.
     let eval = format!(
         "S = {{counter, '{node_name}'}}, \
@@ -79,10 +134,6 @@ pub async fn erl_calls_the_server(eval: &str) -> Result<String> {
         .await
         .context("erl did not halt within 120 s")??;
     drop(erl);
-    if app.is_finished() {
-        anyhow::bail!("the application ended: {:?}", app.await);
-    }
-    app.abort();
     Ok(out?)
 }
 

@@ -1,5 +1,49 @@
 //! The window's web side: an HTTP server (axum) over a rotp node that reads other nodes (BEAM
-//! or rotp, itself included) through the distribution.
+//! or rotp, itself included) through the distribution — rotp's LiveDashboard.
+//!
+//! It sits on `rotp-window` (the figures) and `rotp-node` (the node that reads them); `rotp-cli`
+//! serves it as `rotp dashboard` and `rotp node --dashboard`, and Drip nests [`router`] under
+//! `/dashboard` behind its own admin login ([`Access::HostApp`]). Most programs depend on
+//! `rotp-erlang` (library `rotp`, feature `dashboard`) instead.
+//!
+//! ```
+//! use rotp_dashboard::{router, Access, AllowedHosts, Config, Token};
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use tower::ServiceExt; // `oneshot`: a request to the router without a socket
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! # let start = |name: &str| {
+//! #     let mut config = node::NodeConfig::new(name, node::name::NameKind::Long, node::cookie::find_cookie(Some("secret")).unwrap());
+//! #     config.epmd_port = epmd_port;
+//! #     node::Node::start(config)
+//! # };
+//! // A node that serves the dashboard, watching `drip@127.0.0.1` (rotp or BEAM).
+//! let (me, drip) = (start("dash@127.0.0.1").await?, start("drip@127.0.0.1").await?);
+//! let token = Token::generate(); // what `rotp dashboard` prints for the operator
+//! let access = Access::Token { token: token.clone(), hosts: AllowedHosts::new([127, 0, 0, 1].into()) };
+//! let app = router(me, Config::new(vec![drip.name().clone()], access));
+//! // Served with `rotp_dashboard::serve(listener, node, config)`; here, asked directly.
+//! let get = |auth: Option<String>| {
+//!     let mut request = Request::get("/metrics").header("host", "localhost");
+//!     if let Some(auth) = auth {
+//!         request = request.header("authorization", auth);
+//!     }
+//!     request.body(Body::empty()).expect("a request")
+//! };
+//! let refused = app.clone().oneshot(get(None)).await?;
+//! assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+//! let metrics = app.oneshot(get(Some(format!("Bearer {}", token.secret())))).await?;
+//! assert_eq!(metrics.status(), StatusCode::OK);
+//! let text = axum::body::to_bytes(metrics.into_body(), 1 << 20).await?;
+//! assert!(String::from_utf8_lossy(&text).contains("erlang_vm_process_count"));
+//! # Ok(()) }
+//! ```
+//!
+//! # What it serves
 //!
 //! - `/`: the cluster: the nodes each known host's EPMD lists and the watched ones, their
 //!   connections, and a node picker (`POST /pick`, `node=NAME@HOST`) for any node the cookie
@@ -21,6 +65,13 @@
 //! kill) must come from the dashboard's own pages (`Origin`, `Sec-Fetch-Site`) and carry a
 //! form token made when the server starts. Live pages share one poller per node and kind of
 //! figures, and their streams are capped ([`Config::max_streams`]).
+//!
+//! # A tour
+//!
+//! * [`router`] and [`serve`]: the routes over a node, for a [`Config`] (the nodes watched,
+//!   the [`Access`] rule, the base path, [`Config::max_streams`]).
+//! * [`Access`]: [`Token`] with [`AllowedHosts`], or a host application's own authentication.
+//! * [`epmd_metrics`]: `/metrics` for an EPMD daemon.
 
 #![forbid(unsafe_code)]
 

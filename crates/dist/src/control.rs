@@ -3,6 +3,29 @@
 //! message sent, an exit reason, or a spawn's argument list ([`ControlMessage::has_payload`]).
 //!
 //! The `_TT` variants (with a sequential-trace token) are the plain ones with `token: Some(_)`.
+//!
+//! ```
+//! use rotp_dist::ControlMessage;
+//! use etf::{Atom, Pid, Term};
+//!
+//! // `exit(Pid, kill)` from <a@h.80.0> to <b@h.81.0>: `{8, FromPid, ToPid, kill}`, no payload.
+//! let pid = |node: &str, id| Pid { node: Atom::from(node), id, serial: 0, creation: 1 };
+//! let exit2 = ControlMessage::Exit2 {
+//!     from: pid("a@h", 80),
+//!     to: pid("b@h", 81),
+//!     reason: Term::atom("kill"),
+//!     token: None,
+//! };
+//! let tuple = exit2.to_term();
+//! let Term::Tuple(elements) = &tuple else { panic!("a tuple") };
+//! assert_eq!((elements.len(), &elements[0]), (4, &Term::from(8)));
+//! assert!(!exit2.has_payload());
+//! assert_eq!(ControlMessage::from_term(&tuple)?, exit2);
+//!
+//! // What no node sends is an error, not a panic.
+//! assert!(ControlMessage::from_term(&Term::tuple(vec![Term::from(99)])).is_err());
+//! # Ok::<(), rotp_dist::ControlError>(())
+//! ```
 
 use etf::{Atom, Decoder, EncodeError, Encoder, Pid, Reference, Term};
 use thiserror::Error;

@@ -10,6 +10,56 @@
 //! wins a simultaneous connect (the acceptor asks with [`Event::PeerNamed`] and answers with
 //! [`Handshake::set_status`]) and whether a half-open old connection still stands (the
 //! initiator asks with [`Event::AliveQuery`] and answers with [`Handshake::reply_alive`]).
+//!
+//! Two nodes shaking hands in memory, each side's output fed to the other:
+//!
+//! ```
+//! use rotp_dist::{Cookie, DistFlags, Event, Handshake, HandshakeConfig, HandshakeError, Status};
+//! use etf::Atom;
+//!
+//! let config = |name: &str, challenge| HandshakeConfig {
+//!     name: Atom::from(name),
+//!     creation: 1,
+//!     flags: DistFlags::DEFAULT,
+//!     hidden: false,
+//!     required: DistFlags::REQUIRED,
+//!     cookie: Cookie::new("secret"),
+//!     challenge, // a random number, from the driver
+//! };
+//! let mut a = Handshake::initiate(config("a@localhost", 7), Atom::from("b@localhost"))?;
+//! let mut b = Handshake::accept(config("b@localhost", 9))?;
+//!
+//! b.feed(&a.take_output()); // send_name
+//! let Some(Event::PeerNamed { name, .. }) = b.poll()? else { panic!("a's name") };
+//! assert_eq!(name, Atom::from("a@localhost"));
+//! b.set_status(Status::Ok)?; // the node's decision: no other connection to a
+//! a.feed(&b.take_output()); // status `ok`, then send_challenge
+//! assert_eq!(a.poll()?, None); // a answers with its challenge reply
+//! b.feed(&a.take_output());
+//! let Some(Event::Established(at_b)) = b.poll()? else { panic!("b is connected") };
+//! a.feed(&b.take_output()); // send_challenge_ack
+//! let Some(Event::Established(at_a)) = a.poll()? else { panic!("a is connected") };
+//! assert_eq!((at_a.peer, at_b.peer), (Atom::from("b@localhost"), Atom::from("a@localhost")));
+//! assert!(at_a.flags.contains(DistFlags::REQUIRED));
+//!
+//! // A node that does not know the cookie is refused, as `erl` refuses it.
+//! let wrong = HandshakeConfig { cookie: Cookie::new("guess"), ..config("c@localhost", 5) };
+//! let mut c = Handshake::initiate(wrong, Atom::from("b@localhost"))?;
+//! let mut b = Handshake::accept(config("b@localhost", 9))?;
+//! b.feed(&c.take_output());
+//! b.poll()?;
+//! b.set_status(Status::Ok)?;
+//! c.feed(&b.take_output());
+//! c.poll()?;
+//! b.feed(&c.take_output());
+//! let refused = b.poll().unwrap_err();
+//! assert!(matches!(refused, HandshakeError::InvalidChallengeReply { .. }));
+//! assert_eq!(
+//!     refused.to_string(),
+//!     "** Connection attempt from node c@localhost rejected. Invalid challenge reply. **"
+//! );
+//! # Ok::<(), rotp_dist::HandshakeError>(())
+//! ```
 
 use etf::Atom;
 use thiserror::Error;

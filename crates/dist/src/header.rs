@@ -5,6 +5,31 @@
 //! Both directions: the reader keeps the receiving side's cache, [`OutputCache`] mirrors
 //! what the peer's cache holds from the atoms we sent, so an atom the peer already has costs
 //! two bytes (as erts's `erts_encode_dist_ext` with its `ErtsAtomCacheMap`).
+//!
+//! ```
+//! use rotp_dist::{ControlMessage, DistFlags, Incoming, OutputCache, Reader, Writer};
+//! use etf::{Atom, Pid, Term};
+//!
+//! let from = Pid { node: Atom::from("a@localhost"), id: 80, serial: 0, creation: 1 };
+//! let send = ControlMessage::RegSend { from, to: Atom::from("drip_files"), token: None };
+//! let message = Term::atom("sync_all_the_files");
+//! let writer = Writer::new(DistFlags::DEFAULT);
+//! let mut cache = OutputCache::default(); // one per connection, like the reader's
+//!
+//! let (mut first, mut second) = (Vec::new(), Vec::new());
+//! writer.write(&send, Some(&message), &mut cache, &mut first)?;
+//! writer.write(&send, Some(&message), &mut cache, &mut second)?;
+//! // The second time, each atom is a reference to the peer's cache entry.
+//! assert!(second.len() < first.len() - 20);
+//!
+//! // The reader fills its cache from the first header, and resolves the second's references.
+//! let mut reader = Reader::new(1 << 20).for_flags(DistFlags::DEFAULT);
+//! for packet in [&first, &second] {
+//!     let Incoming::Message(m) = reader.packet(&packet[4..])? else { panic!("a message") };
+//!     assert_eq!(m.payload.as_ref(), Some(&message));
+//! }
+//! # Ok::<(), rotp_dist::DistError>(())
+//! ```
 
 use etf::{Atom, AtomRefs};
 

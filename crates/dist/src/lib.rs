@@ -1,10 +1,53 @@
-//! Erlang's distribution protocol, sans I/O (erl_dist_protocol; OTP's `dist_util.erl`): the
-//! version 6 handshake as a state machine over bytes ([`handshake`]), distribution flags
-//! ([`DistFlags`]), the cookie digest ([`Cookie`]), packets with distribution headers, the atom
-//! cache and fragments ([`packet`]), and control messages ([`ControlMessage`]).
+//! Erlang's distribution protocol, sans I/O (erl_dist_protocol; OTP's `dist_util.erl`): what
+//! two connected nodes say to each other, as bytes in and bytes and events out.
 //!
-//! Nothing here touches a socket: drivers (`net::dist`) feed bytes in and write bytes out,
-//! so every state can be tested — and fuzzed — without a network.
+//! It sits between `rotp-etf` (the terms messages carry) and `rotp-net`, whose tokio driver
+//! feeds it a socket's bytes and writes what it returns; `rotp-node` runs a node on top.
+//! Nothing here touches a socket or a clock, so every state can be tested — and fuzzed —
+//! without a network. Most programs never use it directly: they depend on `rotp-erlang`
+//! (library `rotp`), whose nodes connect to `erl` and `iex` by name.
+//!
+//! One message from a pid on `a@localhost` to the process registered as `counter` on
+//! `b@localhost` (`{counter, 'b@localhost'} ! {inc, 1}`), framed as `a` writes it and read
+//! as `b` reads it:
+//!
+//! ```
+//! use rotp_dist::{ControlMessage, DistFlags, Incoming, OutputCache, Reader, Writer};
+//! use etf::{Atom, Pid, Term};
+//!
+//! let from = Pid { node: Atom::from("a@localhost"), id: 80, serial: 0, creation: 1 };
+//! let control = ControlMessage::RegSend { from, to: Atom::from("counter"), token: None };
+//! let message = Term::tuple(vec![Term::atom("inc"), Term::from(1)]);
+//!
+//! // `a`'s side: the packet with its 4-byte length, distribution header and atom cache.
+//! let writer = Writer::new(DistFlags::DEFAULT);
+//! let mut bytes = Vec::new();
+//! writer.write(&control, Some(&message), &mut OutputCache::default(), &mut bytes)?;
+//!
+//! // `b`'s side: split the stream into packets, read each.
+//! let mut reader = Reader::new(1 << 20).for_flags(DistFlags::DEFAULT);
+//! let (used, body) = rotp_dist::packet::split_packet(&bytes, 1 << 20)?.expect("a whole packet");
+//! assert_eq!(used, bytes.len());
+//! let Incoming::Message(got) = reader.packet(body)? else { panic!("a whole message") };
+//! assert_eq!((got.control, got.payload), (control, Some(message)));
+//! # Ok::<(), rotp_dist::DistError>(())
+//! ```
+//!
+//! # A tour
+//!
+//! * [`handshake`]: the version 6 handshake as a state machine ([`Handshake`], configured by a
+//!   [`HandshakeConfig`], answered by the node through [`Event`] and [`Status`], ending in
+//!   [`Established`] or a [`HandshakeError`] named as `erl` logs it).
+//! * [`DistFlags`]: the capability flags, under OTP's `DFLAG_` names without the prefix.
+//! * [`Cookie`]: the magic cookie and the challenge digest (it never prints itself).
+//! * [`packet`]: packets after the handshake — [`Writer`] encodes and frames messages (with
+//!   fragments for large ones), [`Reader`] reads them back ([`Incoming`]: a tick, a fragment,
+//!   or a [`DistMessage`]).
+//! * [`header`]: the distribution header and its atom cache ([`OutputCache`] on the sending
+//!   side).
+//! * [`control`]: [`ControlMessage`], the tuple every message starts with (`SEND`,
+//!   `REG_SEND`, `LINK`, `EXIT`, `MONITOR_P`, `SPAWN_REQUEST`, …).
+//! * Errors: [`DistError`] for packets, [`HandshakeError`] for the handshake.
 
 #![forbid(unsafe_code)]
 

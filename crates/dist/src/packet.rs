@@ -3,6 +3,33 @@
 //! (`131, 70`) fragment of a large one, or — when the peer did not ask for
 //! `DIST_HDR_ATOM_CACHE` — the old pass-through form (`112`) (erl_ext_dist, "Distribution
 //! Header"; erl_dist_protocol, "Protocol between Connected Nodes").
+//!
+//! ```
+//! use rotp_dist::packet::split_packet;
+//! use rotp_dist::{ControlMessage, DistFlags, Incoming, OutputCache, Reader, Writer};
+//! use etf::{Atom, Pid, Term};
+//!
+//! let to = Pid { node: Atom::from("b@localhost"), id: 81, serial: 0, creation: 1 };
+//! let send = ControlMessage::Send { to, token: None };
+//! // A large message: `FRAGMENTS` cuts it into packets the reader puts back together.
+//! let big = Term::from(etf::Bytes::from(vec![0xAB_u8; 100_000]));
+//! let writer = Writer::new(DistFlags::DEFAULT).with_fragment_size(32 * 1024);
+//! let mut stream = vec![0, 0, 0, 0]; // a tick first
+//! writer.write(&send, Some(&big), &mut OutputCache::default(), &mut stream)?;
+//!
+//! let mut reader = Reader::new(1 << 20).for_flags(DistFlags::DEFAULT);
+//! let mut got = Vec::new();
+//! let mut rest = &stream[..];
+//! while let Some((used, body)) = split_packet(rest, reader.max_message())? {
+//!     got.push(reader.packet(body)?);
+//!     rest = &rest[used..];
+//! }
+//! assert_eq!(got[0], Incoming::Tick);
+//! assert!(got[1..got.len() - 1].iter().all(|i| *i == Incoming::Partial));
+//! let Some(Incoming::Message(m)) = got.last() else { panic!("the whole message") };
+//! assert_eq!(m.payload.as_ref(), Some(&big));
+//! # Ok::<(), rotp_dist::DistError>(())
+//! ```
 
 use std::collections::HashMap;
 

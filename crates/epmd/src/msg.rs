@@ -1,6 +1,24 @@
 //! EPMD requests and replies as they travel (`erl_dist_protocol.xml`, "EPMD Protocol"; request
 //! codes from `erts/epmd/src/epmd.h`). Every request is sent as a 2-byte big-endian length and
 //! the request; replies are not length-prefixed.
+//!
+//! ```
+//! use rotp_epmd::msg::{parse_names_reply, parse_port2_reply, Alive2Reply, Request, PORT_PLEASE2_REQ};
+//!
+//! // `PORT_PLEASE2_REQ` for `drip`: a 2-byte length, the code, the name.
+//! let bytes = Request::Port2(b"drip".to_vec()).encode()?;
+//! assert_eq!(bytes, [&[0, 5, PORT_PLEASE2_REQ][..], b"drip"].concat());
+//!
+//! // The daemon's answers: `drip` is unknown (`PORT2_RESP`, result 1) ...
+//! assert_eq!(parse_port2_reply(&[119, 1])?, None);
+//! // ... a registration accepted with creation 3 (`ALIVE2_X_RESP`) ...
+//! let (reply, used) = Alive2Reply::parse(&[118, 0, 0, 0, 0, 3])?.expect("a whole reply");
+//! assert_eq!((reply.result, reply.creation, used), (0, 3, 6));
+//! // ... and `epmd -names`' text after EPMD's own port.
+//! let (port, text) = parse_names_reply(b"\0\0\x11\x11name drip at port 45000\n")?;
+//! assert_eq!((port, text), (4369, &b"name drip at port 45000\n"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use thiserror::Error;
 

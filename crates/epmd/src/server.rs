@@ -3,6 +3,29 @@
 //! and no clock. The driver reads at most [`Connection::read_limit`] bytes at a time, feeds
 //! them to [`Connection::handle_data`], passes each complete packet to
 //! [`Server::handle_request`], writes the reply and acts on what [`Reply`] says.
+//!
+//! ```
+//! use rotp_epmd::msg::{NodeInfo, Request};
+//! use rotp_epmd::server::{Config, Connection, Framed, Server};
+//!
+//! let mut server = Server::new(Config { port: 4369, relaxed_command_check: false, debug: 0 });
+//! let mut conn = Connection::new(5, true);
+//! let bytes = Request::Alive2(NodeInfo::new("drip", 45_000)).encode()?;
+//!
+//! // The socket gave the request in two reads.
+//! assert_eq!(conn.handle_data(&bytes[..3]), Framed::Incomplete);
+//! let Framed::Packet(packet) = conn.handle_data(&bytes[3..]) else { panic!("a whole packet") };
+//! let reply = server.handle_request(&mut conn, &packet, 0);
+//! assert_eq!(reply.registered.as_deref(), Some(&b"drip"[..]));
+//! assert!(reply.keep); // the node's connection stays open while it lives
+//! // `NAMES_REQ`'s reply: EPMD's port, then a line per node.
+//! assert_eq!(server.names(), [&4369_u32.to_be_bytes()[..], b"name drip at port 45000\n"].concat());
+//!
+//! // The node's socket closes: the name is gone, and remembered for its next creation.
+//! assert_eq!(server.connection_closed(5), Some(b"drip".to_vec()));
+//! assert!(server.registered().is_empty());
+//! # Ok::<(), rotp_epmd::msg::EncodeError>(())
+//! ```
 
 use std::collections::VecDeque;
 

@@ -4,6 +4,21 @@
 //! Two flavours: [`term_cmp`] is `<`/`==` (so `1 == 1.0`), and [`map_key_cmp`] is the exact order
 //! used for map keys, where every integer sorts before every float. `term_to_binary/1` writes the
 //! keys of a map of up to 32 entries in this order, so the encoder depends on it.
+//!
+//! ```
+//! use std::cmp::Ordering;
+//! use rotp_etf::order::{map_key_cmp, term_cmp};
+//! use rotp_etf::text::parse;
+//!
+//! let t = |s| parse(s).unwrap();
+//! // 1 < a < {} < #{} < [] < [1] < <<>>, as `lists:sort/1` sorts them.
+//! let mut terms = vec![t("<<>>"), t("[1]"), t("[]"), t("#{}"), t("{}"), t("a"), t("1")];
+//! terms.sort_by(term_cmp);
+//! assert_eq!(terms, ["1", "a", "{}", "#{}", "[]", "[1]", "<<>>"].map(t));
+//! // `1 == 1.0` in `<`/`==` order, but as map keys every integer sorts before a float.
+//! assert_eq!(term_cmp(&t("1"), &t("1.0")), Ordering::Equal);
+//! assert_eq!(map_key_cmp(&t("2"), &t("1.0")), Ordering::Less);
+//! ```
 
 use std::cmp::Ordering;
 

@@ -1,5 +1,17 @@
 //! Tag bytes of the external term format, named as in `erl_ext_dist.xml`
 //! ("External Term Format") and `erts/emulator/beam/external.h`.
+//!
+//! ```
+//! use rotp_etf::tag::{ATOM_EXT, SMALL_INTEGER_EXT, SMALL_TUPLE_EXT, VERSION};
+//!
+//! // term_to_binary({ok, 7}) in OTP 25
+//! let bytes = rotp_etf::encode(&rotp_etf::tuple!(rotp_etf::atom!(ok), 7))?;
+//! assert_eq!(
+//!     bytes,
+//!     [VERSION, SMALL_TUPLE_EXT, 2, ATOM_EXT, 0, 2, b'o', b'k', SMALL_INTEGER_EXT, 7]
+//! );
+//! # Ok::<(), rotp_etf::EncodeError>(())
+//! ```
 
 /// The version byte that starts every `term_to_binary/1` result.
 pub const VERSION: u8 = 131;

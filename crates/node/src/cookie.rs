@@ -2,6 +2,29 @@
 //! documentation): an explicit `--cookie`, else `RELEASE_COOKIE` as Elixir releases set it,
 //! else `$HOME/.erlang.cookie` — created with 20 random upper-case letters and mode 0400 when
 //! missing, refused when others can read it.
+//!
+//! ```
+//! use rotp_node::cookie::{cookie_file, find_cookie, CookieError};
+//! use std::os::unix::fs::PermissionsExt;
+//!
+//! // `--cookie secret` wins over everything else.
+//! assert_eq!(find_cookie(Some("secret"))?.expose(), "secret");
+//!
+//! // A missing cookie file is created, as erl creates ~/.erlang.cookie: 20 letters, mode 0400.
+//! let dir = std::env::temp_dir().join(format!("rotp-cookie-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let path = dir.join(".erlang.cookie");
+//! let made = cookie_file(&path)?;
+//! assert_eq!(made.expose().len(), 20);
+//! assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o400);
+//! assert_eq!(cookie_file(&path)?.expose(), made.expose()); // read back the same
+//!
+//! // One that others can read is refused, as auth.erl refuses it.
+//! std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+//! assert!(matches!(cookie_file(&path), Err(CookieError::Permissions(_))));
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -2,6 +2,37 @@
 //! registered under `Module:Function/Arity`, and the built-ins a BEAM node answers
 //! (`erlang:node/0`, `nodes/0,1`, `processes/0`, `process_info/2`, `registered/0`,
 //! `memory/0`, `system_info/1`, `halt/0`).
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use rotp_node::Exception;
+//! use etf::Term;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! # let start = |name: &str| {
+//! #     let mut config = rotp_node::NodeConfig::new(name, rotp_node::name::NameKind::Long, dist::Cookie::new("secret"));
+//! #     config.epmd_port = epmd_port;
+//! #     rotp_node::Node::start(config)
+//! # };
+//! let (a, b) = (start("a@127.0.0.1").await?, start("b@127.0.0.1").await?);
+//! // b answers `rpc:call('b@127.0.0.1', drip, double, [21])`.
+//! b.register_function("drip", "double", 1, Arc::new(|_node, args| {
+//!     Box::pin(async move {
+//!         match args.as_slice() {
+//!             [Term::Integer(n)] => Ok(Term::Integer(n * 2)),
+//!             _ => Err(Exception::Error(Term::atom("badarg"))), // error:badarg
+//!         }
+//!     })
+//! }));
+//! let t = Duration::from_secs(5);
+//! assert_eq!(a.rpc(b.name(), "drip", "double", vec![Term::Integer(21)], t).await, Term::Integer(42));
+//! // The built-ins a BEAM node answers are there too.
+//! assert_eq!(a.rpc(b.name(), "erlang", "node", vec![], t).await, Term::Atom(b.name().clone()));
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -26,6 +26,13 @@
 //! threshold made no difference), while `malloc_trim(0)` brought it back to 19 MB every time.
 //! [`give_back_freed_memory`] does that, on a blocking thread, when a connection that held
 //! [`GIVE_BACK_AFTER`] bytes or more of unfinished messages has closed.
+//!
+//! ```
+//! // First thing in `main`, before any thread starts (as `rotp node` does).
+//! let tuned = rotp_node::malloc::keep_freed_memory();
+//! assert_eq!(tuned, cfg!(all(target_os = "linux", target_env = "gnu")));
+//! // ... then start the tokio runtime and the node.
+//! ```
 
 /// Largest block served from the heap rather than by `mmap`: large enough for messages'
 /// buffers, small enough that huge vectors still grow by `mremap`.

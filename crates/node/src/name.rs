@@ -1,5 +1,21 @@
 //! Node names as `erl -sname` and `erl -name` make them (`net_kernel`): a short name gets this
 //! host's name up to the first dot; a long name needs a fully qualified host.
+//!
+//! ```
+//! use rotp_node::name::{full_name, split, NameError, NameKind};
+//!
+//! // erl -sname drip   =>  drip@HOST (this host's name up to the first dot)
+//! let short = full_name("drip", NameKind::Short)?;
+//! let (alive, host) = split(&short).expect("name@host");
+//! assert_eq!(alive, "drip");
+//! assert!(!host.contains('.'));
+//! // erl -name drip@db.example.com
+//! assert_eq!(full_name("drip@db.example.com", NameKind::Long)?, "drip@db.example.com");
+//! // erl -sname drip@db.example.com: "Can't set short node name!"
+//! assert_eq!(full_name("drip@db.example.com", NameKind::Short), Err(NameError::NoShortHost));
+//! assert!(full_name("no spaces", NameKind::Short).is_err());
+//! # Ok::<(), NameError>(())
+//! ```
 
 use thiserror::Error;
 

@@ -4,7 +4,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::connections::{ConnState, Connections};
+use crate::epmd_program::EpmdProgram;
 use crate::functions::{Function, Functions};
 use crate::name::{self, NameError, NameKind};
 use crate::remote_link::RemoteLink;
@@ -40,7 +40,8 @@ pub struct NodeConfig {
     pub listen_ports: RangeInclusive<u16>,
     /// `net_ticktime`.
     pub ticktime: Duration,
-    /// How to start an EPMD when none answers.
+    /// How to start an EPMD when none answers: [`EpmdProgram::Auto`] by default, as `erl`
+    /// starts `epmd -daemon`; `None` starts none (the start fails if none answers).
     pub epmd_program: Option<EpmdProgram>,
     /// Distribution over TLS (`-proto_dist inet_tls`), both ways.
     pub tls: Option<net::dist::DistTls>,
@@ -58,7 +59,8 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// A node named `name` with `cookie` and OTP's defaults: EPMD port from `ERL_EPMD_PORT`
-    /// (else 4369), any listen port, `net_ticktime` 60 s.
+    /// (else 4369), started if none answers there ([`EpmdProgram::Auto`]: `epmd -daemon` from
+    /// `PATH`, else rotp's own in this program), any listen port, `net_ticktime` 60 s.
     pub fn new(name: &str, kind: NameKind, cookie: Cookie) -> NodeConfig {
         NodeConfig {
             name: name.to_owned(),
@@ -69,22 +71,25 @@ impl NodeConfig {
             epmd_port: epmd_port_from_env(),
             listen_ports: 0..=0,
             ticktime: Duration::from_secs(60),
-            epmd_program: None,
+            epmd_program: Some(EpmdProgram::Auto),
             tls: None,
             inet6: false,
             max_message: dist::packet::DEFAULT_MAX_MESSAGE,
         }
     }
-}
 
-/// A program that runs an EPMD when started.
-#[derive(Clone, Debug)]
-pub enum EpmdProgram {
-    /// An `epmd` that detaches with `-daemon` (OTP's or rotp's), as `erl` starts it.
-    Daemon(PathBuf),
-    /// A program that runs an EPMD in the foreground with these arguments (`rotp epmd`): started
-    /// detached from the node, in its own process group, so it outlives the node.
-    Foreground(PathBuf, Vec<String>),
+    /// `erl -sname name`: [`NodeConfig::new`] with a short name and the cookie erl would use
+    /// (`RELEASE_COOKIE`, else `~/.erlang.cookie`, created as erl creates it when missing).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let node = rotp_node::Node::start(rotp_node::NodeConfig::sname("counter")?).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sname(name: &str) -> Result<NodeConfig, crate::cookie::CookieError> {
+        let cookie = crate::cookie::find_cookie(None)?;
+        Ok(NodeConfig::new(name, NameKind::Short, cookie))
+    }
 }
 
 /// The EPMD port `erl` uses: `ERL_EPMD_PORT`, else 4369.
@@ -987,7 +992,7 @@ async fn register(
             Err(e) => {
                 if !started {
                     started = true;
-                    start_epmd(config).map_err(|reason| StartError::NoEpmd {
+                    crate::epmd_program::start(config).map_err(|reason| StartError::NoEpmd {
                         port: config.epmd_port,
                         reason: format!("{e}; {reason}"),
                     })?;
@@ -1000,41 +1005,6 @@ async fn register(
         port: config.epmd_port,
         reason: "the EPMD started did not answer".to_owned(),
     })
-}
-
-/// Starts an EPMD on the configured port, as `erl` starts `epmd -daemon`.
-fn start_epmd(config: &NodeConfig) -> Result<(), String> {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    let port = config.epmd_port.to_string();
-    match &config.epmd_program {
-        None => Err("no epmd program configured".to_owned()),
-        Some(EpmdProgram::Daemon(program)) => {
-            let status = Command::new(program)
-                .arg("-daemon")
-                .env("ERL_EPMD_PORT", &port)
-                // The daemon outlives the node and has no use for the cookie.
-                .env_remove("RELEASE_COOKIE")
-                .status()
-                .map_err(|e| format!("{}: {e}", program.display()))?;
-            if status.success() {
-                Ok(())
-            } else {
-                Err(format!("{} -daemon: {status}", program.display()))
-            }
-        }
-        Some(EpmdProgram::Foreground(program, args)) => Command::new(program)
-            .args(args)
-            .env("ERL_EPMD_PORT", &port)
-            .env_remove("RELEASE_COOKIE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map(drop)
-            .map_err(|e| format!("{}: {e}", program.display())),
-    }
 }
 
 /// A creation for a node that does not register: random, above the 1..=3 of old nodes.

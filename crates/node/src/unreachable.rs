@@ -4,6 +4,26 @@
 //! node that does not answer (a release's `remote`, `rpc`, `stop`; `rotp remsh`), where erl
 //! says only `pang` — the most common complaint on Kubernetes is a release that cannot reach
 //! its own node.
+//!
+//! ```
+//! use rotp_node::{name::NameKind, Node, NodeConfig, Unreachable};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! // A client node that only connects out (as `erl_call` and a release's `rpc` are), against
+//! // an EPMD where no node is registered.
+//! let mut config = NodeConfig::new("probe@127.0.0.1", NameKind::Long, dist::Cookie::new("secret"));
+//! config.listen = false;
+//! config.epmd_port = epmd_port;
+//! let probe = Node::start(config).await?;
+//! let why = probe.connect_or_why(&"drip@127.0.0.1".into()).await.unwrap_err();
+//! assert!(matches!(&why, Unreachable::NotRegistered { name, .. } if name == "drip"));
+//! // erl says `pang`; this says which step failed.
+//! assert!(why.to_string().starts_with("EPMD on 127.0.0.1 has no node named drip"));
+//! # Ok(()) }
+//! ```
 
 use thiserror::Error;
 

@@ -1,4 +1,28 @@
 //! `Agent`: state behind a process, read and changed with functions (Elixir's `Agent`).
+//!
+//! ```
+//! use rotp_otp::agent;
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! // {:ok, bucket} = Agent.start_link(fn -> [] end)
+//! let bucket = agent::start_link(&mut ctx, Vec::<String>::new, None).await.unwrap().unwrap();
+//! agent::update(&mut ctx, &bucket, |list: &mut Vec<String>| list.push("milk".into())).await;
+//! agent::cast(&ctx, &bucket, |list: &mut Vec<String>| list.push("eggs".into()));
+//! let items = agent::get(&mut ctx, &bucket, |list: &Vec<String>| list.clone()).await;
+//! assert_eq!(items, ["milk", "eggs"]);
+//! // Agent.get_and_update(bucket, fn [first | rest] -> {first, rest} end)
+//! let timeout = rotp_otp::gen_server::DEFAULT_TIMEOUT;
+//! let first = agent::get_and_update(&mut ctx, &bucket, |list: &mut Vec<String>| list.remove(0), timeout).await;
+//! assert_eq!(first, "milk");
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 use std::any::Any;
 use std::time::Duration;

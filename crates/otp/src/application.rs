@@ -2,6 +2,28 @@
 //! and waits; SIGTERM (or SIGINT) shuts it down — children last-started first, each within its
 //! shutdown timeout — and then `run` returns, so the program can exit 0, as an Erlang release
 //! does on SIGTERM (`init:stop/0`).
+//!
+//! ```no_run
+//! use rotp_otp::application::{self, Stopped};
+//! use rotp_otp::supervisor::{ChildSpec, Flags, Strategy};
+//!
+//! # #[derive(Clone)] struct Counter;
+//! # impl rotp_otp::GenServer for Counter {
+//! #     type Args = i64; type State = i64; type Call = (); type Reply = i64; type Cast = ();
+//! #     async fn init(&self, n: i64, _: &mut runtime::Context) -> rotp_otp::Init<i64> { rotp_otp::Init::Ok(n) }
+//! #     async fn handle_call(&self, _: (), _: &rotp_otp::From, n: &mut i64, _: &mut runtime::Context) -> rotp_otp::CallReply<i64> { rotp_otp::CallReply::Reply(*n) }
+//! # }
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let runtime = runtime::Runtime::default();
+//!     // The tree of `mix new counter --sup`: Counter.Supervisor over one Counter.
+//!     let children = vec![ChildSpec::gen_server("counter", Counter, 0)];
+//!     match application::run(&runtime, "counter_sup", Flags::new(Strategy::OneForOne), children).await? {
+//!         Stopped::Signal => Ok(()), // SIGTERM: the tree shut down in order
+//!         stopped => Err(std::io::Error::other(format!("{stopped:?}"))),
+//!     }
+//! }
+//! ```
 
 use etf::{Atom, Term};
 use runtime::{ExitReason, Message, Runtime};

@@ -1,5 +1,36 @@
 //! `DynamicSupervisor`: children started on demand, each restarted on its own
 //! (`one_for_one`), with `max_children` and `extra_arguments` (Elixir's `DynamicSupervisor`).
+//!
+//! ```
+//! use rotp_otp::dynamic_supervisor::{self, Options, Request, Response};
+//! use rotp_otp::supervisor::{ChildCounts, ChildSpec};
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! // DynamicSupervisor.start_link(strategy: :one_for_one, max_children: 2)
+//! let options = Options { max_children: Some(2), ..Options::default() };
+//! let sup = dynamic_supervisor::start_link(&mut ctx, options, None).await.unwrap().unwrap();
+//! // A child spec whose start function links a new process to the supervisor.
+//! let worker = || ChildSpec::worker("worker", |ctx: &mut runtime::Context, _extra| {
+//!     Box::pin(async move { Ok(Some(ctx.spawn_link(|mut ctx| async move { loop { ctx.recv().await; } }))) })
+//! });
+//! for _ in 0..2 {
+//!     let started = dynamic_supervisor::request(&mut ctx, &sup, Request::StartChild(worker())).await;
+//!     assert!(matches!(started, Response::Ok(Some(_))));
+//! }
+//! // The third is refused: {:error, :max_children}
+//! let refused = dynamic_supervisor::request(&mut ctx, &sup, Request::StartChild(worker())).await;
+//! assert_eq!(refused, Response::Error(etf::Term::atom("max_children")));
+//! let counts = dynamic_supervisor::request(&mut ctx, &sup, Request::CountChildren).await;
+//! assert_eq!(counts, Response::Counts(ChildCounts { specs: 2, active: 2, supervisors: 0, workers: 2 }));
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

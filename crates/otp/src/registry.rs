@@ -2,6 +2,37 @@
 //! removed when their process dies, dispatch, and `via` names for servers (Elixir's
 //! `Registry`). Lookups read a shared table directly, as Elixir reads ETS; a registry process
 //! monitors every registrant and cleans up after it.
+//!
+//! ```
+//! use rotp_otp::registry::{Keys, Registry};
+//! use rotp_otp::gen_server::{Name, ServerRef};
+//! use rotp_otp::agent;
+//! use etf::Term;
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! // Registry.start_link(keys: :unique, name: Rooms)
+//! let rooms = Registry::start_link(&mut ctx, Keys::Unique, 1);
+//! rooms.register(&ctx, &Term::from("lobby"), Term::atom("open")).unwrap();
+//! assert_eq!(rooms.lookup(&Term::from("lobby")), [(ctx.pid().clone(), Term::atom("open"))]);
+//! // The key is taken: {:error, {:already_registered, pid}}
+//! assert!(rooms.register(&ctx, &Term::from("lobby"), Term::atom("again")).is_err());
+//!
+//! // A server named {:via, Registry, {Rooms, "kitchen"}}, then called by that name.
+//! let name = Name::via(rooms.clone(), Term::from("kitchen"));
+//! agent::start_link(&mut ctx, || 0, Some(name)).await.unwrap();
+//! let kitchen = ServerRef::via(rooms.clone(), Term::from("kitchen"));
+//! agent::update(&mut ctx, kitchen.clone(), |n: &mut i32| *n += 1).await;
+//! assert_eq!(agent::get(&mut ctx, kitchen, |n: &i32| *n).await, 1);
+//! assert!(rooms.whereis(&Term::from("kitchen")).is_some());
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};

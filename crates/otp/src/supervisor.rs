@@ -1,6 +1,44 @@
 //! `Supervisor`: starts children in order, restarts them by strategy within a restart
 //! intensity, and stops them in reverse order (`lib/stdlib/src/supervisor.erl`; Elixir's
 //! `Supervisor`). A supervisor is a [`GenServer`] that traps exits.
+//!
+//! ```
+//! use rotp_otp::supervisor::{self, ChildInfo, ChildSpec, Flags, Request, Response, Strategy};
+//! use runtime::ExitReason;
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! // A worker: a process linked to the supervisor that waits for messages forever.
+//! let worker = |id: &str| ChildSpec::worker(id, |ctx: &mut runtime::Context, _| {
+//!     Box::pin(async move { Ok(Some(ctx.spawn_link(|mut ctx| async move { loop { ctx.recv().await; } }))) })
+//! });
+//! // Supervisor.init([cache, web], strategy: :rest_for_one)
+//! let children = vec![worker("cache"), worker("web")];
+//! let sup = supervisor::start_link(&mut ctx, Flags::new(Strategy::RestForOne), children, None)
+//!     .await
+//!     .unwrap()
+//!     .unwrap();
+//! let pids = |children: &[ChildInfo]| children.iter().map(|c| (c.id.to_string(), c.pid.clone().unwrap())).collect::<std::collections::HashMap<_, _>>();
+//! let Response::Children(before) = supervisor::request(&mut ctx, &sup, Request::WhichChildren).await else { panic!() };
+//! let before = pids(&before);
+//!
+//! // `cache` is killed: rest_for_one restarts it and `web`, started after it.
+//! let down = ctx.monitor(&before["cache"]);
+//! ctx.exit(&before["cache"], ExitReason::Kill);
+//! ctx.receive(|m| m.is_down_for(&down)).await;
+//! let Response::Children(after) = supervisor::request(&mut ctx, &sup, Request::WhichChildren).await else { panic!() };
+//! let after = pids(&after);
+//! assert_ne!(after["cache"], before["cache"]);
+//! assert_ne!(after["web"], before["web"]);
+//! assert!(!ctx.runtime().is_alive(&before["web"]));
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -431,12 +469,16 @@ async fn start_children(
 /// A supervisor report, as OTP's `supervisor:report_error/4` logs it: the supervisor, what
 /// happened, why, and the child it happened to.
 pub(crate) fn report(supervisor: &Term, context: &str, reason: &ExitReason, id: &Atom, pid: &Pid) {
-    tracing::error!(
-        "SUPERVISOR REPORT supervisor: {} errorContext: {context} reason: {} offender: [{{pid,{}}},{{id,{}}}]",
-        etf::text::write_limited(supervisor, 200),
-        etf::text::write_limited(&reason.to_term(), 200),
-        Term::Pid(pid.clone()),
-        Term::Atom(id.clone()),
+    runtime::logger::report(
+        runtime::logger::Kind::Supervisor,
+        &format!(
+            "    supervisor: {}\n    errorContext: {context}\n    reason: {}\n    \
+             offender: [{{pid,{}}},\n               {{id,{}}}]",
+            runtime::logger::format_term(supervisor),
+            runtime::logger::format_term(&reason.to_term()),
+            Term::Pid(pid.clone()),
+            Term::Atom(id.clone()),
+        ),
     );
 }
 

@@ -1,6 +1,39 @@
 //! `Task`: run a computation in its own process and await its result (Elixir's `Task` and
 //! `Task.Supervisor`). The task is linked to its owner (`async`) or only monitored
 //! (`Supervisor::async_nolink`); either way the owner monitors it, so a crash ends the await.
+//!
+//! ```
+//! use std::time::Duration;
+//! use rotp_otp::task::{self, AwaitError};
+//! use runtime::ExitReason;
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! // task = Task.async(fn -> 6 * 7 end); Task.await(task)
+//! let answer = task::spawn(&mut ctx, |_| async { 6 * 7 });
+//! assert_eq!(task::await_task(&mut ctx, answer, Duration::from_secs(5)).await, 42);
+//!
+//! // Task.async_stream(1..4, &(&1 * &1), max_concurrency: 2)
+//! let squares = task::async_stream(&mut ctx, vec![1, 2, 3], 2, true, Duration::from_secs(5), |n, _| async move { n * n }).await;
+//! assert_eq!(squares, [Ok(1), Ok(4), Ok(9)]);
+//!
+//! // Task.Supervisor.async_nolink: a crash is an answer, not an exit of the caller.
+//! let tasks = task::Supervisor::start_link(&mut ctx).await.unwrap().unwrap();
+//! let failing = task::Supervisor::async_nolink(&mut ctx, &tasks, |ctx| async move {
+//!     let me = ctx.pid().clone();
+//!     ctx.exit(&me, ExitReason::atom("boom"));
+//!     std::future::pending::<()>().await
+//! }).await.unwrap();
+//! let result = task::try_await(&mut ctx, &failing, Duration::from_secs(5)).await;
+//! assert_eq!(result, Err(AwaitError::Exited(ExitReason::atom("boom"))));
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,6 +1,34 @@
 //! `{via, Module, Name}` names: a process registry other than the local one, as gen.erl uses
 //! it (`Module:register_name/2`, `unregister_name/1`, `whereis_name/1`, `send/2`). Elixir's
 //! `Registry` and OTP's `global` are two such modules.
+//!
+//! ```
+//! use rotp_otp::gen_server::{Name, ServerRef};
+//! use rotp_otp::registry::{Keys, Registry};
+//! use rotp_otp::{agent, Via};
+//! use etf::Term;
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! let registry = Registry::start_link(&mut ctx, Keys::Unique, 1);
+//! assert_eq!(registry.module().as_str(), "Elixir.Registry");
+//! // GenServer.start_link(Stack, [], name: {:via, Registry, {MyRegistry, "stack"}})
+//! let name = Name::via(registry.clone(), Term::from("stack"));
+//! assert_eq!(name.to_term(), etf::text::parse(r#"{via, 'Elixir.Registry', <<"stack">>}"#).unwrap());
+//! let stack = agent::start_link(&mut ctx, Vec::<i64>::new, Some(name)).await.unwrap().unwrap();
+//! // Module:whereis_name/1, and calls by the name
+//! assert_eq!(registry.whereis_name(&Term::from("stack")), Some(stack));
+//! let by_name = ServerRef::via(registry, Term::from("stack"));
+//! agent::update(&mut ctx, by_name.clone(), |s: &mut Vec<i64>| s.push(1)).await;
+//! assert_eq!(agent::get(&mut ctx, by_name, |s: &Vec<i64>| s.len()).await, 1);
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;

@@ -19,11 +19,11 @@ pub enum Error {
     #[error("the node could not start: {0}")]
     Node(#[from] rotp_node::StartError),
     /// The supervision tree could not start: a child's start failed.
-    #[error("the application could not start: {}", .0.to_term_text())]
+    #[error("the application could not start: {0}")]
     StartFailed(ExitReason),
     /// The root supervisor exited by itself: a child crashed more often than the supervisor's
     /// restart intensity allows (`max_restarts` in `max_seconds`).
-    #[error("the application's supervisor exited: {}", .0.to_term_text())]
+    #[error("the application's supervisor exited: {0}")]
     RootExited(ExitReason),
 }
 
@@ -34,17 +34,6 @@ impl std::fmt::Debug for Error {
     }
 }
 
-trait ToTermText {
-    fn to_term_text(&self) -> String;
-}
-
-impl ToTermText for ExitReason {
-    fn to_term_text(&self) -> String {
-        rotp_etf::text::write(&self.to_term())
-    }
-}
-
-///
 /// A supervision tree under a root supervisor, and (with the `dist` feature) the node it runs
 /// on. [`Application::run`] blocks until SIGTERM or SIGINT, then shuts the tree down —
 /// children last-started first, each within its shutdown — and the node leaves its peers.
@@ -62,10 +51,6 @@ impl ToTermText for ExitReason {
 ///     type Call = Term;
 ///     type Reply = Term;
 ///     type Cast = ();
-///
-///     async fn init(&self, _: (), _: &mut Context) -> Init<()> {
-///         Init::Ok(())
-///     }
 ///
 ///     async fn handle_call(&self, who: Term, _: &gen_server::From, _: &mut (), _: &mut Context) -> CallReply<Term> {
 ///         CallReply::Reply(tuple!(atom!(hello), who))

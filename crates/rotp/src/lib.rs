@@ -17,16 +17,12 @@
 //! struct Counter;
 //!
 //! impl GenServer for Counter {
-//!     type Args = ();
+//!     type Args = i64; // init's default: the state is the argument
 //!     type State = i64;
 //!     type Call = Request;
 //!     type Reply = i64;
 //!     type Cast = ();
 //!     serde_messages!();
-//!
-//!     async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
-//!         Init::Ok(0)
-//!     }
 //!
 //!     async fn handle_call(&self, r: Request, _: &gen_server::From, n: &mut i64, _: &mut Context) -> CallReply<i64> {
 //!         match r {
@@ -41,7 +37,7 @@
 //! fn main() -> Result<(), rotp::Error> {
 //!     Application::new("counter")
 //!         .sname("counter")
-//!         .child(ChildSpec::gen_server_named("counter", Counter, (), Some("counter".into())))
+//!         .child(ChildSpec::gen_server_named("counter", Counter, 0, Some("counter".into())))
 //!         .run()
 //! }
 //! ```

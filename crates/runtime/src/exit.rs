@@ -104,3 +104,10 @@ mod tests {
         }
     }
 }
+
+/// The reason as `~w` prints its term: `normal`, `{shutdown,closed}`, `killed`.
+impl std::fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_term().fmt(f)
+    }
+}

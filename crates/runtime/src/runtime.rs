@@ -358,10 +358,16 @@ impl Runtime {
             let reason = tokio::select! {
                 biased;
                 reason = doomed(&process) => reason,
-                result = run => match result {
-                    Ok(reason) => reason,
-                    Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
-                },
+                result = run => {
+                    let reason = match result {
+                        Ok(reason) => reason,
+                        Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
+                    };
+                    // Ended by its own code, not by an exit signal: as `proc_lib:exit_p/3`
+                    // reports a behaviour's process that exits abnormally.
+                    crash_report(&process, &reason);
+                    reason
+                }
             };
             // A process whose code ended right after a send to a busy connection waits for it
             // before it exits, in a task of its own: every process's task would otherwise
@@ -741,6 +747,48 @@ async fn doomed(process: &Process) -> ExitReason {
         }
     })
     .await
+}
+
+/// `proc_lib:crash_report/4`: a process that runs an OTP behaviour (it called
+/// [`Context::set_behaviour`](crate::Context::set_behaviour)) ended with a reason other than
+/// `normal`, `shutdown` or `{shutdown, _}`. The fields are those of erl's report that a rotp
+/// process has (no ancestors, dictionary, heap or reductions).
+fn crash_report(process: &Process, reason: &ExitReason) {
+    if reason.is_normal_or_shutdown() {
+        return;
+    }
+    let body = {
+        let state = process.lock();
+        let Some(behaviour) = state.behaviour.as_deref() else {
+            return;
+        };
+        let name = state
+            .name
+            .as_ref()
+            .map_or("[]".to_owned(), |n| Term::Atom(n.clone()).to_string());
+        let links: Vec<String> = state
+            .relations
+            .as_ref()
+            .map(|r| {
+                r.links
+                    .iter()
+                    .map(|p| Term::Pid(p.clone()).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "  crasher:\n    initial call: {}\n    pid: {}\n    registered_name: {name}\n    \
+             exception exit: {}\n    message_queue_len: {}\n    links: [{}]\n    \
+             trap_exit: {}\n  neighbours:",
+            behaviour.1,
+            Term::Pid(process.pid.clone()),
+            crate::logger::format_term(&reason.to_term()),
+            process.message_queue_len(&state),
+            links.join(","),
+            state.trap_exit,
+        )
+    };
+    crate::logger::report(crate::logger::Kind::Crash, &body);
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

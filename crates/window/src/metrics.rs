@@ -9,6 +9,29 @@
 //! are escaped as the format requires (`label`): prometheus-client 0.24 writes them as they
 //! are (its issue #151, still open), so a node or stage named with a `"` or a line feed would
 //! break the whole scrape or add series of its own.
+//!
+//! ```
+//! use std::time::Duration;
+//! use rotp_window::{collect, metrics};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! # let start = |name: &str| {
+//! #     let mut config = node::NodeConfig::new(name, node::name::NameKind::Long, dist::Cookie::new("secret"));
+//! #     config.epmd_port = epmd_port;
+//! #     node::Node::start(config)
+//! # };
+//! // `me` reads `target`, a node started as `erl -name target@127.0.0.1` would be (a rotp one here).
+//! let (me, target) = (start("me@127.0.0.1").await?, start("target@127.0.0.1").await?);
+//! let snapshot = collect(&me, target.name(), Duration::from_secs(5)).await?;
+//! // What `/metrics` serves, with `metrics::CONTENT_TYPE`.
+//! let text = metrics::exposition(&snapshot);
+//! assert!(text.contains(&format!("erlang_vm_process_count {}", snapshot.process_count)));
+//! assert!(text.ends_with("# EOF\n"));
+//! # Ok(()) }
+//! ```
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;

@@ -4,6 +4,19 @@
 //! `/proc/meminfo`, `/proc/self/status`) and `file:list_dir/1` of `/proc/self/fd`. A rotp node
 //! answers the same calls, its `file` functions for exactly these files only. A figure the host does not
 //! give (not Linux) is `None`.
+//!
+//! ```
+//! use rotp_window::os::{field, parse_loadavg, parse_uptime};
+//!
+//! // What the target's `/proc` files say, read with `file:read_file/1` over the distribution.
+//! assert_eq!(parse_loadavg("0.52 0.58 0.59 1/467 12345"), Some([0.52, 0.58, 0.59]));
+//! assert_eq!(parse_uptime("35613.64 69845.52"), Some(35613.64));
+//! let meminfo = "MemTotal:       16310112 kB\nMemAvailable:    9013412 kB\n";
+//! assert_eq!(field(meminfo, "MemAvailable"), Some(9_013_412 * 1024));
+//! assert_eq!(field("Threads:\t12\n", "Threads"), Some(12));
+//! assert_eq!(field(meminfo, "SwapTotal"), None);
+//! // `rotp_window::os::collect(&node, &target, timeout)` reads them all into an `OsData`.
+//! ```
 
 use std::time::Duration;
 

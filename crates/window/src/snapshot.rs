@@ -1,6 +1,31 @@
 //! One snapshot of a node: its versions, limits and counts, its memory by kind, and every
 //! process with the figures top sorts by. Each piece is an `rpc:call` a BEAM node answers with
 //! its BIFs and a rotp node with its own figures (`node::functions`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use rotp_window::snapshot::{collect, detail, select, Order};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! # let start = |name: &str| {
+//! #     let mut config = node::NodeConfig::new(name, node::name::NameKind::Long, dist::Cookie::new("secret"));
+//! #     config.epmd_port = epmd_port;
+//! #     node::Node::start(config)
+//! # };
+//! // `me` reads `target`, a node started as `erl -name target@127.0.0.1` would be (a rotp one here).
+//! let (me, target) = (start("me@127.0.0.1").await?, start("target@127.0.0.1").await?);
+//! let snapshot = collect(&me, target.name(), Duration::from_secs(5)).await?;
+//! assert!(snapshot.summary.connected_nodes.contains(&"me@127.0.0.1".to_owned()));
+//! assert!(snapshot.summary.rotp.is_some()); // a rotp node adds its own figures
+//! // The process using most memory, and its `process_info/2`, as top's detail view shows it.
+//! let biggest = &select(&snapshot.processes, "", Order::Memory)[0];
+//! let info = detail(&me, target.name(), &biggest.handle, Duration::from_secs(5)).await;
+//! assert!(!info.is_empty());
+//! # Ok(()) }
+//! ```
 
 use std::collections::BTreeMap;
 use std::time::Duration;

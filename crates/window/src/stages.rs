@@ -11,6 +11,34 @@
 //!   (`Ref => {Pid, Cancel, {Pending, Min, Max}}` under automatic demand) and, for the
 //!   default `GenStage.DemandDispatcher`, `dispatcher_state` (`{Demands, Pending, Max,
 //!   Shuffle}`, each demand `{Counter, Pid, Ref}`). Nothing is installed on the target.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! # let start = |name: &str| {
+//! #     let mut config = node::NodeConfig::new(name, node::name::NameKind::Long, dist::Cookie::new("secret"));
+//! #     config.epmd_port = epmd_port;
+//! #     node::Node::start(config)
+//! # };
+//! // `me` reads `target`, a node started as `erl -name target@127.0.0.1` would be (a rotp one here).
+//! let (me, target) = (start("me@127.0.0.1").await?, start("target@127.0.0.1").await?);
+//! // A producer of three events on `target`, no consumer yet.
+//! let (started, ready) = tokio::sync::oneshot::channel();
+//! target.runtime().spawn(|mut ctx| async move {
+//!     let producer = otp::gen_stage::from_enumerable(&mut ctx, vec![1, 2, 3], None).await;
+//!     let _ = started.send(producer.is_ok());
+//!     std::future::pending::<runtime::ExitReason>().await // the stage is linked to this process
+//! });
+//! assert!(ready.await?);
+//! let stages = rotp_window::stages(&me, target.name(), Duration::from_secs(5)).await?;
+//! assert_eq!(stages.len(), 1);
+//! assert_eq!((stages[0].kind.as_str(), stages[0].consumers), ("producer", 0));
+//! # Ok(()) }
+//! ```
 
 use std::time::Duration;
 

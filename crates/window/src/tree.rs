@@ -4,6 +4,30 @@
 //! under each supervisor its children, by the `which_children` call `supervisor:which_children/1`
 //! makes. A node without OTP's application controller (a rotp node) is read from its
 //! `kernel_sup`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use rotp_window::tree::{trees, Child};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! # let start = |name: &str| {
+//! #     let mut config = node::NodeConfig::new(name, node::name::NameKind::Long, dist::Cookie::new("secret"));
+//! #     config.epmd_port = epmd_port;
+//! #     node::Node::start(config)
+//! # };
+//! // `me` reads `target`, a node started as `erl -name target@127.0.0.1` would be (a rotp one here).
+//! let (me, target) = (start("me@127.0.0.1").await?, start("target@127.0.0.1").await?);
+//! let roots = trees(&me, target.name(), Duration::from_secs(5)).await;
+//! // Each root and its children, as observer draws them.
+//! fn count(c: &Child) -> usize { 1 + c.children.iter().map(count).sum::<usize>() }
+//! assert!(!roots.is_empty());
+//! assert!(roots.iter().all(|r| r.kind == "supervisor"));
+//! assert!(roots.iter().map(count).sum::<usize>() > roots.len());
+//! # Ok(()) }
+//! ```
 
 use std::time::Duration;
 

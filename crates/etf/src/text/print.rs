@@ -461,3 +461,17 @@ mod tests {
         }
     }
 }
+
+/// As `~w` prints a pid: `<0.42.0>` for a pid of no node, `<node@host.42.0>` otherwise.
+impl fmt::Display for crate::term::Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Term::Pid(self.clone()).fmt(f)
+    }
+}
+
+/// As `~w` prints a reference (`#Ref<…>`).
+impl fmt::Display for crate::term::Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Term::Reference(self.clone()).fmt(f)
+    }
+}

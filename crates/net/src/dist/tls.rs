@@ -2,6 +2,23 @@
 //! Distribution"): the TLS handshake first, then the usual distribution handshake inside it.
 //! Certificates and verification come from options like `ssl_dist_optfile`'s, whose
 //! `{server, [...]}` and `{client, [...]}` lists this module reads.
+//!
+//! ```
+//! use rotp_net::dist::tls::parse_optfile;
+//!
+//! // The file `erl -proto_dist inet_tls -ssl_dist_optfile dist.conf` reads.
+//! let (server, client) = parse_optfile(r#"
+//!     [{server, [{certfile, "/etc/drip/node.pem"}, {keyfile, "/etc/drip/node.key"},
+//!                {cacertfile, "/etc/drip/ca.pem"}, {verify, verify_peer},
+//!                {fail_if_no_peer_cert, true}]},
+//!      {client, [{cacertfile, "/etc/drip/ca.pem"}, {verify, verify_peer}]}].
+//! "#)?;
+//! assert_eq!(server.certfile.as_deref(), Some("/etc/drip/node.pem".as_ref()));
+//! assert!(server.verify_peer && server.fail_if_no_peer_cert);
+//! assert!(client.verify_peer && client.certfile.is_none());
+//! // Then `DistTls::new(&server, &client)?` reads the files; a node's connections use it.
+//! # Ok::<(), rotp_net::dist::tls::TlsError>(())
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,5 +1,24 @@
 //! An async EPMD client: what `erl_epmd` does for a node, and what `epmd -names` and friends do
 //! for a user.
+//!
+//! ```no_run
+//! use rotp_net::epmd::Client;
+//!
+//! # async fn demo() -> Result<(), rotp_net::epmd::ClientError> {
+//! // Where does `erl -sname drip` listen? (`erl_epmd:port_please/2`)
+//! let epmd = Client::localhost(rotp_net::epmd::port_from_env());
+//! match epmd.port_please("drip").await? {
+//!     Some(node) => println!("drip listens on port {}", node.port),
+//!     None => println!("no node drip on this host"),
+//! }
+//! // `epmd -names`
+//! let (epmd_port, names) = epmd.names().await?;
+//! println!("epmd: up and running on port {epmd_port} with data:");
+//! for (name, port) in names {
+//!     println!("name {name} at port {port}");
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -1,5 +1,23 @@
 //! The EPMD daemon: listeners and one task per connection around [`epmd::server`], binding and
 //! timing out as `erts/epmd/src/epmd_srv.c` does.
+//!
+//! ```
+//! use rotp_net::epmd::{Client, Daemon, DaemonConfig};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // `epmd -address 127.0.0.1 -port 0`: loopback only, on a free port.
+//! let daemon = Daemon::bind(DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..DaemonConfig::default() })?;
+//! let addr = daemon.local_addrs().into_iter().find(|a| a.is_ipv4()).expect("127.0.0.1");
+//! let table = daemon.names_handle(); // reads the table while `run` owns the daemon
+//! let mut changed = daemon.subscribe();
+//! tokio::spawn(daemon.run());
+//!
+//! let _registration = Client::new(addr).register(epmd::msg::NodeInfo::new("drip", 45_000)).await?;
+//! changed.changed().await?;
+//! assert_eq!(table.registered(), 1);
+//! assert_eq!(table.names(), "name drip at port 45000\n");
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

@@ -1,5 +1,11 @@
 //! epmd's debug log lines: `epmd: <ctime>: message` on standard error, as `dbg_tty_printf`
 //! prints them when not running as a daemon.
+//!
+//! ```
+//! // `epmd -d`: level-1 lines print, level-2 ones (`-d -d`) do not.
+//! rotp_net::epmd::log::print(1, 1, "** got PORT2_REQ"); // epmd: Mon Dec  7 23:41:02 2026: ** got PORT2_REQ
+//! rotp_net::epmd::log::print(1, 2, "entering the main select() loop"); // nothing
+//! ```
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

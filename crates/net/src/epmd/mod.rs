@@ -1,4 +1,27 @@
 //! EPMD over TCP: the daemon ([`daemon`]) and an async client ([`client`]).
+//!
+//! `epmd -names` against a daemon of our own on loopback:
+//!
+//! ```
+//! use rotp_net::epmd::{Client, Daemon, DaemonConfig};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..DaemonConfig::default() };
+//! let daemon = Daemon::bind(config)?;
+//! let addr = daemon.local_addrs().into_iter().find(|a| a.is_ipv4()).expect("127.0.0.1");
+//! tokio::spawn(daemon.run());
+//!
+//! let epmd = Client::new(addr);
+//! let _drip = epmd.register(epmd::msg::NodeInfo::new("drip", 45_000)).await?;
+//! let _iex = epmd.register(epmd::msg::NodeInfo::new("iex", 45_001)).await?;
+//! let (_, mut names) = epmd.names().await?;
+//! names.sort();
+//! assert_eq!(names, [("drip".to_owned(), 45_000), ("iex".to_owned(), 45_001)]);
+//!
+//! // The port a node looks for EPMD on: `ERL_EPMD_PORT`, read as C's `atoi` reads it.
+//! assert_eq!(rotp_net::epmd::atoi(" 4370xyz"), 4370);
+//! # Ok(()) }
+//! ```
 
 pub mod client;
 pub mod daemon;

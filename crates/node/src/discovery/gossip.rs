@@ -7,6 +7,23 @@
 //! the whole of that is sent encrypted: a random 16-byte IV, then AES-256-CBC (PKCS #7
 //! padding) under the key SHA-256(secret). A node with another secret, or none, cannot read
 //! it and is not joined. Anything else that arrives is passed over.
+//!
+//! ```
+//! use rotp_node::discovery::gossip::{decode, heartbeat};
+//! use etf::Atom;
+//!
+//! let me = Atom::from("drip@10.0.0.5");
+//! // In the clear: "heartbeat::" ++ term_to_binary(%{node: :"drip@10.0.0.5"})
+//! let plain = heartbeat(&me, None);
+//! assert!(plain.starts_with(b"heartbeat::"));
+//! assert_eq!(decode(&plain, None), Some(me.clone()));
+//!
+//! // With `secret: "s3cret"`: only nodes with the same secret read it.
+//! let sealed = heartbeat(&me, Some("s3cret"));
+//! assert_eq!(decode(&sealed, Some("s3cret")), Some(me));
+//! assert_eq!(decode(&sealed, Some("other")), None);
+//! assert_eq!(decode(b"hello", None), None);
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -37,6 +37,26 @@
 //!   seconds, and a connection to each node whose heartbeat arrives (see [`Gossip`]).
 //!
 //! Every polling form takes `interval=MS` (default 5000, libcluster's polling interval).
+//!
+//! ```
+//! use std::time::Duration;
+//! use rotp_node::discovery::{Spec, Strategy, INTERVAL};
+//!
+//! // libcluster's `Epmd` strategy: a fixed list of nodes.
+//! let spec: Spec = "epmd:drip@web1,drip@web2".parse()?;
+//! assert_eq!(spec.strategy, Strategy::Epmd(vec!["drip@web1".into(), "drip@web2".into()]));
+//! assert_eq!(spec.interval, INTERVAL);
+//!
+//! // libcluster's `DNSPoll`, every second.
+//! let spec: Spec = "dns:drip.internal,basename=drip,interval=1000".parse()?;
+//! let Strategy::Dns(poll) = &spec.strategy else { panic!("a DNS poll") };
+//! assert_eq!((poll.query.as_str(), poll.basename.as_deref()), ("drip.internal", Some("drip")));
+//! assert_eq!(spec.interval, Duration::from_secs(1));
+//!
+//! assert!("consul:drip".parse::<Spec>().is_err()); // not a strategy
+//! // Then, with a running node: `rotp_node::discovery::start(&node, vec![spec])`.
+//! # Ok::<(), rotp_node::discovery::SpecError>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

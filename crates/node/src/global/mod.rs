@@ -10,14 +10,28 @@
 //! others drop it too (`partitions.rs`). Names and locks are kept per node in tables anyone
 //! reads (`tables.rs`); a name goes when its process ends or its node goes down.
 //!
-//! ```no_run
-//! # async fn demo(node: rotp_node::Node, pid: etf::Pid) {
+//! ```
 //! use etf::Term;
+//! use rotp_node::{name::NameKind, Node, NodeConfig};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd = net::epmd::Daemon::bind(net::epmd::DaemonConfig { port: 0, addresses: Some("127.0.0.1".into()), ..Default::default() })?;
+//! # let epmd_port = epmd.local_addrs().iter().find(|a| a.is_ipv4()).expect("127.0.0.1").port();
+//! # tokio::spawn(epmd.run());
+//! let mut config = NodeConfig::new("a@127.0.0.1", NameKind::Long, dist::Cookie::new("secret"));
+//! config.epmd_port = epmd_port; // an EPMD of its own, on a free loopback port
+//! let node = Node::start(config).await?;
+//! let pid = node.runtime().spawn(|mut ctx| async move { loop { ctx.recv().await; } });
+//!
+//! // global:register_name({cache, 7}, Pid), then global:whereis_name({cache, 7})
 //! let global = node.global();
 //! let name = Term::Tuple(vec![Term::atom("cache"), Term::Integer(7)]);
 //! assert!(global.register_name(name.clone(), &pid).await);
-//! assert_eq!(global.whereis_name(&name), Some(pid));
-//! # }
+//! assert_eq!(global.whereis_name(&name), Some(pid.clone()));
+//! assert!(!global.register_name(name.clone(), &pid).await); // taken: `no`
+//! global.unregister_name(&name).await;
+//! assert_eq!(global.whereis_name(&name), None);
+//! # Ok(()) }
 //! ```
 
 mod calls;

@@ -11,6 +11,16 @@
 //! [`call_typed`] / [`cast_typed`] call any server — a BEAM `gen_server` too — with `serde`
 //! types (see [`typed`]):
 //!
+//! What the callbacks return ([`Init`], [`CallReply`], [`NoReply`]) are gen_server's return
+//! tuples, with the optional last element, an [`Action`] (a timeout, `hibernate` or
+//! `{continue, Term}`), added by a method: `CallReply::Reply(n).timeout(d)` is
+//! `{reply, N, State, Timeout}`. A server writes only the callbacks it uses; the others do what
+//! Elixir's `use GenServer` injects (see each callback's doc): a call to a server without
+//! `handle_call` stops it with `attempted to call GenServer … but no handle_call/3 clause was
+//! provided`, and without `init` a server whose `Args` type is its `State` starts with its
+//! arguments as its state. A server that stops abnormally prints gen_server's error report
+//! (see [`runtime::logger`]).
+//!
 //! ```
 //! use rotp_otp::gen_server::{self, CallReply, GenServer, Init};
 //! use runtime::{Context, ExitReason};
@@ -72,58 +82,60 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use etf::{Atom, Pid, Reference, Term};
 
 use crate::via::Via;
+use defaults::Last;
+use futures::FutureExt;
 use runtime::{Context, ExitReason, Message};
 
+mod defaults;
 mod handle;
+mod returns;
 pub(crate) mod term;
 pub mod typed;
 
 pub use handle::Handle;
+pub use returns::{Action, CallReply, Init, NoReply};
 pub use term::{call_term, cast_term, try_call_term};
 use thiserror::Error;
 pub use typed::{call_typed, cast_typed, send_typed, TypedCallError};
 
-/// What `init` decides (`init/1`'s return values).
-pub enum Init<S> {
-    /// `{ok, State}`.
-    Ok(S),
-    /// `{ok, State, {continue, Continue}}`: `handle_continue` runs before any message.
-    Continue(S, Term),
-    /// `{stop, Reason}`: the start fails with `Reason` and the process exits with it.
-    Stop(ExitReason),
-    /// `ignore`: the start returns `ignore` and the process exits normally.
-    Ignore,
-}
-
-/// What `handle_call` decides.
-pub enum CallReply<R> {
-    /// `{reply, Reply, State}`.
-    Reply(R),
-    /// `{noreply, State}`: someone replies later with [`From::reply`].
-    NoReply,
-    /// `{stop, Reason, Reply, State}`: reply, then stop.
-    StopReply(ExitReason, R),
-    /// `{stop, Reason, State}`: stop without replying.
-    Stop(ExitReason),
-}
-
-/// What `handle_cast`, `handle_info` and `handle_continue` decide.
-pub enum NoReply {
-    /// `{noreply, State}`.
-    Continue,
-    /// `{noreply, State, {continue, Term}}`.
-    ContinueWith(Term),
-    /// `{stop, Reason, State}`.
-    Stop(ExitReason),
-}
-
 /// The caller of a call, to reply to later (`GenServer.reply/2`).
+///
+/// A `From` is `Clone + Send`: the server can keep it in its state, or hand it to another
+/// process, return [`CallReply::NoReply`] and take its next message while that process
+/// works; whichever process holds it replies, once, with [`From::reply`] (a rotp caller's
+/// Rust value), [`From::reply_term`] or [`From::reply_typed`] (which suit a caller on erl or
+/// iex as well). The caller's `call` still ends at its timeout if no reply comes.
+///
+/// ```
+/// use rotp_otp::gen_server::{CallReply, From, GenServer};
+/// use runtime::{Context, ExitReason};
+///
+/// struct Slow;
+///
+/// impl GenServer for Slow {
+///     type Args = ();
+///     type State = ();
+///     type Call = u64;
+///     type Reply = u64;
+///     type Cast = ();
+///
+///     async fn handle_call(&self, n: u64, from: &From, _: &mut (), ctx: &mut Context) -> CallReply<u64> {
+///         let from = from.clone();
+///         ctx.spawn(move |ctx| async move {
+///             from.reply(&ctx, n * 2); // a worker answers the caller
+///             ExitReason::Normal
+///         });
+///         CallReply::NoReply
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct From {
     pid: Pid,
@@ -308,7 +320,7 @@ impl std::convert::From<Atom> for Name {
     }
 }
 
-/// A locally registered name: `Some("counter".into())`.
+/// `{local, Name}` from a name's text: `Some("counter".into())`.
 impl std::convert::From<&str> for Name {
     fn from(name: &str) -> Name {
         Name::Local(Atom::from(name))
@@ -502,44 +514,113 @@ pub trait GenServer: Send + Sync + Sized + 'static {
             .map(|r| *r)
     }
 
-    /// `init/1`.
+    /// `init/1`: the state from the arguments, and what to do first ([`Init`]).
+    ///
+    /// Left out, it is Elixir's injected default, `{:ok, init_arg}`: a server whose `Args`
+    /// type is its `State` type starts with its arguments as its state. A server whose `Args`
+    /// are something else must write `init`; left out there, every start fails at once with
+    /// `{bad_init, <<"… write init">>}` naming both types (Rust has no way to make that a
+    /// compile error while the trait keeps one `init` for both cases).
+    ///
+    /// ```
+    /// # use rotp_otp::gen_server::GenServer;
+    /// struct Counter;
+    ///
+    /// impl GenServer for Counter {
+    ///     type Args = i64; // start_link(ctx, Counter, 0, None): the state starts at 0
+    ///     type State = i64;
+    ///     type Call = ();
+    ///     type Reply = i64;
+    ///     type Cast = ();
+    /// }
+    /// ```
     fn init(
         &self,
         args: Self::Args,
-        ctx: &mut Context,
-    ) -> impl Future<Output = Init<Self::State>> + Send;
+        _ctx: &mut Context,
+    ) -> impl Future<Output = Init<Self::State>> + Send {
+        let init = defaults::init::<Self>(args);
+        async move { init }
+    }
 
-    /// `handle_call/3`.
+    /// `handle_call/3`: answers a call ([`CallReply`]). Through `from` the reply can also be
+    /// sent later, by this process or any other ([`From::reply`]).
+    ///
+    /// Left out, a call stops the server, as Elixir's default does: with the reason
+    /// `{panic, <<"attempted to call GenServer counter but no handle_call/3 clause was
+    /// provided">>}`, which the caller's `call` exits with and the server's report shows.
     fn handle_call(
         &self,
-        request: Self::Call,
-        from: &From,
-        state: &mut Self::State,
+        _request: Self::Call,
+        _from: &From,
+        _state: &mut Self::State,
         ctx: &mut Context,
-    ) -> impl Future<Output = CallReply<Self::Reply>> + Send;
+    ) -> impl Future<Output = CallReply<Self::Reply>> + Send {
+        let reason = defaults::missing(ctx, "call", "handle_call/3");
+        async move { CallReply::Stop(reason) }
+    }
 
     /// `handle_cast/2`.
+    ///
+    /// Left out, a cast stops the server, as Elixir's default does: `{panic, <<"attempted to
+    /// cast GenServer … but no handle_cast/2 clause was provided">>}`.
     fn handle_cast(
         &self,
         _request: Self::Cast,
         _state: &mut Self::State,
-        _ctx: &mut Context,
+        ctx: &mut Context,
     ) -> impl Future<Output = NoReply> + Send {
-        async { NoReply::Continue }
+        let reason = defaults::missing(ctx, "cast", "handle_cast/2");
+        async move { NoReply::Stop(reason) }
     }
 
     /// `handle_info/2`: any other message (exit messages when trapping, `'DOWN'`s, terms from
-    /// other nodes).
+    /// other nodes, the atom `timeout` after a return's [`Action::Timeout`]).
+    ///
+    /// Left out, the message is logged at the error level, as Elixir's default does
+    /// (`… received unexpected message in handle_info/2: …`), and the server goes on.
     fn handle_info(
         &self,
-        _message: Message,
+        message: Message,
         _state: &mut Self::State,
-        _ctx: &mut Context,
+        ctx: &mut Context,
     ) -> impl Future<Output = NoReply> + Send {
+        defaults::unexpected_info::<Self>(ctx, &message);
         async { NoReply::Continue }
     }
 
-    /// `handle_continue/2`.
+    /// `handle_continue/2`: runs with the `Term` of a `{continue, Term}` that `init`
+    /// ([`Init::Continue`]), `handle_call` ([`CallReply::continue_with`]), or `handle_cast`,
+    /// `handle_info` or `handle_continue` itself ([`NoReply::ContinueWith`]) returned, before
+    /// the server takes any message (after the reply, for a call).
+    ///
+    /// ```
+    /// # use rotp_otp::gen_server::{GenServer, Init, NoReply};
+    /// # use runtime::Context;
+    /// # use etf::Term;
+    /// struct Loader;
+    ///
+    /// impl GenServer for Loader {
+    ///     type Args = ();
+    ///     type State = Vec<String>;
+    ///     type Call = ();
+    ///     type Reply = ();
+    ///     type Cast = ();
+    ///
+    ///     // Returns at once, so start_link does not wait for the load.
+    ///     async fn init(&self, _: (), _: &mut Context) -> Init<Vec<String>> {
+    ///         Init::Ok(Vec::new()).continue_with(Term::atom("load"))
+    ///     }
+    ///
+    ///     async fn handle_continue(&self, _: Term, rows: &mut Vec<String>, _: &mut Context) -> NoReply {
+    ///         rows.push("loaded".into());
+    ///         NoReply::Continue
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Left out, a `{continue, _}` does nothing (OTP has no default: an undefined
+    /// `handle_continue` crashes the server; there is no use in that here).
     fn handle_continue(
         &self,
         _continue: Term,
@@ -632,47 +713,84 @@ async fn serve<G: GenServer>(
             return reason;
         }
     }
-    let (mut state, mut next) = match server.init(args, &mut ctx).await {
-        Init::Ok(s) => (s, None),
-        Init::Continue(s, c) => (s, Some(c)),
-        Init::Stop(reason) => {
-            ack(&ctx, Err(Some(reason.clone())));
-            return reason;
-        }
-        Init::Ignore => {
-            ack(&ctx, Err(None));
-            return ExitReason::Normal;
+    let (mut state, mut next) = match server.init(args, &mut ctx).await.into_parts() {
+        Ok(parts) => parts,
+        Err(stop) => {
+            ack(&ctx, Err(stop.clone()));
+            return stop.unwrap_or(ExitReason::Normal);
         }
     };
     ack(&ctx, Ok(()));
+    let mut last = Last::None;
     loop {
-        let step = match next.take() {
-            Some(cont) => server.handle_continue(cont, &mut state, &mut ctx).await,
-            None => {
-                let message = ctx.recv().await;
-                match dispatch(&server, message, &parent, &mut state, &mut ctx).await {
-                    Dispatch::Step(step) => step,
-                    Dispatch::Stopped(reason) => {
-                        server.terminate(&reason, &mut state, &mut ctx).await;
-                        return reason;
-                    }
+        let action = next.take();
+        // A panic in a callback stops the server through terminate, as gen_server catches
+        // what a callback raises (`try_dispatch/4`).
+        let step = AssertUnwindSafe(step(
+            &server, action, &parent, &mut state, &mut ctx, &mut last,
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Dispatch::Stopped(ExitReason::Panic(panic_message(&*panic))));
+        let reason = match step {
+            Dispatch::Step(step) => match step.into_next() {
+                Ok(action) => {
+                    next = action;
+                    continue;
                 }
-            }
+                Err(reason) => reason,
+            },
+            Dispatch::Stopped(reason) => reason,
         };
-        match step {
-            NoReply::Continue => {}
-            NoReply::ContinueWith(cont) => next = Some(cont),
-            NoReply::Stop(reason) => {
-                server.terminate(&reason, &mut state, &mut ctx).await;
-                return reason;
-            }
+        server.terminate(&reason, &mut state, &mut ctx).await;
+        defaults::terminating(&ctx, &reason, &last);
+        return reason;
+    }
+}
+
+/// One turn of the loop (`gen_server:loop/7`): the action the last callback returned, else
+/// the next message.
+async fn step<G: GenServer>(
+    server: &G,
+    action: Option<Action>,
+    parent: &Pid,
+    state: &mut G::State,
+    ctx: &mut Context,
+    last: &mut Last,
+) -> Dispatch {
+    let message = match action {
+        Some(Action::Continue(cont)) => {
+            *last = Last::Continue;
+            return Dispatch::Step(server.handle_continue(cont, state, ctx).await);
         }
+        // `receive Input -> Input after Time -> timeout end`: any message cancels it.
+        Some(Action::Timeout(timeout)) => match ctx.receive_timeout(timeout, |_| true).await {
+            Some(message) => message,
+            None => {
+                *last = Last::Timeout;
+                let timeout = Message::Term(Term::atom("timeout"));
+                return Dispatch::Step(server.handle_info(timeout, state, ctx).await);
+            }
+        },
+        // Hibernating has nothing to do in rotp (see `Action::Hibernate`).
+        Some(Action::Hibernate) | None => ctx.recv().await,
+    };
+    dispatch(server, message, parent, state, ctx, last).await
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_owned()
     }
 }
 
 enum Dispatch {
     Step(NoReply),
-    /// Stop now (asked by `stop/3`, or the parent's exit), running `terminate`.
+    /// Stop now (asked by `stop/3`, the parent's exit, or a panic), running `terminate`.
     Stopped(ExitReason),
 }
 
@@ -682,9 +800,11 @@ async fn dispatch<G: GenServer>(
     parent: &Pid,
     state: &mut G::State,
     ctx: &mut Context,
+    last: &mut Last,
 ) -> Dispatch {
     let message = match message.downcast::<CallEnvelope>() {
         Ok(CallEnvelope { from, request }) => {
+            *last = Last::Call(from.pid.clone());
             let Ok(request) = request.downcast::<G::Call>() else {
                 // A request of another type than this server's: the caller learns at once
                 // (`CallError::BadReply`) instead of waiting for its timeout.
@@ -697,6 +817,7 @@ async fn dispatch<G: GenServer>(
     };
     let message = match message.downcast::<CastEnvelope>() {
         Ok(CastEnvelope(request)) => {
+            *last = Last::Cast;
             return Dispatch::Step(match request.downcast::<G::Cast>() {
                 Ok(request) => server.handle_cast(*request, state, ctx).await,
                 Err(_) => NoReply::Continue,
@@ -720,6 +841,7 @@ async fn dispatch<G: GenServer>(
         match term::request(term) {
             Some(term::Request::Call(pid, tag, request)) => {
                 if let Some(request) = G::call_from_term(request) {
+                    *last = Last::Call(pid.clone());
                     let from = From {
                         pid,
                         tag: Tag::Term(tag),
@@ -729,12 +851,14 @@ async fn dispatch<G: GenServer>(
             }
             Some(term::Request::Cast(request)) => {
                 if let Some(request) = G::cast_from_term(request) {
+                    *last = Last::Cast;
                     return Dispatch::Step(server.handle_cast(request, state, ctx).await);
                 }
             }
             None => {}
         }
     }
+    *last = Last::Info;
     Dispatch::Step(server.handle_info(message, state, ctx).await)
 }
 
@@ -765,7 +889,12 @@ async fn handle_call<G: GenServer>(
             send(ctx, reply);
             NoReply::Continue
         }
+        CallReply::ReplyThen(reply, action) => {
+            send(ctx, reply);
+            NoReply::Then(action)
+        }
         CallReply::NoReply => NoReply::Continue,
+        CallReply::NoReplyThen(action) => NoReply::Then(action),
         CallReply::StopReply(reason, reply) => {
             send(ctx, reply);
             NoReply::Stop(reason)

@@ -16,6 +16,49 @@
 //! raises): a typed server's types are its contract, and a stranger's malformed request should
 //! not restart it. The caller gets no reply and ends with its timeout, unless `handle_info`
 //! answers it.
+//!
+//! ```
+//! use rotp_otp::gen_server::typed::{call_from_term, reply_to_term};
+//! use rotp_otp::gen_server::{CallReply, GenServer, Init};
+//! use etf::text::parse;
+//! use serde::{Deserialize, Serialize};
+//!
+//! struct Bank;
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! #[serde(rename_all = "snake_case")]
+//! enum Request {
+//!     Deposit { account: String, amount: u64 }, // {deposit, #{account => <<"a">>, amount => 5}}
+//!     Balance(String),                          // {balance, <<"a">>}
+//! }
+//!
+//! impl GenServer for Bank {
+//!     type Args = ();
+//!     type State = u64;
+//!     type Call = Request;
+//!     type Reply = Result<u64, String>; // {ok, 5} | {error, <<"...">>}
+//!     type Cast = ();
+//!
+//!     rotp_otp::serde_messages!();
+//!
+//!     async fn init(&self, _: (), _: &mut runtime::Context) -> Init<u64> {
+//!         Init::Ok(0)
+//!     }
+//!
+//!     async fn handle_call(&self, _: Request, _: &rotp_otp::From, total: &mut u64, _: &mut runtime::Context) -> CallReply<Result<u64, String>> {
+//!         CallReply::Reply(Ok(*total))
+//!     }
+//! }
+//!
+//! // What `gen_server:call(Bank, {balance, <<"a">>})` from erl becomes ...
+//! let request = call_from_term::<Bank>(&parse(r#"{balance, <<"a">>}"#)?);
+//! assert_eq!(request, Some(Request::Balance("a".into())));
+//! // ... a request that does not fit goes to `handle_info` instead ...
+//! assert_eq!(call_from_term::<Bank>(&parse("{balance, 42}")?), None);
+//! // ... and the reply erl gets.
+//! assert_eq!(reply_to_term::<Bank>(&Ok(5)), Some(parse("{ok, 5}")?));
+//! # Ok::<(), etf::text::ParseError>(())
+//! ```
 
 use std::time::Duration;
 

@@ -5,6 +5,26 @@
 //!
 //! Elixir's gen_stage has no such table; on a BEAM node the same figures are read from the
 //! stage's state (`sys:get_state/1`).
+//!
+//! ```
+//! use rotp_otp::gen_stage::{self, figures::{self, StageKind}};
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! // A producer of five events, with no consumer yet.
+//! let producer = gen_stage::from_enumerable(&mut ctx, vec![1, 2, 3, 4, 5], None).await.unwrap().unwrap();
+//! let mine = figures::stages().into_iter().find(|s| s.pid == producer).expect("a running stage");
+//! assert_eq!(mine.kind, StageKind::Producer);
+//! assert_eq!((mine.consumers, mine.demand), (0, 0));
+//! assert_eq!(mine.kind.word(), "producer");
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};

@@ -18,6 +18,50 @@
 //! `Stream`), [`from_enumerable`], and [`Pipeline`], a typed builder of supervised pipelines.
 //! A stage whose events are `serde` types exchanges them with other nodes' stages (Elixir's
 //! gen_stage included) with one line, [`serde_events!()`](crate::serde_events) (see [`typed`]).
+//!
+//! ```
+//! use rotp_otp::gen_stage::{self, GenStage, Init, ProducerOptions, Return, SubscribeOptions};
+//! use runtime::Context;
+//!
+//! /// A producer of 0, 1, 2, … made only as consumers ask (the `A` of gen_stage's README).
+//! struct Counter;
+//!
+//! impl GenStage for Counter {
+//!     type Args = u64;
+//!     type State = u64;
+//!     type In = ();
+//!     type Out = u64;
+//!
+//!     async fn init(&self, start: u64, _: &mut Context) -> Init<u64, u64> {
+//!         Init::Producer(start, ProducerOptions::default())
+//!     }
+//!
+//!     async fn handle_demand(&self, demand: usize, next: &mut u64, _: &mut Context) -> Return<u64> {
+//!         let events = (*next..*next + demand as u64).collect();
+//!         *next += demand as u64;
+//!         Return::NoReply(events)
+//!     }
+//! }
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! let counter = gen_stage::start_link(&mut ctx, Counter, 0, None).await.unwrap().unwrap();
+//! // GenStage.stream([{counter, max_demand: 10}]) |> Enum.take(25)
+//! let opts = SubscribeOptions { max_demand: 10, min_demand: Some(5), ..SubscribeOptions::default() };
+//! let mut events = gen_stage::stream::<u64>(&mut ctx, vec![(counter.into(), opts)]).await.unwrap();
+//! let mut first = Vec::new();
+//! while first.len() < 25 {
+//!     first.push(events.next().await.expect("the counter never ends"));
+//! }
+//! assert_eq!(first, (0..25).collect::<Vec<u64>>());
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
 
 mod api;
 mod batches;

@@ -9,6 +9,49 @@
 //! Between stages of one node events stay Rust values; the term form is only for the wire. An
 //! event that does not fit `In` is dropped with an error, as any event a stage cannot take is
 //! (the path that did not fit is logged at debug).
+//!
+//! ```
+//! use rotp_otp::gen_stage::typed::event_from_term;
+//! use rotp_otp::gen_stage::{ConsumerOptions, GenStage, Init, Return, Subscription};
+//! use etf::text::parse;
+//! use serde::Deserialize;
+//!
+//! /// `%{id: 1, item: "apples"}` from an Elixir producer.
+//! #[derive(Deserialize, Debug, PartialEq)]
+//! struct Order {
+//!     id: u64,
+//!     item: String,
+//! }
+//!
+//! struct Shipping;
+//!
+//! impl GenStage for Shipping {
+//!     type Args = ();
+//!     type State = ();
+//!     type In = Order;
+//!     type Out = ();
+//!
+//!     rotp_otp::serde_events!();
+//!
+//!     async fn init(&self, _: (), _: &mut runtime::Context) -> Init<(), ()> {
+//!         Init::Consumer((), ConsumerOptions::default())
+//!     }
+//!
+//!     async fn handle_events(&self, orders: Vec<Order>, _: &Subscription, _: &mut (), _: &mut runtime::Context) -> Return<()> {
+//!         for order in orders {
+//!             println!("shipping {} #{}", order.item, order.id);
+//!         }
+//!         Return::NoReply(Vec::new())
+//!     }
+//! }
+//!
+//! // An event as a BEAM producer sends it, and as `handle_events` gets it.
+//! let event = parse(r#"#{id => 1, item => <<"apples">>}"#)?;
+//! assert_eq!(event_from_term::<Shipping>(&event), Some(Order { id: 1, item: "apples".into() }));
+//! // One that does not fit is dropped (and logged), not a crash.
+//! assert_eq!(event_from_term::<Shipping>(&parse("#{id => one}")?), None);
+//! # Ok::<(), etf::text::ParseError>(())
+//! ```
 
 use etf::Term;
 use serde::de::DeserializeOwned;

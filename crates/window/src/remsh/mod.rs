@@ -7,6 +7,45 @@
 //! user types go back as the shell's requests ask for them. Bindings, history numbers, `v(N)`
 //! and `f()` live in the target's shell, so they behave as in erl. The terminal itself (line
 //! editing, history, completion keys) is the caller's, behind [`Terminal`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rotp_window::remsh::{self, Ended, Expander, Read, Shell, Terminal};
+//!
+//! /// A bare terminal: standard input and output, no line editing.
+//! struct Plain;
+//!
+//! impl Terminal for Plain {
+//!     fn read_line(&self, prompt: &str, _password: bool) -> Read {
+//!         print!("{prompt}");
+//!         let _ = std::io::Write::flush(&mut std::io::stdout());
+//!         let mut line = String::new();
+//!         match std::io::stdin().read_line(&mut line) {
+//!             Ok(0) | Err(_) => Read::Eof,
+//!             Ok(_) => Read::Line(line.trim_end_matches('\n').to_owned()),
+//!         }
+//!     }
+//!     fn print(&self, text: &str) {
+//!         print!("{text}");
+//!     }
+//!     fn geometry(&self) -> (u16, u16) {
+//!         (80, 24)
+//!     }
+//!     fn set_expander(&self, _: Expander) {}
+//! }
+//!
+//! # async fn demo(node: node::Node) -> Result<(), rotp_window::remsh::RemshError> {
+//! // `iex --remsh drip@db1 --cookie secret`, from a running rotp node.
+//! let target = etf::Atom::from("drip@db1");
+//! let shell = remsh::detect(&node, &target).await; // IEx if the target runs Elixir
+//! let (_ctrl_c, interrupts) = tokio::sync::mpsc::unbounded_channel();
+//! match remsh::run(&node, &target, shell, Arc::new(Plain), interrupts).await? {
+//!     Ended::Left => println!("left the shell; the node runs on"),
+//!     Ended::ShellExited(reason) => println!("the shell ended: {reason}"),
+//!     Ended::NodeDown => println!("the node went down"),
+//! }
+//! # Ok(()) }
+//! ```
 
 mod chardata;
 mod console;

@@ -7,6 +7,53 @@
 //! callbacks); [`Dispatcher::dispatch`] hands events out and gives back what nobody can take
 //! yet, which the producer buffers.
 //!
+//! Two consumers of a producer with a [`BroadcastDispatcher`]: each gets every event. The
+//! producer accumulates demand until both have subscribed (`demand: :accumulate`, then
+//! `GenStage.demand(producer, :forward)`), as gen_stage's documentation suggests.
+//!
+//! ```
+//! use rotp_otp::gen_stage::{self, BroadcastDispatcher, DemandMode, GenStage, Init, ProducerOptions, Return, SubscribeOptions};
+//! use runtime::Context;
+//!
+//! struct Counter;
+//!
+//! impl GenStage for Counter {
+//!     type Args = ();
+//!     type State = u64;
+//!     type In = ();
+//!     type Out = u64;
+//!
+//!     async fn init(&self, _: (), _: &mut Context) -> Init<u64, u64> {
+//!         let options = ProducerOptions::default().dispatcher(BroadcastDispatcher::new()).accumulate();
+//!         Init::Producer(0, options)
+//!     }
+//!
+//!     async fn handle_demand(&self, demand: usize, next: &mut u64, _: &mut Context) -> Return<u64> {
+//!         let events = (*next..*next + demand as u64).collect();
+//!         *next += demand as u64;
+//!         Return::NoReply(events)
+//!     }
+//! }
+//!
+//! # #[tokio::main] async fn main() {
+//! # let (done, finished) = tokio::sync::oneshot::channel();
+//! # runtime::Runtime::default().spawn(move |mut ctx| async move {
+//! // In a process, `ctx` being its `runtime::Context`:
+//! let producer = gen_stage::start_link(&mut ctx, Counter, (), None).await.unwrap().unwrap();
+//! let opts = || SubscribeOptions { max_demand: 5, ..SubscribeOptions::default() };
+//! let mut a = gen_stage::stream::<u64>(&mut ctx, vec![(producer.clone().into(), opts())]).await.unwrap();
+//! let mut b = gen_stage::stream::<u64>(&mut ctx, vec![(producer.clone().into(), opts())]).await.unwrap();
+//! gen_stage::demand(&ctx, &producer, DemandMode::Forward);
+//! for expected in 0..12 {
+//!     assert_eq!((a.next().await, b.next().await), (Some(expected), Some(expected)));
+//! }
+//! # let _ = done.send(());
+//! # runtime::ExitReason::Normal
+//! # });
+//! # finished.await.expect("the example ran to its end");
+//! # }
+//! ```
+//!
 //! [`ProducerOptions`]: super::ProducerOptions
 
 mod broadcast;

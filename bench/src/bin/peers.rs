@@ -349,6 +349,12 @@ fn print_lines() -> Result<()> {
 fn main() -> Result<()> {
     // Allocate as the `rotp` binary does (node::malloc).
     node::malloc::keep_freed_memory();
+    // A subscriber that records nothing: rotp then hands its crash and supervisor reports to
+    // it rather than printing them to stderr (3000 crashes a scenario), as ractor and kameo
+    // log through tracing, and the erl reference runs with its logger off.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::OFF)
+        .init();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

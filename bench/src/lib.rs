@@ -7,6 +7,8 @@
 
 use std::process::Command;
 
+pub mod peers;
+
 use anyhow::{bail, Context, Result};
 use etf::Term;
 

@@ -1,0 +1,4 @@
+//! The programs in kameo.
+
+pub mod counter;
+pub mod pipeline;

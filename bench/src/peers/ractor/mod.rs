@@ -1,0 +1,4 @@
+//! The programs in ractor.
+
+pub mod counter;
+pub mod pipeline;

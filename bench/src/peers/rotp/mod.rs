@@ -1,0 +1,5 @@
+//! The programs in rotp.
+
+pub mod counter;
+pub mod pipeline;
+pub mod server;

@@ -19,15 +19,11 @@ pub enum Cast {
 }
 
 impl GenServer for Counter {
-    type Args = ();
+    type Args = i64; // the default init: the state starts as the argument
     type State = i64;
     type Call = Get;
     type Reply = i64;
     type Cast = Cast;
-
-    async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
-        Init::Ok(0)
-    }
 
     async fn handle_call(
         &self,
@@ -50,7 +46,7 @@ impl GenServer for Counter {
 
 /// Starts the supervisor (linked to the calling process) and the counter under it.
 pub async fn start(ctx: &mut Context) -> Result<Option<Pid>, ExitReason> {
-    let counter = ChildSpec::gen_server_named("counter", Counter, (), Some("counter".into()));
+    let counter = ChildSpec::gen_server_named("counter", Counter, 0, Some("counter".into()));
     // The bench crashes it a thousand times in a row; OTP's default allows 3 in 5 s.
     let flags = Flags {
         max_restarts: 100_000,

@@ -20,17 +20,13 @@ pub enum Request {
 }
 
 impl GenServer for Counter {
-    type Args = ();
+    type Args = i64; // the default init: the state starts as the argument
     type State = i64;
     type Call = Request;
     type Reply = i64;
     type Cast = ();
 
     serde_messages!();
-
-    async fn init(&self, _: (), _: &mut Context) -> Init<i64> {
-        Init::Ok(0)
-    }
 
     async fn handle_call(
         &self,
@@ -50,12 +46,12 @@ impl GenServer for Counter {
 
 /// The application: the counter under a one_for_one supervisor. A program runs it with
 /// `application().sname("counter").run()` (its root supervisor registered as
-/// `counter_sup`); the bench and the tests give it their own node.
+/// `counter_sup`, as `Application` names it); the bench and the tests give it their own node.
 pub fn application() -> Application {
-    Application::new("counter_sup").child(ChildSpec::gen_server_named(
+    Application::new("counter").child(ChildSpec::gen_server_named(
         "counter",
         Counter,
-        (),
+        0,
         Some("counter".into()),
     ))
 }

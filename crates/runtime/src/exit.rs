@@ -83,6 +83,13 @@ impl ExitReason {
     }
 }
 
+/// The reason as `~w` prints its term: `normal`, `{shutdown,closed}`, `killed`.
+impl std::fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_term().fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,12 +109,5 @@ mod tests {
         ] {
             assert_eq!(ExitReason::from_term(&r.to_term()), r);
         }
-    }
-}
-
-/// The reason as `~w` prints its term: `normal`, `{shutdown,closed}`, `killed`.
-impl std::fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.to_term().fmt(f)
     }
 }

@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use etf::{Atom, Term};
@@ -15,7 +13,7 @@ use rotp_otp::gen_stage::{
     ProducerOptions, Selector, SubscribeOptions,
 };
 use runtime::Runtime;
-use support::{alive, events_of, seen, within, Collect, Emit, Numbers, Seen};
+use support::{alive, captured, events_of, seen, within, Collect, Emit, Numbers, Seen};
 use tokio::sync::mpsc;
 
 fn producer() -> ServerRef {
@@ -208,36 +206,6 @@ async fn an_accumulating_producer_keeps_demand_and_events_until_forward() {
     assert_eq!(seen(&mut rx).await, Seen::Demand(10));
     let got = events_of(&mut rx, "c", 12).await;
     assert_eq!(got[..12], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, 101]);
-}
-
-/// Log lines, captured from every thread.
-fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || Capture(sink.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        logs
-    })
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,14 +2,14 @@
 //! gen_server's error report, proc_lib's crash report and the supervisor report, as error
 //! events (without one they go to standard error: `crates/node/tests/node_defaults.rs`).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rotp_otp::gen_server::{self, CallReply, GenServer};
 use rotp_otp::supervisor::{self, ChildSpec, Flags, Strategy};
 use rotp_otp::From;
 use runtime::{Context, ExitReason, Runtime};
+
+mod support;
 
 #[derive(Clone)]
 struct Crasher;
@@ -26,30 +26,9 @@ impl GenServer for Crasher {
     }
 }
 
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_go_to_the_subscriber_when_one_is_set() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || Capture(sink.clone()))
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let logs = support::captured();
 
     let (tx, rx) = tokio::sync::oneshot::channel();
     Runtime::default().spawn(move |mut ctx| async move {

@@ -1,5 +1,5 @@
 //! An application: the root supervision tree a node starts and stops. [`run`] starts the tree
-//! and waits; SIGTERM (or SIGINT) shuts it down — children last-started first, each within its
+//! and waits ([`start`] and [`Running::wait`], for a program with more to do meanwhile); SIGTERM (or SIGINT) shuts it down — children last-started first, each within its
 //! shutdown timeout — and then `run` returns, so the program can exit 0, as an Erlang release
 //! does on SIGTERM (`init:stop/0`).
 //!
@@ -25,9 +25,9 @@
 //! }
 //! ```
 
-use etf::{Atom, Term};
+use etf::{Atom, Pid, Term};
 use runtime::{ExitReason, Message, Runtime};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::oneshot;
 
 use crate::supervisor::{self, ChildSpec, Flags};
@@ -44,15 +44,41 @@ pub enum Stopped {
 }
 
 /// Starts `children` under a root supervisor registered as `name`, and runs until a signal
-/// or the root's exit.
+/// or the root's exit: [`start`], then [`Running::wait`].
 pub async fn run(
     runtime: &Runtime,
     name: &str,
     flags: Flags,
     children: Vec<ChildSpec>,
 ) -> std::io::Result<Stopped> {
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    match start(runtime, name, flags, children).await? {
+        Ok(running) => Ok(running.wait().await),
+        Err(stopped) => Ok(stopped),
+    }
+}
+
+/// A started application: its tree runs until [`Running::wait`] sees SIGTERM, SIGINT or the
+/// root's exit, or [`Running::stop`] stops it.
+pub struct Running {
+    runtime: Runtime,
+    master: Pid,
+    ended: oneshot::Receiver<Stopped>,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+/// Starts `children` under a root supervisor registered as `name` and returns once they have
+/// all started (`Ok(Err(Stopped::StartFailed(..)))` if one could not), with SIGTERM and SIGINT
+/// already taken from their default (ending the program at once) so the tree can shut down in
+/// order. `Err` only if the signal handlers could not be set up.
+pub async fn start(
+    runtime: &Runtime,
+    name: &str,
+    flags: Flags,
+    children: Vec<ChildSpec>,
+) -> std::io::Result<Result<Running, Stopped>> {
+    let terminate = signal(SignalKind::terminate())?;
+    let interrupt = signal(SignalKind::interrupt())?;
     let (started_tx, started_rx) = oneshot::channel();
     let (ended_tx, ended_rx) = oneshot::channel();
     let name = Atom::from(name);
@@ -94,18 +120,36 @@ pub async fn run(
         ExitReason::Normal
     });
     match started_rx.await {
-        Ok(Ok(())) => {}
-        Ok(Err(reason)) => return Ok(Stopped::StartFailed(reason)),
-        Err(_) => return Ok(Stopped::StartFailed(ExitReason::atom("master_died"))),
+        Ok(Ok(())) => Ok(Ok(Running {
+            runtime: runtime.clone(),
+            master,
+            ended: ended_rx,
+            terminate,
+            interrupt,
+        })),
+        Ok(Err(reason)) => Ok(Err(Stopped::StartFailed(reason))),
+        Err(_) => Ok(Err(Stopped::StartFailed(ExitReason::atom("master_died")))),
     }
-    let mut ended_rx = ended_rx;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-        ended = &mut ended_rx => {
-            return Ok(ended.unwrap_or(Stopped::RootExited(ExitReason::atom("master_died"))));
+}
+
+impl Running {
+    /// Waits for SIGTERM or SIGINT, then shuts the tree down in order ([`Stopped::Signal`]),
+    /// or for the root supervisor to exit by itself ([`Stopped::RootExited`]).
+    pub async fn wait(mut self) -> Stopped {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+            ended = &mut self.ended => {
+                return ended.unwrap_or(Stopped::RootExited(ExitReason::atom("master_died")));
+            }
         }
+        self.stop().await
     }
-    runtime.send(&master, Term::atom("stop"));
-    Ok(ended_rx.await.unwrap_or(Stopped::Signal))
+
+    /// Shuts the tree down now, in order, as a signal would ([`Stopped::Signal`]; or how the
+    /// root had already ended).
+    pub async fn stop(self) -> Stopped {
+        self.runtime.send(&self.master, Term::atom("stop"));
+        self.ended.await.unwrap_or(Stopped::Signal)
+    }
 }

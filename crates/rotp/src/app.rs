@@ -152,33 +152,114 @@ impl Application {
 
     /// [`Application::run`] inside a tokio runtime the program already has.
     pub async fn run_async(self) -> Result<(), Error> {
+        self.start().await?.wait().await
+    }
+
+    /// Starts the node (if one was asked for) and the tree, and returns once every child has
+    /// started: the program goes on (serving HTTP with [`Running::runtime`], say) and ends
+    /// with [`Running::wait`] or [`Running::stop`]. SIGTERM and SIGINT no longer end the
+    /// program at once from here on: `wait` turns them into an orderly stop.
+    pub async fn start(self) -> Result<Running, Error> {
         let root_name = format!("{}_sup", self.name);
         #[cfg(feature = "dist")]
-        if let Some(choice) = self.node {
-            let config = match choice {
-                NodeChoice::Config(config) => *config,
-                NodeChoice::Named(name, kind) => {
-                    rotp_node::NodeConfig::new(&name, kind, rotp_node::cookie::find_cookie(None)?)
+        let node = match self.node {
+            None => None,
+            Some(choice) => {
+                let config = match choice {
+                    NodeChoice::Config(config) => *config,
+                    NodeChoice::Named(name, kind) => rotp_node::NodeConfig::new(
+                        &name,
+                        kind,
+                        rotp_node::cookie::find_cookie(None)?,
+                    ),
+                };
+                Some(rotp_node::Node::start(config).await?)
+            }
+        };
+        #[cfg(feature = "dist")]
+        let runtime = match &node {
+            Some(node) => node.runtime().clone(),
+            None => Runtime::default(),
+        };
+        #[cfg(not(feature = "dist"))]
+        let runtime = Runtime::default();
+        let started = application::start(&runtime, &root_name, self.flags, self.children).await;
+        let tree = match started {
+            Ok(Ok(tree)) => tree,
+            Ok(Err(stopped)) => {
+                #[cfg(feature = "dist")]
+                if let Some(node) = &node {
+                    node.leave().await;
                 }
-            };
-            let node = rotp_node::Node::start(config).await?;
-            let ended = run_tree(node.runtime(), &root_name, self.flags, self.children).await;
-            node.leave().await;
-            return ended;
-        }
-        run_tree(&Runtime::default(), &root_name, self.flags, self.children).await
+                return Err(stopped_error(stopped));
+            }
+            Err(e) => return Err(Error::Io(e)),
+        };
+        Ok(Running {
+            tree,
+            runtime,
+            #[cfg(feature = "dist")]
+            node,
+        })
     }
 }
 
-async fn run_tree(
-    runtime: &Runtime,
-    name: &str,
-    flags: Flags,
-    children: Vec<ChildSpec>,
-) -> Result<(), Error> {
-    match application::run(runtime, name, flags, children).await? {
+/// A started [`Application`]: its tree (and node) run until [`Running::wait`] sees SIGTERM,
+/// SIGINT or the root supervisor's exit, or [`Running::stop`] stops them.
+pub struct Running {
+    tree: application::Running,
+    runtime: Runtime,
+    #[cfg(feature = "dist")]
+    node: Option<rotp_node::Node>,
+}
+
+impl Running {
+    /// The runtime the tree's processes run on: [`Runtime::in_process`] calls into them
+    /// from plain async code (an HTTP handler, say).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The node the application runs on, if it was given one.
+    #[cfg(feature = "dist")]
+    pub fn node(&self) -> Option<&rotp_node::Node> {
+        self.node.as_ref()
+    }
+
+    /// Waits for SIGTERM or SIGINT and shuts the tree down in order (`Ok`), or for the root
+    /// supervisor to exit by itself (`Err`); then the node leaves its peers.
+    pub async fn wait(self) -> Result<(), Error> {
+        let stopped = self.tree.wait().await;
+        #[cfg(feature = "dist")]
+        if let Some(node) = &self.node {
+            node.leave().await;
+        }
+        result(stopped)
+    }
+
+    /// Shuts the tree down now, in order, as SIGTERM would; then the node leaves its peers.
+    pub async fn stop(self) -> Result<(), Error> {
+        let stopped = self.tree.stop().await;
+        #[cfg(feature = "dist")]
+        if let Some(node) = &self.node {
+            node.leave().await;
+        }
+        result(stopped)
+    }
+}
+
+fn result(stopped: Stopped) -> Result<(), Error> {
+    match stopped {
         Stopped::Signal => Ok(()),
-        Stopped::StartFailed(reason) => Err(Error::StartFailed(reason)),
-        Stopped::RootExited(reason) => Err(Error::RootExited(reason)),
+        other => Err(stopped_error(other)),
+    }
+}
+
+fn stopped_error(stopped: Stopped) -> Error {
+    match stopped {
+        Stopped::StartFailed(reason) => Error::StartFailed(reason),
+        Stopped::RootExited(reason) => Error::RootExited(reason),
+        // Not an error; never asked for.
+        Stopped::Signal => Error::RootExited(ExitReason::Shutdown),
     }
 }

@@ -107,7 +107,7 @@
 mod app;
 pub mod prelude;
 
-pub use app::{Application, Error};
+pub use app::{Application, Error, Running};
 
 /// Terms and the external term format (the `rotp-etf` crate).
 pub use rotp_etf as etf;

@@ -467,9 +467,18 @@ pub(crate) fn mfa(initial_call: &str) -> Term {
     let (m, f, a) = erlang.unwrap_or(("rotp", initial_call, 0));
     Term::Tuple(vec![
         Term::Atom(Atom::from(m)),
-        Term::Atom(Atom::from(f)),
+        Term::Atom(Atom::from(at_most_255_characters(f))),
         Term::Integer(a),
     ])
+}
+
+/// An atom has at most 255 characters, and a term with a longer one cannot be sent to a BEAM
+/// node: a Rust type's name (`rotp_otp::supervisor::Sup<…>` with its parameters) is cut there.
+fn at_most_255_characters(name: &str) -> &str {
+    match name.char_indices().nth(255) {
+        Some((cut, _)) => &name[..cut],
+        None => name,
+    }
 }
 
 pub(crate) fn system_info(node: &Node, key: &str) -> Option<Term> {
@@ -601,5 +610,11 @@ mod tests {
         );
         assert_eq!(mfa("a:b/c"), t("rotp", "a:b/c", 0));
         assert_eq!(mfa(""), t("rotp", "", 0));
+        let long = format!("rotp_otp::supervisor::Sup<{}>", "é".repeat(300));
+        let Term::Tuple(parts) = mfa(&long) else {
+            panic!("a tuple")
+        };
+        assert_eq!(parts[1].as_atom().map(|a| a.chars().count()), Some(255));
+        assert!(long.starts_with(parts[1].as_atom().unwrap_or("")));
     }
 }
